@@ -1,0 +1,265 @@
+import { readFileSync } from 'node:fs';
+
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+
+import { InputError } from './errors.js';
+import { parseGpuDelay } from './gpu.js';
+import { Progress } from './progress.js';
+import { ansiPaint, noColor, renderErrors, renderStoreTable, renderSummary, statusDocument, type Paint } from './report.js';
+import { isWriterAlive, loadResults } from './results.js';
+import { runJobs, type JobReport } from './run.js';
+import type { GpuDelay, JobStatus } from './types.js';
+
+/** Exit codes of SPEC.md. */
+export const EXIT = {
+  completed: 0,
+  failed: 1,
+  usage: 2,
+  unfinished: 3,
+  sigint: 130,
+  sigterm: 143,
+} as const;
+
+export const DEFAULTS = {
+  concurrency: 32,
+  gpuDelay: '100-400',
+  retries: 3,
+  timeoutMs: 30_000,
+  maxBytes: 50 * 1024 * 1024,
+  perHost: 16,
+} as const;
+
+type RunFlags = {
+  out?: string;
+  outDir?: string;
+  force?: boolean;
+  concurrency: number;
+  gpuDelay: GpuDelay;
+  seed?: number;
+  storeMaster?: string;
+  retries: number;
+  timeout: number;
+  maxBytes: number;
+  headerOnly?: boolean;
+  perHost: number;
+  resume?: boolean;
+  failFast?: boolean;
+  json?: boolean;
+};
+
+export type CliIo = {
+  readonly stdout: NodeJS.WriteStream;
+  readonly stderr: NodeJS.WriteStream;
+  readonly stdin: NodeJS.ReadStream;
+};
+
+/** Runs the CLI on `argv` (as `process.argv`) and returns the exit code. */
+export async function main(argv: readonly string[], io: CliIo = process): Promise<number> {
+  let exitCode: number = EXIT.completed;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version end with code 0; every other parse error is usage.
+      return error.exitCode === 0 ? EXIT.completed : EXIT.usage;
+    }
+    if (error instanceof InputError) {
+      for (const line of error.problems) io.stderr.write(`imgjob: ${line}\n`);
+      return EXIT.usage;
+    }
+    throw error;
+  }
+  return exitCode;
+}
+
+function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command('imgjob')
+    .description('Batch processor for store-image jobs: download, measure, perimeter, simulated GPU.')
+    .version(packageVersion(), '-V, --version')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    });
+
+  program
+    .command('run')
+    .description('process jobs: one manifest = one job; several run at once over one concurrency limit')
+    .argument('<manifests...>', 'manifest files (JSON), or - for standard input')
+    .option('-o, --out <file>', 'results file of a single job (default: <manifest>.results.json beside it; results.json for stdin)')
+    .option('--out-dir <dir>', 'results files of several jobs: <dir>/<manifest name>.results.json')
+    .option('--force', 'overwrite existing results files')
+    .addOption(intOption('-c, --concurrency <n>', 'most stores in flight at once, over all jobs', DEFAULTS.concurrency, 1))
+    .addOption(
+      new Option('--gpu-delay <ms|min-max>', 'simulated GPU time per image; 0 turns it off')
+        .default(parseGpuDelay(DEFAULTS.gpuDelay), DEFAULTS.gpuDelay)
+        .argParser(gpuDelayArgument),
+    )
+    .addOption(intOption('--seed <n>', 'makes the random GPU delays reproducible', undefined, 0))
+    .option('--store-master <csv>', 'validate store ids against a store master (AreaCode,StoreName,StoreID)')
+    .addOption(intOption('--retries <n>', 'retries of a transient failure (network error, timeout, 408, 429, 5xx)', DEFAULTS.retries, 0))
+    .addOption(intOption('--timeout <ms>', 'limit for one whole download attempt (connect, headers and body)', DEFAULTS.timeoutMs, 1))
+    .addOption(intOption('--max-bytes <n>', 'largest image accepted, in bytes', DEFAULTS.maxBytes, 1))
+    .option('--header-only', 'read only the bytes the dimensions need (a Range request first)')
+    .addOption(intOption('--per-host <n>', 'most connections open to one host at once', DEFAULTS.perHost, 1))
+    .option('--resume', 'continue jobs from their existing results files')
+    .option('--fail-fast', 'stop a job at its first failed store')
+    .option('--json', 'print the final status JSON of each job on stdout, one per line')
+    .action(async (manifests: string[], flags: RunFlags) => {
+      setExit(await runCommand(manifests, flags, io));
+    });
+
+  program
+    .command('status')
+    .description('where does a job stand? (works while it runs)')
+    .argument('<results>', 'a results file written by imgjob run')
+    .option('--json', 'print the status JSON of the job')
+    .action(async (path: string, flags: { json?: boolean }) => {
+      setExit(await statusCommand(path, flags, io));
+    });
+
+  return program;
+}
+
+async function runCommand(manifests: string[], flags: RunFlags, io: CliIo): Promise<number> {
+  if (flags.force && flags.resume) throw new InputError('E_USAGE', '--force and --resume cannot be used together');
+  const paint = paintFor(io.stderr);
+  const stop = new AbortController();
+  const removeSignals = onStopSignals(stop, io);
+  const progress = new Progress(io.stderr, io.stderr.isTTY && !process.env.CI);
+  let reports: JobReport[];
+  try {
+    reports = await runJobs({
+      manifests,
+      out: flags.out,
+      outDir: flags.outDir,
+      force: flags.force,
+      resume: flags.resume,
+      storeMasterPath: flags.storeMaster,
+      options: {
+        concurrency: flags.concurrency,
+        gpuDelay: flags.gpuDelay,
+        seed: flags.seed,
+        retries: flags.retries,
+        timeoutMs: flags.timeout,
+        maxBytes: flags.maxBytes,
+        headerOnly: flags.headerOnly ?? false,
+        perHost: flags.perHost,
+        failFast: flags.failFast ?? false,
+      },
+      stdin: io.stdin,
+      signal: stop.signal,
+      onStart: (jobs) => {
+        progress.start(jobs);
+      },
+    });
+  } finally {
+    progress.stop();
+    removeSignals();
+  }
+
+  for (const report of reports) {
+    if (flags.json) io.stdout.write(`${JSON.stringify(statusDocument(report.document))}\n`);
+    if (flags.json) io.stderr.write(`${renderSummary(report.document, paint)}\n`);
+    else writeJobReport(io.stdout, report, paintFor(io.stdout));
+  }
+  if (stop.signal.aborted) {
+    io.stderr.write(`imgjob: interrupted; results saved. Resume with: ${resumeCommand()}\n`);
+    return stop.signal.reason === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint;
+  }
+  return worstExit(reports.map((report) => report.document.status));
+}
+
+async function statusCommand(path: string, flags: { json?: boolean }, io: CliIo): Promise<number> {
+  const document = await loadResults(path);
+  if (flags.json) {
+    io.stdout.write(`${JSON.stringify(statusDocument(document))}\n`);
+  } else {
+    const paint = paintFor(io.stdout);
+    io.stdout.write(`${renderSummary(document, paint)}\n`);
+    if (document.status === 'ongoing') io.stdout.write(`${describeWriter(document)}\n`);
+    io.stdout.write(`${renderStoreTable(document, { paint })}\n`);
+    const errors = renderErrors(document, paint);
+    if (errors) io.stdout.write(`${errors}\n`);
+  }
+  return worstExit([document.status]);
+}
+
+function writeJobReport(stream: NodeJS.WriteStream, report: JobReport, paint: Paint): void {
+  const { document } = report;
+  stream.write(`${renderStoreTable(document, { paint })}\n`);
+  const errors = renderErrors(document, paint);
+  if (errors) stream.write(`${errors}\n`);
+  stream.write(`${renderSummary(document, paint)}\n${paint.dim(`results: ${report.resultsPath}`)}\n`);
+}
+
+function describeWriter(document: Parameters<typeof isWriterAlive>[0]): string {
+  if (isWriterAlive(document)) return `running (pid ${document.writer?.pid ?? '?'}); this view refreshes as it saves`;
+  return `not running: the run was stopped${document.interrupted ? '' : ' or killed'}; continue it with: imgjob run <manifest> --resume -o <this file>`;
+}
+
+/** Exit code of several jobs: the worst of them. */
+export function worstExit(statuses: readonly JobStatus[]): number {
+  if (statuses.includes('ongoing')) return EXIT.unfinished;
+  if (statuses.includes('failed')) return EXIT.failed;
+  return EXIT.completed;
+}
+
+function onStopSignals(stop: AbortController, io: CliIo): () => void {
+  const handler = (signal: NodeJS.Signals): void => {
+    if (stop.signal.aborted) {
+      // A second signal: leave now. The files on disk are whole at any instant.
+      process.exit(signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint);
+    }
+    io.stderr.write(`\nimgjob: ${signal}: stopping, saving results… (again to quit at once)\n`);
+    stop.abort(signal);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}
+
+function resumeCommand(): string {
+  const args = process.argv.slice(2).filter((arg) => arg !== '--force' && arg !== '--resume');
+  return ['imgjob', ...args, '--resume'].map(quote).join(' ');
+}
+
+function quote(arg: string): string {
+  return /^[\w./:=@%+,-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+function paintFor(stream: NodeJS.WriteStream): Paint {
+  return stream.isTTY && stream.hasColors() ? ansiPaint() : noColor;
+}
+
+function intOption(flags: string, description: string, fallback: number | undefined, min: number): Option {
+  const name = /--([\w-]+)/.exec(flags)?.[1] ?? flags;
+  const option = new Option(flags, description).argParser((text: string) => {
+    const value = Number(text);
+    if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
+      throw new InvalidArgumentError(`Expected \`${name}\` to be a whole number from ${min} and up, got \`${text}\``);
+    }
+    return value;
+  });
+  return fallback === undefined ? option : option.default(fallback);
+}
+
+function gpuDelayArgument(text: string): GpuDelay {
+  const range = parseGpuDelay(text);
+  if (!range) {
+    throw new InvalidArgumentError(`Expected \`gpu-delay\` as milliseconds (250) or a range (100-400), got \`${text}\``);
+  }
+  return range;
+}
+
+function packageVersion(): string {
+  const raw = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(raw) as { version: string }).version;
+}

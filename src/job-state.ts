@@ -1,0 +1,206 @@
+import type {
+  Counts,
+  ImageResult,
+  JobInput,
+  JobStatus,
+  ResultOptions,
+  ResultsDocument,
+  StoreError,
+  StoreStatus,
+} from './types.js';
+
+/** One change to a job's results, in the order it happened; replayable. */
+export type JournalEntry =
+  | { readonly t: 'image'; readonly s: number; readonly i: number; readonly r: ImageResult }
+  | { readonly t: 'store'; readonly s: number; readonly status: StoreStatus; readonly error?: string };
+
+type MutableStore = {
+  store_id: string;
+  status: StoreStatus;
+  error?: string;
+  visit_times?: readonly string[];
+  images: ImageResult[];
+};
+
+type Header = Omit<
+  ResultsDocument,
+  'status' | 'error' | 'counts' | 'stores' | 'updated_at' | 'writer' | 'interrupted' | 'finished_at'
+>;
+
+const FINISHED: ReadonlySet<StoreStatus> = new Set(['completed', 'failed', 'skipped']);
+
+/**
+ * The single owner of one job's results while it runs. Every change goes
+ * through a method here, which keeps the counts current and hands the change
+ * to `onChange` (the journal), so memory, disk and progress never disagree.
+ */
+export class JobState {
+  readonly #header: Header;
+  readonly #stores: MutableStore[];
+  #counts: { done: number; failed: number; skipped: number; pending: number };
+  onChange: ((entry: JournalEntry) => void) | undefined;
+
+  private constructor(document: ResultsDocument) {
+    // Run-specific fields are the writer's to set afresh on every save.
+    const {
+      status: _s,
+      error: _e,
+      counts: _c,
+      stores,
+      updated_at: _u,
+      writer: _w,
+      interrupted: _i,
+      finished_at: _f,
+      ...header
+    } = document;
+    this.#header = header;
+    this.#stores = stores.map((store) => ({ ...store, images: [...store.images] }));
+    this.#counts = countImages(this.#stores);
+  }
+
+  /** A job that has not started: every store pending, every image pending. */
+  static create(input: JobInput, jobId: string, options: ResultOptions, now: Date): JobState {
+    const time = now.toISOString();
+    return new JobState({
+      schema_version: 1,
+      tool: 'imgjob',
+      job_id: jobId,
+      status: 'ongoing',
+      manifest_digest: input.digest,
+      manifest_source: input.source,
+      options,
+      created_at: time,
+      updated_at: time,
+      counts: { stores: 0, images: 0, done: 0, failed: 0, skipped: 0, pending: 0 },
+      stores: input.stores.map((task) => ({
+        store_id: task.storeId,
+        status: 'pending',
+        ...(task.visitTimes.length > 0 ? { visit_times: task.visitTimes } : {}),
+        images: task.images.map((image) => ({ url: image.url, status: 'pending' })),
+      })),
+    });
+  }
+
+  /** A job taken up again from its results document. */
+  static fromDocument(document: ResultsDocument): JobState {
+    return new JobState(document);
+  }
+
+  get jobId(): string {
+    return this.#header.job_id;
+  }
+
+  get storeCount(): number {
+    return this.#stores.length;
+  }
+
+  storeStatus(store: number): StoreStatus {
+    return this.#store(store).status;
+  }
+
+  isStoreFinished(store: number): boolean {
+    return FINISHED.has(this.#store(store).status);
+  }
+
+  /** Index of the first image still to do in a store (its length when none). */
+  firstPending(store: number): number {
+    const images = this.#store(store).images;
+    const index = images.findIndex((image) => image.status === 'pending');
+    return index === -1 ? images.length : index;
+  }
+
+  get counts(): Counts {
+    return {
+      stores: this.#stores.length,
+      images: this.#counts.done + this.#counts.failed + this.#counts.skipped + this.#counts.pending,
+      ...this.#counts,
+    };
+  }
+
+  get status(): JobStatus {
+    return jobStatusOf(this.#stores);
+  }
+
+  recordImage(store: number, index: number, result: ImageResult): void {
+    const images = this.#store(store).images;
+    const previous = images[index];
+    if (!previous) throw new RangeError(`no image ${index} in store ${store}`);
+    this.#counts[previous.status]--;
+    this.#counts[result.status]++;
+    images[index] = result;
+    this.#changed({ t: 'image', s: store, i: index, r: result });
+  }
+
+  setStoreStatus(store: number, status: StoreStatus, error?: string): void {
+    const target = this.#store(store);
+    target.status = status;
+    if (error === undefined) delete target.error;
+    else target.error = error;
+    this.#changed({ t: 'store', s: store, status, ...(error === undefined ? {} : { error }) });
+  }
+
+  /** Fail-fast: a store that will not run (further) ends skipped, with its images. */
+  skipStore(store: number): void {
+    this.#store(store).images.forEach((image, index) => {
+      if (image.status === 'pending') this.recordImage(store, index, { url: image.url, status: 'skipped' });
+    });
+    this.setStoreStatus(store, 'skipped');
+  }
+
+  /** Replays a journal entry written by an earlier run (idempotent). */
+  apply(entry: JournalEntry): void {
+    if (entry.t === 'image') this.recordImage(entry.s, entry.i, entry.r);
+    else this.setStoreStatus(entry.s, entry.status, entry.error);
+  }
+
+  /** The whole document as it stands, for the results file. */
+  toDocument(extra: Partial<Pick<ResultsDocument, 'writer' | 'interrupted' | 'finished_at'>> = {}): ResultsDocument {
+    const status = this.status;
+    const error = storeErrors(this.#stores);
+    return {
+      ...this.#header,
+      ...extra,
+      status,
+      ...(status === 'failed' ? { error } : {}),
+      updated_at: new Date().toISOString(),
+      counts: this.counts,
+      stores: this.#stores,
+    };
+  }
+
+  #store(store: number): MutableStore {
+    const target = this.#stores[store];
+    if (!target) throw new RangeError(`no store ${store} in job ${this.jobId}`);
+    return target;
+  }
+
+  #changed(entry: JournalEntry): void {
+    this.onChange?.(entry);
+  }
+}
+
+/** `ongoing` while a store is pending or running; then `failed` if any failed. */
+export function jobStatusOf(stores: readonly { readonly status: StoreStatus }[]): JobStatus {
+  if (stores.some((store) => !FINISHED.has(store.status))) return 'ongoing';
+  return stores.some((store) => store.status === 'failed') ? 'failed' : 'completed';
+}
+
+/** The Retail Pulse error list: one entry per failed store, in manifest order. */
+export function storeErrors(
+  stores: readonly { readonly store_id: string; readonly status: StoreStatus; readonly error?: string }[],
+): StoreError[] {
+  return stores
+    .filter((store) => store.status === 'failed')
+    .map((store) => ({ store_id: store.store_id, error: store.error ?? 'failed' }));
+}
+
+function countImages(stores: readonly MutableStore[]): {
+  done: number;
+  failed: number;
+  skipped: number;
+  pending: number;
+} {
+  const counts = { done: 0, failed: 0, skipped: 0, pending: 0 };
+  for (const store of stores) for (const image of store.images) counts[image.status]++;
+  return counts;
+}

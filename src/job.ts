@@ -1,0 +1,85 @@
+import type { JobState } from './job-state.js';
+import { runStore, type StoreDeps, type StoreOutcome } from './store.js';
+import type { ImageResult, JobInput, JobStatus } from './types.js';
+
+/**
+ * Runs a task when a store slot is free. `rank` orders a job's own stores
+ * (0 first); the controller interleaves the ranks of all jobs fairly.
+ */
+export type ScheduleStore = <T>(
+  rank: number,
+  task: (signal: AbortSignal) => Promise<T>,
+  signal: AbortSignal,
+) => Promise<T>;
+
+export type JobDeps = StoreDeps & {
+  readonly schedule: ScheduleStore;
+  readonly failFast: boolean;
+};
+
+export type JobOutcome = {
+  readonly status: JobStatus;
+  /** The run was stopped by its signal before every store finished. */
+  readonly interrupted: boolean;
+};
+
+/**
+ * Runs one job: its unfinished stores concurrently (as the scheduler allows),
+ * each through the store pipeline, recording every result into `state`.
+ *
+ * The longest stores are ranked first: a store holds its slot from its first
+ * image to its last, so starting the long ones early shortens the job. With
+ * `failFast`, the first failed store stops the rest of this job, which end
+ * `skipped`; other jobs go on.
+ */
+export async function runJob(
+  input: JobInput,
+  state: JobState,
+  deps: JobDeps,
+  signal: AbortSignal,
+): Promise<JobOutcome> {
+  const failFast = new AbortController();
+  const jobSignal = AbortSignal.any([signal, failFast.signal]);
+  const unfinished = input.stores.filter((task) => !state.isStoreFinished(task.index));
+  const byRemainingWork = unfinished
+    .map((task) => ({ task, remaining: task.images.length - state.firstPending(task.index) }))
+    .sort((a, b) => b.remaining - a.remaining);
+
+  await Promise.all(
+    byRemainingWork.map(async ({ task }, rank) => {
+      let outcome: StoreOutcome = { status: 'interrupted' };
+      try {
+        outcome = await deps.schedule(
+          rank,
+          (slotSignal) => {
+            state.setStoreStatus(task.index, 'ongoing');
+            const sink = (image: number, result: ImageResult): void => {
+              state.recordImage(task.index, image, result);
+            };
+            return runStore(task, deps, sink, slotSignal, state.firstPending(task.index));
+          },
+          jobSignal,
+        );
+      } catch (error) {
+        // A store still queued when the signal fires never starts.
+        if (!jobSignal.aborted) throw error;
+      }
+      settleStore(state, task.index, outcome, failFast.signal.aborted);
+      if (outcome.status === 'failed' && deps.failFast) failFast.abort();
+    }),
+  );
+
+  return { status: state.status, interrupted: signal.aborted && state.status === 'ongoing' };
+}
+
+function settleStore(
+  state: JobState,
+  store: number,
+  outcome: StoreOutcome,
+  stoppedByFailFast: boolean,
+): void {
+  if (outcome.status === 'completed') state.setStoreStatus(store, 'completed');
+  else if (outcome.status === 'failed') state.setStoreStatus(store, 'failed', outcome.error);
+  // Interrupted by the user's signal, the store stays as it is, to resume.
+  else if (stoppedByFailFast) state.skipStore(store);
+}

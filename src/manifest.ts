@@ -1,0 +1,217 @@
+/**
+ * Reads and validates a manifest (the Retail Pulse job payload) and groups
+ * its visits into store tasks. Every problem is reported at once, one
+ * `place: what` line each, so a user fixes a broken file in one pass.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { text as readText } from 'node:stream/consumers';
+import { z } from 'zod';
+
+import { describeFileError, InputError, limitProblems, ManifestError } from './errors.js';
+import { findJsonSyntaxError } from './json-syntax.js';
+import type { ImageTask, JobInput, Manifest, StoreTask, Visit } from './types.js';
+
+const imageUrlSchema = z
+  .string({ error: expected('an http(s) URL string') })
+  // Spelled without flags so that JSON Schema, which has none, can carry it.
+  .regex(/^[hH][tT][tT][pP][sS]?:\/\/\S+$/, { error: (issue) => notHttpUrl(issue.input) })
+  .check((payload) => {
+    const message = urlProblem(payload.value);
+    if (message !== undefined)
+      payload.issues.push({ code: 'custom', input: payload.value, message });
+  })
+  .meta({ description: 'An absolute http: or https: URL without a user name or password.' });
+
+const visitSchema = z
+  .object(
+    {
+      store_id: z
+        .string({ error: expected('a non-empty string') })
+        .regex(/\S/, { error: expected('a non-empty string') })
+        .meta({
+          description: 'Store the images belong to; visits of one store form one pipeline.',
+        }),
+      image_url: z
+        .array(imageUrlSchema, { error: expected('a non-empty array of http(s) URLs') })
+        .min(1, { error: expected('a non-empty array of http(s) URLs') })
+        .meta({ description: 'Images of the visit, processed in this order.' }),
+      visit_time: z
+        .string({ error: expected('a string') })
+        .optional()
+        .meta({ description: 'When the visit took place; kept in the results as given.' }),
+    },
+    { error: expected('an object') },
+  )
+  .meta({ description: 'One visit of a store. Unknown fields are allowed and ignored.' });
+
+/**
+ * The manifest rules. JSON Schema can say everything here except that `count`
+ * equals the number of visits, and the URL rules beyond the scheme.
+ */
+export const manifestSchema = z
+  .object(
+    {
+      count: z
+        .int({ error: expected('a whole number ≥ 0') })
+        .min(0, { error: expected('a whole number ≥ 0') })
+        .meta({ description: 'The number of visits; must equal `visits.length`.' }),
+      visits: z
+        .array(visitSchema, { error: expected('an array') })
+        .meta({ description: 'The visits; all visits of one store_id are merged in this order.' }),
+    },
+    { error: expected('an object') },
+  )
+  // Checked even when a visit is broken, so a user sees this problem too.
+  .superRefine(
+    ({ count, visits }, context) => {
+      if (count === visits.length) return;
+      const noun = visits.length === 1 ? 'visit' : 'visits';
+      const message = `${count} does not match the ${visits.length} ${noun}`;
+      context.addIssue({ code: 'custom', path: ['count'], input: count, message });
+    },
+    { when: ({ value }) => hasComparableCount(value) },
+  )
+  .meta({ title: 'imgjob manifest', description: 'The job payload of the Retail Pulse API.' });
+
+/**
+ * Validates a manifest text and groups it into stores.
+ * @param source The file path, or `-` for stdin; names the manifest in messages.
+ * @throws {ManifestError} listing every problem, one `place: what` line each.
+ */
+export function parseManifest(text: string, source: string): JobInput {
+  const data = decodeJson(text, source);
+  const result = manifestSchema.safeParse(data);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${placeOf(issue.path)}: ${issue.message}`);
+    throw new ManifestError(source, limitProblems(problems));
+  }
+  const manifest: Manifest = result.data;
+  const stores = groupStores(manifest.visits);
+  const imageCount = stores.reduce((sum, store) => sum + store.images.length, 0);
+  const digest = createHash('sha256').update(canonicalJson(manifest)).digest('hex');
+  return { source, manifest, stores, digest, imageCount };
+}
+
+/**
+ * Reads a manifest file, or stdin when `path` is `-`.
+ * @throws {InputError} `E_MANIFEST` when it cannot be read, {ManifestError} when it is invalid.
+ */
+export async function readManifest(
+  path: string,
+  stdin: NodeJS.ReadableStream = process.stdin,
+): Promise<JobInput> {
+  let text: string;
+  try {
+    // Drop a UTF-8 BOM: editors on Windows like to add one.
+    text = (path === '-' ? await readText(stdin) : await readFile(path, 'utf8')).replace(
+      /^\uFEFF/,
+      '',
+    );
+  } catch (error) {
+    const where = path === '-' ? 'from stdin' : path;
+    throw new InputError(
+      'E_MANIFEST',
+      `cannot read manifest ${where}: ${describeFileError(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  return parseManifest(text, path);
+}
+
+function decodeJson(text: string, source: string): unknown {
+  const name = source === '-' ? 'stdin' : source;
+  if (text.trim() === '')
+    throw new ManifestError(source, [`${name}: empty, expected a JSON object`]);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const found = findJsonSyntaxError(text);
+    const detail =
+      found === undefined
+        ? (error as Error).message
+        : `${found.reason} at line ${found.line} column ${found.column}`;
+    throw new ManifestError(source, [`${name}: not valid JSON: ${detail}`], { cause: error });
+  }
+}
+
+function groupStores(visits: readonly Visit[]): StoreTask[] {
+  type Building = { storeId: string; index: number; visitTimes: string[]; images: ImageTask[] };
+  const byId = new Map<string, Building>();
+  visits.forEach((visit, visitIndex) => {
+    let store = byId.get(visit.store_id);
+    if (store === undefined) {
+      store = { storeId: visit.store_id, index: byId.size, visitTimes: [], images: [] };
+      byId.set(visit.store_id, store);
+    }
+    if (visit.visit_time !== undefined) store.visitTimes.push(visit.visit_time);
+    for (const url of visit.image_url) store.images.push({ url, visit: visitIndex });
+  });
+  return [...byId.values()];
+}
+
+/**
+ * The validated manifest with its keys in sorted order, so that reformatting
+ * the file, reordering its keys or adding ignored fields keeps the digest.
+ * A field added to the schema must be added here too.
+ */
+function canonicalJson({ count, visits }: Manifest): string {
+  const sorted = visits.map(({ image_url, store_id, visit_time }) => ({
+    image_url,
+    store_id,
+    visit_time, // JSON.stringify leaves it out when undefined
+  }));
+  return JSON.stringify({ count, visits: sorted });
+}
+
+function urlProblem(value: string): string | undefined {
+  // The regex above already explained a wrong scheme; only report what it cannot see.
+  if (!/^https?:\/\/\S+$/i.test(value)) return undefined;
+  // canParse builds no URL object: a 100k-image manifest spends most of its time here.
+  if (!URL.canParse(value)) return notHttpUrl(value);
+  const url = value.includes('@') ? new URL(value) : undefined;
+  // Never echo the value: it holds a password.
+  if (url !== undefined && (url.username !== '' || url.password !== '')) {
+    return 'must not carry a user name or password';
+  }
+  return undefined;
+}
+
+function notHttpUrl(value: unknown): string {
+  const spaced = typeof value === 'string' && /\s/.test(value);
+  return `not an http(s) URL${spaced ? ' (it contains whitespace)' : ''}, ${got(value)}`;
+}
+
+function hasComparableCount(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const { count, visits } = value as { count?: unknown; visits?: unknown };
+  return Number.isSafeInteger(count) && (count as number) >= 0 && Array.isArray(visits);
+}
+
+/** `visits[3].image_url[1]`, the way a user would write it in code. */
+function placeOf(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  return path
+    .map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`))
+    .join('');
+}
+
+function expected(what: string): (issue: { readonly input?: unknown }) => string {
+  return (issue) => `expected ${what}, ${got(issue.input)}`;
+}
+
+/** What came instead, short enough for one line. */
+function got(value: unknown): string {
+  if (value === undefined) return 'but it is missing';
+  if (value === null) return 'got null';
+  if (typeof value === 'string') {
+    return `got ${JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}…` : value)}`;
+  }
+  if (Array.isArray(value)) return value.length === 0 ? 'got []' : 'got an array';
+  if (typeof value === 'object')
+    return Object.keys(value).length === 0 ? 'got {}' : 'got an object';
+  if (typeof value === 'number' || typeof value === 'boolean') return `got ${String(value)}`;
+  return `got a ${typeof value}`;
+}

@@ -1,0 +1,167 @@
+/**
+ * Image dimensions from the head of a byte stream, with image-size. No image
+ * is ever decoded: only the header is read, and only the bytes up to it are
+ * held in memory.
+ */
+import { imageSize } from 'image-size';
+
+import { DownloadError } from './errors.js';
+
+/** Width and height as stored in the file (no EXIF rotation applied). */
+export type Dimensions = { readonly width: number; readonly height: number; readonly type: string };
+
+export type HeaderProbeOptions = {
+  /** The URL the bytes came from, for errors. @default '' */
+  readonly url?: string;
+  /**
+   * Most head bytes held while looking for the dimensions; a file whose
+   * dimensions are not within them is not taken for an image.
+   * @default 8 MiB
+   */
+  readonly maxHeaderBytes?: number;
+};
+
+export const DEFAULT_MAX_HEADER_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The first try waits for this many bytes (or the end of the body): a few
+ * image-size readers index bytes without bounds checks (WebP lossless, PNM),
+ * so a head cut shorter than their header could yield a made-up size. Every
+ * such header fits well within it.
+ */
+const FIRST_TRY_BYTES = 4096;
+
+/**
+ * Collects the head of an image until its dimensions are known, then holds
+ * nothing more. image-size runs again only once the held bytes have doubled
+ * since the last try, so many tiny chunks cost a few parses, not one each.
+ */
+export class HeaderProbe {
+  readonly #url: string;
+  readonly #maxHeaderBytes: number;
+  #chunks: Uint8Array[] = [];
+  #held = 0;
+  #triedAt = 0;
+  #nextTry = FIRST_TRY_BYTES;
+  #lastError = '';
+  #found: Dimensions | undefined;
+
+  constructor(options: HeaderProbeOptions = {}) {
+    this.#url = options.url ?? '';
+    this.#maxHeaderBytes = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+  }
+
+  /** Bytes held now: 0 once the dimensions are known. */
+  get bytesHeld(): number {
+    return this.#held;
+  }
+
+  /** The dimensions, once known. */
+  get dimensions(): Dimensions | undefined {
+    return this.#found;
+  }
+
+  /**
+   * Takes the next chunk; returns the dimensions once known. Throws an
+   * `E_NOT_IMAGE` DownloadError when the header window is full without them.
+   */
+  push(chunk: Uint8Array): Dimensions | undefined {
+    if (this.#found) return this.#found;
+    const room = this.#maxHeaderBytes - this.#held;
+    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    if (kept.length > 0) {
+      this.#chunks.push(kept);
+      this.#held += kept.length;
+    }
+    const full = this.#held >= this.#maxHeaderBytes;
+    if (this.#held >= this.#nextTry || full) this.#try();
+    if (!this.#found && full) {
+      throw this.#notImage(`not an image: no dimensions in the first ${this.#maxHeaderBytes} bytes`);
+    }
+    return this.#found;
+  }
+
+  /** Tries now if bytes came since the last try (e.g. at the end of a range). */
+  settle(): Dimensions | undefined {
+    if (!this.#found && this.#held > this.#triedAt) this.#try();
+    return this.#found;
+  }
+
+  /** After the last chunk: the dimensions, or an `E_NOT_IMAGE` DownloadError. */
+  finish(): Dimensions {
+    const found = this.settle();
+    if (found) return found;
+    if (this.#held === 0) throw this.#notImage('not an image: the body was empty');
+    throw this.#notImage();
+  }
+
+  #try(): void {
+    const head = this.#chunks.length === 1 ? this.#chunks[0] : Buffer.concat(this.#chunks, this.#held);
+    if (!head) return;
+    this.#chunks = [head];
+    this.#triedAt = this.#held;
+    this.#nextTry = this.#held * 2;
+    const result = measure(head);
+    if (typeof result === 'string') {
+      this.#lastError = result;
+      return;
+    }
+    this.#found = result;
+    this.#chunks = [];
+    this.#held = 0;
+  }
+
+  #notImage(message?: string): DownloadError {
+    const head = this.#chunks[0] ?? new Uint8Array();
+    const known = /^unsupported file type/.test(this.#lastError) ? '' : ` (${this.#lastError})`;
+    const text =
+      message ??
+      `not ${known ? 'a readable' : 'an'} image${known}: ${this.#held} bytes starting ${preview(head)}`;
+    return new DownloadError('E_NOT_IMAGE', text, { url: this.#url });
+  }
+}
+
+/**
+ * Reads the dimensions of a whole head; returns why not as a string. A size
+ * that is zero or not finite is no size.
+ */
+export function measure(head: Uint8Array): Dimensions | string {
+  let size: ReturnType<typeof imageSize>;
+  try {
+    size = imageSize(head);
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+  const { width, height } = size;
+  const type = size.type ?? 'unknown';
+  if (!isSize(width) || !isSize(height)) return `${type} without a valid size`;
+  if (type === 'svg' && isHtmlPage(head)) return 'unsupported file type: html';
+  return { width, height, type };
+}
+
+function isSize(value: number | undefined): value is number {
+  return value !== undefined && Number.isFinite(value) && value > 0;
+}
+
+/**
+ * image-size takes any text with an `<svg …>` tag near its start for an SVG;
+ * an HTML page with an inline icon (a login or error page served with 200)
+ * would get the icon's size. An SVG document has no `<html` or `<body` tag.
+ */
+function isHtmlPage(head: Uint8Array): boolean {
+  const text = new TextDecoder().decode(head.subarray(0, 2048)).toLowerCase();
+  const svgAt = text.indexOf('<svg');
+  const before = svgAt < 0 ? text : text.slice(0, svgAt);
+  return before.includes('<html') || before.includes('<body');
+}
+
+/** The first bytes, printable and short: `"<!doctype html> <html…"`. */
+function preview(head: Uint8Array): string {
+  const shown = head.subarray(0, 24);
+  let text = '';
+  for (const byte of shown) {
+    if (byte === 0x09 || byte === 0x0a || byte === 0x0d) text += ' ';
+    else text += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : '.';
+  }
+  return JSON.stringify(text + (head.length > shown.length ? '…' : ''));
+}

@@ -1,0 +1,107 @@
+import Table from 'cli-table3';
+
+import type { ResultsDocument, StatusDocument, StoreResult } from './types.js';
+
+/** The Retail Pulse status document of a job (`error` only when failed). */
+export function statusDocument(document: ResultsDocument): StatusDocument {
+  return {
+    status: document.status,
+    job_id: document.job_id,
+    ...(document.status === 'failed' ? { error: document.error ?? [] } : {}),
+  };
+}
+
+export type Paint = {
+  readonly red: (text: string) => string;
+  readonly green: (text: string) => string;
+  readonly yellow: (text: string) => string;
+  readonly dim: (text: string) => string;
+  readonly bold: (text: string) => string;
+};
+
+const identity = (text: string): string => text;
+export const noColor: Paint = { red: identity, green: identity, yellow: identity, dim: identity, bold: identity };
+
+export function ansiPaint(): Paint {
+  const wrap = (open: number, close: number) => (text: string) => `\u001b[${open}m${text}\u001b[${close}m`;
+  return { red: wrap(31, 39), green: wrap(32, 39), yellow: wrap(33, 39), dim: wrap(2, 22), bold: wrap(1, 22) };
+}
+
+export type TableOptions = {
+  readonly paint?: Paint;
+  /** Most store rows shown; failed stores are shown first. @default 40 */
+  readonly maxRows?: number;
+  /** Longest error text in a cell. @default 80 */
+  readonly errorWidth?: number;
+};
+
+/** The table of a job's stores: id, images done/total, state, error. */
+export function renderStoreTable(document: ResultsDocument, options: TableOptions = {}): string {
+  const paint = options.paint ?? noColor;
+  const maxRows = options.maxRows ?? 40;
+  const table = new Table({
+    head: ['store', 'images', 'status', 'error'],
+    style: { head: [], border: [] },
+    wordWrap: false,
+  });
+  // Failed stores matter most, so a long job shows them before the rest.
+  const failedFirst = [...document.stores].sort(
+    (a, b) => Number(b.status === 'failed') - Number(a.status === 'failed'),
+  );
+  for (const store of failedFirst.slice(0, maxRows)) {
+    table.push([
+      store.store_id,
+      imagesCell(store),
+      paintStatus(store.status, paint),
+      truncate(store.error ?? '', options.errorWidth ?? 80),
+    ]);
+  }
+  const hidden = document.stores.length - maxRows;
+  const more = hidden > 0 ? `\n${paint.dim(`… and ${hidden} more stores (see the results file)`)}` : '';
+  return `${table.toString()}${more}`;
+}
+
+/** One line that says where the job stands. */
+export function renderSummary(document: ResultsDocument, paint: Paint = noColor): string {
+  const { counts } = document;
+  const stores = countBy(document.stores.map((store) => store.status));
+  const storeText = Object.entries(stores)
+    .map(([status, count]) => `${count} ${status}`)
+    .join(', ');
+  const images = [
+    `${counts.done} done`,
+    counts.failed > 0 ? paint.red(`${counts.failed} failed`) : `${counts.failed} failed`,
+    `${counts.skipped} skipped`,
+    ...(counts.pending > 0 ? [`${counts.pending} pending`] : []),
+  ].join(', ');
+  return `job ${document.job_id}: ${paintStatus(document.status, paint)} — ${counts.images} images (${images}) in ${counts.stores} stores (${storeText || 'none'})`;
+}
+
+/** The failed stores of a job, one line each. */
+export function renderErrors(document: ResultsDocument, paint: Paint = noColor): string {
+  return (document.error ?? [])
+    .map((entry) => `${paint.red('✗')} ${entry.store_id}: ${entry.error}`)
+    .join('\n');
+}
+
+function imagesCell(store: StoreResult): string {
+  const done = store.images.filter((image) => image.status === 'done').length;
+  return `${done}/${store.images.length}`;
+}
+
+function paintStatus(status: string, paint: Paint): string {
+  if (status === 'failed') return paint.red(status);
+  if (status === 'completed') return paint.green(status);
+  if (status === 'ongoing') return paint.yellow(status);
+  return paint.dim(status);
+}
+
+function truncate(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}
+
+function countBy(values: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
+}

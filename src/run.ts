@@ -1,0 +1,218 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+
+import { runController, type PreparedJob } from './controller.js';
+import { createDownloader } from './download.js';
+import { InputError, ManifestError } from './errors.js';
+import { createGpuDelayPicker, formatGpuDelay, realSleep, type Sleep } from './gpu.js';
+import { JobState } from './job-state.js';
+import { readManifest } from './manifest.js';
+import { loadResults, ResultsWriter } from './results.js';
+import { readStoreMaster } from './store-master.js';
+import type { JobInput, ResultOptions, ResultsDocument, RunOptions } from './types.js';
+
+export type RunRequest = {
+  /** Manifest paths; `-` reads standard input (once). */
+  readonly manifests: readonly string[];
+  /** Results file of a single job. */
+  readonly out?: string | undefined;
+  /** Folder for the results files of several jobs. */
+  readonly outDir?: string | undefined;
+  /** Overwrite existing results files. */
+  readonly force?: boolean | undefined;
+  /** Continue jobs from their existing results files. */
+  readonly resume?: boolean | undefined;
+  /** Path of a store master CSV. */
+  readonly storeMasterPath?: string | undefined;
+  readonly options: Omit<RunOptions, 'storeMaster'>;
+  readonly stdin?: NodeJS.ReadableStream | undefined;
+  /** Stops the run: new images are not started, results are saved. */
+  readonly signal?: AbortSignal | undefined;
+  /** Called once every job is prepared, before any download: for progress. */
+  readonly onStart?: ((jobs: readonly RunningJob[]) => void) | undefined;
+  /** Replaces the GPU sleep (tests, benchmarks). */
+  readonly sleep?: Sleep | undefined;
+};
+
+export type RunningJob = {
+  readonly input: JobInput;
+  readonly state: JobState;
+  readonly resultsPath: string;
+};
+
+export type JobReport = {
+  readonly source: string;
+  readonly resultsPath: string;
+  readonly document: ResultsDocument;
+  /** The run was stopped by its signal before this job finished. */
+  readonly interrupted: boolean;
+  /** Snapshot saves and the time they took. */
+  readonly saves: { readonly saves: number; readonly savingMs: number };
+};
+
+/**
+ * The programmatic front door: reads and checks every input before any
+ * download (bad input throws an InputError and writes nothing), then runs all
+ * jobs at once over one shared store limit and keeps their results files.
+ */
+export async function runJobs(request: RunRequest): Promise<JobReport[]> {
+  const { options } = request;
+  const storeMaster = request.storeMasterPath
+    ? await readStoreMaster(request.storeMasterPath)
+    : undefined;
+  const inputs = await readManifests(request.manifests, request.stdin);
+  const paths = resultsPaths(inputs, request);
+  if (request.outDir) await mkdir(request.outDir, { recursive: true });
+  const resultOptions = resultOptionsOf(options, storeMaster);
+  const prepared = await Promise.all(
+    inputs.map((input, index) => prepareJob(input, paths[index] ?? '', resultOptions, request)),
+  );
+
+  const downloader = createDownloader(options);
+  const writers = prepared.map((job) => new ResultsWriter(job.resultsPath, job.state));
+  const signal = request.signal ?? new AbortController().signal;
+  try {
+    writers.forEach((writer) => {
+      writer.open();
+    });
+    request.onStart?.(prepared);
+    const outcomes = await runController(
+      prepared,
+      options,
+      {
+        fetchImage: (url, fetchSignal) => downloader.fetchImage(url, fetchSignal),
+        sleep: request.sleep ?? realSleep,
+        gpuDelay: createGpuDelayPicker(options.gpuDelay, options.seed),
+        now: () => performance.now(),
+        storeMaster,
+        storeMasterSource: request.storeMasterPath,
+      },
+      signal,
+    );
+    return prepared.map((job, index) => {
+      const interrupted = outcomes[index]?.interrupted ?? false;
+      const writer = writers[index];
+      writer?.close(interrupted);
+      return {
+        source: job.input.source,
+        resultsPath: job.resultsPath,
+        document: job.state.toDocument(interrupted ? { interrupted } : {}),
+        interrupted,
+        saves: writer?.stats ?? { saves: 0, savingMs: 0 },
+      };
+    });
+  } finally {
+    await downloader.close();
+  }
+}
+
+async function readManifests(
+  sources: readonly string[],
+  stdin: NodeJS.ReadableStream | undefined,
+): Promise<JobInput[]> {
+  if (sources.filter((source) => source === '-').length > 1) {
+    throw new InputError('E_USAGE', 'standard input (-) can be given only once');
+  }
+  const settled = await Promise.allSettled(sources.map((source) => readManifest(source, stdin)));
+  const problems = settled.flatMap((result) =>
+    result.status === 'rejected' ? [result.reason as unknown] : [],
+  );
+  if (problems.length > 0) {
+    // Report every bad manifest at once; anything else (a bug) still crashes.
+    const lines = problems.flatMap((error) => {
+      if (error instanceof InputError) return error.problems;
+      throw error;
+    });
+    throw new ManifestError(sources.join(', '), lines);
+  }
+  return settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+}
+
+function resultsPaths(inputs: readonly JobInput[], request: RunRequest): string[] {
+  if (request.out && inputs.length > 1) {
+    throw new InputError('E_USAGE', '-o/--out names the results file of ONE job; use --out-dir for several manifests');
+  }
+  const paths = inputs.map((input) => {
+    if (request.out) return resolve(request.out);
+    const name = input.source === '-' ? 'results.json' : `${basename(input.source).replace(/\.json$/i, '')}.results.json`;
+    if (request.outDir) return resolve(request.outDir, name);
+    return input.source === '-' ? resolve(name) : join(dirname(resolve(input.source)), name);
+  });
+  const seen = new Map<string, string>();
+  paths.forEach((path, index) => {
+    const source = inputs[index]?.source ?? '';
+    const other = seen.get(path);
+    if (other !== undefined) {
+      throw new InputError('E_USAGE', `${other} and ${source} would both write ${path}; give them different names or folders`);
+    }
+    seen.set(path, source);
+  });
+  return paths;
+}
+
+async function prepareJob(
+  input: JobInput,
+  resultsPath: string,
+  options: ResultOptions,
+  request: RunRequest,
+): Promise<PreparedJob & RunningJob> {
+  const folder = dirname(resultsPath);
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) {
+    throw new InputError('E_USAGE', `cannot write ${resultsPath}: no such folder ${folder}`);
+  }
+  const exists = existsSync(resultsPath);
+  if (exists && request.resume) {
+    const document = await loadResults(resultsPath);
+    checkResumable(document, input, options, resultsPath);
+    return { input, resultsPath, state: JobState.fromDocument(document) };
+  }
+  if (exists && !request.force) {
+    throw new InputError(
+      'E_OUTPUT_EXISTS',
+      `${resultsPath} already exists: use --resume to continue that job or --force to overwrite it`,
+    );
+  }
+  return { input, resultsPath, state: JobState.create(input, randomUUID(), options, new Date()) };
+}
+
+function checkResumable(
+  document: ResultsDocument,
+  input: JobInput,
+  options: ResultOptions,
+  path: string,
+): void {
+  if (document.manifest_digest !== input.digest) {
+    throw new InputError(
+      'E_RESUME_MISMATCH',
+      `cannot resume ${path}: it belongs to a different manifest (${document.manifest_source}); use --force to start over or -o for another file`,
+    );
+  }
+  const differences = (Object.keys(options) as (keyof ResultOptions)[])
+    .filter((key) => document.options[key] !== options[key])
+    .map((key) => `${key} was ${JSON.stringify(document.options[key])}, now ${JSON.stringify(options[key])}`);
+  if (differences.length > 0) {
+    throw new InputError(
+      'E_RESUME_MISMATCH',
+      `cannot resume ${path} with different options (${differences.join('; ')}): give the same ones, or use --force to start over`,
+    );
+  }
+}
+
+function resultOptionsOf(
+  options: RunRequest['options'],
+  storeMaster: ReadonlySet<string> | undefined,
+): ResultOptions {
+  return {
+    gpu_delay: formatGpuDelay(options.gpuDelay),
+    seed: options.seed ?? null,
+    header_only: options.headerOnly,
+    max_bytes: options.maxBytes,
+    store_master: storeMaster ? digestOf([...storeMaster].sort().join('\n')) : null,
+  };
+}
+
+function digestOf(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}

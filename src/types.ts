@@ -1,0 +1,212 @@
+/**
+ * The shared data shapes of imgjob: the manifest that comes in, the options
+ * that steer a run, and the results document that goes to disk.
+ *
+ * What goes to disk is plain JSON data (no class instances), so the same
+ * shapes serve the results file, `imgjob status` and the programmatic API.
+ */
+
+// ---------------------------------------------------------------- manifest
+
+/** One visit of the Retail Pulse job payload. */
+export type Visit = {
+  readonly store_id: string;
+  readonly image_url: readonly string[];
+  readonly visit_time?: string | undefined;
+};
+
+/** The Retail Pulse job payload, as validated. */
+export type Manifest = {
+  readonly count: number;
+  readonly visits: readonly Visit[];
+};
+
+/** One image of a store, in the order it must be processed. */
+export type ImageTask = {
+  readonly url: string;
+  /** Index of the visit this image came from (for results and debugging). */
+  readonly visit: number;
+};
+
+/**
+ * All visits of one `store_id`, merged in manifest order. This is the unit of
+ * work a store pipeline takes: self-contained, so it can be shipped to a
+ * remote worker as is.
+ */
+export type StoreTask = {
+  readonly storeId: string;
+  /** Position of the store in its job (first appearance in the manifest). */
+  readonly index: number;
+  readonly visitTimes: readonly string[];
+  readonly images: readonly ImageTask[];
+};
+
+/** A validated manifest, grouped into stores, with where it came from. */
+export type JobInput = {
+  /** File path of the manifest, or `-` for stdin. */
+  readonly source: string;
+  readonly manifest: Manifest;
+  readonly stores: readonly StoreTask[];
+  /** sha256 of the canonical manifest JSON: ties a results file to its manifest. */
+  readonly digest: string;
+  readonly imageCount: number;
+};
+
+// ---------------------------------------------------------------- results
+
+export type ImageStatus = 'pending' | 'done' | 'failed' | 'skipped';
+export type StoreStatus = 'pending' | 'ongoing' | 'completed' | 'failed' | 'skipped';
+export type JobStatus = 'ongoing' | 'completed' | 'failed';
+
+/** Measured facts about one downloaded image. */
+export type Measurement = {
+  readonly width: number;
+  readonly height: number;
+  /** Format as image-size names it: `jpg`, `png`, `webp`, … */
+  readonly type: string;
+  /** Bytes read from the network for this image (all attempts' final one). */
+  readonly bytes: number;
+  /** Download attempts made (1 = no retry). */
+  readonly attempts: number;
+};
+
+/** An image result as recorded: a discriminated union on `status`. */
+export type ImageResult =
+  | { readonly url: string; readonly status: 'pending' }
+  | { readonly url: string; readonly status: 'skipped' }
+  | {
+      readonly url: string;
+      readonly status: 'done';
+      readonly width: number;
+      readonly height: number;
+      readonly perimeter: number;
+      readonly type: string;
+      readonly bytes: number;
+      readonly attempts: number;
+      /** Simulated GPU time this image was given. */
+      readonly gpu_ms: number;
+      /** Wall time of the download and measurement. */
+      readonly download_ms: number;
+    }
+  | {
+      readonly url: string;
+      readonly status: 'failed';
+      readonly error: string;
+      /** Stable error code, see `ErrorCode`. */
+      readonly code: string;
+      readonly attempts?: number;
+    };
+
+export type StoreError = { readonly store_id: string; readonly error: string };
+
+export type StoreResult = {
+  readonly store_id: string;
+  readonly status: StoreStatus;
+  readonly error?: string;
+  readonly visit_times?: readonly string[];
+  readonly images: readonly ImageResult[];
+};
+
+export type Counts = {
+  readonly stores: number;
+  readonly images: number;
+  readonly done: number;
+  readonly failed: number;
+  readonly skipped: number;
+  readonly pending: number;
+};
+
+/** The results file: one per job. */
+export type ResultsDocument = {
+  readonly schema_version: 1;
+  readonly tool: 'imgjob';
+  readonly job_id: string;
+  readonly status: JobStatus;
+  readonly error?: readonly StoreError[];
+  /** sha256 of the manifest; `--resume` refuses a file whose digest differs. */
+  readonly manifest_digest: string;
+  readonly manifest_source: string;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly finished_at?: string;
+  /** The run that last wrote the file, while it runs: lets `status` tell running from killed. */
+  readonly writer?: { readonly pid: number; readonly host: string };
+  /** True when the last run was stopped by a signal before the job finished. */
+  readonly interrupted?: boolean;
+  /** The options that change results; `--resume` refuses different ones. */
+  readonly options: ResultOptions;
+  readonly counts: Counts;
+  readonly stores: readonly StoreResult[];
+};
+
+/** The run options that change what a job records. */
+export type ResultOptions = {
+  /** `--gpu-delay` as given: `0`, `250` or `100-400`. */
+  readonly gpu_delay: string;
+  readonly seed: number | null;
+  readonly header_only: boolean;
+  readonly max_bytes: number;
+  /** sha256 of the store master's ids, or null without one. */
+  readonly store_master: string | null;
+};
+
+/** The status document of the Retail Pulse API. */
+export type StatusDocument = {
+  readonly status: JobStatus;
+  readonly job_id: string;
+  readonly error?: readonly StoreError[];
+};
+
+// ---------------------------------------------------------------- options
+
+/** GPU delay: a fixed time, or a uniform range, in milliseconds. */
+export type GpuDelay = { readonly min: number; readonly max: number };
+
+/** Limits and policy of one download. */
+export type DownloadOptions = {
+  /**
+   * Deadline of one whole attempt: connect, headers and body together.
+   * @default 30_000
+   */
+  readonly timeoutMs: number;
+  /**
+   * Largest image accepted, in bytes; an image of exactly this size is accepted.
+   * @default 50 MiB
+   */
+  readonly maxBytes: number;
+  /**
+   * Retries of a transient failure (network error, timeout, 408, 429, 5xx).
+   * @default 3
+   */
+  readonly retries: number;
+  /**
+   * Read only the bytes the dimensions need (a Range request first).
+   * @default false
+   */
+  readonly headerOnly: boolean;
+};
+
+/** Options of a run, shared by every job of it. */
+export type RunOptions = DownloadOptions & {
+  /**
+   * Most stores in flight at once, over all jobs.
+   * @default 16
+   */
+  readonly concurrency: number;
+  /** @default { min: 100, max: 400 } */
+  readonly gpuDelay: GpuDelay;
+  /** Makes the GPU delays reproducible. */
+  readonly seed?: number | undefined;
+  /**
+   * Most connections open to one host at once.
+   * @default 16
+   */
+  readonly perHost: number;
+  /**
+   * Stop a job at its first failed store.
+   * @default false
+   */
+  readonly failFast: boolean;
+  /** Store ids known to the store master; absent means every id is accepted. */
+  readonly storeMaster?: ReadonlySet<string> | undefined;
+};
