@@ -29,11 +29,10 @@ export class Controller {
 
   constructor(options: ControllerOptions, deps: StoreDeps) {
     this.#queue = new PQueue({ concurrency: options.concurrency });
-    const schedule: ScheduleStore = async (rank, task, storeSignal) =>
-      this.#queue.add(({ signal: slotSignal }) => task(slotSignal ?? storeSignal), {
-        priority: -rank,
-        signal: storeSignal,
-      });
+    // No signal goes to p-queue: it would reject a running store's promise at
+    // once and lose its outcome. A store that starts after an abort returns
+    // at once instead, so the queue drains quickly.
+    const schedule: ScheduleStore = async (rank, task) => this.#queue.add(task, { priority: -rank });
     this.#deps = { ...deps, schedule, failFast: options.failFast };
   }
 

@@ -48,7 +48,7 @@ export async function httpGet(
   headers: Record<string, string> = {},
 ): Promise<HttpResponse> {
   const visited = new Set<string>();
-  for (let current = url; ; ) {
+  for (let current = url; ;) {
     visited.add(current.href);
     const res = await send(ctx, current, headers);
     const location = res.headers.location;
@@ -66,7 +66,11 @@ export async function ensureOk(ctx: AttemptContext, res: HttpResponse): Promise<
 }
 
 /** Rejects, without reading the body, a response whose declared size is over the limit. */
-export function ensureSize(ctx: AttemptContext, res: HttpResponse, size = contentLength(res)): void {
+export function ensureSize(
+  ctx: AttemptContext,
+  res: HttpResponse,
+  size = contentLength(res),
+): void {
   if (size === undefined || size <= ctx.maxBytes) return;
   drop(res);
   throw tooLarge(ctx, `declared ${size} bytes`);
@@ -142,9 +146,14 @@ function nextHop(ctx: AttemptContext, from: URL, location: string, visited: Set<
   try {
     next = new URL(location, from);
   } catch (error) {
-    throw new DownloadError('E_BAD_URL', `redirect to an invalid URL: ${location}`, {
-      url: ctx.url,
-    }, { cause: error });
+    throw new DownloadError(
+      'E_BAD_URL',
+      `redirect to an invalid URL: ${location}`,
+      {
+        url: ctx.url,
+      },
+      { cause: error },
+    );
   }
   if (next.protocol !== 'http:' && next.protocol !== 'https:') {
     throw new DownloadError('E_BAD_URL', `redirect to a non-http(s) URL: ${next.href}`, {
@@ -163,7 +172,7 @@ function nextHop(ctx: AttemptContext, from: URL, location: string, visited: Set<
 }
 
 /** Reads a small body to the end so its keep-alive connection can serve the next request. */
-async function discard(res: HttpResponse): Promise<void> {
+export async function discard(res: HttpResponse): Promise<void> {
   await res.body.dump({ limit: DISCARD_LIMIT });
 }
 

@@ -6,11 +6,7 @@ import type { ImageResult, JobInput, JobStatus } from './types.js';
  * Runs a task when a store slot is free. `rank` orders a job's own stores
  * (0 first); the controller interleaves the ranks of all jobs fairly.
  */
-export type ScheduleStore = <T>(
-  rank: number,
-  task: (signal: AbortSignal) => Promise<T>,
-  signal: AbortSignal,
-) => Promise<T>;
+export type ScheduleStore = <T>(rank: number, task: () => Promise<T>) => Promise<T>;
 
 export type JobDeps = StoreDeps & {
   readonly schedule: ScheduleStore;
@@ -47,23 +43,15 @@ export async function runJob(
 
   await Promise.all(
     byRemainingWork.map(async ({ task }, rank) => {
-      let outcome: StoreOutcome = { status: 'interrupted' };
-      try {
-        outcome = await deps.schedule(
-          rank,
-          (slotSignal) => {
-            state.setStoreStatus(task.index, 'ongoing');
-            const sink = (image: number, result: ImageResult): void => {
-              state.recordImage(task.index, image, result);
-            };
-            return runStore(task, deps, sink, slotSignal, state.firstPending(task.index));
-          },
-          jobSignal,
-        );
-      } catch (error) {
+      const outcome = await deps.schedule(rank, async (): Promise<StoreOutcome> => {
         // A store still queued when the signal fires never starts.
-        if (!jobSignal.aborted) throw error;
-      }
+        if (jobSignal.aborted) return { status: 'interrupted' };
+        state.setStoreStatus(task.index, 'ongoing');
+        const sink = (image: number, result: ImageResult): void => {
+          state.recordImage(task.index, image, result);
+        };
+        return runStore(task, deps, sink, jobSignal, state.firstPending(task.index));
+      });
       settleStore(state, task.index, outcome, failFast.signal.aborted);
       if (outcome.status === 'failed' && deps.failFast) failFast.abort();
     }),

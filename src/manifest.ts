@@ -8,7 +8,13 @@ import { readFile } from 'node:fs/promises';
 import { text as readText } from 'node:stream/consumers';
 import { z } from 'zod';
 
-import { describeFileError, InputError, limitProblems, ManifestError } from './errors.js';
+import {
+  describeError,
+  describeFileError,
+  InputError,
+  limitProblems,
+  ManifestError,
+} from './errors.js';
 import { findJsonSyntaxError } from './json-syntax.js';
 import type { ImageTask, JobInput, Manifest, StoreTask, Visit } from './types.js';
 
@@ -103,35 +109,28 @@ export async function readManifest(
 ): Promise<JobInput> {
   let text: string;
   try {
-    // Drop a UTF-8 BOM: editors on Windows like to add one.
-    text = (path === '-' ? await readText(stdin) : await readFile(path, 'utf8')).replace(
-      /^\uFEFF/,
-      '',
-    );
+    text = path === '-' ? await readText(stdin) : await readFile(path, 'utf8');
   } catch (error) {
-    const where = path === '-' ? 'from stdin' : path;
-    throw new InputError(
-      'E_MANIFEST',
-      `cannot read manifest ${where}: ${describeFileError(error)}`,
-      {
-        cause: error,
-      },
-    );
+    const message = `cannot read manifest ${path === '-' ? 'from stdin' : path}: ${describeFileError(error)}`;
+    throw new InputError('E_MANIFEST', message, { cause: error });
   }
   return parseManifest(text, path);
 }
 
-function decodeJson(text: string, source: string): unknown {
+function decodeJson(raw: string, source: string): unknown {
   const name = source === '-' ? 'stdin' : source;
-  if (text.trim() === '')
+  // Editors on Windows like to start a file with a BOM; JSON.parse refuses it.
+  const text = raw.replace(/^\uFEFF/, '');
+  if (/^[ \t\n\r]*$/.test(text)) {
     throw new ManifestError(source, [`${name}: empty, expected a JSON object`]);
+  }
   try {
     return JSON.parse(text);
   } catch (error) {
     const found = findJsonSyntaxError(text);
     const detail =
       found === undefined
-        ? (error as Error).message
+        ? describeError(error)
         : `${found.reason} at line ${found.line} column ${found.column}`;
     throw new ManifestError(source, [`${name}: not valid JSON: ${detail}`], { cause: error });
   }

@@ -10,6 +10,9 @@ import { DownloadError } from './errors.js';
 /** Width and height as stored in the file (no EXIF rotation applied). */
 export type Dimensions = { readonly width: number; readonly height: number; readonly type: string };
 
+/** Dimensions and the body bytes read to find them. */
+export type Measured = Dimensions & { readonly bytes: number };
+
 export type HeaderProbeOptions = {
   /** The URL the bytes came from, for errors. @default '' */
   readonly url?: string;
@@ -74,41 +77,49 @@ export class HeaderProbe {
       this.#held += kept.length;
     }
     const full = this.#held >= this.#maxHeaderBytes;
-    if (this.#held >= this.#nextTry || full) this.#try();
-    if (!this.#found && full) {
-      throw this.#notImage(`not an image: no dimensions in the first ${this.#maxHeaderBytes} bytes`);
+    const found = this.#held >= this.#nextTry || full ? this.#try() : undefined;
+    if (!found && full) {
+      throw this.#notImage(
+        `not an image: no dimensions in the first ${this.#maxHeaderBytes} bytes`,
+      );
     }
-    return this.#found;
+    return found;
   }
 
-  /** Tries now if bytes came since the last try (e.g. at the end of a range). */
+  /**
+   * Tries now if bytes came since the last try (at the end of a range, say),
+   * once at least the first-try window is held.
+   */
   settle(): Dimensions | undefined {
-    if (!this.#found && this.#held > this.#triedAt) this.#try();
-    return this.#found;
+    const worthIt = this.#held > this.#triedAt && this.#held >= FIRST_TRY_BYTES;
+    return this.#found ?? (worthIt ? this.#try() : undefined);
   }
 
   /** After the last chunk: the dimensions, or an `E_NOT_IMAGE` DownloadError. */
   finish(): Dimensions {
-    const found = this.settle();
+    // The body is complete now, so a short head is the whole file: try it.
+    const found = this.#found ?? (this.#held > this.#triedAt ? this.#try() : undefined);
     if (found) return found;
     if (this.#held === 0) throw this.#notImage('not an image: the body was empty');
     throw this.#notImage();
   }
 
-  #try(): void {
-    const head = this.#chunks.length === 1 ? this.#chunks[0] : Buffer.concat(this.#chunks, this.#held);
-    if (!head) return;
+  #try(): Dimensions | undefined {
+    const head =
+      this.#chunks.length === 1 ? this.#chunks[0] : Buffer.concat(this.#chunks, this.#held);
+    if (!head) return undefined;
     this.#chunks = [head];
     this.#triedAt = this.#held;
     this.#nextTry = this.#held * 2;
     const result = measure(head);
     if (typeof result === 'string') {
       this.#lastError = result;
-      return;
+      return undefined;
     }
     this.#found = result;
     this.#chunks = [];
     this.#held = 0;
+    return result;
   }
 
   #notImage(message?: string): DownloadError {

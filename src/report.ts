@@ -42,13 +42,10 @@ export function renderStoreTable(document: ResultsDocument, options: TableOption
   const table = new Table({
     head: ['store', 'images', 'status', 'error'],
     style: { head: [], border: [] },
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
     wordWrap: false,
   });
-  // Failed stores matter most, so a long job shows them before the rest.
-  const failedFirst = [...document.stores].sort(
-    (a, b) => Number(b.status === 'failed') - Number(a.status === 'failed'),
-  );
-  for (const store of failedFirst.slice(0, maxRows)) {
+  for (const store of rowsToShow(document.stores, maxRows)) {
     table.push([
       store.store_id,
       imagesCell(store),
@@ -82,6 +79,16 @@ export function renderErrors(document: ResultsDocument, paint: Paint = noColor):
   return (document.error ?? [])
     .map((entry) => `${paint.red('✗')} ${entry.store_id}: ${entry.error}`)
     .join('\n');
+}
+
+// Manifest order; when the table must be cut, failed stores are kept first,
+// since they are what a reader of a long job looks for.
+function rowsToShow(stores: readonly StoreResult[], maxRows: number): StoreResult[] {
+  if (stores.length <= maxRows) return [...stores];
+  const failed = stores.filter((store) => store.status === 'failed').slice(0, maxRows);
+  const others = stores.filter((store) => store.status !== 'failed').slice(0, maxRows - failed.length);
+  const shown = new Set([...failed, ...others]);
+  return stores.filter((store) => shown.has(store));
 }
 
 function imagesCell(store: StoreResult): string {

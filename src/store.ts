@@ -74,7 +74,6 @@ async function runImages(
     startAt < count ? downloadImage(placeOf(startAt), deps, signal) : undefined;
 
   for (let index = startAt; current; index++) {
-    signal?.throwIfAborted();
     const downloaded = await current;
     if (!downloaded.ok) {
       sink(index, downloaded.result);

@@ -38,7 +38,7 @@ export async function streamBody(
   end: number,
   onSent: (bytes: number) => void,
 ): Promise<void> {
-  for (let pos = start; pos <= end; ) {
+  for (let pos = start; pos <= end;) {
     if (res.destroyed) return;
     const chunk = slice(body, pos, Math.min(CHUNK, end - pos + 1));
     pos += chunk.length;
@@ -64,7 +64,11 @@ export function sendRaw(
     `HTTP/1.1 200 OK\r\ncontent-type: ${contentType}\r\n` +
     `content-length: ${contentLength}\r\n\r\n`;
   socket.write(head);
-  return new Promise((resolve) => socket.write(body, () => resolve()));
+  return new Promise((resolve) =>
+    socket.write(body, () => {
+      resolve();
+    }),
+  );
 }
 
 function slice(body: Body, pos: number, length: number): Uint8Array {

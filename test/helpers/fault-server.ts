@@ -91,7 +91,11 @@ export type FaultServerOptions = {
 };
 
 type LiveRequest = { -readonly [K in keyof RecordedRequest]: RecordedRequest[K] };
-type GateState = Gate & { isOpen: boolean; waiters: (() => void)[]; onReach: (r: LiveRequest) => void };
+type GateState = Gate & {
+  isOpen: boolean;
+  waiters: (() => void)[];
+  onReach: (r: LiveRequest) => void;
+};
 type Route = (ctx: Ctx, args: string[]) => Promise<void> | void;
 type Ctx = {
   req: IncomingMessage;
@@ -155,7 +159,10 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
   /** Sends a file (or padded/virtual body) with Range and query modifiers applied. */
   async function sendFile(ctx: Ctx, name: string | undefined, size?: number): Promise<void> {
     const bytes = await file(name);
-    if (!bytes) return sendStatus(ctx, 404);
+    if (!bytes) {
+      sendStatus(ctx, 404);
+      return;
+    }
     const body: Body = { head: bytes, size: size ?? bytes.length };
     const headers: Record<string, string> = { 'content-type': ctx.query.get('type') ?? mime(name) };
     const ignoreRange = options.ignoreRange === true || ctx.query.get('range') === 'ignore';
@@ -205,7 +212,10 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
     },
     slow: async (ctx, [bytes, ms, name]) => {
       const head = await file(name);
-      if (!head) return sendStatus(ctx, 404);
+      if (!head) {
+        sendStatus(ctx, 404);
+        return;
+      }
       ctx.res.writeHead(200, { 'content-length': String(head.length), 'content-type': mime(name) });
       const step = Math.max(1, Number(bytes));
       const timer = setInterval(() => {
@@ -248,7 +258,9 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
     },
     html: (ctx) => {
       ctx.res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      ctx.res.end('<!doctype html>\n<html><head><title>Sign in</title></head><body>Log in</body></html>\n');
+      ctx.res.end(
+        '<!doctype html>\n<html><head><title>Sign in</title></head><body>Log in</body></html>\n',
+      );
     },
     gate: async (ctx, [key, name]) => {
       const state = gate(String(key));
@@ -258,9 +270,17 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
     },
   };
 
-  async function raw(ctx: Ctx, name: string | undefined, bytes: number, then: 'stall' | 'reset' | 'end') {
+  async function raw(
+    ctx: Ctx,
+    name: string | undefined,
+    bytes: number,
+    then: 'stall' | 'reset' | 'end',
+  ) {
     const head = await file(name);
-    if (!head) return sendStatus(ctx, 404);
+    if (!head) {
+      sendStatus(ctx, 404);
+      return;
+    }
     const body = head.subarray(0, bytes);
     await sendRaw(ctx.req.socket, head.length, mime(name), body);
     ctx.record.bytesSent = body.length;
@@ -291,7 +311,11 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
     changed();
     const [route = '', ...args] = url.pathname.slice(1).split('/').map(decodeURIComponent);
     const ctx: Ctx = { req, res, query: url.searchParams, record };
-    const handler = routes[route] ?? ((c: Ctx) => sendStatus(c, 404));
+    const handler =
+      routes[route] ??
+      ((c: Ctx) => {
+        sendStatus(c, 404);
+      });
     Promise.resolve(handler(ctx, args)).catch((error: unknown) => {
       res.destroy(error instanceof Error ? error : new Error(String(error)));
     });
@@ -333,7 +357,11 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
     async close() {
       for (const state of gates.values()) state.open();
       for (const socket of sockets.keys()) socket.destroy();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await new Promise<void>((resolve) =>
+        http.close(() => {
+          resolve();
+        }),
+      );
     },
   };
   return server;

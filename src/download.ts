@@ -1,0 +1,167 @@
+/**
+ * Downloads one image and measures it: one undici Agent (a keep-alive pool,
+ * `perHost` connections per origin) for every download, a total deadline per
+ * attempt, a byte limit, retries of transient failures. Bodies are streamed:
+ * only the header bytes are kept.
+ */
+import { Agent } from 'undici';
+
+import { DownloadError } from './errors.js';
+import { measureHead } from './header-only.js';
+import { ensureOk, ensureSize, httpGet, readBody, type AttemptContext } from './http-get.js';
+import { abortedError, withRetries, type RetryPolicy } from './http-retry.js';
+import { HeaderProbe, type Measured } from './measure.js';
+import type { DownloadOptions, Measurement } from './types.js';
+
+export type DownloaderOptions = DownloadOptions & {
+  /** Most connections open to one origin at once. */
+  readonly perHost: number;
+  /**
+   * Most redirect hops followed.
+   * @default 5
+   */
+  readonly maxRedirects?: number;
+  /**
+   * Backoff base: retry n waits a random time up to `retryBaseMs * 2^(n-1)`.
+   * @default 250
+   */
+  readonly retryBaseMs?: number;
+  /**
+   * Cap of one backoff wait, a server's Retry-After included.
+   * @default 30_000
+   */
+  readonly retryMaxMs?: number;
+};
+
+export type Downloader = {
+  /**
+   * Downloads `url` and reads its dimensions. Rejects with a DownloadError
+   * (its `url` is this one), or an AbortedError when `signal` fires.
+   */
+  fetchImage(url: string, signal?: AbortSignal): Promise<Measurement>;
+  /** Closes the connection pool; abort downloads still running first. */
+  close(): Promise<void>;
+};
+
+export function createDownloader(options: DownloaderOptions): Downloader {
+  const { timeoutMs, maxBytes, retries, perHost, headerOnly } = options;
+  expectInteger('timeoutMs', timeoutMs, 1);
+  expectInteger('maxBytes', maxBytes, 0);
+  expectInteger('retries', retries, 0);
+  expectInteger('perHost', perHost, 1);
+  const maxRedirects = options.maxRedirects ?? 5;
+  expectInteger('maxRedirects', maxRedirects, 0);
+  const policy: RetryPolicy = {
+    retries,
+    baseMs: options.retryBaseMs ?? 250,
+    maxMs: options.retryMaxMs ?? 30_000,
+  };
+  // The deadline below bounds an attempt; undici's own idle timers only
+  // back it up.
+  const agent = new Agent({
+    connections: perHost,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+  const measureOnce = headerOnly ? measureHead : measureWhole;
+
+  async function attempt(url: string, signal: AbortSignal | undefined): Promise<Measured> {
+    const deadline = startDeadline(timeoutMs, signal);
+    const ctx: AttemptContext = {
+      dispatcher: agent,
+      url,
+      signal: deadline.signal,
+      maxBytes,
+      maxRedirects,
+    };
+    try {
+      return await measureOnce(ctx);
+    } catch (error) {
+      // An abort or the deadline surfaces as whatever undici was doing at
+      // the time (a RequestAbortedError, a destroyed body…): name the reason.
+      if (signal?.aborted) throw abortedError(signal);
+      if (deadline.expired) throw timeoutError(url, timeoutMs, error);
+      throw error;
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  return {
+    async fetchImage(url, signal) {
+      if (signal?.aborted) throw abortedError(signal);
+      checkUrl(url);
+      const { value, attempts } = await withRetries(() => attempt(url, signal), policy, signal);
+      return { ...value, attempts };
+    },
+    close: () => agent.close(),
+  };
+}
+
+/** Default mode: the whole body is read (as a GPU step would need it), only its head kept. */
+async function measureWhole(ctx: AttemptContext): Promise<Measured> {
+  const res = await httpGet(ctx, new URL(ctx.url));
+  await ensureOk(ctx, res);
+  ensureSize(ctx, res);
+  const probe = new HeaderProbe({ url: ctx.url });
+  const bytes = await readBody(ctx, res, ctx.maxBytes, (chunk) => {
+    probe.push(chunk);
+    return true;
+  });
+  return { ...probe.finish(), bytes };
+}
+
+type Deadline = { readonly signal: AbortSignal; readonly expired: boolean; clear(): void };
+
+/**
+ * One signal for an attempt: it fires when the caller aborts or when
+ * `timeoutMs` have passed, whatever stage (connect, headers, body) the
+ * attempt is in, so a server that drips its body cannot outlast it.
+ */
+function startDeadline(timeoutMs: number, outer: AbortSignal | undefined): Deadline {
+  const controller = new AbortController();
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    controller.abort(new Error(`deadline of ${timeoutMs} ms passed`));
+  }, timeoutMs);
+  const onAbort = (): void => {
+    controller.abort(outer?.reason);
+  };
+  outer?.addEventListener('abort', onAbort, { once: true });
+  return {
+    signal: controller.signal,
+    get expired() {
+      return expired;
+    },
+    clear() {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+function timeoutError(url: string, timeoutMs: number, cause: unknown): DownloadError {
+  return new DownloadError(
+    'E_TIMEOUT',
+    `timed out after ${timeoutMs} ms`,
+    { url, transient: true },
+    { cause },
+  );
+}
+
+function checkUrl(url: string): void {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed?.protocol === 'http:' || parsed?.protocol === 'https:') return;
+  throw new DownloadError('E_BAD_URL', 'not an http(s) URL', { url });
+}
+
+function expectInteger(name: string, value: number, min: number): void {
+  if (Number.isSafeInteger(value) && value >= min) return;
+  throw new TypeError(`Expected \`${name}\` to be an integer from ${min} and up, got \`${value}\``);
+}

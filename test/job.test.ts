@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+
+import { Controller, runController } from '../src/controller.js';
+import { DownloadError } from '../src/errors.js';
+import { JobState } from '../src/job-state.js';
+import type { FetchImage } from '../src/process-image.js';
+import type { StoreDeps } from '../src/store.js';
+import type { JobInput, ResultOptions } from '../src/types.js';
+
+const OPTIONS: ResultOptions = { gpu_delay: '0', seed: null, header_only: false, max_bytes: 1000, store_master: null };
+
+/** A job whose stores hold `sizes[i]` images each, URLs `<job>/<store>/<image>`. */
+function jobOf(name: string, sizes: number[]): JobInput {
+  const stores = sizes.map((size, index) => ({
+    storeId: `${name}-S${index}`,
+    index,
+    visitTimes: [],
+    images: Array.from({ length: size }, (_, image) => ({ url: `http://x/${name}/${index}/${image}`, visit: index })),
+  }));
+  return {
+    source: `${name}.json`,
+    manifest: { count: 0, visits: [] },
+    stores,
+    digest: name,
+    imageCount: sizes.reduce((a, b) => a + b, 0),
+  };
+}
+
+function prepared(input: JobInput) {
+  return { input, state: JobState.create(input, `job-${input.source}`, OPTIONS, new Date(0)) };
+}
+
+/** Fetches that answer on the next turn; URLs containing `/fail` fail; logs every start. */
+function instantFetch(log: string[], inFlight?: { now: number; max: number }): FetchImage {
+  return async (url) => {
+    log.push(url);
+    if (inFlight) inFlight.max = Math.max(inFlight.max, ++inFlight.now);
+    await new Promise((resolve) => setImmediate(resolve));
+    if (inFlight) inFlight.now--;
+    if (url.includes('/fail')) throw new DownloadError('E_HTTP_STATUS', 'HTTP 500', { url, status: 500 });
+    return { width: 3, height: 4, type: 'png', bytes: 10, attempts: 1 };
+  };
+}
+
+function depsWith(fetchImage: FetchImage): StoreDeps {
+  return { fetchImage, sleep: () => Promise.resolve(), gpuDelay: () => 0, now: () => 0 };
+}
+
+const never = new AbortController().signal;
+
+describe('runJob and the controller', () => {
+  it('runs a job to completed, every image done, status and counts consistent', async () => {
+    const job = prepared(jobOf('a', [2, 3]));
+    const [outcome] = await runController([job], { concurrency: 4, failFast: false }, depsWith(instantFetch([])), never);
+    expect(outcome).toEqual({ status: 'completed', interrupted: false });
+    const document = job.state.toDocument();
+    expect(document.status).toBe('completed');
+    expect(document.error).toBeUndefined();
+    expect(document.counts).toMatchObject({ stores: 2, images: 5, done: 5, pending: 0 });
+    expect(document.stores.map((store) => store.status)).toEqual(['completed', 'completed']);
+  });
+
+  it('completes an empty job at once', async () => {
+    const job = prepared(jobOf('empty', []));
+    const [outcome] = await runController([job], { concurrency: 1, failFast: false }, depsWith(instantFetch([])), never);
+    expect(outcome?.status).toBe('completed');
+  });
+
+  it('lets a failed store fail the job while the other stores complete', async () => {
+    const input = jobOf('b', [2, 2]);
+    const failing = {
+      ...input,
+      stores: input.stores.map((store, index) =>
+        index === 0 ? { ...store, images: [{ url: 'http://x/fail/0', visit: 0 }, ...store.images] } : store,
+      ),
+    };
+    const job = prepared(failing);
+    await runController([job], { concurrency: 2, failFast: false }, depsWith(instantFetch([])), never);
+    const document = job.state.toDocument();
+    expect(document.status).toBe('failed');
+    expect(document.error).toEqual([{ store_id: 'b-S0', error: 'image 1 of 3 (http://x/fail/0): HTTP 500' }]);
+    expect(document.stores.map((store) => store.status)).toEqual(['failed', 'completed']);
+  });
+
+  it('never runs more stores at once than the concurrency limit, over all jobs', async () => {
+    const inFlight = { now: 0, max: 0 };
+    const jobs = [prepared(jobOf('p', [3, 3, 3, 3])), prepared(jobOf('q', [3, 3, 3]))];
+    await runController(jobs, { concurrency: 3, failFast: false }, depsWith(instantFetch([], inFlight)), never);
+    // A store may download one image ahead while the previous one is on the GPU;
+    // with a zero GPU that never overlaps here, so in-flight downloads = stores.
+    expect(inFlight.max).toBe(3);
+  });
+
+  it('starts the longest stores of a job first', async () => {
+    const log: string[] = [];
+    const job = prepared(jobOf('lpt', [1, 3, 2]));
+    await runController([job], { concurrency: 1, failFast: false }, depsWith(instantFetch(log)), never);
+    expect(log.map((url) => url.split('/')[4])).toEqual(['1', '1', '1', '2', '2', '0']);
+  });
+
+  it('takes turns between jobs so a big job does not starve a small one', async () => {
+    const log: string[] = [];
+    const big = prepared(jobOf('big', [1, 1, 1, 1]));
+    const small = prepared(jobOf('small', [1]));
+    await runController([big, small], { concurrency: 1, failFast: false }, depsWith(instantFetch(log)), never);
+    expect(log.map((url) => url.split('/')[3])).toEqual(['big', 'small', 'big', 'big', 'big']);
+  });
+
+  it('with fail-fast, skips the rest of the failed job but lets other jobs finish', async () => {
+    const log: string[] = [];
+    const input = jobOf('ff', [1, 1, 1]);
+    const failing = {
+      ...input,
+      stores: input.stores.map((store, index) =>
+        index === 0 ? { ...store, images: [{ url: 'http://x/fail/ff', visit: 0 }] } : store,
+      ),
+    };
+    const job = prepared(failing);
+    const other = prepared(jobOf('other', [1, 1]));
+    const outcomes = await runController([job, other], { concurrency: 1, failFast: true }, depsWith(instantFetch(log)), never);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['failed', 'completed']);
+    const document = job.state.toDocument();
+    expect(document.stores.map((store) => store.status)).toEqual(['failed', 'skipped', 'skipped']);
+    expect(document.error).toEqual([{ store_id: 'ff-S0', error: 'image 1 of 1 (http://x/fail/ff): HTTP 500' }]);
+    expect(document.counts).toMatchObject({ failed: 1, skipped: 2, pending: 0 });
+    expect(log.filter((url) => url.includes('/ff/'))).toEqual([]);
+  });
+
+  it('leaves unstarted stores pending when the run is interrupted, to resume later', async () => {
+    const stop = new AbortController();
+    const fetchImage: FetchImage = async (url, signal) => {
+      stop.abort();
+      await new Promise((resolve) => setImmediate(resolve));
+      signal?.throwIfAborted();
+      return { width: 1, height: 1, type: 'png', bytes: 1, attempts: 1 };
+    };
+    const job = prepared(jobOf('int', [2, 2]));
+    const controller = new Controller({ concurrency: 1, failFast: false }, depsWith(fetchImage));
+    const outcome = await controller.submit(job, stop.signal);
+    expect(outcome).toEqual({ status: 'ongoing', interrupted: true });
+    const document = job.state.toDocument();
+    expect(document.stores.map((store) => store.status)).toEqual(['ongoing', 'pending']);
+    expect(document.counts.pending).toBe(4);
+  });
+});

@@ -1,0 +1,383 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { InputError, ManifestError } from '../src/errors.js';
+import { parseManifest, readManifest } from '../src/manifest.js';
+
+const url = (n: number): string => `https://cdn.example.com/${n}.jpg`;
+const visit = (store_id: unknown, image_url: unknown, extra: object = {}): object => ({
+  store_id,
+  image_url,
+  ...extra,
+});
+const manifest = (visits: unknown[], count: unknown = visits.length): string =>
+  JSON.stringify({ count, visits });
+
+/** The problem lines of a manifest that must be rejected. */
+function problemsOf(text: string, source = 'm.json'): readonly string[] {
+  try {
+    parseManifest(text, source);
+  } catch (error) {
+    if (error instanceof ManifestError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ManifestError');
+}
+
+describe('parseManifest: a valid manifest', () => {
+  it('merges all visits of one store_id in manifest order, stores by first appearance', () => {
+    const job = parseManifest(
+      manifest([
+        visit('B', [url(1), url(2)], { visit_time: 't0' }),
+        visit('A', [url(3)]),
+        visit('B', [url(4)], { visit_time: 't2' }),
+        visit('C', [url(5)], { visit_time: 't3' }),
+        visit('A', [url(6), url(7)], { visit_time: 't4' }),
+      ]),
+      'm.json',
+    );
+    expect(job.stores).toEqual([
+      {
+        storeId: 'B',
+        index: 0,
+        visitTimes: ['t0', 't2'],
+        images: [
+          { url: url(1), visit: 0 },
+          { url: url(2), visit: 0 },
+          { url: url(4), visit: 2 },
+        ],
+      },
+      {
+        storeId: 'A',
+        index: 1,
+        visitTimes: ['t4'],
+        images: [
+          { url: url(3), visit: 1 },
+          { url: url(6), visit: 4 },
+          { url: url(7), visit: 4 },
+        ],
+      },
+      { storeId: 'C', index: 2, visitTimes: ['t3'], images: [{ url: url(5), visit: 3 }] },
+    ]);
+    expect(job.imageCount).toBe(7);
+    expect(job.source).toBe('m.json');
+    expect(job.digest).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('takes count 0 with no visits as an empty job', () => {
+    const job = parseManifest('{ "count": 0, "visits": [] }', 'empty.json');
+    expect(job).toMatchObject({ stores: [], imageCount: 0, manifest: { count: 0, visits: [] } });
+  });
+
+  it('ignores unknown fields and keeps only the fields it knows', () => {
+    const text = JSON.stringify({
+      count: 1,
+      job_name: 'x',
+      visits: [{ store_id: 'S1', image_url: [url(1)], visit_time: 't', camera: { id: 3 } }],
+    });
+    expect(parseManifest(text, 'm.json').manifest).toEqual({
+      count: 1,
+      visits: [{ store_id: 'S1', image_url: [url(1)], visit_time: 't' }],
+    });
+  });
+
+  it('accepts http and https in any case, ports, queries, IPv6 and unicode hosts', () => {
+    const urls = [
+      'HTTP://EXAMPLE.COM/A.JPG',
+      'https://example.com:8443/a.jpg?w=1&h=2#x',
+      'http://[::1]:8080/a.png',
+      'https://bücher.example/ä.jpg',
+      'http://127.0.0.1/a%20b.jpg',
+    ];
+    expect(parseManifest(manifest([visit('S', urls)]), 'm').imageCount).toBe(5);
+  });
+
+  it('keeps store ids as given, spaces included', () => {
+    const job = parseManifest(manifest([visit(' S1 ', [url(1)]), visit('S1', [url(2)])]), 'm');
+    expect(job.stores.map((store) => store.storeId)).toEqual([' S1 ', 'S1']);
+  });
+
+  it('accepts a file that starts with a byte-order mark', () => {
+    expect(parseManifest(`\uFEFF${manifest([])}`, 'm').stores).toEqual([]);
+  });
+});
+
+describe('parseManifest: every problem names its place', () => {
+  const ok = [url(1)];
+  it.each([
+    ['null', '(root): expected an object, got null'],
+    ['[]', '(root): expected an object, got []'],
+    ['"x"', '(root): expected an object, got "x"'],
+    ['3', '(root): expected an object, got 3'],
+    ['{"visits": []}', 'count: expected a whole number ≥ 0, but it is missing'],
+    [manifest([], '0'), 'count: expected a whole number ≥ 0, got "0"'],
+    [manifest([], -1), 'count: expected a whole number ≥ 0, got -1'],
+    [manifest([], 1.5), 'count: expected a whole number ≥ 0, got 1.5'],
+    [manifest([], 1e300), 'count: expected a whole number ≥ 0, got 1e+300'],
+    [manifest([visit('S', ok)], 3), 'count: 3 does not match the 1 visit'],
+    [manifest([visit('S', ok), visit('T', ok)], 0), 'count: 0 does not match the 2 visits'],
+    ['{"count": 0}', 'visits: expected an array, but it is missing'],
+    ['{"count": 0, "visits": {}}', 'visits: expected an array, got {}'],
+    [manifest(['S1']), 'visits[0]: expected an object, got "S1"'],
+    [
+      manifest([visit(undefined, ok)]),
+      'visits[0].store_id: expected a non-empty string, but it is missing',
+    ],
+    [manifest([visit('', ok)]), 'visits[0].store_id: expected a non-empty string, got ""'],
+    [manifest([visit(' \t', ok)]), 'visits[0].store_id: expected a non-empty string, got " \\t"'],
+    [manifest([visit(42, ok)]), 'visits[0].store_id: expected a non-empty string, got 42'],
+    [
+      manifest([visit('S', undefined)]),
+      'visits[0].image_url: expected a non-empty array of http(s) URLs, but it is missing',
+    ],
+    [
+      manifest([visit('S', [])]),
+      'visits[0].image_url: expected a non-empty array of http(s) URLs, got []',
+    ],
+    [
+      manifest([visit('S', url(1))]),
+      `visits[0].image_url: expected a non-empty array of http(s) URLs, got "${url(1)}"`,
+    ],
+    [
+      manifest([visit('S', [null])]),
+      'visits[0].image_url[0]: expected an http(s) URL string, got null',
+    ],
+    [
+      manifest([visit('S', ['ftp://h/a.jpg'])]),
+      'visits[0].image_url[0]: not an http(s) URL, got "ftp://h/a.jpg"',
+    ],
+    [
+      manifest([visit('S', ['/a.jpg'])]),
+      'visits[0].image_url[0]: not an http(s) URL, got "/a.jpg"',
+    ],
+    [
+      manifest([visit('S', ['https:h/a'])]),
+      'visits[0].image_url[0]: not an http(s) URL, got "https:h/a"',
+    ],
+    [
+      manifest([visit('S', ['http://[::1/'])]),
+      'visits[0].image_url[0]: not an http(s) URL, got "http://[::1/"',
+    ],
+    [
+      manifest([visit('S', ['https://h/a b.jpg'])]),
+      'visits[0].image_url[0]: not an http(s) URL (it contains whitespace), got "https://h/a b.jpg"',
+    ],
+    [
+      manifest([visit('S', [' https://h/a.jpg'])]),
+      'visits[0].image_url[0]: not an http(s) URL (it contains whitespace), got " https://h/a.jpg"',
+    ],
+    [
+      manifest([visit('S', ['https://user:secret@h/a.jpg'])]),
+      'visits[0].image_url[0]: must not carry a user name or password',
+    ],
+    [
+      manifest([visit('S', ok, { visit_time: 5 })]),
+      'visits[0].visit_time: expected a string, got 5',
+    ],
+    [
+      manifest([visit('S', ok, { visit_time: null })]),
+      'visits[0].visit_time: expected a string, got null',
+    ],
+  ])('%s → %s', (text, problem) => {
+    expect(problemsOf(text)).toEqual([problem]);
+  });
+
+  it('reports every problem of the manifest at once, in one line each', () => {
+    const text = manifest(
+      [
+        visit('S1', [url(1)]),
+        visit('', [url(2), 'images/a.gif', 'ftp://h/b.webp']),
+        { image_url: [] },
+        visit('S3', [url(3)], { visit_time: false }),
+      ],
+      5,
+    );
+    expect(problemsOf(text)).toEqual([
+      'visits[1].store_id: expected a non-empty string, got ""',
+      'visits[1].image_url[1]: not an http(s) URL, got "images/a.gif"',
+      'visits[1].image_url[2]: not an http(s) URL, got "ftp://h/b.webp"',
+      'visits[2].store_id: expected a non-empty string, but it is missing',
+      'visits[2].image_url: expected a non-empty array of http(s) URLs, got []',
+      'visits[3].visit_time: expected a string, got false',
+      'count: 5 does not match the 4 visits',
+    ]);
+  });
+
+  it('lists the first 20 problems and counts the rest', () => {
+    const problems = problemsOf(
+      manifest([
+        visit(
+          'S',
+          Array.from({ length: 25 }, (_, i) => `x${i}`),
+        ),
+      ]),
+    );
+    expect(problems).toHaveLength(21);
+    expect(problems[19]).toBe('visits[0].image_url[19]: not an http(s) URL, got "x19"');
+    expect(problems[20]).toBe('… and 5 more problems');
+  });
+
+  it('shortens a long value it quotes', () => {
+    const [problem] = problemsOf(manifest([visit('S', [`ftp://${'a'.repeat(200)}`])]));
+    expect(problem).toBe(
+      `visits[0].image_url[0]: not an http(s) URL, got "ftp://${'a'.repeat(71)}…"`,
+    );
+  });
+
+  it('throws a ManifestError with code E_MANIFEST, the source and the lines as message', () => {
+    const error = (() => {
+      try {
+        parseManifest('{"count": 1, "visits": []}', 'jobs/a.json');
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(error).toBeInstanceOf(ManifestError);
+    expect(error).toMatchObject({
+      code: 'E_MANIFEST',
+      source: 'jobs/a.json',
+      message: 'count: 1 does not match the 0 visits',
+    });
+  });
+});
+
+describe('parseManifest: JSON syntax', () => {
+  it.each([
+    [
+      '{"count": 0,\n  "visits": [\n    }',
+      "m.json: not valid JSON: unexpected '}' at line 3 column 5",
+    ],
+    ['{"count": 0, "visits": [],}', "m.json: not valid JSON: unexpected '}' at line 1 column 27"],
+    ['{"count": 0', 'm.json: not valid JSON: unexpected end of input at line 1 column 12'],
+    ['{"count": 0}\n{}', "m.json: not valid JSON: unexpected '{' at line 2 column 1"],
+    ["{'count': 0}", "m.json: not valid JSON: unexpected ''' at line 1 column 2"],
+    [
+      '{"a": "x\ty"}',
+      'm.json: not valid JSON: unescaped character U+0009 inside a string at line 1 column 9',
+    ],
+    ['{"a": "\\x"}', 'm.json: not valid JSON: bad escape sequence in a string at line 1 column 8'],
+    [
+      '{"a": "\\u12g4"}',
+      'm.json: not valid JSON: bad escape sequence in a string at line 1 column 8',
+    ],
+    ['\r\n{"a": "open', 'm.json: not valid JSON: unterminated string at line 2 column 7'],
+    ['[01]', "m.json: not valid JSON: unexpected '1' at line 1 column 3"],
+    ['[tru]', "m.json: not valid JSON: unexpected 't' at line 1 column 2"],
+    ['{"a" 1}', "m.json: not valid JSON: unexpected '1' at line 1 column 6"],
+    ['\u00a0{}', 'm.json: not valid JSON: unexpected character U+00A0 at line 1 column 1'],
+    ['', 'm.json: empty, expected a JSON object'],
+    [' \n\t', 'm.json: empty, expected a JSON object'],
+  ])('%j → %s', (text, problem) => {
+    expect(problemsOf(text)).toEqual([problem]);
+  });
+
+  it('names stdin as such', () => {
+    expect(problemsOf('{', '-')).toEqual([
+      'stdin: not valid JSON: unexpected end of input at line 1 column 2',
+    ]);
+  });
+});
+
+describe('parseManifest: digest', () => {
+  const base = {
+    count: 1,
+    visits: [{ store_id: 'S1', image_url: [url(1), url(2)], visit_time: 't' }],
+  };
+  const digestOf = (value: unknown, indent?: number): string =>
+    parseManifest(JSON.stringify(value, null, indent), 'm').digest;
+
+  it('stays the same when the file is reformatted, keys reordered or unknown fields added', () => {
+    const reordered = {
+      visits: [{ visit_time: 't', image_url: [url(1), url(2)], store_id: 'S1', note: 'x' }],
+      count: 1,
+      extra: [1, 2],
+    };
+    expect(digestOf(base, 4)).toBe(digestOf(base));
+    expect(digestOf(reordered)).toBe(digestOf(base));
+  });
+
+  it('changes with anything the job depends on', () => {
+    const digests = [
+      base,
+      { ...base, visits: [{ ...base.visits[0], image_url: [url(2), url(1)] }] },
+      { ...base, visits: [{ ...base.visits[0], store_id: 'S2' }] },
+      { ...base, visits: [{ ...base.visits[0], visit_time: 'u' }] },
+      { ...base, visits: [{ store_id: 'S1', image_url: [url(1), url(2)] }] },
+    ].map((value) => digestOf(value));
+    expect(new Set(digests).size).toBe(digests.length);
+  });
+});
+
+describe('readManifest', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'imgjob-manifest-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads a manifest file and names it as the source', async () => {
+    const path = join(dir, 'job.json');
+    await writeFile(path, manifest([visit('S1', [url(1)])]));
+    const job = await readManifest(path);
+    expect(job).toMatchObject({ source: path, imageCount: 1 });
+  });
+
+  it('reads stdin for `-`, even when a character is split across chunks', async () => {
+    const bytes = Buffer.from(manifest([visit('Stör€', [url(1)])]));
+    const cut = bytes.indexOf(Buffer.from('€')) + 1;
+    const stdin = Readable.from([bytes.subarray(0, cut), bytes.subarray(cut)]);
+    const job = await readManifest('-', stdin);
+    expect(job.source).toBe('-');
+    expect(job.stores[0]?.storeId).toBe('Stör€');
+  });
+
+  it('reads the demo fixture and refuses the invalid one', async () => {
+    const path = 'fixtures/manifests/demo.json';
+    const raw = JSON.parse(await readFile(path, 'utf8')) as {
+      visits: { store_id: string; image_url: string[] }[];
+    };
+    const demo = await readManifest(path);
+    expect(demo.stores.map((store) => store.storeId)).toEqual([
+      ...new Set(raw.visits.map((v) => v.store_id)),
+    ]);
+    expect(demo.imageCount).toBe(raw.visits.flatMap((v) => v.image_url).length);
+    await expect(readManifest('fixtures/manifests/invalid.json')).rejects.toThrow(ManifestError);
+  });
+
+  it.each([
+    ['missing.json', 'no such file'],
+    ['folder', 'it is a folder, not a file'],
+  ])('refuses an unreadable manifest (%s) with E_MANIFEST', async (name, reason) => {
+    await mkdir(join(dir, 'folder'), { recursive: true });
+    const path = join(dir, name);
+    const error: unknown = await readManifest(path).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(InputError);
+    expect(error).not.toBeInstanceOf(ManifestError);
+    expect(error).toMatchObject({
+      code: 'E_MANIFEST',
+      message: `cannot read manifest ${path}: ${reason}`,
+    });
+  });
+
+  it('parses a manifest of 100,000 images', async () => {
+    const visits = Array.from({ length: 1000 }, (_, store) => ({
+      store_id: `S${String(store % 700).padStart(8, '0')}`,
+      image_url: Array.from(
+        { length: 100 },
+        (_, i) => `https://cdn.example.com/s/${store}/${i}.jpg`,
+      ),
+      visit_time: '2024-11-15T10:00:00Z',
+    }));
+    const path = join(dir, 'big.json');
+    await writeFile(path, JSON.stringify({ count: visits.length, visits }, null, 2));
+    const job = await readManifest(path);
+    expect(job.imageCount).toBe(100_000);
+    expect(job.stores).toHaveLength(700);
+    expect(job.stores[0]?.images).toHaveLength(200);
+  });
+});
