@@ -113,6 +113,19 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       setExit(await runCommand(manifests, flags, io));
     });
 
+  program.addHelpText(
+    'after',
+    `
+Examples:
+  imgjob run manifest.json                       # → manifest.results.json + a table
+  imgjob run a.json b.json --out-dir out --json  # two jobs at once, status JSON per line
+  imgjob run manifest.json --resume              # continue after a crash or Ctrl-C
+  imgjob status manifest.results.json            # where does the job stand?
+
+Exit codes: 0 completed · 1 failed · 2 bad input or usage · 3 (status) unfinished
+            130 interrupted by SIGINT · 143 by SIGTERM (results saved, resumable)`,
+  );
+
   program
     .command('status')
     .description('where does a job stand? (works while it runs)')

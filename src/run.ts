@@ -120,8 +120,10 @@ async function readManifests(
     result.status === 'rejected' ? [result.reason as unknown] : [],
   );
   if (problems.length > 0) {
-    // Report every bad manifest at once; anything else (a bug) still crashes.
+    // Report every bad manifest at once, each line naming its file; anything
+    // else (a bug) still crashes.
     const lines = problems.flatMap((error) => {
+      if (error instanceof ManifestError) return error.problems.map((line) => `${error.source}: ${line}`);
       if (error instanceof InputError) return error.problems;
       throw error;
     });

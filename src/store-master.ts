@@ -64,6 +64,7 @@ function parseRows(text: string, source: string): Row[] {
       bom: true,
       relax_column_count: true,
       relax_quotes: true,
+      trim: true,
       skip_empty_lines: true,
       on_record: (record, info) => {
         lines.push(info.lines);

@@ -50,25 +50,27 @@ export async function streamBody(
 }
 
 /**
- * Writes a 200 head (with the given Content-Length) and `body` straight to the
- * socket, bypassing node:http, so the caller can then cut the connection in a
- * way a well-behaved server never would (reset, early close, stall).
+ * Writes a 200 head and `body` straight to the socket, bypassing node:http,
+ * so the caller can then cut the connection in a way a well-behaved server
+ * never would (reset, early close, stall). With a `contentLength` the head
+ * declares it; without one, the body goes as one chunk of a chunked body
+ * that never gets its last chunk.
  */
 export function sendRaw(
   socket: Socket,
-  contentLength: number,
+  contentLength: number | undefined,
   contentType: string,
   body: Uint8Array,
 ): Promise<void> {
-  const head =
-    `HTTP/1.1 200 OK\r\ncontent-type: ${contentType}\r\n` +
-    `content-length: ${contentLength}\r\n\r\n`;
-  socket.write(head);
-  return new Promise((resolve) =>
+  const framing =
+    contentLength === undefined ? 'transfer-encoding: chunked' : `content-length: ${contentLength}`;
+  socket.write(`HTTP/1.1 200 OK\r\ncontent-type: ${contentType}\r\n${framing}\r\n\r\n`);
+  if (contentLength === undefined) socket.write(`${body.length.toString(16)}\r\n`);
+  return new Promise((resolve) => {
     socket.write(body, () => {
       resolve();
-    }),
-  );
+    });
+  });
 }
 
 function slice(body: Body, pos: number, length: number): Uint8Array {

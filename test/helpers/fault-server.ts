@@ -14,8 +14,8 @@
  * | `/flaky/<n>/<key>/<name>` | the first `n` requests of this path fail, later ones get the file; `?fail=503` (default), any status, or `reset` |
  * | `/slow/<bytes>/<ms>/<name>` | headers at once, then `bytes` every `ms` |
  * | `/hang` | never answers |
- * | `/stall/<bytes>/<name>` | headers and the first `bytes` of the body, then nothing |
- * | `/reset/<bytes>/<name>` | full Content-Length, `bytes` of body, then a TCP reset |
+ * | `/stall/<bytes>/<name>` | full Content-Length, `bytes` of body, then nothing |
+ * | `/reset/<bytes>/<name>` | a chunked body: `bytes` of it, then a TCP reset (chunked because a reset after a Content-Length body can reach the client as a clean close, depending on timing) |
  * | `/truncate/<bytes>/<name>` | full Content-Length, `bytes` of body, then a clean close |
  * | `/endless/<name>` | no Content-Length; the file, then zeros until the client leaves |
  * | `/redirect/<n>/<name>` | `n` redirect hops, then `/img/<name>`; `?relative=1`, `?status=301\|302\|303\|307\|308` |
@@ -282,7 +282,8 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
       return;
     }
     const body = head.subarray(0, bytes);
-    await sendRaw(ctx.req.socket, head.length, mime(name), body);
+    const length = then === 'reset' ? undefined : head.length;
+    await sendRaw(ctx.req.socket, length, mime(name), body);
     ctx.record.bytesSent = body.length;
     changed();
     if (then === 'reset') ctx.req.socket.resetAndDestroy();
