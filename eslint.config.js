@@ -14,10 +14,15 @@ export default tseslint.config(
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true, argsIgnorePattern: '^_' }],
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
       'no-restricted-properties': [
         'error',
-        { object: 'process', property: 'exit', message: 'Only the CLI entry decides the exit code.' },
+        {
+          object: 'process',
+          property: 'exit',
+          message: 'Only the CLI entry decides the exit code.',
+        },
       ],
     },
   },

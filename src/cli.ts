@@ -5,7 +5,15 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { InputError } from './errors.js';
 import { parseGpuDelay } from './gpu.js';
 import { Progress } from './progress.js';
-import { ansiPaint, noColor, renderErrors, renderStoreTable, renderSummary, statusDocument, type Paint } from './report.js';
+import {
+  ansiPaint,
+  noColor,
+  renderErrors,
+  renderStoreTable,
+  renderSummary,
+  statusDocument,
+  type Paint,
+} from './report.js';
 import { isWriterAlive, loadResults } from './results.js';
 import { runJobs, type JobReport } from './run.js';
 import type { GpuDelay, JobStatus } from './types.js';
@@ -77,7 +85,9 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
 
 function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   const program = new Command('imgjob')
-    .description('Batch processor for store-image jobs: download, measure, perimeter, simulated GPU.')
+    .description(
+      'Batch processor for store-image jobs: download, measure, perimeter, simulated GPU.',
+    )
     .version(packageVersion(), '-V, --version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
@@ -88,24 +98,57 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
 
   program
     .command('run')
-    .description('process jobs: one manifest = one job; several run at once over one concurrency limit')
+    .description(
+      'process jobs: one manifest = one job; several run at once over one concurrency limit',
+    )
     .argument('<manifests...>', 'manifest files (JSON), or - for standard input')
-    .option('-o, --out <file>', 'results file of a single job (default: <manifest>.results.json beside it; results.json for stdin)')
+    .option(
+      '-o, --out <file>',
+      'results file of a single job (default: <manifest>.results.json beside it; results.json for stdin)',
+    )
     .option('--out-dir <dir>', 'results files of several jobs: <dir>/<manifest name>.results.json')
     .option('--force', 'overwrite existing results files')
-    .addOption(intOption('-c, --concurrency <n>', 'most stores in flight at once, over all jobs', DEFAULTS.concurrency, 1))
+    .addOption(
+      intOption(
+        '-c, --concurrency <n>',
+        'most stores in flight at once, over all jobs',
+        DEFAULTS.concurrency,
+        1,
+      ),
+    )
     .addOption(
       new Option('--gpu-delay <ms|min-max>', 'simulated GPU time per image; 0 turns it off')
         .default(parseGpuDelay(DEFAULTS.gpuDelay), DEFAULTS.gpuDelay)
         .argParser(gpuDelayArgument),
     )
     .addOption(intOption('--seed <n>', 'makes the random GPU delays reproducible', undefined, 0))
-    .option('--store-master <csv>', 'validate store ids against a store master (AreaCode,StoreName,StoreID)')
-    .addOption(intOption('--retries <n>', 'retries of a transient failure (network error, timeout, 408, 429, 5xx)', DEFAULTS.retries, 0))
-    .addOption(intOption('--timeout <ms>', 'limit for one whole download attempt (connect, headers and body)', DEFAULTS.timeoutMs, 1))
-    .addOption(intOption('--max-bytes <n>', 'largest image accepted, in bytes', DEFAULTS.maxBytes, 1))
+    .option(
+      '--store-master <csv>',
+      'validate store ids against a store master (AreaCode,StoreName,StoreID)',
+    )
+    .addOption(
+      intOption(
+        '--retries <n>',
+        'retries of a transient failure (network error, timeout, 408, 429, 5xx)',
+        DEFAULTS.retries,
+        0,
+      ),
+    )
+    .addOption(
+      intOption(
+        '--timeout <ms>',
+        'limit for one whole download attempt (connect, headers and body)',
+        DEFAULTS.timeoutMs,
+        1,
+      ),
+    )
+    .addOption(
+      intOption('--max-bytes <n>', 'largest image accepted, in bytes', DEFAULTS.maxBytes, 1),
+    )
     .option('--header-only', 'read only the bytes the dimensions need (a Range request first)')
-    .addOption(intOption('--per-host <n>', 'most connections open to one host at once', DEFAULTS.perHost, 1))
+    .addOption(
+      intOption('--per-host <n>', 'most connections open to one host at once', DEFAULTS.perHost, 1),
+    )
     .option('--resume', 'continue jobs from their existing results files')
     .option('--fail-fast', 'stop a job at its first failed store')
     .option('--json', 'print the final status JSON of each job on stdout, one per line')
@@ -139,7 +182,8 @@ Exit codes: 0 completed · 1 failed · 2 bad input or usage · 3 (status) unfini
 }
 
 async function runCommand(manifests: string[], flags: RunFlags, io: CliIo): Promise<number> {
-  if (flags.force && flags.resume) throw new InputError('E_USAGE', '--force and --resume cannot be used together');
+  if (flags.force && flags.resume)
+    throw new InputError('E_USAGE', '--force and --resume cannot be used together');
   const paint = paintFor(io.stderr);
   const stop = new AbortController();
   const removeSignals = onStopSignals(stop, io);
@@ -194,7 +238,7 @@ async function statusCommand(path: string, flags: { json?: boolean }, io: CliIo)
   } else {
     const paint = paintFor(io.stdout);
     io.stdout.write(`${renderSummary(document, paint)}\n`);
-    if (document.status === 'ongoing') io.stdout.write(`${describeWriter(document)}\n`);
+    if (document.status === 'ongoing') io.stdout.write(`${describeWriter(document, path)}\n`);
     io.stdout.write(`${renderStoreTable(document, { paint })}\n`);
     const errors = renderErrors(document, paint);
     if (errors) io.stdout.write(`${errors}\n`);
@@ -207,12 +251,18 @@ function writeJobReport(stream: NodeJS.WriteStream, report: JobReport, paint: Pa
   stream.write(`${renderStoreTable(document, { paint })}\n`);
   const errors = renderErrors(document, paint);
   if (errors) stream.write(`${errors}\n`);
-  stream.write(`${renderSummary(document, paint)}\n${paint.dim(`results: ${report.resultsPath}`)}\n`);
+  stream.write(
+    `${renderSummary(document, paint)}\n${paint.dim(`results: ${report.resultsPath}`)}\n`,
+  );
 }
 
-function describeWriter(document: Parameters<typeof isWriterAlive>[0]): string {
-  if (isWriterAlive(document)) return `running (pid ${document.writer?.pid ?? '?'}); this view refreshes as it saves`;
-  return `not running: the run was stopped${document.interrupted ? '' : ' or killed'}; continue it with: imgjob run <manifest> --resume -o <this file>`;
+function describeWriter(document: Parameters<typeof isWriterAlive>[0], path: string): string {
+  if (isWriterAlive(document)) {
+    return `running (pid ${document.writer?.pid ?? '?'}); run this again to see it progress`;
+  }
+  const how = document.interrupted ? 'was interrupted' : 'is not running (killed?)';
+  const manifest = document.manifest_source === '-' ? '-' : quote(document.manifest_source);
+  return `the run ${how}; continue it with: imgjob run ${manifest} -o ${quote(path)} --resume`;
 }
 
 /** Exit code of several jobs: the worst of them. */
@@ -252,12 +302,19 @@ function paintFor(stream: NodeJS.WriteStream): Paint {
   return stream.isTTY && stream.hasColors() ? ansiPaint() : noColor;
 }
 
-function intOption(flags: string, description: string, fallback: number | undefined, min: number): Option {
+function intOption(
+  flags: string,
+  description: string,
+  fallback: number | undefined,
+  min: number,
+): Option {
   const name = /--([\w-]+)/.exec(flags)?.[1] ?? flags;
   const option = new Option(flags, description).argParser((text: string) => {
     const value = Number(text);
     if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
-      throw new InvalidArgumentError(`Expected \`${name}\` to be a whole number from ${min} and up, got \`${text}\``);
+      throw new InvalidArgumentError(
+        `Expected \`${name}\` to be a whole number from ${min} and up, got \`${text}\``,
+      );
     }
     return value;
   });
@@ -267,7 +324,9 @@ function intOption(flags: string, description: string, fallback: number | undefi
 function gpuDelayArgument(text: string): GpuDelay {
   const range = parseGpuDelay(text);
   if (!range) {
-    throw new InvalidArgumentError(`Expected \`gpu-delay\` as milliseconds (250) or a range (100-400), got \`${text}\``);
+    throw new InvalidArgumentError(
+      `Expected \`gpu-delay\` as milliseconds (250) or a range (100-400), got \`${text}\``,
+    );
   }
   return range;
 }

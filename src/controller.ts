@@ -32,7 +32,8 @@ export class Controller {
     // No signal goes to p-queue: it would reject a running store's promise at
     // once and lose its outcome. A store that starts after an abort returns
     // at once instead, so the queue drains quickly.
-    const schedule: ScheduleStore = async (rank, task) => this.#queue.add(task, { priority: -rank });
+    const schedule: ScheduleStore = async (rank, task) =>
+      this.#queue.add(task, { priority: -rank });
     this.#deps = { ...deps, schedule, failFast: options.failFast };
   }
 

@@ -9,7 +9,7 @@ import { Agent } from 'undici';
 import { DownloadError } from './errors.js';
 import { measureHead } from './header-only.js';
 import { ensureOk, ensureSize, httpGet, readBody, type AttemptContext } from './http-get.js';
-import { abortedError, withRetries, type RetryPolicy } from './http-retry.js';
+import { abortedError, isUndiciTimeout, withRetries, type RetryPolicy } from './http-retry.js';
 import { HeaderProbe, type Measured } from './measure.js';
 import type { DownloadOptions, Measurement } from './types.js';
 
@@ -56,10 +56,13 @@ export function createDownloader(options: DownloaderOptions): Downloader {
     baseMs: options.retryBaseMs ?? 250,
     maxMs: options.retryMaxMs ?? 30_000,
   };
-  // The deadline below bounds an attempt; undici's own idle timers only
-  // back it up.
+  // The deadline below bounds an attempt. undici's own timers get the same
+  // value so they never cut an attempt short of the user's limit (its
+  // connect timeout defaults to 10 s); when one of them fires first, it is
+  // reported as the same timeout.
   const agent = new Agent({
     connections: perHost,
+    connect: { timeout: timeoutMs },
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });
@@ -80,7 +83,7 @@ export function createDownloader(options: DownloaderOptions): Downloader {
       // An abort or the deadline surfaces as whatever undici was doing at
       // the time (a RequestAbortedError, a destroyed body…): name the reason.
       if (signal?.aborted) throw abortedError(signal);
-      if (deadline.expired) throw timeoutError(url, timeoutMs, error);
+      if (deadline.expired || isUndiciTimeout(error)) throw timeoutError(url, timeoutMs, error);
       throw error;
     } finally {
       deadline.clear();

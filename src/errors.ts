@@ -99,7 +99,13 @@ export class DownloadError extends ImgjobError {
     return new DownloadError(
       this.code,
       `${this.message}${suffix}`,
-      { ...this, attempts },
+      {
+        url: this.url,
+        status: this.status,
+        attempts,
+        transient: this.transient,
+        retryAfterMs: this.retryAfterMs,
+      },
       { cause: this.cause },
     );
   }
@@ -115,7 +121,8 @@ export class AbortedError extends ImgjobError {
 export function isAbortError(error: unknown): boolean {
   return (
     error instanceof AbortedError ||
-    (error instanceof Error && (error.name === 'AbortError' || error.name === 'RequestAbortedError'))
+    (error instanceof Error &&
+      (error.name === 'AbortError' || error.name === 'RequestAbortedError'))
   );
 }
 

@@ -104,24 +104,44 @@ export function statusError(
   });
 }
 
-/** A socket-level failure (refused, reset, DNS…): transient. */
+/**
+ * A socket-level failure: refused, reset, DNS… are transient; a TLS
+ * certificate that does not verify, or a downloader already closed, will not
+ * get better by trying again.
+ */
 export function networkError(url: string, error: unknown, what = 'network error'): DownloadError {
-  const code = errorCode(error);
+  const code = errorCode(error) ?? '';
   const detail = code && !describeError(error).includes(code) ? ` (${code})` : '';
   return new DownloadError(
     'E_NETWORK',
     `${what}: ${describeError(error)}${detail}`,
-    { url, transient: true },
+    { url, transient: !PERMANENT_CODE.test(code) },
     { cause: error },
   );
 }
+
+const PERMANENT_CODE = /CERT|SSL|TLS|^UND_ERR_(DESTROYED|CLOSED)$/;
+/** Codes of mistakes in the call, not of the network: those stay bugs. */
+const PROGRAMMER_CODE = /^(UND_ERR_INVALID_ARG|UND_ERR_NOT_SUPPORTED|ERR_INVALID_\w+)$/;
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
 
 /**
  * Whether `error` came from the network stack (a Node system error or an
  * undici error, both of which carry a string `code`) rather than from a bug.
  */
 export function isNetworkError(error: unknown): boolean {
-  return errorCode(error) !== undefined;
+  const code = errorCode(error);
+  return code !== undefined && !PROGRAMMER_CODE.test(code);
+}
+
+/** Whether one of undici's own timers (connect, headers, body) ended the request. */
+export function isUndiciTimeout(error: unknown): boolean {
+  const cause = error instanceof DownloadError ? error.cause : error;
+  return TIMEOUT_CODES.has(errorCode(cause) ?? '');
 }
 
 export function errorCode(error: unknown): string | undefined {

@@ -1,6 +1,11 @@
 // The programmatic API of imgjob: re-exports only, no side effects.
 export { runJobs, type JobReport, type RunRequest, type RunningJob } from './run.js';
-export { Controller, runController, type ControllerOptions, type PreparedJob } from './controller.js';
+export {
+  Controller,
+  runController,
+  type ControllerOptions,
+  type PreparedJob,
+} from './controller.js';
 export { runJob, type JobDeps, type JobOutcome, type ScheduleStore } from './job.js';
 export { runStore, type ImageSink, type StoreDeps, type StoreOutcome } from './store.js';
 export { processImage, type FetchImage, type ProcessDeps } from './process-image.js';

@@ -12,7 +12,12 @@ import type {
 /** One change to a job's results, in the order it happened; replayable. */
 export type JournalEntry =
   | { readonly t: 'image'; readonly s: number; readonly i: number; readonly r: ImageResult }
-  | { readonly t: 'store'; readonly s: number; readonly status: StoreStatus; readonly error?: string };
+  | {
+      readonly t: 'store';
+      readonly s: number;
+      readonly status: StoreStatus;
+      readonly error?: string;
+    };
 
 type MutableStore = {
   store_id: string;
@@ -43,14 +48,14 @@ export class JobState {
   private constructor(document: ResultsDocument) {
     // Run-specific fields are the writer's to set afresh on every save.
     const {
-      status: _s,
-      error: _e,
-      counts: _c,
+      status,
+      error,
+      counts,
       stores,
-      updated_at: _u,
-      writer: _w,
-      interrupted: _i,
-      finished_at: _f,
+      updated_at,
+      writer,
+      interrupted,
+      finished_at,
       ...header
     } = document;
     this.#header = header;
@@ -142,7 +147,8 @@ export class JobState {
   /** Fail-fast: a store that will not run (further) ends skipped, with its images. */
   skipStore(store: number): void {
     this.#store(store).images.forEach((image, index) => {
-      if (image.status === 'pending') this.recordImage(store, index, { url: image.url, status: 'skipped' });
+      if (image.status === 'pending')
+        this.recordImage(store, index, { url: image.url, status: 'skipped' });
     });
     this.setStoreStatus(store, 'skipped');
   }
@@ -154,7 +160,9 @@ export class JobState {
   }
 
   /** The whole document as it stands, for the results file. */
-  toDocument(extra: Partial<Pick<ResultsDocument, 'writer' | 'interrupted' | 'finished_at'>> = {}): ResultsDocument {
+  toDocument(
+    extra: Partial<Pick<ResultsDocument, 'writer' | 'interrupted' | 'finished_at'>> = {},
+  ): ResultsDocument {
     const status = this.status;
     const error = storeErrors(this.#stores);
     return {
@@ -187,7 +195,11 @@ export function jobStatusOf(stores: readonly { readonly status: StoreStatus }[])
 
 /** The Retail Pulse error list: one entry per failed store, in manifest order. */
 export function storeErrors(
-  stores: readonly { readonly store_id: string; readonly status: StoreStatus; readonly error?: string }[],
+  stores: readonly {
+    readonly store_id: string;
+    readonly status: StoreStatus;
+    readonly error?: string;
+  }[],
 ): StoreError[] {
   return stores
     .filter((store) => store.status === 'failed')

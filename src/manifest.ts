@@ -24,8 +24,8 @@ const imageUrlSchema = z
   .regex(/^[hH][tT][tT][pP][sS]?:\/\/\S+$/, { error: (issue) => notHttpUrl(issue.input) })
   .check((payload) => {
     const message = urlProblem(payload.value);
-    if (message !== undefined)
-      payload.issues.push({ code: 'custom', input: payload.value, message });
+    if (message === undefined) return;
+    payload.issues.push({ code: 'custom', input: payload.value, message });
   })
   .meta({ description: 'An absolute http: or https: URL without a user name or password.' });
 
@@ -117,12 +117,12 @@ export async function readManifest(
   return parseManifest(text, path);
 }
 
+/** Like the other problems, these lines leave naming the file to the caller. */
 function decodeJson(raw: string, source: string): unknown {
-  const name = source === '-' ? 'stdin' : source;
   // Editors on Windows like to start a file with a BOM; JSON.parse refuses it.
   const text = raw.replace(/^\uFEFF/, '');
   if (/^[ \t\n\r]*$/.test(text)) {
-    throw new ManifestError(source, [`${name}: empty, expected a JSON object`]);
+    throw new ManifestError(source, ['empty, expected a JSON object']);
   }
   try {
     return JSON.parse(text);
@@ -132,7 +132,7 @@ function decodeJson(raw: string, source: string): unknown {
       found === undefined
         ? describeError(error)
         : `${found.reason} at line ${found.line} column ${found.column}`;
-    throw new ManifestError(source, [`${name}: not valid JSON: ${detail}`], { cause: error });
+    throw new ManifestError(source, [`not valid JSON: ${detail}`], { cause: error });
   }
 }
 
@@ -209,8 +209,7 @@ function got(value: unknown): string {
     return `got ${JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}…` : value)}`;
   }
   if (Array.isArray(value)) return value.length === 0 ? 'got []' : 'got an array';
-  if (typeof value === 'object')
-    return Object.keys(value).length === 0 ? 'got {}' : 'got an object';
+  if (typeof value === 'object') return Object.keys(value).length > 0 ? 'got an object' : 'got {}';
   if (typeof value === 'number' || typeof value === 'boolean') return `got ${String(value)}`;
   return `got a ${typeof value}`;
 }

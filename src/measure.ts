@@ -124,7 +124,8 @@ export class HeaderProbe {
 
   #notImage(message?: string): DownloadError {
     const head = this.#chunks[0] ?? new Uint8Array();
-    const known = /^unsupported file type/.test(this.#lastError) ? '' : ` (${this.#lastError})`;
+    const broken = this.#lastError !== '' && !this.#lastError.startsWith('unsupported file type');
+    const known = broken ? ` (${this.#lastError})` : '';
     const text =
       message ??
       `not ${known ? 'a readable' : 'an'} image${known}: ${this.#held} bytes starting ${preview(head)}`;

@@ -80,9 +80,20 @@ export async function holdGpu(
 
 function failedImage(url: string, error: unknown): FailedImage {
   if (error instanceof DownloadError) {
-    return { url, status: 'failed', error: error.message, code: error.code, attempts: error.attempts };
+    return {
+      url,
+      status: 'failed',
+      error: error.message,
+      code: error.code,
+      attempts: error.attempts,
+    };
   }
   // Not a DownloadError means a bug in the download layer; record it rather
   // than lose the job, but keep it recognisable.
-  return { url, status: 'failed', error: `internal error: ${describeError(error)}`, code: 'E_INTERNAL' };
+  return {
+    url,
+    status: 'failed',
+    error: `internal error: ${describeError(error)}`,
+    code: 'E_INTERNAL',
+  };
 }

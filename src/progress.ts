@@ -11,7 +11,9 @@ export class Progress {
   #baseline = 0;
 
   constructor(stream: NodeJS.WriteStream, enabled: boolean) {
-    this.#spinner = enabled ? ora({ stream, text: 'reading manifests…', discardStdin: false }) : undefined;
+    this.#spinner = enabled
+      ? ora({ stream, text: 'reading manifests…', discardStdin: false })
+      : undefined;
     this.#spinner?.start();
   }
 

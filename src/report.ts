@@ -20,11 +20,24 @@ export type Paint = {
 };
 
 const identity = (text: string): string => text;
-export const noColor: Paint = { red: identity, green: identity, yellow: identity, dim: identity, bold: identity };
+export const noColor: Paint = {
+  red: identity,
+  green: identity,
+  yellow: identity,
+  dim: identity,
+  bold: identity,
+};
 
 export function ansiPaint(): Paint {
-  const wrap = (open: number, close: number) => (text: string) => `\u001b[${open}m${text}\u001b[${close}m`;
-  return { red: wrap(31, 39), green: wrap(32, 39), yellow: wrap(33, 39), dim: wrap(2, 22), bold: wrap(1, 22) };
+  const wrap = (open: number, close: number) => (text: string) =>
+    `\u001b[${open}m${text}\u001b[${close}m`;
+  return {
+    red: wrap(31, 39),
+    green: wrap(32, 39),
+    yellow: wrap(33, 39),
+    dim: wrap(2, 22),
+    bold: wrap(1, 22),
+  };
 }
 
 export type TableOptions = {
@@ -54,7 +67,8 @@ export function renderStoreTable(document: ResultsDocument, options: TableOption
     ]);
   }
   const hidden = document.stores.length - maxRows;
-  const more = hidden > 0 ? `\n${paint.dim(`… and ${hidden} more stores (see the results file)`)}` : '';
+  const more =
+    hidden > 0 ? `\n${paint.dim(`… and ${hidden} more stores (see the results file)`)}` : '';
   return `${table.toString()}${more}`;
 }
 
@@ -86,7 +100,9 @@ export function renderErrors(document: ResultsDocument, paint: Paint = noColor):
 function rowsToShow(stores: readonly StoreResult[], maxRows: number): StoreResult[] {
   if (stores.length <= maxRows) return [...stores];
   const failed = stores.filter((store) => store.status === 'failed').slice(0, maxRows);
-  const others = stores.filter((store) => store.status !== 'failed').slice(0, maxRows - failed.length);
+  const others = stores
+    .filter((store) => store.status !== 'failed')
+    .slice(0, maxRows - failed.length);
   const shown = new Set([...failed, ...others]);
   return stores.filter((store) => shown.has(store));
 }

@@ -1,4 +1,12 @@
-import { closeSync, fsyncSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
@@ -58,7 +66,10 @@ export class ResultsWriter {
 
   snapshot(extra: Parameters<JobState['toDocument']>[0] = {}): void {
     const started = performance.now();
-    const document = this.#state.toDocument({ writer: { pid: process.pid, host: hostname() }, ...extra });
+    const document = this.#state.toDocument({
+      writer: { pid: process.pid, host: hostname() },
+      ...extra,
+    });
     writeDocument(this.path, document);
     if (this.#journal !== undefined) ftruncateSync(this.#journal, 0);
     this.#lastSave = performance.now();
@@ -150,7 +161,10 @@ function parseResults(text: string, path: string): ResultsDocument {
   try {
     value = JSON.parse(text);
   } catch {
-    throw new InputError('E_RESULTS_FILE', `${path} is not an imgjob results file (not valid JSON)`);
+    throw new InputError(
+      'E_RESULTS_FILE',
+      `${path} is not an imgjob results file (not valid JSON)`,
+    );
   }
   if (!isResultsDocument(value)) {
     throw new InputError('E_RESULTS_FILE', `${path} is not an imgjob results file`);

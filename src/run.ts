@@ -123,7 +123,8 @@ async function readManifests(
     // Report every bad manifest at once, each line naming its file; anything
     // else (a bug) still crashes.
     const lines = problems.flatMap((error) => {
-      if (error instanceof ManifestError) return error.problems.map((line) => `${error.source}: ${line}`);
+      if (error instanceof ManifestError)
+        return error.problems.map((line) => `${error.source}: ${line}`);
       if (error instanceof InputError) return error.problems;
       throw error;
     });
@@ -134,11 +135,17 @@ async function readManifests(
 
 function resultsPaths(inputs: readonly JobInput[], request: RunRequest): string[] {
   if (request.out && inputs.length > 1) {
-    throw new InputError('E_USAGE', '-o/--out names the results file of ONE job; use --out-dir for several manifests');
+    throw new InputError(
+      'E_USAGE',
+      '-o/--out names the results file of ONE job; use --out-dir for several manifests',
+    );
   }
   const paths = inputs.map((input) => {
     if (request.out) return resolve(request.out);
-    const name = input.source === '-' ? 'results.json' : `${basename(input.source).replace(/\.json$/i, '')}.results.json`;
+    const name =
+      input.source === '-'
+        ? 'results.json'
+        : `${basename(input.source).replace(/\.json$/i, '')}.results.json`;
     if (request.outDir) return resolve(request.outDir, name);
     return input.source === '-' ? resolve(name) : join(dirname(resolve(input.source)), name);
   });
@@ -147,7 +154,10 @@ function resultsPaths(inputs: readonly JobInput[], request: RunRequest): string[
     const source = inputs[index]?.source ?? '';
     const other = seen.get(path);
     if (other !== undefined) {
-      throw new InputError('E_USAGE', `${other} and ${source} would both write ${path}; give them different names or folders`);
+      throw new InputError(
+        'E_USAGE',
+        `${other} and ${source} would both write ${path}; give them different names or folders`,
+      );
     }
     seen.set(path, source);
   });
@@ -193,7 +203,10 @@ function checkResumable(
   }
   const differences = (Object.keys(options) as (keyof ResultOptions)[])
     .filter((key) => document.options[key] !== options[key])
-    .map((key) => `${key} was ${JSON.stringify(document.options[key])}, now ${JSON.stringify(options[key])}`);
+    .map(
+      (key) =>
+        `${key} was ${JSON.stringify(document.options[key])}, now ${JSON.stringify(options[key])}`,
+    );
   if (differences.length > 0) {
     throw new InputError(
       'E_RESUME_MISMATCH',

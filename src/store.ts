@@ -79,7 +79,10 @@ async function runImages(
       sink(index, downloaded.result);
       skipFrom(task, index + 1, sink);
       const position = `image ${index + 1} of ${count}`;
-      return { status: 'failed', error: `${position} (${downloaded.result.url}): ${downloaded.result.error}` };
+      return {
+        status: 'failed',
+        error: `${position} (${downloaded.result.url}): ${downloaded.result.error}`,
+      };
     }
     const next = index + 1 < count ? downloadImage(placeOf(index + 1), deps, signal) : undefined;
     // If the GPU step is aborted first, the look-ahead's rejection has no reader.

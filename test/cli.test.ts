@@ -97,7 +97,15 @@ describe('imgjob run', () => {
 
   it('stops a store at its first failure: later images skipped and never requested', async () => {
     const manifest = writeManifest('stop.json', [
-      { store_id: 'S1', image_url: [img('image.png'), server.url('/status/404'), img('image.gif'), img('image.bmp')] },
+      {
+        store_id: 'S1',
+        image_url: [
+          img('image.png'),
+          server.url('/status/404'),
+          img('image.gif'),
+          img('image.bmp'),
+        ],
+      },
       { store_id: 'S2', image_url: [img('image.webp')] },
     ]);
     const { code, stdout } = await runCli(['run', manifest, ...FAST]);
@@ -106,9 +114,16 @@ describe('imgjob run', () => {
 
     const results = readResults(join(dir, 'stop.results.json'));
     expect(results.status).toBe('failed');
-    expect(results.stores[0]?.images.map((image) => image.status)).toEqual(['done', 'failed', 'skipped', 'skipped']);
+    expect(results.stores[0]?.images.map((image) => image.status)).toEqual([
+      'done',
+      'failed',
+      'skipped',
+      'skipped',
+    ]);
     expect(results.stores[1]?.status).toBe('completed');
-    expect(results.error).toEqual([{ store_id: 'S1', error: expect.stringContaining('/status/404') as unknown }]);
+    expect(results.error).toEqual([
+      { store_id: 'S1', error: expect.stringContaining('/status/404') as unknown },
+    ]);
     expect(server.requestsTo('/img/image.gif')).toHaveLength(0);
     expect(server.requestsTo('/img/image.bmp')).toHaveLength(0);
   });
@@ -117,7 +132,10 @@ describe('imgjob run', () => {
     const gateA = server.gate('a');
     const gateB = server.gate('b');
     const manifest = writeManifest('concurrent.json', [
-      { store_id: 'A', image_url: [server.url('/gate/a/image.png'), img('baseline.jpg'), img('image.gif')] },
+      {
+        store_id: 'A',
+        image_url: [server.url('/gate/a/image.png'), img('baseline.jpg'), img('image.gif')],
+      },
       { store_id: 'B', image_url: [server.url('/gate/b/image.webp'), img('image.bmp')] },
     ]);
     const running = runCli(['run', manifest, ...FAST]);
@@ -138,7 +156,11 @@ describe('imgjob run', () => {
     const manifest = writeManifest('merge.json', [
       { store_id: 'S1', image_url: [img('image.png')], visit_time: '2024-11-15T10:00:00Z' },
       { store_id: 'S2', image_url: [img('image.gif')] },
-      { store_id: 'S1', image_url: [img('image.bmp'), img('image.webp')], visit_time: '2024-11-15T11:00:00Z' },
+      {
+        store_id: 'S1',
+        image_url: [img('image.bmp'), img('image.webp')],
+        visit_time: '2024-11-15T11:00:00Z',
+      },
     ]);
     expect((await runCli(['run', manifest, ...FAST])).code).toBe(0);
     const results = readResults(join(dir, 'merge.results.json'));
@@ -148,7 +170,10 @@ describe('imgjob run', () => {
       img('image.bmp'),
       img('image.webp'),
     ]);
-    expect(results.stores[0]?.visit_times).toEqual(['2024-11-15T10:00:00Z', '2024-11-15T11:00:00Z']);
+    expect(results.stores[0]?.visit_times).toEqual([
+      '2024-11-15T10:00:00Z',
+      '2024-11-15T11:00:00Z',
+    ]);
   });
 
   it('fails a store missing from the store master, downloading none of its images', async () => {
@@ -168,7 +193,13 @@ describe('imgjob run', () => {
 
   it('refuses a missing store master with exit 2 before any download', async () => {
     const manifest = writeManifest('m.json', [{ store_id: 'S', image_url: [img('image.png')] }]);
-    const { code, stderr } = await runCli(['run', manifest, ...FAST, '--store-master', join(dir, 'none.csv')]);
+    const { code, stderr } = await runCli([
+      'run',
+      manifest,
+      ...FAST,
+      '--store-master',
+      join(dir, 'none.csv'),
+    ]);
     expect(code).toBe(2);
     expect(stderr).toMatch(/^imgjob: .*store master.*no such file\n$/);
     expect(server.requests).toHaveLength(0);
@@ -183,7 +214,10 @@ describe('imgjob run', () => {
   });
 
   it('reads a manifest from stdin and writes results.json in the current folder', async () => {
-    const manifest = JSON.stringify({ count: 1, visits: [{ store_id: 'S', image_url: [img('image.png')] }] });
+    const manifest = JSON.stringify({
+      count: 1,
+      visits: [{ store_id: 'S', image_url: [img('image.png')] }],
+    });
     const { code } = await runCli(['run', '-', ...FAST], { stdin: manifest });
     expect(code).toBe(0);
     expect(readResults(join(dir, 'results.json')).status).toBe('completed');
@@ -191,13 +225,21 @@ describe('imgjob run', () => {
 
   it('runs several manifests as jobs into --out-dir, --json one line each in manifest order, worst exit', async () => {
     const good = writeManifest('good.json', [{ store_id: 'G', image_url: [img('image.png')] }]);
-    const bad = writeManifest('bad.json', [{ store_id: 'B', image_url: [server.url('/status/500')] }]);
+    const bad = writeManifest('bad.json', [
+      { store_id: 'B', image_url: [server.url('/status/500')] },
+    ]);
     const out = join(dir, 'out');
     const { code, stdout } = await runCli(['run', good, bad, '--out-dir', out, '--json', ...FAST]);
     expect(code).toBe(1);
-    const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toEqual({ status: 'completed', job_id: readResults(join(out, 'good.results.json')).job_id });
+    expect(lines[0]).toEqual({
+      status: 'completed',
+      job_id: readResults(join(out, 'good.results.json')).job_id,
+    });
     expect(lines[1]).toEqual({
       status: 'failed',
       job_id: readResults(join(out, 'bad.results.json')).job_id,
@@ -210,7 +252,15 @@ describe('imgjob run', () => {
       { store_id: 'F', image_url: [server.url('/status/404')] },
       { store_id: 'L', image_url: [img('image.png'), img('image.gif')] },
     ]);
-    const { code, stdout } = await runCli(['run', manifest, ...FAST, '-c', '1', '--fail-fast', '--json']);
+    const { code, stdout } = await runCli([
+      'run',
+      manifest,
+      ...FAST,
+      '-c',
+      '1',
+      '--fail-fast',
+      '--json',
+    ]);
     expect(code).toBe(1);
     // With one slot the longer store runs first; the failed one stops the job after it.
     const status = JSON.parse(stdout) as { error: unknown[] };
@@ -220,7 +270,9 @@ describe('imgjob run', () => {
   });
 
   it('prints nothing but the JSON documents on stdout with --json', async () => {
-    const manifest = writeManifest('quiet.json', [{ store_id: 'S', image_url: [img('image.png')] }]);
+    const manifest = writeManifest('quiet.json', [
+      { store_id: 'S', image_url: [img('image.png')] },
+    ]);
     const { code, stdout } = await runCli(['run', manifest, '--json', ...FAST]);
     expect(code).toBe(0);
     expect(stdout.trim().split('\n')).toHaveLength(1);
@@ -228,7 +280,9 @@ describe('imgjob run', () => {
   });
 
   it('refuses to overwrite an existing results file without --force, and overwrites with it', async () => {
-    const manifest = writeManifest('again.json', [{ store_id: 'S', image_url: [img('image.png')] }]);
+    const manifest = writeManifest('again.json', [
+      { store_id: 'S', image_url: [img('image.png')] },
+    ]);
     expect((await runCli(['run', manifest, ...FAST])).code).toBe(0);
     const path = join(dir, 'again.results.json');
     const before = readFileSync(path, 'utf8');
@@ -249,7 +303,10 @@ describe('imgjob run', () => {
     ]);
     const gpu = async (args: string[]): Promise<number[]> => {
       const out = join(dir, `${args.join('')}.json`);
-      expect((await runCli(['run', manifest, '-o', out, '--seed', '42', '--gpu-delay', '1-20', ...args])).code).toBe(0);
+      expect(
+        (await runCli(['run', manifest, '-o', out, '--seed', '42', '--gpu-delay', '1-20', ...args]))
+          .code,
+      ).toBe(0);
       return readResults(out).stores.flatMap((store) =>
         store.images.map((image: ImageResult) => (image.status === 'done' ? image.gpu_ms : -1)),
       );
@@ -262,11 +319,31 @@ describe('imgjob run', () => {
 
 describe('bad input and usage: exit 2, one line per problem, no stack trace, no results file', () => {
   const cases: [string, unknown, RegExp][] = [
-    ['count mismatch', { count: 2, visits: [{ store_id: 'S', image_url: ['http://a/1.jpg'] }] }, /count: 2 does not match the 1 visit/],
-    ['empty store_id', { count: 1, visits: [{ store_id: '', image_url: ['http://a/1.jpg'] }] }, /visits\[0\]\.store_id: /],
-    ['relative URL', { count: 1, visits: [{ store_id: 'S', image_url: ['http://a/1.jpg', '/x.jpg'] }] }, /visits\[0\]\.image_url\[1\]: not an http\(s\) URL/],
-    ['ftp URL', { count: 1, visits: [{ store_id: 'S', image_url: ['ftp://a/1.jpg'] }] }, /visits\[0\]\.image_url\[0\]: not an http\(s\) URL/],
-    ['empty image_url', { count: 1, visits: [{ store_id: 'S', image_url: [] }] }, /visits\[0\]\.image_url: /],
+    [
+      'count mismatch',
+      { count: 2, visits: [{ store_id: 'S', image_url: ['http://a/1.jpg'] }] },
+      /count: 2 does not match the 1 visit/,
+    ],
+    [
+      'empty store_id',
+      { count: 1, visits: [{ store_id: '', image_url: ['http://a/1.jpg'] }] },
+      /visits\[0\]\.store_id: /,
+    ],
+    [
+      'relative URL',
+      { count: 1, visits: [{ store_id: 'S', image_url: ['http://a/1.jpg', '/x.jpg'] }] },
+      /visits\[0\]\.image_url\[1\]: not an http\(s\) URL/,
+    ],
+    [
+      'ftp URL',
+      { count: 1, visits: [{ store_id: 'S', image_url: ['ftp://a/1.jpg'] }] },
+      /visits\[0\]\.image_url\[0\]: not an http\(s\) URL/,
+    ],
+    [
+      'empty image_url',
+      { count: 1, visits: [{ store_id: 'S', image_url: [] }] },
+      /visits\[0\]\.image_url: /,
+    ],
     ['missing visits', { count: 0 }, /visits: /],
     ['not an object', [1, 2], /\(root\)|expected an object/],
   ];
@@ -286,7 +363,8 @@ describe('bad input and usage: exit 2, one line per problem, no stack trace, no 
     const { code, stderr } = await runCli(['run', path, '-o', join(dir, 'x.json')]);
     expect(code).toBe(2);
     expect(stderr.trim().split('\n').length).toBeGreaterThanOrEqual(5);
-    for (const line of stderr.trim().split('\n')) expect(line).toMatch(/^imgjob: .*invalid\.json: (count|visits\[\d\])/);
+    for (const line of stderr.trim().split('\n'))
+      expect(line).toMatch(/^imgjob: .*invalid\.json: (count|visits\[\d\])/);
   });
 
   it('rejects invalid JSON with its position', async () => {
@@ -323,7 +401,9 @@ describe('bad input and usage: exit 2, one line per problem, no stack trace, no 
 
 describe('imgjob status', () => {
   it('prints the summary and the Retail Pulse JSON of a finished job with its exit code', async () => {
-    const manifest = writeManifest('st.json', [{ store_id: 'S', image_url: [server.url('/status/404')] }]);
+    const manifest = writeManifest('st.json', [
+      { store_id: 'S', image_url: [server.url('/status/404')] },
+    ]);
     await runCli(['run', manifest, ...FAST]);
     const path = join(dir, 'st.results.json');
     const text = await runCli(['status', path]);

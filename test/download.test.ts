@@ -16,7 +16,12 @@ const expected = JSON.parse(readFileSync(new URL('expected.json', FIXTURES), 'ut
   Dimensions
 >;
 const sizeOf = (name: string): number => readFileSync(new URL(name, FIXTURES)).length;
-const PNG = expected['image.png'];
+const dims = (name: string): Dimensions => {
+  const known = expected[name];
+  if (!known) throw new Error(`${name} is not in expected.json`);
+  return known;
+};
+const PNG = dims('image.png');
 
 let server: FaultServer;
 const open: Downloader[] = [];
@@ -87,7 +92,7 @@ describe('--header-only', () => {
 
   it('asks for a further range when a JPEG header lies past the first 64 KiB', async () => {
     const result = await fetchFrom('/img/big-exif.jpg', { headerOnly: true });
-    expect(result).toMatchObject({ ...expected['big-exif.jpg'], bytes: sizeOf('big-exif.jpg') });
+    expect(result).toMatchObject({ ...dims('big-exif.jpg'), bytes: sizeOf('big-exif.jpg') });
     expect(server.requests.map((r) => r.range)).toEqual(['bytes=0-65535', 'bytes=65536-131071']);
   });
 
@@ -450,6 +455,10 @@ async function closedPort(): Promise<number> {
   const probe = createServer();
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const { port } = probe.address() as { port: number };
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  await new Promise<void>((resolve) =>
+    probe.close(() => {
+      resolve();
+    }),
+  );
   return port;
 }

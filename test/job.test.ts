@@ -7,7 +7,13 @@ import type { FetchImage } from '../src/process-image.js';
 import type { StoreDeps } from '../src/store.js';
 import type { JobInput, ResultOptions } from '../src/types.js';
 
-const OPTIONS: ResultOptions = { gpu_delay: '0', seed: null, header_only: false, max_bytes: 1000, store_master: null };
+const OPTIONS: ResultOptions = {
+  gpu_delay: '0',
+  seed: null,
+  header_only: false,
+  max_bytes: 1000,
+  store_master: null,
+};
 
 /** A job whose stores hold `sizes[i]` images each, URLs `<job>/<store>/<image>`. */
 function jobOf(name: string, sizes: number[]): JobInput {
@@ -15,7 +21,10 @@ function jobOf(name: string, sizes: number[]): JobInput {
     storeId: `${name}-S${index}`,
     index,
     visitTimes: [],
-    images: Array.from({ length: size }, (_, image) => ({ url: `http://x/${name}/${index}/${image}`, visit: index })),
+    images: Array.from({ length: size }, (_, image) => ({
+      url: `http://x/${name}/${index}/${image}`,
+      visit: index,
+    })),
   }));
   return {
     source: `${name}.json`,
@@ -37,7 +46,8 @@ function instantFetch(log: string[], inFlight?: { now: number; max: number }): F
     if (inFlight) inFlight.max = Math.max(inFlight.max, ++inFlight.now);
     await new Promise((resolve) => setImmediate(resolve));
     if (inFlight) inFlight.now--;
-    if (url.includes('/fail')) throw new DownloadError('E_HTTP_STATUS', 'HTTP 500', { url, status: 500 });
+    if (url.includes('/fail'))
+      throw new DownloadError('E_HTTP_STATUS', 'HTTP 500', { url, status: 500 });
     return { width: 3, height: 4, type: 'png', bytes: 10, attempts: 1 };
   };
 }
@@ -51,7 +61,12 @@ const never = new AbortController().signal;
 describe('runJob and the controller', () => {
   it('runs a job to completed, every image done, status and counts consistent', async () => {
     const job = prepared(jobOf('a', [2, 3]));
-    const [outcome] = await runController([job], { concurrency: 4, failFast: false }, depsWith(instantFetch([])), never);
+    const [outcome] = await runController(
+      [job],
+      { concurrency: 4, failFast: false },
+      depsWith(instantFetch([])),
+      never,
+    );
     expect(outcome).toEqual({ status: 'completed', interrupted: false });
     const document = job.state.toDocument();
     expect(document.status).toBe('completed');
@@ -62,7 +77,12 @@ describe('runJob and the controller', () => {
 
   it('completes an empty job at once', async () => {
     const job = prepared(jobOf('empty', []));
-    const [outcome] = await runController([job], { concurrency: 1, failFast: false }, depsWith(instantFetch([])), never);
+    const [outcome] = await runController(
+      [job],
+      { concurrency: 1, failFast: false },
+      depsWith(instantFetch([])),
+      never,
+    );
     expect(outcome?.status).toBe('completed');
   });
 
@@ -71,21 +91,35 @@ describe('runJob and the controller', () => {
     const failing = {
       ...input,
       stores: input.stores.map((store, index) =>
-        index === 0 ? { ...store, images: [{ url: 'http://x/fail/0', visit: 0 }, ...store.images] } : store,
+        index === 0
+          ? { ...store, images: [{ url: 'http://x/fail/0', visit: 0 }, ...store.images] }
+          : store,
       ),
     };
     const job = prepared(failing);
-    await runController([job], { concurrency: 2, failFast: false }, depsWith(instantFetch([])), never);
+    await runController(
+      [job],
+      { concurrency: 2, failFast: false },
+      depsWith(instantFetch([])),
+      never,
+    );
     const document = job.state.toDocument();
     expect(document.status).toBe('failed');
-    expect(document.error).toEqual([{ store_id: 'b-S0', error: 'image 1 of 3 (http://x/fail/0): HTTP 500' }]);
+    expect(document.error).toEqual([
+      { store_id: 'b-S0', error: 'image 1 of 3 (http://x/fail/0): HTTP 500' },
+    ]);
     expect(document.stores.map((store) => store.status)).toEqual(['failed', 'completed']);
   });
 
   it('never runs more stores at once than the concurrency limit, over all jobs', async () => {
     const inFlight = { now: 0, max: 0 };
     const jobs = [prepared(jobOf('p', [3, 3, 3, 3])), prepared(jobOf('q', [3, 3, 3]))];
-    await runController(jobs, { concurrency: 3, failFast: false }, depsWith(instantFetch([], inFlight)), never);
+    await runController(
+      jobs,
+      { concurrency: 3, failFast: false },
+      depsWith(instantFetch([], inFlight)),
+      never,
+    );
     // A store may download one image ahead while the previous one is on the GPU;
     // with a zero GPU that never overlaps here, so in-flight downloads = stores.
     expect(inFlight.max).toBe(3);
@@ -94,7 +128,12 @@ describe('runJob and the controller', () => {
   it('starts the longest stores of a job first', async () => {
     const log: string[] = [];
     const job = prepared(jobOf('lpt', [1, 3, 2]));
-    await runController([job], { concurrency: 1, failFast: false }, depsWith(instantFetch(log)), never);
+    await runController(
+      [job],
+      { concurrency: 1, failFast: false },
+      depsWith(instantFetch(log)),
+      never,
+    );
     expect(log.map((url) => url.split('/')[4])).toEqual(['1', '1', '1', '2', '2', '0']);
   });
 
@@ -102,7 +141,12 @@ describe('runJob and the controller', () => {
     const log: string[] = [];
     const big = prepared(jobOf('big', [1, 1, 1, 1]));
     const small = prepared(jobOf('small', [1]));
-    await runController([big, small], { concurrency: 1, failFast: false }, depsWith(instantFetch(log)), never);
+    await runController(
+      [big, small],
+      { concurrency: 1, failFast: false },
+      depsWith(instantFetch(log)),
+      never,
+    );
     expect(log.map((url) => url.split('/')[3])).toEqual(['big', 'small', 'big', 'big', 'big']);
   });
 
@@ -117,11 +161,18 @@ describe('runJob and the controller', () => {
     };
     const job = prepared(failing);
     const other = prepared(jobOf('other', [1, 1]));
-    const outcomes = await runController([job, other], { concurrency: 1, failFast: true }, depsWith(instantFetch(log)), never);
+    const outcomes = await runController(
+      [job, other],
+      { concurrency: 1, failFast: true },
+      depsWith(instantFetch(log)),
+      never,
+    );
     expect(outcomes.map((outcome) => outcome.status)).toEqual(['failed', 'completed']);
     const document = job.state.toDocument();
     expect(document.stores.map((store) => store.status)).toEqual(['failed', 'skipped', 'skipped']);
-    expect(document.error).toEqual([{ store_id: 'ff-S0', error: 'image 1 of 1 (http://x/fail/ff): HTTP 500' }]);
+    expect(document.error).toEqual([
+      { store_id: 'ff-S0', error: 'image 1 of 1 (http://x/fail/ff): HTTP 500' },
+    ]);
     expect(document.counts).toMatchObject({ failed: 1, skipped: 2, pending: 0 });
     expect(log.filter((url) => url.includes('/ff/'))).toEqual([]);
   });

@@ -246,38 +246,44 @@ describe('parseManifest: every problem names its place', () => {
 
 describe('parseManifest: JSON syntax', () => {
   it.each([
-    [
-      '{"count": 0,\n  "visits": [\n    }',
-      "m.json: not valid JSON: unexpected '}' at line 3 column 5",
-    ],
-    ['{"count": 0, "visits": [],}', "m.json: not valid JSON: unexpected '}' at line 1 column 27"],
-    ['{"count": 0', 'm.json: not valid JSON: unexpected end of input at line 1 column 12'],
-    ['{"count": 0}\n{}', "m.json: not valid JSON: unexpected '{' at line 2 column 1"],
-    ["{'count': 0}", "m.json: not valid JSON: unexpected ''' at line 1 column 2"],
+    ['{"count": 0,\n  "visits": [\n    }', "not valid JSON: unexpected '}' at line 3 column 5"],
+    ['{"count": 0, "visits": [],}', "not valid JSON: unexpected '}' at line 1 column 27"],
+    ['{"count": 0', 'not valid JSON: unexpected end of input at line 1 column 12'],
+    ['{"count": 0}\n{}', "not valid JSON: unexpected '{' at line 2 column 1"],
+    ["{'count': 0}", "not valid JSON: unexpected ''' at line 1 column 2"],
     [
       '{"a": "x\ty"}',
-      'm.json: not valid JSON: unescaped character U+0009 inside a string at line 1 column 9',
+      'not valid JSON: unescaped character U+0009 inside a string at line 1 column 9',
     ],
-    ['{"a": "\\x"}', 'm.json: not valid JSON: bad escape sequence in a string at line 1 column 8'],
-    [
-      '{"a": "\\u12g4"}',
-      'm.json: not valid JSON: bad escape sequence in a string at line 1 column 8',
-    ],
-    ['\r\n{"a": "open', 'm.json: not valid JSON: unterminated string at line 2 column 7'],
-    ['[01]', "m.json: not valid JSON: unexpected '1' at line 1 column 3"],
-    ['[tru]', "m.json: not valid JSON: unexpected 't' at line 1 column 2"],
-    ['{"a" 1}', "m.json: not valid JSON: unexpected '1' at line 1 column 6"],
-    ['\u00a0{}', 'm.json: not valid JSON: unexpected character U+00A0 at line 1 column 1'],
-    ['', 'm.json: empty, expected a JSON object'],
-    [' \n\t', 'm.json: empty, expected a JSON object'],
+    ['{"a": "\\x"}', 'not valid JSON: bad escape sequence in a string at line 1 column 8'],
+    ['{"a": "\\u12g4"}', 'not valid JSON: bad escape sequence in a string at line 1 column 8'],
+    ['\r\n{"a": "open', 'not valid JSON: unterminated string at line 2 column 7'],
+    ['[01]', "not valid JSON: unexpected '1' at line 1 column 3"],
+    ['[tru]', "not valid JSON: unexpected 't' at line 1 column 2"],
+    ['{"a" 1}', "not valid JSON: unexpected '1' at line 1 column 6"],
+    ['\u00a0{}', 'not valid JSON: unexpected character U+00A0 at line 1 column 1'],
+    ['', 'empty, expected a JSON object'],
+    [' \n\t', 'empty, expected a JSON object'],
   ])('%j → %s', (text, problem) => {
     expect(problemsOf(text)).toEqual([problem]);
   });
 
-  it('names stdin as such', () => {
-    expect(problemsOf('{', '-')).toEqual([
-      'stdin: not valid JSON: unexpected end of input at line 1 column 2',
+  it('finds the error in deeply nested junk without running out of stack', () => {
+    expect(problemsOf('['.repeat(100_000))).toEqual([
+      'not valid JSON: unexpected end of input at line 1 column 100001',
     ]);
+    expect(problemsOf(`${'['.repeat(50_000)}${']'.repeat(50_000)}`)).toEqual([
+      '(root): expected an object, got an array',
+    ]);
+  });
+
+  it('leaves naming the file to the caller, which has it in ManifestError.source', () => {
+    expect(() => parseManifest('{', '-')).toThrow(
+      expect.objectContaining({
+        source: '-',
+        problems: ['not valid JSON: unexpected end of input at line 1 column 2'],
+      }) as Error,
+    );
   });
 });
 

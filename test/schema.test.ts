@@ -155,7 +155,8 @@ describe('results.schema.json', () => {
     ...document,
     stores: [{ store_id: 'S1', status: 'completed', images: [image] }],
   });
-  const { perimeter: _perimeter, ...noPerimeter } = done;
+  const noPerimeter: Record<string, unknown> = { ...done };
+  delete noPerimeter.perimeter;
   it.each([
     ['a done image without perimeter', withImage(noPerimeter)],
     ['a done image with a fractional width', withImage({ ...done, width: 1.5 })],

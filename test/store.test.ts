@@ -43,7 +43,13 @@ function setup(urls: string[], extra: Partial<StoreDeps> = {}) {
   };
   const controller = new AbortController();
   const run = (startAt = 0) =>
-    runStore(storeOf('S1', urls), deps, (index, result) => recorded.push([index, result]), controller.signal, startAt);
+    runStore(
+      storeOf('S1', urls),
+      deps,
+      (index, result) => recorded.push([index, result]),
+      controller.signal,
+      startAt,
+    );
   return { fetch, gpu, recorded, run, controller };
 }
 
@@ -93,7 +99,11 @@ describe('runStore', () => {
       [2, 'skipped'],
       [3, 'skipped'],
     ]);
-    expect(recorded[1]?.[1]).toMatchObject({ status: 'failed', code: 'E_HTTP_STATUS', error: 'HTTP 404 Not Found' });
+    expect(recorded[1]?.[1]).toMatchObject({
+      status: 'failed',
+      code: 'E_HTTP_STATUS',
+      error: 'HTTP 404 Not Found',
+    });
   });
 
   it('does not look ahead past an image whose download failed', async () => {

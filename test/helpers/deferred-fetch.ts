@@ -17,7 +17,10 @@ export function deferredFetch(): {
   waitForStart: (url: string) => Promise<void>;
 } {
   const started: string[] = [];
-  const pending = new Map<string, { resolve: (m: Measurement) => void; reject: (e: unknown) => void }>();
+  const pending = new Map<
+    string,
+    { resolve: (m: Measurement) => void; reject: (e: unknown) => void }
+  >();
   const startWaiters = new Map<string, () => void>();
 
   const fetchImage: FetchImage = (url, signal) =>
@@ -25,12 +28,19 @@ export function deferredFetch(): {
       started.push(url);
       pending.set(url, { resolve, reject });
       signal?.addEventListener('abort', () => {
-        reject(signal.reason instanceof Error ? signal.reason : new DOMException('aborted', 'AbortError'));
+        reject(
+          signal.reason instanceof Error
+            ? signal.reason
+            : new DOMException('aborted', 'AbortError'),
+        );
       });
       startWaiters.get(url)?.();
     });
 
-  const settle = async (url: string, action: (entry: { resolve: (m: Measurement) => void; reject: (e: unknown) => void }) => void) => {
+  const settle = async (
+    url: string,
+    action: (entry: { resolve: (m: Measurement) => void; reject: (e: unknown) => void }) => void,
+  ) => {
     await waitForStart(url);
     const entry = pending.get(url);
     if (!entry) throw new Error(`${url} was never requested`);

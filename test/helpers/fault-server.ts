@@ -26,6 +26,15 @@
  *
  * Query modifiers on every route that sends a file: `range=ignore` (answer 200
  * to a Range request), `cl=omit` (chunked, no Content-Length), `type=<mime>`.
+ *
+ * ```ts
+ * const server = await startFaultServer();
+ * await fetchImage(server.url('/flaky/2/k/image.png'));
+ * expect(server.requestsTo('/flaky/')).toHaveLength(3);
+ * const gate = server.gate('g'); // requests to /gate/g/… now wait
+ * await gate.reached; gate.open();
+ * await server.close();
+ * ```
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, STATUS_CODES } from 'node:http';
@@ -36,7 +45,7 @@ import { performance } from 'node:perf_hooks';
 import { parseRange, sendRaw, streamBody, type Body } from './fault-server-io.js';
 
 export type RecordedRequest = {
-  /** 0, 1, 2… in arrival order. */
+  /** 0, 1, 2… in arrival order since the last `reset()` (its index in `requests`). */
   readonly seq: number;
   readonly method: string;
   /** Path and query, as requested. */
@@ -66,7 +75,7 @@ export type FaultServer = {
   readonly origin: string;
   /** Absolute URL of a path on this server: `url('/img/image.png')`. */
   url(path: string): string;
-  /** Every request so far, in arrival order (live; entries update as they progress). */
+  /** Every request since the last `reset()`, in arrival order (live: entries update as they progress). */
   readonly requests: readonly RecordedRequest[];
   /** Requests whose path starts with `prefix`. */
   requestsTo(prefix: string): RecordedRequest[];
@@ -288,7 +297,6 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
     changed();
     if (then === 'reset') ctx.req.socket.resetAndDestroy();
     else if (then === 'end') ctx.req.socket.end();
-    return undefined;
   }
 
   const http = createServer((req, res) => {

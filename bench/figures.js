@@ -1,0 +1,136 @@
+// @ts-check
+/**
+ * From measured runs to the figures of the report: every figure is a ratio
+ * of two things measured in the same repetition of the same bench run (the
+ * machine is shared and noisy), reported as the median over repetitions, next
+ * to its target.
+ */
+
+/**
+ * What one repetition of a workload measured; absent fields were not part of it.
+ *
+ * @typedef {object} Rep
+ * @property {number} wallMs imgjob's wall time, spawn to exit.
+ * @property {number} images
+ * @property {number} bytes Sum of the `bytes` field of the done images.
+ * @property {number} serverBytes Body bytes the server sent during the run.
+ * @property {number} connections TCP connections the server accepted during the run.
+ * @property {number} retries
+ * @property {number | undefined} peakRssMb
+ * @property {number} [boundMs] W1: critical path; W2: LPT makespan.
+ * @property {number} [fifoMs] W2: manifest-order makespan.
+ * @property {number} [loopWallMs] W3: full-body loop; W5: Range loop.
+ * @property {number} [loopInnerMs] The loop's own timing (first request to last body).
+ * @property {number} [w3WallMs] W5: W3's imgjob wall time in the same repetition.
+ * @property {number} [w3Bytes] W5: W3's bytes in the same repetition.
+ */
+
+/**
+ * @typedef {object} Figure
+ * @property {string} workload `W1 sleep-bound`
+ * @property {string} name What is measured.
+ * @property {number} value Median over the repetitions.
+ * @property {string} shown The value as printed, with what it is made of.
+ * @property {string} target
+ * @property {boolean | undefined} met `undefined`: no target.
+ */
+
+/** @typedef {import('./workloads.js').Workload} Workload */
+/** @typedef {{ saveShare: number, snapshotMs: number, finalMs: number, journalMs: number, durationMs: number }} SaveCost */
+
+/**
+ * @param {Workload} workload
+ * @param {readonly Rep[]} reps
+ * @param {{ saveCost?: SaveCost | undefined }} extra
+ * @returns {Figure[]}
+ */
+export function figuresOf(workload, reps, extra) {
+  const label = `${workload.id} ${workload.title}`;
+  const wall = median(reps.map((rep) => rep.wallMs));
+  const rate = median(reps.map((rep) => rep.images / (rep.wallMs / 1000)));
+  switch (workload.id) {
+    case 'W1':
+    case 'W2': {
+      const efficiency = median(reps.map((rep) => (rep.boundMs ?? 0) / rep.wallMs));
+      const bound = median(reps.map((rep) => rep.boundMs ?? 0));
+      const boundName = workload.id === 'W1' ? 'critical path' : 'LPT bound';
+      const fifo = workload.id === 'W2' ? `; FIFO ${seconds(median(reps.map((rep) => rep.fifoMs ?? 0)))}` : '';
+      return [
+        figure(label, `efficiency = ${boundName} ÷ wall`, efficiency, `${efficiency.toFixed(3)} (${seconds(bound)} ÷ ${seconds(wall)}${fifo})`, 0.97),
+      ];
+    }
+    case 'W3': {
+      const ratio = median(reps.map((rep) => (rep.loopWallMs ?? Infinity) / rep.wallMs));
+      const loopRate = median(reps.map((rep) => rep.images / ((rep.loopWallMs ?? Infinity) / 1000)));
+      const mb = median(reps.map((rep) => rep.bytes / 1e6 / (rep.wallMs / 1000)));
+      return [
+        figure(label, 'images/s ÷ undici loop (full body)', ratio, `${ratio.toFixed(3)} (${rate.toFixed(0)} ÷ ${loopRate.toFixed(0)} img/s; ${mb.toFixed(0)} MB/s)`, 0.9),
+      ];
+    }
+    case 'W4': {
+      const rss = median(reps.map((rep) => rep.peakRssMb ?? NaN));
+      const rows = [
+        figure(label, 'peak RSS of imgjob (MB)', rss, `${rss.toFixed(0)} MB (${reps[0]?.images ?? 0} images in ${seconds(wall)}, ${rate.toFixed(0)} img/s)`, 200, 'max'),
+      ];
+      const cost = extra.saveCost;
+      if (cost) {
+        const parts = `snapshots ${seconds(cost.snapshotMs)} + final ${seconds(cost.finalMs)} of ${seconds(cost.durationMs)} profiled; journal ${percent(cost.journalMs / cost.durationMs)} more`;
+        rows.push(figure(label, 'share of wall time saving the results file', cost.saveShare, `${percent(cost.saveShare)} (${parts})`, 0.05, 'max'));
+      }
+      return rows;
+    }
+    case 'W5': {
+      const ratio = median(reps.map((rep) => (rep.loopWallMs ?? Infinity) / rep.wallMs));
+      const loopRate = median(reps.map((rep) => rep.images / ((rep.loopWallMs ?? Infinity) / 1000)));
+      const bytesShare = median(reps.map((rep) => rep.bytes / (rep.w3Bytes ?? NaN)));
+      const serverShare = median(reps.map((rep) => rep.serverBytes / (rep.w3Bytes ?? NaN)));
+      const vsW3 = median(reps.map((rep) => (rep.w3WallMs ?? NaN) / rep.wallMs));
+      return [
+        figure(label, 'images/s ÷ undici loop (Range 64 KiB)', ratio, `${ratio.toFixed(3)} (${rate.toFixed(0)} ÷ ${loopRate.toFixed(0)} img/s; ${vsW3.toFixed(2)}× W3's img/s)`, 0.9),
+        figure(label, "bytes read ÷ W3's", bytesShare, `${percent(bytesShare)} (server sent ${percent(serverShare)})`, 0.15, 'max'),
+      ];
+    }
+  }
+}
+
+/**
+ * @param {readonly number[]} values
+ * @returns {number}
+ */
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[middle] ?? NaN) : ((sorted[middle - 1] ?? NaN) + (sorted[middle] ?? NaN)) / 2;
+}
+
+/**
+ * @param {string} workload
+ * @param {string} name
+ * @param {number} value
+ * @param {string} shown
+ * @param {number} limit
+ * @param {'min' | 'max'} [kind] `min`: at least the limit; `max`: at most.
+ * @returns {Figure}
+ */
+function figure(workload, name, value, shown, limit, kind = 'min') {
+  const target = kind === 'min' ? `≥ ${limit}` : `≤ ${limit < 1 ? percent(limit) : `${limit} MB`}`;
+  const met = Number.isFinite(value) ? (kind === 'min' ? value >= limit : value <= limit) : false;
+  return { workload, name, value, shown, target, met };
+}
+
+/**
+ * @param {number} ms
+ * @returns {string}
+ */
+export function seconds(ms) {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+}
+
+/**
+ * @param {number} share
+ * @returns {string}
+ */
+function percent(share) {
+  return `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%`;
+}

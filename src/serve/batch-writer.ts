@@ -1,0 +1,101 @@
+/**
+ * Takes every change of the running jobs (JobState's journal entries) and
+ * writes them to the database in batches: one transaction every
+ * `intervalMs`, or at once when `maxBatch` changes wait. One commit per
+ * image would cap a server at a few thousand images a second; one per batch
+ * keeps the cost flat however many jobs run.
+ *
+ * What a `kill -9` can lose is the last batch not yet written: those images
+ * are simply done again after the restart, the same as the images that were
+ * in flight, so each image still ends with exactly one result.
+ */
+import type { JobState, JournalEntry } from '../job-state.js';
+import type { JobChanges, JobRecords } from './job-records.js';
+
+export type BatchWriterOptions = {
+  /**
+   * Longest a change waits before it is written.
+   * @default 50
+   */
+  readonly intervalMs?: number | undefined;
+  /**
+   * Changes that trigger a write at once, whatever the time.
+   * @default 2000
+   */
+  readonly maxBatch?: number | undefined;
+  /** Told when a write fails; the changes stay queued and are tried again. */
+  readonly onError?: ((error: unknown) => void) | undefined;
+};
+
+export class BatchWriter {
+  readonly #records: JobRecords;
+  readonly #intervalMs: number;
+  readonly #maxBatch: number;
+  readonly #onError: (error: unknown) => void;
+  /** Changes waiting, per job, in the order they happened. */
+  #pending = new Map<JobState, JournalEntry[]>();
+  #size = 0;
+  #timer: NodeJS.Timeout | undefined;
+  /** The last write failed: retry on the timer only, not on every change. */
+  #failing = false;
+
+  constructor(records: JobRecords, options: BatchWriterOptions = {}) {
+    this.#records = records;
+    this.#intervalMs = options.intervalMs ?? 50;
+    this.#maxBatch = options.maxBatch ?? 2000;
+    this.#onError = options.onError ?? (() => undefined);
+  }
+
+  /** Starts recording every change of `state`. */
+  watch(state: JobState): void {
+    state.onChange = (entry) => {
+      this.#add(state, entry);
+    };
+  }
+
+  /** Stops recording `state`; changes already queued are still written. */
+  unwatch(state: JobState): void {
+    state.onChange = undefined;
+  }
+
+  /** Writes every queued change now. Returns false when the write failed. */
+  flush(): boolean {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#size === 0) return true;
+    const changes: JobChanges[] = [...this.#pending].map(([state, entries]) => ({ state, entries }));
+    try {
+      this.#records.write(changes);
+    } catch (error) {
+      this.#failing = true;
+      this.#onError(error);
+      this.#schedule();
+      return false;
+    }
+    this.#failing = false;
+    this.#pending = new Map();
+    this.#size = 0;
+    return true;
+  }
+
+  /** Changes waiting to be written. */
+  get size(): number {
+    return this.#size;
+  }
+
+  #add(state: JobState, entry: JournalEntry): void {
+    let entries = this.#pending.get(state);
+    if (entries === undefined) {
+      entries = [];
+      this.#pending.set(state, entries);
+    }
+    entries.push(entry);
+    this.#size++;
+    if (this.#size >= this.#maxBatch && !this.#failing) this.flush();
+    else this.#schedule();
+  }
+
+  #schedule(): void {
+    this.#timer ??= setTimeout(() => this.flush(), this.#intervalMs);
+  }
+}

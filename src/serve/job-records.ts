@@ -1,0 +1,262 @@
+/**
+ * The rows of the serve database: a job, its stores and its images, written
+ * the way JobState records them. Every statement is prepared once; every
+ * write is one transaction, so a crash leaves either all of a batch or none.
+ */
+import type { Database, Statement } from 'better-sqlite3';
+
+import { JobState, storeErrors, type JournalEntry } from '../job-state.js';
+import { parseManifest } from '../manifest.js';
+import type {
+  Counts,
+  ImageResult,
+  JobInput,
+  JobStatus,
+  ResultOptions,
+  ResultsDocument,
+  StatusDocument,
+  StoreResult,
+  StoreStatus,
+} from '../types.js';
+
+/** One line of the job list. */
+export type JobSummary = {
+  readonly job_id: string;
+  readonly status: JobStatus;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly finished_at?: string;
+  readonly counts: Counts;
+};
+
+/** Changes of one job to write together. */
+export type JobChanges = { readonly state: JobState; readonly entries: readonly JournalEntry[] };
+
+type JobRow = {
+  id: number;
+  status: JobStatus;
+  manifest: string;
+  manifest_source: string;
+  manifest_digest: string;
+  options: string;
+  store_count: number;
+  image_count: number;
+  done: number;
+  failed: number;
+  skipped: number;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+};
+type StoreRow = {
+  idx: number;
+  store_id: string;
+  status: StoreStatus;
+  error: string | null;
+  visit_times: string | null;
+};
+type ImageRow = { store_idx: number; url: string; status: ImageResult['status']; result: string | null };
+
+export class JobRecords {
+  readonly #db: Database;
+  readonly #sql: ReturnType<typeof prepare>;
+
+  constructor(db: Database) {
+    this.#db = db;
+    this.#sql = prepare(db);
+  }
+
+  /**
+   * Records a new job — the job, every store and every image — in one
+   * transaction, and returns its state (its id is the row's).
+   */
+  create(input: JobInput, options: ResultOptions, now: Date): JobState {
+    return this.#db.transaction(() => {
+      const time = now.toISOString();
+      const { lastInsertRowid } = this.#sql.insertJob.run({
+        manifest: JSON.stringify(input.manifest),
+        manifest_source: input.source,
+        manifest_digest: input.digest,
+        options: JSON.stringify(options),
+        store_count: input.stores.length,
+        image_count: input.imageCount,
+        created_at: time,
+      });
+      const state = JobState.create(input, String(lastInsertRowid), options, now);
+      for (const task of input.stores) {
+        this.#sql.insertStore.run(
+          lastInsertRowid,
+          task.index,
+          task.storeId,
+          task.visitTimes.length > 0 ? JSON.stringify(task.visitTimes) : null,
+        );
+        task.images.forEach((image, index) => {
+          this.#sql.insertImage.run(lastInsertRowid, task.index, index, image.url);
+        });
+      }
+      // A job without stores (count 0) is complete the moment it exists.
+      this.#updateJob(state, time);
+      return state;
+    })();
+  }
+
+  /** Writes the changes of several jobs in one transaction. */
+  write(changes: readonly JobChanges[]): void {
+    if (changes.length === 0) return;
+    const time = new Date().toISOString();
+    this.#db.transaction(() => {
+      for (const { state, entries } of changes) {
+        const job = state.jobId;
+        for (const entry of entries) {
+          if (entry.t === 'image') {
+            const { url: _url, ...rest } = entry.r;
+            const result = entry.r.status === 'done' || entry.r.status === 'failed' ? JSON.stringify(rest) : null;
+            this.#sql.updateImage.run(entry.r.status, result, job, entry.s, entry.i);
+          } else {
+            this.#sql.updateStore.run(entry.status, entry.error ?? null, job, entry.s);
+          }
+        }
+        this.#updateJob(state, time);
+      }
+    })();
+  }
+
+  /** Ids of the jobs that had not finished, oldest first. */
+  unfinished(): number[] {
+    return (this.#sql.unfinished.all() as { id: number }[]).map((row) => row.id);
+  }
+
+  /**
+   * A recorded job taken up again: its input rebuilt from the manifest it
+   * was submitted with, its state from its rows.
+   * @throws {ManifestError} when the manifest no longer validates (a newer imgjob with stricter rules).
+   */
+  load(id: number): { readonly input: JobInput; readonly state: JobState } | undefined {
+    const row = this.#job(id);
+    if (row === undefined) return undefined;
+    const input = parseManifest(row.manifest, row.manifest_source);
+    return { input, state: JobState.fromDocument(this.#document(row)) };
+  }
+
+  /** The results document of a recorded job, as the CLI's results file holds it. */
+  document(id: number): ResultsDocument | undefined {
+    const row = this.#job(id);
+    if (row === undefined) return undefined;
+    const document = JobState.fromDocument(this.#document(row)).toDocument(
+      row.finished_at === null ? {} : { finished_at: row.finished_at },
+    );
+    return { ...document, updated_at: row.updated_at };
+  }
+
+  /** The Retail Pulse status document of a recorded job. */
+  status(id: number): StatusDocument | undefined {
+    const row = this.#sql.jobStatus.get(id) as { status: JobStatus } | undefined;
+    if (row === undefined) return undefined;
+    if (row.status !== 'failed') return { status: row.status, job_id: String(id) };
+    const failed = this.#sql.failedStores.all(id) as { store_id: string; error: string | null }[];
+    return {
+      status: row.status,
+      job_id: String(id),
+      error: failed.map((store) => ({ store_id: store.store_id, error: store.error ?? 'failed' })),
+    };
+  }
+
+  /** The most recent jobs, newest first; `before` pages back from an id. */
+  list(limit: number, before?: number): JobSummary[] {
+    const rows = this.#sql.list.all(before ?? Number.MAX_SAFE_INTEGER, limit) as JobRow[];
+    return rows.map((row) => ({
+      job_id: String(row.id),
+      status: row.status,
+      created_at: row.created_at,
+      updated_at: row.updated_at,
+      ...(row.finished_at === null ? {} : { finished_at: row.finished_at }),
+      counts: countsOf(row),
+    }));
+  }
+
+  #updateJob(state: JobState, time: string): void {
+    const { done, failed, skipped } = state.counts;
+    const status = state.status;
+    const finished = status === 'ongoing' ? null : time;
+    this.#sql.updateJob.run(status, done, failed, skipped, time, finished, state.jobId);
+  }
+
+  #job(id: number): JobRow | undefined {
+    return this.#sql.job.get(id) as JobRow | undefined;
+  }
+
+  /** The document JobState takes up: header from the job row, results from the others. */
+  #document(row: JobRow): ResultsDocument {
+    const stores = (this.#sql.stores.all(row.id) as StoreRow[]).map(
+      (store): StoreResult & { images: ImageResult[] } => ({
+        store_id: store.store_id,
+        status: store.status,
+        ...(store.error === null ? {} : { error: store.error }),
+        ...(store.visit_times === null ? {} : { visit_times: JSON.parse(store.visit_times) as string[] }),
+        images: [],
+      }),
+    );
+    for (const image of this.#sql.images.iterate(row.id) as IterableIterator<ImageRow>) {
+      const result =
+        image.result === null
+          ? { url: image.url, status: image.status }
+          : { url: image.url, ...(JSON.parse(image.result) as Omit<ImageResult, 'url'>) };
+      stores[image.store_idx]?.images.push(result as ImageResult);
+    }
+    return {
+      schema_version: 1,
+      tool: 'imgjob',
+      job_id: String(row.id),
+      status: row.status,
+      ...(row.status === 'failed' ? { error: storeErrors(stores) } : {}),
+      manifest_digest: row.manifest_digest,
+      manifest_source: row.manifest_source,
+      created_at: row.created_at,
+      updated_at: row.updated_at,
+      options: JSON.parse(row.options) as ResultOptions,
+      counts: countsOf(row),
+      stores,
+    };
+  }
+}
+
+function countsOf(row: JobRow): Counts {
+  const { store_count: stores, image_count: images, done, failed, skipped } = row;
+  return { stores, images, done, failed, skipped, pending: images - done - failed - skipped };
+}
+
+function prepare(db: Database) {
+  const statement = (sql: string): Statement => db.prepare(sql);
+  return {
+    insertJob: statement(`
+      INSERT INTO jobs (status, manifest, manifest_source, manifest_digest, options,
+                        store_count, image_count, created_at, updated_at)
+      VALUES ('ongoing', @manifest, @manifest_source, @manifest_digest, @options,
+              @store_count, @image_count, @created_at, @created_at)`),
+    insertStore: statement(
+      `INSERT INTO stores (job_id, idx, store_id, status, visit_times) VALUES (?, ?, ?, 'pending', ?)`,
+    ),
+    insertImage: statement(
+      `INSERT INTO images (job_id, store_idx, idx, url, status) VALUES (?, ?, ?, ?, 'pending')`,
+    ),
+    updateImage: statement(
+      `UPDATE images SET status = ?, result = ? WHERE job_id = ? AND store_idx = ? AND idx = ?`,
+    ),
+    updateStore: statement(`UPDATE stores SET status = ?, error = ? WHERE job_id = ? AND idx = ?`),
+    updateJob: statement(`
+      UPDATE jobs SET status = ?, done = ?, failed = ?, skipped = ?, updated_at = ?,
+                      finished_at = COALESCE(finished_at, ?)
+      WHERE id = ?`),
+    unfinished: statement(`SELECT id FROM jobs WHERE status = 'ongoing' ORDER BY id`),
+    job: statement(`SELECT * FROM jobs WHERE id = ?`),
+    jobStatus: statement(`SELECT status FROM jobs WHERE id = ?`),
+    failedStores: statement(
+      `SELECT store_id, error FROM stores WHERE job_id = ? AND status = 'failed' ORDER BY idx`,
+    ),
+    stores: statement(`SELECT idx, store_id, status, error, visit_times FROM stores WHERE job_id = ? ORDER BY idx`),
+    images: statement(
+      `SELECT store_idx, url, status, result FROM images WHERE job_id = ? ORDER BY store_idx, idx`,
+    ),
+    list: statement(`SELECT * FROM jobs WHERE id < ? ORDER BY id DESC LIMIT ?`),
+  };
+}
