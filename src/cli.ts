@@ -4,7 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 
 import { InputError } from './errors.js';
 import { parseGpuDelay } from './gpu.js';
-import { Progress } from './progress.js';
+import { formatDuration, Progress } from './progress.js';
 import {
   ansiPaint,
   noColor,
@@ -16,6 +16,7 @@ import {
 } from './report.js';
 import { isWriterAlive, loadResults } from './results.js';
 import { runJobs, type JobReport } from './run.js';
+import { addServeCommand } from './serve/command.js';
 import type { GpuDelay, JobStatus } from './types.js';
 
 /** Exit codes of SPEC.md. */
@@ -178,6 +179,7 @@ Exit codes: 0 completed · 1 failed · 2 bad input or usage · 3 (status) unfini
       setExit(await statusCommand(path, flags, io));
     });
 
+  addServeCommand(program, io, setExit);
   return program;
 }
 
@@ -188,6 +190,7 @@ async function runCommand(manifests: string[], flags: RunFlags, io: CliIo): Prom
   const stop = new AbortController();
   const removeSignals = onStopSignals(stop, io);
   const progress = new Progress(io.stderr, io.stderr.isTTY && !process.env.CI);
+  const started = performance.now();
   let reports: JobReport[];
   try {
     reports = await runJobs({
@@ -222,7 +225,7 @@ async function runCommand(manifests: string[], flags: RunFlags, io: CliIo): Prom
   for (const report of reports) {
     if (flags.json) io.stdout.write(`${JSON.stringify(statusDocument(report.document))}\n`);
     if (flags.json) io.stderr.write(`${renderSummary(report.document, paint)}\n`);
-    else writeJobReport(io.stdout, report, paintFor(io.stdout));
+    else writeJobReport(io.stdout, report, paintFor(io.stdout), performance.now() - started);
   }
   if (stop.signal.aborted) {
     io.stderr.write(`imgjob: interrupted; results saved. Resume with: ${resumeCommand()}\n`);
@@ -246,13 +249,18 @@ async function statusCommand(path: string, flags: { json?: boolean }, io: CliIo)
   return worstExit([document.status]);
 }
 
-function writeJobReport(stream: NodeJS.WriteStream, report: JobReport, paint: Paint): void {
+function writeJobReport(
+  stream: NodeJS.WriteStream,
+  report: JobReport,
+  paint: Paint,
+  elapsedMs: number,
+): void {
   const { document } = report;
   stream.write(`${renderStoreTable(document, { paint })}\n`);
   const errors = renderErrors(document, paint);
   if (errors) stream.write(`${errors}\n`);
   stream.write(
-    `${renderSummary(document, paint)}\n${paint.dim(`results: ${report.resultsPath}`)}\n`,
+    `${renderSummary(document, paint)}\n${paint.dim(`results: ${report.resultsPath} (run took ${formatDuration(elapsedMs / 1000)})`)}\n`,
   );
 }
 

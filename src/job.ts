@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events';
+
 import type { JobState } from './job-state.js';
 import { runStore, type StoreDeps, type StoreOutcome } from './store.js';
 import type { ImageResult, JobInput, JobStatus } from './types.js';
@@ -36,6 +38,8 @@ export async function runJob(
 ): Promise<JobOutcome> {
   const failFast = new AbortController();
   const jobSignal = AbortSignal.any([signal, failFast.signal]);
+  // Every running store listens on it (downloads, GPU sleeps): many by design.
+  setMaxListeners(0, jobSignal, failFast.signal, signal);
   const unfinished = input.stores.filter((task) => !state.isStoreFinished(task.index));
   const byRemainingWork = unfinished
     .map((task) => ({ task, remaining: task.images.length - state.firstPending(task.index) }))

@@ -123,8 +123,10 @@ async function readManifests(
     // Report every bad manifest at once, each line naming its file; anything
     // else (a bug) still crashes.
     const lines = problems.flatMap((error) => {
-      if (error instanceof ManifestError)
-        return error.problems.map((line) => `${error.source}: ${line}`);
+      if (error instanceof ManifestError) {
+        const name = error.source === '-' ? 'stdin' : error.source;
+        return error.problems.map((line) => `${name}: ${line}`);
+      }
       if (error instanceof InputError) return error.problems;
       throw error;
     });
