@@ -17,7 +17,7 @@ import {
 import { isWriterAlive, loadResults } from './results.js';
 import { runJobs, type JobReport } from './run.js';
 import { addServeCommand } from './serve/command.js';
-import type { GpuDelay, JobStatus } from './types.js';
+import type { GpuDelay, JobStatus, ResultsDocument } from './types.js';
 
 /** Exit codes of SPEC.md. */
 export const EXIT = {
@@ -264,13 +264,24 @@ function writeJobReport(
   );
 }
 
-function describeWriter(document: Parameters<typeof isWriterAlive>[0], path: string): string {
+function describeWriter(document: ResultsDocument, path: string): string {
   if (isWriterAlive(document)) {
     return `running (pid ${document.writer?.pid ?? '?'}); run this again to see it progress`;
   }
   const how = document.interrupted ? 'was interrupted' : 'is not running (killed?)';
-  const manifest = document.manifest_source === '-' ? '-' : quote(document.manifest_source);
-  return `the run ${how}; continue it with: imgjob run ${manifest} -o ${quote(path)} --resume`;
+  return `the run ${how}; continue it with: ${resumeHint(document, path)}`;
+}
+
+/** The `run --resume` command that continues a job, with the options it was made with. */
+function resumeHint(document: ResultsDocument, path: string): string {
+  const { options } = document;
+  const args = ['imgjob', 'run', document.manifest_source, '-o', path, '--resume'];
+  args.push('--gpu-delay', options.gpu_delay);
+  if (options.seed !== null) args.push('--seed', String(options.seed));
+  if (options.header_only) args.push('--header-only');
+  if (options.max_bytes !== DEFAULTS.maxBytes) args.push('--max-bytes', String(options.max_bytes));
+  if (options.store_master !== null) args.push('--store-master', '<the same store master>');
+  return args.map(quote).join(' ');
 }
 
 /** Exit code of several jobs: the worst of them. */

@@ -153,6 +153,25 @@ export class JobState {
     this.setStoreStatus(store, 'skipped');
   }
 
+  /**
+   * Before resuming: a store that has not recorded its own end keeps only its
+   * `done` images. Its `failed` and `skipped` ones are final only together
+   * with the store's status, journaled one line after the other; a kill
+   * between those lines leaves them without it. They go back to pending, so
+   * the store pipeline decides them again — else the store would resume past
+   * its failed image and end `completed`.
+   */
+  reopenUnfinishedStores(): void {
+    this.#stores.forEach((store, index) => {
+      if (FINISHED.has(store.status)) return;
+      store.images.forEach((image, imageIndex) => {
+        if (image.status === 'failed' || image.status === 'skipped') {
+          this.recordImage(index, imageIndex, { url: image.url, status: 'pending' });
+        }
+      });
+    });
+  }
+
   /** Replays a journal entry written by an earlier run (idempotent). */
   apply(entry: JournalEntry): void {
     if (entry.t === 'image') this.recordImage(entry.s, entry.i, entry.r);

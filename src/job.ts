@@ -40,6 +40,10 @@ export async function runJob(
   const jobSignal = AbortSignal.any([signal, failFast.signal]);
   // Every running store listens on it (downloads, GPU sleeps): many by design.
   setMaxListeners(0, jobSignal, failFast.signal, signal);
+  // A resumed job may hold a failed store already: fail-fast then skips the rest.
+  if (deps.failFast && input.stores.some((task) => state.storeStatus(task.index) === 'failed')) {
+    failFast.abort();
+  }
   const unfinished = input.stores.filter((task) => !state.isStoreFinished(task.index));
   const byRemainingWork = unfinished
     .map((task) => ({ task, remaining: task.images.length - state.firstPending(task.index) }))

@@ -7,7 +7,7 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
@@ -35,23 +35,40 @@ export class ResultsWriter {
   readonly #state: JobState;
   readonly #journalPath: string;
   readonly #minIntervalMs: number;
+  readonly #continues: boolean;
   #journal: number | undefined;
   #lastSave = 0;
   #lastCost = 0;
   #savingMs = 0;
   #saves = 0;
 
-  constructor(path: string, state: JobState, options: { minIntervalMs?: number } = {}) {
+  /**
+   * @param options.continues `state` was loaded from this file (`--resume`),
+   * journal included. @default false
+   */
+  constructor(
+    path: string,
+    state: JobState,
+    options: { minIntervalMs?: number; continues?: boolean } = {},
+  ) {
     this.path = path;
     this.#state = state;
     this.#journalPath = journalPathOf(path);
     this.#minIntervalMs = options.minIntervalMs ?? 1000;
+    this.#continues = options.continues ?? false;
   }
 
   /** Writes the first snapshot and starts journaling every change. */
   open(): void {
-    this.snapshot();
+    // A journal an earlier run left beside the file must not outlive this
+    // first snapshot: a resumed job has replayed it into its state, so it goes
+    // once the snapshot holds it (snapshot() empties it); it belongs to another
+    // job otherwise (--force, a stray file), so it goes before anything is
+    // written. Left in place, it would be replayed over this job's results,
+    // and new lines appended after a torn last line would never be read.
     this.#journal = openSync(this.#journalPath, 'a');
+    if (!this.#continues) ftruncateSync(this.#journal, 0);
+    this.snapshot();
     this.#state.onChange = (entry) => {
       this.#append(entry);
       this.maybeSnapshot();
@@ -100,16 +117,8 @@ export class ResultsWriter {
 
 /** Reads a results file and replays its journal, if a run left one. */
 export async function loadResults(path: string): Promise<ResultsDocument> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new InputError('E_RESULTS_FILE', `cannot read results file ${path}: ${reason(error)}`, {
-      cause: error,
-    });
-  }
+  const { text, journal } = await readSnapshotAndJournal(path);
   const document = parseResults(text, path);
-  const journal = readJournal(journalPathOf(path));
   if (journal.length === 0) return document;
   const state = JobState.fromDocument(document);
   for (const entry of journal) state.apply(entry);
@@ -118,6 +127,32 @@ export async function loadResults(path: string): Promise<ResultsDocument> {
     ...(writer ? { writer } : {}),
     ...(interrupted ? { interrupted } : {}),
   });
+}
+
+// A live run replaces the snapshot and then empties the journal: a journal
+// read after such a swap belongs to a newer snapshot than the one read, and
+// replaying it there shows the job going backwards. So the two count as a
+// pair only if the snapshot read (held open: its inode cannot be reused) is
+// still the file's snapshot once the journal was read.
+async function readSnapshotAndJournal(
+  path: string,
+): Promise<{ text: string; journal: JournalEntry[] }> {
+  for (let attempt = 1; ; attempt++) {
+    let file: FileHandle | undefined;
+    try {
+      file = await open(path, 'r');
+      const { ino } = await file.stat();
+      const text = await file.readFile('utf8');
+      const journal = readJournal(journalPathOf(path));
+      if (attempt >= 5 || (await stat(path)).ino === ino) return { text, journal };
+    } catch (error) {
+      throw new InputError('E_RESULTS_FILE', `cannot read results file ${path}: ${reason(error)}`, {
+        cause: error,
+      });
+    } finally {
+      await file?.close();
+    }
+  }
 }
 
 /** Whether the run that wrote this document still runs (same host, live pid). */
@@ -180,10 +215,40 @@ function isResultsDocument(value: unknown): value is ResultsDocument {
     candidate.schema_version === 1 &&
     typeof candidate.job_id === 'string' &&
     typeof candidate.manifest_digest === 'string' &&
+    typeof candidate.options === 'object' &&
+    candidate.options !== null &&
     Array.isArray(candidate.stores) &&
-    typeof candidate.options === 'object'
+    candidate.stores.every(isStoreResult)
   );
 }
+
+// Deep enough that nothing later trips over a hand-edited or foreign file.
+function isStoreResult(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const store = value as Record<string, unknown>;
+  return (
+    typeof store.store_id === 'string' &&
+    typeof store.status === 'string' &&
+    STORE_STATUSES.has(store.status) &&
+    Array.isArray(store.images) &&
+    store.images.every(
+      (image) =>
+        typeof image === 'object' &&
+        image !== null &&
+        typeof (image as Record<string, unknown>).url === 'string' &&
+        IMAGE_STATUSES.has((image as Record<string, unknown>).status as string),
+    )
+  );
+}
+
+const STORE_STATUSES: ReadonlySet<unknown> = new Set([
+  'pending',
+  'ongoing',
+  'completed',
+  'failed',
+  'skipped',
+]);
+const IMAGE_STATUSES: ReadonlySet<unknown> = new Set(['pending', 'done', 'failed', 'skipped']);
 
 // A crash can leave the last line half-written: replay up to the first line
 // that does not parse, which is exactly what had been recorded.

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
@@ -9,7 +9,7 @@ import { InputError, ManifestError } from './errors.js';
 import { createGpuDelayPicker, formatGpuDelay, realSleep, type Sleep } from './gpu.js';
 import { JobState } from './job-state.js';
 import { readManifest } from './manifest.js';
-import { loadResults, ResultsWriter } from './results.js';
+import { isWriterAlive, loadResults, ResultsWriter } from './results.js';
 import { readStoreMaster } from './store-master.js';
 import type { JobInput, ResultOptions, ResultsDocument, RunOptions } from './types.js';
 
@@ -71,7 +71,9 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
   );
 
   const downloader = createDownloader(options);
-  const writers = prepared.map((job) => new ResultsWriter(job.resultsPath, job.state));
+  const writers = prepared.map(
+    (job) => new ResultsWriter(job.resultsPath, job.state, { continues: job.resumed }),
+  );
   const signal = request.signal ?? new AbortController().signal;
   try {
     writers.forEach((writer) => {
@@ -171,16 +173,19 @@ async function prepareJob(
   resultsPath: string,
   options: ResultOptions,
   request: RunRequest,
-): Promise<PreparedJob & RunningJob> {
+): Promise<PreparedJob & RunningJob & { readonly resumed: boolean }> {
   const folder = dirname(resultsPath);
   if (!existsSync(folder) || !statSync(folder).isDirectory()) {
     throw new InputError('E_USAGE', `cannot write ${resultsPath}: no such folder ${folder}`);
   }
   const exists = existsSync(resultsPath);
+  if (exists && (request.resume || request.force)) refuseLiveWriter(resultsPath);
   if (exists && request.resume) {
     const document = await loadResults(resultsPath);
     checkResumable(document, input, options, resultsPath);
-    return { input, resultsPath, state: JobState.fromDocument(document) };
+    const state = JobState.fromDocument(document);
+    state.reopenUnfinishedStores();
+    return { input, resultsPath, state, resumed: true };
   }
   if (exists && !request.force) {
     throw new InputError(
@@ -188,7 +193,26 @@ async function prepareJob(
       `${resultsPath} already exists: use --resume to continue that job or --force to overwrite it`,
     );
   }
-  return { input, resultsPath, state: JobState.create(input, randomUUID(), options, new Date()) };
+  // Recorded absolute, so `status` can say how to resume from any folder.
+  const source = input.source === '-' ? '-' : resolve(input.source);
+  const state = JobState.create({ ...input, source }, randomUUID(), options, new Date());
+  return { input, resultsPath, state, resumed: false };
+}
+
+// Two runs writing one results file would each clobber the other's work.
+function refuseLiveWriter(path: string): void {
+  let document: ResultsDocument;
+  try {
+    document = JSON.parse(readFileSync(path, 'utf8')) as ResultsDocument;
+  } catch {
+    return; // Not readable as results: --resume reports it, --force replaces it.
+  }
+  if (document.status === 'ongoing' && isWriterAlive(document)) {
+    throw new InputError(
+      'E_OUTPUT_EXISTS',
+      `${path} is being written by a running imgjob (pid ${document.writer?.pid ?? '?'}); stop it first or choose another file with -o`,
+    );
+  }
 }
 
 function checkResumable(

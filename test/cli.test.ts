@@ -3,7 +3,6 @@
  * HTTP server on 127.0.0.1. Assertions are on exit codes, stdout, stderr, the
  * results file and what the server saw — never on timing.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,33 +10,18 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import type { ImageResult, ResultsDocument } from '../src/types.js';
+import { runCli as runCliIn, type CliResult } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
-const BIN = new URL('../bin/imgjob.js', import.meta.url).pathname;
 const STORE_MASTER = new URL('../fixtures/store-master.csv', import.meta.url).pathname;
 const EXPECTED = JSON.parse(
   readFileSync(new URL('../fixtures/images/expected.json', import.meta.url), 'utf8'),
 ) as Record<string, { width: number; height: number; type: string }>;
 
-type Result = { code: number | null; stdout: string; stderr: string };
-
-function runCli(args: string[], options: { stdin?: string; cwd?: string } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: options.cwd ?? dir,
-      env: { ...process.env, NO_COLOR: '1', CI: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(options.stdin ?? '');
-  });
-}
+const runCli = (
+  args: string[],
+  options: { stdin?: string; cwd?: string } = {},
+): Promise<CliResult> => runCliIn(args, { cwd: dir, env: { CI: '1' }, ...options });
 
 type Visit = { store_id: string; image_url: string[]; visit_time?: string };
 
@@ -296,6 +280,22 @@ describe('imgjob run', () => {
     expect(readResults(path).job_id).not.toBe((JSON.parse(before) as ResultsDocument).job_id);
   });
 
+  it('refuses --force and --resume over a results file that a running imgjob is writing', async () => {
+    const gate = server.gate('busy');
+    const manifest = writeManifest('busy.json', [
+      { store_id: 'S', image_url: [server.url('/gate/busy/image.png')] },
+    ]);
+    const running = runCli(['run', manifest, ...FAST]);
+    await gate.reached;
+    for (const flag of ['--force', '--resume']) {
+      const refused = await runCli(['run', manifest, ...FAST, flag]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/being written by a running imgjob \(pid \d+\)/);
+    }
+    gate.open();
+    expect((await running).code).toBe(0);
+  });
+
   it('gives every image the same GPU delay for the same --seed, whatever the concurrency', async () => {
     const manifest = writeManifest('seed.json', [
       { store_id: 'S1', image_url: [img('image.png'), img('image.gif'), img('image.bmp')] },
@@ -425,6 +425,19 @@ describe('imgjob status', () => {
     const { code, stderr } = await runCli(['status', path]);
     expect(code).toBe(2);
     expect(stderr).toContain('not an imgjob results file');
+    const damaged = join(dir, 'damaged.json');
+    const header = {
+      tool: 'imgjob',
+      schema_version: 1,
+      job_id: 'j',
+      manifest_digest: 'd',
+      options: {},
+    };
+    writeFileSync(
+      damaged,
+      JSON.stringify({ ...header, stores: [{ store_id: 'S', status: 'odd', images: [] }] }),
+    );
+    expect((await runCli(['status', damaged])).code).toBe(2);
     expect((await runCli(['status', join(dir, 'missing.json')])).code).toBe(2);
   });
 });

@@ -177,6 +177,30 @@ describe('runJob and the controller', () => {
     expect(log.filter((url) => url.includes('/ff/'))).toEqual([]);
   });
 
+  it('with fail-fast, a resumed job that already holds a failed store skips the rest', async () => {
+    const log: string[] = [];
+    const job = prepared(jobOf('resumed', [1, 2, 1]));
+    job.state.recordImage(0, 0, {
+      url: 'http://x/resumed/0/0',
+      status: 'failed',
+      error: 'HTTP 500',
+      code: 'E_HTTP_STATUS',
+    });
+    job.state.setStoreStatus(0, 'failed', 'image 1 of 1: HTTP 500');
+    await runController(
+      [job],
+      { concurrency: 2, failFast: true },
+      depsWith(instantFetch(log)),
+      never,
+    );
+    expect(log).toEqual([]);
+    expect(job.state.toDocument().stores.map((store) => store.status)).toEqual([
+      'failed',
+      'skipped',
+      'skipped',
+    ]);
+  });
+
   it('leaves unstarted stores pending when the run is interrupted, to resume later', async () => {
     const stop = new AbortController();
     const fetchImage: FetchImage = async (url, signal) => {

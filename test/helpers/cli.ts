@@ -5,22 +5,21 @@
  *
  * ```ts
  * const run = spawnCli(['run', manifest, '-o', out, '--gpu-delay', '0']);
- * await run.waitForOutput(/interrupted/, 'stderr'); // or waitForResults(out, …, { run })
- * run.child.kill('SIGINT');
- * const { code, stderr } = await run.exited;
+ * await waitForResults(out, (doc) => doc.counts.done >= 2, { run }); // or run.waitForOutput(/…/)
+ * const { code, stderr } = await run.kill('SIGINT'); // sends it, resolves on exit
  *
  * const { code, stdout } = await runCli(['status', out, '--json']);
  * ```
  *
- * Every wait here is on a condition (output seen, file state reached, exit),
- * never a fixed sleep; a wait fails at once with the child's output when the
- * child exits first, and after `timeoutMs` otherwise. `stopAll()` (for an
- * `afterEach`) kills the children a failed test left running.
+ * Every wait here is on a condition (output seen, file state reached, input
+ * read, exit), never a fixed sleep; a wait fails at once, with the child's
+ * output, when the child exits first, and after `timeoutMs` otherwise.
+ * `stopAll()` SIGKILLs the children a failed test left running: use it in
+ * `afterEach`, or in `afterAll` when tests of the file run concurrently (it
+ * stops every child the file started).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 import { loadResults } from '../../src/results.js';
@@ -75,6 +74,13 @@ export type CliRun = {
     stream?: 'stdout' | 'stderr',
     options?: WaitOptions,
   ): Promise<string>;
+  /**
+   * Resolves once everything written to standard input has left this
+   * process. With more than a pipe holds (64 KiB) written, that proves the
+   * child has been reading it — the one sign that a child waiting on its
+   * input got that far (with `holdStdin`).
+   */
+  stdinTaken(options?: WaitOptions): Promise<void>;
   /** Sends `signal` and resolves when the child has exited. */
   kill(signal: NodeJS.Signals): Promise<CliResult>;
 };
@@ -148,12 +154,43 @@ export function spawnCli(args: readonly string[], options: CliOptions = {}): Cli
         };
         const check = (): void => {
           if (matches(output[stream])) finish();
-          else if (done) finish(new Error(`imgjob exited before its ${stream} showed ${String(pattern)}\n${describe(run)}`));
+          else if (done)
+            finish(
+              new Error(
+                `imgjob exited before its ${stream} showed ${String(pattern)}\n${describe(run)}`,
+              ),
+            );
         };
         const timer = setTimeout(() => {
-          finish(new Error(`timed out waiting for ${stream} to show ${String(pattern)}\n${describe(run)}`));
+          finish(
+            new Error(
+              `timed out waiting for ${stream} to show ${String(pattern)}\n${describe(run)}`,
+            ),
+          );
         }, waitOptions.timeoutMs ?? 10_000);
         watchers.add(check);
+        check();
+      });
+    },
+    stdinTaken(waitOptions = {}) {
+      return new Promise<void>((resolve, reject) => {
+        const finish = (error?: Error): void => {
+          clearTimeout(timer);
+          watchers.delete(check);
+          child.stdin.off('drain', check);
+          if (error) reject(error);
+          else resolve();
+        };
+        const check = (): void => {
+          if (child.stdin.writableLength === 0) finish();
+          else if (done)
+            finish(new Error(`imgjob exited before reading its input\n${describe(run)}`));
+        };
+        const timer = setTimeout(() => {
+          finish(new Error(`timed out waiting for imgjob to read its input\n${describe(run)}`));
+        }, waitOptions.timeoutMs ?? 10_000);
+        watchers.add(check);
+        child.stdin.on('drain', check);
         check();
       });
     },
@@ -194,37 +231,16 @@ export async function waitForResults(
     }
     const what = last ? `; last seen:\n${summarize(last)}` : ' (no file yet)';
     if (exitedBefore && options.run) {
-      throw new Error(`imgjob exited before ${path} reached the awaited state${what}\n${describe(options.run)}`);
+      throw new Error(
+        `imgjob exited before ${path} reached the awaited state${what}\n${describe(options.run)}`,
+      );
     }
     if (performance.now() > deadline) {
-      throw new Error(`timed out waiting for ${path}${what}${options.run ? `\n${describe(options.run)}` : ''}`);
+      throw new Error(
+        `timed out waiting for ${path}${what}${options.run ? `\n${describe(options.run)}` : ''}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 10));
-  }
-}
-
-/**
- * Resolves once the child catches `signal` (Linux: `SigCgt` of
- * `/proc/<pid>/status`), so a signal sent next is handled, not fatal — for
- * the moments when nothing observable tells that imgjob is ready.
- */
-export async function waitForSignalHandler(
-  run: CliRun,
-  signal: NodeJS.Signals,
-  options: WaitOptions = {},
-): Promise<void> {
-  const bit = 1n << BigInt(constants.signals[signal] - 1);
-  const deadline = performance.now() + (options.timeoutMs ?? 10_000);
-  for (;;) {
-    if (run.done) throw new Error(`imgjob exited before it caught ${signal}\n${describe(run)}`);
-    const status = await readFile(`/proc/${run.pid}/status`, 'utf8').catch((error: unknown) => {
-      throw new Error(`cannot read the signal mask of imgjob\n${describe(run)}`, { cause: error });
-    });
-    const caught = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status)?.[1];
-    if (caught === undefined) throw new Error(`no SigCgt in /proc/${run.pid}/status`);
-    if ((BigInt(`0x${caught}`) & bit) !== 0n) return;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for imgjob to catch ${signal}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 
@@ -236,7 +252,10 @@ export async function stopAll(): Promise<void> {
 /** One line per store: `S1 ongoing done,done,pending`. */
 export function summarize(document: ResultsDocument): string {
   return document.stores
-    .map((store) => `  ${store.store_id} ${store.status} ${store.images.map((image) => image.status).join(',')}`)
+    .map(
+      (store) =>
+        `  ${store.store_id} ${store.status} ${store.images.map((image) => image.status).join(',')}`,
+    )
     .join('\n');
 }
 
