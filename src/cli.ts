@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
+
+import { addEngineOptions, DEFAULTS, engineOptionsOf, type EngineFlags } from './cli-options.js';
 
 import { InputError } from './errors.js';
-import { parseGpuDelay } from './gpu.js';
-import { formatDuration, Progress } from './progress.js';
 import {
   ansiPaint,
+  formatDuration,
   noColor,
   renderErrors,
   renderStoreTable,
@@ -15,9 +16,9 @@ import {
   type Paint,
 } from './report.js';
 import { isWriterAlive, loadResults } from './results.js';
-import { runJobs, type JobReport } from './run.js';
+import type { JobReport } from './run.js';
 import { addServeCommand } from './serve/command.js';
-import type { GpuDelay, JobStatus, ResultsDocument } from './types.js';
+import type { JobStatus, ResultsDocument } from './types.js';
 
 /** Exit codes of SPEC.md. */
 export const EXIT = {
@@ -29,28 +30,10 @@ export const EXIT = {
   sigterm: 143,
 } as const;
 
-export const DEFAULTS = {
-  concurrency: 32,
-  gpuDelay: '100-400',
-  retries: 3,
-  timeoutMs: 30_000,
-  maxBytes: 50 * 1024 * 1024,
-  perHost: 16,
-} as const;
-
-type RunFlags = {
+type RunFlags = EngineFlags & {
   out?: string;
   outDir?: string;
   force?: boolean;
-  concurrency: number;
-  gpuDelay: GpuDelay;
-  seed?: number;
-  storeMaster?: string;
-  retries: number;
-  timeout: number;
-  maxBytes: number;
-  headerOnly?: boolean;
-  perHost: number;
   resume?: boolean;
   failFast?: boolean;
   json?: boolean;
@@ -97,7 +80,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       writeErr: (text) => io.stderr.write(text),
     });
 
-  program
+  const run = program
     .command('run')
     .description(
       'process jobs: one manifest = one job; several run at once over one concurrency limit',
@@ -108,48 +91,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       'results file of a single job (default: <manifest>.results.json beside it; results.json for stdin)',
     )
     .option('--out-dir <dir>', 'results files of several jobs: <dir>/<manifest name>.results.json')
-    .option('--force', 'overwrite existing results files')
-    .addOption(
-      intOption(
-        '-c, --concurrency <n>',
-        'most stores in flight at once, over all jobs',
-        DEFAULTS.concurrency,
-        1,
-      ),
-    )
-    .addOption(
-      new Option('--gpu-delay <ms|min-max>', 'simulated GPU time per image; 0 turns it off')
-        .default(parseGpuDelay(DEFAULTS.gpuDelay), DEFAULTS.gpuDelay)
-        .argParser(gpuDelayArgument),
-    )
-    .addOption(intOption('--seed <n>', 'makes the random GPU delays reproducible', undefined, 0))
-    .option(
-      '--store-master <csv>',
-      'validate store ids against a store master (AreaCode,StoreName,StoreID)',
-    )
-    .addOption(
-      intOption(
-        '--retries <n>',
-        'retries of a transient failure (network error, timeout, 408, 429, 5xx)',
-        DEFAULTS.retries,
-        0,
-      ),
-    )
-    .addOption(
-      intOption(
-        '--timeout <ms>',
-        'limit for one whole download attempt (connect, headers and body)',
-        DEFAULTS.timeoutMs,
-        1,
-      ),
-    )
-    .addOption(
-      intOption('--max-bytes <n>', 'largest image accepted, in bytes', DEFAULTS.maxBytes, 1),
-    )
-    .option('--header-only', 'read only the bytes the dimensions need (a Range request first)')
-    .addOption(
-      intOption('--per-host <n>', 'most connections open to one host at once', DEFAULTS.perHost, 1),
-    )
+    .option('--force', 'overwrite existing results files');
+  addEngineOptions(run)
     .option('--resume', 'continue jobs from their existing results files')
     .option('--fail-fast', 'stop a job at its first failed store')
     .option('--json', 'print the final status JSON of each job on stdout, one per line')
@@ -186,6 +129,11 @@ Exit codes: 0 completed · 1 failed · 2 bad input or usage · 3 (status) unfini
 async function runCommand(manifests: string[], flags: RunFlags, io: CliIo): Promise<number> {
   if (flags.force && flags.resume)
     throw new InputError('E_USAGE', '--force and --resume cannot be used together');
+  // Loaded on use: `--help`, `status` and `serve` start faster without them.
+  const [{ runJobs }, { Progress }] = await Promise.all([
+    import('./run.js'),
+    import('./progress.js'),
+  ]);
   const paint = paintFor(io.stderr);
   const stop = new AbortController();
   const removeSignals = onStopSignals(stop, io);
@@ -200,17 +148,7 @@ async function runCommand(manifests: string[], flags: RunFlags, io: CliIo): Prom
       force: flags.force,
       resume: flags.resume,
       storeMasterPath: flags.storeMaster,
-      options: {
-        concurrency: flags.concurrency,
-        gpuDelay: flags.gpuDelay,
-        seed: flags.seed,
-        retries: flags.retries,
-        timeoutMs: flags.timeout,
-        maxBytes: flags.maxBytes,
-        headerOnly: flags.headerOnly ?? false,
-        perHost: flags.perHost,
-        failFast: flags.failFast ?? false,
-      },
+      options: { ...engineOptionsOf(flags), failFast: flags.failFast ?? false },
       stdin: io.stdin,
       signal: stop.signal,
       onStart: (jobs) => {
@@ -319,35 +257,6 @@ function quote(arg: string): string {
 
 function paintFor(stream: NodeJS.WriteStream): Paint {
   return stream.isTTY && stream.hasColors() ? ansiPaint() : noColor;
-}
-
-function intOption(
-  flags: string,
-  description: string,
-  fallback: number | undefined,
-  min: number,
-): Option {
-  const name = /--([\w-]+)/.exec(flags)?.[1] ?? flags;
-  const option = new Option(flags, description).argParser((text: string) => {
-    const value = Number(text);
-    if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
-      throw new InvalidArgumentError(
-        `Expected \`${name}\` to be a whole number from ${min} and up, got \`${text}\``,
-      );
-    }
-    return value;
-  });
-  return fallback === undefined ? option : option.default(fallback);
-}
-
-function gpuDelayArgument(text: string): GpuDelay {
-  const range = parseGpuDelay(text);
-  if (!range) {
-    throw new InvalidArgumentError(
-      `Expected \`gpu-delay\` as milliseconds (250) or a range (100-400), got \`${text}\``,
-    );
-  }
-  return range;
 }
 
 function packageVersion(): string {

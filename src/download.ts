@@ -4,7 +4,7 @@
  * attempt, a byte limit, retries of transient failures. Bodies are streamed:
  * only the header bytes are kept.
  */
-import { Agent } from 'undici';
+import { Agent, type buildConnector } from 'undici';
 
 import { DownloadError } from './errors.js';
 import { measureHead } from './header-only.js';
@@ -31,6 +31,13 @@ export type DownloaderOptions = DownloadOptions & {
    * @default 30_000
    */
   readonly retryMaxMs?: number;
+  /**
+   * Opens the connections instead of undici's own connector (`serve` passes
+   * one that refuses private addresses). A DownloadError it fails a
+   * connection with is final: the image fails with it, without retries.
+   * @default undici's connector, with `timeoutMs` as its connect timeout
+   */
+  readonly connect?: buildConnector.connector | undefined;
 };
 
 export type Downloader = {
@@ -62,7 +69,7 @@ export function createDownloader(options: DownloaderOptions): Downloader {
   // reported as the same timeout.
   const agent = new Agent({
     connections: perHost,
-    connect: { timeout: timeoutMs },
+    connect: options.connect ?? { timeout: timeoutMs },
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });
@@ -84,6 +91,8 @@ export function createDownloader(options: DownloaderOptions): Downloader {
       // the time (a RequestAbortedError, a destroyed body…): name the reason.
       if (signal?.aborted) throw abortedError(signal);
       if (deadline.expired || isUndiciTimeout(error)) throw timeoutError(url, timeoutMs, error);
+      // A connector's refusal (see `connect`) came back wrapped as a network error.
+      if (error instanceof DownloadError && error.cause instanceof DownloadError) throw error.cause;
       throw error;
     } finally {
       deadline.clear();

@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'E_NOT_IMAGE'
   | 'E_REDIRECT'
   | 'E_BAD_URL'
+  // serve: the address an image URL leads to is not allowed.
+  | 'E_ADDRESS_REFUSED'
   // One store failed before any download.
   | 'E_UNKNOWN_STORE'
   // The run was stopped.

@@ -11,6 +11,7 @@ export { runStore, type ImageSink, type StoreDeps, type StoreOutcome } from './s
 export { processImage, type FetchImage, type ProcessDeps } from './process-image.js';
 export { createDownloader, type Downloader, type DownloaderOptions } from './download.js';
 export { parseManifest, readManifest } from './manifest.js';
+export { startServer } from './serve/server.js';
 export { parseStoreMaster, readStoreMaster } from './store-master.js';
 export { JobState, jobStatusOf, storeErrors, type JournalEntry } from './job-state.js';
 export { loadResults, ResultsWriter } from './results.js';

@@ -1,5 +1,6 @@
 import ora, { type Ora } from 'ora';
 
+import { formatDuration } from './report.js';
 import type { RunningJob } from './run.js';
 
 /** Live counts of a run on stderr: only when stderr is a terminal. */
@@ -64,12 +65,4 @@ export class Progress {
     for (const job of this.#jobs) processed += job.state.counts.images - job.state.counts.pending;
     return processed;
   }
-}
-
-export function formatDuration(seconds: number): string {
-  if (seconds < 10) return `${seconds.toFixed(1)}s`;
-  if (seconds < 60) return `${Math.round(seconds)}s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
 }

@@ -68,7 +68,8 @@ export function classifyAddress(address: string): string | undefined {
 
 /** The message of a refused connection, naming the way to allow it. */
 export function refusalMessage(host: string, address: string, reason: string): string {
-  const what = host === address ? `${address} is ${reason}` : `${host} resolves to ${address}, ${reason}`;
+  const what =
+    host === address ? `${address} is ${reason}` : `${host} resolves to ${address}, ${reason}`;
   return `refused: ${what}; start the server with --allow-private to allow it`;
 }
 
@@ -77,7 +78,10 @@ export function refusalMessage(host: string, address: string, reason: string): s
  * with a refusal when none is left. Honours `all` (Node asks for every
  * address when it races IPv4 against IPv6).
  */
-export function guardedLookup(guard: AddressGuard, lookup: LookupFunction = dnsLookup): LookupFunction {
+export function guardedLookup(
+  guard: AddressGuard,
+  lookup: LookupFunction = dnsLookup,
+): LookupFunction {
   return (hostname, options, callback) => {
     lookup(hostname, { ...options, all: true }, (error, found) => {
       if (error) {
@@ -85,16 +89,21 @@ export function guardedLookup(guard: AddressGuard, lookup: LookupFunction = dnsL
         return;
       }
       const addresses = Array.isArray(found) ? found : [{ address: found, family: isIP(found) }];
-      const allowed = addresses.filter(({ address, family }) => guard(address, family) === undefined);
-      const first = allowed[0];
-      if (first === undefined) {
-        const refused = addresses[0];
-        const reason = refused ? (guard(refused.address, refused.family) ?? '') : 'no address';
-        callback(refusal(hostname, refused?.address ?? '', reason), '', 0);
-      } else if (options.all) {
-        callback(null, allowed);
+      const allowed = addresses.filter(
+        ({ address, family }) => guard(address, family) === undefined,
+      );
+      const [first] = allowed;
+      const [refused] = addresses;
+      if (first !== undefined) {
+        if (options.all) callback(null, allowed);
+        else callback(null, first.address, first.family);
+      } else if (refused !== undefined) {
+        const reason = guard(refused.address, refused.family) ?? '';
+        callback(new AddressRefusedError(hostname, refused.address, reason), '', 0);
       } else {
-        callback(null, first.address, first.family);
+        const error: NodeJS.ErrnoException = new Error(`getaddrinfo ENOTFOUND ${hostname}`);
+        error.code = 'ENOTFOUND';
+        callback(error, '', 0);
       }
     });
   };
@@ -112,7 +121,7 @@ export type GuardedConnectorOptions = {
  * allows. A host given as an IP literal is judged here, since Node skips the
  * lookup for those; a host name is judged on each address DNS returns.
  * A refusal fails the connection with a non-transient `DownloadError`
- * (`E_BAD_URL`) before any packet leaves.
+ * (`E_ADDRESS_REFUSED`) before any packet leaves.
  */
 export function guardedConnector(
   guard: AddressGuard,
@@ -121,7 +130,7 @@ export function guardedConnector(
   const connect = buildConnector({
     ...options.connect,
     lookup: guardedLookup(guard, options.lookup),
-  } as buildConnector.BuildOptions);
+  });
   return (params, callback) => {
     const family = isIP(params.hostname);
     const reason = family === 0 ? undefined : guard(params.hostname, family);
@@ -129,7 +138,7 @@ export function guardedConnector(
       connect(params, callback);
       return;
     }
-    callback(refusal(params.hostname, params.hostname, reason), null);
+    callback(new AddressRefusedError(params.hostname, params.hostname, reason), null);
   };
 }
 
@@ -139,13 +148,12 @@ export class AddressRefusedError extends DownloadError {
   readonly address: string;
 
   constructor(host: string, address: string, reason: string) {
-    super('E_BAD_URL', refusalMessage(host, address, reason), { url: host, transient: false });
+    super('E_ADDRESS_REFUSED', refusalMessage(host, address, reason), {
+      url: host,
+      transient: false,
+    });
     this.address = address;
   }
-}
-
-function refusal(host: string, address: string, reason: string): AddressRefusedError {
-  return new AddressRefusedError(host, address, reason);
 }
 
 // ---------------------------------------------------------------- ranges

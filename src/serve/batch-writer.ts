@@ -38,6 +38,9 @@ export class BatchWriter {
   #timer: NodeJS.Timeout | undefined;
   /** The last write failed: retry on the timer only, not on every change. */
   #failing = false;
+  /** Callers of written(), told after the next successful write. */
+  #waiters: (() => void)[] = [];
+  #soon: NodeJS.Immediate | undefined;
 
   constructor(records: JobRecords, options: BatchWriterOptions = {}) {
     this.#records = records;
@@ -58,12 +61,35 @@ export class BatchWriter {
     state.onChange = undefined;
   }
 
+  /**
+   * Resolves once every change queued so far is in the database. The write
+   * happens soon, not at once: the jobs that end in the same turn of the
+   * event loop share one transaction.
+   */
+  written(): Promise<void> {
+    if (this.#size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#waiters.push(resolve);
+      if (this.#soon !== undefined) return;
+      this.#soon = setImmediate(() => {
+        this.#soon = undefined;
+        this.flush();
+      });
+    });
+  }
+
   /** Writes every queued change now. Returns false when the write failed. */
   flush(): boolean {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#size === 0) return true;
-    const changes: JobChanges[] = [...this.#pending].map(([state, entries]) => ({ state, entries }));
+    if (this.#size === 0) {
+      this.#wake();
+      return true;
+    }
+    const changes: JobChanges[] = [...this.#pending].map(([state, entries]) => ({
+      state,
+      entries,
+    }));
     try {
       this.#records.write(changes);
     } catch (error) {
@@ -75,6 +101,7 @@ export class BatchWriter {
     this.#failing = false;
     this.#pending = new Map();
     this.#size = 0;
+    this.#wake();
     return true;
   }
 
@@ -93,6 +120,10 @@ export class BatchWriter {
     this.#size++;
     if (this.#size >= this.#maxBatch && !this.#failing) this.flush();
     else this.#schedule();
+  }
+
+  #wake(): void {
+    for (const resolve of this.#waiters.splice(0)) resolve();
   }
 
   #schedule(): void {

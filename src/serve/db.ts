@@ -25,7 +25,8 @@ import { migrate } from './migrations.js';
 export function openDatabase(path: string): Database {
   let db: Database | undefined;
   try {
-    db = new Sqlite(path);
+    // A server that was just stopped may take a moment to let go of the file.
+    db = new Sqlite(path, { timeout: 1000 });
     db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
@@ -44,6 +45,10 @@ function reasonOf(error: unknown): string {
   const code = (error as { code?: unknown } | undefined)?.code;
   if (code === 'SQLITE_BUSY') return 'it is in use by another imgjob serve';
   if (code === 'SQLITE_NOTADB') return 'it is not a database';
-  if (code === 'SQLITE_CANTOPEN') return 'cannot open the file (does its folder exist?)';
+  if (code === 'SQLITE_CANTOPEN') return 'cannot open the file';
+  // better-sqlite3 checks the folder itself, with a TypeError of its own.
+  if (error instanceof TypeError && /directory does not exist/.test(error.message)) {
+    return 'its folder does not exist';
+  }
   return describeError(error);
 }

@@ -35,7 +35,6 @@ export type JobChanges = { readonly state: JobState; readonly entries: readonly 
 type JobRow = {
   id: number;
   status: JobStatus;
-  manifest: string;
   manifest_source: string;
   manifest_digest: string;
   options: string;
@@ -48,6 +47,7 @@ type JobRow = {
   updated_at: string;
   finished_at: string | null;
 };
+type SummaryRow = Omit<JobRow, 'manifest_source' | 'manifest_digest' | 'options'>;
 type StoreRow = {
   idx: number;
   store_id: string;
@@ -55,7 +55,12 @@ type StoreRow = {
   error: string | null;
   visit_times: string | null;
 };
-type ImageRow = { store_idx: number; url: string; status: ImageResult['status']; result: string | null };
+type ImageRow = {
+  store_idx: number;
+  url: string;
+  status: ImageResult['status'];
+  result: string | null;
+};
 
 export class JobRecords {
   readonly #db: Database;
@@ -110,7 +115,10 @@ export class JobRecords {
         for (const entry of entries) {
           if (entry.t === 'image') {
             const { url: _url, ...rest } = entry.r;
-            const result = entry.r.status === 'done' || entry.r.status === 'failed' ? JSON.stringify(rest) : null;
+            const result =
+              entry.r.status === 'done' || entry.r.status === 'failed'
+                ? JSON.stringify(rest)
+                : null;
             this.#sql.updateImage.run(entry.r.status, result, job, entry.s, entry.i);
           } else {
             this.#sql.updateStore.run(entry.status, entry.error ?? null, job, entry.s);
@@ -134,7 +142,8 @@ export class JobRecords {
   load(id: number): { readonly input: JobInput; readonly state: JobState } | undefined {
     const row = this.#job(id);
     if (row === undefined) return undefined;
-    const input = parseManifest(row.manifest, row.manifest_source);
+    const { manifest } = this.#sql.manifest.get(id) as { manifest: string };
+    const input = parseManifest(manifest, row.manifest_source);
     return { input, state: JobState.fromDocument(this.#document(row)) };
   }
 
@@ -163,7 +172,7 @@ export class JobRecords {
 
   /** The most recent jobs, newest first; `before` pages back from an id. */
   list(limit: number, before?: number): JobSummary[] {
-    const rows = this.#sql.list.all(before ?? Number.MAX_SAFE_INTEGER, limit) as JobRow[];
+    const rows = this.#sql.list.all(before ?? Number.MAX_SAFE_INTEGER, limit) as SummaryRow[];
     return rows.map((row) => ({
       job_id: String(row.id),
       status: row.status,
@@ -192,7 +201,9 @@ export class JobRecords {
         store_id: store.store_id,
         status: store.status,
         ...(store.error === null ? {} : { error: store.error }),
-        ...(store.visit_times === null ? {} : { visit_times: JSON.parse(store.visit_times) as string[] }),
+        ...(store.visit_times === null
+          ? {}
+          : { visit_times: JSON.parse(store.visit_times) as string[] }),
         images: [],
       }),
     );
@@ -220,7 +231,7 @@ export class JobRecords {
   }
 }
 
-function countsOf(row: JobRow): Counts {
+function countsOf(row: SummaryRow): Counts {
   const { store_count: stores, image_count: images, done, failed, skipped } = row;
   return { stores, images, done, failed, skipped, pending: images - done - failed - skipped };
 }
@@ -248,15 +259,25 @@ function prepare(db: Database) {
                       finished_at = COALESCE(finished_at, ?)
       WHERE id = ?`),
     unfinished: statement(`SELECT id FROM jobs WHERE status = 'ongoing' ORDER BY id`),
-    job: statement(`SELECT * FROM jobs WHERE id = ?`),
+    job: statement(`
+      SELECT id, status, manifest_source, manifest_digest, options, store_count, image_count,
+             done, failed, skipped, created_at, updated_at, finished_at
+      FROM jobs WHERE id = ?`),
+    manifest: statement(`SELECT manifest FROM jobs WHERE id = ?`),
     jobStatus: statement(`SELECT status FROM jobs WHERE id = ?`),
     failedStores: statement(
       `SELECT store_id, error FROM stores WHERE job_id = ? AND status = 'failed' ORDER BY idx`,
     ),
-    stores: statement(`SELECT idx, store_id, status, error, visit_times FROM stores WHERE job_id = ? ORDER BY idx`),
+    stores: statement(
+      `SELECT idx, store_id, status, error, visit_times FROM stores WHERE job_id = ? ORDER BY idx`,
+    ),
     images: statement(
       `SELECT store_idx, url, status, result FROM images WHERE job_id = ? ORDER BY store_idx, idx`,
     ),
-    list: statement(`SELECT * FROM jobs WHERE id < ? ORDER BY id DESC LIMIT ?`),
+    // Not the manifest: a list of a thousand big jobs would read every one of them.
+    list: statement(`
+      SELECT id, status, store_count, image_count, done, failed, skipped,
+             created_at, updated_at, finished_at
+      FROM jobs WHERE id < ? ORDER BY id DESC LIMIT ?`),
   };
 }

@@ -66,7 +66,10 @@ export class JobService {
         this.#report('cannot write to the database (will retry)', error);
       },
     });
-    this.#controller = new Controller({ concurrency: options.concurrency, failFast: false }, options.deps);
+    this.#controller = new Controller(
+      { concurrency: options.concurrency, failFast: false },
+      options.deps,
+    );
   }
 
   /**
@@ -89,7 +92,9 @@ export class JobService {
       if (job === undefined) continue;
       const changed = optionChanges(job.state.toDocument().options, this.#options.resultOptions);
       if (changed.length > 0) {
-        warnings.push(`job ${id} was submitted with ${changed.join(', ')}: its remaining images use the current options`);
+        warnings.push(
+          `job ${id} was submitted with ${changed.join(', ')}: its remaining images use the current options`,
+        );
       }
       this.#start(id, job.input, job.state);
       resumed.push(id);
@@ -160,12 +165,13 @@ export class JobService {
     );
     const live: LiveJob = {
       state,
-      settled: settled.finally(() => {
-        // Written before the job leaves memory, so an answer never goes back in time.
-        this.#writer.flush();
-        this.#writer.unwatch(state);
-        this.#live.delete(id);
-      }),
+      // In the database before the job leaves memory, so an answer never goes back in time.
+      settled: settled
+        .then(() => this.#writer.written())
+        .then(() => {
+          this.#writer.unwatch(state);
+          this.#live.delete(id);
+        }),
     };
     this.#live.set(id, live);
   }

@@ -1,0 +1,120 @@
+/**
+ * The options `run` and `serve` share: one definition, so their flags,
+ * defaults, help and messages cannot drift apart.
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+
+import { parseGpuDelay } from './gpu.js';
+import type { GpuDelay } from './types.js';
+
+export const DEFAULTS = {
+  concurrency: 32,
+  gpuDelay: '100-400',
+  retries: 3,
+  timeoutMs: 30_000,
+  maxBytes: 50 * 1024 * 1024,
+  perHost: 16,
+} as const;
+
+/** The shared flags as commander hands them over. */
+export type EngineFlags = {
+  concurrency: number;
+  gpuDelay: GpuDelay;
+  seed?: number;
+  storeMaster?: string;
+  retries: number;
+  timeout: number;
+  maxBytes: number;
+  perHost: number;
+  headerOnly?: boolean;
+};
+
+/** Adds the processing options (concurrency, GPU, downloads) to a command. */
+export function addEngineOptions(command: Command): Command {
+  return command
+    .addOption(
+      intOption(
+        '-c, --concurrency <n>',
+        'most stores in flight at once, over all jobs',
+        DEFAULTS.concurrency,
+        1,
+      ),
+    )
+    .addOption(
+      new Option('--gpu-delay <ms|min-max>', 'simulated GPU time per image; 0 turns it off')
+        .default(parseGpuDelay(DEFAULTS.gpuDelay), DEFAULTS.gpuDelay)
+        .argParser(gpuDelayArgument),
+    )
+    .addOption(intOption('--seed <n>', 'makes the random GPU delays reproducible', undefined, 0))
+    .option(
+      '--store-master <csv>',
+      'validate store ids against a store master (AreaCode,StoreName,StoreID)',
+    )
+    .addOption(
+      intOption(
+        '--retries <n>',
+        'retries of a transient failure (network error, timeout, 408, 429, 5xx)',
+        DEFAULTS.retries,
+        0,
+      ),
+    )
+    .addOption(
+      intOption(
+        '--timeout <ms>',
+        'limit for one whole download attempt (connect, headers and body)',
+        DEFAULTS.timeoutMs,
+        1,
+      ),
+    )
+    .addOption(
+      intOption('--max-bytes <n>', 'largest image accepted, in bytes', DEFAULTS.maxBytes, 1),
+    )
+    .option('--header-only', 'read only the bytes the dimensions need (a Range request first)')
+    .addOption(
+      intOption('--per-host <n>', 'most connections open to one host at once', DEFAULTS.perHost, 1),
+    );
+}
+
+/** The engine options of the flags, as `runJobs` and the server take them. */
+export function engineOptionsOf(flags: EngineFlags) {
+  return {
+    concurrency: flags.concurrency,
+    gpuDelay: flags.gpuDelay,
+    seed: flags.seed,
+    retries: flags.retries,
+    timeoutMs: flags.timeout,
+    maxBytes: flags.maxBytes,
+    headerOnly: flags.headerOnly ?? false,
+    perHost: flags.perHost,
+  };
+}
+
+/** A whole-number option, checked at the door in p-queue's manner. */
+export function intOption(
+  flags: string,
+  description: string,
+  fallback: number | undefined,
+  min: number,
+): Option {
+  const name = /--([\w-]+)/.exec(flags)?.[1] ?? flags;
+  const option = new Option(flags, description).argParser((text: string) => {
+    const value = Number(text);
+    if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
+      throw new InvalidArgumentError(
+        `Expected \`${name}\` to be a whole number from ${min} and up, got \`${text}\``,
+      );
+    }
+    return value;
+  });
+  return fallback === undefined ? option : option.default(fallback);
+}
+
+function gpuDelayArgument(text: string): GpuDelay {
+  const range = parseGpuDelay(text);
+  if (!range) {
+    throw new InvalidArgumentError(
+      `Expected \`gpu-delay\` as milliseconds (250) or a range (100-400), got \`${text}\``,
+    );
+  }
+  return range;
+}

@@ -1,0 +1,80 @@
+/**
+ * A small client of the serve API for tests: JSON in, status + headers +
+ * parsed JSON out, and waits on a job's state (polling, never a fixed sleep).
+ */
+import type { ResultsDocument } from '../../src/types.js';
+
+export type Reply = {
+  readonly status: number;
+  readonly headers: Headers;
+  /** The parsed JSON body (undefined for an empty one). */
+  readonly body: unknown;
+};
+
+export async function call(base: string, path: string, init: RequestInit = {}): Promise<Reply> {
+  const res = await fetch(`${base}${path}`, init);
+  const text = await res.text();
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: text === '' ? undefined : JSON.parse(text),
+  };
+}
+
+export async function submit(base: string, manifest: unknown): Promise<Reply> {
+  return call(base, '/api/submit/', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof manifest === 'string' ? manifest : JSON.stringify(manifest),
+  });
+}
+
+/** Submits a manifest that must be accepted, and returns its job id. */
+export async function submitOk(base: string, manifest: unknown): Promise<number> {
+  const reply = await submit(base, manifest);
+  if (reply.status !== 201)
+    throw new Error(`submit answered ${reply.status}: ${JSON.stringify(reply.body)}`);
+  return (reply.body as { job_id: number }).job_id;
+}
+
+export async function results(base: string, id: number): Promise<ResultsDocument> {
+  const reply = await call(base, `/api/jobs/${id}/results`);
+  if (reply.status !== 200) throw new Error(`results answered ${reply.status}`);
+  return reply.body as ResultsDocument;
+}
+
+/** Polls a job's results until `predicate` holds; fails after `timeoutMs`. */
+export async function waitForJob(
+  base: string,
+  id: number,
+  predicate: (document: ResultsDocument) => boolean,
+  timeoutMs = 10_000,
+): Promise<ResultsDocument> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const document = await results(base, id);
+    if (predicate(document)) return document;
+    if (performance.now() > deadline) {
+      throw new Error(
+        `timed out waiting for job ${id}: ${JSON.stringify(document.counts)} ${document.status}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+export const finished = (document: ResultsDocument): boolean => document.status !== 'ongoing';
+
+/** A manifest of `stores` stores with `images` images each, every URL unique. */
+export function manifestOf(
+  urlOf: (store: number, image: number) => string,
+  stores: number,
+  images: number,
+): { count: number; visits: { store_id: string; image_url: string[]; visit_time: string }[] } {
+  const visits = Array.from({ length: stores }, (_, store) => ({
+    store_id: `S${store + 1}`,
+    image_url: Array.from({ length: images }, (_, image) => urlOf(store + 1, image + 1)),
+    visit_time: '2024-11-15T10:00:00Z',
+  }));
+  return { count: visits.length, visits };
+}

@@ -1,0 +1,450 @@
+import { request } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createAddressGuard } from '../src/serve/address-guard.js';
+import { createApi } from '../src/serve/api.js';
+import { startServer, type RunningServer, type ServeConfig } from '../src/serve/server.js';
+import type { ResultsDocument } from '../src/types.js';
+import {
+  call,
+  finished,
+  manifestOf,
+  results,
+  submit,
+  submitOk,
+  waitForJob,
+} from './helpers/serve-client.js';
+import { PNG_SIZE, startImageServer, type ImageServer } from './helpers/serve-images.js';
+
+const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-api-'));
+let images: ImageServer;
+let server: RunningServer;
+let base: string;
+
+/** A server on a fresh database; only the image server's own address gets through the guard. */
+async function serve(extra: Partial<ServeConfig> = {}): Promise<RunningServer> {
+  return startServer({
+    port: 0,
+    dbPath: join(folder, `${Math.random().toString(36).slice(2)}.db`),
+    options: {
+      concurrency: 4,
+      gpuDelay: { min: 0, max: 0 },
+      retries: 0,
+      timeoutMs: 5000,
+      maxBytes: 1024 * 1024,
+      headerOnly: false,
+      perHost: 8,
+    },
+    addressGuard: createAddressGuard({ allow: ['127.0.0.1'] }),
+    ...extra,
+  });
+}
+
+beforeAll(async () => {
+  images = await startImageServer();
+  server = await serve({ maxBodyBytes: 64 * 1024 });
+  base = server.url;
+});
+
+afterAll(async () => {
+  await server.close();
+  await images.close();
+  rmSync(folder, { recursive: true, force: true });
+});
+
+describe('POST /api/submit/', () => {
+  it('answers 201 {"job_id": <number>} at once, with or without the trailing slash', async () => {
+    for (const path of ['/api/submit/', '/api/submit']) {
+      const reply = await call(base, path, {
+        method: 'POST',
+        body: JSON.stringify(manifestOf((s, i) => images.url(`/img/${path}/${s}/${i}.png`), 1, 1)),
+      });
+      expect(reply.status).toBe(201);
+      expect(reply.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(Object.keys(reply.body as object)).toEqual(['job_id']);
+      expect((reply.body as { job_id: unknown }).job_id).toEqual(expect.any(Number));
+    }
+  });
+
+  it('hands out increasing ids', async () => {
+    const first = await submitOk(base, { count: 0, visits: [] });
+    const second = await submitOk(base, { count: 0, visits: [] });
+    expect(second).toBeGreaterThan(first);
+  });
+
+  it.each([
+    [
+      'count differs from the visits',
+      { count: 2, visits: [{ store_id: 'S1', image_url: ['http://x.test/a.png'] }] },
+      'count: 2 does not match the 1 visit',
+    ],
+    [
+      'a visit has no store_id',
+      { count: 1, visits: [{ image_url: ['http://x.test/a.png'] }] },
+      'visits[0].store_id: expected a non-empty string, but it is missing',
+    ],
+    [
+      'a visit has no image_url',
+      { count: 1, visits: [{ store_id: 'S1' }] },
+      'visits[0].image_url: expected a non-empty array of http(s) URLs, but it is missing',
+    ],
+    ['count is missing', { visits: [] }, 'count: expected a whole number ≥ 0, but it is missing'],
+    [
+      'an URL is not http(s)',
+      { count: 1, visits: [{ store_id: 'S1', image_url: ['ftp://x.test/a.png'] }] },
+      'visits[0].image_url[0]: not an http(s) URL',
+    ],
+    ['the body is not JSON', '{"count": 1,', 'not valid JSON'],
+    ['the body is empty', '', 'empty, expected a JSON object'],
+  ])('answers 400 {"error"} naming the place when %s', async (_name, manifest, message) => {
+    const reply = await submit(base, manifest);
+    expect(reply.status).toBe(400);
+    expect(Object.keys(reply.body as object)).toEqual(['error']);
+    expect((reply.body as { error: string }).error).toContain(message);
+  });
+
+  it('joins several problems into the one error string', async () => {
+    const reply = await submit(base, { count: 3, visits: [{ store_id: '', image_url: [] }] });
+    const { error } = reply.body as { error: string };
+    expect(error.split('; ')).toEqual([
+      'visits[0].store_id: expected a non-empty string, got ""',
+      'visits[0].image_url: expected a non-empty array of http(s) URLs, got []',
+      'count: 3 does not match the 1 visit',
+    ]);
+  });
+
+  it('refuses a body over the limit with 413, by Content-Length or while reading', async () => {
+    const big = JSON.stringify({ count: 0, visits: [], pad: 'x'.repeat(70 * 1024) });
+    const declared = await submit(base, big);
+    expect(declared).toMatchObject({
+      status: 413,
+      body: { error: 'request body over the limit of 65536 bytes' },
+    });
+    const chunked = await rawPost(`${base}/api/submit/`, [big.slice(0, 40_000), big.slice(40_000)]);
+    expect(chunked.status).toBe(413);
+    expect(JSON.parse(chunked.text)).toEqual({
+      error: 'request body over the limit of 65536 bytes',
+    });
+  });
+
+  it('returns at once for a 100k-image job: rows first, processing after', async () => {
+    const big = await serve({ options: { ...defaults(), concurrency: 2 } });
+    try {
+      const manifest = manifestOf((s, i) => images.url(`/hold/big/${s}/${i}.png`), 1000, 100);
+      const started = performance.now();
+      const id = await submitOk(big.url, manifest);
+      const elapsed = performance.now() - started;
+      const status = await call(big.url, `/api/status?jobid=${id}`);
+      expect(status.body).toEqual({ status: 'ongoing', job_id: String(id) });
+      const listed = await call(big.url, '/api/jobs');
+      expect((listed.body as { jobs: { counts: unknown }[] }).jobs[0]?.counts).toEqual({
+        stores: 1000,
+        images: 100_000,
+        done: 0,
+        failed: 0,
+        skipped: 0,
+        pending: 100_000,
+      });
+      // Generous for slow machines; typically well under a second.
+      expect(elapsed).toBeLessThan(5000);
+    } finally {
+      await big.close();
+    }
+  });
+});
+
+describe('GET /api/status', () => {
+  it('ongoing, then completed: exactly {"status", "job_id"} with the id as a string', async () => {
+    const id = await submitOk(
+      base,
+      manifestOf((s, i) => images.url(`/hold/st1/${s}/${i}.png`), 2, 2),
+    );
+    const ongoing = await call(base, `/api/status?jobid=${id}`);
+    expect(ongoing.status).toBe(200);
+    expect(ongoing.body).toStrictEqual({ status: 'ongoing', job_id: String(id) });
+    expect(Object.keys(ongoing.body as object)).toEqual(['status', 'job_id']);
+
+    images.release('st1');
+    await waitForJob(base, id, finished);
+    const completed = await call(base, `/api/status?jobid=${id}`);
+    expect(completed.body).toStrictEqual({ status: 'completed', job_id: String(id) });
+  });
+
+  it('failed: {"status", "job_id", "error": [{"store_id", "error"}]} with only the failed stores', async () => {
+    const id = await submitOk(base, {
+      count: 2,
+      visits: [
+        { store_id: 'S00339218', image_url: [images.url('/img/f/ok.png')] },
+        {
+          store_id: 'S01408764',
+          image_url: [images.url('/missing/1.png'), images.url('/img/f/never.png')],
+        },
+      ],
+    });
+    await waitForJob(base, id, finished);
+    const reply = await call(base, `/api/status?jobid=${id}`);
+    expect(reply.status).toBe(200);
+    expect(Object.keys(reply.body as object)).toEqual(['status', 'job_id', 'error']);
+    expect(reply.body).toStrictEqual({
+      status: 'failed',
+      job_id: String(id),
+      error: [
+        {
+          store_id: 'S01408764',
+          error: `image 1 of 2 (${images.url('/missing/1.png')}): HTTP 404 Not Found`,
+        },
+      ],
+    });
+    expect(images.requests).not.toContain('/img/f/never.png');
+  });
+
+  it.each(['', '?jobid=', '?jobid=999999', '?jobid=abc', '?jobid=0', '?jobid=1.5', '?job_id=1'])(
+    'answers 400 {} for an unknown or missing job: %s',
+    async (query) => {
+      const reply = await call(base, `/api/status${query}`);
+      expect(reply.status).toBe(400);
+      expect(reply.body).toStrictEqual({});
+    },
+  );
+});
+
+describe('GET /api/jobs/<id>/results', () => {
+  it('is the results document of the CLI (schema-valid), measured image by image', async () => {
+    const id = await submitOk(
+      base,
+      manifestOf((s, i) => images.url(`/img/r/${s}/${i}.png`), 2, 3),
+    );
+    const document = await waitForJob(base, id, finished);
+    expect(validateResults(document), JSON.stringify(validateResults.errors)).toBe(true);
+    expect(document).toMatchObject({
+      schema_version: 1,
+      tool: 'imgjob',
+      job_id: String(id),
+      status: 'completed',
+      manifest_source: 'request body',
+      options: {
+        gpu_delay: '0',
+        seed: null,
+        header_only: false,
+        max_bytes: 1024 * 1024,
+        store_master: null,
+      },
+      counts: { stores: 2, images: 6, done: 6, failed: 0, skipped: 0, pending: 0 },
+    });
+    expect(document.finished_at).toEqual(expect.any(String));
+    expect(document.stores.map((store) => store.store_id)).toEqual(['S1', 'S2']);
+    expect(document.stores[0]?.visit_times).toEqual(['2024-11-15T10:00:00Z']);
+    for (const store of document.stores) {
+      for (const [index, image] of store.images.entries()) {
+        expect(image).toMatchObject({
+          url: images.url(`/img/r/${store.store_id.slice(1)}/${index + 1}.png`),
+          status: 'done',
+          ...PNG_SIZE,
+          gpu_ms: 0,
+        });
+      }
+    }
+  });
+
+  it('a running job is answered from memory, valid all the same', async () => {
+    const id = await submitOk(
+      base,
+      manifestOf((s, i) => images.url(`/hold/live/${s}/${i}.png`), 1, 2),
+    );
+    const document = await results(base, id);
+    expect(document.status).toBe('ongoing');
+    expect(validateResults(document), JSON.stringify(validateResults.errors)).toBe(true);
+    images.release('live');
+    await waitForJob(base, id, finished);
+  });
+
+  it.each(['999999', 'abc', '0'])('answers 404 {"error"} for job %s', async (id) => {
+    const reply = await call(base, `/api/jobs/${id}/results`);
+    expect(reply).toMatchObject({ status: 404, body: { error: `no job ${id}` } });
+  });
+});
+
+describe('GET /api/jobs', () => {
+  it('lists recent jobs newest first, with their counts; pages with limit and before', async () => {
+    const a = await submitOk(base, { count: 0, visits: [] });
+    const b = await submitOk(
+      base,
+      manifestOf((s, i) => images.url(`/img/l/${s}/${i}.png`), 1, 2),
+    );
+    await waitForJob(base, b, finished);
+    const reply = await call(base, '/api/jobs?limit=2');
+    expect(reply.status).toBe(200);
+    const { jobs } = reply.body as { jobs: Record<string, unknown>[] };
+    expect(jobs.map((job) => job.job_id)).toEqual([String(b), String(a)]);
+    expect(jobs[0]).toStrictEqual({
+      job_id: String(b),
+      status: 'completed',
+      created_at: expect.any(String) as unknown,
+      updated_at: expect.any(String) as unknown,
+      finished_at: expect.any(String) as unknown,
+      counts: { stores: 1, images: 2, done: 2, failed: 0, skipped: 0, pending: 0 },
+    });
+    const older = await call(base, `/api/jobs?limit=1&before=${b}`);
+    expect((older.body as { jobs: { job_id: string }[] }).jobs.map((job) => job.job_id)).toEqual([
+      String(a),
+    ]);
+  });
+
+  it.each(['limit=0', 'limit=1001', 'limit=x', 'before=-1'])(
+    'answers 400 for %s',
+    async (query) => {
+      const reply = await call(base, `/api/jobs?${query}`);
+      expect(reply.status).toBe(400);
+      expect((reply.body as { error: string }).error).toMatch(
+        /^(limit|before): expected a whole number/,
+      );
+    },
+  );
+});
+
+describe('routes', () => {
+  it('GET /healthz reports the load; HEAD answers without a body', async () => {
+    const reply = await call(base, '/healthz');
+    expect(reply.status).toBe(200);
+    expect(reply.body).toMatchObject({
+      status: 'ok',
+      stores: { running: expect.any(Number) as unknown, waiting: expect.any(Number) as unknown },
+    });
+    const head = await fetch(`${base}/healthz`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+  });
+
+  it('answers an unknown route with 404 JSON', async () => {
+    const reply = await call(base, '/api/nope');
+    expect(reply).toMatchObject({ status: 404, body: { error: 'no such route: GET /api/nope' } });
+  });
+
+  it.each([
+    ['GET', '/api/submit/', 'POST'],
+    ['PUT', '/api/submit', 'POST'],
+    ['POST', '/api/status', 'GET, HEAD'],
+    ['DELETE', '/api/jobs/1/results', 'GET, HEAD'],
+  ])('answers %s %s with 405 and Allow: %s', async (method, path, allow) => {
+    const reply = await call(base, path, { method });
+    expect(reply.status).toBe(405);
+    expect(reply.headers.get('allow')).toBe(allow);
+    expect((reply.body as { error: string }).error).toContain(
+      `${method} is not allowed on ${path}`,
+    );
+  });
+});
+
+describe('the shared engine', () => {
+  it('runs many jobs at once over one store limit, each to its own end', async () => {
+    const ids = await Promise.all(
+      Array.from({ length: 8 }, (_, job) =>
+        submitOk(
+          base,
+          manifestOf((s, i) => images.url(`/img/many/${job}/${s}/${i}.png`), 3, 2),
+        ),
+      ),
+    );
+    const documents = await Promise.all(ids.map((id) => waitForJob(base, id, finished)));
+    expect(documents.map((document) => document.counts.done)).toEqual(ids.map(() => 6));
+  });
+
+  it('fails a store missing from the store master without downloading it', async () => {
+    const strict = await serve({ storeMaster: { ids: new Set(['S1']), source: 'stores.csv' } });
+    try {
+      const id = await submitOk(
+        strict.url,
+        manifestOf((s, i) => images.url(`/img/sm/${s}/${i}.png`), 2, 1),
+      );
+      await waitForJob(strict.url, id, finished);
+      const status = await call(strict.url, `/api/status?jobid=${id}`);
+      expect(status.body).toStrictEqual({
+        status: 'failed',
+        job_id: String(id),
+        error: [{ store_id: 'S2', error: 'store S2 is not in the store master (stores.csv)' }],
+      });
+      expect(images.requests).not.toContain('/img/sm/2/1.png');
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('after close(), a submission gets 503 and the database keeps the job for the next start', async () => {
+    const dbPath = join(folder, 'close.db');
+    const first = await serve({ dbPath });
+    const id = await submitOk(
+      first.url,
+      manifestOf((s, i) => images.url(`/hold/close/${s}/${i}.png`), 1, 1),
+    );
+    await first.close();
+    // A request already on an open connection meets the service closed.
+    const late = await createApi(first.service)({
+      method: 'POST',
+      path: '/api/submit/',
+      query: new URLSearchParams(),
+      body: () => Promise.resolve('{"count": 0, "visits": []}'),
+    });
+    expect(late).toMatchObject({
+      status: 503,
+      body: { error: expect.stringContaining('shutting down') as unknown },
+    });
+    const second = await serve({ dbPath });
+    try {
+      expect(second.resumed).toEqual([id]);
+      images.release('close');
+      const document = await waitForJob(second.url, id, finished);
+      expect(document.counts.done).toBe(1);
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+function defaults(): ServeConfig['options'] {
+  return {
+    concurrency: 4,
+    gpuDelay: { min: 0, max: 0 },
+    retries: 0,
+    timeoutMs: 5000,
+    maxBytes: 1024 * 1024,
+    headerOnly: false,
+    perHost: 8,
+  };
+}
+
+const validateResults = (() => {
+  const ajv = new Ajv2020({ allErrors: true, strict: true });
+  addFormats.default(ajv);
+  return ajv.compile<ResultsDocument>(
+    JSON.parse(readFileSync('schema/results.schema.json', 'utf8')) as object,
+  );
+})();
+
+/** A chunked POST (no Content-Length), sent as the given pieces. */
+function rawPost(
+  url: string,
+  pieces: readonly string[],
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: 'POST', headers: { 'transfer-encoding': 'chunked' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, text });
+        });
+      },
+    );
+    req.on('error', reject);
+    for (const piece of pieces) req.write(piece);
+    req.end();
+  });
+}

@@ -1,0 +1,172 @@
+/**
+ * `imgjob serve` as a user runs it: the built CLI in a child process, killed
+ * and started again on the same database.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import Sqlite from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { spawnCli, stopAll, type CliRun } from './helpers/cli.js';
+import {
+  call,
+  finished,
+  manifestOf,
+  results,
+  submitOk,
+  waitForJob,
+} from './helpers/serve-client.js';
+import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+
+const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-restart-'));
+let images: ImageServer;
+
+beforeAll(async () => {
+  images = await startImageServer();
+});
+afterEach(stopAll);
+afterAll(async () => {
+  await images.close();
+  rmSync(folder, { recursive: true, force: true });
+});
+
+type Served = { readonly run: CliRun; readonly url: string };
+
+/** Starts `imgjob serve` on `db` and waits for the line that gives its URL. */
+async function serve(db: string, extra: readonly string[] = []): Promise<Served> {
+  // A fixed GPU time keeps a job running long enough to be stopped halfway.
+  const args = [
+    'serve',
+    '--port',
+    '0',
+    '--db',
+    db,
+    '--allow-private',
+    '--gpu-delay',
+    '40',
+    '-c',
+    '2',
+  ];
+  const run = spawnCli([...args, ...extra]);
+  const output = await run.waitForOutput(/listening on http:\/\/\S+/);
+  const url = /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? '';
+  return { run, url };
+}
+
+/** The image rows of a job, read straight from the database file (the server is gone). */
+function recordedImages(db: string, job: number): { path: string; status: string }[] {
+  const database = new Sqlite(db, { readonly: true });
+  try {
+    const rows = database
+      .prepare('SELECT url, status FROM images WHERE job_id = ? ORDER BY store_idx, idx')
+      .all(job) as { url: string; status: string }[];
+    return rows.map((row) => ({ path: new URL(row.url).pathname, status: row.status }));
+  } finally {
+    database.close();
+  }
+}
+
+describe.each(['SIGKILL', 'SIGTERM'] as const)(
+  'stopped with %s in the middle of a job',
+  (signal) => {
+    it('resumes it at the next start: every image gets exactly one result, nothing recorded is fetched again', async () => {
+      const db = join(folder, `${signal}.db`);
+      const first = await serve(db);
+      expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const small = await submitOk(
+        first.url,
+        manifestOf((s, i) => images.url(`/img/${signal}/small/${s}/${i}.png`), 1, 1),
+      );
+      const smallDocument = await waitForJob(first.url, small, finished);
+      const prefix = `/img/${signal}/big/`;
+      const id = await submitOk(
+        first.url,
+        manifestOf((s, i) => images.url(`${prefix}${s}/${i}.png`), 4, 12),
+      );
+      await waitForJob(first.url, id, (document) => document.counts.done >= 12);
+
+      const stopped = await first.run.kill(signal);
+      if (signal === 'SIGTERM') {
+        expect(stopped.code).toBe(0);
+        expect(stopped.stderr).toContain('imgjob: SIGTERM: shutting down');
+        expect(stopped.stderr).toContain(
+          'imgjob: stopped; unfinished jobs resume at the next start',
+        );
+      } else {
+        expect(stopped.signal).toBe('SIGKILL');
+      }
+
+      const atStop = recordedImages(db, id);
+      const pending = atStop
+        .filter((image) => image.status === 'pending')
+        .map((image) => image.path);
+      expect(atStop.filter((image) => image.status === 'done').length).toBeGreaterThanOrEqual(
+        signal === 'SIGTERM' ? 12 : 1,
+      );
+      expect(pending.length).toBeGreaterThan(0);
+      const fetchedBefore = images.requests.filter((path) => path.startsWith(prefix)).length;
+
+      const second = await serve(db);
+      expect(second.run.stderr).toContain('resumed 1 job');
+      const document = await waitForJob(second.url, id, finished);
+      expect(document.status).toBe('completed');
+      expect(document.counts).toEqual({
+        stores: 4,
+        images: 48,
+        done: 48,
+        failed: 0,
+        skipped: 0,
+        pending: 0,
+      });
+      expect(document.stores.map((store) => store.images.length)).toEqual([12, 12, 12, 12]);
+
+      // Exactly the images without a recorded result were fetched, each once.
+      const fetchedAfter = images.requests
+        .filter((path) => path.startsWith(prefix))
+        .slice(fetchedBefore);
+      expect([...fetchedAfter].sort()).toEqual([...pending].sort());
+
+      // The job that had finished before the stop answers as it did.
+      expect((await call(second.url, `/api/status?jobid=${small}`)).body).toStrictEqual({
+        status: 'completed',
+        job_id: String(small),
+      });
+      expect(await results(second.url, small)).toEqual(smallDocument);
+
+      const end = await second.run.kill('SIGTERM');
+      expect(end.code).toBe(0);
+      expect(recordedImages(db, id).every((image) => image.status === 'done')).toBe(true);
+    });
+  },
+);
+
+describe('imgjob serve at the door', () => {
+  it('refuses a database another server is using (exit 2), and an address in use', async () => {
+    const db = join(folder, 'busy.db');
+    const first = await serve(db);
+    const second = await spawnCli(['serve', '--port', '0', '--db', db]).exited;
+    expect(second.code).toBe(2);
+    expect(second.stderr).toBe(
+      `imgjob: cannot use database ${db}: it is in use by another imgjob serve\n`,
+    );
+
+    const port = new URL(first.url).port;
+    const taken = await spawnCli(['serve', '--port', port, '--db', join(folder, 'other.db')])
+      .exited;
+    expect(taken.code).toBe(2);
+    expect(taken.stderr).toBe(
+      `imgjob: cannot listen on 127.0.0.1:${port}: the address is in use\n`,
+    );
+    expect((await first.run.kill('SIGINT')).code).toBe(0);
+  });
+
+  it('refuses a bad flag with exit 2', async () => {
+    const result = await spawnCli(['serve', '--port', 'eighty']).exited;
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(
+      'Expected `port` to be a whole number from 0 and up, got `eighty`',
+    );
+  });
+});
