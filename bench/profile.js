@@ -53,7 +53,8 @@ export async function summariseProfile(file, top = 15) {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   /** @type {Map<number, number>} */
   const parentOf = new Map();
-  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  for (const node of profile.nodes)
+    for (const child of node.children ?? []) parentOf.set(child, node.id);
 
   /** @type {Map<string, number>} */
   const selfByFunction = new Map();

@@ -18,6 +18,7 @@ import process from 'node:process';
  * @property {string} node
  * @property {string} os
  * @property {number} memoryGb
+ * @property {number[]} [loadAtStart] 1, 5 and 15 minute load averages when the bench started.
  */
 
 /**
@@ -56,11 +57,23 @@ export function describeMachine() {
 export function renderTable(figures) {
   const rows = [
     ['workload', 'figure', 'value', 'target', 'met'],
-    ...figures.map((figure) => [figure.workload, figure.name, figure.shown, figure.target, verdict(figure)]),
+    ...figures.map((figure) => [
+      figure.workload,
+      figure.name,
+      figure.shown,
+      figure.target,
+      verdict(figure),
+    ]),
   ];
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
+  const widths =
+    rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
   return rows
-    .map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd())
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
     .join('\n');
 }
 
@@ -90,7 +103,8 @@ function markdownSection(report) {
   const size = report.quick ? 'quick (smaller workloads)' : 'full size';
   const runs = report.runs === 1 ? '1 run' : `median of ${report.runs} runs`;
   const rows = report.figures.map(
-    (figure) => `| ${figure.workload} | ${figure.name} | ${figure.shown} | ${figure.target} | ${verdict(figure)} |`,
+    (figure) =>
+      `| ${figure.workload} | ${figure.name} | ${figure.shown} | ${figure.target} | ${verdict(figure)} |`,
   );
   const w4 = report.profiles['W4'];
   const profile = w4
@@ -99,13 +113,18 @@ function markdownSection(report) {
         `Top self time in the profiled W4 run (\`node --cpu-prof\`, ${(w4.durationMs / 1000).toFixed(1)} s):`,
         '',
         '```text',
-        ...w4.top.slice(0, 10).map((row) => `${row.selfMs.toFixed(0).padStart(6)} ms ${(row.share * 100).toFixed(1).padStart(5)}%  ${row.name}`),
+        ...w4.top
+          .slice(0, 10)
+          .map(
+            (row) =>
+              `${row.selfMs.toFixed(0).padStart(6)} ms ${(row.share * 100).toFixed(1).padStart(5)}%  ${row.name}`,
+          ),
         '```',
       ]
     : [];
   return [
     `Last run: ${report.date.slice(0, 16).replace('T', ' ')} UTC, ${size}, ${runs}.`,
-    `Machine: ${machine.cpu}, nproc ${machine.nproc}, ${machine.memoryGb} GiB RAM, ${machine.os}, Node ${machine.node}.`,
+    `Machine: ${machine.cpu}, nproc ${machine.nproc}, ${machine.memoryGb} GiB RAM, ${machine.os}, Node ${machine.node}${machine.loadAtStart ? `; load average ${machine.loadAtStart.join(' / ')} when it started` : ''}.`,
     `Peak RSS by ${report.rssBy === 'gnu-time' ? 'GNU time (`%M`)' : 'polling /proc/<pid>/status (VmHWM)'};`,
     `imgjob's own start-up (\`imgjob --version\`) takes ${report.startupMs.toFixed(0)} ms and is inside every wall time.`,
     '',

@@ -15,7 +15,9 @@
  */
 export function listMakespan(durations, machines) {
   if (!Number.isInteger(machines) || machines < 1) {
-    throw new RangeError(`Expected \`machines\` to be a whole number from 1 and up, got \`${machines}\``);
+    throw new RangeError(
+      `Expected \`machines\` to be a whole number from 1 and up, got \`${machines}\``,
+    );
   }
   /** @type {number[]} when each slot is free again */
   const free = Array.from({ length: Math.min(machines, Math.max(durations.length, 1)) }, () => 0);
@@ -37,7 +39,10 @@ export function listMakespan(durations, machines) {
  * @returns {number}
  */
 export function lptMakespan(durations, machines) {
-  return listMakespan([...durations].sort((a, b) => b - a), machines);
+  return listMakespan(
+    [...durations].sort((a, b) => b - a),
+    machines,
+  );
 }
 
 /**

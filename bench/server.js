@@ -38,7 +38,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) await serve();
  * @returns {Promise<ImageServer>}
  */
 export async function spawnImageServer() {
-  const child = fork(fileURLToPath(import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(import.meta.url), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   /** @type {((message: ServerStats) => void) | undefined} */
   let waiting;
   const origin = await new Promise((done, fail) => {
@@ -53,7 +55,8 @@ export async function spawnImageServer() {
   });
   child.removeAllListeners('exit');
   child.once('exit', (code, signal) => {
-    if (signal !== 'SIGTERM') console.error(`image server exited early (${String(code ?? signal)})`);
+    if (signal !== 'SIGTERM')
+      console.error(`image server exited early (${String(code ?? signal)})`);
   });
   return {
     origin: String(origin),
@@ -86,11 +89,19 @@ async function serve() {
     stats.requests++;
     const image = parseImagePath((req.url ?? '/').split('?')[0] ?? '/');
     const file = image && fileOf(catalog, image.set, image.n);
-    if (!image || !file || file.ext !== image.ext || (req.method !== 'GET' && req.method !== 'HEAD')) {
+    if (
+      !image ||
+      !file ||
+      file.ext !== image.ext ||
+      (req.method !== 'GET' && req.method !== 'HEAD')
+    ) {
       res.writeHead(404, { 'Content-Length': 0 }).end();
       return;
     }
-    const headers = { 'Content-Type': CONTENT_TYPES[file.ext] ?? 'application/octet-stream', 'Accept-Ranges': 'bytes' };
+    const headers = {
+      'Content-Type': CONTENT_TYPES[file.ext] ?? 'application/octet-stream',
+      'Accept-Ranges': 'bytes',
+    };
     const range = parseRange(req.headers.range, file.size);
     if (range === 'unsatisfiable') {
       res.writeHead(416, { 'Content-Range': `bytes */${file.size}`, 'Content-Length': 0 }).end();

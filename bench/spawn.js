@@ -19,6 +19,7 @@ const GNU_TIME = '/usr/bin/time';
  * @property {number} code Exit code (128 + n when killed by signal n).
  * @property {number} wallMs
  * @property {number | undefined} peakRssMb
+ * @property {number | undefined} cpuMs User + system CPU time (GNU time only).
  * @property {'gnu-time' | 'proc-poll'} rssBy
  * @property {string} stdout
  * @property {string} stderr
@@ -29,15 +30,22 @@ let gnuTimeWorks;
 
 /**
  * @param {readonly string[]} argv Command and arguments.
- * @param {{ cwd: string, scratch: string }} options `scratch`: a folder for GNU time's output.
+ * @param {{ cwd: string, scratch: string, env?: NodeJS.ProcessEnv }} options `scratch`: a folder
+ *   for GNU time's output; `env` adds to the environment.
  * @returns {Promise<Measured>}
  */
-export async function runMeasured(argv, { cwd, scratch }) {
+export async function runMeasured(argv, { cwd, scratch, env = {} }) {
   gnuTimeWorks ??= spawnSync(GNU_TIME, ['-f', '%M', 'true'], { stdio: 'ignore' }).status === 0;
   const timeFile = join(scratch, `time-${process.pid}-${Date.now()}.txt`);
-  const [command = '', ...args] = gnuTimeWorks ? [GNU_TIME, '-f', '%M', '-o', timeFile, ...argv] : argv;
+  const [command = '', ...args] = gnuTimeWorks
+    ? [GNU_TIME, '-f', '%M %U %S', '-o', timeFile, ...argv]
+    : argv;
   const started = performance.now();
-  const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (/** @type {string} */ text) => (stdout += text));
@@ -58,14 +66,27 @@ export async function runMeasured(argv, { cwd, scratch }) {
   const wallMs = performance.now() - started;
   if (poll) clearInterval(poll);
   let peakRssMb = polledKb > 0 ? polledKb / 1024 : undefined;
+  /** @type {number | undefined} */
+  let cpuMs;
   if (gnuTimeWorks) {
-    // With -o, GNU time writes "Command exited with non-zero status n" above the figure.
+    // With -o, GNU time writes "Command exited with non-zero status n" above the figures.
     const text = await readFile(timeFile, 'utf8').catch(() => '');
-    const kb = Number(text.trim().split('\n').pop());
-    peakRssMb = Number.isFinite(kb) && kb > 0 ? kb / 1024 : undefined;
+    const [kb = NaN, user = NaN, system = NaN] = (text.trim().split('\n').pop() ?? '')
+      .split(' ')
+      .map(Number);
+    peakRssMb = kb > 0 ? kb / 1024 : undefined;
+    cpuMs = Number.isFinite(user + system) ? Math.round((user + system) * 1000) : undefined;
     await rm(timeFile, { force: true });
   }
-  return { code, wallMs, peakRssMb, rssBy: gnuTimeWorks ? 'gnu-time' : 'proc-poll', stdout, stderr };
+  return {
+    code,
+    wallMs,
+    peakRssMb,
+    cpuMs,
+    rssBy: gnuTimeWorks ? 'gnu-time' : 'proc-poll',
+    stdout,
+    stderr,
+  };
 }
 
 /**

@@ -50,7 +50,8 @@ export async function verifyRun(run, resultsFile, manifest, expected) {
   const problems = [];
   if (run.code !== 0) problems.push(`exit code ${run.code}`);
   const status = run.stdout.trim().split('\n').pop() ?? '';
-  if (!/"status":\s*"completed"/.test(status)) problems.push(`--json printed ${JSON.stringify(status.slice(0, 300))}`);
+  if (!/"status":\s*"completed"/.test(status))
+    problems.push(`--json printed ${JSON.stringify(status.slice(0, 300))}`);
   /** @type {ResultsFile | undefined} */
   let results;
   try {
@@ -63,7 +64,8 @@ export async function verifyRun(run, resultsFile, manifest, expected) {
     if (results.status !== 'completed') problems.push(`job ${results.status}`);
     const images = results.stores.flatMap((store) => store.images);
     const urls = manifest.visits.flatMap((visit) => visit.image_url);
-    if (images.length !== urls.length) problems.push(`${images.length} images in the results, ${urls.length} in the manifest`);
+    if (images.length !== urls.length)
+      problems.push(`${images.length} images in the results, ${urls.length} in the manifest`);
     for (const image of images) {
       const problem = checkImage(image, expected);
       if (problem) {
@@ -78,7 +80,9 @@ export async function verifyRun(run, resultsFile, manifest, expected) {
   }
   if (problems.length > 0) {
     const stderr = run.stderr.trim().split('\n').slice(-15).join('\n');
-    throw new Error(`imgjob run is broken:\n  ${problems.join('\n  ')}\nits stderr ended with:\n${stderr}`);
+    throw new Error(
+      `imgjob run is broken:\n  ${problems.join('\n  ')}\nits stderr ended with:\n${stderr}`,
+    );
   }
   return facts;
 }

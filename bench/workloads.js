@@ -37,7 +37,10 @@ const VISIT_IMAGES = 20;
  */
 export function defineWorkloads(quick) {
   const random = mulberry32(20_240_415);
-  const w1Sizes = Array.from({ length: quick ? 50 : 200 }, () => 1 + Math.floor(random() * (quick ? 20 : 50)));
+  const w1Sizes = Array.from(
+    { length: quick ? 50 : 200 },
+    () => 1 + Math.floor(random() * (quick ? 20 : 50)),
+  );
   const small = Array.from({ length: quick ? 100 : 400 }, () => 1 + Math.floor(random() * 5));
   const big = Array.from({ length: 4 }, () => (quick ? 50 : 200));
   const w3Sizes = Array.from({ length: quick ? 32 : 128 }, () => 16);
@@ -62,8 +65,24 @@ export function defineWorkloads(quick) {
       machines: 64,
       options: ['--gpu-delay', '100', '-c', '64'],
     },
-    W3: { id: 'W3', title: 'throughput', set: 'img', storeSizes: w3Sizes, gpuDelayMs: 0, machines: 64, options: fast },
-    W4: { id: 'W4', title: 'scale', set: 'thumb', storeSizes: w4Sizes, gpuDelayMs: 0, machines: 64, options: fast },
+    W3: {
+      id: 'W3',
+      title: 'throughput',
+      set: 'img',
+      storeSizes: w3Sizes,
+      gpuDelayMs: 0,
+      machines: 64,
+      options: fast,
+    },
+    W4: {
+      id: 'W4',
+      title: 'scale',
+      set: 'thumb',
+      storeSizes: w4Sizes,
+      gpuDelayMs: 0,
+      machines: 64,
+      options: fast,
+    },
     W5: {
       id: 'W5',
       title: 'header-only',

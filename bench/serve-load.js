@@ -1,0 +1,222 @@
+// @ts-check
+/**
+ * Load test of `imgjob serve` (not part of the test suite): many small jobs
+ * submitted at once by concurrent clients, then status queries hammering the
+ * API while the jobs run, then the wait until every job has finished.
+ * Reports requests per second and latency percentiles of each phase.
+ *
+ *   npm run build && node bench/serve-load.js [--jobs 2000] [--clients 64]
+ *     [--queries 20000] [--stores 2] [--images 2] [--gpu-delay 0] [--concurrency 64] [--warmup 200]
+ *
+ * `SERVE_NODE_ARGS='--cpu-prof --cpu-prof-dir=bench/out'` profiles the server.
+ *
+ * The server runs as a child process (`node bin/imgjob.js serve`) on a fresh
+ * database in a temporary folder; the images (thumbnails) come from the
+ * benchmark's image server, a process of its own on 127.0.0.1 (hence
+ * `--allow-private`), so neither server's work is charged to this client.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { Pool } from 'undici';
+
+import { imagePath, loadCatalog } from './catalog.js';
+import { spawnImageServer } from './server.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+const { values: flags } = parseArgs({
+  options: {
+    jobs: { type: 'string', default: '2000' },
+    clients: { type: 'string', default: '64' },
+    queries: { type: 'string', default: '20000' },
+    stores: { type: 'string', default: '2' },
+    images: { type: 'string', default: '2' },
+    'gpu-delay': { type: 'string', default: '0' },
+    concurrency: { type: 'string', default: '64' },
+    warmup: { type: 'string', default: '200' },
+  },
+});
+const JOBS = Number(flags.jobs);
+const CLIENTS = Number(flags.clients);
+const QUERIES = Number(flags.queries);
+const STORES = Number(flags.stores);
+const IMAGES_PER_STORE = Number(flags.images);
+
+const scratch = await mkdtemp(join(tmpdir(), 'imgjob-serve-load-'));
+const catalog = loadCatalog();
+const images = await spawnImageServer();
+const server = await startServe(join(scratch, 'load.db'));
+const pool = new Pool(server.url, { connections: CLIENTS, pipelining: 1 });
+
+try {
+  console.log(
+    `imgjob serve load test: ${JOBS} jobs of ${STORES} stores × ${IMAGES_PER_STORE} images, ` +
+      `${CLIENTS} concurrent clients, gpu-delay ${flags['gpu-delay']}, -c ${flags.concurrency}`,
+  );
+  /** @type {number[]} */
+  const ids = [];
+  // Not measured: opens the client's connections and lets V8 optimise the hot paths.
+  await phase(Number(flags.warmup), async (n) => {
+    const { status, body } = await post('/api/submit/', manifestOf(JOBS + n));
+    if (status !== 201)
+      throw new Error(`warm-up submit answered ${status}: ${JSON.stringify(body)}`);
+  });
+  const started = performance.now();
+
+  const submit = await phase(JOBS, async (n) => {
+    const { status, body } = await post('/api/submit/', manifestOf(n));
+    if (status !== 201) throw new Error(`submit answered ${status}: ${JSON.stringify(body)}`);
+    ids.push(/** @type {{ job_id: number }} */ (body).job_id);
+  });
+
+  const seen = { ongoing: 0, completed: 0, failed: 0 };
+  const status = await phase(QUERIES, async (n) => {
+    const id = ids[n % ids.length] ?? 0;
+    const { status: code, body } = await get(`/api/status?jobid=${id}`);
+    if (code !== 200) throw new Error(`status answered ${code}`);
+    const state = /** @type {{ status: keyof typeof seen }} */ (body).status;
+    seen[state]++;
+  });
+
+  // Every job to its end: /healthz counts the jobs still running.
+  for (;;) {
+    const { body } = await get('/healthz');
+    if (/** @type {{ jobs: number }} */ (body).jobs === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const totalMs = performance.now() - started;
+  const failed = await countFailed(ids);
+
+  console.log('');
+  console.log('| phase | requests | wall | rate | p50 | p99 | max |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log(row('POST /api/submit/', submit));
+  console.log(row('GET /api/status', status));
+  console.log('');
+  console.log(`status answers during the run: ${JSON.stringify(seen)}`);
+  // The warm-up jobs run on too; every job counts, from the first measured submission.
+  const jobCount = JOBS + Number(flags.warmup);
+  const imageCount = jobCount * STORES * IMAGES_PER_STORE;
+  console.log(
+    `all ${jobCount} jobs (${imageCount} images) finished ${(totalMs / 1000).toFixed(2)} s after the first submission ` +
+      `(${Math.round(imageCount / (totalMs / 1000))} images/s); failed jobs: ${failed}`,
+  );
+} finally {
+  await pool.close();
+  server.child.kill('SIGTERM');
+  await new Promise((resolve) => server.child.once('close', resolve));
+  await images.close();
+  await rm(scratch, { recursive: true, force: true });
+}
+
+/**
+ * Runs `task(0…count-1)` over CLIENTS concurrent workers, timing each call.
+ * @param {number} count
+ * @param {(n: number) => Promise<void>} task
+ * @returns {Promise<{ count: number, wallMs: number, latencies: number[] }>}
+ */
+async function phase(count, task) {
+  /** @type {number[]} */
+  const latencies = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (next < count) {
+        const n = next++;
+        const t0 = performance.now();
+        await task(n);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { count, wallMs: performance.now() - started, latencies: latencies.sort((a, b) => a - b) };
+}
+
+/**
+ * @param {string} name
+ * @param {{ count: number, wallMs: number, latencies: number[] }} result
+ */
+function row(name, { count, wallMs, latencies }) {
+  /** @param {number} q */
+  const at = (q) =>
+    `${(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0).toFixed(1)} ms`;
+  const rate = Math.round(count / (wallMs / 1000));
+  return `| ${name} | ${count} | ${(wallMs / 1000).toFixed(2)} s | ${rate}/s | ${at(0.5)} | ${at(0.99)} | ${at(1)} |`;
+}
+
+/** @param {number} n */
+function manifestOf(n) {
+  const visits = Array.from({ length: STORES }, (_, store) => ({
+    store_id: `S${n}-${store}`,
+    image_url: Array.from(
+      { length: IMAGES_PER_STORE },
+      (_, image) =>
+        `${images.origin}${imagePath(catalog, 'thumb', (n * STORES + store) * IMAGES_PER_STORE + image)}`,
+    ),
+    visit_time: '2024-11-15T10:00:00Z',
+  }));
+  return { count: visits.length, visits };
+}
+
+/** @param {readonly number[]} jobIds */
+async function countFailed(jobIds) {
+  let failed = 0;
+  for (const id of jobIds) {
+    const { body } = await get(`/api/status?jobid=${id}`);
+    if (/** @type {{ status: string }} */ (body).status !== 'completed') failed++;
+  }
+  return failed;
+}
+
+/**
+ * @param {string} path
+ * @param {unknown} body
+ */
+async function post(path, body) {
+  const res = await pool.request({
+    path,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.statusCode, body: await res.body.json() };
+}
+
+/** @param {string} path */
+async function get(path) {
+  const res = await pool.request({ path, method: 'GET' });
+  return { status: res.statusCode, body: await res.body.json() };
+}
+
+/**
+ * Starts the server and waits for the line that gives its URL.
+ * @param {string} db
+ * @returns {Promise<{ child: import('node:child_process').ChildProcess, url: string }>}
+ */
+function startServe(db) {
+  const args = ['bin/imgjob.js', 'serve', '--port', '0', '--db', db, '--allow-private'];
+  args.push('--gpu-delay', flags['gpu-delay'] ?? '0', '-c', flags.concurrency ?? '64');
+  // SERVE_NODE_ARGS='--cpu-prof' profiles the server.
+  const nodeArgs = process.env.SERVE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let output = '';
+    child.stderr?.setEncoding('utf8').on('data', (/** @type {string} */ chunk) => {
+      output += chunk;
+      const url = /listening on (http:\/\/\S+)/.exec(output)?.[1];
+      if (url) resolve({ child, url });
+    });
+    child.once('close', (code) => {
+      reject(new Error(`imgjob serve exited (${code}) before listening:\n${output}`));
+    });
+  });
+}
