@@ -3,13 +3,14 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
-import { runController, type PreparedJob } from './controller.js';
+import { Controller, type PreparedJob } from './controller.js';
 import { createDownloader } from './download.js';
 import { InputError, ManifestError } from './errors.js';
 import { createGpuDelayPicker, formatGpuDelay, realSleep, type Sleep } from './gpu.js';
 import { JobState } from './job-state.js';
 import { readManifest } from './manifest.js';
-import { isWriterAlive, loadResults, ResultsWriter } from './results.js';
+import { isWriterAlive, loadResults } from './results.js';
+import { ResultsWriter } from './results-writer.js';
 import { readStoreMaster } from './store-master.js';
 import type { JobInput, ResultOptions, ResultsDocument, RunOptions } from './types.js';
 
@@ -80,31 +81,29 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
       writer.open();
     });
     request.onStart?.(prepared);
-    const outcomes = await runController(
-      prepared,
-      options,
-      {
-        fetchImage: (url, fetchSignal) => downloader.fetchImage(url, fetchSignal),
-        sleep: request.sleep ?? realSleep,
-        gpuDelay: createGpuDelayPicker(options.gpuDelay, options.seed),
-        now: () => performance.now(),
-        storeMaster,
-        storeMasterSource: request.storeMasterPath,
-      },
-      signal,
-    );
-    return prepared.map((job, index) => {
-      const interrupted = outcomes[index]?.interrupted ?? false;
-      const writer = writers[index];
-      writer?.close(interrupted);
-      return {
-        source: job.input.source,
-        resultsPath: job.resultsPath,
-        document: job.state.toDocument(interrupted ? { interrupted } : {}),
-        interrupted,
-        saves: writer?.stats ?? { saves: 0, savingMs: 0 },
-      };
+    const controller = new Controller(options, {
+      fetchImage: (url, fetchSignal) => downloader.fetchImage(url, fetchSignal),
+      sleep: request.sleep ?? realSleep,
+      gpuDelay: createGpuDelayPicker(options.gpuDelay, options.seed),
+      now: () => performance.now(),
+      storeMaster,
+      storeMasterSource: request.storeMasterPath,
     });
+    // Each job's file is final the moment that job ends, not when the run does.
+    return await Promise.all(
+      prepared.map(async (job, index): Promise<JobReport> => {
+        const { interrupted } = await controller.submit(job, signal);
+        const writer = writers[index];
+        await writer?.close(interrupted);
+        return {
+          source: job.input.source,
+          resultsPath: job.resultsPath,
+          document: job.state.toDocument(interrupted ? { interrupted } : {}),
+          interrupted,
+          saves: writer?.stats ?? { saves: 0, savingMs: 0 },
+        };
+      }),
+    );
   } finally {
     await downloader.close();
   }

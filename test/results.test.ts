@@ -1,0 +1,158 @@
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { beforeEach, describe, expect, it } from 'vitest';
+
+import { JobState } from '../src/job-state.js';
+import { journalPathOf, loadResults, oldJournalPathOf } from '../src/results.js';
+import { ResultsWriter } from '../src/results-writer.js';
+import type { ImageResult, JobInput, ResultOptions, ResultsDocument } from '../src/types.js';
+
+const OPTIONS: ResultOptions = {
+  gpu_delay: '0',
+  seed: 1,
+  header_only: false,
+  max_bytes: 10,
+  store_master: null,
+};
+
+function jobOf(stores: number, images: number): JobInput {
+  return {
+    source: 'm.json',
+    manifest: { count: 0, visits: [] },
+    digest: 'digest',
+    imageCount: stores * images,
+    stores: Array.from({ length: stores }, (_, index) => ({
+      storeId: `S${index}`,
+      index,
+      visitTimes: [],
+      images: Array.from({ length: images }, (_, image) => ({
+        url: `http://h/${index}/${image}`,
+        visit: 0,
+      })),
+    })),
+  };
+}
+
+const done = (url: string): ImageResult => ({
+  url,
+  status: 'done',
+  width: 2,
+  height: 3,
+  perimeter: 10,
+  type: 'png',
+  bytes: 1,
+  attempts: 1,
+  gpu_ms: 0,
+  download_ms: 0,
+});
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+let dir: string;
+let path: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'imgjob-results-'));
+  path = join(dir, 'job.results.json');
+});
+
+describe('the results file', () => {
+  it('is whole from the start, journals each change within a turn, and loads with the journal replayed', async () => {
+    const state = JobState.create(jobOf(2, 2), 'job-1', OPTIONS, new Date(0));
+    const writer = new ResultsWriter(path, state, { minIntervalMs: 60_000 });
+    writer.open();
+    expect((JSON.parse(readFileSync(path, 'utf8')) as ResultsDocument).counts.pending).toBe(4);
+
+    state.recordImage(0, 0, done('http://h/0/0'));
+    await nextTurn();
+    expect(readFileSync(journalPathOf(path), 'utf8').trim().split('\n')).toHaveLength(1);
+    // The snapshot on disk is older; a reader still sees the change.
+    expect((JSON.parse(readFileSync(path, 'utf8')) as ResultsDocument).counts.done).toBe(0);
+    const live = await loadResults(path);
+    expect(live.counts).toMatchObject({ done: 1, pending: 3 });
+    expect(live.writer?.pid).toBe(process.pid);
+
+    await writer.close(false);
+    const final = JSON.parse(readFileSync(path, 'utf8')) as ResultsDocument;
+    expect(final.counts.done).toBe(1);
+    expect(final.finished_at).toBeDefined();
+    expect(final.writer).toBeUndefined();
+    expect(existsSync(journalPathOf(path))).toBe(false);
+  });
+
+  it('replaces the snapshot in the background and drops the rotated journal once it is in place', async () => {
+    const state = JobState.create(jobOf(1, 3), 'job-2', OPTIONS, new Date(0));
+    const writer = new ResultsWriter(path, state, { minIntervalMs: 0, maxShare: Infinity });
+    writer.open();
+    state.recordImage(0, 0, done('http://h/0/0'));
+    state.recordImage(0, 1, done('http://h/0/1'));
+    // Every reading in between is whole and never goes backwards.
+    let seen = 0;
+    for (let turn = 0; turn < 20; turn++) {
+      const { counts } = await loadResults(path);
+      expect(counts.done).toBeGreaterThanOrEqual(seen);
+      seen = counts.done;
+      await nextTurn();
+    }
+    expect(seen).toBe(2);
+    await writer.close(false);
+    expect(existsSync(oldJournalPathOf(path))).toBe(false);
+    expect(writer.stats.saves).toBeGreaterThanOrEqual(3);
+  });
+
+  it('after a crash mid-snapshot, replays the rotated journal before the current one', async () => {
+    const state = JobState.create(jobOf(1, 2), 'job-3', OPTIONS, new Date(0));
+    const writer = new ResultsWriter(path, state, { minIntervalMs: 60_000 });
+    writer.open();
+    state.recordImage(0, 0, {
+      url: 'http://h/0/0',
+      status: 'failed',
+      error: 'x',
+      code: 'E_HTTP_STATUS',
+    });
+    state.recordImage(0, 0, done('http://h/0/0'));
+    await nextTurn();
+    // As a kill leaves it: old snapshot, the rotated journal, then newer lines.
+    renameSync(journalPathOf(path), oldJournalPathOf(path));
+    state.recordImage(0, 1, done('http://h/0/1'));
+    await nextTurn();
+    appendFileSync(journalPathOf(path), '{"t":"image","s":0,"i":1,"r":{"url":"torn');
+
+    const loaded = await loadResults(path);
+    expect(loaded.stores[0]?.images.map((image) => image.status)).toEqual(['done', 'done']);
+  });
+
+  it('writes a big job compactly, store by store, as one valid document', async () => {
+    const state = JobState.create(jobOf(60, 100), 'job-4', OPTIONS, new Date(0));
+    const writer = new ResultsWriter(path, state);
+    writer.open();
+    state.recordImage(59, 99, done('http://h/59/99'));
+    await writer.close(true);
+    const text = readFileSync(path, 'utf8');
+    expect(text.split('\n').length).toBeLessThan(100);
+    const document = JSON.parse(text) as ResultsDocument;
+    expect(document.stores).toHaveLength(60);
+    expect(document.stores[59]?.images[99]?.status).toBe('done');
+    expect(document.interrupted).toBe(true);
+  });
+
+  it('starts a fresh job without replaying journals another job left beside the file', async () => {
+    writeFileSync(journalPathOf(path), '{"t":"store","s":0,"status":"failed","error":"old"}\n');
+    writeFileSync(oldJournalPathOf(path), '{"t":"store","s":0,"status":"failed","error":"old"}\n');
+    const writer = new ResultsWriter(
+      path,
+      JobState.create(jobOf(1, 1), 'job-5', OPTIONS, new Date(0)),
+    );
+    writer.open();
+    expect((await loadResults(path)).stores[0]?.status).toBe('pending');
+    await writer.close(true);
+  });
+});
