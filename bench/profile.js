@@ -2,7 +2,8 @@
 /**
  * Reads a V8 `.cpuprofile` (`node --cpu-prof`) and sums it up: the top
  * functions by self time, self time by module, and the time spent saving the
- * results file (every sample with a `dist/results.js` frame on its stack).
+ * results file (every sample with a `dist/results-writer.js` or
+ * `dist/atomic-file.js` frame on its stack).
  *
  *   node bench/profile.js <file.cpuprofile> [top]
  *
@@ -30,7 +31,7 @@ import { fileURLToPath } from 'node:url';
  * @property {{ name: string, selfMs: number, share: number }[]} modules Self time by module.
  * @property {{ snapshotMs: number, finalMs: number, journalMs: number, otherMs: number }} results
  *   Inclusive time in the results file writer: throttled snapshots, the final
- *   save at the end of the job, journal lines, anything else in results.js.
+ *   save at the end of the job, journal lines, anything else in the writer.
  */
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -109,12 +110,17 @@ function resultsPart(id, byId, parentOf) {
   const names = new Set();
   for (let at = /** @type {number | undefined} */ (id); at !== undefined; at = parentOf.get(at)) {
     const frame = byId.get(at)?.callFrame;
-    if (frame?.url.endsWith('/dist/results.js')) names.add(frame.functionName);
+    const url = frame?.url ?? '';
+    if (url.endsWith('/dist/results-writer.js') || url.endsWith('/dist/atomic-file.js')) {
+      names.add(frame?.functionName ?? '');
+    }
   }
   if (names.size === 0) return undefined;
   if (names.has('close')) return 'finalMs';
-  if (names.has('snapshot') || names.has('writeDocument')) return 'snapshotMs';
-  if (names.has('#append')) return 'journalMs';
+  if (names.has('#snapshotInBackground') || names.has('commit') || names.has('#saveNow')) {
+    return 'snapshotMs';
+  }
+  if (names.has('#append') || names.has('#flush')) return 'journalMs';
   return 'otherMs';
 }
 

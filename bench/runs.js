@@ -128,7 +128,7 @@ async function runImgjob(ctx, workload, nodeFlags) {
 
 /**
  * The time imgjob says it spent saving results files, when it says so: the
- * `imgjob: stats {"savingMs": …}` line that `IMGJOB_STATS=1` asks for (one
+ * `imgjob: stats {"savingMs": …, "journalMs": …}` line that `IMGJOB_STATS=1` asks for (one
  * per job). Without such a line, the save share comes from a profile.
  *
  * @param {string} stderr
@@ -138,8 +138,10 @@ function reportedSavingMs(stderr) {
   const lines = [...stderr.matchAll(/^imgjob: stats (\{.*\})\s*$/gm)];
   if (lines.length === 0) return undefined;
   return lines.reduce((sum, [, json = '{}']) => {
-    const stats = /** @type {{ savingMs?: unknown }} */ (JSON.parse(json));
-    return sum + (typeof stats.savingMs === 'number' ? stats.savingMs : NaN);
+    // Snapshots and journal lines both are the cost of keeping the file.
+    const stats = /** @type {{ savingMs?: unknown, journalMs?: unknown }} */ (JSON.parse(json));
+    const journalMs = typeof stats.journalMs === 'number' ? stats.journalMs : 0;
+    return sum + (typeof stats.savingMs === 'number' ? stats.savingMs + journalMs : NaN);
   }, 0);
 }
 

@@ -1,4 +1,4 @@
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 
 import { formatDuration } from './report.js';
 import type { RunningJob } from './run.js';
@@ -11,11 +11,16 @@ export class Progress {
   #started = 0;
   #baseline = 0;
 
-  constructor(stream: NodeJS.WriteStream, enabled: boolean) {
-    this.#spinner = enabled
-      ? ora({ stream, text: 'reading manifests…', discardStdin: false })
-      : undefined;
+  private constructor(spinner: Ora | undefined) {
+    this.#spinner = spinner;
     this.#spinner?.start();
+  }
+
+  /** Progress on `stream`; the spinner library loads only when it will be shown. */
+  static async create(stream: NodeJS.WriteStream, enabled: boolean): Promise<Progress> {
+    if (!enabled) return new Progress(undefined);
+    const { default: ora } = await import('ora');
+    return new Progress(ora({ stream, text: 'reading manifests…', discardStdin: false }));
   }
 
   /** Every job is prepared: from now on the counts are live. */

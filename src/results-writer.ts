@@ -6,6 +6,14 @@ import type { JobState, JournalEntry } from './job-state.js';
 import { journalPathOf, oldJournalPathOf } from './results.js';
 import type { ResultsDocument } from './types.js';
 
+export type SaveStats = {
+  readonly saves: number;
+  /** Time snapshots blocked the process (their fsyncs run in the background). */
+  readonly savingMs: number;
+  /** Time journal writes blocked the process. */
+  readonly journalMs: number;
+};
+
 /**
  * Keeps the results file of one running job durable at low cost:
  *
@@ -21,9 +29,10 @@ import type { ResultsDocument } from './types.js';
  * When it starts, the journal is rotated to `<file>.journal.old`, which goes
  * once the new snapshot is in place; until then a reader replays both.
  *
- * Snapshots are throttled by their own cost (at least `minIntervalMs` apart,
- * blocking at most ~2% of wall time), so saving a 100k-image job never grows
- * with the square of its size.
+ * A snapshot is due when the journal has grown to half its size, or after
+ * `maxStaleMs`, and never sooner than `minIntervalMs` nor more often than
+ * blocking ~2% of wall time allows: so saving a 100k-image job stays linear
+ * in its size instead of growing with its square.
  */
 export class ResultsWriter {
   readonly path: string;
@@ -32,6 +41,7 @@ export class ResultsWriter {
   readonly #oldJournalPath: string;
   readonly #minIntervalMs: number;
   readonly #maxShare: number;
+  readonly #maxStaleMs: number;
   readonly #continues: boolean;
   #journal: number | undefined;
   #lines: string[] = [];
@@ -40,7 +50,10 @@ export class ResultsWriter {
   #failure: Error | undefined;
   #lastSave = 0;
   #lastCost = 0;
+  #snapshotBytes = 0;
+  #journalBytes = 0;
   #savingMs = 0;
+  #journalMs = 0;
   #saves = 0;
 
   /**
@@ -48,11 +61,17 @@ export class ResultsWriter {
    * journals included. @default false
    * @param options.minIntervalMs Least time between snapshots. @default 1000
    * @param options.maxShare Most of the wall time snapshots may block. @default 0.02
+   * @param options.maxStaleMs Longest a snapshot may lag behind the journal. @default 10_000
    */
   constructor(
     path: string,
     state: JobState,
-    options: { minIntervalMs?: number; maxShare?: number; continues?: boolean } = {},
+    options: {
+      minIntervalMs?: number;
+      maxShare?: number;
+      maxStaleMs?: number;
+      continues?: boolean;
+    } = {},
   ) {
     this.path = path;
     this.#state = state;
@@ -60,6 +79,7 @@ export class ResultsWriter {
     this.#oldJournalPath = oldJournalPathOf(path);
     this.#minIntervalMs = options.minIntervalMs ?? 1000;
     this.#maxShare = options.maxShare ?? 0.02;
+    this.#maxStaleMs = options.maxStaleMs ?? 10_000;
     this.#continues = options.continues ?? false;
   }
 
@@ -93,15 +113,22 @@ export class ResultsWriter {
     if (this.#failure !== undefined) throw this.#failure;
   }
 
-  /** Snapshots and the time they blocked the process, for the benchmark. */
-  get stats(): { saves: number; savingMs: number } {
-    return { saves: this.#saves, savingMs: this.#savingMs };
+  /** Snapshots and journal writes, and the time they blocked the process. */
+  get stats(): SaveStats {
+    return { saves: this.#saves, savingMs: this.#savingMs, journalMs: this.#journalMs };
   }
 
+  // A snapshot compacts the journal; the journal alone keeps every change.
+  // So one is due when the journal has grown to half the snapshot (the cost
+  // of saving stays linear in the job), or the file on disk has grown stale
+  // for readers other than `imgjob status` — and the throttle allows it.
   #maybeSnapshot(): void {
     if (this.#committing) return;
-    const interval = Math.max(this.#minIntervalMs, this.#lastCost / this.#maxShare);
-    if (performance.now() - this.#lastSave >= interval) this.#snapshotInBackground();
+    const elapsed = performance.now() - this.#lastSave;
+    if (elapsed < Math.max(this.#minIntervalMs, this.#lastCost / this.#maxShare)) return;
+    if (this.#journalBytes >= this.#snapshotBytes / 2 || elapsed >= this.#maxStaleMs) {
+      this.#snapshotInBackground();
+    }
   }
 
   #snapshotInBackground(): void {
@@ -109,7 +136,7 @@ export class ResultsWriter {
     this.#flush();
     this.#rotateJournal();
     const staged = stageFile(this.path, documentPieces(this.#document()));
-    this.#account(started);
+    this.#account(started, staged.bytes);
     this.#committing = staged
       .commit()
       .then(() => {
@@ -126,15 +153,17 @@ export class ResultsWriter {
 
   #saveNow(document: ResultsDocument): void {
     const started = performance.now();
-    stageFile(this.path, documentPieces(document)).commitSync();
-    this.#account(started);
+    const staged = stageFile(this.path, documentPieces(document));
+    staged.commitSync();
+    this.#account(started, staged.bytes);
   }
 
   #document(): ResultsDocument {
     return this.#state.toDocument({ writer: { pid: process.pid, host: hostname() } });
   }
 
-  #account(started: number): void {
+  #account(started: number, bytes: number): void {
+    this.#snapshotBytes = bytes;
     this.#lastSave = performance.now();
     this.#lastCost = this.#lastSave - started;
     this.#savingMs += this.#lastCost;
@@ -155,14 +184,17 @@ export class ResultsWriter {
   #flush(): void {
     this.#flushScheduled = false;
     if (this.#lines.length === 0 || this.#journal === undefined) return;
-    writeSync(this.#journal, this.#lines.join(''));
+    const started = performance.now();
+    this.#journalBytes += writeSync(this.#journal, this.#lines.join(''));
     this.#lines = [];
+    this.#journalMs += performance.now() - started;
   }
 
   #rotateJournal(): void {
     if (this.#journal !== undefined) closeSync(this.#journal);
     renameSync(this.#journalPath, this.#oldJournalPath);
     this.#journal = openSync(this.#journalPath, 'a');
+    this.#journalBytes = 0;
   }
 
   #removeJournals(): void {

@@ -10,7 +10,7 @@ import { createGpuDelayPicker, formatGpuDelay, realSleep, type Sleep } from './g
 import { JobState } from './job-state.js';
 import { readManifest } from './manifest.js';
 import { isWriterAlive, loadResults } from './results.js';
-import { ResultsWriter } from './results-writer.js';
+import { ResultsWriter, type SaveStats } from './results-writer.js';
 import { readStoreMaster } from './store-master.js';
 import type { JobInput, ResultOptions, ResultsDocument, RunOptions } from './types.js';
 
@@ -50,7 +50,7 @@ export type JobReport = {
   /** The run was stopped by its signal before this job finished. */
   readonly interrupted: boolean;
   /** Snapshot saves and the time they took. */
-  readonly saves: { readonly saves: number; readonly savingMs: number };
+  readonly saves: SaveStats;
 };
 
 /**
@@ -100,7 +100,7 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
           resultsPath: job.resultsPath,
           document: job.state.toDocument(interrupted ? { interrupted } : {}),
           interrupted,
-          saves: writer?.stats ?? { saves: 0, savingMs: 0 },
+          saves: writer?.stats ?? { saves: 0, savingMs: 0, journalMs: 0 },
         };
       }),
     );

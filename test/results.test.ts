@@ -90,7 +90,11 @@ describe('the results file', () => {
 
   it('replaces the snapshot in the background and drops the rotated journal once it is in place', async () => {
     const state = JobState.create(jobOf(1, 3), 'job-2', OPTIONS, new Date(0));
-    const writer = new ResultsWriter(path, state, { minIntervalMs: 0, maxShare: Infinity });
+    const writer = new ResultsWriter(path, state, {
+      minIntervalMs: 0,
+      maxShare: Infinity,
+      maxStaleMs: 0,
+    });
     writer.open();
     state.recordImage(0, 0, done('http://h/0/0'));
     state.recordImage(0, 1, done('http://h/0/1'));
