@@ -17,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 
 import { fileOf, loadCatalog, parseImagePath } from './catalog.js';
 
+import { parseRange } from '../scripts/fixture-server.js';
+
 /** @typedef {{ requests: number, partial: number, bytes: number, connections: number }} ServerStats */
 
 /**
@@ -143,27 +145,4 @@ async function serve() {
     process.disconnect();
   });
   process.send?.({ origin: `http://127.0.0.1:${address.port}` });
-}
-
-/**
- * One `bytes=a-b`, `bytes=a-` or `bytes=-n` range, clamped to the file;
- * anything else is ignored (the whole file), as RFC 9110 allows.
- *
- * @param {string | undefined} header
- * @param {number} size
- * @returns {{ start: number, end: number } | 'unsatisfiable' | undefined}
- */
-function parseRange(header, size) {
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header?.trim() ?? '');
-  if (!match) return undefined;
-  const [, first = '', last = ''] = match;
-  if (first === '' && last === '') return undefined;
-  if (first === '') {
-    const suffix = Number(last);
-    return suffix === 0 ? 'unsatisfiable' : { start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(first);
-  if (last !== '' && Number(last) < start) return undefined;
-  const end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
-  return start >= size ? 'unsatisfiable' : { start, end };
 }

@@ -161,7 +161,7 @@ function resolveInside(base, rawPath) {
  * @param {number} size
  * @returns {{ start: number, end: number } | 'unsatisfiable' | undefined}
  */
-function parseRange(header, size) {
+export function parseRange(header, size) {
   const match = /^bytes=(\d*)-(\d*)$/.exec(header?.trim() ?? '');
   if (!match) return undefined;
   const [, first = '', last = ''] = match;

@@ -32,15 +32,7 @@ async function serve(extra: Partial<ServeConfig> = {}): Promise<RunningServer> {
   return startServer({
     port: 0,
     dbPath: join(folder, `${Math.random().toString(36).slice(2)}.db`),
-    options: {
-      concurrency: 4,
-      gpuDelay: { min: 0, max: 0 },
-      retries: 0,
-      timeoutMs: 5000,
-      maxBytes: 1024 * 1024,
-      headerOnly: false,
-      perHost: 8,
-    },
+    options: defaults(),
     addressGuard: createAddressGuard({ allow: ['127.0.0.1'] }),
     ...extra,
   });

@@ -8,23 +8,8 @@ export type Body = { readonly head: Uint8Array; readonly size: number };
 const CHUNK = 64 * 1024;
 const ZEROS = new Uint8Array(CHUNK);
 
-/**
- * Reads one `bytes=a-b`, `bytes=a-` or `bytes=-n` range. Returns undefined for
- * no header or one this server does not understand (it then answers 200 with
- * the whole body, as HTTP allows), `'unsatisfiable'` for a range past the end.
- */
-export function parseRange(
-  header: string | undefined,
-  size: number,
-): readonly [number, number] | 'unsatisfiable' | undefined {
-  const match = header === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!match) return undefined;
-  const [, from = '', to = ''] = match;
-  if (from === '' && to === '') return undefined;
-  const start = from === '' ? Math.max(0, size - Number(to)) : Number(from);
-  const end = from === '' || to === '' ? size - 1 : Math.min(Number(to), size - 1);
-  return start >= size || start > end ? 'unsatisfiable' : [start, end];
-}
+// One Range parser for every test and bench server.
+export { parseRange } from '../../scripts/fixture-server.js';
 
 /**
  * Writes bytes `start..end` (inclusive) of `body` and ends the response,

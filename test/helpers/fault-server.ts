@@ -181,7 +181,7 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
       ctx.res.writeHead(416, { 'content-range': `bytes */${body.size}` }).end();
       return;
     }
-    const [start, end] = range ?? [0, body.size - 1];
+    const { start, end } = range ?? { start: 0, end: body.size - 1 };
     if (range) headers['content-range'] = `bytes ${start}-${end}/${body.size}`;
     if (ctx.query.get('cl') !== 'omit') headers['content-length'] = String(end - start + 1);
     ctx.res.writeHead(range ? 206 : 200, headers);
