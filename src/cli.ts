@@ -48,6 +48,9 @@ export type CliIo = {
 
 /** Runs the CLI on `argv` (as `process.argv`) and returns the exit code. */
 export async function main(argv: readonly string[], io: CliIo = process): Promise<number> {
+  // `imgjob status x | head -1`: a reader that leaves early is no error; the
+  // results file, not stdout, is what a run must finish.
+  io.stdout.on('error', ignoreClosedPipe);
   let exitCode: number = EXIT.completed;
   const program = buildProgram(io, (code) => {
     exitCode = code;
@@ -237,6 +240,10 @@ function resumeHint(document: ResultsDocument, path: string): string {
  */
 function keepHeapTight(images: number): void {
   if (images >= 50_000) setFlagsFromString('--heap-growing-percent=50');
+}
+
+function ignoreClosedPipe(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
 }
 
 /** Exit code of several jobs: the worst of them. */
