@@ -6,9 +6,11 @@
  */
 import { Agent, type buildConnector } from 'undici';
 
+import { AttemptClock } from './attempt.js';
 import { DownloadError } from './errors.js';
 import { measureHead } from './header-only.js';
-import { ensureOk, ensureSize, httpGet, readBody, type AttemptContext } from './http-get.js';
+import { httpGet, type AttemptContext } from './http-get.js';
+import { ensureSize, okOrDiscard, parseTarget, type Target } from './http-response.js';
 import { abortedError, isUndiciTimeout, withRetries, type RetryPolicy } from './http-retry.js';
 import { HeaderProbe, type Measured } from './measure.js';
 import type { DownloadOptions, Measurement } from './types.js';
@@ -74,13 +76,16 @@ export function createDownloader(options: DownloaderOptions): Downloader {
     bodyTimeout: timeoutMs,
   });
   const measureOnce = headerOnly ? measureHead : measureWhole;
+  const clock = new AttemptClock(timeoutMs);
 
-  async function attempt(url: string, signal: AbortSignal | undefined): Promise<Measured> {
-    const deadline = startDeadline(timeoutMs, signal);
+  async function attempt(url: string, target: Target, signal?: AbortSignal): Promise<Measured> {
+    if (signal?.aborted) throw abortedError(signal);
+    const running = clock.start(signal);
     const ctx: AttemptContext = {
       dispatcher: agent,
       url,
-      signal: deadline.signal,
+      target,
+      attempt: running.attempt,
       maxBytes,
       maxRedirects,
     };
@@ -90,20 +95,27 @@ export function createDownloader(options: DownloaderOptions): Downloader {
       // An abort or the deadline surfaces as whatever undici was doing at
       // the time (a RequestAbortedError, a destroyed body…): name the reason.
       if (signal?.aborted) throw abortedError(signal);
-      if (deadline.expired || isUndiciTimeout(error)) throw timeoutError(url, timeoutMs, error);
+      if (running.attempt.expired || isUndiciTimeout(error)) {
+        throw timeoutError(url, timeoutMs, error);
+      }
       // A connector's refusal (see `connect`) came back wrapped as a network error.
       if (error instanceof DownloadError && error.cause instanceof DownloadError) throw error.cause;
       throw error;
     } finally {
-      deadline.clear();
+      running.end();
     }
   }
 
   return {
     async fetchImage(url, signal) {
       if (signal?.aborted) throw abortedError(signal);
-      checkUrl(url);
-      const { value, attempts } = await withRetries(() => attempt(url, signal), policy, signal);
+      const target = parseTarget(url);
+      if (!target) throw new DownloadError('E_BAD_URL', 'not an http(s) URL', { url });
+      const { value, attempts } = await withRetries(
+        () => attempt(url, target, signal),
+        policy,
+        signal,
+      );
       return { ...value, attempts };
     },
     close: () => agent.close(),
@@ -112,45 +124,20 @@ export function createDownloader(options: DownloaderOptions): Downloader {
 
 /** Default mode: the whole body is read (as a GPU step would need it), only its head kept. */
 async function measureWhole(ctx: AttemptContext): Promise<Measured> {
-  const res = await httpGet(ctx, new URL(ctx.url));
-  await ensureOk(ctx, res);
-  ensureSize(ctx, res);
   const probe = new HeaderProbe({ url: ctx.url });
-  const bytes = await readBody(ctx, res, ctx.maxBytes, (chunk) => {
-    probe.push(chunk);
-    return true;
+  const { received } = await httpGet(ctx, ctx.target, undefined, (head) => {
+    const failed = okOrDiscard(ctx, head);
+    if (failed) return failed;
+    ensureSize(ctx, head);
+    return {
+      limit: ctx.maxBytes,
+      onChunk: (chunk) => {
+        probe.push(chunk);
+        return true;
+      },
+    };
   });
-  return { ...probe.finish(), bytes };
-}
-
-type Deadline = { readonly signal: AbortSignal; readonly expired: boolean; clear(): void };
-
-/**
- * One signal for an attempt: it fires when the caller aborts or when
- * `timeoutMs` have passed, whatever stage (connect, headers, body) the
- * attempt is in, so a server that drips its body cannot outlast it.
- */
-function startDeadline(timeoutMs: number, outer: AbortSignal | undefined): Deadline {
-  const controller = new AbortController();
-  let expired = false;
-  const timer = setTimeout(() => {
-    expired = true;
-    controller.abort(new Error(`deadline of ${timeoutMs} ms passed`));
-  }, timeoutMs);
-  const onAbort = (): void => {
-    controller.abort(outer?.reason);
-  };
-  outer?.addEventListener('abort', onAbort, { once: true });
-  return {
-    signal: controller.signal,
-    get expired() {
-      return expired;
-    },
-    clear() {
-      clearTimeout(timer);
-      outer?.removeEventListener('abort', onAbort);
-    },
-  };
+  return { ...probe.finish(), bytes: received };
 }
 
 function timeoutError(url: string, timeoutMs: number, cause: unknown): DownloadError {
@@ -160,17 +147,6 @@ function timeoutError(url: string, timeoutMs: number, cause: unknown): DownloadE
     { url, transient: true },
     { cause },
   );
-}
-
-function checkUrl(url: string): void {
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    parsed = undefined;
-  }
-  if (parsed?.protocol === 'http:' || parsed?.protocol === 'https:') return;
-  throw new DownloadError('E_BAD_URL', 'not an http(s) URL', { url });
 }
 
 function expectInteger(name: string, value: number, min: number): void {

@@ -1,39 +1,54 @@
 /**
- * One GET over a shared undici dispatcher: redirects followed by hand, bodies
- * read in a streamed way under a byte limit, every failure a DownloadError.
+ * One GET over a shared undici dispatcher: redirects followed by hand, the
+ * body handed chunk by chunk to the caller under a byte limit, every failure
+ * a DownloadError.
+ *
+ * It is undici's `dispatch()` with a handler of its own rather than
+ * `request()`: no body stream, no async iterator and no AbortSignal listener
+ * per request (the attempt stops the request through the dispatch
+ * controller). The chunks come straight from the HTTP parser, in order.
  *
  * Redirects are not undici's redirect interceptor: past its hop limit it
  * hands back the 3xx (or throws a bare `Error('max redirects')`), and it
  * reports a loop and a non-http(s) Location alike as an InvalidArgumentError,
  * so the three failures could only be told apart by their message text. Here
- * each is its own error: a loop or too many hops is `E_REDIRECT`, a Location
- * that is not http(s) is `E_BAD_URL`.
+ * each is its own error (see `nextHop()`).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 
 import type { Dispatcher } from 'undici';
 
-import { DownloadError } from './errors.js';
-import { errorCode, isNetworkError, networkError, statusError } from './http-retry.js';
+import type { Attempt, Stoppable } from './attempt.js';
+import type { DownloadError } from './errors.js';
+import {
+  bodyError,
+  contentLength,
+  nextHop,
+  tooLarge,
+  truncated,
+  type BodyPlan,
+  type ResponseHead,
+  type Target,
+} from './http-response.js';
+import { isNetworkError, networkError } from './http-retry.js';
 
 /** What every request of one download attempt shares. */
 export type AttemptContext = {
   readonly dispatcher: Dispatcher;
   /** The URL the caller asked for: every error names it. */
   readonly url: string;
-  /** Aborts on the caller's signal and at the attempt's deadline. */
-  readonly signal: AbortSignal;
+  /** The caller's URL, parsed once. */
+  readonly target: Target;
+  /** Stops the request in flight on the caller's abort and at the attempt's deadline. */
+  readonly attempt: Attempt;
   readonly maxBytes: number;
   readonly maxRedirects: number;
 };
 
-export type HttpResponse = {
-  /** Where the response came from, after redirects. */
-  readonly url: URL;
-  readonly statusCode: number;
-  readonly statusText: string;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: Dispatcher.ResponseData['body'];
+export type GetResult = {
+  readonly head: ResponseHead;
+  /** Body bytes read (0 for a discarded body). */
+  readonly received: number;
 };
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -41,175 +56,246 @@ const REQUEST_HEADERS = { 'user-agent': 'imgjob', accept: 'image/*, */*;q=0.5' }
 /** A redirect or error body bigger than this is not worth keeping the socket for. */
 const DISCARD_LIMIT = 64 * 1024;
 
-/** GETs `url`, following redirects; the response may have any final status. */
-export async function httpGet(
+/**
+ * GETs `target`, following redirects, and hands the final response's head to
+ * `plan`. Resolves once the body is read (or dropped on purpose).
+ */
+export function httpGet(
   ctx: AttemptContext,
-  url: URL,
-  headers: Record<string, string> = {},
-): Promise<HttpResponse> {
-  const visited = new Set<string>();
-  for (let current = url; ;) {
-    visited.add(current.href);
-    const res = await send(ctx, current, headers);
-    const location = res.headers.location;
-    if (!REDIRECT_STATUSES.has(res.statusCode) || typeof location !== 'string') return res;
-    await discard(res);
-    current = nextHop(ctx, current, location, visited);
-  }
+  target: Target,
+  headers: Readonly<Record<string, string>> | undefined,
+  plan: (head: ResponseHead) => BodyPlan,
+): Promise<GetResult> {
+  return new Promise((resolve, reject) => {
+    const get = new Get(ctx, headers ? { ...REQUEST_HEADERS, ...headers } : REQUEST_HEADERS, plan);
+    get.start(target, resolve, reject);
+  });
 }
 
-/** Throws a DownloadError for a final status that is not 2xx (after reading its body). */
-export async function ensureOk(ctx: AttemptContext, res: HttpResponse): Promise<void> {
-  if (res.statusCode >= 200 && res.statusCode < 300) return;
-  await discard(res);
-  throw statusError(ctx.url, res.statusCode, res.statusText, res.headers);
-}
-
-/** Rejects, without reading the body, a response whose declared size is over the limit. */
-export function ensureSize(
-  ctx: AttemptContext,
-  res: HttpResponse,
-  size = contentLength(res),
-): void {
-  if (size === undefined || size <= ctx.maxBytes) return;
-  drop(res);
-  throw tooLarge(ctx, `declared ${size} bytes`);
-}
+type Phase = 'head' | 'read' | 'discard' | 'redirect';
 
 /**
- * Reads a body chunk by chunk. `onChunk` returns false to stop early: the
- * rest is dropped (which closes that connection). Past `limit` bytes the body
- * is too large; shorter than its Content-Length, it is truncated.
+ * The dispatch handler of one GET, redirects included. Callbacks of a hop
+ * that is over (their controller is not the current one) are ignored.
  */
-export async function readBody(
-  ctx: AttemptContext,
-  res: HttpResponse,
-  limit: number,
-  onChunk: (chunk: Uint8Array) => boolean,
-): Promise<number> {
-  const expected = contentLength(res);
-  let received = 0;
-  try {
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      received += chunk.length;
-      if (received > limit) throw tooLarge(ctx, 'stopped reading past it');
-      if (!onChunk(chunk)) {
-        drop(res);
-        return received;
-      }
+class Get implements Dispatcher.DispatchHandler, Stoppable {
+  readonly #ctx: AttemptContext;
+  readonly #headers: Readonly<Record<string, string>>;
+  readonly #plan: (head: ResponseHead) => BodyPlan;
+  /** The hops so far, once there is a redirect. */
+  #visited: Set<string> | undefined;
+  #resolve: (result: GetResult) => void = ignore;
+  #reject: (error: unknown) => void = ignore;
+  #settled = false;
+  #controller: Dispatcher.DispatchController | undefined;
+  #target!: Target;
+  #phase: Phase = 'head';
+  #head: ResponseHead | undefined;
+  #onChunk: (chunk: Buffer) => boolean = keepReading;
+  #limit = 0;
+  /** What a discarded body's request fails with once it is read. */
+  #discardError: DownloadError | undefined;
+  #expected: number | undefined;
+  #received = 0;
+  #location = '';
+
+  constructor(
+    ctx: AttemptContext,
+    headers: Readonly<Record<string, string>>,
+    plan: (head: ResponseHead) => BodyPlan,
+  ) {
+    this.#ctx = ctx;
+    this.#headers = headers;
+    this.#plan = plan;
+  }
+
+  start(
+    target: Target,
+    resolve: (result: GetResult) => void,
+    reject: (error: unknown) => void,
+  ): void {
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#ctx.attempt.track(this);
+    if (!this.#settled) this.#send(target);
+  }
+
+  stop(reason: Error): void {
+    const controller = this.#controller;
+    this.#fail(reason);
+    controller?.abort(reason);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    // A request that waited in the pool's queue after its attempt was stopped.
+    if (this.#settled) {
+      controller.abort(this.#ctx.attempt.stopped ?? new Error('request no longer wanted'));
+      return;
     }
-  } catch (error) {
-    drop(res);
-    throw bodyError(ctx, error, received, expected);
+    this.#controller = controller;
   }
-  if (expected !== undefined && received < expected) {
-    throw truncated(ctx, received, expected, undefined);
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusMessage?: string,
+  ): void {
+    if (controller !== this.#controller || this.#settled || statusCode < 200) return;
+    const head: ResponseHead = {
+      url: this.#target,
+      statusCode,
+      statusText: statusMessage ?? '',
+      headers,
+    };
+    this.#head = head;
+    this.#received = 0;
+    this.#expected = contentLength(head);
+    const location = headers.location;
+    if (REDIRECT_STATUSES.has(statusCode) && typeof location === 'string') {
+      this.#location = location;
+      this.#startDiscard('redirect', controller);
+      return;
+    }
+    let body: BodyPlan;
+    try {
+      body = this.#plan(head);
+    } catch (error) {
+      this.#drop(controller, error);
+      return;
+    }
+    if ('discard' in body) {
+      this.#discardError = body.error;
+      this.#startDiscard('discard', controller);
+      return;
+    }
+    this.#phase = 'read';
+    this.#limit = body.limit;
+    this.#onChunk = body.onChunk;
   }
-  return received;
-}
 
-/** Destroys a body that will not be read (closing its connection). */
-export function drop(res: HttpResponse): void {
-  // undici turns a destroy before the end into a RequestAbortedError event;
-  // nobody is listening for it any more.
-  res.body.on('error', ignore);
-  res.body.destroy();
-}
-
-export function contentLength(res: HttpResponse): number | undefined {
-  const value = res.headers['content-length'];
-  if (typeof value !== 'string' || !/^\d+$/.test(value)) return undefined;
-  return Number(value);
-}
-
-async function send(
-  ctx: AttemptContext,
-  url: URL,
-  headers: Record<string, string>,
-): Promise<HttpResponse> {
-  try {
-    const res = await ctx.dispatcher.request({
-      origin: url.origin,
-      path: `${url.pathname}${url.search}`,
-      method: 'GET',
-      headers: { ...REQUEST_HEADERS, ...headers },
-      signal: ctx.signal,
-    });
-    return { url, ...res };
-  } catch (error) {
-    throw isNetworkError(error) ? networkError(ctx.url, error) : error;
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (controller !== this.#controller || this.#settled) return;
+    this.#received += chunk.length;
+    if (this.#phase !== 'read') {
+      if (this.#received > DISCARD_LIMIT) this.#discarded(controller, true);
+      return;
+    }
+    let more: boolean;
+    try {
+      if (this.#received > this.#limit) throw tooLarge(this.#ctx, 'stopped reading past it');
+      more = this.#onChunk(chunk);
+    } catch (error) {
+      this.#drop(controller, error);
+      return;
+    }
+    if (!more) {
+      this.#done();
+      controller.abort(new Error('body no longer wanted'));
+    }
   }
-}
 
-function nextHop(ctx: AttemptContext, from: URL, location: string, visited: Set<string>): URL {
-  let next: URL;
-  try {
-    next = new URL(location, from);
-  } catch (error) {
-    throw new DownloadError(
-      'E_BAD_URL',
-      `redirect to an invalid URL: ${location}`,
-      {
-        url: ctx.url,
-      },
-      { cause: error },
+  onResponseEnd(controller: Dispatcher.DispatchController): void {
+    if (controller !== this.#controller || this.#settled) return;
+    if (this.#phase !== 'read') {
+      this.#discarded(controller, false);
+      return;
+    }
+    const expected = this.#expected;
+    if (expected !== undefined && this.#received < expected) {
+      this.#fail(truncated(this.#ctx, this.#received, expected, undefined));
+      return;
+    }
+    this.#done();
+  }
+
+  onResponseError(controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    // No controller: the dispatcher refused the request before it started.
+    if ((controller && controller !== this.#controller) || this.#settled) return;
+    switch (this.#phase) {
+      case 'head':
+        this.#fail(isNetworkError(error) ? networkError(this.#ctx.url, error) : error);
+        return;
+      case 'read':
+        this.#fail(bodyError(this.#ctx, error, this.#received, this.#expected));
+        return;
+      default:
+        // A body being discarded is not needed: its connection is gone, that is all.
+        this.#afterDiscard();
+    }
+  }
+
+  #send(target: Target): void {
+    if (this.#settled) return;
+    this.#target = target;
+    this.#visited?.add(target.href);
+    this.#phase = 'head';
+    this.#controller = undefined;
+    this.#ctx.dispatcher.dispatch(
+      { origin: target.origin, path: target.path, method: 'GET', headers: this.#headers },
+      this,
     );
   }
-  if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-    throw new DownloadError('E_BAD_URL', `redirect to a non-http(s) URL: ${next.href}`, {
-      url: ctx.url,
+
+  #startDiscard(phase: 'redirect' | 'discard', controller: Dispatcher.DispatchController): void {
+    this.#phase = phase;
+    const expected = this.#expected;
+    if (expected !== undefined && expected > DISCARD_LIMIT) this.#discarded(controller, true);
+  }
+
+  /** The body being discarded is over: read to its end, or too big and dropped. */
+  #discarded(controller: Dispatcher.DispatchController, drop: boolean): void {
+    // No hop is current from here on: the abort's error is not ours to handle.
+    this.#controller = undefined;
+    if (drop) controller.abort(new Error('body not worth reading'));
+    this.#afterDiscard();
+  }
+
+  #afterDiscard(): void {
+    this.#controller = undefined;
+    if (this.#phase === 'discard') {
+      if (this.#discardError) this.#fail(this.#discardError);
+      else this.#done();
+      return;
+    }
+    let next: Target;
+    try {
+      this.#visited ??= new Set([this.#target.href]);
+      next = nextHop(this.#ctx, this.#target, this.#location, this.#visited);
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    // Once undici is done with this response (as after an await).
+    queueMicrotask(() => {
+      this.#send(next);
     });
   }
-  if (visited.has(next.href)) {
-    throw new DownloadError('E_REDIRECT', `redirect loop back to ${next.href}`, { url: ctx.url });
+
+  #drop(controller: Dispatcher.DispatchController, error: unknown): void {
+    this.#fail(error);
+    controller.abort(error instanceof Error ? error : new Error('request failed'));
   }
-  if (visited.size > ctx.maxRedirects) {
-    throw new DownloadError('E_REDIRECT', `more than ${ctx.maxRedirects} redirects`, {
-      url: ctx.url,
-    });
+
+  #done(): void {
+    if (this.#settled || !this.#head) return;
+    this.#settled = true;
+    this.#ctx.attempt.untrack(this);
+    this.#resolve({ head: this.#head, received: this.#phase === 'read' ? this.#received : 0 });
   }
-  return next;
-}
 
-/** Reads a small body to the end so its keep-alive connection can serve the next request. */
-export async function discard(res: HttpResponse): Promise<void> {
-  await res.body.dump({ limit: DISCARD_LIMIT });
-}
-
-function bodyError(
-  ctx: AttemptContext,
-  error: unknown,
-  received: number,
-  expected: number | undefined,
-): unknown {
-  if (error instanceof DownloadError || !isNetworkError(error)) return error;
-  // A peer that closes the connection early (rather than resetting it) is
-  // reported as "other side closed" or a Content-Length mismatch.
-  const code = errorCode(error);
-  const closed = code === 'UND_ERR_SOCKET' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH';
-  if (closed && expected !== undefined && received < expected) {
-    return truncated(ctx, received, expected, error);
+  #fail(error: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#ctx.attempt.untrack(this);
+    this.#reject(error);
   }
-  return networkError(ctx.url, error, `connection lost after ${received} bytes of the body`);
-}
-
-function truncated(ctx: AttemptContext, received: number, expected: number, cause: unknown) {
-  return new DownloadError(
-    'E_TRUNCATED',
-    `body ended after ${received} of ${expected} bytes`,
-    { url: ctx.url, transient: true },
-    cause === undefined ? undefined : { cause },
-  );
-}
-
-function tooLarge(ctx: AttemptContext, detail: string): DownloadError {
-  return new DownloadError(
-    'E_TOO_LARGE',
-    `image over the limit of ${ctx.maxBytes} bytes (${detail})`,
-    { url: ctx.url },
-  );
 }
 
 function ignore(): void {
-  // Deliberately empty: see drop().
+  // Deliberately empty: the promise's callbacks before start().
+}
+
+function keepReading(): boolean {
+  return true;
 }

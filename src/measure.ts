@@ -6,6 +6,7 @@
 import { imageSize } from 'image-size';
 
 import { DownloadError } from './errors.js';
+import { quickSize } from './quick-size.js';
 
 /** Width and height as stored in the file (no EXIF rotation applied). */
 export type Dimensions = { readonly width: number; readonly height: number; readonly type: string };
@@ -70,20 +71,22 @@ export class HeaderProbe {
    */
   push(chunk: Uint8Array): Dimensions | undefined {
     if (this.#found) return this.#found;
-    const room = this.#maxHeaderBytes - this.#held;
-    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
-    if (kept.length > 0) {
-      this.#chunks.push(kept);
-      this.#held += kept.length;
-    }
-    const full = this.#held >= this.#maxHeaderBytes;
+    const full = this.#keep(chunk);
     const found = this.#held >= this.#nextTry || full ? this.#try() : undefined;
-    if (!found && full) {
-      throw this.#notImage(
-        `not an image: no dimensions in the first ${this.#maxHeaderBytes} bytes`,
-      );
-    }
+    if (!found && full) throw this.#windowFull();
     return found;
+  }
+
+  /**
+   * Takes the next chunk without trying it: for a head that arrives whole
+   * anyway (a range), `settle()` at its end tries once. Throws like `push()`
+   * when the header window is full without the dimensions. Returns true: more
+   * bytes are welcome.
+   */
+  hold(chunk: Uint8Array): true {
+    if (this.#found) return true;
+    if (this.#keep(chunk) && !this.#try()) throw this.#windowFull();
+    return true;
   }
 
   /**
@@ -104,22 +107,49 @@ export class HeaderProbe {
     throw this.#notImage();
   }
 
+  /** Holds what fits of `chunk` in the window; returns whether the window is full. */
+  #keep(chunk: Uint8Array): boolean {
+    const room = this.#maxHeaderBytes - this.#held;
+    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    if (kept.length > 0) {
+      this.#chunks.push(kept);
+      this.#held += kept.length;
+    }
+    return this.#held >= this.#maxHeaderBytes;
+  }
+
+  #windowFull(): DownloadError {
+    return this.#notImage(`not an image: no dimensions in the first ${this.#maxHeaderBytes} bytes`);
+  }
+
   #try(): Dimensions | undefined {
-    const head =
-      this.#chunks.length === 1 ? this.#chunks[0] : Buffer.concat(this.#chunks, this.#held);
-    if (!head) return undefined;
+    const first = this.#chunks[0];
+    if (!first) return undefined;
+    // The first chunk alone mostly holds the header (a socket read is up to
+    // 64 KiB): measured as it is, it saves copying the head into one buffer.
+    if (
+      this.#chunks.length > 1 &&
+      first.length >= FIRST_TRY_BYTES &&
+      first.length > this.#triedAt
+    ) {
+      const result = measure(first);
+      if (typeof result !== 'string') return this.#foundIt(result);
+    }
+    const head = this.#chunks.length === 1 ? first : Buffer.concat(this.#chunks, this.#held);
     this.#chunks = [head];
     this.#triedAt = this.#held;
     this.#nextTry = this.#held * 2;
     const result = measure(head);
-    if (typeof result === 'string') {
-      this.#lastError = result;
-      return undefined;
-    }
-    this.#found = result;
+    if (typeof result !== 'string') return this.#foundIt(result);
+    this.#lastError = result;
+    return undefined;
+  }
+
+  #foundIt(dimensions: Dimensions): Dimensions {
+    this.#found = dimensions;
     this.#chunks = [];
     this.#held = 0;
-    return result;
+    return dimensions;
   }
 
   #notImage(message?: string): DownloadError {
@@ -138,9 +168,14 @@ export class HeaderProbe {
  * that is zero or not finite is no size.
  */
 export function measure(head: Uint8Array): Dimensions | string {
+  const quick = quickSize(head);
+  if (quick) return quick;
   let size: ReturnType<typeof imageSize>;
   try {
-    size = imageSize(head);
+    // A copy of exactly the head: image-size reads some fields through a
+    // DataView over the whole ArrayBuffer, which for a chunk of a socket read
+    // reaches past the bytes received.
+    size = imageSize(new Uint8Array(head));
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
   }
