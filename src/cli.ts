@@ -169,9 +169,12 @@ async function runCommand(manifests: string[], flags: RunFlags, io: CliIo): Prom
     // For the benchmark: what keeping the results file cost this run.
     if (process.env.IMGJOB_STATS === '1')
       io.stderr.write(`imgjob: stats ${JSON.stringify(report.saves)}\n`);
-    if (flags.json) io.stdout.write(`${JSON.stringify(statusDocument(report.document))}\n`);
-    if (flags.json) io.stderr.write(`${renderSummary(report.document, paint)}\n`);
-    else writeJobReport(io.stdout, report, paintFor(io.stdout), performance.now() - started);
+    if (flags.json) {
+      io.stdout.write(`${JSON.stringify(statusDocument(report.document))}\n`);
+      io.stderr.write(`${renderSummary(report.document, paint)}\n`);
+    } else {
+      writeJobReport(io.stdout, report, paintFor(io.stdout), performance.now() - started);
+    }
   }
   if (stop.signal.aborted) {
     io.stderr.write(`imgjob: interrupted; results saved. Resume with: ${resumeCommand()}\n`);

@@ -33,6 +33,14 @@ type Header = Omit<
 >;
 
 const FINISHED: ReadonlySet<StoreStatus> = new Set(['completed', 'failed', 'skipped']);
+/** Every valid status, to check what comes from a file. */
+export const STORE_STATUSES: ReadonlySet<unknown> = new Set(['pending', 'ongoing', ...FINISHED]);
+export const IMAGE_STATUSES: ReadonlySet<unknown> = new Set([
+  'pending',
+  'done',
+  'failed',
+  'skipped',
+]);
 
 /**
  * The single owner of one job's results while it runs. Every change goes
@@ -170,6 +178,25 @@ export class JobState {
         }
       });
     });
+  }
+
+  /** The URL of an image, or undefined when the job has no such image. */
+  imageUrl(store: number, index: number): string | undefined {
+    return this.#stores[store]?.images[index]?.url;
+  }
+
+  /** Whether an entry fits this job (a foreign or damaged journal may not). */
+  canApply(entry: JournalEntry): boolean {
+    const store = this.#stores[entry.s];
+    if (!store) return false;
+    // Lines come from a file: check what the types cannot promise.
+    if (entry.t === 'store') return STORE_STATUSES.has(entry.status);
+    const result = entry.r as Partial<ImageResult> | null | undefined;
+    return (
+      store.images[entry.i] !== undefined &&
+      typeof result?.url === 'string' &&
+      IMAGE_STATUSES.has(result.status)
+    );
   }
 
   /** Replays a journal entry written by an earlier run (idempotent). */

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 
 import { stageFile } from './atomic-file.js';
 import type { JobState, JournalEntry } from './job-state.js';
+import { encodeJournalEntry } from './journal.js';
 import { journalPathOf, oldJournalPathOf } from './results.js';
 import type { ResultsDocument } from './types.js';
 
@@ -171,7 +172,7 @@ export class ResultsWriter {
   }
 
   #append(entry: JournalEntry): void {
-    this.#lines.push(`${JSON.stringify(entry)}\n`);
+    this.#lines.push(encodeJournalEntry(entry));
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
     setImmediate(() => {

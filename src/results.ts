@@ -4,7 +4,8 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
 import { InputError } from './errors.js';
-import { JobState, type JournalEntry } from './job-state.js';
+import { IMAGE_STATUSES, JobState, STORE_STATUSES } from './job-state.js';
+import { entryOf, parseJournal, type JournalLine } from './journal.js';
 import type { ResultsDocument } from './types.js';
 
 /** Reads a results file and replays its journal, if a run left one. */
@@ -13,7 +14,12 @@ export async function loadResults(path: string): Promise<ResultsDocument> {
   const document = parseResults(text, path);
   if (journal.length === 0) return document;
   const state = JobState.fromDocument(document);
-  for (const entry of journal) state.apply(entry);
+  for (const line of journal) {
+    const entry = entryOf(line, (store, image) => state.imageUrl(store, image));
+    // A line that fits no image of this job ends the replay, like a torn one.
+    if (entry === undefined || !state.canApply(entry)) break;
+    state.apply(entry);
+  }
   const { writer, interrupted } = document;
   return state.toDocument({
     ...(writer ? { writer } : {}),
@@ -29,7 +35,7 @@ export async function loadResults(path: string): Promise<ResultsDocument> {
 // meanwhile; otherwise, read again.
 async function readSnapshotAndJournal(
   path: string,
-): Promise<{ text: string; journal: JournalEntry[] }> {
+): Promise<{ text: string; journal: JournalLine[] }> {
   for (let attempt = 1; ; attempt++) {
     let file: FileHandle | undefined;
     try {
@@ -131,34 +137,12 @@ function isStoreResult(value: unknown): boolean {
   );
 }
 
-const STORE_STATUSES: ReadonlySet<unknown> = new Set([
-  'pending',
-  'ongoing',
-  'completed',
-  'failed',
-  'skipped',
-]);
-const IMAGE_STATUSES: ReadonlySet<unknown> = new Set(['pending', 'done', 'failed', 'skipped']);
-
-// A crash can leave the last line half-written: replay up to the first line
-// that does not parse, which is exactly what had been recorded.
-function readJournal(path: string): JournalEntry[] {
-  let text: string;
+function readJournal(path: string): JournalLine[] {
   try {
-    text = readFileSync(path, 'utf8');
+    return parseJournal(readFileSync(path, 'utf8'));
   } catch {
     return [];
   }
-  const entries: JournalEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    try {
-      entries.push(JSON.parse(line) as JournalEntry);
-    } catch {
-      break;
-    }
-  }
-  return entries;
 }
 
 function reason(error: unknown): string {

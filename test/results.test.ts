@@ -88,6 +88,24 @@ describe('the results file', () => {
     expect(existsSync(journalPathOf(path))).toBe(false);
   });
 
+  it('journals a done image compactly and replays it whole; a line that fits no image ends the replay', async () => {
+    const state = JobState.create(jobOf(1, 3), 'job-6', OPTIONS, new Date(0));
+    const writer = new ResultsWriter(path, state, { minIntervalMs: 60_000 });
+    writer.open();
+    state.recordImage(0, 0, done('http://h/0/0'));
+    await nextTurn();
+    const line = readFileSync(journalPathOf(path), 'utf8');
+    expect(line).not.toContain('http://h/0/0');
+    expect(JSON.parse(line)).toMatchObject({ t: 'done', s: 0, i: 0 });
+    appendFileSync(journalPathOf(path), '{"t":"done","s":0,"i":99,"w":1,"h":1}\n');
+    appendFileSync(journalPathOf(path), '{"t":"store","s":0,"status":"failed","error":"late"}\n');
+
+    const loaded = await loadResults(path);
+    expect(loaded.stores[0]?.images[0]).toEqual(done('http://h/0/0'));
+    expect(loaded.stores[0]?.status).toBe('pending');
+    await writer.close(true);
+  });
+
   it('replaces the snapshot in the background and drops the rotated journal once it is in place', async () => {
     const state = JobState.create(jobOf(1, 3), 'job-2', OPTIONS, new Date(0));
     const writer = new ResultsWriter(path, state, {
