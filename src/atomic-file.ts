@@ -18,8 +18,6 @@ const WRITE_CHUNK = 1 << 20;
 
 /** A file written in full but not yet in place: `commit()` puts it there. */
 export type StagedFile = {
-  /** Bytes written. */
-  readonly bytes: number;
   /** fsync, rename over the target, fsync of the folder: in the background. */
   commit(): Promise<void>;
   /** The same, blocking. */
@@ -38,24 +36,22 @@ export function stageFile(path: string, pieces: Iterable<string>): StagedFile {
     if (open) closeSync(fd);
     open = false;
   };
-  let bytes = 0;
   try {
     let buffer = '';
     for (const piece of pieces) {
       buffer += piece;
       if (buffer.length >= WRITE_CHUNK) {
-        bytes += writeSync(fd, buffer);
+        writeSync(fd, buffer);
         buffer = '';
       }
     }
-    bytes += writeSync(fd, buffer);
+    writeSync(fd, buffer);
   } catch (error) {
     closeOnce();
     rmSync(temp, { force: true });
     throw error;
   }
   return {
-    bytes,
     async commit() {
       try {
         await fsyncAsync(fd);

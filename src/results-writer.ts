@@ -30,10 +30,11 @@ export type SaveStats = {
  * When it starts, the journal is rotated to `<file>.journal.old`, which goes
  * once the new snapshot is in place; until then a reader replays both.
  *
- * A snapshot is due when the journal has grown to half its size, or after
- * `maxStaleMs`, and never sooner than `minIntervalMs` nor more often than
- * blocking ~2% of wall time allows: so saving a 100k-image job stays linear
- * in its size instead of growing with its square.
+ * The journal alone keeps every change, so a snapshot is only the journal
+ * compacted for readers: one is written at the start and at the end, and in
+ * between when the file on disk is `maxStaleMs` old — never more often than
+ * blocking ~2% of wall time allows. Saving a 100k-image job thus stays
+ * linear in its size instead of growing with its square.
  */
 export class ResultsWriter {
   readonly path: string;
@@ -51,8 +52,6 @@ export class ResultsWriter {
   #failure: Error | undefined;
   #lastSave = 0;
   #lastCost = 0;
-  #snapshotBytes = 0;
-  #journalBytes = 0;
   #savingMs = 0;
   #journalMs = 0;
   #saves = 0;
@@ -62,7 +61,7 @@ export class ResultsWriter {
    * journals included. @default false
    * @param options.minIntervalMs Least time between snapshots. @default 1000
    * @param options.maxShare Most of the wall time snapshots may block. @default 0.02
-   * @param options.maxStaleMs Longest a snapshot may lag behind the journal. @default 10_000
+   * @param options.maxStaleMs How old the snapshot may grow while changes come. @default 10_000
    */
   constructor(
     path: string,
@@ -119,17 +118,13 @@ export class ResultsWriter {
     return { saves: this.#saves, savingMs: this.#savingMs, journalMs: this.#journalMs };
   }
 
-  // A snapshot compacts the journal; the journal alone keeps every change.
-  // So one is due when the journal has grown to half the snapshot (the cost
-  // of saving stays linear in the job), or the file on disk has grown stale
-  // for readers other than `imgjob status` — and the throttle allows it.
+  // `imgjob status` replays the journal and is always current; the snapshot
+  // is refreshed for readers of the bare file (jq, editors).
   #maybeSnapshot(): void {
     if (this.#committing) return;
     const elapsed = performance.now() - this.#lastSave;
-    if (elapsed < Math.max(this.#minIntervalMs, this.#lastCost / this.#maxShare)) return;
-    if (this.#journalBytes >= this.#snapshotBytes / 2 || elapsed >= this.#maxStaleMs) {
-      this.#snapshotInBackground();
-    }
+    const throttle = Math.max(this.#minIntervalMs, this.#lastCost / this.#maxShare);
+    if (elapsed >= Math.max(throttle, this.#maxStaleMs)) this.#snapshotInBackground();
   }
 
   #snapshotInBackground(): void {
@@ -137,7 +132,7 @@ export class ResultsWriter {
     this.#flush();
     this.#rotateJournal();
     const staged = stageFile(this.path, documentPieces(this.#document()));
-    this.#account(started, staged.bytes);
+    this.#account(started);
     this.#committing = staged
       .commit()
       .then(() => {
@@ -156,15 +151,14 @@ export class ResultsWriter {
     const started = performance.now();
     const staged = stageFile(this.path, documentPieces(document));
     staged.commitSync();
-    this.#account(started, staged.bytes);
+    this.#account(started);
   }
 
   #document(): ResultsDocument {
     return this.#state.toDocument({ writer: { pid: process.pid, host: hostname() } });
   }
 
-  #account(started: number, bytes: number): void {
-    this.#snapshotBytes = bytes;
+  #account(started: number): void {
     this.#lastSave = performance.now();
     this.#lastCost = this.#lastSave - started;
     this.#savingMs += this.#lastCost;
@@ -186,7 +180,7 @@ export class ResultsWriter {
     this.#flushScheduled = false;
     if (this.#lines.length === 0 || this.#journal === undefined) return;
     const started = performance.now();
-    this.#journalBytes += writeSync(this.#journal, this.#lines.join(''));
+    writeSync(this.#journal, this.#lines.join(''));
     this.#lines = [];
     this.#journalMs += performance.now() - started;
   }
@@ -195,7 +189,6 @@ export class ResultsWriter {
     if (this.#journal !== undefined) closeSync(this.#journal);
     renameSync(this.#journalPath, this.#oldJournalPath);
     this.#journal = openSync(this.#journalPath, 'a');
-    this.#journalBytes = 0;
   }
 
   #removeJournals(): void {
