@@ -1,0 +1,50 @@
+/** The CLI entry called in-process, for what a spawned process cannot show deterministically. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+
+import { describe, expect, it } from 'vitest';
+
+import { main, type CliIo } from '../src/cli.js';
+import { JobState } from '../src/job-state.js';
+
+describe('main', () => {
+  it('treats a reader that closed stdout early (EPIPE) as no error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgjob-main-'));
+    const path = join(dir, 'job.results.json');
+    const input = {
+      source: 'm.json',
+      manifest: { count: 0, visits: [] },
+      digest: 'd',
+      imageCount: 1,
+      stores: [
+        { storeId: 'S', index: 0, visitTimes: [], images: [{ url: 'http://h/a', visit: 0 }] },
+      ],
+    };
+    const options = {
+      gpu_delay: '0',
+      seed: null,
+      header_only: false,
+      max_bytes: 1,
+      store_master: null,
+    };
+    writeFileSync(
+      path,
+      JSON.stringify(JobState.create(input, 'job', options, new Date(0)).toDocument()),
+    );
+
+    let writes = 0;
+    const closedPipe = new Writable({
+      write(_chunk, _encoding, callback) {
+        writes++;
+        callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      },
+    });
+    const stderr = new PassThrough();
+    const io = { stdout: closedPipe, stderr, stdin: new PassThrough() } as unknown as CliIo;
+
+    await expect(main(['node', 'imgjob', 'status', path], io)).resolves.toBe(3);
+    expect(writes).toBeGreaterThan(0);
+  });
+});
