@@ -10,9 +10,9 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
-import { setTimeout as delay } from 'node:timers/promises';
 
-import { AbortedError, DownloadError, describeError, isAbortError } from './errors.js';
+import { AbortedError, DownloadError, describeError } from './errors.js';
+import { realSleep } from './gpu.js';
 
 export type RetryPolicy = {
   /** Retries after the first attempt. */
@@ -42,7 +42,7 @@ export async function withRetries<T>(
       // Anything but a DownloadError is an abort or a bug: neither is retried.
       if (!(error instanceof DownloadError)) throw error;
       if (!error.transient || attempts > policy.retries) throw error.withAttempts(attempts);
-      await sleep(backoffMs(attempts, error.retryAfterMs, policy, random), signal);
+      await backoff(backoffMs(attempts, error.retryAfterMs, policy, random), signal);
     }
   }
 }
@@ -74,12 +74,12 @@ export function parseRetryAfter(
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/** Sleeps `ms`; an abort rejects with an AbortedError. */
-export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** The backoff wait: the GPU's abortable sleep, its abort named as a download's. */
+async function backoff(ms: number, signal?: AbortSignal): Promise<void> {
   try {
-    await delay(ms, undefined, signal ? { signal } : undefined);
+    await realSleep(ms, signal);
   } catch (error) {
-    throw isAbortError(error) && signal ? abortedError(signal) : error;
+    throw signal?.aborted ? abortedError(signal) : error;
   }
 }
 

@@ -178,14 +178,15 @@ async function prepareJob(
     throw new InputError('E_USAGE', `cannot write ${resultsPath}: no such folder ${folder}`);
   }
   const exists = existsSync(resultsPath);
-  if (exists && (request.resume || request.force)) refuseLiveWriter(resultsPath);
   if (exists && request.resume) {
     const document = await loadResults(resultsPath);
+    refuseLiveWriter(document, resultsPath);
     checkResumable(document, input, options, resultsPath);
     const state = JobState.fromDocument(document);
     state.reopenUnfinishedStores();
     return { input, resultsPath, state, resumed: true };
   }
+  if (exists && request.force) refuseLiveWriter(readLeniently(resultsPath), resultsPath);
   if (exists && !request.force) {
     throw new InputError(
       'E_OUTPUT_EXISTS',
@@ -199,18 +200,21 @@ async function prepareJob(
 }
 
 // Two runs writing one results file would each clobber the other's work.
-function refuseLiveWriter(path: string): void {
-  let document: ResultsDocument;
-  try {
-    document = JSON.parse(readFileSync(path, 'utf8')) as ResultsDocument;
-  } catch {
-    return; // Not readable as results: --resume reports it, --force replaces it.
-  }
-  if (document.status === 'ongoing' && isWriterAlive(document)) {
+function refuseLiveWriter(document: ResultsDocument | undefined, path: string): void {
+  if (document?.status === 'ongoing' && isWriterAlive(document)) {
     throw new InputError(
       'E_OUTPUT_EXISTS',
       `${path} is being written by a running imgjob (pid ${document.writer?.pid ?? '?'}); stop it first or choose another file with -o`,
     );
+  }
+}
+
+// --force replaces whatever is there; only a live writer stops it.
+function readLeniently(path: string): ResultsDocument | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as ResultsDocument;
+  } catch {
+    return undefined;
   }
 }
 

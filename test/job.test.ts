@@ -203,7 +203,7 @@ describe('runJob and the controller', () => {
 
   it('leaves unstarted stores pending when the run is interrupted, to resume later', async () => {
     const stop = new AbortController();
-    const fetchImage: FetchImage = async (url, signal) => {
+    const fetchImage: FetchImage = async (_url, signal) => {
       stop.abort();
       await new Promise((resolve) => setImmediate(resolve));
       signal?.throwIfAborted();
