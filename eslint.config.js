@@ -34,8 +34,39 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
-    files: ['src/cli.ts', 'scripts/**', 'bench/**', 'test/**'],
+    files: ['src/cli/**', 'scripts/**', 'bench/**', 'test/**'],
     rules: { 'no-restricted-properties': 'off' },
   },
+  // Arrows run one way: cli → run | serve → engine → results, input → download → utils.
+  ...layerRules({
+    'src/utils/**': ['engine', 'download', 'input', 'results', 'run', 'serve', 'cli'],
+    'src/download/**': ['engine', 'input', 'results', 'run', 'serve', 'cli'],
+    'src/input/**': ['engine', 'download', 'results', 'run', 'serve', 'cli'],
+    'src/results/**': ['engine', 'download', 'input', 'run', 'serve', 'cli'],
+    'src/engine/**': ['run', 'serve', 'cli'],
+    'src/run/**': ['serve', 'cli'],
+    'src/serve/**': ['run', 'cli'],
+    'src/index.ts': ['serve', 'cli'],
+  }),
   prettier,
 );
+
+/** One `no-restricted-imports` rule per folder: the folders it must not import from. */
+function layerRules(/** @type {Record<string, string[]>} */ forbidden) {
+  return Object.entries(forbidden).map(([files, folders]) => ({
+    files: [files],
+    rules: {
+      'no-restricted-imports': /** @type {['error', object]} */ ([
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(\\.\\.?/)+(${folders.join('|')})/`,
+              message: `${files.replace('/**', '')} must not import from ${folders.join(', ')}: the arrows run cli → run | serve → engine → results, input → download → utils.`,
+            },
+          ],
+        },
+      ]),
+    },
+  }));
+}

@@ -2,8 +2,8 @@
 /**
  * Reads a V8 `.cpuprofile` (`node --cpu-prof`) and sums it up: the top
  * functions by self time, self time by module, and the time spent saving the
- * results file (every sample with a `dist/results-writer.js` or
- * `dist/atomic-file.js` frame on its stack).
+ * results file (every sample with a `dist/results/writer.js` or
+ * `dist/utils/atomic-file.js` frame on its stack).
  *
  *   node bench/profile.js <file.cpuprofile> [top]
  *
@@ -111,7 +111,7 @@ function resultsPart(id, byId, parentOf) {
   for (let at = /** @type {number | undefined} */ (id); at !== undefined; at = parentOf.get(at)) {
     const frame = byId.get(at)?.callFrame;
     const url = frame?.url ?? '';
-    if (url.endsWith('/dist/results-writer.js') || url.endsWith('/dist/atomic-file.js')) {
+    if (url.endsWith('/dist/results/writer.js') || url.endsWith('/dist/utils/atomic-file.js')) {
       names.add(frame?.functionName ?? '');
     }
   }

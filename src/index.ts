@@ -1,22 +1,16 @@
-// The programmatic API of imgjob: re-exports only, no side effects.
-export { runJobs, type JobReport, type RunRequest, type RunningJob } from './run.js';
+// The library entry of imgjob: re-exports only. It loads no native addon and
+// no terminal renderer; the server is `imgjob/serve`.
+export { runJobs, type JobReport, type RunRequest, type RunningJob } from './run/run-jobs.js';
+export { parseManifest, readManifest } from './input/manifest.js';
+export { parseStoreMaster, readStoreMaster } from './input/store-master.js';
+export { loadResults } from './results/reader.js';
+export { statusDocument } from './results/status-document.js';
 export {
-  Controller,
-  runController,
-  type ControllerOptions,
-  type PreparedJob,
-} from './controller.js';
-export { runJob, type JobDeps, type JobOutcome, type ScheduleStore } from './job.js';
-export { runStore, type ImageSink, type StoreDeps, type StoreOutcome } from './store.js';
-export { processImage, type FetchImage, type ProcessDeps } from './process-image.js';
-export { createDownloader, type Downloader, type DownloaderOptions } from './download.js';
-export { parseManifest, readManifest } from './manifest.js';
-export { startServer } from './serve/server.js';
-export { parseStoreMaster, readStoreMaster } from './store-master.js';
-export { JobState, jobStatusOf, storeErrors, type JournalEntry } from './job-state.js';
-export { loadResults } from './results.js';
-export { ResultsWriter } from './results-writer.js';
-export { statusDocument, renderStoreTable, renderSummary } from './report.js';
-export { createGpuDelayPicker, parseGpuDelay, realSleep, type Sleep } from './gpu.js';
-export * from './errors.js';
+  AbortedError,
+  DownloadError,
+  ImgjobError,
+  InputError,
+  ManifestError,
+  type ErrorCode,
+} from './utils/errors.js';
 export type * from './types.js';

@@ -6,8 +6,9 @@ import { PassThrough, Writable } from 'node:stream';
 
 import { describe, expect, it } from 'vitest';
 
-import { main, type CliIo } from '../src/cli.js';
-import { JobState } from '../src/job-state.js';
+import { main } from '../src/cli/main.js';
+import type { CliIo } from '../src/cli/io.js';
+import { JobState } from '../src/results/job-state.js';
 
 describe('main', () => {
   it('treats a reader that closed stdout early (EPIPE) as no error', async () => {

@@ -23,8 +23,9 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createGpuDelayPicker } from '../src/gpu.js';
-import { journalPathOf, loadResults } from '../src/results.js';
+import { createGpuDelayPicker } from '../src/engine/gpu-delay.js';
+import { loadResults } from '../src/results/reader.js';
+import { journalPathOf } from '../src/results/paths.js';
 import type { ImageStatus, ResultsDocument } from '../src/types.js';
 import { runCli, spawnCli, stopAll, waitForResults, type CliResult } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';

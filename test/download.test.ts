@@ -3,10 +3,14 @@ import { createServer } from 'node:net';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { createDownloader, type Downloader, type DownloaderOptions } from '../src/download.js';
-import { AbortedError, DownloadError, isAbortError } from '../src/errors.js';
-import { backoffMs, parseRetryAfter } from '../src/http-retry.js';
-import type { Dimensions } from '../src/measure.js';
+import {
+  createDownloader,
+  type Downloader,
+  type DownloaderOptions,
+} from '../src/download/downloader.js';
+import { AbortedError, DownloadError, isAbortError } from '../src/utils/errors.js';
+import { backoffMs, parseRetryAfter } from '../src/download/retry.js';
+import type { Dimensions } from '../src/download/measure.js';
 import type { Measurement } from '../src/types.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 
-import { Controller, runController } from '../src/controller.js';
-import { DownloadError } from '../src/errors.js';
-import { JobState } from '../src/job-state.js';
-import type { FetchImage } from '../src/process-image.js';
-import type { StoreDeps } from '../src/store.js';
+import { Controller, runController } from '../src/engine/controller.js';
+import { DownloadError } from '../src/utils/errors.js';
+import { JobState } from '../src/results/job-state.js';
+import type { FetchImage } from '../src/engine/process-image.js';
+import type { StoreDeps } from '../src/engine/store.js';
 import type { JobInput, ResultOptions } from '../src/types.js';
 
 const OPTIONS: ResultOptions = {

@@ -9,9 +9,9 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { ManifestError } from '../src/errors.js';
-import { findJsonSyntaxError } from '../src/json-syntax.js';
-import { parseManifest } from '../src/manifest.js';
+import { ManifestError } from '../src/utils/errors.js';
+import { findJsonSyntaxError } from '../src/input/json-syntax.js';
+import { parseManifest } from '../src/input/manifest.js';
 import type { JobInput } from '../src/types.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

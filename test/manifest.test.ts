@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { InputError, ManifestError } from '../src/errors.js';
-import { parseManifest, readManifest } from '../src/manifest.js';
+import { InputError, ManifestError } from '../src/utils/errors.js';
+import { parseManifest, readManifest } from '../src/input/manifest.js';
 
 const url = (n: number): string => `https://cdn.example.com/${n}.jpg`;
 const visit = (store_id: unknown, image_url: unknown, extra: object = {}): object => ({

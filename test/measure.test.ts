@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { imageSize } from 'image-size';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { DownloadError } from '../src/errors.js';
-import { HeaderProbe, measure, type Dimensions } from '../src/measure.js';
+import { DownloadError } from '../src/utils/errors.js';
+import { HeaderProbe, measure, type Dimensions } from '../src/download/measure.js';
 
 // Counts image-size runs while keeping the real implementation.
 vi.mock('image-size', async (importOriginal) => {

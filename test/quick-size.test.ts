@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { imageSize } from 'image-size';
 import { describe, expect, it } from 'vitest';
 
-import { quickSize } from '../src/quick-size.js';
+import { quickSize } from '../src/download/quick-size.js';
 
 const folders = ['../fixtures/images/', '../bench/images/full/', '../bench/images/thumb/'].map(
   (path) => new URL(path, import.meta.url),

@@ -11,9 +11,10 @@ import { join } from 'node:path';
 
 import { beforeEach, describe, expect, it } from 'vitest';
 
-import { JobState } from '../src/job-state.js';
-import { journalPathOf, loadResults, oldJournalPathOf } from '../src/results.js';
-import { ResultsWriter } from '../src/results-writer.js';
+import { JobState } from '../src/results/job-state.js';
+import { loadResults } from '../src/results/reader.js';
+import { journalPathOf, oldJournalPathOf } from '../src/results/paths.js';
+import { ResultsWriter } from '../src/results/writer.js';
 import type { ImageResult, JobInput, ResultOptions, ResultsDocument } from '../src/types.js';
 
 const OPTIONS: ResultOptions = {

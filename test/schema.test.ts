@@ -5,8 +5,8 @@ import * as prettier from 'prettier';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
-import { ManifestError } from '../src/errors.js';
-import { manifestSchema, parseManifest } from '../src/manifest.js';
+import { ManifestError } from '../src/utils/errors.js';
+import { manifestSchema, parseManifest } from '../src/input/manifest.js';
 import type { ImageResult, ResultsDocument } from '../src/types.js';
 
 const MANIFEST_SCHEMA = 'schema/manifest.schema.json';

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
-import { JobState, type JournalEntry } from '../src/job-state.js';
-import { parseManifest } from '../src/manifest.js';
+import { JobState, type JournalEntry } from '../src/results/job-state.js';
+import { parseManifest } from '../src/input/manifest.js';
 import type { ApiResponse } from '../src/serve/api.js';
 import { BatchWriter } from '../src/serve/batch-writer.js';
 import { openDatabase } from '../src/serve/db.js';

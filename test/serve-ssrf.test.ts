@@ -13,8 +13,8 @@ import {
   guardedConnector,
   guardedLookup,
 } from '../src/serve/address-guard.js';
-import { createDownloader } from '../src/download.js';
-import { DownloadError } from '../src/errors.js';
+import { createDownloader } from '../src/download/downloader.js';
+import { DownloadError } from '../src/utils/errors.js';
 import { startServer, type RunningServer, type ServeConfig } from '../src/serve/server.js';
 import { finished, submitOk, waitForJob } from './helpers/serve-client.js';
 import { startImageServer, type ImageServer } from './helpers/serve-images.js';

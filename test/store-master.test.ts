@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { InputError } from '../src/errors.js';
-import { parseStoreMaster, readStoreMaster } from '../src/store-master.js';
+import { InputError } from '../src/utils/errors.js';
+import { parseStoreMaster, readStoreMaster } from '../src/input/store-master.js';
 
 const HEADER = 'AreaCode,StoreName,StoreID';
 

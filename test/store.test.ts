@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import type { Sleep } from '../src/gpu.js';
-import { runStore, type StoreDeps } from '../src/store.js';
+import type { Sleep } from '../src/utils/sleep.js';
+import { runStore, type StoreDeps } from '../src/engine/store.js';
 import type { ImageResult, StoreTask } from '../src/types.js';
 import { deferredFetch } from './helpers/deferred-fetch.js';
 

@@ -15,7 +15,7 @@ import { isIP, type LookupFunction } from 'node:net';
 
 import { buildConnector } from 'undici';
 
-import { DownloadError } from '../errors.js';
+import { DownloadError } from '../utils/errors.js';
 
 /**
  * Judges one IP address: returns what makes it unreachable, as a phrase

@@ -9,7 +9,7 @@
  * Beyond it: `GET /api/jobs`, `GET /api/jobs/<id>/results`, `GET /healthz`.
  * Nothing here touches a socket, so the routes are tested as functions.
  */
-import { ManifestError } from '../errors.js';
+import { ManifestError } from '../utils/errors.js';
 import { ShuttingDownError, type JobService } from './job-service.js';
 
 export type ApiRequest = {

@@ -9,7 +9,7 @@
  * are simply done again after the restart, the same as the images that were
  * in flight, so each image still ends with exactly one result.
  */
-import type { JobState, JournalEntry } from '../job-state.js';
+import type { JobState, JournalEntry } from '../results/job-state.js';
 import type { JobChanges, JobRecords } from './job-records.js';
 
 export type BatchWriterOptions = {

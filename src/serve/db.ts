@@ -5,7 +5,7 @@
 import Sqlite from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
 
-import { describeError, InputError } from '../errors.js';
+import { describeError, InputError } from '../utils/errors.js';
 import { migrate } from './migrations.js';
 
 /**

@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
-import { describeError, InputError } from '../errors.js';
+import { describeError, InputError } from '../utils/errors.js';
 import type { ApiRequest, ApiResponse } from './api.js';
 
 export type HttpOptions = {

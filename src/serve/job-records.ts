@@ -5,8 +5,8 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 
-import { JobState, storeErrors, type JournalEntry } from '../job-state.js';
-import { parseManifest } from '../manifest.js';
+import { JobState, storeErrors, type JournalEntry } from '../results/job-state.js';
+import { parseManifest } from '../input/manifest.js';
 import type {
   Counts,
   ImageResult,

@@ -8,12 +8,13 @@
  */
 import type { Database } from 'better-sqlite3';
 
-import { Controller } from '../controller.js';
-import { describeError } from '../errors.js';
-import type { JobState } from '../job-state.js';
-import { parseManifest } from '../manifest.js';
-import { statusDocument } from '../report.js';
-import type { StoreDeps } from '../store.js';
+import { Controller } from '../engine/controller.js';
+import { optionChanges } from '../engine/job-setup.js';
+import { describeError } from '../utils/errors.js';
+import type { JobState } from '../results/job-state.js';
+import { parseManifest } from '../input/manifest.js';
+import { statusDocument } from '../results/status-document.js';
+import type { StoreDeps } from '../engine/store.js';
 import type { JobInput, ResultOptions, ResultsDocument, StatusDocument } from '../types.js';
 import { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
 import { JobRecords, type JobSummary } from './job-records.js';
@@ -93,7 +94,7 @@ export class JobService {
       const changed = optionChanges(job.state.toDocument().options, this.#options.resultOptions);
       if (changed.length > 0) {
         warnings.push(
-          `job ${id} was submitted with ${changed.join(', ')}: its remaining images use the current options`,
+          `job ${id} was submitted with other options (${changed.join('; ')}): its remaining images use the current options`,
         );
       }
       this.#start(id, job.input, job.state);
@@ -179,10 +180,4 @@ export class JobService {
   #report(message: string, error: unknown): void {
     this.#options.onError?.(message, error);
   }
-}
-
-function optionChanges(recorded: ResultOptions, current: ResultOptions): string[] {
-  return (Object.keys(current) as (keyof ResultOptions)[])
-    .filter((key) => recorded[key] !== current[key])
-    .map((key) => `${key} ${JSON.stringify(recorded[key])} (now ${JSON.stringify(current[key])})`);
 }

@@ -3,14 +3,18 @@
  * address guard), one JobService, the HTTP API — and a close() that takes
  * them down in the order that loses nothing.
  */
-import { createHash } from 'node:crypto';
 import type { LookupFunction } from 'node:net';
 
 import type { Database } from 'better-sqlite3';
 
-import { createDownloader, type Downloader, type DownloaderOptions } from '../download.js';
-import { createGpuDelayPicker, formatGpuDelay, realSleep, type Sleep } from '../gpu.js';
-import type { ResultOptions, RunOptions } from '../types.js';
+import {
+  createDownloader,
+  type Downloader,
+  type DownloaderOptions,
+} from '../download/downloader.js';
+import { createStoreDeps, resultOptionsOf, type StoreMaster } from '../engine/job-setup.js';
+import type { Sleep } from '../utils/sleep.js';
+import type { RunOptions } from '../types.js';
 import { createAddressGuard, guardedConnector, type AddressGuard } from './address-guard.js';
 import { createApi } from './api.js';
 import type { BatchWriterOptions } from './batch-writer.js';
@@ -29,7 +33,7 @@ export type ServeConfig = {
   /** The run options every job gets. */
   readonly options: Omit<RunOptions, 'storeMaster' | 'failFast'>;
   /** Known store ids, and where they came from (for messages). */
-  readonly storeMaster?: { readonly ids: ReadonlySet<string>; readonly source: string } | undefined;
+  readonly storeMaster?: StoreMaster | undefined;
   /**
    * Let image URLs reach loopback, private, link-local and metadata addresses.
    * @default false
@@ -81,15 +85,14 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const { options } = config;
   const service = new JobService(db, {
     concurrency: options.concurrency,
-    resultOptions: resultOptionsOf(config),
-    deps: {
+    resultOptions: resultOptionsOf(options, config.storeMaster?.ids),
+    deps: createStoreDeps({
       fetchImage: (url, signal) => downloader.fetchImage(url, signal),
-      sleep: config.sleep ?? realSleep,
-      gpuDelay: createGpuDelayPicker(options.gpuDelay, options.seed),
-      now: () => performance.now(),
-      storeMaster: config.storeMaster?.ids,
-      storeMasterSource: config.storeMaster?.source,
-    },
+      gpuDelay: options.gpuDelay,
+      seed: options.seed,
+      storeMaster: config.storeMaster,
+      sleep: config.sleep,
+    }),
     writer: config.writer,
     onError,
   });
@@ -155,20 +158,4 @@ function downloaderOptions(config: ServeConfig): DownloaderOptions {
     connect: { timeout: options.timeoutMs },
   });
   return { ...options, connect };
-}
-
-/** What each job records as its options, as `imgjob run` records them. */
-function resultOptionsOf(config: ServeConfig): ResultOptions {
-  const { options, storeMaster } = config;
-  return {
-    gpu_delay: formatGpuDelay(options.gpuDelay),
-    seed: options.seed ?? null,
-    header_only: options.headerOnly,
-    max_bytes: options.maxBytes,
-    store_master: storeMaster
-      ? createHash('sha256')
-          .update([...storeMaster.ids].sort().join('\n'))
-          .digest('hex')
-      : null,
-  };
 }

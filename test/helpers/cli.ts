@@ -22,12 +22,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-import { loadResults } from '../../src/results.js';
+import { loadResults } from '../../src/results/reader.js';
 import type { ResultsDocument } from '../../src/types.js';
 
 /** The command line to test. */
 export const CLI_PATH = fileURLToPath(new URL('../../bin/imgjob.js', import.meta.url));
-const BUILT_ENTRY = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const BUILT_ENTRY = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 export type CliOptions = {
   /** Written to the child's standard input, which is then closed. @default nothing (closed at once) */

@@ -1,5 +1,5 @@
-import { DownloadError } from '../../src/errors.js';
-import type { FetchImage } from '../../src/process-image.js';
+import { DownloadError } from '../../src/utils/errors.js';
+import type { FetchImage } from '../../src/engine/process-image.js';
 import type { Measurement } from '../../src/types.js';
 
 /**

@@ -11,8 +11,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 
-import { AbortedError, DownloadError, describeError } from './errors.js';
-import { realSleep } from './gpu.js';
+import { AbortedError, DownloadError, describeError } from '../utils/errors.js';
+import { realSleep } from '../utils/sleep.js';
 
 export type RetryPolicy = {
   /** Retries after the first attempt. */
@@ -74,7 +74,7 @@ export function parseRetryAfter(
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/** The backoff wait: the GPU's abortable sleep, its abort named as a download's. */
+/** The backoff wait: an abortable sleep, its abort named as a download's. */
 async function backoff(ms: number, signal?: AbortSignal): Promise<void> {
   try {
     await realSleep(ms, signal);

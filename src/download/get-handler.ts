@@ -19,7 +19,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 
 import type { Attempt, Stoppable } from './attempt.js';
-import type { DownloadError } from './errors.js';
+import type { DownloadError } from '../utils/errors.js';
 import {
   bodyError,
   contentLength,
@@ -29,8 +29,8 @@ import {
   type BodyPlan,
   type ResponseHead,
   type Target,
-} from './http-response.js';
-import { isNetworkError, networkError } from './http-retry.js';
+} from './response.js';
+import { isNetworkError, networkError } from './retry.js';
 
 /** What every request of one download attempt shares. */
 export type AttemptContext = {

@@ -7,13 +7,13 @@
 import { Agent, type buildConnector } from 'undici';
 
 import { AttemptClock } from './attempt.js';
-import { DownloadError } from './errors.js';
+import { DownloadError } from '../utils/errors.js';
 import { measureHead } from './header-only.js';
-import { httpGet, type AttemptContext } from './http-get.js';
-import { ensureSize, okOrDiscard, parseTarget, type Target } from './http-response.js';
-import { abortedError, isUndiciTimeout, withRetries, type RetryPolicy } from './http-retry.js';
+import { httpGet, type AttemptContext } from './get-handler.js';
+import { ensureSize, okOrDiscard, parseTarget, type Target } from './response.js';
+import { abortedError, isUndiciTimeout, withRetries, type RetryPolicy } from './retry.js';
 import { HeaderProbe, type Measured } from './measure.js';
-import type { DownloadOptions, Measurement } from './types.js';
+import type { DownloadOptions, Measurement } from '../types.js';
 
 export type DownloaderOptions = DownloadOptions & {
   /** Most connections open to one origin at once. */

@@ -5,9 +5,9 @@
  * held until it is found or the file ends. A server that ignores Range sends
  * the whole file: it is read only until the size is known.
  */
-import { DownloadError } from './errors.js';
-import { httpGet, type AttemptContext, type GetResult } from './http-get.js';
-import { ensureSize, okOrDiscard, type BodyPlan, type ResponseHead } from './http-response.js';
+import { DownloadError } from '../utils/errors.js';
+import { httpGet, type AttemptContext, type GetResult } from './get-handler.js';
+import { ensureSize, okOrDiscard, type BodyPlan, type ResponseHead } from './response.js';
 import { HeaderProbe, type Measured } from './measure.js';
 
 /** Most headers sit in the first 64 KiB; reading it whole keeps the connection reusable. */

@@ -1,9 +1,9 @@
 import PQueue from 'p-queue';
 
-import type { JobState } from './job-state.js';
+import type { JobState } from '../results/job-state.js';
 import { runJob, type JobDeps, type JobOutcome, type ScheduleStore } from './job.js';
 import type { StoreDeps } from './store.js';
-import type { JobInput } from './types.js';
+import type { JobInput } from '../types.js';
 
 export type PreparedJob = { readonly input: JobInput; readonly state: JobState };
 

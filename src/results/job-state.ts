@@ -7,7 +7,7 @@ import type {
   ResultsDocument,
   StoreError,
   StoreStatus,
-} from './types.js';
+} from '../types.js';
 
 /** One change to a job's results, in the order it happened; replayable. */
 export type JournalEntry =

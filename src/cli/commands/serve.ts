@@ -8,10 +8,10 @@ import { isIP } from 'node:net';
 
 import type { Command } from 'commander';
 
-import type { CliIo } from '../cli.js';
-import { addEngineOptions, engineOptionsOf, intOption, type EngineFlags } from '../cli-options.js';
-import { readStoreMaster } from '../store-master.js';
-import { SERVE_DEFAULTS } from './defaults.js';
+import type { CliIo } from '../io.js';
+import { addEngineOptions, engineOptionsOf, intOption, type EngineFlags } from '../options.js';
+import { readStoreMaster } from '../../input/store-master.js';
+import { SERVE_DEFAULTS } from '../../serve/defaults.js';
 
 type ServeFlags = EngineFlags & {
   host: string;
@@ -77,7 +77,7 @@ async function serveCommand(flags: ServeFlags, io: Pick<CliIo, 'stderr'>): Promi
   // resume still ends in a graceful stop.
   const stopped = nextStopSignal();
   // Loaded here so other commands never load SQLite.
-  const { startServer } = await import('./server.js');
+  const { startServer } = await import('../../serve/server.js');
   const server = await startServer({
     host: flags.host,
     port: flags.port,

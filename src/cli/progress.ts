@@ -1,7 +1,7 @@
 import type { Ora } from 'ora';
 
-import { formatDuration } from './report.js';
-import type { RunningJob } from './run.js';
+import { formatDuration } from './render.js';
+import type { RunningJob } from '../run/run-jobs.js';
 
 /** Live counts of a run on stderr: only when stderr is a terminal. */
 export class Progress {

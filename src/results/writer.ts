@@ -1,11 +1,11 @@
 import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 
-import { stageFile } from './atomic-file.js';
+import { stageFile } from '../utils/atomic-file.js';
 import type { JobState, JournalEntry } from './job-state.js';
 import { encodeJournalEntry } from './journal.js';
-import { journalPathOf, oldJournalPathOf } from './results.js';
-import type { ResultsDocument } from './types.js';
+import { journalPathOf, oldJournalPathOf } from './paths.js';
+import type { ResultsDocument } from '../types.js';
 
 export type SaveStats = {
   readonly saves: number;

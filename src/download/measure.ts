@@ -5,7 +5,7 @@
  */
 import { imageSize } from 'image-size';
 
-import { DownloadError } from './errors.js';
+import { DownloadError } from '../utils/errors.js';
 import { quickSize } from './quick-size.js';
 
 /** Width and height as stored in the file (no EXIF rotation applied). */

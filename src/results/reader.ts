@@ -3,10 +3,11 @@ import { readFileSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
-import { InputError } from './errors.js';
+import { InputError } from '../utils/errors.js';
 import { IMAGE_STATUSES, JobState, STORE_STATUSES } from './job-state.js';
 import { entryOf, parseJournal, type JournalLine } from './journal.js';
-import type { ResultsDocument } from './types.js';
+import type { ResultsDocument } from '../types.js';
+import { journalPathOf, oldJournalPathOf } from './paths.js';
 
 /** Reads a results file and replays its journal, if a run left one. */
 export async function loadResults(path: string): Promise<ResultsDocument> {
@@ -76,15 +77,6 @@ export function isWriterAlive(document: ResultsDocument): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-export function journalPathOf(path: string): string {
-  return `${path}.journal`;
-}
-
-/** The journal of the snapshot being replaced; replayed before the current one. */
-export function oldJournalPathOf(path: string): string {
-  return `${path}.journal.old`;
 }
 
 function parseResults(text: string, path: string): ResultsDocument {

@@ -1,18 +1,19 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
-import { Controller, type PreparedJob } from './controller.js';
-import { createDownloader } from './download.js';
-import { InputError, ManifestError } from './errors.js';
-import { createGpuDelayPicker, formatGpuDelay, realSleep, type Sleep } from './gpu.js';
-import { JobState } from './job-state.js';
-import { readManifest } from './manifest.js';
-import { isWriterAlive, loadResults } from './results.js';
-import { ResultsWriter, type SaveStats } from './results-writer.js';
-import { readStoreMaster } from './store-master.js';
-import type { JobInput, ResultOptions, ResultsDocument, RunOptions } from './types.js';
+import { Controller, type PreparedJob } from '../engine/controller.js';
+import { createDownloader } from '../download/downloader.js';
+import { InputError, ManifestError } from '../utils/errors.js';
+import { createStoreDeps, optionChanges, resultOptionsOf } from '../engine/job-setup.js';
+import { JobState } from '../results/job-state.js';
+import { readManifest } from '../input/manifest.js';
+import { isWriterAlive, loadResults } from '../results/reader.js';
+import { ResultsWriter, type SaveStats } from '../results/writer.js';
+import { readStoreMaster } from '../input/store-master.js';
+import type { Sleep } from '../utils/sleep.js';
+import type { JobInput, ResultOptions, ResultsDocument, RunOptions } from '../types.js';
 
 export type RunRequest = {
   /** Manifest paths; `-` reads standard input (once). */
@@ -81,14 +82,19 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
       writer.open();
     });
     request.onStart?.(prepared);
-    const controller = new Controller(options, {
-      fetchImage: (url, fetchSignal) => downloader.fetchImage(url, fetchSignal),
-      sleep: request.sleep ?? realSleep,
-      gpuDelay: createGpuDelayPicker(options.gpuDelay, options.seed),
-      now: () => performance.now(),
-      storeMaster,
-      storeMasterSource: request.storeMasterPath,
-    });
+    const controller = new Controller(
+      options,
+      createStoreDeps({
+        fetchImage: (url, fetchSignal) => downloader.fetchImage(url, fetchSignal),
+        gpuDelay: options.gpuDelay,
+        seed: options.seed,
+        storeMaster:
+          storeMaster && request.storeMasterPath
+            ? { ids: storeMaster, source: request.storeMasterPath }
+            : undefined,
+        sleep: request.sleep,
+      }),
+    );
     // Each job's file is final the moment that job ends, not when the run does.
     return await Promise.all(
       prepared.map(async (job, index): Promise<JobReport> => {
@@ -230,33 +236,11 @@ function checkResumable(
       `cannot resume ${path}: it belongs to a different manifest (${document.manifest_source}); use --force to start over or -o for another file`,
     );
   }
-  const differences = (Object.keys(options) as (keyof ResultOptions)[])
-    .filter((key) => document.options[key] !== options[key])
-    .map(
-      (key) =>
-        `${key} was ${JSON.stringify(document.options[key])}, now ${JSON.stringify(options[key])}`,
-    );
+  const differences = optionChanges(document.options, options);
   if (differences.length > 0) {
     throw new InputError(
       'E_RESUME_MISMATCH',
       `cannot resume ${path} with different options (${differences.join('; ')}): give the same ones, or use --force to start over`,
     );
   }
-}
-
-function resultOptionsOf(
-  options: RunRequest['options'],
-  storeMaster: ReadonlySet<string> | undefined,
-): ResultOptions {
-  return {
-    gpu_delay: formatGpuDelay(options.gpuDelay),
-    seed: options.seed ?? null,
-    header_only: options.headerOnly,
-    max_bytes: options.maxBytes,
-    store_master: storeMaster ? digestOf([...storeMaster].sort().join('\n')) : null,
-  };
-}
-
-function digestOf(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }

@@ -5,9 +5,9 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 
-import { DownloadError } from './errors.js';
-import type { AttemptContext } from './http-get.js';
-import { errorCode, isNetworkError, networkError, statusError } from './http-retry.js';
+import { DownloadError } from '../utils/errors.js';
+import type { AttemptContext } from './get-handler.js';
+import { errorCode, isNetworkError, networkError, statusError } from './retry.js';
 
 /** An http(s) URL, parsed: what a request needs of it. */
 export type Target = { readonly href: string; readonly origin: string; readonly path: string };

@@ -4,8 +4,8 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 
-import { parseGpuDelay } from './gpu.js';
-import type { GpuDelay } from './types.js';
+import { parseGpuDelay } from '../engine/gpu-delay.js';
+import type { GpuDelay } from '../types.js';
 
 export const DEFAULTS = {
   concurrency: 32,

@@ -1,4 +1,4 @@
-import { isAbortError } from './errors.js';
+import { isAbortError } from '../utils/errors.js';
 import {
   downloadImage,
   holdGpu,
@@ -6,7 +6,7 @@ import {
   type ImagePlace,
   type ProcessDeps,
 } from './process-image.js';
-import type { ImageResult, StoreTask } from './types.js';
+import type { ImageResult, StoreTask } from '../types.js';
 
 export type StoreDeps = ProcessDeps & {
   /** Known store ids; absent means every id is accepted. */

@@ -1,6 +1,6 @@
-import { DownloadError, describeError, isAbortError } from './errors.js';
-import type { Sleep } from './gpu.js';
-import type { ImageResult, Measurement } from './types.js';
+import { DownloadError, describeError, isAbortError } from '../utils/errors.js';
+import type { Sleep } from '../utils/sleep.js';
+import type { ImageResult, Measurement } from '../types.js';
 
 /** Downloads one image and reads its size; rejects with a DownloadError. */
 export type FetchImage = (url: string, signal?: AbortSignal) => Promise<Measurement>;

@@ -14,9 +14,9 @@ import {
   InputError,
   limitProblems,
   ManifestError,
-} from './errors.js';
+} from '../utils/errors.js';
 import { findJsonSyntaxError } from './json-syntax.js';
-import type { ImageTask, JobInput, Manifest, StoreTask, Visit } from './types.js';
+import type { ImageTask, JobInput, Manifest, StoreTask, Visit } from '../types.js';
 
 const imageUrlSchema = z
   .string({ error: expected('an http(s) URL string') })

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { CsvError, parse } from 'csv-parse/sync';
 
-import { describeFileError, InputError, limitProblems } from './errors.js';
+import { describeFileError, InputError, limitProblems } from '../utils/errors.js';
 
 const HEADER = ['AreaCode', 'StoreName', 'StoreID'] as const;
 const ID_COLUMN = HEADER.indexOf('StoreID');

@@ -1,8 +1,8 @@
 import { setMaxListeners } from 'node:events';
 
-import type { JobState } from './job-state.js';
+import type { JobState } from '../results/job-state.js';
 import { runStore, type StoreDeps, type StoreOutcome } from './store.js';
-import type { ImageResult, JobInput, JobStatus } from './types.js';
+import type { ImageResult, JobInput, JobStatus } from '../types.js';
 
 /**
  * Runs a task when a store slot is free. `rank` orders a job's own stores

@@ -5,7 +5,7 @@
  * twentieth of the CPU, which is most of what saving a 100k-image job costs.
  */
 import type { JournalEntry } from './job-state.js';
-import type { ImageResult } from './types.js';
+import type { ImageResult } from '../types.js';
 
 /** A done image as journaled: `{"t":"done","s":0,"i":3,"w":640,"h":480,…}`. */
 type DoneLine = {

@@ -1,15 +1,6 @@
 import Table from 'cli-table3';
 
-import type { ResultsDocument, StatusDocument, StoreResult } from './types.js';
-
-/** The Retail Pulse status document of a job (`error` only when failed). */
-export function statusDocument(document: ResultsDocument): StatusDocument {
-  return {
-    status: document.status,
-    job_id: document.job_id,
-    ...(document.status === 'failed' ? { error: document.error ?? [] } : {}),
-  };
-}
+import type { ResultsDocument, StoreResult } from '../types.js';
 
 export type Paint = {
   readonly red: (text: string) => string;

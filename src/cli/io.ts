@@ -1,0 +1,32 @@
+import type { JobStatus } from '../types.js';
+
+/** The streams a command talks to: the process's own, or a test's. */
+export type CliIo = {
+  readonly stdout: NodeJS.WriteStream;
+  readonly stderr: NodeJS.WriteStream;
+  readonly stdin: NodeJS.ReadStream;
+};
+
+/** Exit codes, as the README documents them. */
+export const EXIT = {
+  completed: 0,
+  failed: 1,
+  usage: 2,
+  unfinished: 3,
+  /** A bug (EX_SOFTWARE): never to be read as "the job failed". */
+  internal: 70,
+  sigint: 130,
+  sigterm: 143,
+} as const;
+
+/** Exit code of several jobs: the worst of them. */
+export function worstExit(statuses: readonly JobStatus[]): number {
+  if (statuses.includes('ongoing')) return EXIT.unfinished;
+  if (statuses.includes('failed')) return EXIT.failed;
+  return EXIT.completed;
+}
+
+/** A shell word: quoted only when it must be. */
+export function quote(arg: string): string {
+  return /^[\w./:=@%+,-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,99 @@
+import { readFileSync } from 'node:fs';
+
+import { Command, CommanderError } from 'commander';
+
+import { InputError } from '../utils/errors.js';
+import { addRunCommand } from './commands/run.js';
+import { addServeCommand } from './commands/serve.js';
+import { addStatusCommand } from './commands/status.js';
+import { EXIT, type CliIo } from './io.js';
+
+/**
+ * Runs the CLI on `argv` (as `process.argv`) and returns the exit code. The
+ * one place that turns errors into exit codes: bad input is 2 with one line
+ * per problem; anything else is a bug, 70, with a line asking for a report.
+ */
+export async function main(argv: readonly string[], io: CliIo = process): Promise<number> {
+  // `imgjob status x | head -1`: a reader that leaves early is no error; the
+  // results file, not stdout, is what a run must finish.
+  io.stdout.on('error', ignoreClosedPipe);
+  let exitCode: number = EXIT.completed;
+  const program = buildProgram(argv, io, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version end with code 0; every other parse error is usage.
+      return error.exitCode === 0 ? EXIT.completed : EXIT.usage;
+    }
+    if (error instanceof InputError) {
+      for (const line of error.problems) io.stderr.write(`imgjob: ${line}\n`);
+      return EXIT.usage;
+    }
+    reportBug(error, argv, io);
+    return EXIT.internal;
+  }
+  return exitCode;
+}
+
+function buildProgram(
+  argv: readonly string[],
+  io: CliIo,
+  setExit: (code: number) => void,
+): Command {
+  const program = new Command('imgjob')
+    .description(
+      'Batch processor for store-image jobs: download, measure, perimeter, simulated GPU.',
+    )
+    .version(packageVersion(), '-V, --version')
+    .option('--debug', 'print the stack of an internal error (also DEBUG=imgjob)')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    });
+
+  addRunCommand(program, io, setExit, argv);
+  addStatusCommand(program, io, setExit);
+  addServeCommand(program, io, setExit);
+
+  program.addHelpText(
+    'after',
+    `
+Examples:
+  imgjob run manifest.json                       # → manifest.results.json + a table
+  imgjob run a.json b.json --out-dir out --json  # two jobs at once, status JSON per line
+  imgjob run manifest.json --resume              # continue after a crash or Ctrl-C
+  imgjob status manifest.results.json            # where does the job stand?
+
+Exit codes: 0 completed · 1 failed · 2 bad input or usage · 3 (status) unfinished
+            70 internal error (a bug: please report it)
+            130 interrupted by SIGINT · 143 by SIGTERM (results saved, resumable)`,
+  );
+  return program;
+}
+
+/** A bug: one line and where to report it; the stack only when asked for. */
+function reportBug(error: unknown, argv: readonly string[], io: CliIo): void {
+  const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  io.stderr.write(
+    `imgjob: internal error: ${message}\n` +
+      'imgjob: this is a bug in imgjob; please report it with the command you ran' +
+      ' (the results file, if any, is resumable)\n',
+  );
+  const debug = argv.includes('--debug') || /(^|,)imgjob(,|$)/.test(process.env.DEBUG ?? '');
+  if (debug && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);
+  else io.stderr.write('imgjob: run with --debug (or DEBUG=imgjob) to see the stack\n');
+}
+
+function ignoreClosedPipe(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+}
+
+function packageVersion(): string {
+  const raw = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(raw) as { version: string }).version;
+}
