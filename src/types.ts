@@ -190,7 +190,7 @@ export type DownloadOptions = {
 export type RunOptions = DownloadOptions & {
   /**
    * Most stores in flight at once, over all jobs.
-   * @default 16
+   * @default 32
    */
   readonly concurrency: number;
   /** @default { min: 100, max: 400 } */
@@ -207,6 +207,4 @@ export type RunOptions = DownloadOptions & {
    * @default false
    */
   readonly failFast: boolean;
-  /** Store ids known to the store master; absent means every id is accepted. */
-  readonly storeMaster?: ReadonlySet<string> | undefined;
 };

@@ -9,27 +9,14 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import type { CliIo } from '../src/cli/io.js';
 import { JobState } from '../src/results/job-state.js';
+import { jobInputOf, resultOptions } from './helpers/job-input.js';
 
 describe('main', () => {
   it('treats a reader that closed stdout early (EPIPE) as no error', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'imgjob-main-'));
     const path = join(dir, 'job.results.json');
-    const input = {
-      source: 'm.json',
-      manifest: { count: 0, visits: [] },
-      digest: 'd',
-      imageCount: 1,
-      stores: [
-        { storeId: 'S', index: 0, visitTimes: [], images: [{ url: 'http://h/a', visit: 0 }] },
-      ],
-    };
-    const options = {
-      gpu_delay: '0',
-      seed: null,
-      header_only: false,
-      max_bytes: 1,
-      store_master: null,
-    };
+    const input = jobInputOf({ S: ['http://h/a'] });
+    const options = resultOptions({ seed: null, max_bytes: 1 });
     writeFileSync(
       path,
       JSON.stringify(JobState.create(input, 'job', options, new Date(0)).toDocument()),

@@ -1,5 +1,5 @@
 /**
- * Crash, stop and resume, end to end (SPEC.md "Durability"): the BUILT CLI
+ * Crash, stop and resume, end to end (the durability rules: killed at any instant, --resume ends with one result per image): the BUILT CLI
  * runs a job whose every image sits behind its own gate of the fault server,
  * is killed (SIGKILL, SIGINT, SIGTERM) at a chosen point, and is resumed with
  * `--resume`. The verdict comes from the results file (snapshot + journal, as

@@ -5,34 +5,26 @@ import { DownloadError } from '../src/utils/errors.js';
 import { JobState } from '../src/results/job-state.js';
 import type { FetchImage } from '../src/engine/process-image.js';
 import type { StoreDeps } from '../src/engine/store.js';
-import type { JobInput, ResultOptions } from '../src/types.js';
+import type { JobInput } from '../src/types.js';
+import { jobInputOf, resultOptions } from './helpers/job-input.js';
 
-const OPTIONS: ResultOptions = {
-  gpu_delay: '0',
-  seed: null,
-  header_only: false,
-  max_bytes: 1000,
-  store_master: null,
-};
+const OPTIONS = resultOptions({ seed: null });
 
-/** A job whose stores hold `sizes[i]` images each, URLs `<job>/<store>/<image>`. */
-function jobOf(name: string, sizes: number[]): JobInput {
-  const stores = sizes.map((size, index) => ({
-    storeId: `${name}-S${index}`,
-    index,
-    visitTimes: [],
-    images: Array.from({ length: size }, (_, image) => ({
-      url: `http://x/${name}/${index}/${image}`,
-      visit: index,
-    })),
-  }));
-  return {
-    source: `${name}.json`,
-    manifest: { count: 0, visits: [] },
-    stores,
-    digest: name,
-    imageCount: sizes.reduce((a, b) => a + b, 0),
-  };
+/**
+ * A job whose stores `<job>-S<i>` hold `sizes[i]` images `http://x/<job>/<i>/<j>`;
+ * `firstUrls[i]`, when given, replaces store i's images.
+ */
+function jobOf(name: string, sizes: number[], firstUrls: Record<number, string[]> = {}): JobInput {
+  return jobInputOf(
+    Object.fromEntries(
+      sizes.map((size, index) => [
+        `${name}-S${index}`,
+        firstUrls[index] ??
+          Array.from({ length: size }, (_, image) => `http://x/${name}/${index}/${image}`),
+      ]),
+    ),
+    `${name}.json`,
+  );
 }
 
 function prepared(input: JobInput) {
@@ -87,16 +79,9 @@ describe('runJob and the controller', () => {
   });
 
   it('lets a failed store fail the job while the other stores complete', async () => {
-    const input = jobOf('b', [2, 2]);
-    const failing = {
-      ...input,
-      stores: input.stores.map((store, index) =>
-        index === 0
-          ? { ...store, images: [{ url: 'http://x/fail/0', visit: 0 }, ...store.images] }
-          : store,
-      ),
-    };
-    const job = prepared(failing);
+    const job = prepared(
+      jobOf('b', [3, 2], { 0: ['http://x/fail/0', 'http://x/b/0/0', 'http://x/b/0/1'] }),
+    );
     await runController(
       [job],
       { concurrency: 2, failFast: false },
@@ -152,14 +137,7 @@ describe('runJob and the controller', () => {
 
   it('with fail-fast, skips the rest of the failed job but lets other jobs finish', async () => {
     const log: string[] = [];
-    const input = jobOf('ff', [1, 1, 1]);
-    const failing = {
-      ...input,
-      stores: input.stores.map((store, index) =>
-        index === 0 ? { ...store, images: [{ url: 'http://x/fail/ff', visit: 0 }] } : store,
-      ),
-    };
-    const job = prepared(failing);
+    const job = prepared(jobOf('ff', [1, 1, 1], { 0: ['http://x/fail/ff'] }));
     const other = prepared(jobOf('other', [1, 1]));
     const outcomes = await runController(
       [job, other],

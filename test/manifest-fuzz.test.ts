@@ -171,7 +171,7 @@ function checkBrokenText(text: string): void {
   }
 }
 
-/** The rules of SPEC.md, written plainly. */
+/** The manifest rules (count = visits, non-empty store ids, absolute http(s) URLs), written plainly. */
 function referenceAccepts(value: Json): boolean {
   if (!isObject(value)) return false;
   const { count, visits } = value;

@@ -15,32 +15,20 @@ import { JobState } from '../src/results/job-state.js';
 import { loadResults } from '../src/results/reader.js';
 import { journalPathOf, oldJournalPathOf } from '../src/results/paths.js';
 import { ResultsWriter } from '../src/results/writer.js';
-import type { ImageResult, JobInput, ResultOptions, ResultsDocument } from '../src/types.js';
+import type { ImageResult, JobInput, ResultsDocument } from '../src/types.js';
+import { jobInputOf, resultOptions } from './helpers/job-input.js';
 
-const OPTIONS: ResultOptions = {
-  gpu_delay: '0',
-  seed: 1,
-  header_only: false,
-  max_bytes: 10,
-  store_master: null,
-};
+const OPTIONS = resultOptions({ max_bytes: 10 });
 
 function jobOf(stores: number, images: number): JobInput {
-  return {
-    source: 'm.json',
-    manifest: { count: 0, visits: [] },
-    digest: 'digest',
-    imageCount: stores * images,
-    stores: Array.from({ length: stores }, (_, index) => ({
-      storeId: `S${index}`,
-      index,
-      visitTimes: [],
-      images: Array.from({ length: images }, (_, image) => ({
-        url: `http://h/${index}/${image}`,
-        visit: 0,
-      })),
-    })),
-  };
+  return jobInputOf(
+    Object.fromEntries(
+      Array.from({ length: stores }, (_, index) => [
+        `S${index}`,
+        Array.from({ length: images }, (_, image) => `http://h/${index}/${image}`),
+      ]),
+    ),
+  );
 }
 
 const done = (url: string): ImageResult => ({

@@ -13,7 +13,8 @@ import { openDatabase } from '../src/serve/db.js';
 import { createHttpServer, listen } from '../src/serve/http.js';
 import { JobRecords, type JobChanges } from '../src/serve/job-records.js';
 import { MIGRATIONS } from '../src/serve/migrations.js';
-import type { ImageResult, ResultOptions } from '../src/types.js';
+import type { ImageResult } from '../src/types.js';
+import { resultOptions } from './helpers/job-input.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-db-'));
 afterAll(() => {
@@ -22,13 +23,7 @@ afterAll(() => {
 const fresh = (name: string): string =>
   join(folder, `${name}-${Math.random().toString(36).slice(2)}.db`);
 
-const OPTIONS: ResultOptions = {
-  gpu_delay: '0',
-  seed: 7,
-  header_only: false,
-  max_bytes: 1000,
-  store_master: null,
-};
+const OPTIONS = resultOptions({ seed: 7 });
 const MANIFEST = JSON.stringify({
   count: 3,
   visits: [

@@ -25,19 +25,6 @@ export type Downloaded =
   | { readonly ok: true; readonly measurement: Measurement; readonly downloadMs: number }
   | { readonly ok: false; readonly result: FailedImage };
 
-/**
- * Processes one image: download → measure → perimeter → simulated GPU.
- * Expected failures come back as a `failed` result; an abort rejects.
- */
-export async function processImage(
-  place: ImagePlace,
-  deps: ProcessDeps,
-  signal?: AbortSignal,
-): Promise<DoneImage | FailedImage> {
-  const downloaded = await downloadImage(place, deps, signal);
-  return downloaded.ok ? holdGpu(place, downloaded, deps, signal) : downloaded.result;
-}
-
 /** Downloads and measures one image. Only an abort rejects. */
 export async function downloadImage(
   place: ImagePlace,

@@ -103,10 +103,6 @@ export class JobState {
     return this.#header.job_id;
   }
 
-  get storeCount(): number {
-    return this.#stores.length;
-  }
-
   storeStatus(store: number): StoreStatus {
     return this.#store(store).status;
   }

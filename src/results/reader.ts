@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
-import { InputError } from '../utils/errors.js';
+import { describeFileError, InputError } from '../utils/errors.js';
 import { IMAGE_STATUSES, JobState, STORE_STATUSES } from './job-state.js';
 import { entryOf, parseJournal, type JournalLine } from './journal.js';
 import type { ResultsDocument } from '../types.js';
@@ -50,9 +50,13 @@ async function readSnapshotAndJournal(
         (await inodeOf(path)) === ino && (await inodeOf(journalPathOf(path))) === journalBefore;
       if (unchanged || attempt >= 5) return { text, journal };
     } catch (error) {
-      throw new InputError('E_RESULTS_FILE', `cannot read results file ${path}: ${reason(error)}`, {
-        cause: error,
-      });
+      throw new InputError(
+        'E_RESULTS_FILE',
+        `cannot read results file ${path}: ${describeFileError(error)}`,
+        {
+          cause: error,
+        },
+      );
     } finally {
       await file?.close();
     }
@@ -135,12 +139,4 @@ function readJournal(path: string): JournalLine[] {
   } catch {
     return [];
   }
-}
-
-function reason(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EACCES') return 'permission denied';
-  if (code === 'EISDIR') return 'is a folder';
-  return error instanceof Error ? error.message : String(error);
 }

@@ -28,7 +28,7 @@ export type RunRequest = {
   readonly resume?: boolean | undefined;
   /** Path of a store master CSV. */
   readonly storeMasterPath?: string | undefined;
-  readonly options: Omit<RunOptions, 'storeMaster'>;
+  readonly options: RunOptions;
   readonly stdin?: NodeJS.ReadableStream | undefined;
   /** Stops the run: new images are not started, results are saved. */
   readonly signal?: AbortSignal | undefined;

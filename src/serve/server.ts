@@ -31,7 +31,7 @@ export type ServeConfig = {
   /** The SQLite file; created when missing. */
   readonly dbPath: string;
   /** The run options every job gets. */
-  readonly options: Omit<RunOptions, 'storeMaster' | 'failFast'>;
+  readonly options: Omit<RunOptions, 'failFast'>;
   /** Known store ids, and where they came from (for messages). */
   readonly storeMaster?: StoreMaster | undefined;
   /**

@@ -23,8 +23,6 @@ export type ErrorCode =
   | 'E_BAD_URL'
   // serve: the address an image URL leads to is not allowed.
   | 'E_ADDRESS_REFUSED'
-  // One store failed before any download.
-  | 'E_UNKNOWN_STORE'
   // The run was stopped.
   | 'E_ABORTED';
 
@@ -69,7 +67,7 @@ export type DownloadErrorContext = {
   readonly attempts?: number | undefined;
   /** Whether another attempt could succeed (network, timeout, 408, 429, 5xx). */
   readonly transient?: boolean | undefined;
-  /** Seconds the server asked us to wait (Retry-After), when it said so. */
+  /** Milliseconds the server asked us to wait (Retry-After), when it said so. */
   readonly retryAfterMs?: number | undefined;
 };
 
