@@ -68,8 +68,8 @@ beforeEach(() => {
 describe('the results file', () => {
   it('is whole from the start, journals each change within a turn, and loads with the journal replayed', async () => {
     const state = JobState.create(jobOf(2, 2), 'job-1', OPTIONS, new Date(0));
-    const writer = new ResultsWriter(path, state, { minIntervalMs: 60_000 });
-    writer.open();
+    const writer = new ResultsWriter(path, state, { intervalMs: 60_000 });
+    await writer.open();
     expect((JSON.parse(readFileSync(path, 'utf8')) as ResultsDocument).counts.pending).toBe(4);
 
     state.recordImage(0, 0, done('http://h/0/0'));
@@ -91,8 +91,8 @@ describe('the results file', () => {
 
   it('journals a done image compactly and replays it whole; a line that fits no image ends the replay', async () => {
     const state = JobState.create(jobOf(1, 3), 'job-6', OPTIONS, new Date(0));
-    const writer = new ResultsWriter(path, state, { minIntervalMs: 60_000 });
-    writer.open();
+    const writer = new ResultsWriter(path, state, { intervalMs: 60_000 });
+    await writer.open();
     state.recordImage(0, 0, done('http://h/0/0'));
     await nextTurn();
     const line = readFileSync(journalPathOf(path), 'utf8');
@@ -110,11 +110,10 @@ describe('the results file', () => {
   it('replaces the snapshot in the background and drops the rotated journal once it is in place', async () => {
     const state = JobState.create(jobOf(1, 3), 'job-2', OPTIONS, new Date(0));
     const writer = new ResultsWriter(path, state, {
-      minIntervalMs: 0,
+      intervalMs: 0,
       maxShare: Infinity,
-      maxStaleMs: 0,
     });
-    writer.open();
+    await writer.open();
     state.recordImage(0, 0, done('http://h/0/0'));
     state.recordImage(0, 1, done('http://h/0/1'));
     // Every reading in between is whole and never goes backwards.
@@ -133,8 +132,8 @@ describe('the results file', () => {
 
   it('after a crash mid-snapshot, replays the rotated journal before the current one', async () => {
     const state = JobState.create(jobOf(1, 2), 'job-3', OPTIONS, new Date(0));
-    const writer = new ResultsWriter(path, state, { minIntervalMs: 60_000 });
-    writer.open();
+    const writer = new ResultsWriter(path, state, { intervalMs: 60_000 });
+    await writer.open();
     state.recordImage(0, 0, {
       url: 'http://h/0/0',
       status: 'failed',
@@ -156,7 +155,7 @@ describe('the results file', () => {
   it('writes a big job compactly, store by store, as one valid document', async () => {
     const state = JobState.create(jobOf(60, 100), 'job-4', OPTIONS, new Date(0));
     const writer = new ResultsWriter(path, state);
-    writer.open();
+    await writer.open();
     state.recordImage(59, 99, done('http://h/59/99'));
     await writer.close(true);
     const text = readFileSync(path, 'utf8');
@@ -174,7 +173,7 @@ describe('the results file', () => {
       path,
       JobState.create(jobOf(1, 1), 'job-5', OPTIONS, new Date(0)),
     );
-    writer.open();
+    await writer.open();
     expect((await loadResults(path)).stores[0]?.status).toBe('pending');
     await writer.close(true);
   });
