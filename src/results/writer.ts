@@ -5,7 +5,7 @@ import { replaceFile, writeAllSync } from '../utils/atomic-file.js';
 import type { JobState, JournalEntry } from './job-state.js';
 import { encodeJournalEntry } from './journal.js';
 import { journalPathOf, oldJournalPathOf } from './paths.js';
-import { saveErrorOf } from './save-error.js';
+import { ResultsSaveError, saveErrorOf } from './save-error.js';
 import { SnapshotText, sizeOf } from './snapshot.js';
 import type { ResultsDocument } from '../types.js';
 
@@ -145,7 +145,12 @@ export class ResultsWriter {
       await this.#saveNow(this.#state.toDocument(extra));
       saved = true;
     } catch (error) {
-      this.#failure ??= saveErrorOf(error, this.path, this.#lastSize);
+      // Its room estimate is the one that counts: this save is what must
+      // succeed for the results to be whole.
+      const failure = saveErrorOf(error, this.path, this.#lastSize);
+      if (this.#failure === undefined || failure instanceof ResultsSaveError) {
+        this.#failure = failure;
+      }
     }
     if (this.#journal !== undefined) closeSync(this.#journal);
     this.#journal = undefined;
