@@ -1,7 +1,7 @@
 import { closeSync, constants, ftruncateSync, openSync, renameSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 
-import { replaceFile, writeAllSync } from '../utils/atomic-file.js';
+import { injectedWriteFault, replaceFile, writeAllSync } from '../utils/atomic-file.js';
 import type { JobState, JournalEntry } from './job-state.js';
 import { encodeJournalEntry } from './journal.js';
 import { journalPathOf, oldJournalPathOf } from './paths.js';
@@ -248,6 +248,7 @@ export class ResultsWriter {
     const data = Buffer.from(this.#lines.join(''));
     this.#lines = [];
     try {
+      injectedWriteFault();
       writeAllSync(this.#journal, data);
       this.#journalBytes += data.length;
     } catch (error) {

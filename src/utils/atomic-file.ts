@@ -10,16 +10,7 @@
  * renamed over a good one.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fsync,
-  fsyncSync,
-  openSync,
-  readdirSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, constants, fsync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -62,7 +53,6 @@ export async function replaceFile(path: string, chunks: readonly Uint8Array[]): 
 
 /** Writes all of `data` at the file's position, or throws what stopped it. */
 export function writeAllSync(fd: number, data: Uint8Array): void {
-  injectedFault();
   let offset = 0;
   while (offset < data.length) {
     const written = writeSync(fd, data, offset, data.length - offset);
@@ -119,7 +109,7 @@ function tempPathOf(path: string): string {
 }
 
 async function writeAll(handle: FileHandle, chunks: readonly Uint8Array[]): Promise<void> {
-  injectedFault();
+  injectedWriteFault();
   let pending = chunks.filter((chunk) => chunk.length > 0);
   while (pending.length > 0) {
     const batch = pending.slice(0, MAX_IOV);
@@ -151,10 +141,11 @@ function noProgress(): NodeJS.ErrnoException {
 
 /**
  * Test seam, documented in README "Durability": `IMGJOB_TEST_WRITE_FAULT=EIO`
- * makes every results-file write fail with that errno code, to reach the
- * paths of I/O errors no test can cause on a healthy disk.
+ * makes every write of a results file (snapshot or journal) fail with that
+ * errno code, to reach the paths of I/O errors no test can cause on a
+ * healthy disk.
  */
-function injectedFault(): void {
+export function injectedWriteFault(): void {
   const code = process.env.IMGJOB_TEST_WRITE_FAULT;
   if (code) throw Object.assign(new Error(`${code}: injected write fault`), { code });
 }
@@ -168,19 +159,6 @@ async function fsyncFolder(folder: string): Promise<void> {
     await fsyncAsync(fd);
   } catch {
     // See above.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
-/** fsync of a folder, blocking; see fsyncFolder. */
-export function fsyncFolderSync(folder: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(folder, 'r');
-    fsyncSync(fd);
-  } catch {
-    // See fsyncFolder.
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
