@@ -14,6 +14,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { JobState } from '../src/results/job-state.js';
 import { loadResults } from '../src/results/reader.js';
 import { journalPathOf, oldJournalPathOf } from '../src/results/paths.js';
+import { imageText, SnapshotText } from '../src/results/snapshot.js';
 import { ResultsWriter } from '../src/results/writer.js';
 import type { ImageResult, JobInput, ResultOptions, ResultsDocument } from '../src/types.js';
 
@@ -176,5 +177,52 @@ describe('the results file', () => {
     await writer.open();
     expect((await loadResults(path)).stores[0]?.status).toBe('pending');
     await writer.close(true);
+  });
+});
+
+describe('the snapshot text of a big job', () => {
+  it('is the document, snapshot after snapshot, though only what changed is serialized again', () => {
+    const state = JobState.create(jobOf(60, 100), 'job-7', OPTIONS, new Date(0));
+    const text = new SnapshotText();
+    state.onChange = (entry) => {
+      text.changed(entry);
+    };
+    const check = (): void => {
+      const document = state.toDocument();
+      const parsed = JSON.parse(Buffer.concat(text.chunks(document)).toString('utf8')) as unknown;
+      expect(parsed).toEqual(JSON.parse(JSON.stringify(document)));
+    };
+    check();
+    // Stores start, record in order (some between two snapshots), end, fail.
+    for (let round = 0; round < 12; round++) {
+      for (let store = round * 5; store < round * 5 + 8 && store < 60; store++) {
+        if (state.storeStatus(store) === 'pending') state.setStoreStatus(store, 'ongoing');
+        const first = state.firstPending(store);
+        for (let image = first; image < Math.min(first + 37, 100); image++) {
+          state.recordImage(store, image, done(`http://h/${store}/${image}`));
+        }
+        if (state.firstPending(store) === 100) state.setStoreStatus(store, 'completed');
+      }
+      if (round === 3) {
+        state.recordImage(17, 99, {
+          url: 'http://h/17/99',
+          status: 'failed',
+          error: 'HTTP 404 "Not Found"\n',
+          code: 'E_HTTP_STATUS',
+        });
+        state.setStoreStatus(17, 'failed', 'image 100 failed');
+      }
+      // A change below what was already written (not in a normal run).
+      if (round === 5) state.recordImage(2, 0, done('http://h/2/0'));
+      check();
+    }
+    expect(state.counts.done).toBeGreaterThan(1000);
+  });
+
+  it('writes pending and done images as JSON.stringify would', () => {
+    const image = { ...done('http://h/"quoted"/\u00e9'), type: 'svg+xml' };
+    expect(imageText(image)).toBe(JSON.stringify(image));
+    const pending = { url: 'http://h/\\x', status: 'pending' } as const;
+    expect(imageText(pending)).toBe(JSON.stringify(pending));
   });
 });

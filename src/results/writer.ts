@@ -19,6 +19,10 @@ export type SaveStats = {
   readonly savingMs: number;
   /** Time journal writes blocked the process. */
   readonly journalMs: number;
+  /** Of `savingMs`: building the snapshots taken while the job ran. */
+  readonly snapshotMs: number;
+  /** Of `savingMs`: the final save, start to end. */
+  readonly finalMs: number;
 };
 
 /** Appending, creating, and never through a planted symlink. */
@@ -73,6 +77,8 @@ export class ResultsWriter {
   /** Size of the last snapshot: about the room the next one needs. */
   #lastSize = 0;
   #savingMs = 0;
+  #snapshotMs = 0;
+  #finalMs = 0;
   #journalMs = 0;
   #saves = 0;
 
@@ -121,7 +127,7 @@ export class ResultsWriter {
     }
     this.#state.onChange = (entry) => {
       this.#append(entry);
-      this.#text.changed(entry.s);
+      this.#text.changed(entry);
       this.#dirty = true;
       this.#schedule();
     };
@@ -142,7 +148,7 @@ export class ResultsWriter {
     // No `writer` any more: nobody is writing this file now.
     let saved = false;
     try {
-      await this.#saveNow(this.#state.toDocument(extra));
+      this.#finalMs = await this.#saveNow(this.#state.toDocument(extra));
       saved = true;
     } catch (error) {
       // Its room estimate is the one that counts: this save is what must
@@ -161,7 +167,13 @@ export class ResultsWriter {
 
   /** Snapshots and journal writes, and the time they blocked the process. */
   get stats(): SaveStats {
-    return { saves: this.#saves, savingMs: this.#savingMs, journalMs: this.#journalMs };
+    return {
+      saves: this.#saves,
+      savingMs: this.#savingMs,
+      journalMs: this.#journalMs,
+      snapshotMs: this.#snapshotMs,
+      finalMs: this.#finalMs,
+    };
   }
 
   // `imgjob status` replays the journal and is always current; the snapshot
@@ -194,7 +206,12 @@ export class ResultsWriter {
       return;
     }
     this.#lastSize = sizeOf(chunks);
-    this.#account(started);
+    // Only this part holds the job up; the throttle weighs it alone.
+    this.#lastStart = started;
+    this.#lastCost = performance.now() - started;
+    this.#snapshotMs += this.#lastCost;
+    this.#savingMs += this.#lastCost;
+    this.#saves++;
     this.#committing = replaceFile(this.path, chunks)
       .then(() => {
         rmSync(this.#oldJournalPath, { force: true });
@@ -209,23 +226,21 @@ export class ResultsWriter {
       });
   }
 
-  async #saveNow(document: ResultsDocument): Promise<void> {
+  /** A save the job waits for (the first and the last): all of it counts. */
+  async #saveNow(document: ResultsDocument): Promise<number> {
     const started = performance.now();
     const chunks = this.#text.chunks(document);
     this.#lastSize = sizeOf(chunks);
     await replaceFile(this.path, chunks);
-    this.#account(started);
+    const cost = performance.now() - started;
+    this.#lastStart = started;
+    this.#savingMs += cost;
+    this.#saves++;
+    return cost;
   }
 
   #document(): ResultsDocument {
     return this.#state.toDocument({ writer: { pid: process.pid, host: hostname() } });
-  }
-
-  #account(started: number): void {
-    this.#lastStart = started;
-    this.#lastCost = performance.now() - started;
-    this.#savingMs += this.#lastCost;
-    this.#saves++;
   }
 
   #append(entry: JournalEntry): void {

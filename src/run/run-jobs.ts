@@ -139,7 +139,13 @@ async function runPrepared(
           resultsPath: job.resultsPath,
           document: job.state.toDocument(interrupted ? { interrupted } : {}),
           interrupted,
-          saves: writer?.stats ?? { saves: 0, savingMs: 0, journalMs: 0 },
+          saves: writer?.stats ?? {
+            saves: 0,
+            savingMs: 0,
+            journalMs: 0,
+            snapshotMs: 0,
+            finalMs: 0,
+          },
         };
       }),
     );
