@@ -17,7 +17,7 @@ import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
 const ARGS = ['--gpu-delay', '0', '--retries', '0'];
 const LOCKED =
-  /^imgjob: .+ is in use by another imgjob run \((pid \d+|pid \d+ on .+)\); wait for it to end or stop it, or choose another file with -o \(lock: .+\.lock\)\n$/;
+  /^imgjob: .+ is being written by a running imgjob \(pid \d+( on .+)?\); wait for it to end or stop it, or choose another file with -o \(lock: .+\.lock\)\n$/;
 
 let server: FaultServer;
 let dir: string;

@@ -171,12 +171,12 @@ function takeOverStale(path: string, stale: Holder | undefined): void {
 }
 
 function lockedError(resultsPath: string, holder: Holder | undefined): InputError {
-  const who = holder
-    ? `pid ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host}`}`
-    : 'another imgjob';
+  const where = holder && holder.host !== hostname() ? ` on ${holder.host}` : '';
+  const who = holder ? ` (pid ${holder.pid}${where})` : '';
+  // Worded like the check of the file's `writer`, which older runs leave.
   return new InputError(
     'E_OUTPUT_EXISTS',
-    `${resultsPath} is in use by another imgjob run (${who}); wait for it to end or stop it, or choose another file with -o (lock: ${lockPathOf(resultsPath)})`,
+    `${resultsPath} is being written by a running imgjob${who}; wait for it to end or stop it, or choose another file with -o (lock: ${lockPathOf(resultsPath)})`,
   );
 }
 
