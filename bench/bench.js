@@ -68,7 +68,7 @@ async function main() {
     console.log(USAGE);
     return 0;
   }
-  if (!existsSync(join(repo, 'dist', 'cli.js'))) {
+  if (!existsSync(join(repo, 'dist', 'cli', 'main.js'))) {
     console.error('imgjob is not built: run `npm run bench` (it builds first) or `npm run build`.');
     return 2;
   }

@@ -27,9 +27,14 @@ const schemaAccepts = new Ajv2020({ strict: true }).compile(schema);
 
 // ------------------------------------------------------------ arbitraries
 
+/** Control characters (C0, DEL, C1): a store id holding one is refused. */
+// eslint-disable-next-line no-control-regex -- matching controls is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const storeId = fc.oneof(
   fc.constantFrom('S00339218', 'RP00001', 'S1'),
-  fc.string({ unit: 'binary', minLength: 1, maxLength: 6 }).filter((id) => id.trim() !== ''),
+  fc
+    .string({ unit: 'binary', minLength: 1, maxLength: 6 })
+    .filter((id) => id.trim() !== '' && !CONTROL.test(id)),
 );
 const imageUrl = fc.oneof(
   fc.webUrl({ validSchemes: ['http', 'https'], withQueryParameters: true, withFragments: true }),
@@ -186,6 +191,7 @@ function referenceAccepts(value: Json): boolean {
         isObject(item) &&
         typeof item.store_id === 'string' &&
         item.store_id.trim() !== '' &&
+        !CONTROL.test(item.store_id) &&
         Array.isArray(item.image_url) &&
         item.image_url.length > 0 &&
         item.image_url.every(isImageUrl) &&

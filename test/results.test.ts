@@ -14,6 +14,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { JobState } from '../src/results/job-state.js';
 import { loadResults } from '../src/results/reader.js';
 import { journalPathOf, oldJournalPathOf } from '../src/results/paths.js';
+import { imageText, SnapshotText } from '../src/results/snapshot.js';
 import { ResultsWriter } from '../src/results/writer.js';
 import type { ImageResult, JobInput, ResultsDocument } from '../src/types.js';
 import { jobInputOf, resultOptions } from './helpers/job-input.js';
@@ -56,8 +57,8 @@ beforeEach(() => {
 describe('the results file', () => {
   it('is whole from the start, journals each change within a turn, and loads with the journal replayed', async () => {
     const state = JobState.create(jobOf(2, 2), 'job-1', OPTIONS, new Date(0));
-    const writer = new ResultsWriter(path, state, { minIntervalMs: 60_000 });
-    writer.open();
+    const writer = new ResultsWriter(path, state, { intervalMs: 60_000 });
+    await writer.open();
     expect((JSON.parse(readFileSync(path, 'utf8')) as ResultsDocument).counts.pending).toBe(4);
 
     state.recordImage(0, 0, done('http://h/0/0'));
@@ -79,8 +80,8 @@ describe('the results file', () => {
 
   it('journals a done image compactly and replays it whole; a line that fits no image ends the replay', async () => {
     const state = JobState.create(jobOf(1, 3), 'job-6', OPTIONS, new Date(0));
-    const writer = new ResultsWriter(path, state, { minIntervalMs: 60_000 });
-    writer.open();
+    const writer = new ResultsWriter(path, state, { intervalMs: 60_000 });
+    await writer.open();
     state.recordImage(0, 0, done('http://h/0/0'));
     await nextTurn();
     const line = readFileSync(journalPathOf(path), 'utf8');
@@ -98,11 +99,10 @@ describe('the results file', () => {
   it('replaces the snapshot in the background and drops the rotated journal once it is in place', async () => {
     const state = JobState.create(jobOf(1, 3), 'job-2', OPTIONS, new Date(0));
     const writer = new ResultsWriter(path, state, {
-      minIntervalMs: 0,
+      intervalMs: 0,
       maxShare: Infinity,
-      maxStaleMs: 0,
     });
-    writer.open();
+    await writer.open();
     state.recordImage(0, 0, done('http://h/0/0'));
     state.recordImage(0, 1, done('http://h/0/1'));
     // Every reading in between is whole and never goes backwards.
@@ -121,8 +121,8 @@ describe('the results file', () => {
 
   it('after a crash mid-snapshot, replays the rotated journal before the current one', async () => {
     const state = JobState.create(jobOf(1, 2), 'job-3', OPTIONS, new Date(0));
-    const writer = new ResultsWriter(path, state, { minIntervalMs: 60_000 });
-    writer.open();
+    const writer = new ResultsWriter(path, state, { intervalMs: 60_000 });
+    await writer.open();
     state.recordImage(0, 0, {
       url: 'http://h/0/0',
       status: 'failed',
@@ -144,7 +144,7 @@ describe('the results file', () => {
   it('writes a big job compactly, store by store, as one valid document', async () => {
     const state = JobState.create(jobOf(60, 100), 'job-4', OPTIONS, new Date(0));
     const writer = new ResultsWriter(path, state);
-    writer.open();
+    await writer.open();
     state.recordImage(59, 99, done('http://h/59/99'));
     await writer.close(true);
     const text = readFileSync(path, 'utf8');
@@ -162,8 +162,55 @@ describe('the results file', () => {
       path,
       JobState.create(jobOf(1, 1), 'job-5', OPTIONS, new Date(0)),
     );
-    writer.open();
+    await writer.open();
     expect((await loadResults(path)).stores[0]?.status).toBe('pending');
     await writer.close(true);
+  });
+});
+
+describe('the snapshot text of a big job', () => {
+  it('is the document, snapshot after snapshot, though only what changed is serialized again', () => {
+    const state = JobState.create(jobOf(60, 100), 'job-7', OPTIONS, new Date(0));
+    const text = new SnapshotText();
+    state.onChange = (entry) => {
+      text.changed(entry);
+    };
+    const check = (): void => {
+      const document = state.toDocument();
+      const parsed = JSON.parse(Buffer.concat(text.chunks(document)).toString('utf8')) as unknown;
+      expect(parsed).toEqual(JSON.parse(JSON.stringify(document)));
+    };
+    check();
+    // Stores start, record in order (some between two snapshots), end, fail.
+    for (let round = 0; round < 12; round++) {
+      for (let store = round * 5; store < round * 5 + 8 && store < 60; store++) {
+        if (state.storeStatus(store) === 'pending') state.setStoreStatus(store, 'ongoing');
+        const first = state.firstPending(store);
+        for (let image = first; image < Math.min(first + 37, 100); image++) {
+          state.recordImage(store, image, done(`http://h/${store}/${image}`));
+        }
+        if (state.firstPending(store) === 100) state.setStoreStatus(store, 'completed');
+      }
+      if (round === 3) {
+        state.recordImage(17, 99, {
+          url: 'http://h/17/99',
+          status: 'failed',
+          error: 'HTTP 404 "Not Found"\n',
+          code: 'E_HTTP_STATUS',
+        });
+        state.setStoreStatus(17, 'failed', 'image 100 failed');
+      }
+      // A change below what was already written (not in a normal run).
+      if (round === 5) state.recordImage(2, 0, done('http://h/2/0'));
+      check();
+    }
+    expect(state.counts.done).toBeGreaterThan(1000);
+  });
+
+  it('writes pending and done images as JSON.stringify would', () => {
+    const image = { ...done('http://h/"quoted"/\u00e9'), type: 'svg+xml' };
+    expect(imageText(image)).toBe(JSON.stringify(image));
+    const pending = { url: 'http://h/\\x', status: 'pending' } as const;
+    expect(imageText(pending)).toBe(JSON.stringify(pending));
   });
 });

@@ -35,6 +35,14 @@ const visitSchema = z
       store_id: z
         .string({ error: expected('a non-empty string') })
         .regex(/\S/, { error: expected('a non-empty string') })
+        // A NUL or another control character in an id (C0, DEL, C1) breaks
+        // terminals, CSV joins and C-string databases; no real id holds one.
+        // A blank id (tabs, newlines) is left to the rule above, so it gets
+        // one message. Escapes and no flags: JSON Schema can carry it.
+        // eslint-disable-next-line no-control-regex -- matching controls is the point
+        .regex(/^(?:\s*|[^\u0000-\u001f\u007f-\u009f]*)$/, {
+          error: (issue) => `must not contain control characters, got ${escaped(issue.input)}`,
+        })
         .meta({
           description: 'Store the images belong to; visits of one store form one pipeline.',
         }),
@@ -181,6 +189,14 @@ function urlProblem(value: string): string | undefined {
 function notHttpUrl(value: unknown): string {
   const spaced = typeof value === 'string' && /\s/.test(value);
   return `not an http(s) URL${spaced ? ' (it contains whitespace)' : ''}, ${got(value)}`;
+}
+
+/** A string as JSON shows it, with the controls JSON leaves raw (DEL, C1) escaped too. */
+function escaped(value: unknown): string {
+  return JSON.stringify(String(value)).replace(
+    /[\u007f-\u009f]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 function hasComparableCount(value: unknown): boolean {

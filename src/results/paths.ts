@@ -7,3 +7,8 @@ export function journalPathOf(path: string): string {
 export function oldJournalPathOf(path: string): string {
   return `${path}.journal.old`;
 }
+
+/** The lock of a results file: held by the one run writing it. */
+export function lockPathOf(path: string): string {
+  return `${path}.lock`;
+}

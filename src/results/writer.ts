@@ -1,171 +1,250 @@
-import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, renameSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 
-import { stageFile } from '../utils/atomic-file.js';
+import { injectedWriteFault, replaceFile, writeAllSync } from '../utils/atomic-file.js';
 import type { JobState, JournalEntry } from './job-state.js';
 import { encodeJournalEntry } from './journal.js';
 import { journalPathOf, oldJournalPathOf } from './paths.js';
+import { ResultsSaveError, saveErrorOf } from './save-error.js';
+import { SnapshotText, sizeOf } from './snapshot.js';
 import type { ResultsDocument } from '../types.js';
 
 export type SaveStats = {
   readonly saves: number;
-  /** Time snapshots blocked the process (their fsyncs run in the background). */
+  /**
+   * Time saving held the job up: building snapshots (their writes, fsyncs
+   * and renames run in the background), plus the whole final save, which
+   * the job waits for.
+   */
   readonly savingMs: number;
   /** Time journal writes blocked the process. */
   readonly journalMs: number;
+  /** Of `savingMs`: building the snapshots taken while the job ran. */
+  readonly snapshotMs: number;
+  /** Of `savingMs`: the final save, start to end. */
+  readonly finalMs: number;
 };
 
+/** Appending, creating, and never through a planted symlink. */
+const JOURNAL_FLAGS =
+  constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+
 /**
- * Keeps the results file of one running job durable at low cost:
+ * Keeps the results file of one running job durable and live at low cost:
  *
  * - `<file>` is a snapshot of the whole document, replaced atomically (temp
  *   file, fsync, rename, fsync of the folder): it is never half-written.
+ *   While the job runs it is refreshed about once a second (`intervalMs`)
+ *   whenever something changed, so readers of the bare file (jq, a
+ *   dashboard) are at most about a second behind.
  * - `<file>.journal` gets a line per change (flushed once per event-loop
  *   turn), so a `kill -9` loses at most the images that were in flight.
  *   Replaying it is idempotent, so a snapshot may hold some of its lines.
  *
- * A snapshot is written in two steps: its content, synchronously (so it is
- * the state of one instant), then the fsyncs and the rename in the
- * background, so GPU timers and downloads are not held up by the disk.
- * When it starts, the journal is rotated to `<file>.journal.old`, which goes
- * once the new snapshot is in place; until then a reader replays both.
+ * A snapshot is built in one go (so it is the state of one instant) from
+ * cached per-store text — only stores that changed are serialized again —
+ * and then written, fsynced and renamed in the background. When it starts,
+ * the journal is rotated to `<file>.journal.old`, which goes once the new
+ * snapshot is in place; until then a reader replays both.
  *
- * The journal alone keeps every change, so a snapshot is only the journal
- * compacted for readers: one is written at the start and at the end, and in
- * between when the file on disk is `maxStaleMs` old — never more often than
- * blocking ~2% of wall time allows. Saving a 100k-image job thus stays
- * linear in its size instead of growing with its square.
+ * A write that fails (a full disk, permissions) stops journaling and
+ * snapshots and calls `onFailure`, so the run can stop; `close()` then tries
+ * one last save and throws. A failed save never replaces the snapshot and
+ * never removes a journal: the results stay resumable.
  */
 export class ResultsWriter {
   readonly path: string;
   readonly #state: JobState;
   readonly #journalPath: string;
   readonly #oldJournalPath: string;
-  readonly #minIntervalMs: number;
+  readonly #intervalMs: number;
   readonly #maxShare: number;
-  readonly #maxStaleMs: number;
   readonly #continues: boolean;
+  readonly #onFailure: ((error: unknown) => void) | undefined;
+  readonly #text = new SnapshotText();
   #journal: number | undefined;
+  #journalBytes = 0;
   #lines: string[] = [];
   #flushScheduled = false;
+  #dirty = false;
+  #timer: NodeJS.Timeout | undefined;
   #committing: Promise<void> | undefined;
   #failure: Error | undefined;
-  #lastSave = 0;
+  #closed = false;
+  /** Start of the last snapshot, and how long building it blocked. */
+  #lastStart = 0;
   #lastCost = 0;
+  /** Size of the last snapshot: about the room the next one needs. */
+  #lastSize = 0;
   #savingMs = 0;
+  #snapshotMs = 0;
+  #finalMs = 0;
   #journalMs = 0;
   #saves = 0;
 
   /**
    * @param options.continues `state` was loaded from this file (`--resume`),
    * journals included. @default false
-   * @param options.minIntervalMs Least time between snapshots. @default 1000
-   * @param options.maxShare Most of the wall time snapshots may block. @default 0.02
-   * @param options.maxStaleMs How old the snapshot may grow while changes come. @default 10_000
+   * @param options.intervalMs Least time between snapshot starts. @default 1000
+   * @param options.maxShare Most of the wall time building snapshots may
+   * block; a job whose snapshots cost more is refreshed less often. @default 0.03
+   * @param options.onFailure Called once when a write fails; `close()`
+   * throws the error then.
    */
   constructor(
     path: string,
     state: JobState,
     options: {
-      minIntervalMs?: number;
+      intervalMs?: number;
       maxShare?: number;
-      maxStaleMs?: number;
       continues?: boolean;
+      onFailure?: (error: unknown) => void;
     } = {},
   ) {
     this.path = path;
     this.#state = state;
     this.#journalPath = journalPathOf(path);
     this.#oldJournalPath = oldJournalPathOf(path);
-    this.#minIntervalMs = options.minIntervalMs ?? 1000;
-    this.#maxShare = options.maxShare ?? 0.02;
-    this.#maxStaleMs = options.maxStaleMs ?? 10_000;
+    this.#intervalMs = options.intervalMs ?? 1000;
+    this.#maxShare = options.maxShare ?? 0.03;
     this.#continues = options.continues ?? false;
+    this.#onFailure = options.onFailure;
   }
 
   /** Writes the first snapshot and starts journaling every change. */
-  open(): void {
+  async open(): Promise<void> {
     // Journals an earlier run left belong to another job unless this one was
     // loaded from them (--resume); either way none may outlive this snapshot:
     // replayed over it they would rewind it, and lines appended after a torn
-    // last line would never be read.
+    // last line would never be read. A failed first save keeps them.
     if (!this.#continues) this.#removeJournals();
-    this.#saveNow(this.#document());
-    this.#removeJournals();
-    this.#journal = openSync(this.#journalPath, 'a');
+    try {
+      await this.#saveNow(this.#document());
+      this.#removeJournals();
+      this.#journal = openSync(this.#journalPath, JOURNAL_FLAGS, 0o644);
+    } catch (error) {
+      throw saveErrorOf(error, this.path, this.#lastSize);
+    }
     this.#state.onChange = (entry) => {
       this.#append(entry);
-      this.#maybeSnapshot();
+      this.#text.changed(entry);
+      this.#dirty = true;
+      this.#schedule();
     };
   }
 
-  /** The final snapshot: the job ended (or was interrupted); the journals go. */
+  /**
+   * The final snapshot: the job ended (or was interrupted); the journals go.
+   * After a failed write it is still tried (it may hold what the journal
+   * could not), then the failure is thrown.
+   */
   async close(interrupted: boolean): Promise<void> {
+    this.#closed = true;
     this.#state.onChange = undefined;
+    clearTimeout(this.#timer);
     await this.#committing;
-    this.#flush();
+    if (this.#failure === undefined) this.#flush();
     const extra = interrupted ? { interrupted: true } : { finished_at: new Date().toISOString() };
     // No `writer` any more: nobody is writing this file now.
-    this.#saveNow(this.#state.toDocument(extra));
+    let saved = false;
+    try {
+      this.#finalMs = await this.#saveNow(this.#state.toDocument(extra));
+      saved = true;
+    } catch (error) {
+      // Its room estimate is the one that counts: this save is what must
+      // succeed for the results to be whole.
+      const failure = saveErrorOf(error, this.path, this.#lastSize);
+      if (this.#failure === undefined || failure instanceof ResultsSaveError) {
+        this.#failure = failure;
+      }
+    }
     if (this.#journal !== undefined) closeSync(this.#journal);
     this.#journal = undefined;
-    this.#removeJournals();
+    // Only a snapshot in place makes the journals redundant.
+    if (saved) this.#removeJournals();
     if (this.#failure !== undefined) throw this.#failure;
   }
 
   /** Snapshots and journal writes, and the time they blocked the process. */
   get stats(): SaveStats {
-    return { saves: this.#saves, savingMs: this.#savingMs, journalMs: this.#journalMs };
+    return {
+      saves: this.#saves,
+      savingMs: this.#savingMs,
+      journalMs: this.#journalMs,
+      snapshotMs: this.#snapshotMs,
+      finalMs: this.#finalMs,
+    };
   }
 
   // `imgjob status` replays the journal and is always current; the snapshot
-  // is refreshed for readers of the bare file (jq, editors).
-  #maybeSnapshot(): void {
-    if (this.#committing) return;
-    const elapsed = performance.now() - this.#lastSave;
-    const throttle = Math.max(this.#minIntervalMs, this.#lastCost / this.#maxShare);
-    if (elapsed >= Math.max(throttle, this.#maxStaleMs)) this.#snapshotInBackground();
+  // is refreshed for readers of the bare file (jq, editors, dashboards).
+  #schedule(): void {
+    if (this.#timer !== undefined || this.#committing || this.#closed) return;
+    if (this.#failure !== undefined || !this.#dirty) return;
+    const gap = Math.max(this.#intervalMs, this.#lastCost / this.#maxShare);
+    const delay = Math.max(0, this.#lastStart + gap - performance.now());
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#snapshotInBackground();
+    }, delay);
+    // The job's own work keeps the process alive; close() clears it.
+    this.#timer.unref();
   }
 
   #snapshotInBackground(): void {
+    if (this.#closed || this.#failure !== undefined) return;
     const started = performance.now();
-    this.#flush();
-    this.#rotateJournal();
-    const staged = stageFile(this.path, documentPieces(this.#document()));
-    this.#account(started);
-    this.#committing = staged
-      .commit()
+    let chunks: Buffer[];
+    try {
+      this.#flush();
+      if (this.#failed()) return;
+      this.#rotateJournal();
+      this.#dirty = false;
+      chunks = this.#text.chunks(this.#document());
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    this.#lastSize = sizeOf(chunks);
+    // Only this part holds the job up; the throttle weighs it alone.
+    this.#lastStart = started;
+    this.#lastCost = performance.now() - started;
+    this.#snapshotMs += this.#lastCost;
+    this.#savingMs += this.#lastCost;
+    this.#saves++;
+    this.#committing = replaceFile(this.path, chunks)
       .then(() => {
         rmSync(this.#oldJournalPath, { force: true });
       })
       .catch((error: unknown) => {
-        // Kept for close(): the journals still hold every change meanwhile.
-        this.#failure ??= error instanceof Error ? error : new Error(String(error));
+        // The journals still hold every change since the last good snapshot.
+        this.#fail(error);
       })
       .finally(() => {
         this.#committing = undefined;
+        this.#schedule();
       });
   }
 
-  #saveNow(document: ResultsDocument): void {
+  /** A save the job waits for (the first and the last): all of it counts. */
+  async #saveNow(document: ResultsDocument): Promise<number> {
     const started = performance.now();
-    const staged = stageFile(this.path, documentPieces(document));
-    staged.commitSync();
-    this.#account(started);
+    const chunks = this.#text.chunks(document);
+    this.#lastSize = sizeOf(chunks);
+    await replaceFile(this.path, chunks);
+    const cost = performance.now() - started;
+    this.#lastStart = started;
+    this.#savingMs += cost;
+    this.#saves++;
+    return cost;
   }
 
   #document(): ResultsDocument {
     return this.#state.toDocument({ writer: { pid: process.pid, host: hostname() } });
   }
 
-  #account(started: number): void {
-    this.#lastSave = performance.now();
-    this.#lastCost = this.#lastSave - started;
-    this.#savingMs += this.#lastCost;
-    this.#saves++;
-  }
-
   #append(entry: JournalEntry): void {
+    if (this.#failure !== undefined) return;
     this.#lines.push(encodeJournalEntry(entry));
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
@@ -179,37 +258,48 @@ export class ResultsWriter {
   #flush(): void {
     this.#flushScheduled = false;
     if (this.#lines.length === 0 || this.#journal === undefined) return;
+    if (this.#failure !== undefined) return;
     const started = performance.now();
-    writeSync(this.#journal, this.#lines.join(''));
+    const data = Buffer.from(this.#lines.join(''));
     this.#lines = [];
+    try {
+      injectedWriteFault();
+      writeAllSync(this.#journal, data);
+      this.#journalBytes += data.length;
+    } catch (error) {
+      // Whole lines only: a torn line would end every later replay there.
+      try {
+        ftruncateSync(this.#journal, this.#journalBytes);
+      } catch {
+        // The reader stops at a torn line; what precedes it still counts.
+      }
+      this.#fail(error);
+    }
     this.#journalMs += performance.now() - started;
   }
 
   #rotateJournal(): void {
     if (this.#journal !== undefined) closeSync(this.#journal);
+    this.#journal = undefined;
     renameSync(this.#journalPath, this.#oldJournalPath);
-    this.#journal = openSync(this.#journalPath, 'a');
+    this.#journal = openSync(this.#journalPath, JOURNAL_FLAGS, 0o644);
+    this.#journalBytes = 0;
+  }
+
+  // A method, not a field read: TypeScript would narrow the field past #flush().
+  #failed(): boolean {
+    return this.#failure !== undefined;
+  }
+
+  #fail(error: unknown): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = saveErrorOf(error, this.path, this.#lastSize);
+    clearTimeout(this.#timer);
+    this.#onFailure?.(this.#failure);
   }
 
   #removeJournals(): void {
     rmSync(this.#journalPath, { force: true });
     rmSync(this.#oldJournalPath, { force: true });
   }
-}
-
-/**
- * The document as pieces: one per store for a big job, so its text never
- * exists as one string. People read small files: those are indented.
- */
-function* documentPieces(document: ResultsDocument): Generator<string> {
-  if (document.counts.images <= 5000) {
-    yield `${JSON.stringify(document, null, 2)}\n`;
-    return;
-  }
-  const { stores, ...header } = document;
-  yield `${JSON.stringify(header).slice(0, -1)},"stores":[\n`;
-  for (let index = 0; index < stores.length; index++) {
-    yield `${index === 0 ? '' : ',\n'}${JSON.stringify(stores[index])}`;
-  }
-  yield '\n]}\n';
 }

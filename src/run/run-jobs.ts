@@ -5,12 +5,14 @@ import { basename, dirname, join, resolve } from 'node:path';
 
 import { Controller, type PreparedJob } from '../engine/controller.js';
 import { createDownloader } from '../download/downloader.js';
-import { InputError, ManifestError } from '../utils/errors.js';
+import { describeFileError, InputError, ManifestError } from '../utils/errors.js';
 import { createStoreDeps, optionChanges, resultOptionsOf } from '../engine/job-setup.js';
 import { JobState } from '../results/job-state.js';
 import { readManifest } from '../input/manifest.js';
+import { lockResults, type ResultsLock } from '../results/lock.js';
 import { isWriterAlive, loadResults } from '../results/reader.js';
 import { ResultsWriter, type SaveStats } from '../results/writer.js';
+import { removeStaleTemps } from '../utils/atomic-file.js';
 import { readStoreMaster } from '../input/store-master.js';
 import type { Sleep } from '../utils/sleep.js';
 import type { JobInput, ResultOptions, ResultsDocument, RunOptions } from '../types.js';
@@ -66,21 +68,47 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
     : undefined;
   const inputs = await readManifests(request.manifests, request.stdin);
   const paths = resultsPaths(inputs, request);
-  if (request.outDir) await mkdir(request.outDir, { recursive: true });
+  if (request.outDir) await makeOutDir(request.outDir);
   const resultOptions = resultOptionsOf(options, storeMaster);
-  const prepared = await Promise.all(
-    inputs.map((input, index) => prepareJob(input, paths[index] ?? '', resultOptions, request)),
-  );
-
-  const downloader = createDownloader(options);
-  const writers = prepared.map(
-    (job) => new ResultsWriter(job.resultsPath, job.state, { continues: job.resumed }),
-  );
-  const signal = request.signal ?? new AbortController().signal;
+  const locks = lockAll(paths);
   try {
-    writers.forEach((writer) => {
-      writer.open();
-    });
+    const prepared = await Promise.all(
+      inputs.map((input, index) => prepareJob(input, paths[index] ?? '', resultOptions, request)),
+    );
+    injectedInternalError();
+    return await runPrepared(prepared, storeMaster, request);
+  } finally {
+    for (const lock of locks) lock.release();
+  }
+}
+
+async function runPrepared(
+  prepared: readonly (PreparedJob & RunningJob & { readonly resumed: boolean })[],
+  storeMaster: ReadonlySet<string> | undefined,
+  request: RunRequest,
+): Promise<JobReport[]> {
+  const { options } = request;
+  // Stopped by the caller's signal, or by a results file that cannot be
+  // written any more (a full disk): new images are not started, what was
+  // done is saved as far as it can be.
+  const stop = new AbortController();
+  const forward = (): void => {
+    stop.abort(request.signal?.reason);
+  };
+  if (request.signal?.aborted) forward();
+  request.signal?.addEventListener('abort', forward, { once: true });
+  const writers = prepared.map(
+    (job) =>
+      new ResultsWriter(job.resultsPath, job.state, {
+        continues: job.resumed,
+        onFailure: (error) => {
+          stop.abort(error);
+        },
+      }),
+  );
+  const downloader = createDownloader(options);
+  try {
+    for (const writer of writers) await writer.open();
     request.onStart?.(prepared);
     const controller = new Controller(
       options,
@@ -95,23 +123,91 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
         sleep: request.sleep,
       }),
     );
+    const failures: unknown[] = [];
     // Each job's file is final the moment that job ends, not when the run does.
-    return await Promise.all(
+    const reports = await Promise.all(
       prepared.map(async (job, index): Promise<JobReport> => {
-        const { interrupted } = await controller.submit(job, signal);
+        const { interrupted } = await controller.submit(job, stop.signal);
         const writer = writers[index];
-        await writer?.close(interrupted);
+        try {
+          await writer?.close(interrupted);
+        } catch (error) {
+          failures.push(error);
+        }
         return {
           source: job.input.source,
           resultsPath: job.resultsPath,
           document: job.state.toDocument(interrupted ? { interrupted } : {}),
           interrupted,
-          saves: writer?.stats ?? { saves: 0, savingMs: 0, journalMs: 0 },
+          saves: writer?.stats ?? {
+            saves: 0,
+            savingMs: 0,
+            journalMs: 0,
+            snapshotMs: 0,
+            finalMs: 0,
+          },
         };
       }),
     );
+    // A results file that could not be saved ends the run with its reason:
+    // the job's status would be a lie about what is on disk.
+    if (failures.length > 0) throw failures[0];
+    return reports;
   } finally {
+    request.signal?.removeEventListener('abort', forward);
     await downloader.close();
+  }
+}
+
+/**
+ * The locks of every results file, before anything is read or downloaded;
+ * then the temp files dead runs left beside them go.
+ */
+function lockAll(paths: readonly string[]): ResultsLock[] {
+  const locks: ResultsLock[] = [];
+  try {
+    for (const path of paths) {
+      checkResultsPath(path);
+      locks.push(lockResults(path));
+      removeStaleTemps(path);
+    }
+  } catch (error) {
+    for (const lock of locks) lock.release();
+    throw error;
+  }
+  return locks;
+}
+
+function checkResultsPath(path: string): void {
+  const folder = dirname(path);
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) {
+    throw new InputError('E_USAGE', `cannot write ${path}: no such folder ${folder}`);
+  }
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    throw new InputError('E_USAGE', `cannot write ${path}: it is a folder, not a file`);
+  }
+}
+
+async function makeOutDir(folder: string): Promise<void> {
+  try {
+    await mkdir(folder, { recursive: true });
+  } catch (error) {
+    throw new InputError(
+      'E_USAGE',
+      `cannot create the output folder ${folder}: ${describeFileError(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Test seam, documented in README "Durability": `IMGJOB_TEST_INTERNAL_ERROR=1`
+ * throws a plain Error once the jobs are prepared, as a bug would, so a test
+ * can see how the CLI reports one (exit 70, no stack unless asked).
+ */
+function injectedInternalError(): void {
+  if (process.env.IMGJOB_TEST_INTERNAL_ERROR === '1') {
+    throw new Error('injected internal error (IMGJOB_TEST_INTERNAL_ERROR=1)');
   }
 }
 
@@ -179,10 +275,6 @@ async function prepareJob(
   options: ResultOptions,
   request: RunRequest,
 ): Promise<PreparedJob & RunningJob & { readonly resumed: boolean }> {
-  const folder = dirname(resultsPath);
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) {
-    throw new InputError('E_USAGE', `cannot write ${resultsPath}: no such folder ${folder}`);
-  }
   const exists = existsSync(resultsPath);
   if (exists && request.resume) {
     const document = await loadResults(resultsPath);

@@ -3,97 +3,162 @@
  * from pieces, so a 15 MB results document never exists as one string.
  *
  * write-file-atomic does the same from one string or buffer; this keeps its
- * recipe but takes the content as pieces, and can leave the slow part (the
- * fsyncs and the rename) to run in the background.
+ * recipe but takes the content as buffers (the caller caches the parts that
+ * do not change) and writes them without blocking the process. Every write
+ * loops until all bytes are out: on a nearly full disk write(2) returns a
+ * short count rather than an error, and a short temp file must never be
+ * renamed over a good one.
  */
-import { closeSync, fsync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { rename } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fsync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 const fsyncAsync = promisify(fsync);
 
-/** Pieces are joined into writes of about this size. */
-const WRITE_CHUNK = 1 << 20;
+/**
+ * A new file only: never one that exists, never through a symlink someone
+ * planted under its name.
+ */
+const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
-/** A file written in full but not yet in place: `commit()` puts it there. */
-export type StagedFile = {
-  /** fsync, rename over the target, fsync of the folder: in the background. */
-  commit(): Promise<void>;
-  /** The same, blocking. */
-  commitSync(): void;
-};
+/** Most buffers handed to one writev(2) (IOV_MAX is 1024 on Linux). */
+const MAX_IOV = 1024;
 
 /**
- * Writes `pieces` to a temp file beside `path`, now and synchronously (so
- * the content is the state of this instant), and returns the staged file.
+ * Replaces `path` with `chunks`, atomically: they are written to a new temp
+ * file beside it, which is fsynced and renamed over `path`. The chunks must
+ * not change until the promise settles. On any failure the temp file is
+ * removed and `path` is left as it was.
  */
-export function stageFile(path: string, pieces: Iterable<string>): StagedFile {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(temp, 'w', 0o644);
-  let open = true;
-  const closeOnce = (): void => {
-    if (open) closeSync(fd);
-    open = false;
-  };
+export async function replaceFile(path: string, chunks: readonly Uint8Array[]): Promise<void> {
+  const temp = tempPathOf(path);
+  const handle = await open(temp, CREATE_NEW, 0o644);
+  let renamed = false;
   try {
-    let buffer = '';
-    for (const piece of pieces) {
-      buffer += piece;
-      if (buffer.length >= WRITE_CHUNK) {
-        writeSync(fd, buffer);
-        buffer = '';
-      }
+    try {
+      await writeAll(handle, chunks);
+      await handle.sync();
+    } finally {
+      await handle.close();
     }
-    writeSync(fd, buffer);
-  } catch (error) {
-    closeOnce();
-    rmSync(temp, { force: true });
-    throw error;
+    await rename(temp, path);
+    renamed = true;
+  } finally {
+    if (!renamed) await rm(temp, { force: true });
   }
-  return {
-    async commit() {
-      try {
-        await fsyncAsync(fd);
-      } finally {
-        closeOnce();
-      }
-      await rename(temp, path);
-      await fsyncFolder(dirname(path));
-    },
-    commitSync() {
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeOnce();
-      }
-      renameSync(temp, path);
-      fsyncFolderSync(dirname(path));
-    },
-  };
+  await fsyncFolder(dirname(path));
+}
+
+/** Writes all of `data` at the file's position, or throws what stopped it. */
+export function writeAllSync(fd: number, data: Uint8Array): void {
+  let offset = 0;
+  while (offset < data.length) {
+    const written = writeSync(fd, data, offset, data.length - offset);
+    // A regular file takes at least one byte or fails; guard against a loop.
+    if (written <= 0) throw noProgress();
+    offset += written;
+  }
+}
+
+/**
+ * Removes temp files that earlier runs on `path` left behind (killed while
+ * saving). The caller holds the file's lock, so no live run is writing one;
+ * a temp file whose pid still lives on this host is kept all the same.
+ * @returns how many were removed.
+ */
+export function removeStaleTemps(path: string): number {
+  const prefix = `.${basename(path)}.`;
+  let removed = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(path));
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    // `<pid>.tmp` (older imgjob) or `<pid>.<random>.tmp`.
+    const match = /^(\d+)(?:\.[0-9a-f]+)?\.tmp$/.exec(name.slice(prefix.length));
+    if (!match) continue;
+    const pid = Number(match[1]);
+    if (pid !== process.pid && isProcessAlive(pid)) continue;
+    // A symlink planted under such a name goes too; its target is untouched.
+    rmSync(join(dirname(path), name), { force: true });
+    removed++;
+  }
+  return removed;
+}
+
+/** Whether a process of this host with `pid` is running. */
+export function isProcessAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** `.<name>.<pid>.<16 random hex digits>.tmp`: not guessable in advance. */
+function tempPathOf(path: string): string {
+  const suffix = randomBytes(8).toString('hex');
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${suffix}.tmp`);
+}
+
+async function writeAll(handle: FileHandle, chunks: readonly Uint8Array[]): Promise<void> {
+  injectedWriteFault();
+  let pending = chunks.filter((chunk) => chunk.length > 0);
+  while (pending.length > 0) {
+    const batch = pending.slice(0, MAX_IOV);
+    const { bytesWritten } = await handle.writev(batch);
+    if (bytesWritten <= 0) throw noProgress();
+    pending = dropBytes(pending, bytesWritten);
+  }
+}
+
+/** What is left of `chunks` once their first `count` bytes are written. */
+function dropBytes(chunks: readonly Uint8Array[], count: number): Uint8Array[] {
+  let left = count;
+  let index = 0;
+  while (index < chunks.length && left >= (chunks[index]?.length ?? 0)) {
+    left -= chunks[index]?.length ?? 0;
+    index++;
+  }
+  const rest = chunks.slice(index);
+  const first = rest[0];
+  if (first !== undefined && left > 0) rest[0] = first.subarray(left);
+  return rest;
+}
+
+function noProgress(): NodeJS.ErrnoException {
+  return Object.assign(new Error('ENOSPC: no space left on device (write wrote nothing)'), {
+    code: 'ENOSPC',
+  });
+}
+
+/**
+ * Test seam, documented in README "Durability": `IMGJOB_TEST_WRITE_FAULT=EIO`
+ * makes every write of a results file (snapshot or journal) fail with that
+ * errno code, to reach the paths of I/O errors no test can cause on a
+ * healthy disk.
+ */
+export function injectedWriteFault(): void {
+  const code = process.env.IMGJOB_TEST_WRITE_FAULT;
+  if (code) throw Object.assign(new Error(`${code}: injected write fault`), { code });
 }
 
 // The rename is durable only once the folder's entry is on disk too. Some
 // filesystems refuse fsync on a folder; the rename is still atomic there.
-function fsyncFolderSync(folder: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(folder, 'r');
-    fsyncSync(fd);
-  } catch {
-    // See above.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
 async function fsyncFolder(folder: string): Promise<void> {
   let fd: number | undefined;
   try {
     fd = openSync(folder, 'r');
     await fsyncAsync(fd);
   } catch {
-    // See fsyncFolderSync.
+    // See above.
   } finally {
     if (fd !== undefined) closeSync(fd);
   }

@@ -1,0 +1,209 @@
+/**
+ * One run per results file: `<results>.lock`, created with O_EXCL and
+ * holding the pid and host of its run, is taken before any download and
+ * removed at the end. A lock whose run is gone (same host, dead pid) is taken
+ * over; readers (`imgjob status`) never look at it.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  constants,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
+
+import { isProcessAlive, writeAllSync } from '../utils/atomic-file.js';
+import { InputError } from '../utils/errors.js';
+import { lockPathOf } from './paths.js';
+
+export type ResultsLock = {
+  readonly path: string;
+  /** Removes the lock file if it is still this lock's; idempotent. */
+  release(): void;
+};
+
+type Holder = { readonly pid: number; readonly host: string; readonly token: string };
+
+const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/** A lock file with no readable holder is being created, until it is this old. */
+const UNWRITTEN_GRACE_MS = 10_000;
+
+/** Locks held by this process, released even by `process.exit`. */
+const held = new Set<ResultsLock>();
+let exitHookInstalled = false;
+
+/**
+ * Takes the lock of the results file `resultsPath`.
+ * @throws {InputError} when another live run holds it, or its folder cannot
+ * be written (exit 2).
+ */
+export function lockResults(resultsPath: string): ResultsLock {
+  const path = lockPathOf(resultsPath);
+  const holder: Holder = {
+    pid: process.pid,
+    host: hostname(),
+    token: randomBytes(8).toString('hex'),
+  };
+  const text = `${JSON.stringify({ ...holder, started_at: new Date().toISOString() })}\n`;
+  // Each pass either takes the lock, refuses, or removes a stale one (which
+  // another run may also be racing for): a few passes always settle it.
+  for (let pass = 0; pass < 5; pass++) {
+    if (tryCreate(path, text, resultsPath)) {
+      const lock: ResultsLock = {
+        path,
+        release() {
+          if (!held.delete(lock)) return;
+          if (readHolder(path)?.token === holder.token) rmSync(path, { force: true });
+        },
+      };
+      held.add(lock);
+      installExitHook();
+      return lock;
+    }
+    const found = readLockFile(path);
+    if (found === 'missing') continue;
+    if (!isStale(found, path)) throw lockedError(resultsPath, found);
+    takeOverStale(path, found);
+  }
+  throw lockedError(resultsPath, readHolder(path));
+}
+
+function tryCreate(path: string, text: string, resultsPath: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, CREATE_NEW, 0o644);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw cannotWrite(resultsPath, error);
+  }
+  try {
+    writeAllSync(fd, Buffer.from(text));
+  } catch (error) {
+    closeSync(fd);
+    rmSync(path, { force: true });
+    throw cannotWrite(resultsPath, error);
+  }
+  closeSync(fd);
+  return true;
+}
+
+/** The holder; `undefined` for a file with no readable holder (being written). */
+function readLockFile(path: string): Holder | undefined | 'missing' {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    return undefined;
+  }
+  return parseHolder(text);
+}
+
+function readHolder(path: string): Holder | undefined {
+  const found = readLockFile(path);
+  return found === 'missing' ? undefined : found;
+}
+
+function parseHolder(text: string): Holder | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<Holder>;
+    if (
+      typeof value.pid === 'number' &&
+      typeof value.host === 'string' &&
+      typeof value.token === 'string'
+    ) {
+      return { pid: value.pid, host: value.host, token: value.token };
+    }
+  } catch {
+    // Not (yet) whole.
+  }
+  return undefined;
+}
+
+function isStale(holder: Holder | undefined, path: string): boolean {
+  if (holder === undefined) {
+    // Created but never written: its run died in between, or is just now writing it.
+    try {
+      return Date.now() - statSync(path).mtimeMs > UNWRITTEN_GRACE_MS;
+    } catch {
+      return false;
+    }
+  }
+  // A pid of another host cannot be checked: that lock is taken as live.
+  if (holder.host !== hostname()) return false;
+  // Our own pid on a lock this process does not hold: left by an earlier
+  // process that had the same pid (a restarted container).
+  if (holder.pid === process.pid) return true;
+  return !isProcessAlive(holder.pid);
+}
+
+/**
+ * Removes a stale lock so that creating it can be tried again. Moved aside
+ * first, and removed only if what was moved is the stale lock seen: a run
+ * racing for the same stale lock may already have replaced it with its own,
+ * which is then put back.
+ */
+function takeOverStale(path: string, stale: Holder | undefined): void {
+  const aside = `${path}.${randomBytes(8).toString('hex')}.stale`;
+  try {
+    renameSync(path, aside);
+  } catch {
+    return; // Gone already: another run removed it.
+  }
+  const moved = readHolder(aside);
+  if (moved?.token === stale?.token) {
+    rmSync(aside, { force: true });
+    return;
+  }
+  // Not the stale lock: a live run's. Back where it was, unless a third run
+  // took the place meanwhile (then that one holds the lock).
+  try {
+    renameSync(aside, path);
+  } catch {
+    rmSync(aside, { force: true });
+  }
+}
+
+function lockedError(resultsPath: string, holder: Holder | undefined): InputError {
+  const where = holder && holder.host !== hostname() ? ` on ${holder.host}` : '';
+  const who = holder ? ` (pid ${holder.pid}${where})` : '';
+  // Worded like the check of the file's `writer`, which older runs leave.
+  return new InputError(
+    'E_OUTPUT_EXISTS',
+    `${resultsPath} is being written by a running imgjob${who}; wait for it to end or stop it, or choose another file with -o (lock: ${lockPathOf(resultsPath)})`,
+  );
+}
+
+function cannotWrite(resultsPath: string, error: unknown): InputError {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const why =
+    code === 'EACCES' || code === 'EPERM'
+      ? 'permission denied'
+      : code === 'EROFS'
+        ? 'the file system is read-only'
+        : code === 'ENOSPC' || code === 'EDQUOT'
+          ? 'the disk is full'
+          : code === 'ENOENT' || code === 'ENOTDIR'
+            ? 'no such folder'
+            : undefined;
+  if (why === undefined) throw error;
+  return new InputError(
+    'E_USAGE',
+    `cannot write ${resultsPath}: ${why} in ${dirname(resultsPath)}`,
+    { cause: error },
+  );
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const lock of [...held]) lock.release();
+  });
+}

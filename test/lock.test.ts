@@ -1,0 +1,145 @@
+/**
+ * One run per results file (issue 13 §3): `<results>.lock` is taken before
+ * any download. Two runs started at the same instant on one file: exactly
+ * one proceeds, the other is refused with exit 2 and asks for nothing.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { lockPathOf } from '../src/results/paths.js';
+import { loadResults } from '../src/results/reader.js';
+import { runCli, spawnCli, stopAll, type CliResult } from './helpers/cli.js';
+import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
+
+const ARGS = ['--gpu-delay', '0', '--retries', '0'];
+const LOCKED =
+  /^imgjob: .+ is being written by a running imgjob \(pid \d+( on .+)?\); wait for it to end or stop it, or choose another file with -o \(lock: .+\.lock\)\n$/;
+
+let server: FaultServer;
+let dir: string;
+beforeAll(async () => {
+  server = await startFaultServer();
+  dir = mkdtempSync(join(tmpdir(), 'imgjob-lock-'));
+});
+afterAll(async () => {
+  await stopAll();
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A one-image job behind gate `key`; returns its manifest and results path. */
+function gatedJob(key: string): { manifest: string; out: string } {
+  const manifest = join(dir, `${key}.json`);
+  const visits = [{ store_id: 'S1', image_url: [server.url(`/gate/${key}/image.png`)] }];
+  writeFileSync(manifest, JSON.stringify({ count: 1, visits }));
+  return { manifest, out: join(dir, `${key}.results.json`) };
+}
+
+/** A pid that belonged to a process of this host and is free now. */
+function deadPid(): number {
+  const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+  return Number(child.stdout.toString());
+}
+
+describe('two runs on one results file', () => {
+  it('started at the same instant, 10 times: exactly one proceeds, the other is refused with exit 2 before any download', async () => {
+    for (let round = 0; round < 10; round++) {
+      const key = `race-${round}`;
+      const { manifest, out } = gatedJob(key);
+      const runs = [0, 1].map(() => spawnCli(['run', manifest, '-o', out, '--force', ...ARGS]));
+      const first = await Promise.race(runs.map((run) => run.exited));
+      expect(first.code, `round ${round}: ${first.stderr}`).toBe(2);
+      expect(first.stderr).toMatch(LOCKED);
+      expect(first.stdout).toBe('');
+      const winner = runs.find((run) => !run.done);
+      expect(winner, `round ${round}: both ended`).toBeDefined();
+      if (!winner) return;
+      // The winner holds the lock and is the only one that asked for the image.
+      await server.until((requests) => requests.some((r) => r.path.startsWith(`/gate/${key}/`)));
+      expect(JSON.parse(readFileSync(lockPathOf(out), 'utf8'))).toMatchObject({
+        pid: winner.pid,
+        host: hostname(),
+      });
+      if (round === 0) {
+        // `status` reads a locked file as usual.
+        const status = await runCli(['status', out]);
+        expect(status.code, status.stderr).toBe(3);
+        expect(status.stdout).toContain(`running (pid ${winner.pid})`);
+      }
+      server.gate(key).open();
+      const won = await winner.exited;
+      expect(won.code, won.stderr).toBe(0);
+      expect(server.requestsTo(`/gate/${key}/`)).toHaveLength(1);
+      expect((await loadResults(out)).status).toBe('completed');
+      expect(existsSync(lockPathOf(out))).toBe(false);
+    }
+  });
+
+  it('a run held up refuses a --resume of the same file too, leaving file and lock alone', async () => {
+    const { manifest, out } = gatedJob('held');
+    const run = spawnCli(['run', manifest, '-o', out, ...ARGS]);
+    await server.until((requests) => requests.some((r) => r.path.startsWith('/gate/held/')));
+    const lock = readFileSync(lockPathOf(out), 'utf8');
+    const second = await runCli(['run', manifest, '-o', out, '--resume', ...ARGS]);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toMatch(LOCKED);
+    expect(second.stderr).toContain(`pid ${run.pid}`);
+    expect(readFileSync(lockPathOf(out), 'utf8')).toBe(lock);
+    server.gate('held').open();
+    expect((await run.exited).code).toBe(0);
+    expect(existsSync(lockPathOf(out))).toBe(false);
+  });
+});
+
+describe('a lock left behind', () => {
+  it('by a run that is gone (dead pid, this host) is taken over', async () => {
+    const { manifest, out } = gatedJob('stale');
+    server.gate('stale').open();
+    writeFileSync(
+      lockPathOf(out),
+      JSON.stringify({ pid: deadPid(), host: hostname(), token: 'old' }),
+    );
+    const result = await runCli(['run', manifest, '-o', out, ...ARGS]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(existsSync(lockPathOf(out))).toBe(false);
+  });
+
+  it('by a live process is respected; one of another host cannot be checked and is respected too', async () => {
+    const { manifest, out } = gatedJob('live');
+    server.gate('live').open();
+    for (const holder of [
+      { pid: process.pid, host: hostname(), token: 'live' },
+      { pid: deadPid(), host: 'elsewhere.example', token: 'far' },
+    ]) {
+      const text = JSON.stringify(holder);
+      writeFileSync(lockPathOf(out), text);
+      const result = await runCli(['run', manifest, '-o', out, ...ARGS]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(LOCKED);
+      expect(readFileSync(lockPathOf(out), 'utf8')).toBe(text);
+    }
+    expect(server.requestsTo('/gate/live/')).toEqual([]);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('the lock goes at the end', () => {
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('also when stopped by %s (exit %i)', async (signal, code) => {
+    const key = `stop-${signal}`;
+    const { manifest, out } = gatedJob(key);
+    const run = spawnCli(['run', manifest, '-o', out, ...ARGS]);
+    await server.until((requests) => requests.some((r) => r.path.startsWith(`/gate/${key}/`)));
+    expect(existsSync(lockPathOf(out))).toBe(true);
+    const stopped: CliResult = await run.kill(signal);
+    expect(stopped.code, stopped.stderr).toBe(code);
+    expect(existsSync(lockPathOf(out))).toBe(false);
+    server.gate(key).open();
+  });
+});
