@@ -10,7 +10,7 @@
  * Nothing here touches a socket, so the routes are tested as functions.
  */
 import { ManifestError } from '../utils/errors.js';
-import { ShuttingDownError, type JobService } from './job-service.js';
+import { JobTooLargeError, ShuttingDownError, type JobService } from './job-service.js';
 
 export type ApiRequest = {
   readonly method: string;
@@ -52,6 +52,7 @@ export function createApi(service: JobService): (request: ApiRequest) => Promise
     } catch (error) {
       if (error instanceof ManifestError)
         return { status: 400, body: { error: error.problems.join('; ') } };
+      if (error instanceof JobTooLargeError) return { status: 413, body: { error: error.message } };
       if (error instanceof ShuttingDownError) return unavailable(error.message);
       throw error;
     }

@@ -27,9 +27,29 @@ export type JobServiceOptions = {
   /** Download, GPU and store-master dependencies, shared by every job. */
   readonly deps: StoreDeps;
   readonly writer?: BatchWriterOptions | undefined;
+  /** Most stores and images one submitted job may hold. */
+  readonly limits?: JobLimits | undefined;
   /** Told about failures nobody waits for (a database write, a bug). */
   readonly onError?: ((message: string, error: unknown) => void) | undefined;
 };
+
+/** The most one submitted job may hold (`--max-stores`, `--max-images`). */
+export type JobLimits = {
+  /** @default 100_000 */
+  readonly maxStores: number;
+  /** @default 1_000_000 */
+  readonly maxImages: number;
+};
+
+/** A submitted job over a limit: answered 413. */
+export class JobTooLargeError extends Error {
+  constructor(what: 'stores' | 'images', count: number, limit: number) {
+    super(
+      `the job has ${count} ${what}; this server takes at most ${limit} ${what} in one job (--max-${what})`,
+    );
+    this.name = 'JobTooLargeError';
+  }
+}
 
 /** A submission after shutdown began. */
 export class ShuttingDownError extends Error {
@@ -107,11 +127,19 @@ export class JobService {
    * Validates a manifest, records the job and starts it; returns its id at
    * once (the job runs in the background).
    * @throws {ManifestError} listing what is wrong with the manifest.
+   * @throws {JobTooLargeError} past `limits`.
    * @throws {ShuttingDownError} after `close()` began.
    */
   submit(text: string): number {
     if (this.#stop.signal.aborted) throw new ShuttingDownError();
     const input = parseManifest(text, 'request body');
+    const limits = this.#options.limits;
+    if (limits !== undefined) {
+      if (input.stores.length > limits.maxStores)
+        throw new JobTooLargeError('stores', input.stores.length, limits.maxStores);
+      if (input.imageCount > limits.maxImages)
+        throw new JobTooLargeError('images', input.imageCount, limits.maxImages);
+    }
     const state = this.#records.create(input, this.#options.resultOptions, new Date());
     const id = Number(state.jobId);
     if (state.status === 'ongoing') this.#start(id, input, state);
@@ -119,8 +147,13 @@ export class JobService {
   }
 
   status(id: number): StatusDocument | undefined {
-    const live = this.#live.get(id);
-    return live ? statusDocument(live.state.toDocument()) : this.#records.status(id);
+    const state = this.#live.get(id)?.state;
+    if (state === undefined) return this.#records.status(id);
+    // Not the whole document: a poll of a 100k-store job must stay cheap.
+    const status = state.status;
+    return status === 'failed'
+      ? statusDocument(state.toDocument())
+      : { status, job_id: state.jobId };
   }
 
   results(id: number): ResultsDocument | undefined {

@@ -21,7 +21,7 @@ import type { BatchWriterOptions } from './batch-writer.js';
 import { openDatabase } from './db.js';
 import { createHttpServer, listen } from './http.js';
 import { SERVE_DEFAULTS } from './defaults.js';
-import { JobService } from './job-service.js';
+import { JobService, type JobLimits } from './job-service.js';
 
 export type ServeConfig = {
   /** @default '127.0.0.1' */
@@ -44,6 +44,11 @@ export type ServeConfig = {
    * @default 16 MiB
    */
   readonly maxBodyBytes?: number | undefined;
+  /**
+   * Most stores and images of one submitted job (413 beyond).
+   * @default 100k stores, 1M images
+   */
+  readonly limits?: Partial<JobLimits> | undefined;
   /** Replaces the address policy (tests: let exactly their own server through). */
   readonly addressGuard?: AddressGuard | undefined;
   /** Replaces DNS for the guarded connections (tests). */
@@ -94,6 +99,10 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       sleep: config.sleep,
     }),
     writer: config.writer,
+    limits: {
+      maxStores: config.limits?.maxStores ?? SERVE_DEFAULTS.maxStores,
+      maxImages: config.limits?.maxImages ?? SERVE_DEFAULTS.maxImages,
+    },
     onError,
   });
   let closing: Promise<void> | undefined;
