@@ -74,15 +74,14 @@ export function classifyAddress(address: string): string | undefined {
  * to the server's log (`onRefused`).
  */
 export function refusalMessage(host: string, address: string, reason: string): string {
-  const what = host === address ? `${address} is ${reason}` : `${host} resolves to a private address`;
+  const what =
+    host === address ? `${address} is ${reason}` : `${host} resolves to a private address`;
   return `refused: ${what}; start the server with --allow-private to allow it`;
 }
 
 /** The server-side detail of a refusal: what the name resolved to, and why that is refused. */
 export function refusalDetail(host: string, address: string, reason: string): string {
-  return host === address
-    ? `${address} is ${reason}`
-    : `${host} resolves to ${address}, ${reason}`;
+  return host === address ? `${address} is ${reason}` : `${host} resolves to ${address}, ${reason}`;
 }
 
 /**

@@ -29,6 +29,9 @@ export type JobSummary = {
   readonly counts: Counts;
 };
 
+/** The Retail Pulse status document, with the job's counts beside its three fields. */
+export type JobStatusDocument = StatusDocument & { readonly counts: Counts };
+
 /** Changes of one job to write together. */
 export type JobChanges = { readonly state: JobState; readonly entries: readonly JournalEntry[] };
 
@@ -157,17 +160,31 @@ export class JobRecords {
     return { ...document, updated_at: row.updated_at };
   }
 
-  /** The Retail Pulse status document of a recorded job. */
-  status(id: number): StatusDocument | undefined {
-    const row = this.#sql.jobStatus.get(id) as { status: JobStatus } | undefined;
+  /** The Retail Pulse status document of a recorded job, with its counts. */
+  status(id: number): JobStatusDocument | undefined {
+    const row = this.#sql.jobStatus.get(id) as SummaryRow | undefined;
     if (row === undefined) return undefined;
-    if (row.status !== 'failed') return { status: row.status, job_id: String(id) };
+    const counts = countsOf(row);
+    if (row.status !== 'failed') return { status: row.status, job_id: String(id), counts };
     const failed = this.#sql.failedStores.all(id) as { store_id: string; error: string | null }[];
     return {
       status: row.status,
       job_id: String(id),
       error: failed.map((store) => ({ store_id: store.store_id, error: store.error ?? 'failed' })),
+      counts,
     };
+  }
+
+  /**
+   * Writes one page and takes it back: tells whether the database takes
+   * writes again (after a full disk) when no job is writing anything.
+   * @throws what the write threw.
+   */
+  probeWrite(): void {
+    const version = this.#db.pragma('user_version', { simple: true }) as number;
+    this.#db.transaction(() => {
+      this.#db.pragma(`user_version = ${version}`);
+    })();
   }
 
   /** The most recent jobs, newest first; `before` pages back from an id. */
@@ -264,7 +281,10 @@ function prepare(db: Database) {
              done, failed, skipped, created_at, updated_at, finished_at
       FROM jobs WHERE id = ?`),
     manifest: statement(`SELECT manifest FROM jobs WHERE id = ?`),
-    jobStatus: statement(`SELECT status FROM jobs WHERE id = ?`),
+    jobStatus: statement(`
+      SELECT id, status, store_count, image_count, done, failed, skipped,
+             created_at, updated_at, finished_at
+      FROM jobs WHERE id = ?`),
     failedStores: statement(
       `SELECT store_id, error FROM stores WHERE job_id = ? AND status = 'failed' ORDER BY idx`,
     ),
