@@ -21,7 +21,7 @@ import { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
 import { JobRecords, type JobStatusDocument, type JobSummary } from './job-records.js';
 import { CANCELLED, jobView, type JobView } from './job-view.js';
 import type { ServerLog } from './log.js';
-import { storageProblem, StorageUnavailableError } from './storage-error.js';
+import { probeStorage, storageProblem, StorageUnavailableError } from './storage-error.js';
 
 export type JobServiceOptions = {
   /** Most stores in flight at once, over every job. */
@@ -87,6 +87,7 @@ type LiveJob = {
 
 export class JobService {
   readonly #records: JobRecords;
+  readonly #dbPath: string;
   readonly #writer: BatchWriter;
   readonly #controller: Controller;
   readonly #options: JobServiceOptions;
@@ -98,6 +99,7 @@ export class JobService {
   constructor(db: Database, options: JobServiceOptions) {
     this.#options = options;
     this.#records = new JobRecords(db);
+    this.#dbPath = db.name;
     this.#writer = new BatchWriter(this.#records, {
       ...options.writer,
       onError: (error) => {
@@ -274,7 +276,9 @@ export class JobService {
     if (this.#storage === undefined || this.#writer.failing) return this.#storage;
     // Only a submit failed, and nothing is writing: find out whether it would work now.
     try {
-      this.#records.probeWrite();
+      probeStorage(this.#dbPath, () => {
+        this.#records.probeWrite();
+      });
       this.#storage = undefined;
     } catch (error) {
       this.#storageFailed(error);
