@@ -154,7 +154,7 @@ async function serveCommand(flags: ServeFlags, io: Pick<CliIo, 'stderr'>): Promi
     io.stderr.write(format === 'json' ? `${line}\n` : `imgjob: ${line}\n`);
   };
   const log = createServerLog({ format, sink });
-  const say = (line: string, event = 'server'): void => {
+  const say = (line: string, event: string): void => {
     log.write('info', event, line);
   };
   const storeMaster = flags.storeMaster
@@ -194,14 +194,14 @@ async function serveCommand(flags: ServeFlags, io: Pick<CliIo, 'stderr'>): Promi
   // Tests and scripts read the URL from this line.
   say(`listening on ${server.url} (database ${flags.db}${resumedNote})`, 'listening');
   if (!isLoopback(flags.host))
-    say('note: the API has no authentication; reachable beyond this machine');
+    say('note: the API has no authentication; reachable beyond this machine', 'note');
   if (flags.allowPrivate)
-    say('note: --allow-private: image URLs may reach this machine and its networks');
+    say('note: --allow-private: image URLs may reach this machine and its networks', 'note');
 
   const signal = await stopped.promise;
-  say(`${signal}: shutting down (again to quit at once)…`);
+  say(`${signal}: shutting down (again to quit at once)…`, 'stopping');
   await server.close();
-  say('stopped; unfinished jobs resume at the next start');
+  say('stopped; unfinished jobs resume at the next start', 'stopped');
   return 0;
 }
 
