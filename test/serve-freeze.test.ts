@@ -114,7 +114,7 @@ describe('a job of 100k refused stores', () => {
     } finally {
       await run.kill('SIGKILL');
     }
-  }, 300_000);
+  }, 600_000);
 
   it('a submit over --max-stores or --max-images answers 413 and names the limit', async () => {
     const server = await startServer({

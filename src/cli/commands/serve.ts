@@ -22,8 +22,8 @@ type ServeFlags = EngineFlags & {
   maxBody: number;
   maxStores: number;
   maxImages: number;
-  allowedHost: string[];
-  allowOrigin: string[];
+  allowedHost?: string[];
+  allowOrigin?: string[];
   headersTimeout: number;
   requestTimeout: number;
   keepAliveTimeout: number;
@@ -31,7 +31,7 @@ type ServeFlags = EngineFlags & {
   logFormat: LogFormat;
 };
 
-const collect = (value: string, previous: readonly string[]): string[] => [...previous, value];
+const collect = (value: string, previous: readonly string[] = []): string[] => [...previous, value];
 
 /** Adds the `serve` command to the program; its action reports its exit code to `setExit`. */
 export function addServeCommand(
@@ -80,13 +80,11 @@ export function addServeCommand(
       '--allowed-host <name>',
       'another name clients reach the server by, accepted in the Host header (repeatable)',
       collect,
-      [],
     )
     .option(
       '--allow-origin <origin>',
       'a web page origin (http://host:port) allowed to call the API cross-origin (repeatable)',
       collect,
-      [],
     )
     .addOption(
       intOption(
@@ -133,7 +131,7 @@ Endpoints:
   GET  /api/status?jobid=1       {"status": "ongoing|completed|failed", "job_id": "1"}
   GET  /api/jobs                 recent jobs with their counts
   GET  /api/jobs/1               a job: counts and a summary per store
-  DELETE /api/jobs/1             cancel a job (its unfinished stores fail "cancelled")
+  DELETE /api/jobs/1             cancel a job (its unfinished stores fail)
   GET  /api/jobs/1/results       the results document of a job
   GET  /healthz                  200 ok, 503 stopping or unhealthy (says why)
 
