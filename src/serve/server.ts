@@ -190,11 +190,14 @@ function downloaderOptions(config: ServeConfig, log: ServerLog): DownloaderOptio
     (config.allowPrivate ? undefined : createAddressGuard({ allowPrivate: false }));
   if (guard === undefined) return options;
   // undici's own connect timeout gets the attempt's deadline, as download.ts sets it.
-  // The client's text leaves out what a name resolved to; the log keeps it.
-  // Only names: a refused IP literal tells the operator nothing new, and a
-  // job of 100k of them would flood the log.
+  // The client's text leaves out what a name resolved to; the log keeps it,
+  // once per name (a job may hold 100k URLs on one name). Not IP literals:
+  // the client's text says all there is to say.
+  const logged = new Set<string>();
   const onRefused = (refused: AddressRefusedError): void => {
-    if (refused.url === refused.address) return;
+    if (refused.url === refused.address || logged.has(refused.url)) return;
+    if (logged.size >= 1000) logged.clear();
+    logged.add(refused.url);
     log.write('warn', 'address_refused', `refused a connection: ${refused.detail}`, {
       host: refused.url,
       address: refused.address,
