@@ -65,7 +65,7 @@ export function createApi(service: JobService): (request: ApiRequest) => Promise
     }
     const text = await request.body();
     try {
-      return { status: 201, body: { job_id: service.submit(text) } };
+      return { status: 201, body: { job_id: await service.submit(text) } };
     } catch (error) {
       if (error instanceof ManifestError)
         return { status: 400, body: { error: error.problems.join('; ') } };

@@ -162,14 +162,17 @@ export class JobService {
   }
 
   /**
-   * Validates a manifest, records the job and starts it; returns its id at
-   * once (the job runs in the background).
+   * Validates a manifest, records the job and starts it; resolves with its
+   * id at once (the job runs in the background). The three steps take turns
+   * of the event loop apart: each is one stretch of work for a big job
+   * (parsing 100k stores, writing their rows, queueing them), and other
+   * clients are answered between them.
    * @throws {ManifestError} listing what is wrong with the manifest.
    * @throws {JobTooLargeError} past `limits`.
    * @throws {StorageUnavailableError} when the database takes no writes (full disk).
    * @throws {ShuttingDownError} after `close()` began.
    */
-  submit(text: string): number {
+  async submit(text: string): Promise<number> {
     if (this.#stop.signal.aborted) throw new ShuttingDownError();
     const input = parseManifest(text, 'request body');
     const limits = this.#options.limits;
@@ -179,6 +182,8 @@ export class JobService {
       if (input.imageCount > limits.maxImages)
         throw new JobTooLargeError('images', input.imageCount, limits.maxImages);
     }
+    await nextTurn();
+    if (this.#stopping()) throw new ShuttingDownError();
     let state: JobState;
     try {
       state = this.#records.create(input, this.#options.resultOptions, new Date());
@@ -271,6 +276,10 @@ export class JobService {
     this.#writer.flush();
   }
 
+  #stopping(): boolean {
+    return this.#stop.signal.aborted;
+  }
+
   /** Why the database takes no writes, or undefined when it does (checked again when idle). */
   #storageReason(): string | undefined {
     if (this.#storage === undefined || this.#writer.failing) return this.#storage;
@@ -306,15 +315,20 @@ export class JobService {
     this.#writer.watch(state);
     const cancel = new AbortController();
     const signal = AbortSignal.any([this.#stop.signal, cancel.signal]);
+    // Queueing the stores of a big job is one more stretch of work: on a later
+    // turn, after the submit is answered. A cancel or a stop in between is seen
+    // by the job at once (no store starts).
     const ran =
       state.status === 'ongoing'
-        ? this.#controller.submit({ input, state }, signal).then(
-            () => (cancel.signal.aborted ? cancelStores(input, state) : undefined),
-            (error: unknown) => {
-              // A bug, not a failed image: the job stays ongoing and resumes at the next start.
-              log?.error(`job ${id} stopped on an internal error`, error);
-            },
-          )
+        ? nextTurn()
+            .then(() => this.#controller.submit({ input, state }, signal))
+            .then(
+              () => (cancel.signal.aborted ? cancelStores(input, state) : undefined),
+              (error: unknown) => {
+                // A bug, not a failed image: the job stays ongoing and resumes at the next start.
+                log?.error(`job ${id} stopped on an internal error`, error);
+              },
+            )
         : Promise.resolve();
     const live: LiveJob = {
       state,
@@ -373,6 +387,10 @@ async function cancelStores(input: JobInput, state: JobState): Promise<void> {
     }
     state.setStoreStatus(task.index, 'failed', CANCELLED);
   }
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function plural(count: number, noun: string): string {
