@@ -91,17 +91,21 @@ export class JobRecords {
         created_at: time,
       });
       const state = JobState.create(input, String(lastInsertRowid), options, now);
-      for (const task of input.stores) {
-        this.#sql.insertStore.run(
-          lastInsertRowid,
-          task.index,
-          task.storeId,
-          task.visitTimes.length > 0 ? JSON.stringify(task.visitTimes) : null,
-        );
-        task.images.forEach((image, index) => {
-          this.#sql.insertImage.run(lastInsertRowid, task.index, index, image.url);
-        });
-      }
+      // Every row in one statement per table, SQLite reading them from JSON:
+      // 200k single-row inserts cost 4x as much, on the event loop.
+      this.#sql.insertStores.run(
+        lastInsertRowid,
+        JSON.stringify(
+          input.stores.map((task) => [
+            task.storeId,
+            task.visitTimes.length > 0 ? JSON.stringify(task.visitTimes) : null,
+          ]),
+        ),
+      );
+      this.#sql.insertImages.run(
+        lastInsertRowid,
+        JSON.stringify(input.stores.map((task) => task.images.map((image) => image.url))),
+      );
       // A job without stores (count 0) is complete the moment it exists.
       this.#updateJob(state, time);
       return state;
@@ -261,12 +265,17 @@ function prepare(db: Database) {
                         store_count, image_count, created_at, updated_at)
       VALUES ('ongoing', @manifest, @manifest_source, @manifest_digest, @options,
               @store_count, @image_count, @created_at, @created_at)`),
-    insertStore: statement(
-      `INSERT INTO stores (job_id, idx, store_id, status, visit_times) VALUES (?, ?, ?, 'pending', ?)`,
-    ),
-    insertImage: statement(
-      `INSERT INTO images (job_id, store_idx, idx, url, status) VALUES (?, ?, ?, ?, 'pending')`,
-    ),
+    // The second ?: [[store_id, visit_times JSON or null], …] in store order.
+    insertStores: statement(`
+      INSERT INTO stores (job_id, idx, store_id, status, visit_times)
+      SELECT ?, store.key, json_extract(store.value, '$[0]'), 'pending', json_extract(store.value, '$[1]')
+      FROM json_each(?) AS store ORDER BY store.key`),
+    // The second ?: [[url, …] per store], in store order.
+    insertImages: statement(`
+      INSERT INTO images (job_id, store_idx, idx, url, status)
+      SELECT ?, store.key, image.key, image.value, 'pending'
+      FROM json_each(?) AS store, json_each(store.value) AS image
+      ORDER BY store.key, image.key`),
     updateImage: statement(
       `UPDATE images SET status = ?, result = ? WHERE job_id = ? AND store_idx = ? AND idx = ?`,
     ),
