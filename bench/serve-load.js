@@ -86,7 +86,7 @@ try {
   // Every job to its end: /healthz counts the jobs still running.
   for (;;) {
     const { body } = await get('/healthz');
-    if (/** @type {{ jobs: number }} */ (body).jobs === 0) break;
+    if (/** @type {{ running_jobs: number }} */ (body).running_jobs === 0) break;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const totalMs = performance.now() - started;

@@ -55,6 +55,7 @@ describe('POST /api/submit/', () => {
     for (const path of ['/api/submit/', '/api/submit']) {
       const reply = await call(base, path, {
         method: 'POST',
+        headers: { 'content-type': 'application/json' },
         body: JSON.stringify(manifestOf((s, i) => images.url(`/img/${path}/${s}/${i}.png`), 1, 1)),
       });
       expect(reply.status).toBe(201);
@@ -133,7 +134,7 @@ describe('POST /api/submit/', () => {
       const id = await submitOk(big.url, manifest);
       const elapsed = performance.now() - started;
       const status = await call(big.url, `/api/status?jobid=${id}`);
-      expect(status.body).toEqual({ status: 'ongoing', job_id: String(id) });
+      expect(status.body).toMatchObject({ status: 'ongoing', job_id: String(id) });
       const listed = await call(big.url, '/api/jobs');
       expect((listed.body as { jobs: { counts: unknown }[] }).jobs[0]?.counts).toEqual({
         stores: 1000,
@@ -152,20 +153,28 @@ describe('POST /api/submit/', () => {
 });
 
 describe('GET /api/status', () => {
-  it('ongoing, then completed: exactly {"status", "job_id"} with the id as a string', async () => {
+  it('ongoing, then completed: {"status", "job_id"} with the id as a string, and the counts', async () => {
     const id = await submitOk(
       base,
       manifestOf((s, i) => images.url(`/hold/st1/${s}/${i}.png`), 2, 2),
     );
     const ongoing = await call(base, `/api/status?jobid=${id}`);
     expect(ongoing.status).toBe(200);
-    expect(ongoing.body).toStrictEqual({ status: 'ongoing', job_id: String(id) });
-    expect(Object.keys(ongoing.body as object)).toEqual(['status', 'job_id']);
+    expect(ongoing.body).toStrictEqual({
+      status: 'ongoing',
+      job_id: String(id),
+      counts: { stores: 2, images: 4, done: 0, failed: 0, skipped: 0, pending: 4 },
+    });
+    expect(Object.keys(ongoing.body as object)).toEqual(['status', 'job_id', 'counts']);
 
     images.release('st1');
     await waitForJob(base, id, finished);
     const completed = await call(base, `/api/status?jobid=${id}`);
-    expect(completed.body).toStrictEqual({ status: 'completed', job_id: String(id) });
+    expect(completed.body).toStrictEqual({
+      status: 'completed',
+      job_id: String(id),
+      counts: { stores: 2, images: 4, done: 4, failed: 0, skipped: 0, pending: 0 },
+    });
   });
 
   it('failed: {"status", "job_id", "error": [{"store_id", "error"}]} with only the failed stores', async () => {
@@ -182,7 +191,7 @@ describe('GET /api/status', () => {
     await waitForJob(base, id, finished);
     const reply = await call(base, `/api/status?jobid=${id}`);
     expect(reply.status).toBe(200);
-    expect(Object.keys(reply.body as object)).toEqual(['status', 'job_id', 'error']);
+    expect(Object.keys(reply.body as object)).toEqual(['status', 'job_id', 'error', 'counts']);
     expect(reply.body).toStrictEqual({
       status: 'failed',
       job_id: String(id),
@@ -192,6 +201,7 @@ describe('GET /api/status', () => {
           error: `image 1 of 2 (${images.url('/missing/1.png')}): HTTP 404 Not Found`,
         },
       ],
+      counts: { stores: 2, images: 3, done: 1, failed: 1, skipped: 1, pending: 0 },
     });
     expect(images.requests).not.toContain('/img/f/never.png');
   });
@@ -304,9 +314,12 @@ describe('routes', () => {
   it('GET /healthz reports the load; HEAD answers without a body', async () => {
     const reply = await call(base, '/healthz');
     expect(reply.status).toBe(200);
-    expect(reply.body).toMatchObject({
+    expect(reply.body).toStrictEqual({
       status: 'ok',
-      stores: { running: expect.any(Number) as unknown, waiting: expect.any(Number) as unknown },
+      running_jobs: expect.any(Number) as unknown,
+      running_stores: expect.any(Number) as unknown,
+      queued_stores: expect.any(Number) as unknown,
+      unwritten_changes: expect.any(Number) as unknown,
     });
     const head = await fetch(`${base}/healthz`, { method: 'HEAD' });
     expect(head.status).toBe(200);
@@ -356,7 +369,7 @@ describe('the shared engine', () => {
       );
       await waitForJob(strict.url, id, finished);
       const status = await call(strict.url, `/api/status?jobid=${id}`);
-      expect(status.body).toStrictEqual({
+      expect(status.body).toMatchObject({
         status: 'failed',
         job_id: String(id),
         error: [{ store_id: 'S2', error: 'store S2 is not in the store master (stores.csv)' }],
@@ -380,6 +393,7 @@ describe('the shared engine', () => {
       method: 'POST',
       path: '/api/submit/',
       query: new URLSearchParams(),
+      contentType: 'application/json',
       body: () => Promise.resolve('{"count": 0, "visits": []}'),
     });
     expect(late).toMatchObject({
@@ -426,7 +440,10 @@ function rawPost(
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { method: 'POST', headers: { 'transfer-encoding': 'chunked' } },
+      {
+        method: 'POST',
+        headers: { 'transfer-encoding': 'chunked', 'content-type': 'application/json' },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));

@@ -102,7 +102,11 @@ describe('JobRecords', () => {
     const { updated_at: _b, ...actual } = fromRows ?? state.toDocument();
     expect(actual).toEqual(expected);
     expect(fromRows?.stores[0]?.visit_times).toEqual(['t1', 't2']);
-    expect(records.status(1)).toEqual({ status: 'ongoing', job_id: '1' });
+    expect(records.status(1)).toEqual({
+      status: 'ongoing',
+      job_id: '1',
+      counts: { stores: 2, images: 4, done: 1, failed: 1, skipped: 1, pending: 1 },
+    });
     expect(records.list(10)[0]?.counts).toEqual({
       stores: 2,
       images: 4,
@@ -125,6 +129,7 @@ describe('JobRecords', () => {
       status: 'failed',
       job_id: '1',
       error: [{ store_id: 'A', error: 'image 2 of 3: HTTP 404 Not Found' }],
+      counts: { stores: 2, images: 4, done: 2, failed: 1, skipped: 1, pending: 0 },
     });
     expect(records.unfinished()).toEqual([]);
     expect(records.document(1)?.finished_at).toEqual(expect.any(String));
@@ -140,7 +145,11 @@ describe('JobRecords', () => {
       new Date(),
     );
     expect(state.status).toBe('completed');
-    expect(records.status(1)).toEqual({ status: 'completed', job_id: '1' });
+    expect(records.status(1)).toEqual({
+      status: 'completed',
+      job_id: '1',
+      counts: { stores: 0, images: 0, done: 0, failed: 0, skipped: 0, pending: 0 },
+    });
     expect(records.document(1)?.finished_at).toEqual(expect.any(String));
     expect(records.unfinished()).toEqual([]);
     db.close();

@@ -132,6 +132,7 @@ describe.each(['SIGKILL', 'SIGTERM'] as const)(
       expect((await call(second.url, `/api/status?jobid=${small}`)).body).toStrictEqual({
         status: 'completed',
         job_id: String(small),
+        counts: smallDocument.counts,
       });
       expect(await results(second.url, small)).toEqual(smallDocument);
 

@@ -115,11 +115,14 @@ describe('guardedLookup', () => {
     expect((await resolve('mixed', false)).found).toBe('93.184.215.14');
   });
 
-  it('refuses a name with no allowed address, naming what it resolved to', async () => {
+  it('refuses a name with no allowed address; what it resolved to is kept for the log only', async () => {
     const { error } = await resolve('inside', true);
     expect(error).toBeInstanceOf(AddressRefusedError);
     expect(error?.message).toBe(
-      'refused: inside resolves to 169.254.169.254, a cloud metadata address; start the server with --allow-private to allow it',
+      'refused: inside resolves to a private address; start the server with --allow-private to allow it',
+    );
+    expect((error as AddressRefusedError).detail).toBe(
+      'inside resolves to 169.254.169.254, a cloud metadata address',
     );
   });
 });
@@ -171,7 +174,7 @@ describe('the guarded downloader', () => {
     [
       'a redirect to a name that resolves inside',
       () => outside.url(`/redirect?to=http://inside.test:${new URL(inside.origin).port}/img/c.png`),
-      'refused: inside.test resolves to 127.0.0.2, a loopback address',
+      'refused: inside.test resolves to a private address',
     ],
     [
       'a redirect to the metadata address',
@@ -239,7 +242,8 @@ describe('imgjob serve, safe by default', () => {
     });
 
   it('fails every image on a loopback, private, link-local or metadata address, and nothing reaches them', async () => {
-    const server = await serve();
+    const log: string[] = [];
+    const server = await serve({ log: (line) => log.push(line) });
     try {
       const port = new URL(images.origin).port;
       const urls = [
@@ -263,9 +267,19 @@ describe('imgjob serve, safe by default', () => {
       for (const image of errors) {
         expect(image).toMatchObject({ status: 'failed', code: 'E_ADDRESS_REFUSED', attempts: 1 });
         expect(image && 'error' in image ? image.error : '').toMatch(
-          /^refused: .+ (is|resolves to .+,) an? [\w ()-]+ address; start the server with --allow-private to allow it$/,
+          /^refused: .+ (is an? [\w ()-]+|resolves to a private) address; start the server with --allow-private to allow it$/,
         );
       }
+      // A name's address is not told to the client, only to the server's log.
+      expect(errors[1]).toMatchObject({
+        error:
+          'refused: localhost resolves to a private address; start the server with --allow-private to allow it',
+      });
+      expect(log).toContainEqual(
+        expect.stringMatching(
+          /^warn: refused a connection: localhost resolves to (127\.0\.0\.1|::1), a loopback address$/,
+        ),
+      );
       expect(errors[0]).toMatchObject({
         error:
           'refused: 127.0.0.1 is a loopback address; start the server with --allow-private to allow it',

@@ -3,6 +3,7 @@ import PQueue from 'p-queue';
 import type { JobState } from '../results/job-state.js';
 import { runJob, type JobDeps, type JobOutcome, type ScheduleStore } from './job.js';
 import type { StoreDeps } from './store.js';
+import { createTimeSlice } from './time-slice.js';
 import type { JobInput } from '../types.js';
 
 export type PreparedJob = { readonly input: JobInput; readonly state: JobState };
@@ -32,8 +33,16 @@ export class Controller {
     // No signal goes to p-queue: it would reject a running store's promise at
     // once and lose its outcome. A store that starts after an abort returns
     // at once instead, so the queue drains quickly.
+    // Stores that end at once must still let the event loop turn between them.
+    const slice = createTimeSlice();
     const schedule: ScheduleStore = async (rank, task) =>
-      this.#queue.add(task, { priority: -rank });
+      this.#queue.add(
+        async () => {
+          await slice.turn();
+          return task();
+        },
+        { priority: -rank },
+      );
     this.#deps = { ...deps, schedule, failFast: options.failFast };
   }
 

@@ -51,6 +51,14 @@ export class JobState {
   readonly #header: Header;
   readonly #stores: MutableStore[];
   #counts: { done: number; failed: number; skipped: number; pending: number };
+  /** Stores by status, kept current: the job's status is asked for often (every save, every poll). */
+  readonly #storesBy: Record<StoreStatus, number> = {
+    pending: 0,
+    ongoing: 0,
+    completed: 0,
+    failed: 0,
+    skipped: 0,
+  };
   onChange: ((entry: JournalEntry) => void) | undefined;
 
   private constructor(document: ResultsDocument) {
@@ -69,6 +77,7 @@ export class JobState {
     this.#header = header;
     this.#stores = stores.map((store) => ({ ...store, images: [...store.images] }));
     this.#counts = countImages(this.#stores);
+    for (const store of this.#stores) this.#storesBy[store.status]++;
   }
 
   /** A job that has not started: every store pending, every image pending. */
@@ -127,7 +136,9 @@ export class JobState {
   }
 
   get status(): JobStatus {
-    return jobStatusOf(this.#stores);
+    const by = this.#storesBy;
+    if (by.pending > 0 || by.ongoing > 0) return 'ongoing';
+    return by.failed > 0 ? 'failed' : 'completed';
   }
 
   recordImage(store: number, index: number, result: ImageResult): void {
@@ -142,6 +153,8 @@ export class JobState {
 
   setStoreStatus(store: number, status: StoreStatus, error?: string): void {
     const target = this.#store(store);
+    this.#storesBy[target.status]--;
+    this.#storesBy[status]++;
     target.status = status;
     if (error === undefined) delete target.error;
     else target.error = error;
@@ -206,12 +219,11 @@ export class JobState {
     extra: Partial<Pick<ResultsDocument, 'writer' | 'interrupted' | 'finished_at'>> = {},
   ): ResultsDocument {
     const status = this.status;
-    const error = storeErrors(this.#stores);
     return {
       ...this.#header,
       ...extra,
       status,
-      ...(status === 'failed' ? { error } : {}),
+      ...(status === 'failed' ? { error: storeErrors(this.#stores) } : {}),
       updated_at: new Date().toISOString(),
       counts: this.counts,
       stores: this.#stores,

@@ -66,11 +66,22 @@ export function classifyAddress(address: string): string | undefined {
   return IPV4_RANGES.find((candidate) => inRange(inner, candidate))?.kind;
 }
 
-/** The message of a refused connection, naming the way to allow it. */
+/**
+ * The message of a refused connection, naming the way to allow it. It goes
+ * to the client that submitted the URL, so for a host name it says only that
+ * the name leads inside — never the address or the kind of range — lest the
+ * API become a tool to map the server's own name resolution. The detail goes
+ * to the server's log (`onRefused`).
+ */
 export function refusalMessage(host: string, address: string, reason: string): string {
   const what =
-    host === address ? `${address} is ${reason}` : `${host} resolves to ${address}, ${reason}`;
+    host === address ? `${address} is ${reason}` : `${host} resolves to a private address`;
   return `refused: ${what}; start the server with --allow-private to allow it`;
+}
+
+/** The server-side detail of a refusal: what the name resolved to, and why that is refused. */
+export function refusalDetail(host: string, address: string, reason: string): string {
+  return host === address ? `${address} is ${reason}` : `${host} resolves to ${address}, ${reason}`;
 }
 
 /**
@@ -114,6 +125,8 @@ export type GuardedConnectorOptions = {
   readonly lookup?: LookupFunction | undefined;
   /** undici's own connector options (timeouts, TLS). */
   readonly connect?: buildConnector.BuildOptions | undefined;
+  /** Told about every refusal, with the detail the client is not told (the server log). */
+  readonly onRefused?: ((refused: AddressRefusedError) => void) | undefined;
 };
 
 /**
@@ -122,11 +135,16 @@ export type GuardedConnectorOptions = {
  * lookup for those; a host name is judged on each address DNS returns.
  * A refusal fails the connection with a non-transient `DownloadError`
  * (`E_ADDRESS_REFUSED`) before any packet leaves.
+ *
+ * A refusal is always told on a later turn of the event loop, never from
+ * inside the call: a job of 100k refused URLs would otherwise run from start
+ * to end in microtasks and keep every other client waiting.
  */
 export function guardedConnector(
   guard: AddressGuard,
   options: GuardedConnectorOptions = {},
 ): buildConnector.connector {
+  const onRefused = options.onRefused ?? (() => undefined);
   const connect = buildConnector({
     ...options.connect,
     lookup: guardedLookup(guard, options.lookup),
@@ -135,17 +153,26 @@ export function guardedConnector(
     const family = isIP(params.hostname);
     const reason = family === 0 ? undefined : guard(params.hostname, family);
     if (reason === undefined) {
-      connect(params, callback);
+      connect(params, (...args) => {
+        if (args[0] instanceof AddressRefusedError) onRefused(args[0]);
+        callback(...args);
+      });
       return;
     }
-    callback(new AddressRefusedError(params.hostname, params.hostname, reason), null);
+    const refused = new AddressRefusedError(params.hostname, params.hostname, reason);
+    onRefused(refused);
+    setImmediate(() => {
+      callback(refused, null);
+    });
   };
 }
 
 /** A connection the guard refused: final (no retry can change the answer). */
 export class AddressRefusedError extends DownloadError {
-  /** The address that was refused. */
+  /** The address that was refused (kept from the client's message; see `detail`). */
   readonly address: string;
+  /** What the host resolved to and why that is refused, for the server's log. */
+  readonly detail: string;
 
   constructor(host: string, address: string, reason: string) {
     super('E_ADDRESS_REFUSED', refusalMessage(host, address, reason), {
@@ -153,6 +180,7 @@ export class AddressRefusedError extends DownloadError {
       transient: false,
     });
     this.address = address;
+    this.detail = refusalDetail(host, address, reason);
   }
 }
 

@@ -6,17 +6,22 @@
  * - `GET /api/status?jobid=123` → 200 `{"status", "job_id": "123"}` (+ `error`
  *   when failed); an unknown or missing jobid → 400 `{}`.
  *
- * Beyond it: `GET /api/jobs`, `GET /api/jobs/<id>/results`, `GET /healthz`.
+ * Beyond it: `GET /api/jobs`, `GET|DELETE /api/jobs/<id>`, `GET /api/jobs/<id>/results`,
+ * `GET /healthz`. `/api/status` also carries the job's `counts` beside the
+ * original three fields, which keep their meaning.
  * Nothing here touches a socket, so the routes are tested as functions.
  */
 import { ManifestError } from '../utils/errors.js';
-import { ShuttingDownError, type JobService } from './job-service.js';
+import { JobTooLargeError, ShuttingDownError, type JobService } from './job-service.js';
+import { StorageUnavailableError } from './storage-error.js';
 
 export type ApiRequest = {
   readonly method: string;
   /** The path without its query. */
   readonly path: string;
   readonly query: URLSearchParams;
+  /** The Content-Type header, as sent. */
+  readonly contentType?: string | undefined;
   /** Reads the body; rejects with a BodyTooLargeError past the limit. */
   readonly body: () => Promise<string>;
 };
@@ -41,20 +46,46 @@ export function createApi(service: JobService): (request: ApiRequest) => Promise
     { pattern: /^\/api\/submit\/?$/, methods: { POST: submit } },
     { pattern: /^\/api\/status\/?$/, methods: { GET: status } },
     { pattern: /^\/api\/jobs\/?$/, methods: { GET: list } },
+    { pattern: /^\/api\/jobs\/([^/]+)\/?$/, methods: { GET: view, DELETE: cancel } },
     { pattern: /^\/api\/jobs\/([^/]+)\/results\/?$/, methods: { GET: results } },
     { pattern: /^\/healthz\/?$/, methods: { GET: health } },
   ];
 
   async function submit(request: ApiRequest): Promise<ApiResponse> {
+    // A web page can POST text/plain to any address without asking (no CORS
+    // preflight); it cannot send application/json without one.
+    if (!isJson(request.contentType)) {
+      return {
+        status: 415,
+        headers: { accept: 'application/json', connection: 'close' },
+        body: {
+          error: `expected Content-Type: application/json, got ${request.contentType === undefined ? 'none' : JSON.stringify(request.contentType)}`,
+        },
+      };
+    }
     const text = await request.body();
     try {
-      return { status: 201, body: { job_id: service.submit(text) } };
+      return { status: 201, body: { job_id: await service.submit(text) } };
     } catch (error) {
       if (error instanceof ManifestError)
         return { status: 400, body: { error: error.problems.join('; ') } };
-      if (error instanceof ShuttingDownError) return unavailable(error.message);
+      if (error instanceof JobTooLargeError) return { status: 413, body: { error: error.message } };
+      if (error instanceof ShuttingDownError || error instanceof StorageUnavailableError)
+        return unavailable(error.message);
       throw error;
     }
+  }
+
+  function view(_request: ApiRequest, [raw = '']: readonly string[]): ApiResponse {
+    const id = jobId(raw);
+    const job = id === undefined ? undefined : service.view(id);
+    return job === undefined ? noJob(raw) : { status: 200, body: job };
+  }
+
+  async function cancel(_request: ApiRequest, [raw = '']: readonly string[]): Promise<ApiResponse> {
+    const id = jobId(raw);
+    const job = id === undefined ? undefined : await service.cancel(id);
+    return job === undefined ? noJob(raw) : { status: 200, body: job };
   }
 
   function status(request: ApiRequest): ApiResponse {
@@ -75,8 +106,7 @@ export function createApi(service: JobService): (request: ApiRequest) => Promise
   function results(_request: ApiRequest, [raw = '']: readonly string[]): ApiResponse {
     const id = jobId(raw);
     const document = id === undefined ? undefined : service.results(id);
-    if (document === undefined) return { status: 404, body: { error: `no job ${raw}` } };
-    return { status: 200, body: document };
+    return document === undefined ? noJob(raw) : { status: 200, body: document };
   }
 
   function health(): ApiResponse {
@@ -129,6 +159,15 @@ function wholeNumber<T extends number | undefined>(
   const value = Number(text);
   if (/^\d+$/.test(text) && value >= min && value <= max) return value;
   return `${name}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`;
+}
+
+/** `application/json`, with or without parameters (`; charset=utf-8`). */
+function isJson(contentType: string | undefined): boolean {
+  return contentType?.split(';')[0]?.trim().toLowerCase() === 'application/json';
+}
+
+function noJob(raw: string): ApiResponse {
+  return { status: 404, body: { error: `no job ${raw}` } };
 }
 
 function badRequest(error: string): ApiResponse {

@@ -23,8 +23,13 @@ export type BatchWriterOptions = {
    * @default 2000
    */
   readonly maxBatch?: number | undefined;
-  /** Told when a write fails; the changes stay queued and are tried again. */
+  /**
+   * Told when writes start to fail (once, not on every retry); the changes
+   * stay queued and are tried again every `intervalMs`.
+   */
   readonly onError?: ((error: unknown) => void) | undefined;
+  /** Told when a write succeeds again after failures. */
+  readonly onRecovered?: ((failedWrites: number) => void) | undefined;
 };
 
 export class BatchWriter {
@@ -32,12 +37,13 @@ export class BatchWriter {
   readonly #intervalMs: number;
   readonly #maxBatch: number;
   readonly #onError: (error: unknown) => void;
+  readonly #onRecovered: (failedWrites: number) => void;
   /** Changes waiting, per job, in the order they happened. */
   #pending = new Map<JobState, JournalEntry[]>();
   #size = 0;
   #timer: NodeJS.Timeout | undefined;
-  /** The last write failed: retry on the timer only, not on every change. */
-  #failing = false;
+  /** Writes failed in a row: retry on the timer only, not on every change. */
+  #failures = 0;
   /** Callers of written(), told after the next successful write. */
   #waiters: (() => void)[] = [];
   #soon: NodeJS.Immediate | undefined;
@@ -47,6 +53,7 @@ export class BatchWriter {
     this.#intervalMs = options.intervalMs ?? 50;
     this.#maxBatch = options.maxBatch ?? 2000;
     this.#onError = options.onError ?? (() => undefined);
+    this.#onRecovered = options.onRecovered ?? (() => undefined);
   }
 
   /** Starts recording every change of `state`. */
@@ -93,16 +100,22 @@ export class BatchWriter {
     try {
       this.#records.write(changes);
     } catch (error) {
-      this.#failing = true;
-      this.#onError(error);
+      // One report per outage, not one every intervalMs.
+      if (this.#failures++ === 0) this.#onError(error);
       this.#schedule();
       return false;
     }
-    this.#failing = false;
+    if (this.#failures > 0) this.#onRecovered(this.#failures);
+    this.#failures = 0;
     this.#pending = new Map();
     this.#size = 0;
     this.#wake();
     return true;
+  }
+
+  /** Whether the last write failed (the changes wait for the next try). */
+  get failing(): boolean {
+    return this.#failures > 0;
   }
 
   /** Changes waiting to be written. */
@@ -118,7 +131,7 @@ export class BatchWriter {
     }
     entries.push(entry);
     this.#size++;
-    if (this.#size >= this.#maxBatch && !this.#failing) this.flush();
+    if (this.#size >= this.#maxBatch && this.#failures === 0) this.flush();
     else this.#schedule();
   }
 

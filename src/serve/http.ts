@@ -1,12 +1,35 @@
 /**
  * The node:http side of the API: request bodies read under a size limit,
  * answers written as JSON, and every unexpected error turned into a plain
- * 500 — a client never sees a stack trace.
+ * 500 — a client never sees a stack trace. Also what a server open to a
+ * network needs: timeouts for slow clients, a connection cap, a JSON 400 for
+ * a malformed request, and the browser guard (Host, Origin).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  STATUS_CODES,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { Duplex } from 'node:stream';
 
 import { describeError, InputError } from '../utils/errors.js';
 import type { ApiRequest, ApiResponse } from './api.js';
+import { SERVE_DEFAULTS } from './defaults.js';
+import type { GuardedRequest, Verdict } from './request-guard.js';
+
+/** Limits on the clients' connections; see SERVE_DEFAULTS for the defaults. */
+export type HttpLimits = {
+  /** Longest wait for a request's headers (slowloris), in ms. */
+  readonly headersTimeoutMs: number;
+  /** Longest a whole request may take to arrive, body included, in ms. */
+  readonly requestTimeoutMs: number;
+  /** How long an idle kept-alive connection stays open, in ms. */
+  readonly keepAliveTimeoutMs: number;
+  /** Most connections open at once; more are closed at once. */
+  readonly maxConnections: number;
+};
 
 export type HttpOptions = {
   /** Largest request body accepted, in bytes; a bigger one gets 413. */
@@ -15,7 +38,19 @@ export type HttpOptions = {
   readonly onError: (message: string, error: unknown) => void;
   /** True once shutdown began: answers then close their connection, so none lingers idle. */
   readonly closing?: (() => boolean) | undefined;
+  /** Timeouts and the connection cap. @default SERVE_DEFAULTS */
+  readonly limits?: Partial<HttpLimits> | undefined;
+  /** Judges each request's Host and Origin before anything else. @default lets all through */
+  readonly guard?: ((request: GuardedRequest) => Verdict) | undefined;
 };
+
+/** The client went away before its request was read (an aborted upload): nobody to answer. */
+export class ClientGoneError extends Error {
+  constructor(options?: ErrorOptions) {
+    super('the client closed the connection before its request was read', options);
+    this.name = 'ClientGoneError';
+  }
+}
 
 /** The request body passed the limit. */
 export class BodyTooLargeError extends Error {
@@ -29,9 +64,52 @@ export function createHttpServer(
   api: (request: ApiRequest) => Promise<ApiResponse>,
   options: HttpOptions,
 ): Server {
-  return createServer((req, res) => {
-    void answer(api, req, res, options);
-  });
+  const limits = { ...SERVE_DEFAULTS.http, ...options.limits };
+  const server = createServer(
+    {
+      headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node looks for expired requests this often (30 s by default): a
+      // timeout is only as exact as this.
+      connectionsCheckingInterval: Math.max(
+        10,
+        Math.min(1000, Math.floor(limits.requestTimeoutMs / 4)),
+      ),
+    },
+    (req, res) => {
+      void answer(api, req, res, options);
+    },
+  );
+  server.maxConnections = limits.maxConnections;
+  server.on('clientError', answerClientError);
+  return server;
+}
+
+/**
+ * A request node:http could not parse, or that timed out: a short JSON
+ * answer and the connection closed — never a stack trace, never a log line
+ * (it is the client's doing).
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, message] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'the request took too long to arrive']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'the request headers are too large']
+        : [400, 'malformed HTTP request'];
+  const body = `${JSON.stringify({ error: message })}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+      'content-type: application/json; charset=utf-8\r\n' +
+      `content-length: ${Buffer.byteLength(body)}\r\n` +
+      'connection: close\r\n\r\n' +
+      body,
+  );
 }
 
 /**
@@ -65,6 +143,19 @@ async function answer(
   options: HttpOptions,
 ): Promise<void> {
   const method = req.method ?? 'GET';
+  const verdict = options.guard?.({
+    method,
+    host: req.headers.host,
+    origin: req.headers.origin,
+  }) ?? { pass: true, headers: {} };
+  if (!verdict.pass) {
+    // Not read: the connection closes after the answer.
+    send(res, {
+      ...verdict.response,
+      headers: { ...verdict.response.headers, connection: 'close' },
+    });
+    return;
+  }
   let response: ApiResponse;
   try {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -72,9 +163,14 @@ async function answer(
       method,
       path: url.pathname,
       query: url.searchParams,
+      contentType: req.headers['content-type'],
       body: () => readBody(req, options.maxBodyBytes),
     });
   } catch (error) {
+    if (error instanceof ClientGoneError) {
+      res.destroy();
+      return;
+    }
     if (error instanceof BodyTooLargeError) {
       response = { status: 413, body: { error: error.message }, headers: { connection: 'close' } };
     } else {
@@ -83,10 +179,8 @@ async function answer(
     }
   }
   const closing = options.closing?.() ?? false;
-  send(
-    res,
-    closing ? { ...response, headers: { ...response.headers, connection: 'close' } } : response,
-  );
+  const headers = { ...verdict.headers, ...response.headers };
+  send(res, { ...response, headers: closing ? { ...headers, connection: 'close' } : headers });
 }
 
 /**
@@ -116,13 +210,24 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
     req.on('end', () => {
       if (!refused) resolve(Buffer.concat(chunks).toString('utf8'));
     });
-    req.on('error', reject);
+    // An aborted upload or a cut slow body: the client's doing, not an internal error.
+    req.on('error', (error) => {
+      reject(new ClientGoneError({ cause: error }));
+    });
+    req.on('close', () => {
+      if (!req.complete) reject(new ClientGoneError());
+    });
   });
 }
 
 function send(res: ServerResponse, response: ApiResponse): void {
-  if (res.headersSent) {
+  if (res.headersSent || res.destroyed) {
     res.destroy();
+    return;
+  }
+  if (response.body === undefined) {
+    res.writeHead(response.status, { 'cache-control': 'no-store', ...response.headers });
+    res.end();
     return;
   }
   const text = `${JSON.stringify(response.body)}\n`;

@@ -11,13 +11,17 @@ import type { Database } from 'better-sqlite3';
 import { Controller } from '../engine/controller.js';
 import { optionChanges } from '../engine/job-setup.js';
 import { describeError } from '../utils/errors.js';
+import { createTimeSlice } from '../engine/time-slice.js';
 import type { JobState } from '../results/job-state.js';
 import { parseManifest } from '../input/manifest.js';
 import { statusDocument } from '../results/status-document.js';
 import type { StoreDeps } from '../engine/store.js';
-import type { JobInput, ResultOptions, ResultsDocument, StatusDocument } from '../types.js';
+import type { JobInput, ResultOptions, ResultsDocument } from '../types.js';
 import { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
-import { JobRecords, type JobSummary } from './job-records.js';
+import { JobRecords, type JobStatusDocument, type JobSummary } from './job-records.js';
+import { CANCELLED, jobView, type JobView } from './job-view.js';
+import type { ServerLog } from './log.js';
+import { probeStorage, storageProblem, StorageUnavailableError } from './storage-error.js';
 
 export type JobServiceOptions = {
   /** Most stores in flight at once, over every job. */
@@ -27,9 +31,29 @@ export type JobServiceOptions = {
   /** Download, GPU and store-master dependencies, shared by every job. */
   readonly deps: StoreDeps;
   readonly writer?: BatchWriterOptions | undefined;
-  /** Told about failures nobody waits for (a database write, a bug). */
-  readonly onError?: ((message: string, error: unknown) => void) | undefined;
+  /** Most stores and images one submitted job may hold. */
+  readonly limits?: JobLimits | undefined;
+  /** Where jobs starting and ending, and failures nobody waits for, are told. */
+  readonly log?: ServerLog | undefined;
 };
+
+/** The most one submitted job may hold (`--max-stores`, `--max-images`). */
+export type JobLimits = {
+  /** @default 100_000 */
+  readonly maxStores: number;
+  /** @default 1_000_000 */
+  readonly maxImages: number;
+};
+
+/** A submitted job over a limit: answered 413. */
+export class JobTooLargeError extends Error {
+  constructor(what: 'stores' | 'images', count: number, limit: number) {
+    super(
+      `the job has ${count} ${what}; this server takes at most ${limit} ${what} in one job (--max-${what})`,
+    );
+    this.name = 'JobTooLargeError';
+  }
+}
 
 /** A submission after shutdown began. */
 export class ShuttingDownError extends Error {
@@ -40,31 +64,65 @@ export class ShuttingDownError extends Error {
 }
 
 export type Health = {
-  readonly status: 'ok' | 'stopping';
+  /** `unhealthy`: the database takes no writes (see `reason`); answered 503 like `stopping`. */
+  readonly status: 'ok' | 'stopping' | 'unhealthy';
+  readonly reason?: string;
   /** Jobs running in this process. */
-  readonly jobs: number;
-  readonly stores: { readonly running: number; readonly waiting: number };
+  readonly running_jobs: number;
+  /** Stores being processed now, over every job. */
+  readonly running_stores: number;
+  /** Stores waiting for a free slot, over every job. */
+  readonly queued_stores: number;
   /** Changes not yet written to the database. */
-  readonly unwritten: number;
+  readonly unwritten_changes: number;
 };
 
-type LiveJob = { readonly state: JobState; readonly settled: Promise<void> };
+type LiveJob = {
+  readonly state: JobState;
+  readonly input: JobInput;
+  /** Fired by `cancel()`. */
+  readonly cancel: AbortController;
+  readonly settled: Promise<void>;
+};
 
 export class JobService {
   readonly #records: JobRecords;
+  readonly #dbPath: string;
   readonly #writer: BatchWriter;
   readonly #controller: Controller;
   readonly #options: JobServiceOptions;
   readonly #stop = new AbortController();
   readonly #live = new Map<number, LiveJob>();
+  /** What keeps the database from taking writes, while it lasts. */
+  #storage: string | undefined;
 
   constructor(db: Database, options: JobServiceOptions) {
     this.#options = options;
     this.#records = new JobRecords(db);
+    this.#dbPath = db.name;
     this.#writer = new BatchWriter(this.#records, {
       ...options.writer,
       onError: (error) => {
-        this.#report('cannot write to the database (will retry)', error);
+        this.#storageFailed(error);
+        const problem = storageProblem(error);
+        if (problem === undefined)
+          options.log?.error('cannot write to the database (retrying until it works)', error);
+        else
+          options.log?.write(
+            'error',
+            'storage_failing',
+            `cannot write to the database: ${problem} (retrying until it works)`,
+            { reason: problem },
+          );
+      },
+      onRecovered: (failedWrites) => {
+        this.#storage = undefined;
+        options.log?.write(
+          'info',
+          'storage_recovered',
+          `the database takes writes again (after ${failedWrites} failed tr${failedWrites === 1 ? 'y' : 'ies'})`,
+          { failed_writes: failedWrites },
+        );
       },
     });
     this.#controller = new Controller(
@@ -97,34 +155,91 @@ export class JobService {
           `job ${id} was submitted with other options (${changed.join('; ')}): its remaining images use the current options`,
         );
       }
-      this.#start(id, job.input, job.state);
+      this.#start(id, job.input, job.state, 'resumed');
       resumed.push(id);
     }
     return { resumed, warnings };
   }
 
   /**
-   * Validates a manifest, records the job and starts it; returns its id at
-   * once (the job runs in the background).
+   * Validates a manifest, records the job and starts it; resolves with its
+   * id at once (the job runs in the background). The three steps take turns
+   * of the event loop apart: each is one stretch of work for a big job
+   * (parsing 100k stores, writing their rows, queueing them), and other
+   * clients are answered between them.
    * @throws {ManifestError} listing what is wrong with the manifest.
+   * @throws {JobTooLargeError} past `limits`.
+   * @throws {StorageUnavailableError} when the database takes no writes (full disk).
    * @throws {ShuttingDownError} after `close()` began.
    */
-  submit(text: string): number {
+  async submit(text: string): Promise<number> {
     if (this.#stop.signal.aborted) throw new ShuttingDownError();
     const input = parseManifest(text, 'request body');
-    const state = this.#records.create(input, this.#options.resultOptions, new Date());
+    const limits = this.#options.limits;
+    if (limits !== undefined) {
+      if (input.stores.length > limits.maxStores)
+        throw new JobTooLargeError('stores', input.stores.length, limits.maxStores);
+      if (input.imageCount > limits.maxImages)
+        throw new JobTooLargeError('images', input.imageCount, limits.maxImages);
+    }
+    await nextTurn();
+    if (this.#stopping()) throw new ShuttingDownError();
+    let state: JobState;
+    try {
+      state = this.#records.create(input, this.#options.resultOptions, new Date());
+    } catch (error) {
+      const problem = this.#storageFailed(error);
+      if (problem === undefined) throw error;
+      this.#options.log?.write('error', 'submit_refused', `a submit was refused: ${problem}`, {
+        reason: problem,
+      });
+      throw new StorageUnavailableError(problem, { cause: error });
+    }
+    if (!this.#writer.failing) this.#storage = undefined;
     const id = Number(state.jobId);
-    if (state.status === 'ongoing') this.#start(id, input, state);
+    this.#start(id, input, state, 'submitted');
     return id;
   }
 
-  status(id: number): StatusDocument | undefined {
-    const live = this.#live.get(id);
-    return live ? statusDocument(live.state.toDocument()) : this.#records.status(id);
+  /** The Retail Pulse status document, with the job's counts beside its three fields. */
+  status(id: number): JobStatusDocument | undefined {
+    const state = this.#live.get(id)?.state;
+    if (state === undefined) return this.#records.status(id);
+    // Not the whole document: a poll of a 100k-store job must stay cheap.
+    const status = state.status;
+    const error = status === 'failed' ? statusDocument(state.toDocument()).error : undefined;
+    return {
+      status,
+      job_id: state.jobId,
+      ...(error === undefined ? {} : { error }),
+      counts: state.counts,
+    };
   }
 
   results(id: number): ResultsDocument | undefined {
     return this.#live.get(id)?.state.toDocument() ?? this.#records.document(id);
+  }
+
+  /** The job with its counts and one summary per store. */
+  view(id: number): JobView | undefined {
+    const document = this.results(id);
+    return document === undefined ? undefined : jobView(document);
+  }
+
+  /**
+   * Cancels a job: its running stores stop, and every store not yet
+   * finished ends `failed` with the error "cancelled" (its images not yet
+   * done `skipped`), so the job ends `failed`. Cancelling a finished job
+   * changes nothing. Resolves with the job once the change is recorded;
+   * undefined for an unknown job.
+   */
+  async cancel(id: number): Promise<JobView | undefined> {
+    const live = this.#live.get(id);
+    if (live !== undefined) {
+      live.cancel.abort();
+      await live.settled;
+    }
+    return this.view(id);
   }
 
   /** Recent jobs, newest first (running ones with their counts of this instant). */
@@ -136,12 +251,18 @@ export class JobService {
   }
 
   get health(): Health {
-    return {
-      status: this.#stop.signal.aborted ? 'stopping' : 'ok',
-      jobs: this.#live.size,
-      stores: this.#controller.load,
-      unwritten: this.#writer.size,
+    const load = this.#controller.load;
+    const counts = {
+      running_jobs: this.#live.size,
+      running_stores: load.running,
+      queued_stores: load.waiting,
+      unwritten_changes: this.#writer.size,
     };
+    if (this.#stop.signal.aborted) return { status: 'stopping', ...counts };
+    const reason = this.#storageReason();
+    return reason === undefined
+      ? { status: 'ok', ...counts }
+      : { status: 'unhealthy', reason, ...counts };
   }
 
   /**
@@ -155,29 +276,123 @@ export class JobService {
     this.#writer.flush();
   }
 
-  #start(id: number, input: JobInput, state: JobState): void {
-    this.#writer.watch(state);
-    const settled = this.#controller.submit({ input, state }, this.#stop.signal).then(
-      () => undefined,
-      (error: unknown) => {
-        // A bug, not a failed image: the job stays ongoing and resumes at the next start.
-        this.#report(`job ${id} stopped on an internal error`, error);
-      },
+  #stopping(): boolean {
+    return this.#stop.signal.aborted;
+  }
+
+  /** Why the database takes no writes, or undefined when it does (checked again when idle). */
+  #storageReason(): string | undefined {
+    if (this.#storage === undefined || this.#writer.failing) return this.#storage;
+    // Only a submit failed, and nothing is writing: find out whether it would work now.
+    try {
+      probeStorage(this.#dbPath, () => {
+        this.#records.probeWrite();
+      });
+      this.#storage = undefined;
+    } catch (error) {
+      this.#storageFailed(error);
+    }
+    return this.#storage;
+  }
+
+  /** Notes a storage failure; returns its description, or undefined for another kind of error. */
+  #storageFailed(error: unknown): string | undefined {
+    const problem = storageProblem(error);
+    this.#storage = `cannot write to the database: ${problem ?? describeError(error)}`;
+    return problem;
+  }
+
+  #start(id: number, input: JobInput, state: JobState, how: 'submitted' | 'resumed'): void {
+    const log = this.#options.log;
+    const started = performance.now();
+    const counts = state.counts;
+    log?.write(
+      'info',
+      `job_${how}`,
+      `job ${id} ${how}: ${plural(counts.stores, 'store')}, ${plural(counts.images, 'image')}`,
+      { job_id: String(id), stores: counts.stores, images: counts.images },
     );
+    this.#writer.watch(state);
+    const cancel = new AbortController();
+    const signal = AbortSignal.any([this.#stop.signal, cancel.signal]);
+    // Queueing the stores of a big job is one more stretch of work: on a later
+    // turn, after the submit is answered. A cancel or a stop in between is seen
+    // by the job at once (no store starts).
+    const ran =
+      state.status === 'ongoing'
+        ? nextTurn()
+            .then(() => this.#controller.submit({ input, state }, signal))
+            .then(
+              () => (cancel.signal.aborted ? cancelStores(input, state) : undefined),
+              (error: unknown) => {
+                // A bug, not a failed image: the job stays ongoing and resumes at the next start.
+                log?.error(`job ${id} stopped on an internal error`, error);
+              },
+            )
+        : Promise.resolve();
     const live: LiveJob = {
       state,
+      input,
+      cancel,
       // In the database before the job leaves memory, so an answer never goes back in time.
-      settled: settled
+      settled: ran
         .then(() => this.#writer.written())
         .then(() => {
           this.#writer.unwatch(state);
           this.#live.delete(id);
+          if (state.status !== 'ongoing')
+            this.#ended(id, state, cancel.signal.aborted, performance.now() - started);
         }),
     };
     this.#live.set(id, live);
   }
 
-  #report(message: string, error: unknown): void {
-    this.#options.onError?.(message, error);
+  #ended(id: number, state: JobState, cancelled: boolean, ms: number): void {
+    const { status, counts } = state;
+    const seconds = (ms / 1000).toFixed(1);
+    this.#options.log?.write(
+      'info',
+      'job_finished',
+      `job ${id} ${cancelled ? 'cancelled' : status}: ${counts.done} done, ${counts.failed} failed, ${counts.skipped} skipped of ${plural(counts.images, 'image')} in ${plural(counts.stores, 'store')} (${seconds} s)`,
+      {
+        job_id: String(id),
+        status,
+        cancelled,
+        stores: counts.stores,
+        images: counts.images,
+        done: counts.done,
+        failed: counts.failed,
+        skipped: counts.skipped,
+        duration_ms: Math.round(ms),
+      },
+    );
   }
+}
+
+/**
+ * Ends every unfinished store of a cancelled job: its images still to do
+ * `skipped`, the store `failed` with the error "cancelled". Yields now and
+ * then, as a 100k-store job must not hold the event loop.
+ */
+async function cancelStores(input: JobInput, state: JobState): Promise<void> {
+  const slice = createTimeSlice();
+  for (const task of input.stores) {
+    await slice.turn();
+    if (state.isStoreFinished(task.index)) continue;
+    for (let image = state.firstPending(task.index); image < task.images.length; image++) {
+      state.recordImage(task.index, image, {
+        url: task.images[image]?.url ?? '',
+        status: 'skipped',
+      });
+    }
+    state.setStoreStatus(task.index, 'failed', CANCELLED);
+  }
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }

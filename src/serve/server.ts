@@ -15,13 +15,20 @@ import {
 import { createStoreDeps, resultOptionsOf, type StoreMaster } from '../engine/job-setup.js';
 import type { Sleep } from '../utils/sleep.js';
 import type { RunOptions } from '../types.js';
-import { createAddressGuard, guardedConnector, type AddressGuard } from './address-guard.js';
+import {
+  createAddressGuard,
+  guardedConnector,
+  type AddressGuard,
+  type AddressRefusedError,
+} from './address-guard.js';
 import { createApi } from './api.js';
 import type { BatchWriterOptions } from './batch-writer.js';
 import { openDatabase } from './db.js';
-import { createHttpServer, listen } from './http.js';
+import { createHttpServer, listen, type HttpLimits } from './http.js';
+import { createServerLog, type LogFormat, type ServerLog } from './log.js';
+import { createRequestGuard } from './request-guard.js';
 import { SERVE_DEFAULTS } from './defaults.js';
-import { JobService } from './job-service.js';
+import { JobService, type JobLimits } from './job-service.js';
 
 export type ServeConfig = {
   /** @default '127.0.0.1' */
@@ -44,6 +51,11 @@ export type ServeConfig = {
    * @default 16 MiB
    */
   readonly maxBodyBytes?: number | undefined;
+  /**
+   * Most stores and images of one submitted job (413 beyond).
+   * @default 100k stores, 1M images
+   */
+  readonly limits?: Partial<JobLimits> | undefined;
   /** Replaces the address policy (tests: let exactly their own server through). */
   readonly addressGuard?: AddressGuard | undefined;
   /** Replaces DNS for the guarded connections (tests). */
@@ -51,8 +63,20 @@ export type ServeConfig = {
   /** Replaces the GPU sleep (tests, benchmarks). */
   readonly sleep?: Sleep | undefined;
   readonly writer?: Omit<BatchWriterOptions, 'onError'> | undefined;
-  /** Where the server reports what nobody waits for (stderr in the CLI). */
+  /** Timeouts and the connection cap of the HTTP server. @default SERVE_DEFAULTS.http */
+  readonly http?: Partial<HttpLimits> | undefined;
+  /** More names the `Host` header may carry (`--allowed-host`); see request-guard.ts. */
+  readonly allowedHosts?: readonly string[] | undefined;
+  /** Cross-origin web pages allowed to call the API (`--allow-origin`). */
+  readonly allowedOrigins?: readonly string[] | undefined;
+  /**
+   * Where the server's log lines go, one finished line per call (stderr in
+   * the CLI): jobs submitted and finished, refused addresses, failures
+   * nobody waits for.
+   */
   readonly log?: ((line: string) => void) | undefined;
+  /** @default 'text' */
+  readonly logFormat?: LogFormat | undefined;
 };
 
 export type RunningServer = {
@@ -76,12 +100,15 @@ export type RunningServer = {
  * @throws {InputError} `E_USAGE` when the database or the address cannot be used.
  */
 export async function startServer(config: ServeConfig): Promise<RunningServer> {
-  const log = config.log ?? (() => undefined);
+  const log = createServerLog({
+    format: config.logFormat ?? 'text',
+    sink: config.log ?? (() => undefined),
+  });
   const onError = (message: string, error: unknown): void => {
-    log(`${message}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    log.error(message, error);
   };
   const db = openDatabase(config.dbPath);
-  const downloader = createDownloader(downloaderOptions(config));
+  const downloader = createDownloader(downloaderOptions(config, log));
   const { options } = config;
   const service = new JobService(db, {
     concurrency: options.concurrency,
@@ -94,13 +121,23 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       sleep: config.sleep,
     }),
     writer: config.writer,
-    onError,
+    log,
+    limits: {
+      maxStores: config.limits?.maxStores ?? SERVE_DEFAULTS.maxStores,
+      maxImages: config.limits?.maxImages ?? SERVE_DEFAULTS.maxImages,
+    },
   });
   let closing: Promise<void> | undefined;
   const http = createHttpServer(createApi(service), {
     maxBodyBytes: config.maxBodyBytes ?? SERVE_DEFAULTS.maxBodyBytes,
     onError,
     closing: () => closing !== undefined,
+    limits: config.http,
+    guard: createRequestGuard({
+      host: config.host ?? SERVE_DEFAULTS.host,
+      allowedHosts: config.allowedHosts,
+      allowedOrigins: config.allowedOrigins,
+    }),
   });
   let url: string;
   try {
@@ -146,16 +183,30 @@ async function shutDown(service: JobService, downloader: Downloader, db: Databas
   db.close();
 }
 
-function downloaderOptions(config: ServeConfig): DownloaderOptions {
+function downloaderOptions(config: ServeConfig, log: ServerLog): DownloaderOptions {
   const { options } = config;
   const guard =
     config.addressGuard ??
     (config.allowPrivate ? undefined : createAddressGuard({ allowPrivate: false }));
   if (guard === undefined) return options;
   // undici's own connect timeout gets the attempt's deadline, as download.ts sets it.
+  // The client's text leaves out what a name resolved to; the log keeps it,
+  // once per name (a job may hold 100k URLs on one name). Not IP literals:
+  // the client's text says all there is to say.
+  const logged = new Set<string>();
+  const onRefused = (refused: AddressRefusedError): void => {
+    if (refused.url === refused.address || logged.has(refused.url)) return;
+    if (logged.size >= 1000) logged.clear();
+    logged.add(refused.url);
+    log.write('warn', 'address_refused', `refused a connection: ${refused.detail}`, {
+      host: refused.url,
+      address: refused.address,
+    });
+  };
   const connect = guardedConnector(guard, {
     lookup: config.lookup,
     connect: { timeout: options.timeoutMs },
+    onRefused,
   });
   return { ...options, connect };
 }

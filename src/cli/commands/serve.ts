@@ -6,12 +6,13 @@
  */
 import { isIP } from 'node:net';
 
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 
 import type { CliIo } from '../io.js';
 import { addEngineOptions, engineOptionsOf, intOption, type EngineFlags } from '../options.js';
 import { readStoreMaster } from '../../input/store-master.js';
 import { SERVE_DEFAULTS } from '../../serve/defaults.js';
+import { createServerLog, LOG_FORMATS, type LogFormat } from '../../serve/log.js';
 
 type ServeFlags = EngineFlags & {
   host: string;
@@ -19,7 +20,18 @@ type ServeFlags = EngineFlags & {
   db: string;
   allowPrivate?: boolean;
   maxBody: number;
+  maxStores: number;
+  maxImages: number;
+  allowedHost?: string[];
+  allowOrigin?: string[];
+  headersTimeout: number;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  maxConnections: number;
+  logFormat: LogFormat;
 };
+
+const collect = (value: string, previous: readonly string[] = []): string[] => [...previous, value];
 
 /** Adds the `serve` command to the program; its action reports its exit code to `setExit`. */
 export function addServeCommand(
@@ -48,6 +60,69 @@ export function addServeCommand(
         1,
       ),
     )
+    .addOption(
+      intOption(
+        '--max-stores <n>',
+        'most stores in one submitted job (413 beyond)',
+        SERVE_DEFAULTS.maxStores,
+        1,
+      ),
+    )
+    .addOption(
+      intOption(
+        '--max-images <n>',
+        'most images in one submitted job (413 beyond)',
+        SERVE_DEFAULTS.maxImages,
+        1,
+      ),
+    )
+    .option(
+      '--allowed-host <name>',
+      'another name clients reach the server by, accepted in the Host header (repeatable)',
+      collect,
+    )
+    .option(
+      '--allow-origin <origin>',
+      'a web page origin (http://host:port) allowed to call the API cross-origin (repeatable)',
+      collect,
+    )
+    .addOption(
+      intOption(
+        '--headers-timeout <ms>',
+        "longest wait for a request's headers",
+        SERVE_DEFAULTS.http.headersTimeoutMs,
+        1,
+      ),
+    )
+    .addOption(
+      intOption(
+        '--request-timeout <ms>',
+        'longest a whole request, body included, may take to arrive',
+        SERVE_DEFAULTS.http.requestTimeoutMs,
+        1,
+      ),
+    )
+    .addOption(
+      intOption(
+        '--keep-alive-timeout <ms>',
+        'idle time after which a kept-alive connection is closed',
+        SERVE_DEFAULTS.http.keepAliveTimeoutMs,
+        1,
+      ),
+    )
+    .addOption(
+      intOption(
+        '--max-connections <n>',
+        'most client connections open at once',
+        SERVE_DEFAULTS.http.maxConnections,
+        1,
+      ),
+    )
+    .addOption(
+      new Option('--log-format <format>', 'log lines on stderr as text or JSON lines')
+        .choices(LOG_FORMATS)
+        .default('text'),
+    )
     .addHelpText(
       'after',
       `
@@ -55,8 +130,13 @@ Endpoints:
   POST /api/submit/              manifest JSON → 201 {"job_id": 1}
   GET  /api/status?jobid=1       {"status": "ongoing|completed|failed", "job_id": "1"}
   GET  /api/jobs                 recent jobs with their counts
+  GET  /api/jobs/1               a job: counts and a summary per store
+  DELETE /api/jobs/1             cancel a job (its unfinished stores fail)
   GET  /api/jobs/1/results       the results document of a job
-  GET  /healthz
+  GET  /healthz                  200 ok, 503 stopping or unhealthy (says why)
+
+Submits need Content-Type: application/json. Requests from web pages of other
+origins are refused unless --allow-origin names them.
 
 SIGINT/SIGTERM: stop taking jobs and images, write everything, exit 0;
 unfinished jobs resume at the next start on the same database.`,
@@ -67,8 +147,13 @@ unfinished jobs resume at the next start on the same database.`,
 }
 
 async function serveCommand(flags: ServeFlags, io: Pick<CliIo, 'stderr'>): Promise<number> {
-  const say = (line: string): void => {
-    io.stderr.write(`imgjob: ${line}\n`);
+  const format = flags.logFormat;
+  const sink = (line: string): void => {
+    io.stderr.write(format === 'json' ? `${line}\n` : `imgjob: ${line}\n`);
+  };
+  const log = createServerLog({ format, sink });
+  const say = (line: string, event: string): void => {
+    log.write('info', event, line);
   };
   const storeMaster = flags.storeMaster
     ? { ids: await readStoreMaster(flags.storeMaster), source: flags.storeMaster }
@@ -86,25 +171,35 @@ async function serveCommand(flags: ServeFlags, io: Pick<CliIo, 'stderr'>): Promi
     storeMaster,
     allowPrivate: flags.allowPrivate ?? false,
     maxBodyBytes: flags.maxBody,
-    log: say,
+    limits: { maxStores: flags.maxStores, maxImages: flags.maxImages },
+    allowedHosts: flags.allowedHost,
+    allowedOrigins: flags.allowOrigin,
+    http: {
+      headersTimeoutMs: flags.headersTimeout,
+      requestTimeoutMs: flags.requestTimeout,
+      keepAliveTimeoutMs: flags.keepAliveTimeout,
+      maxConnections: flags.maxConnections,
+    },
+    log: sink,
+    logFormat: format,
   }).catch((error: unknown) => {
     stopped.dispose();
     throw error;
   });
-  for (const warning of server.warnings) say(warning);
+  for (const warning of server.warnings) log.write('warn', 'resume_warning', warning);
   const resumed = server.resumed.length;
   const resumedNote = resumed > 0 ? `, resumed ${resumed} job${resumed === 1 ? '' : 's'}` : '';
   // Tests and scripts read the URL from this line.
-  say(`listening on ${server.url} (database ${flags.db}${resumedNote})`);
+  say(`listening on ${server.url} (database ${flags.db}${resumedNote})`, 'listening');
   if (!isLoopback(flags.host))
-    say('note: the API has no authentication; reachable beyond this machine');
+    say('note: the API has no authentication; reachable beyond this machine', 'note');
   if (flags.allowPrivate)
-    say('note: --allow-private: image URLs may reach this machine and its networks');
+    say('note: --allow-private: image URLs may reach this machine and its networks', 'note');
 
   const signal = await stopped.promise;
-  say(`${signal}: shutting down (again to quit at once)…`);
+  say(`${signal}: shutting down (again to quit at once)…`, 'stopping');
   await server.close();
-  say('stopped; unfinished jobs resume at the next start');
+  say('stopped; unfinished jobs resume at the next start', 'stopped');
   return 0;
 }
 

@@ -1,0 +1,51 @@
+/**
+ * `GET /api/jobs/<id>`: a job at a glance — its status, counts and times,
+ * and one line per store with the store's own counts — without the images
+ * (those are in `/api/jobs/<id>/results`).
+ */
+import type { Counts, JobStatus, ResultsDocument, StoreStatus } from '../types.js';
+
+export type StoreSummary = {
+  readonly store_id: string;
+  readonly status: StoreStatus;
+  readonly error?: string;
+  readonly counts: Omit<Counts, 'stores'>;
+};
+
+export type JobView = {
+  readonly job_id: string;
+  readonly status: JobStatus;
+  /** True when the job was cancelled (DELETE): its unfinished stores failed with "cancelled". */
+  readonly cancelled: boolean;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly finished_at?: string;
+  readonly counts: Counts;
+  readonly stores: readonly StoreSummary[];
+};
+
+/** The error of a store ended by `DELETE /api/jobs/<id>`. */
+export const CANCELLED = 'cancelled';
+
+export function jobView(document: ResultsDocument): JobView {
+  const stores = document.stores.map((store): StoreSummary => {
+    const counts = { images: store.images.length, done: 0, failed: 0, skipped: 0, pending: 0 };
+    for (const image of store.images) counts[image.status]++;
+    return {
+      store_id: store.store_id,
+      status: store.status,
+      ...(store.error === undefined ? {} : { error: store.error }),
+      counts,
+    };
+  });
+  return {
+    job_id: document.job_id,
+    status: document.status,
+    cancelled: document.stores.some((store) => store.error === CANCELLED),
+    created_at: document.created_at,
+    updated_at: document.updated_at,
+    ...(document.finished_at === undefined ? {} : { finished_at: document.finished_at }),
+    counts: document.counts,
+    stores,
+  };
+}
