@@ -47,7 +47,7 @@ process.exitCode = await main();
 
 /** @returns {Promise<number>} the demo's exit code */
 async function main() {
-  if (!existsSync(join(repo, 'dist', 'cli.js'))) {
+  if (!existsSync(join(repo, 'dist', 'cli', 'main.js'))) {
     console.error('imgjob is not built yet: run `npm run build` (or `npm ci`) first.');
     return 2;
   }
