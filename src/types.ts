@@ -209,4 +209,10 @@ export type RunOptions = DownloadOptions & {
   readonly failFast: boolean;
   /** Store ids known to the store master; absent means every id is accepted. */
   readonly storeMaster?: ReadonlySet<string> | undefined;
+  /**
+   * Backoff base of the download retries: retry n waits a random time up to
+   * `retryBaseMs * 2^(n-1)`, each wait capped at 30 s.
+   * @default 250
+   */
+  readonly retryBaseMs?: number;
 };
