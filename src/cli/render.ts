@@ -69,7 +69,7 @@ export function renderStoreTable(document: ResultsDocument, options: TableOption
       truncate(row.store, widths.store),
       row.images,
       paintStatus(row.status, paint),
-      truncate(row.error, widths.error),
+      truncate(shortenUrls(row.error, widths.error), widths.error),
     ]);
   }
   const hidden = document.stores.length - maxRows;
@@ -166,6 +166,13 @@ function paintStatus(status: string, paint: Paint): string {
   if (status === 'completed') return paint.green(status);
   if (status === 'ongoing') return paint.yellow(status);
   return paint.dim(status);
+}
+
+// In a narrow cell, what failed matters more than the host it was on:
+// `image 2 of 4 (http://host/a/b.jpg): HTTP 404` keeps `…/b.jpg` only.
+function shortenUrls(text: string, width: number): string {
+  if (text.length <= width) return text;
+  return text.replace(/\bhttps?:\/\/\S+\/([^/\s)]+)/g, '…/$1');
 }
 
 function truncate(text: string, width: number): string {

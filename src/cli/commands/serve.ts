@@ -12,6 +12,7 @@ import type { CliIo } from '../io.js';
 import { addEngineOptions, engineOptionsOf, intOption, type EngineFlags } from '../options.js';
 import { readStoreMaster } from '../../input/store-master.js';
 import { SERVE_DEFAULTS } from '../../serve/defaults.js';
+import { requireSqlite } from '../sqlite-check.js';
 
 type ServeFlags = EngineFlags & {
   host: string;
@@ -73,6 +74,7 @@ async function serveCommand(flags: ServeFlags, io: Pick<CliIo, 'stderr'>): Promi
   const storeMaster = flags.storeMaster
     ? { ids: await readStoreMaster(flags.storeMaster), source: flags.storeMaster }
     : undefined;
+  await requireSqlite();
   // Listening for signals before the server starts: a signal during a long
   // resume still ends in a graceful stop.
   const stopped = nextStopSignal();
