@@ -1,3 +1,4 @@
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 
 import type { Command } from 'commander';
@@ -138,7 +139,9 @@ async function runCommand(
   }
   if (stop.signal.aborted) {
     io.stderr.write(`imgjob: interrupted; results saved. Resume with: ${resumeCommand(argv)}\n`);
-    return STOP_SIGNALS[stop.signal.reason as StopSignal];
+    const signal = stop.signal.reason as StopSignal;
+    if (signal === 'SIGHUP' && io === process) detachFromHungUpTerminal();
+    return STOP_SIGNALS[signal];
   }
   return worstExit(reports.map((report) => report.document.status));
 }
@@ -204,6 +207,7 @@ function onStopSignals(stop: AbortController, io: CliIo): () => void {
   const handler = (signal: StopSignal): void => {
     if (stop.signal.aborted) {
       // A second signal: leave now. The files on disk are whole at any instant.
+      if (signal === 'SIGHUP') detachFromHungUpTerminal();
       process.exit(STOP_SIGNALS[signal]);
     }
     io.stderr.write(`\nimgjob: ${signal}: stopping, saving results… (again to quit at once)\n`);
@@ -213,6 +217,30 @@ function onStopSignals(stop: AbortController, io: CliIo): () => void {
   return () => {
     for (const signal of signals) process.off(signal, handler);
   };
+}
+
+/**
+ * Node aborts (SIGABRT, a core dump) on its way out when it cannot restore
+ * the modes of a terminal that hung up (tcsetattr fails with EIO). With the
+ * results saved, the standard streams still on that terminal are pointed at
+ * /dev/null, which Node then leaves alone, so the exit is a plain 129.
+ */
+function detachFromHungUpTerminal(): void {
+  for (const fd of [0, 1, 2]) {
+    // Not isatty(): on a hung-up terminal it fails (EIO), so it says no.
+    if (!onCharacterDevice(fd)) continue;
+    closeSync(fd);
+    // The lowest free descriptor: this one, so nothing else takes its number.
+    openSync('/dev/null', 'r+');
+  }
+}
+
+function onCharacterDevice(fd: number): boolean {
+  try {
+    return fstatSync(fd).isCharacterDevice();
+  } catch {
+    return false;
+  }
 }
 
 function resumeCommand(argv: readonly string[]): string {
