@@ -78,7 +78,10 @@ function render(
   if (flags.json) return `${JSON.stringify(jobJson(document, path))}\n`;
   const paint = paintFor(stream);
   let text = `${renderSummary(document, paint)}\n`;
-  if (document.status === 'ongoing') text += `${describeWriter(document, path)}\n`;
+  // While watching, "run this again" is what is happening already.
+  const live = isWriterAlive(document);
+  if (document.status === 'ongoing' && !(flags.watch && live))
+    text += `${describeWriter(document, path)}\n`;
   text += `${renderStoreTable(document, { paint, width: outputWidth(stream) })}\n`;
   const errors = renderErrors(document, paint);
   if (errors) text += `${errors}\n`;
