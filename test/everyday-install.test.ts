@@ -103,7 +103,9 @@ describe('npm pack → install into an empty prefix', () => {
 
     const serve = await sh(imgjob, ['serve', '--port', '0', '--db', join(work, 'x.db')], work);
     expect(serve.code).toBe(2);
-    expect(serve.stderr).toContain('serve needs the SQLite module better-sqlite3, which is not installed');
+    expect(serve.stderr).toContain(
+      'serve needs the SQLite module better-sqlite3, which is not installed',
+    );
     expect(serve.stderr).toContain(
       `npm install --no-save better-sqlite3@${pkg.optionalDependencies['better-sqlite3'] ?? ''}`,
     );
