@@ -10,6 +10,9 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
+import { Command } from 'commander';
+
+import { addEngineOptions, engineOptionsOf, type EngineFlags } from '../src/cli/options.js';
 import type { ResultsDocument } from '../src/types.js';
 import { runCli as runCliIn, type CliResult } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
@@ -158,5 +161,14 @@ describe('--retry-wait', () => {
     expect(requestedSince(0)).toHaveLength(3);
     const bad = await runCli(['run', manifest, '--retry-wait', '-5']);
     expect(bad.code).toBe(2);
+  });
+
+  it('reaches the download options as the backoff base (250 ms by default)', () => {
+    const parse = (args: string[]): EngineFlags =>
+      addEngineOptions(new Command('x').exitOverride())
+        .parse(args, { from: 'user' })
+        .opts<EngineFlags>();
+    expect(engineOptionsOf(parse(['--retry-wait', '1234'])).retryBaseMs).toBe(1234);
+    expect(engineOptionsOf(parse([])).retryBaseMs).toBe(250);
   });
 });
