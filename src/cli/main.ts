@@ -57,7 +57,7 @@ function buildProgram(
     .description(
       'Batch processor for store-image jobs: download, measure, perimeter, simulated GPU.',
     )
-    .version(packageVersion(), '-V, --version')
+    .version(packageVersion(), '-V, --version', 'output the version number (also -v)')
     .option('--debug', 'print the stack of an internal error (also DEBUG=imgjob)')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
