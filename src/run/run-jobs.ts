@@ -130,14 +130,16 @@ async function allOrEveryProblem<T>(promises: readonly Promise<T>[]): Promise<T[
   const problems = errors.filter((error) => error instanceof InputError);
   if (problems.length < errors.length) throw errors.find((error) => !(error instanceof InputError));
   const first = problems[0];
-  if (first)
+  if (first) {
     throw new InputError(
       first.code,
       problems.flatMap((error) => error.problems),
     );
+  }
   return settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
 }
 
+/** Reads and checks every manifest, reporting every problem at once (`validate` shares it). */
 export async function readManifests(
   sources: readonly string[],
   stdin: NodeJS.ReadableStream | undefined,
