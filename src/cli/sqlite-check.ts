@@ -5,11 +5,12 @@
  * when it is missing or did not build, says exactly what to run.
  */
 import { readFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { InputError } from '../utils/errors.js';
 
-const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const PACKAGE_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 /** Loads better-sqlite3 and opens an in-memory database; an InputError (exit 2) says how to fix it. */
 export async function requireSqlite(): Promise<void> {
@@ -20,7 +21,7 @@ export async function requireSqlite(): Promise<void> {
     if (!isMissing(error)) throw error;
     throw new InputError('E_USAGE', [
       'serve needs the SQLite module better-sqlite3, which is not installed (only serve needs it; it is an optional dependency)',
-      `install it beside imgjob: cd ${PACKAGE_ROOT} && npm install --no-save better-sqlite3@${wantedRange()}`,
+      installAdvice(`better-sqlite3@${wantedRange()}`),
     ]);
   }
   try {
@@ -34,13 +35,23 @@ export async function requireSqlite(): Promise<void> {
   }
 }
 
+// Node finds the module in any node_modules folder above imgjob's own: a
+// global imgjob sees global packages, an installed one its project's.
+function installAdvice(spec: string): string {
+  const parent = dirname(PACKAGE_ROOT);
+  if (basename(parent) !== 'node_modules') {
+    return `install it: cd ${PACKAGE_ROOT} && npm install ${spec} (or npm install there without --omit=optional)`;
+  }
+  return `install it: npm install -g ${spec} for a global imgjob; else cd ${dirname(parent)} && npm install ${spec}`;
+}
+
 function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
 }
 
 function wantedRange(): string {
-  const raw = readFileSync(new URL('package.json', `file://${PACKAGE_ROOT}`), 'utf8');
+  const raw = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
   const pkg = JSON.parse(raw) as { optionalDependencies?: Record<string, string> };
   return pkg.optionalDependencies?.['better-sqlite3'] ?? 'latest';
 }
