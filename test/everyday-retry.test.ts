@@ -65,6 +65,9 @@ describe('--retry-failed', () => {
     const out = join(dir, 'm.results.json');
     const first = await runCli(['run', manifest, ...FAST]);
     expect(first.code).toBe(1);
+    expect(first.stderr).toContain(
+      `imgjob: 2 stores failed; once the cause is fixed, take them up again with: imgjob run ${manifest} ${FAST.join(' ')} --retry-failed`,
+    );
     const failed = readResults(out);
     expect(failed.stores.map((store) => store.status)).toEqual(['failed', 'completed', 'failed']);
     expect(failed.stores[0]?.images.map((image) => image.status)).toEqual([

@@ -143,6 +143,15 @@ async function runCommand(
     if (signal === 'SIGHUP' && io === process) detachFromHungUpTerminal();
     return STOP_SIGNALS[signal];
   }
+  const failedStores = reports.reduce(
+    (sum, report) => sum + report.document.stores.filter((s) => s.status === 'failed').length,
+    0,
+  );
+  if (failedStores > 0) {
+    io.stderr.write(
+      `imgjob: ${plural(failedStores, 'store')} failed; once the cause is fixed, take ${failedStores === 1 ? 'it' : 'them'} up again with: ${resumeCommand(argv, '--retry-failed')}\n`,
+    );
+  }
   return worstExit(reports.map((report) => report.document.status));
 }
 
@@ -243,9 +252,9 @@ function onCharacterDevice(fd: number): boolean {
   }
 }
 
-function resumeCommand(argv: readonly string[]): string {
+function resumeCommand(argv: readonly string[], how = '--resume'): string {
   const args = argv
     .slice(2)
     .filter((arg) => arg !== '--force' && arg !== '--resume' && arg !== '--retry-failed');
-  return ['imgjob', ...args, '--resume'].map(quote).join(' ');
+  return ['imgjob', ...args, how].map(quote).join(' ');
 }
