@@ -21,8 +21,13 @@ export type ProgressChoice = {
 
 /** Whether live progress belongs on `stream`: a terminal of a real width, no CI, not turned off. */
 export function progressWanted(stream: NodeJS.WriteStream, choice: ProgressChoice): boolean {
-  if (choice.disabled || choice.env.CI) return false;
+  if (choice.disabled || isCi(choice.env.CI)) return false;
   return isTerminal(stream) && hasRealWidth(stream);
+}
+
+/** `CI=true`, `CI=1`, any name: a CI system. `CI=false` or `CI=0` is none. */
+function isCi(value: string | undefined): boolean {
+  return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
 }
 
 function hasRealWidth(stream: NodeJS.WriteStream): boolean {
