@@ -219,6 +219,16 @@ describe('progress on a pseudo-terminal', () => {
     expect(second.code, second.output).toBe(0);
     expect(second.output).not.toContain('img/s');
     expect(second.output).not.toContain('reading manifests');
+    const underCi = await runOnPty(
+      ['run', manifest, '--gpu-delay', '0', '-o', join(dir, 'c.json')],
+      {
+        cols: 80,
+        rows: 24,
+        env: { CI: 'true' },
+      },
+    ).result;
+    expect(underCi.code, underCi.output).toBe(0);
+    expect(underCi.output).not.toContain('img/s');
   });
 });
 
