@@ -207,4 +207,10 @@ export type RunOptions = DownloadOptions & {
    * @default false
    */
   readonly failFast: boolean;
+  /**
+   * Backoff base of the download retries: retry n waits a random time up to
+   * `retryBaseMs * 2^(n-1)`, each wait capped at 30 s.
+   * @default 250
+   */
+  readonly retryBaseMs?: number;
 };

@@ -220,14 +220,19 @@ describe('imgjob run', () => {
       .split('\n')
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines).toHaveLength(2);
+    // The Retail Pulse fields, then the counts and where the file is.
     expect(lines[0]).toEqual({
       status: 'completed',
       job_id: readResults(join(out, 'good.results.json')).job_id,
+      counts: readResults(join(out, 'good.results.json')).counts,
+      results_path: join(out, 'good.results.json'),
     });
     expect(lines[1]).toEqual({
       status: 'failed',
       job_id: readResults(join(out, 'bad.results.json')).job_id,
       error: [{ store_id: 'B', error: expect.stringContaining('HTTP 500') as unknown }],
+      counts: readResults(join(out, 'bad.results.json')).counts,
+      results_path: join(out, 'bad.results.json'),
     });
   });
 
@@ -260,7 +265,12 @@ describe('imgjob run', () => {
     const { code, stdout } = await runCli(['run', manifest, '--json', ...FAST]);
     expect(code).toBe(0);
     expect(stdout.trim().split('\n')).toHaveLength(1);
-    expect(Object.keys(JSON.parse(stdout) as object)).toEqual(['status', 'job_id']);
+    expect(Object.keys(JSON.parse(stdout) as object)).toEqual([
+      'status',
+      'job_id',
+      'counts',
+      'results_path',
+    ]);
   });
 
   it('refuses to overwrite an existing results file without --force, and overwrites with it', async () => {
@@ -416,6 +426,8 @@ describe('imgjob status', () => {
       status: 'failed',
       job_id: readResults(path).job_id,
       error: [{ store_id: 'S', error: expect.stringContaining('HTTP 404') as unknown }],
+      counts: { stores: 1, images: 1, done: 0, failed: 1, skipped: 0, pending: 0 },
+      results_path: path,
     });
   });
 

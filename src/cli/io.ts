@@ -15,9 +15,19 @@ export const EXIT = {
   unfinished: 3,
   /** A bug (EX_SOFTWARE): never to be read as "the job failed". */
   internal: 70,
+  /** The terminal hung up (SIGHUP): results saved, resumable. */
+  sighup: 129,
   sigint: 130,
   sigterm: 143,
 } as const;
+
+/** The signals a run stops on, and the exit code of each (128 + its number). */
+export const STOP_SIGNALS = {
+  SIGHUP: EXIT.sighup,
+  SIGINT: EXIT.sigint,
+  SIGTERM: EXIT.sigterm,
+} as const;
+export type StopSignal = keyof typeof STOP_SIGNALS;
 
 /** Exit code of several jobs: the worst of them. */
 export function worstExit(statuses: readonly JobStatus[]): number {

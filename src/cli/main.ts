@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 import { Command, CommanderError } from 'commander';
 
@@ -6,7 +6,8 @@ import { InputError } from '../utils/errors.js';
 import { addRunCommand } from './commands/run.js';
 import { addServeCommand } from './commands/serve.js';
 import { addStatusCommand } from './commands/status.js';
-import { EXIT, type CliIo } from './io.js';
+import { addValidateCommand } from './commands/validate.js';
+import { EXIT, quote, type CliIo } from './io.js';
 
 /**
  * Runs the CLI on `argv` (as `process.argv`) and returns the exit code. The
@@ -17,12 +18,21 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
   // `imgjob status x | head -1`: a reader that leaves early is no error; the
   // results file, not stdout, is what a run must finish.
   io.stdout.on('error', ignoreClosedPipe);
+  // A terminal that hung up (SIGHUP) fails writes with EIO: the run still
+  // saves its results and exits 129.
+  io.stderr.on('error', ignoreClosedPipe);
   let exitCode: number = EXIT.completed;
   const program = buildProgram(argv, io, (code) => {
     exitCode = code;
   });
+  const mixUp = commandHint(program, argv);
+  if (mixUp) {
+    io.stderr.write(`imgjob: ${mixUp}\n`);
+    return EXIT.usage;
+  }
   try {
-    await program.parseAsync(argv);
+    // `-v` as many tools spell it, beside commander's `-V, --version`.
+    await program.parseAsync(argv[2] === '-v' ? [...argv.slice(0, 2), '--version'] : argv);
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and --version end with code 0; every other parse error is usage.
@@ -47,7 +57,7 @@ function buildProgram(
     .description(
       'Batch processor for store-image jobs: download, measure, perimeter, simulated GPU.',
     )
-    .version(packageVersion(), '-V, --version')
+    .version(packageVersion(), '-V, --version', 'output the version number (also -v)')
     .option('--debug', 'print the stack of an internal error (also DEBUG=imgjob)')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
@@ -58,6 +68,7 @@ function buildProgram(
 
   addRunCommand(program, io, setExit, argv);
   addStatusCommand(program, io, setExit);
+  addValidateCommand(program, io, setExit);
   addServeCommand(program, io, setExit);
 
   program.addHelpText(
@@ -67,11 +78,14 @@ Examples:
   imgjob run manifest.json                       # → manifest.results.json + a table
   imgjob run a.json b.json --out-dir out --json  # two jobs at once, status JSON per line
   imgjob run manifest.json --resume              # continue after a crash or Ctrl-C
+  imgjob run manifest.json --retry-failed        # take up the failed stores again
+  imgjob validate manifest.json                  # check it, download nothing
   imgjob status manifest.results.json            # where does the job stand?
+  imgjob status --watch manifest.results.json    # follow it until it ends
 
 Exit codes: 0 completed · 1 failed · 2 bad input or usage · 3 (status) unfinished
             70 internal error (a bug: please report it)
-            130 interrupted by SIGINT · 143 by SIGTERM (results saved, resumable)`,
+            129 stopped by SIGHUP · 130 by SIGINT · 143 by SIGTERM (results saved, resumable)`,
   );
   return program;
 }
@@ -90,7 +104,18 @@ function reportBug(error: unknown, argv: readonly string[], io: CliIo): void {
 }
 
 function ignoreClosedPipe(error: NodeJS.ErrnoException): void {
-  if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+  if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED' && error.code !== 'EIO')
+    throw error;
+}
+
+/** `imgjob m.json`: a file where a command belongs, most likely a manifest to run. */
+function commandHint(program: Command, argv: readonly string[]): string | undefined {
+  const first = argv[2];
+  if (first === undefined || first.startsWith('-') || first === 'help') return undefined;
+  if (program.commands.some((command) => command.name() === first)) return undefined;
+  if (!/\.json$/i.test(first) && !existsSync(first)) return undefined;
+  const command = /\.results\.json$/i.test(first) ? 'status' : 'run';
+  return `unknown command '${first}'; did you mean \`imgjob ${command} ${[first, ...argv.slice(3)].map(quote).join(' ')}\`?`;
 }
 
 function packageVersion(): string {

@@ -14,6 +14,10 @@ export const DEFAULTS = {
   timeoutMs: 30_000,
   maxBytes: 50 * 1024 * 1024,
   perHost: 16,
+  /** Backoff base of the download retries, in ms. */
+  retryWaitMs: 250,
+  /** Longest single backoff wait (also caps a server's Retry-After), in ms. */
+  retryWaitCapMs: 30_000,
 } as const;
 
 /** The shared flags as commander hands them over. */
@@ -23,6 +27,7 @@ export type EngineFlags = {
   seed?: number;
   storeMaster?: string;
   retries: number;
+  retryWait: number;
   timeout: number;
   maxBytes: number;
   perHost: number;
@@ -60,6 +65,14 @@ export function addEngineOptions(command: Command): Command {
     )
     .addOption(
       intOption(
+        '--retry-wait <ms>',
+        `backoff base: retry n waits a random time up to <ms> × 2^(n-1), each wait at most ${DEFAULTS.retryWaitCapMs / 1000} s`,
+        DEFAULTS.retryWaitMs,
+        0,
+      ),
+    )
+    .addOption(
+      intOption(
         '--timeout <ms>',
         'limit for one whole download attempt (connect, headers and body)',
         DEFAULTS.timeoutMs,
@@ -82,6 +95,7 @@ export function engineOptionsOf(flags: EngineFlags) {
     gpuDelay: flags.gpuDelay,
     seed: flags.seed,
     retries: flags.retries,
+    retryBaseMs: flags.retryWait,
     timeoutMs: flags.timeout,
     maxBytes: flags.maxBytes,
     headerOnly: flags.headerOnly ?? false,
@@ -111,6 +125,12 @@ export function intOption(
 
 function gpuDelayArgument(text: string): GpuDelay {
   const range = parseGpuDelay(text);
+  const [min, max] = text.trim().split('-').map(Number);
+  if (!range && min !== undefined && max !== undefined && min > max) {
+    throw new InvalidArgumentError(
+      `Expected \`gpu-delay\` as min-max with min at most max, got \`${text}\` (min ${min} is above max ${max})`,
+    );
+  }
   if (!range) {
     throw new InvalidArgumentError(
       `Expected \`gpu-delay\` as milliseconds (250) or a range (100-400), got \`${text}\``,

@@ -1,6 +1,34 @@
 import { ansiPaint, noColor, type Paint } from './render.js';
 
-/** Colours only on a terminal that has them (NO_COLOR and FORCE_COLOR are Node's). */
-export function paintFor(stream: NodeJS.WriteStream): Paint {
-  return stream.isTTY && stream.hasColors() ? ansiPaint() : noColor;
+/**
+ * Colours for a stream. `FORCE_COLOR` (any value but `0`/`false`) colours
+ * even piped output and wins over `NO_COLOR`, as in Node itself; `NO_COLOR`
+ * (any non-empty value) turns colour off; otherwise colours go only to a
+ * terminal that has them.
+ */
+export function paintFor(stream: NodeJS.WriteStream, env = process.env): Paint {
+  return wantsColor(stream, env) ? ansiPaint() : noColor;
+}
+
+export function wantsColor(stream: NodeJS.WriteStream, env = process.env): boolean {
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) return force !== '0' && force.toLowerCase() !== 'false';
+  if (env.NO_COLOR) return false;
+  return isTerminal(stream) && stream.hasColors();
+}
+
+/**
+ * Columns a table on `stream` may use: the terminal's width when it has a
+ * real one, else `COLUMNS`, else 80 (piped output reads well in a pager).
+ */
+export function outputWidth(stream: NodeJS.WriteStream, env = process.env): number {
+  const columns = isTerminal(stream) ? (stream.columns as number | undefined) : undefined;
+  if (columns !== undefined && columns >= 20) return columns;
+  const fromEnv = Number(env.COLUMNS);
+  return Number.isInteger(fromEnv) && fromEnv >= 20 ? fromEnv : 80;
+}
+
+/** Node types `isTTY` as boolean; on a pipe or a file it is undefined. */
+export function isTerminal(stream: { readonly isTTY?: boolean | undefined }): boolean {
+  return stream.isTTY ?? false;
 }

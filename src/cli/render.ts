@@ -35,35 +35,71 @@ export type TableOptions = {
   readonly paint?: Paint;
   /** Most store rows shown; failed stores are shown first. @default 40 */
   readonly maxRows?: number;
-  /** Longest error text in a cell. @default 80 */
-  readonly errorWidth?: number;
+  /**
+   * Widest a row may be, in columns: the store id and error cells are cut to
+   * fit (the full text stays in the results file, in `status --json` and in
+   * the list of failed stores). @default 80
+   */
+  readonly width?: number;
 };
+
+/** cli-table3's borders and padding around four cells: `│ a │ b │ c │ d │`. */
+const TABLE_FRAME = 13;
+const HEAD = ['store', 'images', 'status', 'error'] as const;
 
 /** The table of a job's stores: id, images done/total, state, error. */
 export function renderStoreTable(document: ResultsDocument, options: TableOptions = {}): string {
   const paint = options.paint ?? noColor;
   const maxRows = options.maxRows ?? 40;
+  const rows = rowsToShow(document.stores, maxRows).map((store) => ({
+    store: store.store_id,
+    images: imagesCell(store),
+    status: store.status,
+    error: store.error ?? '',
+  }));
+  const widths = fitColumns(rows, options.width ?? 80);
   const table = new Table({
-    head: ['store', 'images', 'status', 'error'],
+    head: [...HEAD],
     style: { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
     wordWrap: false,
   });
-  for (const store of rowsToShow(document.stores, maxRows)) {
+  for (const row of rows) {
     table.push([
-      store.store_id,
-      imagesCell(store),
-      paintStatus(store.status, paint),
-      truncate(store.error ?? '', options.errorWidth ?? 80),
+      truncate(row.store, widths.store),
+      row.images,
+      paintStatus(row.status, paint),
+      truncate(shortenUrls(row.error, widths.error), widths.error),
     ]);
   }
   const hidden = document.stores.length - maxRows;
   const more =
-    hidden > 0 ? `\n${paint.dim(`… and ${hidden} more stores (see the results file)`)}` : '';
+    hidden > 0
+      ? `\n${paint.dim(`… and ${plural(hidden, 'more store')} (see the results file)`)}`
+      : '';
   return `${table.toString()}${more}`;
 }
 
-/** One line that says where the job stands. */
+type Row = { store: string; images: string; status: string; error: string };
+
+// The images and status cells are short and kept whole; what is left of the
+// width goes to the store id (up to its length, but at least a third) and
+// the error gets the rest.
+function fitColumns(rows: readonly Row[], width: number): { store: number; error: number } {
+  const longest = (pick: (row: Row) => string, head: string): number =>
+    Math.max(head.length, ...rows.map((row) => pick(row).length));
+  const fixed = longest((row) => row.images, 'images') + longest((row) => row.status, 'status');
+  const room = Math.max(10, width - TABLE_FRAME - fixed);
+  const storeWanted = longest((row) => row.store, 'store');
+  const errorWanted = longest((row) => row.error, 'error');
+  const store = Math.max(
+    5,
+    Math.min(storeWanted, Math.max(room - errorWanted, Math.ceil(room / 3))),
+  );
+  return { store, error: Math.max(5, room - store) };
+}
+
+/** One line that says where the job stands; `interrupted` when a signal stopped it. */
 export function renderSummary(document: ResultsDocument, paint: Paint = noColor): string {
   const { counts } = document;
   const stores = countBy(document.stores.map((store) => store.status));
@@ -76,14 +112,36 @@ export function renderSummary(document: ResultsDocument, paint: Paint = noColor)
     `${counts.skipped} skipped`,
     ...(counts.pending > 0 ? [`${counts.pending} pending`] : []),
   ].join(', ');
-  return `job ${document.job_id}: ${paintStatus(document.status, paint)} — ${counts.images} images (${images}) in ${counts.stores} stores (${storeText || 'none'})`;
+  const status =
+    document.status === 'ongoing' && document.interrupted
+      ? paint.yellow('interrupted')
+      : paintStatus(document.status, paint);
+  return `job ${document.job_id}: ${status} — ${plural(counts.images, 'image')} (${images}) in ${plural(counts.stores, 'store')} (${storeText || 'none'})`;
 }
 
-/** The failed stores of a job, one line each. */
+/**
+ * The failed stores of a job, one line each, in full. Read from the stores
+ * rather than the status document's `error`, which only a finished job has:
+ * an interrupted job still shows the stores that failed before the signal.
+ */
 export function renderErrors(document: ResultsDocument, paint: Paint = noColor): string {
-  return (document.error ?? [])
-    .map((entry) => `${paint.red('✗')} ${entry.store_id}: ${entry.error}`)
+  return document.stores
+    .filter((store) => store.status === 'failed')
+    .map((store) => `${paint.red('✗')} ${store.store_id}: ${store.error ?? 'failed'}`)
     .join('\n');
+}
+
+/** `1 image`, `3 images`. */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/** `812 B`, `4.2 KB`, `37.5 MB`, `1.20 GB` (decimal units, as download tools show them). */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1000) return `${Math.round(bytes)} B`;
+  if (bytes < 1e6) return `${(bytes / 1e3).toFixed(1)} KB`;
+  if (bytes < 1e9) return `${(bytes / 1e6).toFixed(1)} MB`;
+  return `${(bytes / 1e9).toFixed(2)} GB`;
 }
 
 // Manifest order; when the table must be cut, failed stores are kept first,
@@ -110,8 +168,17 @@ function paintStatus(status: string, paint: Paint): string {
   return paint.dim(status);
 }
 
+// In a narrow cell, what failed matters more than the host it was on:
+// `image 2 of 4 (http://host/a/b.jpg): HTTP 404` keeps `…/b.jpg` only.
+function shortenUrls(text: string, width: number): string {
+  if (text.length <= width) return text;
+  return text.replace(/\bhttps?:\/\/\S+\/([^/\s)]+)/g, '…/$1');
+}
+
 function truncate(text: string, width: number): string {
-  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+  // One line per row: a newline in an error would break the table too.
+  const line = text.replace(/\s+/g, ' ');
+  return line.length <= width ? line : `${line.slice(0, width - 1)}…`;
 }
 
 function countBy(values: readonly string[]): Record<string, number> {

@@ -129,6 +129,7 @@ async function measureWhole(ctx: AttemptContext): Promise<Measured> {
     const failed = okOrDiscard(ctx, head);
     if (failed) return failed;
     ensureSize(ctx, head);
+    probe.contentType = head.headers['content-type']?.toString();
     return {
       limit: ctx.maxBytes,
       onChunk: (chunk) => {

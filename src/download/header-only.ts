@@ -37,6 +37,7 @@ export async function measureHead(ctx: AttemptContext): Promise<Measured> {
           seen.whole = new HeaderProbe({ url: ctx.url });
           return readUntilMeasured(ctx, head, seen.whole, bytes);
         }
+        probe.contentType = head.headers['content-type']?.toString();
         const declared = contentRange(ctx, head, start);
         ensureSize(ctx, head, declared.total);
         seen.range = declared;
@@ -84,6 +85,7 @@ function readUntilMeasured(
   const failed = okOrDiscard(ctx, head);
   if (failed) return failed;
   ensureSize(ctx, head);
+  probe.contentType = head.headers['content-type']?.toString();
   return { limit: ctx.maxBytes - before, onChunk: (chunk) => !probe.push(chunk) };
 }
 

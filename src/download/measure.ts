@@ -49,6 +49,8 @@ export class HeaderProbe {
   #nextTry = FIRST_TRY_BYTES;
   #lastError = '';
   #found: Dimensions | undefined;
+  /** The response's Content-Type, named in a "not an image" error. */
+  contentType: string | undefined;
 
   constructor(options: HeaderProbeOptions = {}) {
     this.#url = options.url ?? '';
@@ -159,7 +161,9 @@ export class HeaderProbe {
     const text =
       message ??
       `not ${known ? 'a readable' : 'an'} image${known}: ${this.#held} bytes starting ${preview(head)}`;
-    return new DownloadError('E_NOT_IMAGE', text, { url: this.#url });
+    // What the server said it sent (an empty body needs no more words).
+    const served = this.contentType && this.#held > 0 ? ` (Content-Type: ${this.contentType})` : '';
+    return new DownloadError('E_NOT_IMAGE', `${text}${served}`, { url: this.#url });
   }
 }
 

@@ -59,6 +59,7 @@ export class JobState {
     failed: 0,
     skipped: 0,
   };
+  #bytesDone: number;
   onChange: ((entry: JournalEntry) => void) | undefined;
 
   private constructor(document: ResultsDocument) {
@@ -78,6 +79,9 @@ export class JobState {
     this.#stores = stores.map((store) => ({ ...store, images: [...store.images] }));
     this.#counts = countImages(this.#stores);
     for (const store of this.#stores) this.#storesBy[store.status]++;
+    this.#bytesDone = 0;
+    for (const store of this.#stores)
+      for (const image of store.images) this.#bytesDone += bytesOf(image);
   }
 
   /** A job that has not started: every store pending, every image pending. */
@@ -135,6 +139,11 @@ export class JobState {
     };
   }
 
+  /** Bytes downloaded for the images done so far (for rates in progress). */
+  get bytesDone(): number {
+    return this.#bytesDone;
+  }
+
   get status(): JobStatus {
     const by = this.#storesBy;
     if (by.pending > 0 || by.ongoing > 0) return 'ongoing';
@@ -147,6 +156,7 @@ export class JobState {
     if (!previous) throw new RangeError(`no image ${index} in store ${store}`);
     this.#counts[previous.status]--;
     this.#counts[result.status]++;
+    this.#bytesDone += bytesOf(result) - bytesOf(previous);
     images[index] = result;
     this.#changed({ t: 'image', s: store, i: index, r: result });
   }
@@ -187,6 +197,27 @@ export class JobState {
         }
       });
     });
+  }
+
+  /**
+   * `--retry-failed`: every failed store, and every store fail-fast skipped,
+   * is taken up again from its first image without a `done` result; done
+   * results stay. The store goes back to pending before its images, so a
+   * kill in between leaves an unfinished store, which resuming reopens.
+   */
+  reopenFailedStores(): number {
+    let reopened = 0;
+    this.#stores.forEach((store, index) => {
+      if (store.status !== 'failed' && store.status !== 'skipped') return;
+      this.setStoreStatus(index, 'pending');
+      store.images.forEach((image, imageIndex) => {
+        if (image.status === 'failed' || image.status === 'skipped') {
+          this.recordImage(index, imageIndex, { url: image.url, status: 'pending' });
+        }
+      });
+      reopened++;
+    });
+    return reopened;
   }
 
   /** The URL of an image, or undefined when the job has no such image. */
@@ -258,6 +289,10 @@ export function storeErrors(
   return stores
     .filter((store) => store.status === 'failed')
     .map((store) => ({ store_id: store.store_id, error: store.error ?? 'failed' }));
+}
+
+function bytesOf(image: ImageResult): number {
+  return image.status === 'done' ? image.bytes : 0;
 }
 
 function countImages(stores: readonly MutableStore[]): {

@@ -28,6 +28,11 @@ export type RunRequest = {
   readonly force?: boolean | undefined;
   /** Continue jobs from their existing results files. */
   readonly resume?: boolean | undefined;
+  /**
+   * With `resume`: also take up failed stores again from their failed image,
+   * and stores fail-fast skipped; done results stay.
+   */
+  readonly retryFailed?: boolean | undefined;
   /** Path of a store master CSV. */
   readonly storeMasterPath?: string | undefined;
   readonly options: RunOptions;
@@ -72,7 +77,7 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
   const resultOptions = resultOptionsOf(options, storeMaster);
   const locks = lockAll(paths);
   try {
-    const prepared = await Promise.all(
+    const prepared = await allOrEveryProblem(
       inputs.map((input, index) => prepareJob(input, paths[index] ?? '', resultOptions, request)),
     );
     injectedInternalError();
@@ -211,7 +216,27 @@ function injectedInternalError(): void {
   }
 }
 
-async function readManifests(
+// Every job's problem at once (three results files in the way: name all
+// three), not only the first; anything but an InputError is a bug and wins.
+async function allOrEveryProblem<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(promises);
+  const errors = settled.flatMap((result) =>
+    result.status === 'rejected' ? [result.reason as unknown] : [],
+  );
+  const problems = errors.filter((error) => error instanceof InputError);
+  if (problems.length < errors.length) throw errors.find((error) => !(error instanceof InputError));
+  const first = problems[0];
+  if (first) {
+    throw new InputError(
+      first.code,
+      problems.flatMap((error) => error.problems),
+    );
+  }
+  return settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+}
+
+/** Reads and checks every manifest, reporting every problem at once (`validate` shares it). */
+export async function readManifests(
   sources: readonly string[],
   stdin: NodeJS.ReadableStream | undefined,
 ): Promise<JobInput[]> {
@@ -282,6 +307,7 @@ async function prepareJob(
     checkResumable(document, input, options, resultsPath);
     const state = JobState.fromDocument(document);
     state.reopenUnfinishedStores();
+    if (request.retryFailed) state.reopenFailedStores();
     return { input, resultsPath, state, resumed: true };
   }
   if (exists && request.force) refuseLiveWriter(readLeniently(resultsPath), resultsPath);

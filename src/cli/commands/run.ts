@@ -1,15 +1,19 @@
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 
 import type { Command } from 'commander';
 
-import { statusDocument } from '../../results/status-document.js';
-import type { JobReport } from '../../run/run-jobs.js';
+import type { JobReport, RunningJob } from '../../run/run-jobs.js';
 import { InputError } from '../../utils/errors.js';
-import { EXIT, quote, worstExit, type CliIo } from '../io.js';
+import { withResultsFileHints } from '../hints.js';
+import { quote, STOP_SIGNALS, worstExit, type CliIo, type StopSignal } from '../io.js';
+import { jobJson } from '../job-json.js';
 import { addEngineOptions, engineOptionsOf, type EngineFlags } from '../options.js';
-import { paintFor } from '../paint.js';
+import { outputWidth, paintFor, wantsColor } from '../paint.js';
 import {
+  formatBytes,
   formatDuration,
+  plural,
   renderErrors,
   renderStoreTable,
   renderSummary,
@@ -21,9 +25,14 @@ type RunFlags = EngineFlags & {
   outDir?: string;
   force?: boolean;
   resume?: boolean;
+  retryFailed?: boolean;
   failFast?: boolean;
   json?: boolean;
+  progress: boolean;
 };
+
+/** This run's share of a job's work: what was recorded before it started is not counted. */
+type Baseline = { readonly worked: number; readonly bytes: number };
 
 /** `imgjob run <manifests...>`: one job per manifest, all at once. */
 export function addRunCommand(
@@ -46,8 +55,19 @@ export function addRunCommand(
     .option('--force', 'overwrite existing results files');
   return addEngineOptions(run)
     .option('--resume', 'continue jobs from their existing results files')
+    .option(
+      '--retry-failed',
+      'with --resume (implied): take up failed and fail-fast-skipped stores again from their failed image; done images stay',
+    )
     .option('--fail-fast', 'stop a job at its first failed store')
-    .option('--json', 'print the final status JSON of each job on stdout, one per line')
+    .option(
+      '--json',
+      'print the final status JSON of each job on stdout, one per line (with counts and results_path)',
+    )
+    .option(
+      '--no-progress',
+      'no live progress on stderr (also off when CI is set or not a terminal)',
+    )
     .action(async (manifests: string[], flags: RunFlags) => {
       setExit(await runCommand(manifests, flags, io, argv));
     });
@@ -59,18 +79,25 @@ async function runCommand(
   io: CliIo,
   argv: readonly string[],
 ): Promise<number> {
-  if (flags.force && flags.resume)
-    throw new InputError('E_USAGE', '--force and --resume cannot be used together');
+  if (flags.force && (flags.resume || flags.retryFailed)) {
+    const other = flags.resume ? '--resume' : '--retry-failed';
+    throw new InputError('E_USAGE', `--force and ${other} cannot be used together`);
+  }
   // Loaded on use: `--help`, `status` and `serve` start faster without them.
-  const [{ runJobs }, { Progress }] = await Promise.all([
+  const [{ runJobs }, { Progress, progressWanted }] = await Promise.all([
     import('../../run/run-jobs.js'),
     import('../progress.js'),
   ]);
   const paint = paintFor(io.stderr);
   const stop = new AbortController();
   const removeSignals = onStopSignals(stop, io);
-  const progress = await Progress.create(io.stderr, io.stderr.isTTY && !process.env.CI);
+  const progress = await Progress.create(
+    io.stderr,
+    progressWanted(io.stderr, { disabled: !flags.progress, env: process.env }),
+    wantsColor(io.stderr),
+  );
   const started = performance.now();
+  const baselines = new Map<string, Baseline>();
   let reports: JobReport[];
   try {
     reports = await runJobs({
@@ -78,16 +105,20 @@ async function runCommand(
       out: flags.out,
       outDir: flags.outDir,
       force: flags.force,
-      resume: flags.resume,
+      resume: (flags.resume ?? false) || (flags.retryFailed ?? false),
+      retryFailed: flags.retryFailed,
       storeMasterPath: flags.storeMaster,
       options: { ...engineOptionsOf(flags), failFast: flags.failFast ?? false },
       stdin: io.stdin,
       signal: stop.signal,
       onStart: (jobs) => {
         keepHeapTight(jobs.reduce((sum, job) => sum + job.state.counts.images, 0));
+        for (const job of jobs) baselines.set(job.resultsPath, workOf(job));
         progress.start(jobs);
       },
     });
+  } catch (error) {
+    throw withResultsFileHints(error, manifests);
   } finally {
     progress.stop();
     removeSignals();
@@ -97,16 +128,29 @@ async function runCommand(
     // For the benchmark: what keeping the results file cost this run.
     if (process.env.IMGJOB_STATS === '1')
       io.stderr.write(`imgjob: stats ${JSON.stringify(report.saves)}\n`);
+    const elapsedMs = performance.now() - started;
+    const work = thisRun(report, baselines.get(report.resultsPath), elapsedMs);
     if (flags.json) {
-      io.stdout.write(`${JSON.stringify(statusDocument(report.document))}\n`);
+      io.stdout.write(`${JSON.stringify(jobJson(report.document, report.resultsPath))}\n`);
       io.stderr.write(`${renderSummary(report.document, paint)}\n`);
     } else {
-      writeJobReport(io.stdout, report, paintFor(io.stdout), performance.now() - started);
+      writeJobReport(io.stdout, report, paintFor(io.stdout), work);
     }
   }
   if (stop.signal.aborted) {
     io.stderr.write(`imgjob: interrupted; results saved. Resume with: ${resumeCommand(argv)}\n`);
-    return stop.signal.reason === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint;
+    const signal = stop.signal.reason as StopSignal;
+    if (signal === 'SIGHUP' && io === process) detachFromHungUpTerminal();
+    return STOP_SIGNALS[signal];
+  }
+  const failedStores = reports.reduce(
+    (sum, report) => sum + report.document.stores.filter((s) => s.status === 'failed').length,
+    0,
+  );
+  if (failedStores > 0) {
+    io.stderr.write(
+      `imgjob: ${plural(failedStores, 'store')} failed; once the cause is fixed, take ${failedStores === 1 ? 'it' : 'them'} up again with: ${resumeCommand(argv, '--retry-failed')}\n`,
+    );
   }
   return worstExit(reports.map((report) => report.document.status));
 }
@@ -115,15 +159,40 @@ function writeJobReport(
   stream: NodeJS.WriteStream,
   report: JobReport,
   paint: Paint,
-  elapsedMs: number,
+  work: string,
 ): void {
   const { document } = report;
-  stream.write(`${renderStoreTable(document, { paint })}\n`);
+  stream.write(`${renderStoreTable(document, { paint, width: outputWidth(stream) })}\n`);
   const errors = renderErrors(document, paint);
   if (errors) stream.write(`${errors}\n`);
   stream.write(
-    `${renderSummary(document, paint)}\n${paint.dim(`results: ${report.resultsPath} (run took ${formatDuration(elapsedMs / 1000)})`)}\n`,
+    `${renderSummary(document, paint)}\n${paint.dim(`results: ${report.resultsPath}`)}\n${paint.dim(work)}\n`,
   );
+}
+
+function workOf(job: RunningJob): Baseline {
+  const { counts } = job.state;
+  return { worked: counts.done + counts.failed, bytes: job.state.bytesDone };
+}
+
+/** `run took 3.2s: 14 images at 4.4 images/s, 1.2 MB at 0.4 MB/s` */
+function thisRun(report: JobReport, before: Baseline | undefined, elapsedMs: number): string {
+  const { counts } = report.document;
+  const images = counts.done + counts.failed - (before?.worked ?? 0);
+  const bytes = sumBytes(report) - (before?.bytes ?? 0);
+  const seconds = elapsedMs / 1000;
+  const rate = (value: number): number => (seconds > 0 ? value / seconds : 0);
+  return (
+    `run took ${formatDuration(seconds)}: ${plural(images, 'image')} at ${rate(images).toFixed(1)} images/s, ` +
+    `${formatBytes(bytes)} at ${formatBytes(rate(bytes))}/s`
+  );
+}
+
+function sumBytes(report: JobReport): number {
+  let bytes = 0;
+  for (const store of report.document.stores)
+    for (const image of store.images) if (image.status === 'done') bytes += image.bytes;
+  return bytes;
 }
 
 /**
@@ -138,24 +207,54 @@ function keepHeapTight(images: number): void {
   if (images >= 50_000) setFlagsFromString('--heap-growing-percent=50');
 }
 
+/**
+ * SIGINT, SIGTERM and SIGHUP (the terminal went away) all stop the run the
+ * same way: no new images, results saved, exit 128 + the signal's number.
+ */
 function onStopSignals(stop: AbortController, io: CliIo): () => void {
-  const handler = (signal: NodeJS.Signals): void => {
+  const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
+  const handler = (signal: StopSignal): void => {
     if (stop.signal.aborted) {
       // A second signal: leave now. The files on disk are whole at any instant.
-      process.exit(signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint);
+      if (signal === 'SIGHUP') detachFromHungUpTerminal();
+      process.exit(STOP_SIGNALS[signal]);
     }
     io.stderr.write(`\nimgjob: ${signal}: stopping, saving results… (again to quit at once)\n`);
     stop.abort(signal);
   };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+  for (const signal of signals) process.on(signal, handler);
   return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
+    for (const signal of signals) process.off(signal, handler);
   };
 }
 
-function resumeCommand(argv: readonly string[]): string {
-  const args = argv.slice(2).filter((arg) => arg !== '--force' && arg !== '--resume');
-  return ['imgjob', ...args, '--resume'].map(quote).join(' ');
+/**
+ * Node aborts (SIGABRT, a core dump) on its way out when it cannot restore
+ * the modes of a terminal that hung up (tcsetattr fails with EIO). With the
+ * results saved, the standard streams still on that terminal are pointed at
+ * /dev/null, which Node then leaves alone, so the exit is a plain 129.
+ */
+function detachFromHungUpTerminal(): void {
+  for (const fd of [0, 1, 2]) {
+    // Not isatty(): on a hung-up terminal it fails (EIO), so it says no.
+    if (!onCharacterDevice(fd)) continue;
+    closeSync(fd);
+    // The lowest free descriptor: this one, so nothing else takes its number.
+    openSync('/dev/null', 'r+');
+  }
+}
+
+function onCharacterDevice(fd: number): boolean {
+  try {
+    return fstatSync(fd).isCharacterDevice();
+  } catch {
+    return false;
+  }
+}
+
+function resumeCommand(argv: readonly string[], how = '--resume'): string {
+  const args = argv
+    .slice(2)
+    .filter((arg) => arg !== '--force' && arg !== '--resume' && arg !== '--retry-failed');
+  return ['imgjob', ...args, how].map(quote).join(' ');
 }

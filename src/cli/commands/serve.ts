@@ -13,6 +13,7 @@ import { addEngineOptions, engineOptionsOf, intOption, type EngineFlags } from '
 import { readStoreMaster } from '../../input/store-master.js';
 import { SERVE_DEFAULTS } from '../../serve/defaults.js';
 import { createServerLog, LOG_FORMATS, type LogFormat } from '../../serve/log.js';
+import { requireSqlite } from '../sqlite-check.js';
 
 type ServeFlags = EngineFlags & {
   host: string;
@@ -158,6 +159,7 @@ async function serveCommand(flags: ServeFlags, io: Pick<CliIo, 'stderr'>): Promi
   const storeMaster = flags.storeMaster
     ? { ids: await readStoreMaster(flags.storeMaster), source: flags.storeMaster }
     : undefined;
+  await requireSqlite();
   // Listening for signals before the server starts: a signal during a long
   // resume still ends in a graceful stop.
   const stopped = nextStopSignal();

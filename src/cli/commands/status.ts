@@ -1,14 +1,18 @@
+import { setTimeout as delay } from 'node:timers/promises';
+
 import type { Command } from 'commander';
 
 import { isWriterAlive, loadResults } from '../../results/reader.js';
-import { statusDocument } from '../../results/status-document.js';
 import type { ResultsDocument } from '../../types.js';
+import { InputError } from '../../utils/errors.js';
+import { manifestHint } from '../hints.js';
 import { quote, worstExit, type CliIo } from '../io.js';
-import { DEFAULTS } from '../options.js';
-import { paintFor } from '../paint.js';
+import { jobJson } from '../job-json.js';
+import { DEFAULTS, intOption } from '../options.js';
+import { isTerminal, outputWidth, paintFor } from '../paint.js';
 import { renderErrors, renderStoreTable, renderSummary } from '../render.js';
 
-type StatusFlags = { json?: boolean };
+type StatusFlags = { json?: boolean; watch?: boolean; interval: number };
 
 /** `imgjob status <results>`: where a job stands, also while it runs. */
 export function addStatusCommand(
@@ -20,30 +24,79 @@ export function addStatusCommand(
     .command('status')
     .description('where does a job stand? (works while it runs)')
     .argument('<results>', 'a results file written by imgjob run')
-    .option('--json', 'print the status JSON of the job')
+    .option('--json', 'print the status JSON of the job (with counts and results_path)')
+    .option('-w, --watch', "redraw until the job ends, then exit with the job's code")
+    .addOption(intOption('--interval <ms>', 'how often --watch reads the file', 1000, 50))
     .action(async (path: string, flags: StatusFlags) => {
       setExit(await statusCommand(path, flags, io));
     });
 }
 
 async function statusCommand(path: string, flags: StatusFlags, io: CliIo): Promise<number> {
-  const document = await loadResults(path);
-  if (flags.json) {
-    io.stdout.write(`${JSON.stringify(statusDocument(document))}\n`);
-  } else {
-    const paint = paintFor(io.stdout);
-    io.stdout.write(`${renderSummary(document, paint)}\n`);
-    if (document.status === 'ongoing') io.stdout.write(`${describeWriter(document, path)}\n`);
-    io.stdout.write(`${renderStoreTable(document, { paint })}\n`);
-    const errors = renderErrors(document, paint);
-    if (errors) io.stdout.write(`${errors}\n`);
+  let document = await load(path);
+  if (!flags.watch) {
+    io.stdout.write(render(document, path, flags, io.stdout));
+    return worstExit([document.status]);
   }
-  return worstExit([document.status]);
+  // Watching: a terminal gets the whole view redrawn in place, like watch(1);
+  // a pipe or a log gets one line (or JSON document) per change, then the
+  // whole view at the end.
+  const redraw = isTerminal(io.stdout) && !flags.json;
+  let shown = '';
+  for (;;) {
+    const running = document.status === 'ongoing' && isWriterAlive(document);
+    const view =
+      redraw || !running ? render(document, path, flags, io.stdout) : brief(document, path, flags);
+    if (view !== shown) {
+      io.stdout.write(redraw ? `\u001b[H\u001b[2J${view}` : view);
+      shown = view;
+    }
+    // Ended, or nobody writes it any more (killed, interrupted): stop here.
+    if (!running) return worstExit([document.status]);
+    await delay(flags.interval);
+    document = await load(path);
+  }
+}
+
+async function load(path: string): Promise<ResultsDocument> {
+  try {
+    return await loadResults(path);
+  } catch (error) {
+    const hint = error instanceof InputError ? manifestHint(path) : undefined;
+    throw hint && error instanceof InputError
+      ? new InputError(error.code, [...error.problems, hint])
+      : error;
+  }
+}
+
+function render(
+  document: ResultsDocument,
+  path: string,
+  flags: StatusFlags,
+  stream: NodeJS.WriteStream,
+): string {
+  if (flags.json) return `${JSON.stringify(jobJson(document, path))}\n`;
+  const paint = paintFor(stream);
+  let text = `${renderSummary(document, paint)}\n`;
+  // While watching, "run this again" is what is happening already.
+  const live = isWriterAlive(document);
+  if (document.status === 'ongoing' && !(flags.watch && live))
+    text += `${describeWriter(document, path)}\n`;
+  text += `${renderStoreTable(document, { paint, width: outputWidth(stream) })}\n`;
+  const errors = renderErrors(document, paint);
+  if (errors) text += `${errors}\n`;
+  return text;
+}
+
+/** One line per change while watching through a pipe. */
+function brief(document: ResultsDocument, path: string, flags: StatusFlags): string {
+  if (flags.json) return `${JSON.stringify(jobJson(document, path))}\n`;
+  return `${renderSummary(document)}\n`;
 }
 
 function describeWriter(document: ResultsDocument, path: string): string {
   if (isWriterAlive(document)) {
-    return `running (pid ${document.writer?.pid ?? '?'}); run this again to see it progress`;
+    return `running (pid ${document.writer?.pid ?? '?'}); run this again (or with --watch) to see it progress`;
   }
   const how = document.interrupted ? 'was interrupted' : 'is not running (killed?)';
   return `the run ${how}; continue it with: ${resumeHint(document, path)}`;

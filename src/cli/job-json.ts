@@ -1,0 +1,23 @@
+import { resolve } from 'node:path';
+
+import { statusDocument } from '../results/status-document.js';
+import type { Counts, ResultsDocument, StatusDocument } from '../types.js';
+
+/**
+ * What `run --json` and `status --json` print: the Retail Pulse status
+ * document (its three fields unchanged), plus the image counts and where the
+ * results file is, so a CI script learns "394 done, 3 failed" without
+ * opening the file.
+ */
+export type JobJson = StatusDocument & {
+  readonly counts: Counts;
+  readonly results_path: string;
+};
+
+export function jobJson(document: ResultsDocument, resultsPath: string): JobJson {
+  return {
+    ...statusDocument(document),
+    counts: document.counts,
+    results_path: resolve(resultsPath),
+  };
+}
