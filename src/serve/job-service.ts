@@ -217,7 +217,12 @@ export class JobService {
   }
 
   results(id: number): ResultsDocument | undefined {
-    return this.#live.get(id)?.state.toDocument() ?? this.#records.document(id);
+    const state = this.#live.get(id)?.state;
+    if (state === undefined) return this.#records.document(id);
+    // A job that just ended but is not yet written: write it now, so it is
+    // answered as it will stay (with its finished_at), not from memory.
+    if (state.status !== 'ongoing' && this.#writer.flush()) return this.#records.document(id);
+    return state.toDocument();
   }
 
   /** The job with its counts and one summary per store. */
