@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 
 import type { JobState } from '../results/job-state.js';
 import { runStore, type StoreDeps, type StoreOutcome } from './store.js';
+import { createTimeSlice } from './time-slice.js';
 import type { ImageResult, JobInput, JobStatus } from '../types.js';
 
 /**
@@ -49,21 +50,30 @@ export async function runJob(
     .map((task) => ({ task, remaining: task.images.length - state.firstPending(task.index) }))
     .sort((a, b) => b.remaining - a.remaining);
 
-  await Promise.all(
-    byRemainingWork.map(async ({ task }, rank) => {
-      const outcome = await deps.schedule(rank, async (): Promise<StoreOutcome> => {
-        // A store still queued when the signal fires never starts.
-        if (jobSignal.aborted) return { status: 'interrupted' };
-        state.setStoreStatus(task.index, 'ongoing');
-        const sink = (image: number, result: ImageResult): void => {
-          state.recordImage(task.index, image, result);
-        };
-        return runStore(task, deps, sink, jobSignal, state.firstPending(task.index));
-      });
-      settleStore(state, task.index, outcome, failFast.signal.aborted);
-      if (outcome.status === 'failed' && deps.failFast) failFast.abort();
-    }),
-  );
+  const runOne = async (task: (typeof unfinished)[number], rank: number): Promise<void> => {
+    const outcome = await deps.schedule(rank, async (): Promise<StoreOutcome> => {
+      // A store still queued when the signal fires never starts.
+      if (jobSignal.aborted) return { status: 'interrupted' };
+      state.setStoreStatus(task.index, 'ongoing');
+      const sink = (image: number, result: ImageResult): void => {
+        state.recordImage(task.index, image, result);
+      };
+      return runStore(task, deps, sink, jobSignal, state.firstPending(task.index));
+    });
+    settleStore(state, task.index, outcome, failFast.signal.aborted);
+    if (outcome.status === 'failed' && deps.failFast) failFast.abort();
+  };
+  // Queueing 100k stores is a stretch of work of its own: let the event loop turn.
+  const slice = createTimeSlice();
+  const running: Promise<void>[] = [];
+  for (const [rank, { task }] of byRemainingWork.entries()) {
+    await slice.turn();
+    const store = runOne(task, rank);
+    // Observed by Promise.all below; until then a rejection must not count as unhandled.
+    store.catch(() => undefined);
+    running.push(store);
+  }
+  await Promise.all(running);
 
   return { status: state.status, interrupted: signal.aborted && state.status === 'ongoing' };
 }

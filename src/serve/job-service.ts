@@ -21,7 +21,8 @@ import { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
 import { JobRecords, type JobStatusDocument, type JobSummary } from './job-records.js';
 import { CANCELLED, jobView, type JobView } from './job-view.js';
 import type { ServerLog } from './log.js';
-import { probeStorage, storageProblem, StorageUnavailableError } from './storage-error.js';
+import { StorageUnavailableError } from './storage-error.js';
+import { StorageHealth } from './storage-health.js';
 
 export type JobServiceOptions = {
   /** Most stores in flight at once, over every job. */
@@ -87,42 +88,30 @@ type LiveJob = {
 
 export class JobService {
   readonly #records: JobRecords;
-  readonly #dbPath: string;
   readonly #writer: BatchWriter;
   readonly #controller: Controller;
   readonly #options: JobServiceOptions;
   readonly #stop = new AbortController();
   readonly #live = new Map<number, LiveJob>();
-  /** What keeps the database from taking writes, while it lasts. */
-  #storage: string | undefined;
+  readonly #storage: StorageHealth;
 
   constructor(db: Database, options: JobServiceOptions) {
     this.#options = options;
     this.#records = new JobRecords(db);
-    this.#dbPath = db.name;
+    this.#storage = new StorageHealth(
+      db.name,
+      () => {
+        this.#records.probeWrite();
+      },
+      options.log,
+    );
     this.#writer = new BatchWriter(this.#records, {
       ...options.writer,
       onError: (error) => {
-        this.#storageFailed(error);
-        const problem = storageProblem(error);
-        if (problem === undefined)
-          options.log?.error('cannot write to the database (retrying until it works)', error);
-        else
-          options.log?.write(
-            'error',
-            'storage_failing',
-            `cannot write to the database: ${problem} (retrying until it works)`,
-            { reason: problem },
-          );
+        this.#storage.writerFailing(error);
       },
       onRecovered: (failedWrites) => {
-        this.#storage = undefined;
-        options.log?.write(
-          'info',
-          'storage_recovered',
-          `the database takes writes again (after ${failedWrites} failed tr${failedWrites === 1 ? 'y' : 'ies'})`,
-          { failed_writes: failedWrites },
-        );
+        this.#storage.writerRecovered(failedWrites);
       },
     });
     this.#controller = new Controller(
@@ -188,14 +177,14 @@ export class JobService {
     try {
       state = this.#records.create(input, this.#options.resultOptions, new Date());
     } catch (error) {
-      const problem = this.#storageFailed(error);
+      const problem = this.#storage.failed(error);
       if (problem === undefined) throw error;
       this.#options.log?.write('error', 'submit_refused', `a submit was refused: ${problem}`, {
         reason: problem,
       });
       throw new StorageUnavailableError(problem, { cause: error });
     }
-    if (!this.#writer.failing) this.#storage = undefined;
+    if (!this.#writer.failing) this.#storage.worked();
     const id = Number(state.jobId);
     this.#start(id, input, state, 'submitted');
     return id;
@@ -217,7 +206,12 @@ export class JobService {
   }
 
   results(id: number): ResultsDocument | undefined {
-    return this.#live.get(id)?.state.toDocument() ?? this.#records.document(id);
+    const state = this.#live.get(id)?.state;
+    if (state === undefined) return this.#records.document(id);
+    // A job that just ended but is not yet written: write it now, so it is
+    // answered as it will stay (with its finished_at), not from memory.
+    if (state.status !== 'ongoing' && this.#writer.flush()) return this.#records.document(id);
+    return state.toDocument();
   }
 
   /** The job with its counts and one summary per store. */
@@ -259,7 +253,7 @@ export class JobService {
       unwritten_changes: this.#writer.size,
     };
     if (this.#stop.signal.aborted) return { status: 'stopping', ...counts };
-    const reason = this.#storageReason();
+    const reason = this.#storage.reason(this.#writer.failing);
     return reason === undefined
       ? { status: 'ok', ...counts }
       : { status: 'unhealthy', reason, ...counts };
@@ -278,28 +272,6 @@ export class JobService {
 
   #stopping(): boolean {
     return this.#stop.signal.aborted;
-  }
-
-  /** Why the database takes no writes, or undefined when it does (checked again when idle). */
-  #storageReason(): string | undefined {
-    if (this.#storage === undefined || this.#writer.failing) return this.#storage;
-    // Only a submit failed, and nothing is writing: find out whether it would work now.
-    try {
-      probeStorage(this.#dbPath, () => {
-        this.#records.probeWrite();
-      });
-      this.#storage = undefined;
-    } catch (error) {
-      this.#storageFailed(error);
-    }
-    return this.#storage;
-  }
-
-  /** Notes a storage failure; returns its description, or undefined for another kind of error. */
-  #storageFailed(error: unknown): string | undefined {
-    const problem = storageProblem(error);
-    this.#storage = `cannot write to the database: ${problem ?? describeError(error)}`;
-    return problem;
   }
 
   #start(id: number, input: JobInput, state: JobState, how: 'submitted' | 'resumed'): void {
