@@ -41,6 +41,7 @@ type StoreCache = {
 
 const ENDED: ReadonlySet<string> = new Set(['completed', 'failed', 'skipped']);
 const IMAGES_END = Buffer.from(']}');
+const IMAGE_START = Buffer.from(',{"url":');
 
 export class SnapshotText {
   readonly #stores: StoreCache[] = [];
@@ -128,12 +129,7 @@ function storeChunks(
   const { images } = store;
   if (cache.base === undefined) {
     // All of it in one go; kept whole until the store changes.
-    const texts = images.map((image, i) => `${i === 0 ? '' : ','}${imageText(image)}`);
-    const starts = new Uint32Array(images.length + 1);
-    texts.forEach((text, i) => {
-      starts[i + 1] = (starts[i] ?? 0) + Buffer.byteLength(text);
-    });
-    const bytes = Buffer.from(texts.join(''));
+    const { bytes, starts } = imagesText(images);
     cache.base = { bytes, starts };
     cache.validFrom = 0;
     cache.done = [];
@@ -162,6 +158,31 @@ function storeChunks(
     return { parts, lasting: true };
   }
   return { parts, lasting: false };
+}
+
+/**
+ * The images of a store as JSON (no brackets) and where each starts: one
+ * native JSON.stringify, the starts found by their `,{"url":` (which no
+ * string value can hold: its quotes would be escaped). Image texts built
+ * one by one are the fallback, should an image not begin with its URL.
+ */
+function imagesText(images: readonly ImageResult[]): { bytes: Buffer; starts: Uint32Array } {
+  const bytes = Buffer.from(JSON.stringify(images).slice(1, -1));
+  const starts = new Uint32Array(images.length + 1);
+  let found = 1;
+  for (let at = bytes.indexOf(IMAGE_START); at !== -1; at = bytes.indexOf(IMAGE_START, at + 1)) {
+    if (found < images.length) starts[found] = at;
+    found++;
+  }
+  if (found === images.length) {
+    starts[images.length] = bytes.length;
+    return { bytes, starts };
+  }
+  const texts = images.map((image, i) => `${i === 0 ? '' : ','}${imageText(image)}`);
+  texts.forEach((text, i) => {
+    starts[i + 1] = (starts[i] ?? 0) + Buffer.byteLength(text);
+  });
+  return { bytes: Buffer.from(texts.join('')), starts };
 }
 
 /** `{"store_id":…,"status":…,"images":[`: the store without its images. */

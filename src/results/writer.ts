@@ -2,7 +2,7 @@ import { closeSync, constants, ftruncateSync, openSync, renameSync, rmSync } fro
 import type { FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
-import { injectedWriteFault, replaceFile, writeAllSync } from '../utils/atomic-file.js';
+import { injectedWriteFault, replaceFile, writeTextSync } from '../utils/atomic-file.js';
 import type { JobState, JournalEntry } from './job-state.js';
 import { encodeJournalEntry } from './journal.js';
 import { journalPathOf, oldJournalPathOf } from './paths.js';
@@ -277,12 +277,12 @@ export class ResultsWriter {
     if (this.#lines.length === 0 || this.#journal === undefined) return;
     if (this.#failure !== undefined) return;
     const started = performance.now();
-    const data = Buffer.from(this.#lines.join(''));
+    const text = this.#lines.join('');
     this.#lines = [];
     try {
       injectedWriteFault();
-      writeAllSync(this.#journal, data);
-      this.#journalBytes += data.length;
+      writeTextSync(this.#journal, text);
+      this.#journalBytes += Buffer.byteLength(text);
     } catch (error) {
       // Whole lines only: a torn line would end every later replay there.
       try {
