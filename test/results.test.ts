@@ -177,7 +177,8 @@ describe('the snapshot text of a big job', () => {
     };
     const check = (): void => {
       const document = state.toDocument();
-      const parsed = JSON.parse(Buffer.concat(text.chunks(document)).toString('utf8')) as unknown;
+      const { pieces } = text.chunks(document);
+      const parsed = JSON.parse(Buffer.concat(pieces as Buffer[]).toString('utf8')) as unknown;
       expect(parsed).toEqual(JSON.parse(JSON.stringify(document)));
     };
     check();
@@ -212,5 +213,41 @@ describe('the snapshot text of a big job', () => {
     expect(imageText(image)).toBe(JSON.stringify(image));
     const pending = { url: 'http://h/\\x', status: 'pending' } as const;
     expect(imageText(pending)).toBe(JSON.stringify(pending));
+  });
+});
+
+describe('the results file of a big job, snapshot after snapshot', () => {
+  it('always holds the document as it was at its snapshot, ended stores copied from the file before', async () => {
+    const state = JobState.create(jobOf(60, 100), 'job-8', OPTIONS, new Date(0));
+    const writer = new ResultsWriter(path, state, { intervalMs: 0, maxShare: Infinity });
+    await writer.open();
+    for (let store = 0; store < 60; store++) {
+      state.setStoreStatus(store, 'ongoing');
+      for (let image = 0; image < 100; image++) {
+        state.recordImage(store, image, done(`http://h/${store}/${image}`));
+        if (image % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      state.setStoreStatus(
+        store,
+        store === 7 ? 'failed' : 'completed',
+        store === 7 ? 'x' : undefined,
+      );
+      // Whatever snapshot is on disk is whole and fits the job so far.
+      const bare = JSON.parse(readFileSync(path, 'utf8')) as ResultsDocument;
+      expect(bare.stores).toHaveLength(60);
+      expect(bare.counts.done).toBe(
+        bare.stores.flatMap((s) => s.images).filter((image) => image.status === 'done').length,
+      );
+    }
+    await writer.close(false);
+    expect(writer.stats.saves).toBeGreaterThan(5);
+    const final = JSON.parse(readFileSync(path, 'utf8')) as ResultsDocument;
+    const expected = JSON.parse(JSON.stringify(state.toDocument())) as ResultsDocument;
+    expect(final.stores).toEqual(expected.stores);
+    expect(final).toMatchObject({
+      status: 'failed',
+      counts: expected.counts,
+      error: expected.error,
+    });
   });
 });

@@ -5,6 +5,9 @@
  * cached and rebuilt only after the store changed, so a snapshot costs the
  * stores in flight (and the small header), whatever the size of the job.
  */
+import type { FileHandle } from 'node:fs/promises';
+
+import type { Piece } from '../utils/atomic-file.js';
 import type { JournalEntry } from './job-state.js';
 import type { ImageResult, ResultsDocument, StoreResult } from '../types.js';
 
@@ -12,8 +15,12 @@ import type { ImageResult, ResultsDocument, StoreResult } from '../types.js';
 const INDENTED_MAX_IMAGES = 5000;
 
 type StoreCache = {
-  /** The store's whole text (separator before it), as buffers; undefined once it changed. */
-  text: Buffer[] | undefined;
+  /**
+   * The store's whole text (separator before it); undefined once it changed.
+   * Once the store has ended and a snapshot holding it is on disk, a range
+   * of that file: a big job's text is not kept in memory twice.
+   */
+  text: Piece[] | undefined;
   /**
    * The images' text as last built in one go (the job's first snapshot, for
    * most stores), with where each image starts (its comma included). Images
@@ -34,6 +41,7 @@ type StoreCache = {
 
 const ENDED: ReadonlySet<string> = new Set(['completed', 'failed', 'skipped']);
 const IMAGES_END = Buffer.from(']}');
+const IMAGE_START = Buffer.from(',{"url":');
 
 export class SnapshotText {
   readonly #stores: StoreCache[] = [];
@@ -52,15 +60,20 @@ export class SnapshotText {
   }
 
   /**
-   * The document's text as buffers, which stay valid (and unchanged) after
+   * The document's text as pieces, which stay valid (and unchanged) after
    * the document moves on: a snapshot may be written in the background.
+   * Once it is on disk, `placed(file)` lets the text of ended stores be
+   * read back from that file rather than kept in memory.
    */
-  chunks(document: ResultsDocument): Buffer[] {
+  chunks(document: ResultsDocument): Snapshot {
     if (document.counts.images <= INDENTED_MAX_IMAGES) {
-      return [Buffer.from(`${JSON.stringify(document, null, 2)}\n`)];
+      const pieces = [Buffer.from(`${JSON.stringify(document, null, 2)}\n`)];
+      return { pieces, placed: () => undefined };
     }
     const { stores, ...header } = document;
-    const chunks: Buffer[] = [Buffer.from(`${JSON.stringify(header).slice(0, -1)},"stores":[\n`)];
+    const pieces: Piece[] = [Buffer.from(`${JSON.stringify(header).slice(0, -1)},"stores":[\n`)];
+    let at = pieces[0]?.length ?? 0;
+    const ended: { index: number; text: Piece[]; offset: number; length: number }[] = [];
     stores.forEach((store, index) => {
       const cache = (this.#stores[index] ??= {
         text: undefined,
@@ -75,12 +88,32 @@ export class SnapshotText {
         text = built.parts;
         if (built.lasting) cache.text = text;
       }
-      for (const chunk of text) chunks.push(chunk);
+      const length = sizeOf(text);
+      if (ENDED.has(store.status) && cache.text === text) {
+        ended.push({ index, text, offset: at, length });
+      }
+      for (const piece of text) pieces.push(piece);
+      at += length;
     });
-    chunks.push(Buffer.from('\n]}\n'));
-    return chunks;
+    pieces.push(Buffer.from('\n]}\n'));
+    return {
+      pieces,
+      placed: (file) => {
+        for (const { index, text, offset, length } of ended) {
+          const cache = this.#stores[index];
+          if (cache?.text === text) cache.text = [{ file, offset, length }];
+        }
+      },
+    };
   }
 }
+
+/** One snapshot's text, and what to do once it is on disk. */
+export type Snapshot = {
+  readonly pieces: readonly Piece[];
+  /** It is on disk as `file` (open, and kept open while its ranges are used). */
+  placed(file: FileHandle): void;
+};
 
 /**
  * A store's text as buffers: `lasting` when they stay its text until the
@@ -96,12 +129,7 @@ function storeChunks(
   const { images } = store;
   if (cache.base === undefined) {
     // All of it in one go; kept whole until the store changes.
-    const texts = images.map((image, i) => `${i === 0 ? '' : ','}${imageText(image)}`);
-    const starts = new Uint32Array(images.length + 1);
-    texts.forEach((text, i) => {
-      starts[i + 1] = (starts[i] ?? 0) + Buffer.byteLength(text);
-    });
-    const bytes = Buffer.from(texts.join(''));
+    const { bytes, starts } = imagesText(images);
     cache.base = { bytes, starts };
     cache.validFrom = 0;
     cache.done = [];
@@ -132,6 +160,31 @@ function storeChunks(
   return { parts, lasting: false };
 }
 
+/**
+ * The images of a store as JSON (no brackets) and where each starts: one
+ * native JSON.stringify, the starts found by their `,{"url":` (which no
+ * string value can hold: its quotes would be escaped). Image texts built
+ * one by one are the fallback, should an image not begin with its URL.
+ */
+function imagesText(images: readonly ImageResult[]): { bytes: Buffer; starts: Uint32Array } {
+  const bytes = Buffer.from(JSON.stringify(images).slice(1, -1));
+  const starts = new Uint32Array(images.length + 1);
+  let found = 1;
+  for (let at = bytes.indexOf(IMAGE_START); at !== -1; at = bytes.indexOf(IMAGE_START, at + 1)) {
+    if (found < images.length) starts[found] = at;
+    found++;
+  }
+  if (found === images.length) {
+    starts[images.length] = bytes.length;
+    return { bytes, starts };
+  }
+  const texts = images.map((image, i) => `${i === 0 ? '' : ','}${imageText(image)}`);
+  texts.forEach((text, i) => {
+    starts[i + 1] = (starts[i] ?? 0) + Buffer.byteLength(text);
+  });
+  return { bytes: Buffer.from(texts.join('')), starts };
+}
+
 /** `{"store_id":…,"status":…,"images":[`: the store without its images. */
 function storeHead(store: StoreResult): string {
   const { images: _images, ...rest } = store;
@@ -151,6 +204,6 @@ export function imageText(image: ImageResult): string {
 }
 
 /** The byte size of a snapshot. */
-export function sizeOf(chunks: readonly Uint8Array[]): number {
+export function sizeOf(chunks: readonly Piece[]): number {
   return chunks.reduce((sum, chunk) => sum + chunk.length, 0);
 }
