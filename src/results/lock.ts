@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
+  linkSync,
   openSync,
   readFileSync,
   renameSync,
@@ -74,23 +75,27 @@ export function lockResults(resultsPath: string): ResultsLock {
   throw lockedError(resultsPath, readHolder(path));
 }
 
+// The holder is written to a file of its own first and then hard-linked to
+// the lock's name: link(2) fails with EEXIST like O_EXCL, and a lock file
+// that exists is always whole, so a run that is refused can always say who
+// holds it.
 function tryCreate(path: string, text: string, resultsPath: string): boolean {
-  let fd: number;
+  const staged = `${path}.${randomBytes(6).toString('hex')}`;
   try {
-    fd = openSync(path, CREATE_NEW, 0o644);
+    const fd = openSync(staged, CREATE_NEW, 0o644);
+    try {
+      writeAllSync(fd, Buffer.from(text));
+    } finally {
+      closeSync(fd);
+    }
+    linkSync(staged, path);
+    return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw cannotWrite(resultsPath, error);
+  } finally {
+    rmSync(staged, { force: true });
   }
-  try {
-    writeAllSync(fd, Buffer.from(text));
-  } catch (error) {
-    closeSync(fd);
-    rmSync(path, { force: true });
-    throw cannotWrite(resultsPath, error);
-  }
-  closeSync(fd);
-  return true;
 }
 
 /** The holder; `undefined` for a file with no readable holder (being written). */
