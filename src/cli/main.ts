@@ -6,6 +6,7 @@ import { InputError } from '../utils/errors.js';
 import { addRunCommand } from './commands/run.js';
 import { addServeCommand } from './commands/serve.js';
 import { addStatusCommand } from './commands/status.js';
+import { addWorkerCommand } from './commands/worker.js';
 import { EXIT, type CliIo } from './io.js';
 
 /**
@@ -59,6 +60,7 @@ function buildProgram(
   addRunCommand(program, io, setExit, argv);
   addStatusCommand(program, io, setExit);
   addServeCommand(program, io, setExit);
+  addWorkerCommand(program, io, setExit);
 
   program.addHelpText(
     'after',

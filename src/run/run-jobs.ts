@@ -13,6 +13,7 @@ import { isWriterAlive, loadResults } from '../results/reader.js';
 import { ResultsWriter, type SaveStats } from '../results/writer.js';
 import { readStoreMaster } from '../input/store-master.js';
 import type { Sleep } from '../utils/sleep.js';
+import { checkQueue, openQueueRunner, type QueueRunner } from '../queue/coordinator.js';
 import type { JobInput, ResultOptions, ResultsDocument, RunOptions } from '../types.js';
 
 export type RunRequest = {
@@ -36,6 +37,8 @@ export type RunRequest = {
   readonly onStart?: ((jobs: readonly RunningJob[]) => void) | undefined;
   /** Replaces the GPU sleep (tests, benchmarks). */
   readonly sleep?: Sleep | undefined;
+  /** Redis URL: run the stores on `imgjob worker` processes through the queue. */
+  readonly queue?: string | undefined;
 };
 
 export type RunningJob = {
@@ -66,6 +69,8 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
     : undefined;
   const inputs = await readManifests(request.manifests, request.stdin);
   const paths = resultsPaths(inputs, request);
+  // Checked before anything is written: an unusable queue is bad input (exit 2).
+  const queueTarget = request.queue ? await checkQueue(request.queue) : undefined;
   if (request.outDir) await mkdir(request.outDir, { recursive: true });
   const resultOptions = resultOptionsOf(options, storeMaster);
   const prepared = await Promise.all(
@@ -77,7 +82,10 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
     (job) => new ResultsWriter(job.resultsPath, job.state, { continues: job.resumed }),
   );
   const signal = request.signal ?? new AbortController().signal;
+  let queue: QueueRunner | undefined;
   try {
+    const master = storeMaster && { ids: storeMaster, source: request.storeMasterPath ?? '' };
+    queue = queueTarget && openQueueRunner(queueTarget, { ...options, storeMaster: master });
     writers.forEach((writer) => {
       writer.open();
     });
@@ -98,7 +106,7 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
     // Each job's file is final the moment that job ends, not when the run does.
     return await Promise.all(
       prepared.map(async (job, index): Promise<JobReport> => {
-        const { interrupted } = await controller.submit(job, signal);
+        const { interrupted } = await (queue ?? controller).submit(job, signal);
         const writer = writers[index];
         await writer?.close(interrupted);
         return {
@@ -112,6 +120,7 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
     );
   } finally {
     await downloader.close();
+    await queue?.close();
   }
 }
 

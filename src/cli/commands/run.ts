@@ -23,6 +23,7 @@ type RunFlags = EngineFlags & {
   resume?: boolean;
   failFast?: boolean;
   json?: boolean;
+  queue?: string;
 };
 
 /** `imgjob run <manifests...>`: one job per manifest, all at once. */
@@ -48,6 +49,7 @@ export function addRunCommand(
     .option('--resume', 'continue jobs from their existing results files')
     .option('--fail-fast', 'stop a job at its first failed store')
     .option('--json', 'print the final status JSON of each job on stdout, one per line')
+    .option('--queue <redis-url>', 'run the stores on `imgjob worker` processes through this Redis')
     .action(async (manifests: string[], flags: RunFlags) => {
       setExit(await runCommand(manifests, flags, io, argv));
     });
@@ -83,6 +85,7 @@ async function runCommand(
       options: { ...engineOptionsOf(flags), failFast: flags.failFast ?? false },
       stdin: io.stdin,
       signal: stop.signal,
+      queue: flags.queue,
       onStart: (jobs) => {
         keepHeapTight(jobs.reduce((sum, job) => sum + job.state.counts.images, 0));
         progress.start(jobs);

@@ -1,0 +1,358 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+import type { PreparedJob } from '../engine/controller.js';
+import type { JobOutcome } from '../engine/job.js';
+import type { RunOptions, StoreTask } from '../types.js';
+import { connect, preflight } from './connection.js';
+import { applyEntry, storeMasterFailure } from './apply.js';
+import {
+  CALLED_OFF,
+  CONSUMER,
+  GROUP,
+  PREFIX,
+  PROTOCOL_VERSION,
+  QUEUE_NAME,
+  progressKey,
+  resultsStreamKey,
+  storeJobId,
+  type ProcessingSettings,
+  type ResultEntry,
+  type StoreJobData,
+} from './protocol.js';
+import { parseRedisUrl, type RedisTarget } from './redis-url.js';
+import { Slots } from './slots.js';
+
+export type QueueRunnerOptions = Pick<
+  RunOptions,
+  'gpuDelay' | 'seed' | 'headerOnly' | 'maxBytes' | 'timeoutMs' | 'retries' | 'failFast'
+> & {
+  /** Most stores in flight over the whole cluster, over all jobs of this run. */
+  readonly concurrency: number;
+  readonly storeMaster?: { readonly ids: ReadonlySet<string>; readonly source: string } | undefined;
+  /** Workers refuse private addresses for these jobs (`serve`). @default false */
+  readonly guardAddresses?: boolean | undefined;
+};
+
+/** Checks a `--queue` URL and the Redis behind it; throws an InputError (exit 2). */
+export async function checkQueue(url: string): Promise<RedisTarget> {
+  const target = parseRedisUrl(url);
+  await preflight(target);
+  return target;
+}
+
+/** How often the stores in flight are checked against the queue (lost by Redis, failed). */
+const RECONCILE_MS = 2_000;
+/** Longest wait for results before checking the signal and the slots again. */
+const READ_BLOCK_MS = 500;
+
+/** Runs jobs on `imgjob worker` processes; `submit` is the same as the local Controller's. */
+export type QueueRunner = {
+  submit(job: PreparedJob, signal: AbortSignal): Promise<JobOutcome>;
+  close(): Promise<void>;
+};
+
+/**
+ * The coordinator: checks Redis before anything starts (throws an InputError
+ * when it is unreachable or misconfigured), then hands each job's stores to
+ * the workers, at most `concurrency` at a time, and records every result a
+ * worker reports into the job's state — so its journal and results file are
+ * the same as a single machine's.
+ */
+export function openQueueRunner(target: RedisTarget, options: QueueRunnerOptions): QueueRunner {
+  const queueConnection = connect(target, 'imgjob-coordinator');
+  const queue = new Queue<StoreJobData>(QUEUE_NAME, {
+    connection: queueConnection,
+    prefix: PREFIX,
+    defaultJobOptions: {
+      // Retries are for infrastructure failures only (a worker's bug, Redis
+      // gone mid-report); an image's failure is a result, never a retry.
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 1_000 },
+      removeOnComplete: true,
+      removeOnFail: false,
+    },
+  });
+  const slots = new Slots(options.concurrency);
+  const settings = settingsOf(options);
+  const readers = new Set<Redis>();
+  return {
+    async submit(job, signal) {
+      const reader = connect(target, 'imgjob-coordinator-reader');
+      readers.add(reader);
+      try {
+        return await new JobRun(job, queue, reader, slots, { ...options, settings }).run(signal);
+      } finally {
+        readers.delete(reader);
+        reader.disconnect();
+      }
+    },
+    async close() {
+      for (const reader of readers) reader.disconnect();
+      await queue.close();
+      queueConnection.disconnect();
+    },
+  };
+}
+
+type JobRunOptions = QueueRunnerOptions & { readonly settings: ProcessingSettings };
+
+/** What changes results travels with every store. */
+function settingsOf(options: QueueRunnerOptions): ProcessingSettings {
+  return {
+    gpuDelay: options.gpuDelay,
+    seed: options.seed ?? null,
+    headerOnly: options.headerOnly,
+    maxBytes: options.maxBytes,
+    timeoutMs: options.timeoutMs,
+    retries: options.retries,
+    guardAddresses: options.guardAddresses ?? false,
+  };
+}
+
+/** One job on the queue: its stores in flight, its results stream, its state. */
+class JobRun {
+  readonly #job: PreparedJob;
+  readonly #queue: Queue<StoreJobData>;
+  readonly #redis: Redis;
+  readonly #slots: Slots;
+  readonly #options: JobRunOptions;
+  readonly #stream: string;
+  /** Stores not yet handed out, longest first. */
+  #todo: StoreTask[] = [];
+  /** Stores handed out whose end has not been recorded. */
+  readonly #inFlight = new Set<number>();
+  #calledOff = false;
+
+  constructor(
+    job: PreparedJob,
+    queue: Queue<StoreJobData>,
+    redis: Redis,
+    slots: Slots,
+    options: JobRunOptions,
+  ) {
+    this.#job = job;
+    this.#queue = queue;
+    this.#redis = redis;
+    this.#slots = slots;
+    this.#options = options;
+    this.#stream = resultsStreamKey(job.state.jobId);
+  }
+
+  async run(signal: AbortSignal): Promise<JobOutcome> {
+    const { state, input } = this.#job;
+    await this.#ensureGroup();
+    if (
+      this.#options.failFast &&
+      input.stores.some((t) => state.storeStatus(t.index) === 'failed')
+    ) {
+      this.#calledOff = true;
+    }
+    const unfinished = input.stores.filter((task) => !state.isStoreFinished(task.index));
+    for (const task of unfinished) {
+      const master = this.#options.storeMaster;
+      if (master && !master.ids.has(task.storeId)) await storeMasterFailure(task, state, master);
+    }
+    // Re-attach: a store the queue still holds is in flight, not to enqueue again.
+    const attached = await Promise.all(
+      unfinished.map(async (task) => ({ task, live: await this.#isLive(task.index) })),
+    );
+    for (const { task, live } of attached) {
+      if (state.isStoreFinished(task.index)) continue;
+      if (live) {
+        this.#slots.take();
+        this.#inFlight.add(task.index);
+      } else {
+        this.#todo.push(task);
+      }
+    }
+    this.#todo.sort((a, b) => this.#remaining(b) - this.#remaining(a));
+    if (this.#calledOff) await this.#callOffRest();
+
+    // Results still in the stream from an earlier coordinator come first.
+    let cursor = '0';
+    let lastCheck = performance.now();
+    while (!this.#finished() && !signal.aborted) {
+      await this.#handOut();
+      const entries = await this.#read(cursor);
+      if (entries === 'lost') {
+        await this.#reconcile();
+        continue;
+      }
+      if (cursor === '0' && entries.length === 0) cursor = '>';
+      await this.#record(entries);
+      if (performance.now() - lastCheck >= RECONCILE_MS) {
+        await this.#reconcile();
+        lastCheck = performance.now();
+      }
+    }
+    if (signal.aborted) await this.#withdrawWaiting();
+    else await this.#cleanUp();
+    this.#slots.give(this.#inFlight.size);
+    return { status: state.status, interrupted: signal.aborted && state.status === 'ongoing' };
+  }
+
+  #finished(): boolean {
+    return this.#job.input.stores.every((task) => this.#job.state.isStoreFinished(task.index));
+  }
+
+  #remaining(task: StoreTask): number {
+    return task.images.length - this.#job.state.firstPending(task.index);
+  }
+
+  async #ensureGroup(): Promise<void> {
+    try {
+      await this.#redis.xgroup('CREATE', this.#stream, GROUP, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!(error instanceof Error && error.message.includes('BUSYGROUP'))) throw error;
+    }
+  }
+
+  /** Hands out stores while slots are free. */
+  async #handOut(): Promise<void> {
+    while (this.#todo.length > 0 && !this.#calledOff && this.#slots.tryTake()) {
+      const task = this.#todo.shift();
+      if (!task) break;
+      this.#inFlight.add(task.index);
+      await this.#enqueue(task);
+    }
+  }
+
+  async #enqueue(task: StoreTask): Promise<void> {
+    const { state } = this.#job;
+    const data: StoreJobData = {
+      v: PROTOCOL_VERSION,
+      jobId: state.jobId,
+      store: task,
+      startAt: state.firstPending(task.index),
+      settings: this.#options.settings,
+    };
+    await this.#queue.add('store', data, { jobId: storeJobId(state.jobId, task.index) });
+  }
+
+  async #isLive(store: number): Promise<boolean> {
+    const id = storeJobId(this.#job.state.jobId, store);
+    const jobState = await this.#queue.getJobState(id);
+    if (jobState === 'unknown' || jobState === 'completed') return false;
+    if (jobState === 'failed') {
+      // A failure of the queue itself (not an image): start the store afresh.
+      await this.#queue.remove(id);
+      return false;
+    }
+    return true;
+  }
+
+  async #read(cursor: string): Promise<[string, ResultEntry][] | 'lost'> {
+    let reply: unknown;
+    try {
+      reply = await this.#redis.xreadgroup(
+        'GROUP',
+        GROUP,
+        CONSUMER,
+        'COUNT',
+        1000,
+        'BLOCK',
+        READ_BLOCK_MS,
+        'STREAMS',
+        this.#stream,
+        cursor,
+      );
+    } catch (error) {
+      // Redis lost the stream (restarted without persistence): rebuild.
+      if (error instanceof Error && error.message.includes('NOGROUP')) {
+        await this.#ensureGroup();
+        return 'lost';
+      }
+      throw error;
+    }
+    const streams = reply as [string, [string, string[]][]][] | null;
+    const messages = streams?.[0]?.[1] ?? [];
+    return messages.map(([id, fields]) => [id, JSON.parse(fieldOf(fields, 'e')) as ResultEntry]);
+  }
+
+  /** Records entries, waits until the journal has them, then acknowledges them. */
+  async #record(entries: readonly [string, ResultEntry][]): Promise<void> {
+    if (entries.length === 0) return;
+    for (const [, entry] of entries) {
+      const ended = applyEntry(this.#job, entry);
+      if (ended === undefined) continue;
+      this.#endInFlight(entry.s);
+      if (ended === 'failed' && this.#options.failFast && !this.#calledOff) {
+        this.#calledOff = true;
+        await this.#callOffRest();
+      }
+    }
+    // The writer flushes the journal once per event-loop turn (setImmediate):
+    // after the next turn the lines are with the kernel and survive a kill -9.
+    await new Promise((resolve) => setImmediate(resolve));
+    await this.#redis.xack(this.#stream, GROUP, ...entries.map(([id]) => id));
+  }
+
+  #endInFlight(store: number): void {
+    if (this.#inFlight.delete(store)) this.#slots.give(1);
+  }
+
+  /** Fail-fast: every store not yet ended is skipped, and workers stop running them. */
+  async #callOffRest(): Promise<void> {
+    const { state } = this.#job;
+    const open = [...this.#inFlight, ...this.#todo.map((task) => task.index)];
+    this.#todo = [];
+    for (const store of open) {
+      await this.#redis.hset(progressKey(state.jobId), String(store), CALLED_OFF);
+      await this.#queue.remove(storeJobId(state.jobId, store)).catch(ignore);
+      if (!state.isStoreFinished(store)) state.skipStore(store);
+      this.#endInFlight(store);
+    }
+  }
+
+  /**
+   * Stores in flight that the queue no longer holds (Redis lost them) are
+   * handed out again from their first image without a result; stores whose
+   * queue job failed for good are recorded as failed.
+   */
+  async #reconcile(): Promise<void> {
+    const { state } = this.#job;
+    for (const store of [...this.#inFlight]) {
+      const id = storeJobId(state.jobId, store);
+      const job = await this.#queue.getJob(id);
+      if (state.isStoreFinished(store)) continue;
+      if (job === undefined) {
+        const task = this.#job.input.stores[store];
+        if (task) await this.#enqueue(task);
+      } else if ((await job.getState()) === 'failed') {
+        state.setStoreStatus(store, 'failed', `queue: ${job.failedReason}`);
+        this.#endInFlight(store);
+      }
+    }
+  }
+
+  /** Interrupted: stores not yet taken by a worker are taken back. */
+  async #withdrawWaiting(): Promise<void> {
+    const { state } = this.#job;
+    for (const store of this.#inFlight) {
+      // A store a worker holds is locked and stays: its results wait in the
+      // stream for --resume.
+      await this.#queue.remove(storeJobId(state.jobId, store)).catch(ignore);
+    }
+  }
+
+  /** The job ended: its stream, progress and leftover queue jobs go. */
+  async #cleanUp(): Promise<void> {
+    const { state } = this.#job;
+    await this.#redis.del(this.#stream, progressKey(state.jobId));
+    await Promise.all(
+      this.#job.input.stores.map((task) =>
+        this.#queue.remove(storeJobId(state.jobId, task.index)).catch(ignore),
+      ),
+    );
+  }
+}
+
+function fieldOf(fields: readonly string[], name: string): string {
+  const at = fields.indexOf(name);
+  return at >= 0 && at % 2 === 0 ? (fields[at + 1] ?? '') : '';
+}
+
+function ignore(): void {
+  // Deliberately empty: removing a job a worker holds fails, and may.
+}
