@@ -15,6 +15,7 @@ import {
   QUEUE_NAME,
   progressKey,
   resultsStreamKey,
+  handOutsKey,
   storeJobId,
   type ProcessingSettings,
   type ResultEntry,
@@ -123,6 +124,7 @@ class JobRun {
   /** Stores handed out whose end has not been recorded. */
   readonly #inFlight = new Set<number>();
   #calledOff = false;
+  #handOuts = 0;
 
   constructor(
     job: PreparedJob,
@@ -227,11 +229,25 @@ class JobRun {
       startAt: state.firstPending(task.index),
       settings: this.#options.settings,
     };
-    await this.#queue.add('store', data, { jobId: storeJobId(state.jobId, task.index) });
+    const id = storeJobId(
+      state.jobId,
+      task.index,
+      (this.#handOuts++).toString(36) + Date.now().toString(36),
+    );
+    // Recorded first: a coordinator that dies between the two lines finds a
+    // hand-out the queue does not hold, and hands the store out again.
+    await this.#redis.hset(handOutsKey(state.jobId), String(task.index), id);
+    await this.#queue.add('store', data, { jobId: id });
+  }
+
+  async #bullId(store: number): Promise<string | undefined> {
+    const id = await this.#redis.hget(handOutsKey(this.#job.state.jobId), String(store));
+    return id ?? undefined;
   }
 
   async #isLive(store: number): Promise<boolean> {
-    const id = storeJobId(this.#job.state.jobId, store);
+    const id = await this.#bullId(store);
+    if (id === undefined) return false;
     const jobState = await this.#queue.getJobState(id);
     if (jobState === 'unknown' || jobState === 'completed') return false;
     if (jobState === 'failed') {
@@ -299,7 +315,7 @@ class JobRun {
     this.#todo = [];
     for (const store of open) {
       await this.#redis.hset(progressKey(state.jobId), String(store), CALLED_OFF);
-      await this.#queue.remove(storeJobId(state.jobId, store)).catch(ignore);
+      await this.#remove(store);
       if (!state.isStoreFinished(store)) state.skipStore(store);
       this.#endInFlight(store);
     }
@@ -313,8 +329,8 @@ class JobRun {
   async #reconcile(): Promise<void> {
     const { state } = this.#job;
     for (const store of [...this.#inFlight]) {
-      const id = storeJobId(state.jobId, store);
-      const job = await this.#queue.getJob(id);
+      const id = await this.#bullId(store);
+      const job = id === undefined ? undefined : await this.#queue.getJob(id);
       if (state.isStoreFinished(store)) continue;
       if (job === undefined) {
         const task = this.#job.input.stores[store];
@@ -332,19 +348,22 @@ class JobRun {
     for (const store of this.#inFlight) {
       // A store a worker holds is locked and stays: its results wait in the
       // stream for --resume.
-      await this.#queue.remove(storeJobId(state.jobId, store)).catch(ignore);
+      await this.#remove(store);
     }
   }
 
   /** The job ended: its stream, progress and leftover queue jobs go. */
   async #cleanUp(): Promise<void> {
     const { state } = this.#job;
-    await this.#redis.del(this.#stream, progressKey(state.jobId));
-    await Promise.all(
-      this.#job.input.stores.map((task) =>
-        this.#queue.remove(storeJobId(state.jobId, task.index)).catch(ignore),
-      ),
-    );
+    const ids = await this.#redis.hvals(handOutsKey(state.jobId));
+    await Promise.all(ids.map((id) => this.#queue.remove(id).catch(ignore)));
+    await this.#redis.del(this.#stream, progressKey(state.jobId), handOutsKey(state.jobId));
+  }
+
+  /** Removes a store's current hand-out from the queue, unless a worker holds it. */
+  async #remove(store: number): Promise<void> {
+    const id = await this.#bullId(store);
+    if (id !== undefined) await this.#queue.remove(id).catch(ignore);
   }
 }
 

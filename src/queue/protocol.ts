@@ -58,9 +58,19 @@ export type ResultEntry =
       readonly error?: string;
     };
 
-/** BullMQ job id of a store: `<job id>.<store index>` (BullMQ refuses `:` in ids). */
-export function storeJobId(jobId: string, store: number): string {
-  return `${jobId}.${store}`;
+/**
+ * BullMQ job id of one hand-out of a store: `<job id>.<store>.<hand-out>`
+ * (BullMQ refuses `:` in ids). Each hand-out has its own id, so a store
+ * handed out again (Redis lost it) never shares a lock with a run of it that
+ * a worker may still be finishing.
+ */
+export function storeJobId(jobId: string, store: number, handOut: string): string {
+  return `${jobId}.${store}.${handOut}`;
+}
+
+/** Hash: store index → BullMQ job id of its current hand-out (for re-attaching). */
+export function handOutsKey(jobId: string): string {
+  return `${PREFIX}:handouts:${jobId}`;
 }
 
 export function resultsStreamKey(jobId: string): string {
