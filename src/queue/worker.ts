@@ -82,8 +82,10 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
       throw new WaitingError();
     }
   };
+  // BullMQ leaves a connection it is given open on close(): it is ours to end.
+  const bullConnection = connect(options.target, 'imgjob-worker-bullmq');
   const worker = new Worker<StoreJobData>(QUEUE_NAME, processor, {
-    connection: connect(options.target, 'imgjob-worker-bullmq'),
+    connection: bullConnection,
     prefix: PREFIX,
     concurrency: options.concurrency,
     lockDuration: timing.lockDurationMs,
@@ -116,6 +118,7 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     await loop;
   } finally {
     await engines.close();
+    bullConnection.disconnect();
     commands.disconnect();
   }
 }

@@ -43,7 +43,9 @@ export function redisServerPath(): string | undefined {
 export function requireRedis(): boolean {
   if (redisServerPath() !== undefined) return true;
   if (process.env.CI === 'true') {
-    throw new Error('redis-server is missing: the queue tests need it (apt-get install -y redis-server)');
+    throw new Error(
+      'redis-server is missing: the queue tests need it (apt-get install -y redis-server)',
+    );
   }
   console.warn(
     'queue tests skipped: no redis-server on this machine (apt-get install redis-server to run them)',
