@@ -37,9 +37,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (!available) return;
   await stopAll();
-  await server?.close();
-  await redis?.stop();
+  await server.close();
+  await redis.stop();
   for (const folder of folders) rmSync(folder, { recursive: true, force: true });
 });
 

@@ -344,7 +344,6 @@ class JobRun {
 
   /** Interrupted: stores not yet taken by a worker are taken back. */
   async #withdrawWaiting(): Promise<void> {
-    const { state } = this.#job;
     for (const store of this.#inFlight) {
       // A store a worker holds is locked and stays: its results wait in the
       // stream for --resume.

@@ -94,8 +94,8 @@ async function launch(binary: string, port: number): Promise<ChildProcess> {
       output += chunk.toString();
       if (output.includes('Ready to accept connections')) resolve();
     };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('exit', (code) => {
       reject(new Error(`redis-server exited (${code}) before it was ready:\n${output}`));
     });
