@@ -73,6 +73,29 @@ describe.skipIf(!available)('the queue when parts die', () => {
     await second.kill('SIGINT');
   });
 
+  it('SIGTERM on a worker hands its store back at once: the next worker continues after the last recorded image', async () => {
+    const job = gatedJob(server, 'wterm', [['image.png', 'image.gif', 'baseline.jpg']]);
+    folders.push(job.dir);
+    const first = await startWorker(redis.url, { slots: 1 });
+    job.open(0, 0);
+    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', redis.url]);
+    await server.gate(job.key(0, 1)).reached;
+    await waitForResults(job.out, imageDone(0, 0), { run });
+    const stopped = await first.kill('SIGTERM');
+    expect(stopped.code, stopped.stderr).toBe(143);
+    expect(stopped.stdout).toMatch(/handed back +store S0/);
+
+    // Default (30 s) locks: only a hand-back lets the store move on in time.
+    const second = await startWorker(redis.url, { slots: 1 });
+    await second.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout');
+    job.openAll();
+    const result = await run.exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(allDone(await loadResults(job.out))).toBe(true);
+    expect(job.requests(0, 0)).toBe(1);
+    await second.kill('SIGINT');
+  });
+
   it('a worker frozen past its lock (SIGSTOP, SIGCONT): its late results are rejected, no duplicates', async () => {
     const job = gatedJob(server, 'wstop', [['image.png', 'image.gif', 'baseline.jpg']]);
     folders.push(job.dir);
