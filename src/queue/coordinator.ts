@@ -33,6 +33,17 @@ export type QueueRunnerOptions = Pick<
   readonly storeMaster?: { readonly ids: ReadonlySet<string>; readonly source: string } | undefined;
   /** Workers refuse private addresses for these jobs (`serve`). @default false */
   readonly guardAddresses?: boolean | undefined;
+  /**
+   * Prefixes the job ids in Redis, for ids unique only within their source
+   * (`serve`'s database row ids). @default none: `run`'s ids are UUIDs
+   */
+  readonly namespace?: string | undefined;
+  /**
+   * Resolves once every change recorded so far is durable, so a result is
+   * acknowledged (and leaves Redis) only then.
+   * @default the results file's journal: written once per event-loop turn
+   */
+  readonly durable?: (() => Promise<void>) | undefined;
 };
 
 /** Checks a `--queue` URL and the Redis behind it; throws an InputError (exit 2). */
@@ -50,6 +61,8 @@ const READ_BLOCK_MS = 500;
 /** Runs jobs on `imgjob worker` processes; `submit` is the same as the local Controller's. */
 export type QueueRunner = {
   submit(job: PreparedJob, signal: AbortSignal): Promise<JobOutcome>;
+  /** Stores handed out (running or waiting for a worker), for health reports. */
+  readonly load: { readonly running: number; readonly waiting: number };
   close(): Promise<void>;
 };
 
@@ -88,6 +101,9 @@ export function openQueueRunner(target: RedisTarget, options: QueueRunnerOptions
         reader.disconnect();
       }
     },
+    get load() {
+      return { running: slots.taken, waiting: 0 };
+    },
     async close() {
       for (const reader of readers) reader.disconnect();
       await queue.close();
@@ -118,6 +134,8 @@ class JobRun {
   readonly #redis: Redis;
   readonly #slots: Slots;
   readonly #options: JobRunOptions;
+  /** The job's id in Redis. */
+  readonly #id: string;
   readonly #stream: string;
   /** Stores not yet handed out, longest first. */
   #todo: StoreTask[] = [];
@@ -138,12 +156,20 @@ class JobRun {
     this.#redis = redis;
     this.#slots = slots;
     this.#options = options;
-    this.#stream = resultsStreamKey(job.state.jobId);
+    this.#id = options.namespace ? `${options.namespace}.${job.state.jobId}` : job.state.jobId;
+    this.#stream = resultsStreamKey(this.#id);
   }
 
   async run(signal: AbortSignal): Promise<JobOutcome> {
     const { state, input } = this.#job;
     await this.#ensureGroup();
+    // Results an earlier coordinator left unacknowledged come first, so a
+    // store they end is not handed out again.
+    for (;;) {
+      const pending = await this.#read('0');
+      if (pending === 'lost' || pending.length === 0) break;
+      await this.#record(pending);
+    }
     if (
       this.#options.failFast &&
       input.stores.some((t) => state.storeStatus(t.index) === 'failed')
@@ -171,17 +197,14 @@ class JobRun {
     this.#todo.sort((a, b) => this.#remaining(b) - this.#remaining(a));
     if (this.#calledOff) await this.#callOffRest();
 
-    // Results still in the stream from an earlier coordinator come first.
-    let cursor = '0';
     let lastCheck = performance.now();
     while (!this.#finished() && !signal.aborted) {
       await this.#handOut();
-      const entries = await this.#read(cursor);
+      const entries = await this.#read('>');
       if (entries === 'lost') {
         await this.#reconcile();
         continue;
       }
-      if (cursor === '0' && entries.length === 0) cursor = '>';
       await this.#record(entries);
       if (performance.now() - lastCheck >= RECONCILE_MS) {
         await this.#reconcile();
@@ -224,24 +247,24 @@ class JobRun {
     const { state } = this.#job;
     const data: StoreJobData = {
       v: PROTOCOL_VERSION,
-      jobId: state.jobId,
+      jobId: this.#id,
       store: task,
       startAt: state.firstPending(task.index),
       settings: this.#options.settings,
     };
     const id = storeJobId(
-      state.jobId,
+      this.#id,
       task.index,
       (this.#handOuts++).toString(36) + Date.now().toString(36),
     );
     // Recorded first: a coordinator that dies between the two lines finds a
     // hand-out the queue does not hold, and hands the store out again.
-    await this.#redis.hset(handOutsKey(state.jobId), String(task.index), id);
+    await this.#redis.hset(handOutsKey(this.#id), String(task.index), id);
     await this.#queue.add('store', data, { jobId: id });
   }
 
   async #bullId(store: number): Promise<string | undefined> {
-    const id = await this.#redis.hget(handOutsKey(this.#job.state.jobId), String(store));
+    const id = await this.#redis.hget(handOutsKey(this.#id), String(store));
     return id ?? undefined;
   }
 
@@ -298,9 +321,7 @@ class JobRun {
         await this.#callOffRest();
       }
     }
-    // The writer flushes the journal once per event-loop turn (setImmediate):
-    // after the next turn the lines are with the kernel and survive a kill -9.
-    await new Promise((resolve) => setImmediate(resolve));
+    await (this.#options.durable ?? nextTurn)();
     await this.#redis.xack(this.#stream, GROUP, ...entries.map(([id]) => id));
   }
 
@@ -314,7 +335,7 @@ class JobRun {
     const open = [...this.#inFlight, ...this.#todo.map((task) => task.index)];
     this.#todo = [];
     for (const store of open) {
-      await this.#redis.hset(progressKey(state.jobId), String(store), CALLED_OFF);
+      await this.#redis.hset(progressKey(this.#id), String(store), CALLED_OFF);
       await this.#remove(store);
       if (!state.isStoreFinished(store)) state.skipStore(store);
       this.#endInFlight(store);
@@ -353,10 +374,9 @@ class JobRun {
 
   /** The job ended: its stream, progress and leftover queue jobs go. */
   async #cleanUp(): Promise<void> {
-    const { state } = this.#job;
-    const ids = await this.#redis.hvals(handOutsKey(state.jobId));
+    const ids = await this.#redis.hvals(handOutsKey(this.#id));
     await Promise.all(ids.map((id) => this.#queue.remove(id).catch(ignore)));
-    await this.#redis.del(this.#stream, progressKey(state.jobId), handOutsKey(state.jobId));
+    await this.#redis.del(this.#stream, progressKey(this.#id), handOutsKey(this.#id));
   }
 
   /** Removes a store's current hand-out from the queue, unless a worker holds it. */
@@ -364,6 +384,15 @@ class JobRun {
     const id = await this.#bullId(store);
     if (id !== undefined) await this.#queue.remove(id).catch(ignore);
   }
+}
+
+/**
+ * The results writer flushes the journal once per event-loop turn
+ * (setImmediate): after the next turn the lines are with the kernel and
+ * survive a kill -9.
+ */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function fieldOf(fields: readonly string[], name: string): string {

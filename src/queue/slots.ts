@@ -4,10 +4,16 @@
  * looks again after its next read.
  */
 export class Slots {
+  readonly #limit: number;
   #free: number;
 
   constructor(limit: number) {
+    this.#limit = limit;
     this.#free = limit;
+  }
+
+  get taken(): number {
+    return this.#limit - this.#free;
   }
 
   tryTake(): boolean {

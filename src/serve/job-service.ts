@@ -29,6 +29,8 @@ export type JobServiceOptions = {
   readonly writer?: BatchWriterOptions | undefined;
   /** Told about failures nobody waits for (a database write, a bug). */
   readonly onError?: ((message: string, error: unknown) => void) | undefined;
+  /** Runs the jobs instead of the local Controller (`serve --queue`: on workers). */
+  readonly runner?: Pick<Controller, 'submit' | 'load'> | undefined;
 };
 
 /** A submission after shutdown began. */
@@ -53,7 +55,7 @@ type LiveJob = { readonly state: JobState; readonly settled: Promise<void> };
 export class JobService {
   readonly #records: JobRecords;
   readonly #writer: BatchWriter;
-  readonly #controller: Controller;
+  readonly #controller: Pick<Controller, 'submit' | 'load'>;
   readonly #options: JobServiceOptions;
   readonly #stop = new AbortController();
   readonly #live = new Map<number, LiveJob>();
@@ -67,10 +69,9 @@ export class JobService {
         this.#report('cannot write to the database (will retry)', error);
       },
     });
-    this.#controller = new Controller(
-      { concurrency: options.concurrency, failFast: false },
-      options.deps,
-    );
+    this.#controller =
+      options.runner ??
+      new Controller({ concurrency: options.concurrency, failFast: false }, options.deps);
   }
 
   /**
@@ -142,6 +143,11 @@ export class JobService {
       stores: this.#controller.load,
       unwritten: this.#writer.size,
     };
+  }
+
+  /** Resolves once every change recorded so far is in the database (`serve --queue` acks then). */
+  written(): Promise<void> {
+    return this.#writer.written();
   }
 
   /**

@@ -3,7 +3,10 @@
  * address guard), one JobService, the HTTP API — and a close() that takes
  * them down in the order that loses nothing.
  */
+import { createHash } from 'node:crypto';
+import { realpathSync, statSync } from 'node:fs';
 import type { LookupFunction } from 'node:net';
+import { hostname } from 'node:os';
 
 import type { Database } from 'better-sqlite3';
 
@@ -22,6 +25,12 @@ import { openDatabase } from './db.js';
 import { createHttpServer, listen } from './http.js';
 import { SERVE_DEFAULTS } from './defaults.js';
 import { JobService } from './job-service.js';
+import {
+  checkQueue,
+  openQueueRunner,
+  type QueueRunner,
+  type QueueRunnerOptions,
+} from '../queue/coordinator.js';
 
 export type ServeConfig = {
   /** @default '127.0.0.1' */
@@ -53,6 +62,8 @@ export type ServeConfig = {
   readonly writer?: Omit<BatchWriterOptions, 'onError'> | undefined;
   /** Where the server reports what nobody waits for (stderr in the CLI). */
   readonly log?: ((line: string) => void) | undefined;
+  /** Redis URL: the stores run on `imgjob worker` processes (serve --queue). */
+  readonly queue?: string | undefined;
 };
 
 export type RunningServer = {
@@ -80,7 +91,16 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const onError = (message: string, error: unknown): void => {
     log(`${message}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   };
+  // Checked before the database opens: an unusable queue is bad input (exit 2).
+  const queueTarget = config.queue ? await checkQueue(config.queue) : undefined;
   const db = openDatabase(config.dbPath);
+  const queue: QueueRunner | undefined =
+    queueTarget &&
+    openQueueRunner(queueTarget, {
+      ...queueOptionsOf(config),
+      // A result leaves Redis only once the database has it.
+      durable: (): Promise<void> => service.written(),
+    });
   const downloader = createDownloader(downloaderOptions(config));
   const { options } = config;
   const service = new JobService(db, {
@@ -95,6 +115,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     }),
     writer: config.writer,
     onError,
+    runner: queue,
   });
   let closing: Promise<void> | undefined;
   const http = createHttpServer(createApi(service), {
@@ -111,6 +132,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     );
   } catch (error) {
     await shutDown(service, downloader, db);
+    await queue?.close();
     throw error;
   }
   // After listen, in the same tick: no request is answered before the jobs are back.
@@ -136,6 +158,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
         await closed;
         clearTimeout(grace);
         await shutDown(service, downloader, db);
+        await queue?.close();
       })()),
   };
 }
@@ -158,4 +181,24 @@ function downloaderOptions(config: ServeConfig): DownloaderOptions {
     connect: { timeout: options.timeoutMs },
   });
   return { ...options, connect };
+}
+
+/**
+ * The jobs of this database go to the workers with the address guard on
+ * (unless --allow-private), under a namespace of this database file: job ids
+ * are per database, and servers on other databases may share the Redis.
+ */
+function queueOptionsOf(config: ServeConfig): QueueRunnerOptions {
+  const { ino, birthtimeMs } = statSync(config.dbPath);
+  const namespace = createHash('sha256')
+    .update(`${hostname()}\0${realpathSync(config.dbPath)}\0${ino}\0${birthtimeMs}`)
+    .digest('hex')
+    .slice(0, 16);
+  return {
+    ...config.options,
+    failFast: false,
+    storeMaster: config.storeMaster,
+    guardAddresses: !config.allowPrivate,
+    namespace: `serve-${namespace}`,
+  };
 }

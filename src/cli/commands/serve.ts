@@ -19,6 +19,7 @@ type ServeFlags = EngineFlags & {
   db: string;
   allowPrivate?: boolean;
   maxBody: number;
+  queue?: string;
 };
 
 /** Adds the `serve` command to the program; its action reports its exit code to `setExit`. */
@@ -48,6 +49,7 @@ export function addServeCommand(
         1,
       ),
     )
+    .option('--queue <redis-url>', 'run the stores on `imgjob worker` processes through this Redis')
     .addHelpText(
       'after',
       `
@@ -87,6 +89,7 @@ async function serveCommand(flags: ServeFlags, io: Pick<CliIo, 'stderr'>): Promi
     allowPrivate: flags.allowPrivate ?? false,
     maxBodyBytes: flags.maxBody,
     log: say,
+    queue: flags.queue,
   }).catch((error: unknown) => {
     stopped.dispose();
     throw error;
