@@ -50,19 +50,20 @@ function imageDone(store: number, index: number) {
 
 describe.skipIf(!available)('the queue when parts die', () => {
   it('kill -9 a worker mid-store: another finishes it, recorded images are not downloaded again', async () => {
+    const url = redis.urlFor(1);
     const job = gatedJob(server, 'wkill', [
       ['image.png', 'image.gif', 'baseline.jpg', 'image.bmp'],
     ]);
     folders.push(job.dir);
-    const first = await startWorker(redis.url, { slots: 1, env: SHORT_LOCKS });
+    const first = await startWorker(url, { slots: 1, env: SHORT_LOCKS });
     job.open(0, 0);
     job.open(0, 1);
-    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', redis.url]);
+    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
     await server.gate(job.key(0, 2)).reached;
     await waitForResults(job.out, imageDone(0, 1), { run });
     await first.kill('SIGKILL');
 
-    const second = await startWorker(redis.url, { slots: 1, env: SHORT_LOCKS });
+    const second = await startWorker(url, { slots: 1, env: SHORT_LOCKS });
     job.openAll();
     await second.waitForOutput(/start +store S0 .* from image 3 of 4/, 'stdout', STALL_WAIT);
     const result = await run.exited;
@@ -74,11 +75,12 @@ describe.skipIf(!available)('the queue when parts die', () => {
   });
 
   it('SIGTERM on a worker hands its store back at once: the next worker continues after the last recorded image', async () => {
+    const url = redis.urlFor(2);
     const job = gatedJob(server, 'wterm', [['image.png', 'image.gif', 'baseline.jpg']]);
     folders.push(job.dir);
-    const first = await startWorker(redis.url, { slots: 1 });
+    const first = await startWorker(url, { slots: 1 });
     job.open(0, 0);
-    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', redis.url]);
+    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
     await server.gate(job.key(0, 1)).reached;
     await waitForResults(job.out, imageDone(0, 0), { run });
     const stopped = await first.kill('SIGTERM');
@@ -86,7 +88,7 @@ describe.skipIf(!available)('the queue when parts die', () => {
     expect(stopped.stdout).toMatch(/handed back +store S0/);
 
     // Default (30 s) locks: only a hand-back lets the store move on in time.
-    const second = await startWorker(redis.url, { slots: 1 });
+    const second = await startWorker(url, { slots: 1 });
     await second.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout');
     job.openAll();
     const result = await run.exited;
@@ -97,17 +99,18 @@ describe.skipIf(!available)('the queue when parts die', () => {
   });
 
   it('a worker frozen past its lock (SIGSTOP, SIGCONT): its late results are rejected, no duplicates', async () => {
+    const url = redis.urlFor(3);
     const job = gatedJob(server, 'wstop', [['image.png', 'image.gif', 'baseline.jpg']]);
     folders.push(job.dir);
-    const frozen = await startWorker(redis.url, { slots: 1, env: SHORT_LOCKS });
+    const frozen = await startWorker(url, { slots: 1, env: SHORT_LOCKS });
     job.open(0, 0);
-    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', redis.url]);
+    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
     await server.gate(job.key(0, 1)).reached;
     await waitForResults(job.out, imageDone(0, 0), { run });
     frozen.child.kill('SIGSTOP');
 
     // The store stalls and moves on; the new worker waits at the same image.
-    const second = await startWorker(redis.url, { slots: 1, env: SHORT_LOCKS });
+    const second = await startWorker(url, { slots: 1, env: SHORT_LOCKS });
     await second.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout', STALL_WAIT);
     await server.until(() => job.requests(0, 1) === 2);
     frozen.child.kill('SIGCONT');
@@ -127,15 +130,16 @@ describe.skipIf(!available)('the queue when parts die', () => {
   });
 
   it('kill -9 the coordinator, then --resume: it takes the results waiting in Redis and re-enqueues nothing running', async () => {
+    const url = redis.urlFor(4);
     const job = gatedJob(server, 'ckill', [
       ['image.png', 'image.gif'],
       ['baseline.jpg'],
       ['image.bmp'],
     ]);
     folders.push(job.dir);
-    const worker = await startWorker(redis.url, { slots: 4 });
+    const worker = await startWorker(url, { slots: 4 });
     job.open(0, 0);
-    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', redis.url]);
+    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
     await Promise.all([
       server.gate(job.key(0, 1)).reached,
       server.gate(job.key(1, 0)).reached,
@@ -147,7 +151,7 @@ describe.skipIf(!available)('the queue when parts die', () => {
     // S0 ends with no coordinator: its results wait in the job's stream.
     job.open(0, 1);
     await worker.waitForOutput(/completed +store S0/, 'stdout');
-    const resumed = spawnCli(['run', job.manifest, ...ARGS, '--queue', redis.url, '--resume']);
+    const resumed = spawnCli(['run', job.manifest, ...ARGS, '--queue', url, '--resume']);
     await waitForResults(job.out, (document) => document.stores[0]?.status === 'completed', {
       run: resumed,
     });
@@ -169,20 +173,21 @@ describe.skipIf(!available)('the queue when parts die', () => {
   });
 
   it('Redis restarted empty mid-job, then --resume: the job completes, recorded images stay', async () => {
+    const url = redis.urlFor(5);
     const job = gatedJob(server, 'rlost', [
       ['image.png', 'image.gif', 'baseline.jpg'],
       ['image.bmp'],
     ]);
     folders.push(job.dir);
-    const worker = await startWorker(redis.url, { slots: 2 });
+    const worker = await startWorker(url, { slots: 2 });
     job.open(0, 0);
-    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', redis.url]);
+    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
     await Promise.all([server.gate(job.key(0, 1)).reached, server.gate(job.key(1, 0)).reached]);
     await waitForResults(job.out, imageDone(0, 0), { run });
     await run.kill('SIGKILL');
     await redis.restart();
 
-    const resumed = spawnCli(['run', job.manifest, ...ARGS, '--queue', redis.url, '--resume']);
+    const resumed = spawnCli(['run', job.manifest, ...ARGS, '--queue', url, '--resume']);
     job.openAll();
     const result = await resumed.exited;
     expect(result.code, result.stderr).toBe(0);

@@ -46,6 +46,7 @@ afterAll(async () => {
 
 describe.skipIf(!available)('run --queue with imgjob workers', () => {
   it('three workers finish a job with the results of one machine and the same --seed', async () => {
+    const url = redis.urlFor(1);
     const local = gatedJob(server, 'local', STORES);
     const queued = gatedJob(server, 'three', STORES);
     folders.push(local.dir, queued.dir);
@@ -54,8 +55,8 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
     const reference = await runCli(['run', local.manifest, ...ARGS]);
     expect(reference.code, reference.stderr).toBe(1);
 
-    const workers = await Promise.all([1, 2, 3].map(() => startWorker(redis.url)));
-    const run = await runCli(['run', queued.manifest, ...ARGS, '--queue', redis.url]);
+    const workers = await Promise.all([1, 2, 3].map(() => startWorker(url)));
+    const run = await runCli(['run', queued.manifest, ...ARGS, '--queue', url]);
     expect(run.code, run.stderr).toBe(1);
     expect(run.stdout).toMatch(/S2 .*failed/);
 
@@ -75,7 +76,7 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
     expect(started.map((line) => line.slice(-2)).sort()).toEqual(STORES.map((_, s) => `S${s}`));
 
     // The job leaves nothing behind in Redis but the queue's own keys.
-    const client = new Redis(redis.url);
+    const client = new Redis(url);
     const keys = await client.keys(`imgjob:*${got.job_id}*`);
     client.disconnect();
     expect(keys).toEqual([]);
@@ -88,6 +89,7 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
   });
 
   it('refuses a wrong URL, an unreachable Redis or an evicting one with exit 2, before anything starts', async () => {
+    const url = redis.urlFor(2);
     const job = gatedJob(server, 'bad', [['image.png']]);
     folders.push(job.dir);
     const unreachable = 'redis://:sup3rsecret@127.0.0.1:1/0';
@@ -104,10 +106,10 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
     expect(worker.stderr).toContain('cannot reach Redis at redis://:***@127.0.0.1:1/0');
     expect(worker.stderr + worker.stdout).not.toContain('sup3rsecret');
 
-    const client = new Redis(redis.url);
+    const client = new Redis(url);
     await client.config('SET', 'maxmemory-policy', 'allkeys-lru');
     try {
-      const run = await runCli(['run', job.manifest, '--queue', redis.url]);
+      const run = await runCli(['run', job.manifest, '--queue', url]);
       expect(run.code, run.stderr).toBe(2);
       expect(run.stderr).toContain('maxmemory-policy allkeys-lru; the queue needs noeviction');
     } finally {
@@ -119,6 +121,7 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
   });
 
   it('Ctrl-C on the coordinator stops handing out stores, saves the file, exits 130; --resume finishes it', async () => {
+    const url = redis.urlFor(3);
     const job = gatedJob(server, 'sigint', [
       ['image.png', 'image.gif'],
       ['baseline.jpg'],
@@ -126,10 +129,10 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
       ['image.webp'],
     ]);
     folders.push(job.dir);
-    const worker = await startWorker(redis.url, { slots: 4 });
+    const worker = await startWorker(url, { slots: 4 });
     job.open(0, 0);
     // -c 2: two stores out at a time over the cluster.
-    const run = spawnCli(['run', job.manifest, ...ARGS, '-c', '2', '--queue', redis.url]);
+    const run = spawnCli(['run', job.manifest, ...ARGS, '-c', '2', '--queue', url]);
     await Promise.all([server.gate(job.key(0, 1)).reached, server.gate(job.key(1, 0)).reached]);
     await waitForResults(job.out, (document) => document.counts.done === 1, { run });
     const stopped = await run.kill('SIGINT');
@@ -152,7 +155,7 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
       '-c',
       '2',
       '--queue',
-      redis.url,
+      url,
       '--resume',
     ]);
     expect(resumed.code, resumed.stderr).toBe(0);

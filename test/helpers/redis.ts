@@ -17,7 +17,10 @@ import { createServer } from 'node:net';
 
 export type RedisServer = {
   readonly port: number;
+  /** `redis://127.0.0.1:<port>/0` */
   readonly url: string;
+  /** The URL of database `db`: a test of its own, so a failed one leaves nothing in another's queue. */
+  urlFor(db: number): string;
   /** Stops the server and starts a fresh, empty one on the same port. */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -61,6 +64,7 @@ export async function startRedis(): Promise<RedisServer> {
   return {
     port,
     url: `redis://127.0.0.1:${port}/0`,
+    urlFor: (db) => `redis://127.0.0.1:${port}/${db}`,
     async restart() {
       await halt(child);
       child = await launch(binary, port);
