@@ -198,4 +198,27 @@ describe.skipIf(!available)('the queue when parts die', () => {
     expect(worker.stdout).toMatch(/start +store S0 .* from image 2 of 3/);
     await worker.kill('SIGINT');
   });
+
+  it('Redis restarted empty under a running coordinator: it hands the lost stores out again and completes', async () => {
+    const url = redis.urlFor(6);
+    const job = gatedJob(server, 'rlive', [['image.png', 'image.gif', 'baseline.jpg']]);
+    folders.push(job.dir);
+    const worker = await startWorker(url, { slots: 2 });
+    job.open(0, 0);
+    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
+    await server.gate(job.key(0, 1)).reached;
+    await waitForResults(job.out, imageDone(0, 0), { run });
+    await redis.restart();
+
+    // The coordinator notices, and the store runs again from image 2 beside the stale run.
+    await worker.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout', STALL_WAIT);
+    await server.until(() => job.requests(0, 1) === 2);
+    job.openAll();
+    const result = await run.exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(allDone(await loadResults(job.out))).toBe(true);
+    expect(job.requests(0, 0)).toBe(1);
+    await worker.waitForOutput(/lost lock +store S0/, 'stdout');
+    await worker.kill('SIGINT');
+  });
 });

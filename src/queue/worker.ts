@@ -97,7 +97,8 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
   worker.on('error', (error) => {
     // A late worker's own completion is refused by BullMQ too; the line
     // about the lost lock has said it already.
-    if (/missing lock|could not renew lock|lock mismatch/i.test(error.message)) return;
+    if (/missing (lock|key) for job|could not renew lock|lock mismatch/i.test(error.message))
+      return;
     options.log(`queue error: ${redactText(error.message, options.target.url)}`);
   });
   const stopped = new Promise<void>((resolve) => {
@@ -197,7 +198,9 @@ async function runOneStore(
   await reports;
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   if (refused === 'lock-lost') {
-    context.log(`lost lock    ${describeStore(data)}: another worker has it; stopped here`);
+    context.log(
+      `lost lock    ${describeStore(data)}: it stalled or Redis lost it; stopped here, it goes on elsewhere`,
+    );
     throw new Error(`lost the lock on store ${store.storeId}`);
   }
   if (refused === 'duplicate') {
