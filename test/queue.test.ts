@@ -177,4 +177,30 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
     }
     await worker.kill('SIGINT');
   });
+
+  it('--fail-fast: the first failed store skips the rest, and workers drop the stores called off', async () => {
+    const url = redis.urlFor(4);
+    const job = gatedJob(server, 'failfast', [['image.png', 'image.gif'], ['not-an-image.html']]);
+    folders.push(job.dir);
+    const worker = await startWorker(url, { slots: 2 });
+    job.open(0, 0);
+    const run = spawnCli(['run', job.manifest, ...ARGS, '--fail-fast', '--queue', url]);
+    await server.gate(job.key(0, 1)).reached;
+    job.open(1, 0);
+    const result = await run.exited;
+    expect(result.code, result.stderr).toBe(1);
+    const document = await loadResults(job.out);
+    expect(document.stores.map((store) => store.status)).toEqual(['skipped', 'failed']);
+    expect(document.error?.map((entry) => entry.store_id)).toEqual(['S1']);
+    // The worker still holding S0 learns at its next report that it was called off.
+    job.openAll();
+    await worker.waitForOutput(/called off +store S0/, 'stdout');
+    expect(worker.stdout).not.toMatch(/completed +store S0/);
+    // Its late report left nothing behind in Redis either.
+    const client = new Redis(url);
+    const keys = await client.keys(`imgjob:*${document.job_id}*`);
+    client.disconnect();
+    expect(keys).toEqual([]);
+    await worker.kill('SIGINT');
+  });
 });

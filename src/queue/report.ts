@@ -16,11 +16,13 @@ import {
  *
  * KEYS: lock, stream, progress. ARGV: token, store, first position, next
  * position, idempotency key, entry JSON.
- * Returns 1 appended, 0 a duplicate (or the store was called off), -1 the
- * lock is not this worker's any more.
+ * Returns 1 appended, 0 a duplicate (or the store was called off, or its job
+ * is over: the coordinator creates the stream before it hands anything out
+ * and deletes it at the end), -1 the lock is not this worker's any more.
  */
 const REPORT_SCRIPT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 local reported = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0')
 if tonumber(ARGV[3]) < reported then return 0 end
 redis.call('XADD', KEYS[2], '*', 'k', ARGV[5], 'e', ARGV[6])
