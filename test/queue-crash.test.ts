@@ -6,7 +6,7 @@
  */
 import { rmSync } from 'node:fs';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { loadResults } from '../src/results/reader.js';
 import type { ResultsDocument } from '../src/types.js';
@@ -18,6 +18,9 @@ import { requireRedis, startRedis, type RedisServer } from './helpers/redis.js';
 const ARGS = ['--gpu-delay', '0-20', '--seed', '7', '--retries', '0'];
 /** A stall is seen after the lock expires and two checks: seconds, not the default 10. */
 const STALL_WAIT = { timeoutMs: 20_000 };
+
+// Several processes per test on a loaded machine: more than the default 30 s.
+vi.setConfig({ testTimeout: 90_000 });
 
 const available = requireRedis();
 let server: FaultServer;

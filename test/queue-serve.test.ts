@@ -6,13 +6,16 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { spawnCli, stopAll, type CliRun } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import { gatedJob, imageStatuses, startWorker } from './helpers/queue-cluster.js';
 import { requireRedis, startRedis, type RedisServer } from './helpers/redis.js';
 import { finished, submitOk, waitForJob } from './helpers/serve-client.js';
+
+// Several processes per test on a loaded machine: more than the default 30 s.
+vi.setConfig({ testTimeout: 90_000 });
 
 const available = requireRedis();
 let server: FaultServer;

@@ -7,7 +7,7 @@
 import { existsSync, rmSync } from 'node:fs';
 
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { loadResults } from '../src/results/reader.js';
 import { runCli, spawnCli, stopAll, waitForResults } from './helpers/cli.js';
@@ -25,6 +25,9 @@ const STORES = [
   ['image.svg', 'image.png', 'image.gif', 'baseline.jpg'],
   ['image.bmp', 'image.webp'],
 ];
+
+// Several processes per test on a loaded machine: more than the default 30 s.
+vi.setConfig({ testTimeout: 90_000 });
 
 const available = requireRedis();
 let server: FaultServer;

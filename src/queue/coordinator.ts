@@ -67,9 +67,8 @@ export type QueueRunner = {
 };
 
 /**
- * The coordinator: checks Redis before anything starts (throws an InputError
- * when it is unreachable or misconfigured), then hands each job's stores to
- * the workers, at most `concurrency` at a time, and records every result a
+ * The coordinator (call `checkQueue` first): hands each job's stores to the
+ * workers, at most `concurrency` at a time, and records every result a
  * worker reports into the job's state — so its journal and results file are
  * the same as a single machine's.
  */

@@ -94,12 +94,17 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     maxStalledCount: 10,
     autorun: false,
   });
+  let lastError = '';
   worker.on('error', (error) => {
     // A late worker's own completion is refused by BullMQ too; the line
     // about the lost lock has said it already.
-    if (/missing (lock|key) for job|could not renew lock|lock mismatch/i.test(error.message))
+    if (/missing (lock|key) for job|could not renew lock|lock mismatch/i.test(error.message)) {
       return;
-    options.log(`queue error: ${redactText(error.message, options.target.url)}`);
+    }
+    const line = `queue error: ${redactText(error.message, options.target.url)}`;
+    // While Redis is away the same error repeats on every reconnect attempt.
+    if (line !== lastError) options.log(line);
+    lastError = line;
   });
   const stopped = new Promise<void>((resolve) => {
     const stop = (): void => {
