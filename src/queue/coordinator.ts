@@ -83,7 +83,8 @@ export function openQueueRunner(target: RedisTarget, options: QueueRunnerOptions
       attempts: 3,
       backoff: { type: 'exponential', delay: 1_000 },
       removeOnComplete: true,
-      removeOnFail: false,
+      // Kept a day, for the coordinator to read why and for a person to look.
+      removeOnFail: { age: 24 * 3600 },
     },
   });
   const slots = new Slots(options.concurrency);
