@@ -44,6 +44,8 @@ export type QueueRunnerOptions = Pick<
    * @default the results file's journal: written once per event-loop turn
    */
   readonly durable?: (() => Promise<void>) | undefined;
+  /** Told what a user should know, e.g. that no worker is connected yet. */
+  readonly onNotice?: ((line: string) => void) | undefined;
 };
 
 /** Checks a `--queue` URL and the Redis behind it; throws an InputError (exit 2). */
@@ -90,8 +92,11 @@ export function openQueueRunner(target: RedisTarget, options: QueueRunnerOptions
   const slots = new Slots(options.concurrency);
   const settings = settingsOf(options);
   const readers = new Set<Redis>();
+  let checked: Promise<void> | undefined;
   return {
     async submit(job, signal) {
+      checked ??= noticeIdleQueue(queue, target, options.onNotice);
+      await checked;
       const reader = connect(target, 'imgjob-coordinator-reader');
       readers.add(reader);
       try {
@@ -110,6 +115,22 @@ export function openQueueRunner(target: RedisTarget, options: QueueRunnerOptions
       queueConnection.disconnect();
     },
   };
+}
+
+/** A coordinator with no worker would wait silently: say so once. */
+async function noticeIdleQueue(
+  queue: Queue<StoreJobData>,
+  target: RedisTarget,
+  onNotice: ((line: string) => void) | undefined,
+): Promise<void> {
+  if (!onNotice) return;
+  // CLIENT LIST may be refused by a managed Redis: then nothing is said.
+  const workers = await queue.getWorkersCount().catch(() => undefined);
+  if (workers === 0) {
+    onNotice(
+      `no imgjob worker is connected to ${target.safe} yet: the stores wait in the queue until one starts (imgjob worker --queue <url>)`,
+    );
+  }
 }
 
 type JobRunOptions = QueueRunnerOptions & { readonly settings: ProcessingSettings };

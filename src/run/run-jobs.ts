@@ -39,6 +39,8 @@ export type RunRequest = {
   readonly sleep?: Sleep | undefined;
   /** Redis URL: run the stores on `imgjob worker` processes through the queue. */
   readonly queue?: string | undefined;
+  /** Told what a user of the queue should know (no worker connected yet). */
+  readonly onQueueNotice?: ((line: string) => void) | undefined;
 };
 
 export type RunningJob = {
@@ -85,7 +87,9 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
   let queue: QueueRunner | undefined;
   try {
     const master = storeMaster && { ids: storeMaster, source: request.storeMasterPath ?? '' };
-    queue = queueTarget && openQueueRunner(queueTarget, { ...options, storeMaster: master });
+    const onNotice = request.onQueueNotice;
+    queue =
+      queueTarget && openQueueRunner(queueTarget, { ...options, storeMaster: master, onNotice });
     writers.forEach((writer) => {
       writer.open();
     });

@@ -100,6 +100,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       ...queueOptionsOf(config),
       // A result leaves Redis only once the database has it.
       durable: (): Promise<void> => service.written(),
+      onNotice: config.log,
     });
   const downloader = createDownloader(downloaderOptions(config));
   const { options } = config;

@@ -86,6 +86,7 @@ async function runCommand(
       stdin: io.stdin,
       signal: stop.signal,
       queue: flags.queue,
+      onQueueNotice: (line) => io.stderr.write(`imgjob: ${line}\n`),
       onStart: (jobs) => {
         keepHeapTight(jobs.reduce((sum, job) => sum + job.state.counts.images, 0));
         progress.start(jobs);
