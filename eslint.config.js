@@ -46,6 +46,7 @@ export default tseslint.config(
     'src/engine/**': ['run', 'serve', 'cli'],
     'src/run/**': ['serve', 'cli'],
     'src/serve/**': ['run', 'cli'],
+    'src/queue/**': ['run', 'serve', 'cli'],
     'src/index.ts': ['serve', 'cli'],
   }),
   prettier,

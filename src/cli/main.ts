@@ -7,6 +7,7 @@ import { addRunCommand } from './commands/run.js';
 import { addServeCommand } from './commands/serve.js';
 import { addStatusCommand } from './commands/status.js';
 import { addValidateCommand } from './commands/validate.js';
+import { addWorkerCommand } from './commands/worker.js';
 import { EXIT, quote, type CliIo } from './io.js';
 
 /**
@@ -70,6 +71,7 @@ function buildProgram(
   addStatusCommand(program, io, setExit);
   addValidateCommand(program, io, setExit);
   addServeCommand(program, io, setExit);
+  addWorkerCommand(program, io, setExit);
 
   program.addHelpText(
     'after',

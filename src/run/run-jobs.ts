@@ -15,6 +15,9 @@ import { ResultsWriter, type SaveStats } from '../results/writer.js';
 import { removeStaleTemps } from '../utils/atomic-file.js';
 import { readStoreMaster } from '../input/store-master.js';
 import type { Sleep } from '../utils/sleep.js';
+import { checkQueue, openQueueRunner, type QueueRunner } from '../queue/coordinator.js';
+
+type QueueTarget = Awaited<ReturnType<typeof checkQueue>>;
 import type { JobInput, ResultOptions, ResultsDocument, RunOptions } from '../types.js';
 
 export type RunRequest = {
@@ -43,6 +46,10 @@ export type RunRequest = {
   readonly onStart?: ((jobs: readonly RunningJob[]) => void) | undefined;
   /** Replaces the GPU sleep (tests, benchmarks). */
   readonly sleep?: Sleep | undefined;
+  /** Redis URL: run the stores on `imgjob worker` processes through the queue. */
+  readonly queue?: string | undefined;
+  /** Told what a user of the queue should know (no worker connected yet). */
+  readonly onQueueNotice?: ((line: string) => void) | undefined;
 };
 
 export type RunningJob = {
@@ -73,6 +80,8 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
     : undefined;
   const inputs = await readManifests(request.manifests, request.stdin);
   const paths = resultsPaths(inputs, request);
+  // Checked before anything is written: an unusable queue is bad input (exit 2).
+  const queueTarget = request.queue ? await checkQueue(request.queue) : undefined;
   if (request.outDir) await makeOutDir(request.outDir);
   const resultOptions = resultOptionsOf(options, storeMaster);
   const locks = lockAll(paths);
@@ -81,7 +90,7 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
       inputs.map((input, index) => prepareJob(input, paths[index] ?? '', resultOptions, request)),
     );
     injectedInternalError();
-    return await runPrepared(prepared, storeMaster, request);
+    return await runPrepared(prepared, storeMaster, request, queueTarget);
   } finally {
     for (const lock of locks) lock.release();
   }
@@ -91,6 +100,7 @@ async function runPrepared(
   prepared: readonly (PreparedJob & RunningJob & { readonly resumed: boolean })[],
   storeMaster: ReadonlySet<string> | undefined,
   request: RunRequest,
+  queueTarget: QueueTarget | undefined,
 ): Promise<JobReport[]> {
   const { options } = request;
   // Stopped by the caller's signal, or by a results file that cannot be
@@ -112,7 +122,12 @@ async function runPrepared(
       }),
   );
   const downloader = createDownloader(options);
+  let queue: QueueRunner | undefined;
   try {
+    const master = storeMaster && { ids: storeMaster, source: request.storeMasterPath ?? '' };
+    const onNotice = request.onQueueNotice;
+    queue =
+      queueTarget && openQueueRunner(queueTarget, { ...options, storeMaster: master, onNotice });
     for (const writer of writers) await writer.open();
     request.onStart?.(prepared);
     const controller = new Controller(
@@ -132,7 +147,7 @@ async function runPrepared(
     // Each job's file is final the moment that job ends, not when the run does.
     const reports = await Promise.all(
       prepared.map(async (job, index): Promise<JobReport> => {
-        const { interrupted } = await controller.submit(job, stop.signal);
+        const { interrupted } = await (queue ?? controller).submit(job, stop.signal);
         const writer = writers[index];
         try {
           await writer?.close(interrupted);
@@ -161,6 +176,7 @@ async function runPrepared(
   } finally {
     request.signal?.removeEventListener('abort', forward);
     await downloader.close();
+    await queue?.close();
   }
 }
 

@@ -36,6 +36,8 @@ export type JobServiceOptions = {
   readonly limits?: JobLimits | undefined;
   /** Where jobs starting and ending, and failures nobody waits for, are told. */
   readonly log?: ServerLog | undefined;
+  /** Runs the jobs instead of the local Controller (`serve --queue`: on workers). */
+  readonly runner?: Pick<Controller, 'submit' | 'load'> | undefined;
 };
 
 /** The most one submitted job may hold (`--max-stores`, `--max-images`). */
@@ -89,7 +91,7 @@ type LiveJob = {
 export class JobService {
   readonly #records: JobRecords;
   readonly #writer: BatchWriter;
-  readonly #controller: Controller;
+  readonly #controller: Pick<Controller, 'submit' | 'load'>;
   readonly #options: JobServiceOptions;
   readonly #stop = new AbortController();
   readonly #live = new Map<number, LiveJob>();
@@ -114,10 +116,9 @@ export class JobService {
         this.#storage.writerRecovered(failedWrites);
       },
     });
-    this.#controller = new Controller(
-      { concurrency: options.concurrency, failFast: false },
-      options.deps,
-    );
+    this.#controller =
+      options.runner ??
+      new Controller({ concurrency: options.concurrency, failFast: false }, options.deps);
   }
 
   /**
@@ -257,6 +258,11 @@ export class JobService {
     return reason === undefined
       ? { status: 'ok', ...counts }
       : { status: 'unhealthy', reason, ...counts };
+  }
+
+  /** Resolves once every change recorded so far is in the database (`serve --queue` acks then). */
+  written(): Promise<void> {
+    return this.#writer.written();
   }
 
   /**

@@ -3,7 +3,10 @@
  * address guard), one JobService, the HTTP API — and a close() that takes
  * them down in the order that loses nothing.
  */
+import { createHash } from 'node:crypto';
+import { realpathSync, statSync } from 'node:fs';
 import type { LookupFunction } from 'node:net';
+import { hostname } from 'node:os';
 
 import type { Database } from 'better-sqlite3';
 
@@ -29,6 +32,12 @@ import { createServerLog, type LogFormat, type ServerLog } from './log.js';
 import { createRequestGuard } from './request-guard.js';
 import { SERVE_DEFAULTS } from './defaults.js';
 import { JobService, type JobLimits } from './job-service.js';
+import {
+  checkQueue,
+  openQueueRunner,
+  type QueueRunner,
+  type QueueRunnerOptions,
+} from '../queue/coordinator.js';
 
 export type ServeConfig = {
   /** @default '127.0.0.1' */
@@ -77,6 +86,8 @@ export type ServeConfig = {
   readonly log?: ((line: string) => void) | undefined;
   /** @default 'text' */
   readonly logFormat?: LogFormat | undefined;
+  /** Redis URL: the stores run on `imgjob worker` processes (serve --queue). */
+  readonly queue?: string | undefined;
 };
 
 export type RunningServer = {
@@ -107,7 +118,19 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const onError = (message: string, error: unknown): void => {
     log.error(message, error);
   };
+  // Checked before the database opens: an unusable queue is bad input (exit 2).
+  const queueTarget = config.queue ? await checkQueue(config.queue) : undefined;
   const db = openDatabase(config.dbPath);
+  const queue: QueueRunner | undefined =
+    queueTarget &&
+    openQueueRunner(queueTarget, {
+      ...queueOptionsOf(config),
+      // A result leaves Redis only once the database has it.
+      durable: (): Promise<void> => service.written(),
+      onNotice: (line) => {
+        log.write('info', 'queue', line);
+      },
+    });
   const downloader = createDownloader(downloaderOptions(config, log));
   const { options } = config;
   const service = new JobService(db, {
@@ -126,6 +149,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       maxStores: config.limits?.maxStores ?? SERVE_DEFAULTS.maxStores,
       maxImages: config.limits?.maxImages ?? SERVE_DEFAULTS.maxImages,
     },
+    runner: queue,
   });
   let closing: Promise<void> | undefined;
   const http = createHttpServer(createApi(service), {
@@ -148,6 +172,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     );
   } catch (error) {
     await shutDown(service, downloader, db);
+    await queue?.close();
     throw error;
   }
   // After listen, in the same tick: no request is answered before the jobs are back.
@@ -173,6 +198,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
         await closed;
         clearTimeout(grace);
         await shutDown(service, downloader, db);
+        await queue?.close();
       })()),
   };
 }
@@ -209,4 +235,24 @@ function downloaderOptions(config: ServeConfig, log: ServerLog): DownloaderOptio
     onRefused,
   });
   return { ...options, connect };
+}
+
+/**
+ * The jobs of this database go to the workers with the address guard on
+ * (unless --allow-private), under a namespace of this database file: job ids
+ * are per database, and servers on other databases may share the Redis.
+ */
+function queueOptionsOf(config: ServeConfig): QueueRunnerOptions {
+  const { ino, birthtimeMs } = statSync(config.dbPath);
+  const namespace = createHash('sha256')
+    .update(`${hostname()}\0${realpathSync(config.dbPath)}\0${ino}\0${birthtimeMs}`)
+    .digest('hex')
+    .slice(0, 16);
+  return {
+    ...config.options,
+    failFast: false,
+    storeMaster: config.storeMaster,
+    guardAddresses: !config.allowPrivate,
+    namespace: `serve-${namespace}`,
+  };
 }

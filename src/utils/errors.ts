@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'E_RESULTS_FILE'
   | 'E_RESUME_MISMATCH'
   | 'E_OUTPUT_EXISTS'
+  // --queue: Redis unreachable, misconfigured or a bad URL.
+  | 'E_QUEUE'
   // One image failed.
   | 'E_HTTP_STATUS'
   | 'E_NETWORK'

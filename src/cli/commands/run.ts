@@ -29,6 +29,7 @@ type RunFlags = EngineFlags & {
   failFast?: boolean;
   json?: boolean;
   progress: boolean;
+  queue?: string;
 };
 
 /** This run's share of a job's work: what was recorded before it started is not counted. */
@@ -68,6 +69,7 @@ export function addRunCommand(
       '--no-progress',
       'no live progress on stderr (also off when CI is set or not a terminal)',
     )
+    .option('--queue <redis-url>', 'run the stores on `imgjob worker` processes through this Redis')
     .action(async (manifests: string[], flags: RunFlags) => {
       setExit(await runCommand(manifests, flags, io, argv));
     });
@@ -111,6 +113,8 @@ async function runCommand(
       options: { ...engineOptionsOf(flags), failFast: flags.failFast ?? false },
       stdin: io.stdin,
       signal: stop.signal,
+      queue: flags.queue,
+      onQueueNotice: (line) => io.stderr.write(`imgjob: ${line}\n`),
       onStart: (jobs) => {
         keepHeapTight(jobs.reduce((sum, job) => sum + job.state.counts.images, 0));
         for (const job of jobs) baselines.set(job.resultsPath, workOf(job));

@@ -30,6 +30,7 @@ type ServeFlags = EngineFlags & {
   keepAliveTimeout: number;
   maxConnections: number;
   logFormat: LogFormat;
+  queue?: string;
 };
 
 const collect = (value: string, previous: readonly string[] = []): string[] => [...previous, value];
@@ -124,6 +125,7 @@ export function addServeCommand(
         .choices(LOG_FORMATS)
         .default('text'),
     )
+    .option('--queue <redis-url>', 'run the stores on `imgjob worker` processes through this Redis')
     .addHelpText(
       'after',
       `
@@ -184,6 +186,7 @@ async function serveCommand(flags: ServeFlags, io: Pick<CliIo, 'stderr'>): Promi
     },
     log: sink,
     logFormat: format,
+    queue: flags.queue,
   }).catch((error: unknown) => {
     stopped.dispose();
     throw error;

@@ -1,0 +1,98 @@
+/**
+ * `imgjob worker --queue <redis-url>`: runs stores for coordinators (`run
+ * --queue`, `serve --queue`) on any machine. Prints one line per store it
+ * starts, finishes or hands back. SIGINT/SIGTERM: hands its stores back at
+ * once (the next worker continues after their last reported image) and exits
+ * 130/143; a second signal leaves at once (the stores then come back when
+ * their lock expires).
+ */
+import type { Command } from 'commander';
+
+import { EXIT, type CliIo } from '../io.js';
+import { DEFAULTS, intOption } from '../options.js';
+
+type WorkerFlags = { queue: string; concurrency: number; perHost: number };
+
+export function addWorkerCommand(
+  program: Command,
+  io: Pick<CliIo, 'stdout' | 'stderr'>,
+  setExit: (code: number) => void,
+): Command {
+  return program
+    .command('worker')
+    .description('run stores for coordinators on other machines, through a Redis queue (BullMQ)')
+    .requiredOption(
+      '--queue <redis-url>',
+      'the shared queue: redis://[:password@]host:6379/0 or rediss://…',
+    )
+    .addOption(
+      intOption('-c, --concurrency <n>', 'stores this machine runs at once (its GPU slots)', 8, 1),
+    )
+    .addOption(
+      intOption('--per-host <n>', 'most connections open to one host at once', DEFAULTS.perHost, 1),
+    )
+    .addHelpText(
+      'after',
+      `
+What changes results (GPU delay and seed, --header-only, --max-bytes, --timeout,
+--retries, the address guard of serve) comes with each store from its coordinator.
+
+SIGINT/SIGTERM: hand the running stores back to the queue (nothing reported is
+redone), then exit 130/143.`,
+    )
+    .action(async (flags: WorkerFlags) => {
+      setExit(await workerCommand(flags, io));
+    });
+}
+
+async function workerCommand(
+  flags: WorkerFlags,
+  io: Pick<CliIo, 'stdout' | 'stderr'>,
+): Promise<number> {
+  const [{ runWorker, DEFAULT_LOCK_TIMING }, { parseRedisUrl }, guard] = await Promise.all([
+    import('../../queue/worker.js'),
+    import('../../queue/redis-url.js'),
+    import('../../serve/address-guard.js'),
+  ]);
+  const target = parseRedisUrl(flags.queue);
+  const stop = new AbortController();
+  const handler = (signal: NodeJS.Signals): void => {
+    if (stop.signal.aborted) process.exit(signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint);
+    io.stderr.write(
+      `\nimgjob worker: ${signal}: handing back running stores… (again to quit at once)\n`,
+    );
+    stop.abort(signal);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  try {
+    await runWorker(
+      {
+        target,
+        concurrency: flags.concurrency,
+        perHost: flags.perHost,
+        timing: {
+          // Hidden knobs for tests: short locks make a stalled worker visible fast.
+          lockDurationMs: envMs('IMGJOB_QUEUE_LOCK_MS') ?? DEFAULT_LOCK_TIMING.lockDurationMs,
+          stalledIntervalMs:
+            envMs('IMGJOB_QUEUE_STALLED_MS') ?? DEFAULT_LOCK_TIMING.stalledIntervalMs,
+        },
+        guardedConnector: (timeoutMs) =>
+          guard.guardedConnector(guard.createAddressGuard(), { connect: { timeout: timeoutMs } }),
+        log: (line) => io.stdout.write(`imgjob worker: ${line}\n`),
+      },
+      stop.signal,
+    );
+  } finally {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  }
+  if (!stop.signal.aborted) return EXIT.completed;
+  io.stderr.write('imgjob worker: stopped; every store it held is back in the queue\n');
+  return stop.signal.reason === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint;
+}
+
+function envMs(name: string): number | undefined {
+  const value = Number(process.env[name]);
+  return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+}

@@ -1,0 +1,105 @@
+/**
+ * What coordinators and workers agree on: the queue, the Redis keys, the
+ * data of a store job and the entries of a job's results stream. Plain
+ * serialisable shapes: they cross machines as JSON.
+ */
+import type { GpuDelay, ImageResult, StoreTask } from '../types.js';
+
+/** BullMQ's key prefix and queue name: every key lives under `imgjob:`. */
+export const PREFIX = 'imgjob';
+export const QUEUE_NAME = 'stores';
+/** The consumer group and consumer of a results stream: the job's coordinator. */
+export const GROUP = 'coordinator';
+export const CONSUMER = 'coordinator';
+
+/** Bumped when the shapes below change incompatibly; a worker refuses others. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * Everything that changes an image's result travels with the store, so any
+ * worker processes it exactly as the coordinator's own machine would.
+ */
+export type ProcessingSettings = {
+  readonly gpuDelay: GpuDelay;
+  readonly seed: number | null;
+  readonly headerOnly: boolean;
+  readonly maxBytes: number;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  /** Refuse private, loopback and metadata addresses (`serve` without --allow-private). */
+  readonly guardAddresses: boolean;
+};
+
+/** The data of one BullMQ job: one store of one imgjob job, its images in order. */
+export type StoreJobData = {
+  readonly v: number;
+  readonly jobId: string;
+  readonly store: StoreTask;
+  /** The first image without a result when the store was enqueued. */
+  readonly startAt: number;
+  readonly settings: ProcessingSettings;
+};
+
+/** One entry of a job's results stream. */
+export type ResultEntry =
+  /** A done image. */
+  | { readonly t: 'image'; readonly s: number; readonly i: number; readonly r: ImageResult }
+  /**
+   * The end of a store, with the results that are final only together with
+   * it (a failed image and the skipped ones after it): one entry, so a
+   * coordinator never records a failed image without its store's end.
+   */
+  | {
+      readonly t: 'end';
+      readonly s: number;
+      readonly from: number;
+      readonly tail: readonly ImageResult[];
+      readonly status: 'completed' | 'failed';
+      readonly error?: string;
+    };
+
+/**
+ * BullMQ job id of one hand-out of a store: `<job id>.<store>.<hand-out>`
+ * (BullMQ refuses `:` in ids). Each hand-out has its own id, so a store
+ * handed out again (Redis lost it) never shares a lock with a run of it that
+ * a worker may still be finishing.
+ */
+export function storeJobId(jobId: string, store: number, handOut: string): string {
+  return `${jobId}.${store}.${handOut}`;
+}
+
+/** Hash: store index → BullMQ job id of its current hand-out (for re-attaching). */
+export function handOutsKey(jobId: string): string {
+  return `${PREFIX}:handouts:${jobId}`;
+}
+
+export function resultsStreamKey(jobId: string): string {
+  return `${PREFIX}:results:${jobId}`;
+}
+
+/** Hash: store index → images reported (the end of a store counts one more). */
+export function progressKey(jobId: string): string {
+  return `${PREFIX}:progress:${jobId}`;
+}
+
+/** BullMQ's lock key of a job: it holds the token of the worker that has it. */
+export function lockKey(bullJobId: string): string {
+  return `${PREFIX}:${QUEUE_NAME}:${bullJobId}:lock`;
+}
+
+/** The idempotency key of a result: (job, store, image index) or the store's end. */
+export function idempotencyKey(entry: ResultEntry, jobId: string): string {
+  return `${jobId}/${entry.s}/${entry.t === 'image' ? entry.i : 'end'}`;
+}
+
+/**
+ * The position an entry takes in its store's progress: an image its index,
+ * the end the image count — one past every image, so nothing is accepted
+ * after it.
+ */
+export function positionOf(entry: ResultEntry, imageCount: number): number {
+  return entry.t === 'image' ? entry.i : imageCount;
+}
+
+/** A progress value that no report can pass: the store was called off (fail-fast). */
+export const CALLED_OFF = 1_000_000_000;

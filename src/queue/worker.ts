@@ -1,0 +1,268 @@
+import { Worker, WaitingError, type Job } from 'bullmq';
+import type { buildConnector } from 'undici';
+
+import { createDownloader, type Downloader } from '../download/downloader.js';
+import { createStoreDeps } from '../engine/job-setup.js';
+import { runStore, type StoreDeps } from '../engine/store.js';
+import type { Sleep } from '../utils/sleep.js';
+import type { ImageResult } from '../types.js';
+import { connect, preflight } from './connection.js';
+import {
+  PREFIX,
+  PROTOCOL_VERSION,
+  QUEUE_NAME,
+  type ProcessingSettings,
+  type ResultEntry,
+  type StoreJobData,
+} from './protocol.js';
+import { redactText, type RedisTarget } from './redis-url.js';
+import { Reporter, type ReportOutcome } from './report.js';
+
+/** BullMQ's lock and stall timing; short values let tests see a stall quickly. */
+export type LockTiming = {
+  /** A store's lock lives this long unless renewed (every half of it). @default 30_000 */
+  readonly lockDurationMs: number;
+  /** How often workers look for stores whose lock expired. @default 30_000 */
+  readonly stalledIntervalMs: number;
+};
+
+export const DEFAULT_LOCK_TIMING: LockTiming = {
+  lockDurationMs: 30_000,
+  stalledIntervalMs: 30_000,
+};
+
+export type WorkerOptions = {
+  readonly target: RedisTarget;
+  /** Stores this worker runs at once (its GPU slots). */
+  readonly concurrency: number;
+  /** Connections per image host. */
+  readonly perHost: number;
+  readonly timing?: LockTiming | undefined;
+  /**
+   * The connector for stores whose job asks for the address guard (`serve`),
+   * given the attempt deadline as its connect timeout.
+   */
+  readonly guardedConnector?: ((timeoutMs: number) => buildConnector.connector) | undefined;
+  /** One line per event: what it runs, finishes, hands back. */
+  readonly log: (line: string) => void;
+  /** Replaces the GPU sleep (benchmarks). */
+  readonly sleep?: Sleep | undefined;
+};
+
+/**
+ * `imgjob worker`: takes stores off the shared queue and runs each through
+ * the same store pipeline as a single machine, reporting every result through
+ * the fenced report script. Resolves once `signal` fired and every store it
+ * held was handed back (or finished): nothing it took is lost.
+ */
+export async function runWorker(options: WorkerOptions, signal: AbortSignal): Promise<void> {
+  await preflight(options.target);
+  const timing = options.timing ?? DEFAULT_LOCK_TIMING;
+  const commands = connect(options.target, 'imgjob-worker');
+  const reporter = new Reporter(commands);
+  const engines = new EngineCache(options);
+  const running = new Map<string, AbortController>();
+  const processor = async (job: Job<StoreJobData>, token?: string): Promise<void> => {
+    if (token === undefined || job.id === undefined) throw new Error('BullMQ gave no lock token');
+    const run = new AbortController();
+    running.set(job.id, run);
+    if (signal.aborted) run.abort();
+    let interrupted: boolean;
+    try {
+      const context = { reporter, engines, log: options.log };
+      interrupted = await runOneStore(job, job.id, token, context, run.signal);
+    } finally {
+      running.delete(job.id);
+    }
+    if (interrupted) {
+      // Handed back at once, not failed: the next worker continues after
+      // the last reported image.
+      await job.moveToWait(token);
+      options.log(`handed back  ${describeStore(job.data)}`);
+      throw new WaitingError();
+    }
+  };
+  // BullMQ leaves a connection it is given open on close(): it is ours to end.
+  const bullConnection = connect(options.target, 'imgjob-worker-bullmq');
+  const worker = new Worker<StoreJobData>(QUEUE_NAME, processor, {
+    connection: bullConnection,
+    prefix: PREFIX,
+    concurrency: options.concurrency,
+    lockDuration: timing.lockDurationMs,
+    stalledInterval: timing.stalledIntervalMs,
+    // A killed worker counts as a stall: let a store survive a few of them.
+    maxStalledCount: 10,
+    autorun: false,
+  });
+  let lastError = '';
+  worker.on('error', (error) => {
+    // A late worker's own completion is refused by BullMQ too; the line
+    // about the lost lock has said it already.
+    if (/missing (lock|key) for job|could not renew lock|lock mismatch/i.test(error.message)) {
+      return;
+    }
+    const line = `queue error: ${redactText(error.message, options.target.url)}`;
+    // While Redis is away the same error repeats on every reconnect attempt.
+    if (line !== lastError) options.log(line);
+    lastError = line;
+  });
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (): void => {
+      for (const run of running.values()) run.abort();
+      resolve();
+    };
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
+  });
+  options.log(
+    `ready: ${options.concurrency} slot(s) on ${options.target.safe} (queue ${PREFIX}:${QUEUE_NAME})`,
+  );
+  const loop = worker.run();
+  await stopped;
+  try {
+    await worker.close();
+    await loop;
+  } finally {
+    await engines.close();
+    bullConnection.disconnect();
+    commands.disconnect();
+  }
+}
+
+type StoreContext = {
+  readonly reporter: Reporter;
+  readonly engines: EngineCache;
+  readonly log: (line: string) => void;
+};
+
+async function runOneStore(
+  job: Job<StoreJobData>,
+  bullJobId: string,
+  token: string,
+  context: StoreContext,
+  signal: AbortSignal,
+): Promise<boolean> {
+  const data = job.data;
+  if (data.v !== PROTOCOL_VERSION) {
+    throw new Error(`store job of protocol ${data.v}; this worker speaks ${PROTOCOL_VERSION}`);
+  }
+  const { store } = data;
+  const count = store.images.length;
+  const reported = await context.reporter.reported(data.jobId, store.index);
+  if (reported > count) return false; // Its end is reported already (or it was called off).
+  const startAt = Math.max(data.startAt, reported);
+  context.log(`start        ${describeStore(data)} from image ${startAt + 1} of ${count}`);
+  const started = performance.now();
+
+  const stop = new AbortController();
+  const storeSignal = AbortSignal.any([signal, stop.signal]);
+  const fence = { jobId: data.jobId, bullJobId, token };
+  let refused: Exclude<ReportOutcome, 'recorded'> | undefined;
+  let reports = Promise.resolve();
+  const send = (entry: ResultEntry): void => {
+    // In order, one at a time: the stream keeps the store's image order.
+    reports = reports.then(async () => {
+      if (refused) return;
+      const outcome = await context.reporter.report(fence, entry, count);
+      if (outcome !== 'recorded') {
+        refused = outcome;
+        stop.abort();
+      }
+    });
+  };
+  let tailFrom: number | undefined;
+  const tail: ImageResult[] = [];
+  const sink = (index: number, result: ImageResult): void => {
+    if (result.status === 'done' && tailFrom === undefined) {
+      send({ t: 'image', s: store.index, i: index, r: result });
+      return;
+    }
+    // A failed image and the skipped ones after it are final only with the
+    // store's end: they travel in the end entry.
+    tailFrom ??= index;
+    tail.push(result);
+  };
+
+  const outcome = await runStore(
+    store,
+    context.engines.depsFor(data.settings),
+    sink,
+    storeSignal,
+    startAt,
+  );
+  if (outcome.status !== 'interrupted') {
+    send({
+      t: 'end',
+      s: store.index,
+      from: tailFrom ?? count,
+      tail,
+      status: outcome.status,
+      ...(outcome.status === 'failed' ? { error: outcome.error } : {}),
+    });
+  }
+  await reports;
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  if (refused === 'lock-lost') {
+    context.log(
+      `lost lock    ${describeStore(data)}: it stalled or Redis lost it; stopped here, it goes on elsewhere`,
+    );
+    throw new Error(`lost the lock on store ${store.storeId}`);
+  }
+  if (refused === 'duplicate') {
+    context.log(`called off   ${describeStore(data)}`);
+    return false;
+  }
+  if (outcome.status === 'interrupted') return true;
+  context.log(`${outcome.status.padEnd(12)} ${describeStore(data)} in ${seconds} s`);
+  return false;
+}
+
+function describeStore(data: StoreJobData): string {
+  return `store ${data.store.storeId} (job ${data.jobId.slice(0, 8)}, ${data.store.images.length} images)`;
+}
+
+/**
+ * One downloader and one set of store deps per distinct settings: stores of
+ * the same job share a connection pool, jobs with other limits get their own.
+ */
+class EngineCache {
+  readonly #options: WorkerOptions;
+  readonly #engines = new Map<string, { downloader: Downloader; deps: StoreDeps }>();
+
+  constructor(options: WorkerOptions) {
+    this.#options = options;
+  }
+
+  depsFor(settings: ProcessingSettings): StoreDeps {
+    const key = JSON.stringify(settings);
+    let engine = this.#engines.get(key);
+    if (!engine) {
+      if (settings.guardAddresses && !this.#options.guardedConnector) {
+        throw new Error('a store asks for the address guard, but this worker has none');
+      }
+      const downloader = createDownloader({
+        timeoutMs: settings.timeoutMs,
+        maxBytes: settings.maxBytes,
+        retries: settings.retries,
+        headerOnly: settings.headerOnly,
+        perHost: this.#options.perHost,
+        connect: settings.guardAddresses
+          ? this.#options.guardedConnector?.(settings.timeoutMs)
+          : undefined,
+      });
+      const deps = createStoreDeps({
+        fetchImage: (url, fetchSignal) => downloader.fetchImage(url, fetchSignal),
+        gpuDelay: settings.gpuDelay,
+        seed: settings.seed ?? undefined,
+        sleep: this.#options.sleep,
+      });
+      engine = { downloader, deps };
+      this.#engines.set(key, engine);
+    }
+    return engine.deps;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#engines.values()].map((engine) => engine.downloader.close()));
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Pieces of the queue tests: a job whose every image sits behind its own
+ * gate of the fault server (so a test decides how far each store gets),
+ * `imgjob worker` processes, and a comparable view of a results document.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { ResultsDocument } from '../../src/types.js';
+import { spawnCli, type CliRun } from './cli.js';
+import type { FaultServer } from './fault-server.js';
+
+/** Short locks, so a dead or frozen worker's store moves on within seconds. */
+export const SHORT_LOCKS = { IMGJOB_QUEUE_LOCK_MS: '1500', IMGJOB_QUEUE_STALLED_MS: '500' };
+
+export type GatedJob = {
+  readonly dir: string;
+  readonly manifest: string;
+  readonly out: string;
+  /** Gate key of image `index` of store `store` (0-based): `<prefix>-<store>-<index>`. */
+  key(store: number, index: number): string;
+  /** Requests the server saw for one image. */
+  requests(store: number, index: number): number;
+  open(store: number, index: number): void;
+  openAll(): void;
+};
+
+/**
+ * A job of `stores` (file names per store, in order) whose images are
+ * `/gate/<prefix>-<store>-<index>/<file>`: held until opened.
+ */
+export function gatedJob(
+  server: FaultServer,
+  prefix: string,
+  stores: readonly (readonly string[])[],
+): GatedJob {
+  const dir = mkdtempSync(join(tmpdir(), `imgjob-queue-${prefix}-`));
+  const key = (store: number, index: number): string => `${prefix}-${store}-${index}`;
+  const visits = stores.map((files, store) => ({
+    store_id: `S${store}`,
+    image_url: files.map((file, index) => server.url(`/gate/${key(store, index)}/${file}`)),
+  }));
+  const manifest = join(dir, 'manifest.json');
+  writeFileSync(manifest, JSON.stringify({ count: visits.length, visits }));
+  const all = stores.flatMap((files, store) => files.map((_, index) => key(store, index)));
+  return {
+    dir,
+    manifest,
+    out: join(dir, 'manifest.results.json'),
+    key,
+    requests: (store, index) => server.requestsTo(`/gate/${key(store, index)}/`).length,
+    open: (store, index) => {
+      server.gate(key(store, index)).open();
+    },
+    openAll: () => {
+      for (const gate of all) server.gate(gate).open();
+    },
+  };
+}
+
+/** Starts `imgjob worker` and resolves once it is taking stores. */
+export async function startWorker(
+  url: string,
+  options: { readonly slots?: number; readonly env?: Record<string, string> } = {},
+): Promise<CliRun> {
+  const worker = spawnCli(['worker', '--queue', url, '-c', String(options.slots ?? 2)], {
+    env: options.env ?? {},
+  });
+  await worker.waitForOutput(/ready: /, 'stdout');
+  return worker;
+}
+
+/**
+ * What must equal between two runs of one manifest: every store and image
+ * with its result; the gate prefix (in URLs and messages) and the download
+ * times left out. Prefixes are letters and digits only.
+ */
+export function comparable(document: ResultsDocument): unknown {
+  const view = {
+    status: document.status,
+    error: document.error,
+    counts: document.counts,
+    stores: document.stores.map((store) => ({
+      ...store,
+      images: store.images.map((image) => {
+        const { download_ms: _ms, ...rest } = image as typeof image & { download_ms?: number };
+        return rest;
+      }),
+    })),
+  };
+  return JSON.parse(JSON.stringify(view).replace(/\/gate\/[a-z0-9]+-/gi, '/gate/')) as unknown;
+}
+
+/** The statuses of every image, store by store: `[['done', 'done'], ['failed', 'skipped']]`. */
+export function imageStatuses(document: ResultsDocument): string[][] {
+  return document.stores.map((store) => store.images.map((image) => image.status));
+}
