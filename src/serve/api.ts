@@ -9,6 +9,8 @@
  * Beyond it: `GET /api/jobs`, `GET /api/jobs/<id>/results`, `GET /healthz`.
  * Nothing here touches a socket, so the routes are tested as functions.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import { ManifestError } from '../utils/errors.js';
 import { ShuttingDownError, type JobService } from './job-service.js';
 
@@ -25,6 +27,8 @@ export type ApiResponse = {
   readonly status: number;
   readonly body: unknown;
   readonly headers?: Readonly<Record<string, string>>;
+  /** Answers on the socket itself instead of as JSON (the dashboard's page and event stream). */
+  readonly raw?: (req: IncomingMessage, res: ServerResponse) => void;
 };
 
 type Handler = (
@@ -36,7 +40,10 @@ type Route = { readonly pattern: RegExp; readonly methods: Readonly<Record<strin
 /** Most jobs `GET /api/jobs` lists at once. */
 const MAX_LIST = 1000;
 
-export function createApi(service: JobService): (request: ApiRequest) => Promise<ApiResponse> {
+export function createApi(
+  service: JobService,
+  dashboard?: (request: ApiRequest) => ApiResponse | undefined,
+): (request: ApiRequest) => Promise<ApiResponse> {
   const routes: readonly Route[] = [
     { pattern: /^\/api\/submit\/?$/, methods: { POST: submit } },
     { pattern: /^\/api\/status\/?$/, methods: { GET: status } },
@@ -85,6 +92,8 @@ export function createApi(service: JobService): (request: ApiRequest) => Promise
   }
 
   return async (request) => {
+    const page = dashboard?.(request);
+    if (page) return page;
     let allowed: string[] | undefined;
     for (const route of routes) {
       const match = route.pattern.exec(request.path);

@@ -82,6 +82,7 @@ async function answer(
       response = { status: 500, body: { error: 'internal error; see the server log' } };
     }
   }
+  if (response.raw) return response.raw(req, res);
   const closing = options.closing?.() ?? false;
   send(
     res,

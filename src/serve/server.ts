@@ -17,6 +17,7 @@ import type { Sleep } from '../utils/sleep.js';
 import type { RunOptions } from '../types.js';
 import { createAddressGuard, guardedConnector, type AddressGuard } from './address-guard.js';
 import { createApi } from './api.js';
+import { createDashboard, type Dashboard, type DashboardOptions } from './dashboard/index.js';
 import type { BatchWriterOptions } from './batch-writer.js';
 import { openDatabase } from './db.js';
 import { createHttpServer, listen } from './http.js';
@@ -51,6 +52,8 @@ export type ServeConfig = {
   /** Replaces the GPU sleep (tests, benchmarks). */
   readonly sleep?: Sleep | undefined;
   readonly writer?: Omit<BatchWriterOptions, 'onError'> | undefined;
+  /** Dashboard timings (tests) and the queue's workers, for its Workers panel. */
+  readonly dashboard?: Omit<DashboardOptions, 'db' | 'jobs'> | undefined;
   /** Where the server reports what nobody waits for (stderr in the CLI). */
   readonly log?: ((line: string) => void) | undefined;
 };
@@ -63,6 +66,8 @@ export type RunningServer = {
   /** Jobs that could not be resumed, or resumed under other options. */
   readonly warnings: readonly string[];
   readonly service: JobService;
+  /** The dashboard at `/` and its event streams. */
+  readonly dashboard: Dashboard;
   /**
    * Graceful stop: no new connections, no new jobs or images, the running
    * stores stopped, every change written, the database closed. Jobs left
@@ -97,7 +102,8 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     onError,
   });
   let closing: Promise<void> | undefined;
-  const http = createHttpServer(createApi(service), {
+  const dashboard = createDashboard({ db, jobs: service, ...config.dashboard });
+  const http = createHttpServer(createApi(service, dashboard.route), {
     maxBodyBytes: config.maxBodyBytes ?? SERVE_DEFAULTS.maxBodyBytes,
     onError,
     closing: () => closing !== undefined,
@@ -110,6 +116,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       config.port ?? SERVE_DEFAULTS.port,
     );
   } catch (error) {
+    dashboard.close();
     await shutDown(service, downloader, db);
     throw error;
   }
@@ -121,8 +128,10 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     resumed,
     warnings,
     service,
+    dashboard,
     close: () =>
       (closing ??= (async () => {
+        dashboard.close();
         const closed = new Promise<void>((resolve) => {
           http.close(() => {
             resolve();

@@ -1,0 +1,180 @@
+/**
+ * The live side of the dashboard: one timer for the whole server looks at
+ * the jobs every `intervalMs`, turns what changed into numbered events, and
+ * writes each event once per subscribed stream. 50 open tabs cost 50 socket
+ * writes per change, not 50 database reads.
+ *
+ * Topics: `jobs` (rows of the jobs list that changed) and `job:<id>` (the
+ * store and image results of one job that changed). A stream opens with a
+ * `hello` event; one that came back with a `Last-Event-ID` the log still
+ * covers gets what it missed, any other is told to load afresh
+ * (`hello.resumed: false`). Comments keep idle streams alive; `close()`
+ * ends every stream with a `bye` event.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+import type { ResultsDocument } from '../../types.js';
+import { EventLog } from './event-log.js';
+import { EventStream, formatEvent } from './event-stream.js';
+import type { JobQuery, JobRow } from './job-query.js';
+import { JobWatch } from './job-watch.js';
+
+export type JobSource = {
+  results(id: number): ResultsDocument | undefined;
+};
+
+export type HubOptions = {
+  /** How often the jobs are looked at. @default 500 */
+  readonly intervalMs?: number | undefined;
+  /** Comment lines on idle streams, so proxies and browsers keep them. @default 15000 */
+  readonly heartbeatMs?: number | undefined;
+  /** What browsers wait before they reconnect. @default 1000 */
+  readonly retryMs?: number | undefined;
+  /** Throughput samples kept per job (older ones are thinned out). @default 600 */
+  readonly maxSamples?: number | undefined;
+};
+
+/** `[epoch ms, images finished]` */
+export type Sample = readonly [number, number];
+
+export class EventHub {
+  readonly #jobs: JobQuery;
+  readonly #source: JobSource;
+  readonly #log = new EventLog();
+  readonly #streams = new Set<EventStream>();
+  readonly #watches = new Map<number, JobWatch>();
+  readonly #samples = new Map<number, Sample[]>();
+  readonly #known = new Map<number, string>();
+  readonly #retryMs: number;
+  readonly #maxSamples: number;
+  readonly #ticker: NodeJS.Timeout;
+  readonly #heartbeat: NodeJS.Timeout;
+  #ongoing = new Set<number>();
+  #maxSeen: number;
+  #closed = false;
+
+  constructor(jobs: JobQuery, source: JobSource, options: HubOptions = {}) {
+    this.#jobs = jobs;
+    this.#source = source;
+    this.#retryMs = options.retryMs ?? 1000;
+    this.#maxSamples = options.maxSamples ?? 600;
+    // Jobs that were there before: only their ongoing ones are watched.
+    this.#maxSeen = jobs.page({ limit: 1 }).jobs.map(idOf)[0] ?? 0;
+    this.#ticker = setInterval(() => {
+      this.tick();
+    }, options.intervalMs ?? 500).unref();
+    this.#heartbeat = setInterval(() => {
+      for (const stream of this.#streams) stream.write(': heartbeat\n\n');
+    }, options.heartbeatMs ?? 15_000).unref();
+  }
+
+  get streamCount(): number {
+    return this.#streams.size;
+  }
+
+  /** Throughput samples of a job seen running by this server. */
+  samples(id: number): readonly Sample[] {
+    return this.#samples.get(id) ?? [];
+  }
+
+  /** Takes a request for `GET /api/events` over: it becomes a stream until either side ends it. */
+  connect(req: IncomingMessage, res: ServerResponse, job: number | undefined, lastId: string | undefined): void {
+    if (this.#closed) {
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5' });
+      res.end('{"error":"the server is shutting down"}\n');
+      return;
+    }
+    const topics = new Set(['jobs', ...(job === undefined ? [] : [`job:${job}`])]);
+    // Watching from before the hello: nothing between the two goes unseen.
+    if (job !== undefined) this.#watch(job);
+    const stream = new EventStream(res, topics, this.#retryMs);
+    this.#streams.add(stream);
+    req.on('close', () => {
+      this.#streams.delete(stream);
+      if (job !== undefined) this.#unwatchIfUnused(job);
+    });
+    const missed = lastId === undefined ? undefined : this.#log.since(lastId, topics);
+    stream.write(formatEvent('hello', { resumed: missed !== undefined }, this.#log.lastId));
+    for (const event of missed ?? []) stream.write(event.text);
+  }
+
+  /** Looks at the jobs once; the timer calls it, tests may too. */
+  tick(): void {
+    if (this.#closed) return;
+    const now = Date.now();
+    const rows = this.#jobs.changed(this.#maxSeen, [...this.#ongoing]);
+    const changed: JobRow[] = [];
+    const ongoing = new Set<number>();
+    for (const row of rows) {
+      const id = idOf(row);
+      this.#maxSeen = Math.max(this.#maxSeen, id);
+      if (row.status === 'ongoing') ongoing.add(id);
+      const { done, failed, skipped } = row.counts;
+      if (row.status === 'ongoing' || this.#ongoing.has(id)) this.#sample(id, [now, done + failed + skipped]);
+      const key = `${row.status} ${done} ${failed} ${skipped} ${row.stores_done}`;
+      if (this.#known.get(id) === key) continue;
+      this.#known.set(id, key);
+      changed.push(row);
+    }
+    for (const id of this.#ongoing) if (!ongoing.has(id)) this.#known.delete(id);
+    this.#ongoing = ongoing;
+    if (changed.length > 0) this.#publish('jobs', 'jobs', { jobs: changed });
+    for (const [id, watch] of this.#watches) {
+      if (watch.finished) continue;
+      const document = this.#source.results(id);
+      const delta = document && watch.diff(document);
+      if (delta) this.#publish(`job:${id}`, 'job', { ...delta, sample: this.#samples.get(id)?.at(-1) ?? null });
+    }
+  }
+
+  /** Ends every stream with a `bye`; later connections get 503. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#ticker);
+    clearInterval(this.#heartbeat);
+    const bye = formatEvent('bye', { reason: 'the server is shutting down' });
+    for (const stream of this.#streams) stream.end(bye);
+    this.#streams.clear();
+  }
+
+  /** Cuts every stream without a word, as a network drop would (tests of the resume). */
+  dropStreams(): void {
+    for (const stream of this.#streams) stream.end();
+    this.#streams.clear();
+  }
+
+  #publish(topic: string, event: string, data: unknown): void {
+    const logged = this.#log.append(topic, (id) => formatEvent(event, data, id));
+    for (const stream of this.#streams) if (stream.topics.has(topic)) stream.write(logged.text);
+  }
+
+  #watch(id: number): void {
+    if (this.#watches.has(id)) return;
+    const document = this.#source.results(id);
+    if (document) this.#watches.set(id, new JobWatch(document));
+  }
+
+  #unwatchIfUnused(id: number): void {
+    const topic = `job:${id}`;
+    for (const stream of this.#streams) if (stream.topics.has(topic)) return;
+    this.#watches.delete(id);
+  }
+
+  #sample(id: number, sample: Sample): void {
+    let samples = this.#samples.get(id);
+    if (samples === undefined) {
+      samples = [];
+      this.#samples.set(id, samples);
+      // Bounded memory: only the samples of the most recent jobs are kept.
+      if (this.#samples.size > 500) this.#samples.delete(this.#samples.keys().next().value as number);
+    }
+    samples.push(sample);
+    // Thin out to every other sample: the chart keeps its span at half the detail.
+    if (samples.length > this.#maxSamples) this.#samples.set(id, samples.filter((_, i) => i % 2 === 0 || i === samples.length - 1));
+  }
+}
+
+function idOf(row: JobRow): number {
+  return Number(row.job_id);
+}

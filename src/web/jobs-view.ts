@@ -1,0 +1,232 @@
+/**
+ * The jobs list: newest first, filtered by status, searched by job id or
+ * store id, paged by keyset (`before` = the last id of the page before).
+ * Live: rows in view update in place; a new job or a status change reloads
+ * the page of the list (at most once a second).
+ */
+import * as api from './api.js';
+import { el, replaceChildren } from './dom.js';
+import * as format from './format.js';
+import type { LiveView } from './live.js';
+import { paceOf, type JobRow, type Overview, type WorkerInfo } from './model.js';
+import { navigate } from './router.js';
+
+export type JobsQuery = { status: string; q: string; before: string };
+
+const STATUSES = ['', 'ongoing', 'completed', 'failed'] as const;
+
+export function jobsView(root: HTMLElement, query: JobsQuery): LiveView {
+  const rows = new Map<string, HTMLTableRowElement>();
+  let shown: Overview | undefined;
+  let reloadTimer: number | undefined;
+
+  const search = el('input', {
+    type: 'search',
+    id: 'search',
+    name: 'q',
+    placeholder: 'Job id or store id',
+    'aria-label': 'Search by job id or store id',
+    autocomplete: 'off',
+    value: query.q,
+  });
+  let typing: number | undefined;
+  search.addEventListener('input', () => {
+    window.clearTimeout(typing);
+    typing = window.setTimeout(() => {
+      navigate(listUrl({ ...query, q: search.value.trim(), before: '' }), { replace: true, keepFocus: true });
+    }, 250);
+  });
+  const form = el('form', { role: 'search', class: 'search' }, search);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    navigate(listUrl({ ...query, q: search.value.trim(), before: '' }), { replace: true, keepFocus: true });
+  });
+  const filters = el('nav', { class: 'filters', 'aria-label': 'Filter by status' });
+  const workers = el('section', { class: 'workers', hidden: true, 'aria-label': 'Workers' });
+  const table = el('table', { class: 'jobs' });
+  const pager = el('nav', { class: 'pager', 'aria-label': 'Pages' });
+  const note = el('p', { class: 'note', role: 'status' });
+  replaceChildren(
+    root,
+    el('div', { class: 'toolbar' }, el('h1', {}, 'Jobs'), form, filters),
+    workers,
+    el('div', { class: 'scroll' }, table),
+    note,
+    pager,
+  );
+
+  function render(data: Overview): void {
+    shown = data;
+    replaceChildren(
+      filters,
+      ...STATUSES.map((status) => {
+        const total = data.totals[status === '' ? 'all' : status];
+        const link = el(
+          'a',
+          {
+            href: listUrl({ ...query, status, before: '' }),
+            class: `filter ${status || 'all'}`,
+            'aria-current': query.status === status ? 'true' : undefined,
+          },
+          status === '' ? 'All' : capital(status),
+          ' ',
+          el('span', { class: 'n' }, format.count(total)),
+        );
+        return link;
+      }),
+    );
+    rows.clear();
+    const head = el(
+      'tr',
+      {},
+      ...['Job', 'Status', 'Progress', 'Images done / failed / total', 'Stores', 'Started', 'Duration', 'Images/s', 'ETA'].map(
+        (name) => el('th', { scope: 'col' }, name),
+      ),
+    );
+    const body = el('tbody');
+    for (const job of data.jobs) {
+      const row = jobRow(job, Date.parse(data.now));
+      rows.set(job.job_id, row);
+      body.append(row);
+    }
+    replaceChildren(table, el('caption', { class: 'sr-only' }, 'Jobs, newest first'), el('thead', {}, head), body);
+    note.textContent =
+      data.jobs.length === 0
+        ? query.q || query.status
+          ? 'No job matches.'
+          : 'No jobs yet. Submit one: POST /api/submit/'
+        : '';
+    renderPager(data);
+    renderWorkers(workers, data.workers);
+  }
+
+  function renderPager(data: Overview): void {
+    const first = query.before === '';
+    replaceChildren(
+      pager,
+      first ? null : el('a', { href: listUrl({ ...query, before: '' }), class: 'button' }, '« Newest'),
+      data.next_before === null
+        ? null
+        : el(
+            'a',
+            { href: listUrl({ ...query, before: String(data.next_before) }), class: 'button', rel: 'next' },
+            'Older ›',
+          ),
+    );
+  }
+
+  function scheduleReload(): void {
+    reloadTimer ??= window.setTimeout(() => {
+      reloadTimer = undefined;
+      void view.load();
+    }, 1000);
+  }
+
+  const view: LiveView = {
+    async load() {
+      render(await api.overview(query));
+    },
+    onJobs(changed) {
+      for (const job of changed) {
+        const row = rows.get(job.job_id);
+        const newer = shown !== undefined && Number(job.job_id) > Number(shown.jobs[0]?.job_id ?? 0);
+        if (row) {
+          const previous = row.dataset.status;
+          const fresh = jobRow(job, Date.now());
+          row.replaceWith(fresh);
+          rows.set(job.job_id, fresh);
+          // It may leave a filtered list, and the totals moved.
+          if (previous !== job.status) scheduleReload();
+        } else if (newer && query.before === '') scheduleReload();
+      }
+    },
+  };
+  return view;
+}
+
+function jobRow(job: JobRow, now: number): HTMLTableRowElement {
+  const { counts } = job;
+  const pace = paceOf(counts, job.status, job.created_at, job.finished_at, now);
+  const href = `/jobs/${encodeURIComponent(job.job_id)}`;
+  const row = el(
+    'tr',
+    { 'data-job': job.job_id, 'data-status': job.status },
+    el('th', { scope: 'row', 'data-label': 'Job' }, el('a', { href }, `#${job.job_id}`)),
+    el('td', { 'data-label': 'Status' }, badge(job.status)),
+    el('td', { 'data-label': 'Progress' }, progress(pace.finished, counts.images, counts.failed > 0)),
+    el(
+      'td',
+      { class: 'num', 'data-label': 'Images' },
+      el('span', { class: 'images-done' }, format.count(counts.done)),
+      ' / ',
+      el('span', { class: counts.failed > 0 ? 'images-failed bad' : 'images-failed' }, format.count(counts.failed)),
+      ' / ',
+      el('span', { class: 'images-total' }, format.count(counts.images)),
+    ),
+    el('td', { class: 'num stores', 'data-label': 'Stores' }, `${format.count(job.stores_done)} / ${format.count(counts.stores)}`),
+    el('td', { 'data-label': 'Started' }, format.time(job.created_at)),
+    el('td', { class: 'num', 'data-label': 'Duration' }, format.duration(pace.seconds)),
+    el('td', { class: 'num', 'data-label': 'Images/s' }, format.rate(pace.perSecond)),
+    el('td', { class: 'num', 'data-label': 'ETA' }, job.status === 'ongoing' ? format.duration(pace.eta) : '–'),
+  );
+  return row;
+}
+
+function renderWorkers(section: HTMLElement, workers: readonly WorkerInfo[] | undefined): void {
+  section.hidden = workers === undefined;
+  if (workers === undefined) return;
+  replaceChildren(
+    section,
+    el('h2', {}, `Workers (${workers.length})`),
+    workers.length === 0
+      ? el('p', { class: 'note' }, 'No worker connected.')
+      : el(
+          'ul',
+          {},
+          ...workers.map((worker) =>
+            el(
+              'li',
+              {},
+              el('strong', {}, worker.id),
+              worker.host ? ` on ${worker.host}` : '',
+              ': ',
+              worker.running.length === 0
+                ? 'idle'
+                : worker.running.map((run) => `job #${run.job_id} store ${run.store_id}`).join(', '),
+            ),
+          ),
+        ),
+  );
+}
+
+export function badge(status: string): HTMLElement {
+  return el('span', { class: `badge ${status}` }, status);
+}
+
+export function progress(value: number, max: number, failed: boolean): HTMLElement {
+  const percent = max === 0 ? 100 : Math.floor((value / max) * 100);
+  return el(
+    'span',
+    { class: 'progress' },
+    el('progress', {
+      value: max === 0 ? 1 : value,
+      max: max === 0 ? 1 : max,
+      class: failed ? 'failed' : undefined,
+      'aria-label': `${percent}% finished`,
+    }),
+    el('span', { class: 'pct' }, `${percent}%`),
+  );
+}
+
+export function listUrl(query: JobsQuery): string {
+  const params = new URLSearchParams();
+  if (query.status) params.set('status', query.status);
+  if (query.q) params.set('q', query.q);
+  if (query.before) params.set('before', query.before);
+  const text = params.toString();
+  return text ? `/?${text}` : '/';
+}
+
+function capital(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
