@@ -33,6 +33,7 @@ export default tseslint.config(
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },
+  { files: ['src/web/**'], languageOptions: { globals: globals.browser } },
   {
     files: ['src/cli/**', 'scripts/**', 'bench/**', 'test/**'],
     rules: { 'no-restricted-properties': 'off' },
@@ -47,6 +48,8 @@ export default tseslint.config(
     'src/run/**': ['serve', 'cli'],
     'src/serve/**': ['run', 'cli'],
     'src/index.ts': ['serve', 'cli'],
+    'src/report/**': ['engine', 'download', 'input', 'run', 'serve', 'cli'],
+    'src/web/**': ['engine', 'download', 'input', 'results', 'run', 'serve', 'cli', 'utils', 'report'],
   }),
   prettier,
 );

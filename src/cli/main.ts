@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 
 import { InputError } from '../utils/errors.js';
+import { addReportCommand } from './commands/report.js';
 import { addRunCommand } from './commands/run.js';
 import { addServeCommand } from './commands/serve.js';
 import { addStatusCommand } from './commands/status.js';
@@ -59,6 +60,7 @@ function buildProgram(
   addRunCommand(program, io, setExit, argv);
   addStatusCommand(program, io, setExit);
   addServeCommand(program, io, setExit);
+  addReportCommand(program, io, setExit);
 
   program.addHelpText(
     'after',

@@ -39,8 +39,7 @@ function describe(image: ImageResult, state: string): string[] {
 
 /** Wires hover, focus and arrow keys for every strip under `root`. */
 export function attachCellTips(root: HTMLElement, imageAt: (s: number, i: number) => { image: ImageResult; state: string } | undefined): void {
-  const tip = el('div', { class: 'tip', role: 'tooltip', id: 'cell-tip', hidden: true });
-  document.body.append(tip);
+  const tip = tipElement();
   const show = (cell: HTMLElement): void => {
     const found = imageAt(Number(cell.dataset.s), Number(cell.dataset.i));
     if (!found) return;
@@ -100,4 +99,13 @@ export function attachCellTips(root: HTMLElement, imageAt: (s: number, i: number
     next.tabIndex = 0;
     next.focus();
   });
+}
+
+/** The one tooltip of the page. */
+function tipElement(): HTMLElement {
+  const existing = document.getElementById('cell-tip');
+  if (existing) return existing;
+  const tip = el('div', { class: 'tip', role: 'tooltip', id: 'cell-tip', hidden: true });
+  document.body.append(tip);
+  return tip;
 }

@@ -31,7 +31,6 @@ export function throughputChart(samples: readonly Sample[], caption: string): HT
       viewBox: `0 0 ${W} ${H}`,
       role: 'img',
       'aria-label': `Throughput: up to ${format.rate(peak)} images per second over ${format.duration((t1 - t0) / 1000)}`,
-      preserveAspectRatio: 'none',
     },
     svg('line', { class: 'axis', x1: PAD.left, x2: W - PAD.right, y1: y(0), y2: y(0) }),
     svg('line', { class: 'grid', x1: PAD.left, x2: W - PAD.right, y1: y(top), y2: y(top) }),
@@ -48,15 +47,25 @@ export function throughputChart(samples: readonly Sample[], caption: string): HT
   return figure;
 }
 
-/** `[time, images/s]` from cumulative samples: the rate over each step, at its end. */
+/** Most points drawn: samples closer than span/BUCKETS are merged, which also smooths the rate. */
+const BUCKETS = 60;
+
+/** `[time, images/s]` from cumulative samples: the rate over each bucket, at its end. */
 function rates(samples: readonly Sample[]): [number, number][] {
-  const points: [number, number][] = [];
-  for (let i = 1; i < samples.length; i++) {
-    const [ta, na] = samples[i - 1] ?? [0, 0];
-    const [tb, nb] = samples[i] ?? [0, 0];
-    if (tb <= ta) continue;
-    if (points.length === 0) points.push([ta, 0]);
-    points.push([tb, Math.max(0, ((nb - na) * 1000) / (tb - ta))]);
+  const first = samples[0];
+  const last = samples.at(-1);
+  if (!first || !last || last[0] <= first[0]) return [];
+  const step = (last[0] - first[0]) / BUCKETS;
+  const kept: Sample[] = [first];
+  for (const sample of samples) {
+    const previous = kept.at(-1) ?? first;
+    if (sample[0] - previous[0] >= step || sample === last) kept.push(sample);
+  }
+  const points: [number, number][] = [[first[0], 0]];
+  for (let i = 1; i < kept.length; i++) {
+    const [ta, na] = kept[i - 1] ?? first;
+    const [tb, nb] = kept[i] ?? first;
+    if (tb > ta) points.push([tb, Math.max(0, ((nb - na) * 1000) / (tb - ta))]);
   }
   return points;
 }

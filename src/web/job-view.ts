@@ -108,9 +108,9 @@ export class JobPage {
     const ended = job.status === 'ongoing' ? undefined : (job.finished_at ?? job.updated_at);
     const now = this.#options.report ? Date.parse(job.updated_at) : Date.now();
     const pace = paceOf(counts, job.status, job.created_at, ended, now);
+    // One div per pair (allowed in a dl): the grid keeps each name over its value.
     const item = (name: string, value: string | Node, cls = ''): HTMLElement[] => [
-      el('dt', {}, name),
-      el('dd', { class: cls }, value),
+      el('div', {}, el('dt', {}, name), el('dd', { class: cls }, value)),
     ];
     const options = job.options;
     const report = this.#options.report;
@@ -119,7 +119,7 @@ export class JobPage {
       report && job.status === 'ongoing'
         ? el('p', { class: 'banner ongoing', role: 'note' }, 'This job was still ongoing when the report was written: the numbers are those of that moment.')
         : null,
-      progress(pace.finished, counts.images, counts.failed > 0),
+      progress({ ...counts, total: counts.images }),
       el(
         'dl',
         {},
@@ -187,14 +187,13 @@ export class JobPage {
     shown.forEach((store, s) => {
       const counts = { done: 0, failed: 0, skipped: 0, pending: 0 };
       for (const image of store.images) counts[image.status]++;
-      const finished = counts.done + counts.failed + counts.skipped;
       body.append(
         el(
           'tr',
           { 'data-store': store.store_id, 'data-status': store.status },
           el('th', { scope: 'row', class: 'store-id', 'data-label': 'Store' }, store.store_id),
           el('td', { 'data-label': 'Status' }, badge(store.status)),
-          el('td', { 'data-label': 'Progress' }, progress(finished, store.images.length, counts.failed > 0)),
+          el('td', { 'data-label': 'Progress' }, progress({ ...counts, total: store.images.length })),
           el(
             'td',
             { class: 'num', 'data-label': 'Done / failed / skipped / total' },

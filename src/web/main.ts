@@ -11,7 +11,7 @@ import { Live, type ConnectionState } from './live.js';
 import type { ResultsDocument } from './model.js';
 import { startRouter, type NavigateOptions } from './router.js';
 
-type ReportData = { readonly generated_at: string; readonly document: ResultsDocument };
+type ReportData = { readonly generated_at: string; readonly documents: readonly ResultsDocument[] };
 
 const main = document.getElementById('main');
 const embedded = document.getElementById('imgjob-data');
@@ -19,8 +19,11 @@ if (main && embedded) showReport(main, JSON.parse(embedded.textContent ?? '{}') 
 else if (main) startApp(main);
 
 function showReport(root: HTMLElement, data: ReportData): void {
-  const page = new JobPage(root, { report: { generatedAt: data.generated_at } });
-  page.show(data.document, []);
+  for (const document of data.documents) {
+    const section = el('section', { class: 'job-report' });
+    root.append(section);
+    new JobPage(section, { report: { generatedAt: data.generated_at } }).show(document, []);
+  }
 }
 
 function startApp(root: HTMLElement): void {

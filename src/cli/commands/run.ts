@@ -3,6 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import type { Command } from 'commander';
 
 import { statusDocument } from '../../results/status-document.js';
+import type { ReportTarget } from '../../report/targets.js';
 import type { JobReport } from '../../run/run-jobs.js';
 import { InputError } from '../../utils/errors.js';
 import { EXIT, quote, worstExit, type CliIo } from '../io.js';
@@ -23,6 +24,7 @@ type RunFlags = EngineFlags & {
   resume?: boolean;
   failFast?: boolean;
   json?: boolean;
+  report?: string;
 };
 
 /** `imgjob run <manifests...>`: one job per manifest, all at once. */
@@ -48,6 +50,10 @@ export function addRunCommand(
     .option('--resume', 'continue jobs from their existing results files')
     .option('--fail-fast', 'stop a job at its first failed store')
     .option('--json', 'print the final status JSON of each job on stdout, one per line')
+    .option(
+      '--report <kind:file,...>',
+      'write reports at the end: html:report.html,junit:report.xml,csv:report.csv (- = stdout)',
+    )
     .action(async (manifests: string[], flags: RunFlags) => {
       setExit(await runCommand(manifests, flags, io, argv));
     });
@@ -61,6 +67,7 @@ async function runCommand(
 ): Promise<number> {
   if (flags.force && flags.resume)
     throw new InputError('E_USAGE', '--force and --resume cannot be used together');
+  const reportTargets = flags.report === undefined ? undefined : await parseReports(flags.report);
   // Loaded on use: `--help`, `status` and `serve` start faster without them.
   const [{ runJobs }, { Progress }] = await Promise.all([
     import('../../run/run-jobs.js'),
@@ -104,11 +111,28 @@ async function runCommand(
       writeJobReport(io.stdout, report, paintFor(io.stdout), performance.now() - started);
     }
   }
+  if (reportTargets) await writeRunReports(reportTargets, reports, io);
   if (stop.signal.aborted) {
     io.stderr.write(`imgjob: interrupted; results saved. Resume with: ${resumeCommand(argv)}\n`);
     return stop.signal.reason === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint;
   }
   return worstExit(reports.map((report) => report.document.status));
+}
+
+async function parseReports(spec: string): Promise<ReportTarget[]> {
+  const { parseReportTargets } = await import('../../report/targets.js');
+  return parseReportTargets(spec);
+}
+
+async function writeRunReports(
+  targets: readonly ReportTarget[],
+  reports: readonly JobReport[],
+  io: CliIo,
+): Promise<void> {
+  const { writeReports } = await import('../../report/write.js');
+  const documents = reports.map((report) => report.document);
+  for (const path of await writeReports(targets, documents, io.stdout))
+    io.stderr.write(`imgjob: report written to ${path}\n`);
 }
 
 function writeJobReport(
