@@ -30,6 +30,8 @@ export type HubOptions = {
   readonly heartbeatMs?: number | undefined;
   /** What browsers wait before they reconnect. @default 1000 */
   readonly retryMs?: number | undefined;
+  /** How long a job is still watched after its last stream closed (for a resume). @default 120000 */
+  readonly lingerMs?: number | undefined;
   /** Throughput samples kept per job (older ones are thinned out). @default 600 */
   readonly maxSamples?: number | undefined;
 };
@@ -43,6 +45,9 @@ export class EventHub {
   readonly #log = new EventLog();
   readonly #streams = new Set<EventStream>();
   readonly #watches = new Map<number, JobWatch>();
+  /** Watches without a stream, and since when: kept a while, so a client that comes back resumes. */
+  readonly #unwatched = new Map<number, number>();
+  readonly #lingerMs: number;
   readonly #samples = new Map<number, Sample[]>();
   readonly #known = new Map<number, string>();
   readonly #retryMs: number;
@@ -58,6 +63,7 @@ export class EventHub {
     this.#source = source;
     this.#retryMs = options.retryMs ?? 1000;
     this.#maxSamples = options.maxSamples ?? 600;
+    this.#lingerMs = options.lingerMs ?? 120_000;
     // Jobs that were there before: only their ongoing ones are watched.
     this.#maxSeen = jobs.page({ limit: 1 }).jobs.map(idOf)[0] ?? 0;
     this.#ticker = setInterval(() => {
@@ -94,7 +100,10 @@ export class EventHub {
       if (job !== undefined) this.#unwatchIfUnused(job);
     });
     const missed = lastId === undefined ? undefined : this.#log.since(lastId, topics);
-    stream.write(formatEvent('hello', { resumed: missed !== undefined }, this.#log.lastId));
+    // A resumed stream's hello keeps the client's id: dropped again before the
+    // replay arrived, it still resumes from there.
+    const helloId = missed === undefined ? this.#log.lastId : (lastId ?? this.#log.lastId);
+    stream.write(formatEvent('hello', { resumed: missed !== undefined }, helloId));
     for (const event of missed ?? []) stream.write(event.text);
   }
 
@@ -119,6 +128,11 @@ export class EventHub {
     for (const id of this.#ongoing) if (!ongoing.has(id)) this.#known.delete(id);
     this.#ongoing = ongoing;
     if (changed.length > 0) this.#publish('jobs', 'jobs', { jobs: changed });
+    for (const [id, since] of this.#unwatched) {
+      if (now - since < this.#lingerMs) continue;
+      this.#unwatched.delete(id);
+      this.#watches.delete(id);
+    }
     for (const [id, watch] of this.#watches) {
       if (watch.finished) continue;
       const document = this.#source.results(id);
@@ -150,6 +164,7 @@ export class EventHub {
   }
 
   #watch(id: number): void {
+    this.#unwatched.delete(id);
     if (this.#watches.has(id)) return;
     const document = this.#source.results(id);
     if (document) this.#watches.set(id, new JobWatch(document));
@@ -158,7 +173,7 @@ export class EventHub {
   #unwatchIfUnused(id: number): void {
     const topic = `job:${id}`;
     for (const stream of this.#streams) if (stream.topics.has(topic)) return;
-    this.#watches.delete(id);
+    this.#unwatched.set(id, Date.now());
   }
 
   #sample(id: number, sample: Sample): void {
