@@ -11,7 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createAddressGuard } from '../src/serve/address-guard.js';
 import { startServer, type RunningServer, type ServeConfig } from '../src/serve/server.js';
-import { call, finished, manifestOf, results, submitOk, waitForJob } from './helpers/serve-client.js';
+import {
+  call,
+  finished,
+  manifestOf,
+  results,
+  submitOk,
+  waitForJob,
+} from './helpers/serve-client.js';
 import { startImageServer, type ImageServer } from './helpers/serve-images.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-dashboard-events-'));
@@ -122,7 +129,10 @@ describe('GET /api/events', () => {
   it('opens with a hello, numbers every event, and its job events rebuild the results', async () => {
     const server = await serve();
     try {
-      const id = await submitOk(server.url, manifestOf((s, i) => images.url(`/hold/ev1/${s}/${i}.png`), 3, 4));
+      const id = await submitOk(
+        server.url,
+        manifestOf((s, i) => images.url(`/hold/ev1/${s}/${i}.png`), 3, 4),
+      );
       const stream = await openEvents(server.url, `?job=${id}`);
       await stream.until(() => stream.events.length > 0);
       expect(stream.events[0]).toMatchObject({ event: 'hello', data: { resumed: false } });
@@ -130,22 +140,33 @@ describe('GET /api/events', () => {
       images.release('ev1');
       const final = await waitForJob(server.url, id, finished);
       await stream.until(() =>
-        stream.events.some((event) => event.event === 'job' && (event.data as { status: string }).status !== 'ongoing'),
+        stream.events.some(
+          (event) =>
+            event.event === 'job' && (event.data as { status: string }).status !== 'ongoing',
+        ),
       );
       // Ids increase one by one: this stream's topics are all there is.
       const seqs = stream.events.slice(1).map(seqOf);
       expect(seqs).toEqual(seqs.map((_, k) => (seqs[0] ?? 0) + k));
       // The snapshot taken after the hello, plus the job events, is the final document.
-      const statuses = start.stores.map((store) => store.images.map((image) => image.status as string));
+      const statuses = start.stores.map((store) =>
+        store.images.map((image) => image.status as string),
+      );
       for (const event of stream.events.filter((candidate) => candidate.event === 'job')) {
-        for (const change of (event.data as { images: { s: number; i: number; r: { status: string } }[] }).images) {
+        for (const change of (
+          event.data as { images: { s: number; i: number; r: { status: string } }[] }
+        ).images) {
           const row = statuses[change.s];
           if (row) row[change.i] = change.r.status;
         }
       }
-      expect(statuses).toEqual(final.stores.map((store) => store.images.map((image) => image.status)));
+      expect(statuses).toEqual(
+        final.stores.map((store) => store.images.map((image) => image.status)),
+      );
       const jobsEvents = stream.events.filter((event) => event.event === 'jobs');
-      const last = (jobsEvents.at(-1)?.data as { jobs: { job_id: string; status: string; counts: unknown }[] }).jobs.at(-1);
+      const last = (
+        jobsEvents.at(-1)?.data as { jobs: { job_id: string; status: string; counts: unknown }[] }
+      ).jobs.at(-1);
       expect(last).toMatchObject({ job_id: String(id), status: 'completed', counts: final.counts });
       await stream.close();
     } finally {
@@ -156,7 +177,10 @@ describe('GET /api/events', () => {
   it('resumes after a drop with Last-Event-ID: every event once, none lost', async () => {
     const server = await serve();
     try {
-      const id = await submitOk(server.url, manifestOf((s, i) => images.url(`/hold/ev2-${i}/${s}/${i}.png`), 2, 3));
+      const id = await submitOk(
+        server.url,
+        manifestOf((s, i) => images.url(`/hold/ev2-${i}/${s}/${i}.png`), 2, 3),
+      );
       const first = await openEvents(server.url, `?job=${id}`);
       images.release('ev2-1');
       await first.until(() => first.events.some((event) => event.event === 'job'));
@@ -169,14 +193,20 @@ describe('GET /api/events', () => {
       server.dashboard.tick();
       const second = await openEvents(server.url, `?job=${id}`, { 'last-event-id': lastId });
       await second.until(() =>
-        second.events.some((event) => event.event === 'job' && (event.data as { status: string }).status === 'completed'),
+        second.events.some(
+          (event) =>
+            event.event === 'job' && (event.data as { status: string }).status === 'completed',
+        ),
       );
       expect(second.events[0]).toMatchObject({ event: 'hello', data: { resumed: true } });
       const all = [...first.events.slice(1), ...second.events.slice(1)].map(seqOf);
       expect(all).toEqual(all.map((_, k) => (all[0] ?? 0) + k));
       const done = [...first.events, ...second.events]
         .filter((event) => event.event === 'job')
-        .flatMap((event) => (event.data as { images: { s: number; i: number; r: { status: string } }[] }).images)
+        .flatMap(
+          (event) =>
+            (event.data as { images: { s: number; i: number; r: { status: string } }[] }).images,
+        )
         .filter((change) => change.r.status === 'done');
       expect(done).toHaveLength(final.counts.done);
       await second.close();
@@ -220,12 +250,26 @@ describe('GET /api/overview', () => {
     try {
       const ids: number[] = [];
       for (let n = 0; n < 7; n++) {
-        const manifest = manifestOf((s, i) => images.url(n % 3 === 0 ? `/missing/${n}/${s}/${i}.png` : `/img/${n}/${s}/${i}.png`), 1, 1);
-        manifest.visits[0] = { ...manifest.visits[0], store_id: `ST-${n}_x%`, image_url: manifest.visits[0]?.image_url ?? [], visit_time: 'x' };
+        const manifest = manifestOf(
+          (s, i) =>
+            images.url(n % 3 === 0 ? `/missing/${n}/${s}/${i}.png` : `/img/${n}/${s}/${i}.png`),
+          1,
+          1,
+        );
+        manifest.visits[0] = {
+          ...manifest.visits[0],
+          store_id: `ST-${n}_x%`,
+          image_url: manifest.visits[0]?.image_url ?? [],
+          visit_time: 'x',
+        };
         ids.push(await submitOk(server.url, manifest));
       }
       for (const id of ids) await waitForJob(server.url, id, finished);
-      type Page = { jobs: { job_id: string; status: string; stores_done: number }[]; next_before: number | null; totals: Record<string, number> };
+      type Page = {
+        jobs: { job_id: string; status: string; stores_done: number }[];
+        next_before: number | null;
+        totals: Record<string, number>;
+      };
       const get = async (query: string): Promise<Page> => {
         const reply = await call(server.url, `/api/overview${query}`);
         expect(reply.status).toBe(200);
@@ -243,7 +287,9 @@ describe('GET /api/overview', () => {
       // LIKE wildcards in the search are literal.
       expect((await get('?q=ST-4_x%25')).jobs.map((job) => Number(job.job_id))).toEqual([ids[4]]);
       expect((await get('?q=ST-_')).jobs).toEqual([]);
-      expect((await get(`?q=${ids[2] ?? 0}`)).jobs.map((job) => Number(job.job_id))).toEqual([ids[2]]);
+      expect((await get(`?q=${ids[2] ?? 0}`)).jobs.map((job) => Number(job.job_id))).toEqual([
+        ids[2],
+      ]);
 
       const seen: number[] = [];
       let before = '';
@@ -267,7 +313,13 @@ describe('the page and its files', () => {
   it('are served with a strict CSP, from the package, GET only', async () => {
     const server = await serve();
     try {
-      for (const path of ['/', '/jobs/12', '/assets/app.js', '/assets/app.css', '/assets/icon.svg']) {
+      for (const path of [
+        '/',
+        '/jobs/12',
+        '/assets/app.js',
+        '/assets/app.css',
+        '/assets/icon.svg',
+      ]) {
         const res = await fetch(`${server.url}${path}`);
         expect(res.status, path).toBe(200);
         expect(res.headers.get('content-security-policy')).toMatch(/^default-src 'self'/);

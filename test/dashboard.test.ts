@@ -15,8 +15,21 @@ import { createAddressGuard } from '../src/serve/address-guard.js';
 import { startServer, type RunningServer } from '../src/serve/server.js';
 import type { ResultsDocument } from '../src/types.js';
 import { guardPage, launchBrowser, requireBrowser, type TestBrowser } from './helpers/browser.js';
-import { call, finished, manifestOf, results, submitOk, waitForJob } from './helpers/serve-client.js';
+import {
+  call,
+  finished,
+  manifestOf,
+  results,
+  submitOk,
+  waitForJob,
+} from './helpers/serve-client.js';
 import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+
+/** The little of the DOM the page functions below use (this Node program has no DOM types). */
+declare const document: {
+  querySelector(selector: string): { getAttribute(name: string): string | null } | null;
+  querySelectorAll(selector: string): { readonly length: number };
+};
 
 const run = requireBrowser('dashboard.test.ts');
 export const SCREENSHOTS = join(process.cwd(), 'test-output', 'screenshots');
@@ -27,7 +40,8 @@ let browser: TestBrowser;
 let base: string;
 
 const XSS_STORE = '<img src=x onerror="window.__xss=1">';
-const XSS_URL_PATH = '/img/</script><script>window.__xss=2</script><img/src=x/onerror=window.__xss=3>.png';
+const XSS_URL_PATH =
+  '/img/</script><script>window.__xss=2</script><img/src=x/onerror=window.__xss=3>.png';
 
 beforeAll(async () => {
   if (!run) return;
@@ -70,7 +84,12 @@ async function open(path: string, options: Parameters<TestBrowser['page']>[0] = 
 
 async function jobNumbers(page: Page): Promise<Record<string, string>> {
   return page.$$eval('.summary dl > div', (pairs) =>
-    Object.fromEntries(pairs.map((pair) => [pair.querySelector('dt')?.textContent ?? '', pair.querySelector('dd')?.textContent ?? ''])),
+    Object.fromEntries(
+      pairs.map((pair) => [
+        pair.querySelector('dt')?.textContent ?? '',
+        pair.querySelector('dd')?.textContent ?? '',
+      ]),
+    ),
   );
 }
 
@@ -101,9 +120,12 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     const { page, seen } = await open('/');
     await page.waitForSelector('#conn.live');
     await page.evaluate(() => {
-      (window as unknown as { __sameDocument: boolean }).__sameDocument = true;
+      (globalThis as unknown as { __sameDocument: boolean }).__sameDocument = true;
     });
-    const id = await submitOk(base, manifestOf((s, i) => images.url(`/hold/live1/${s}/${i}.png`), 3, 5));
+    const id = await submitOk(
+      base,
+      manifestOf((s, i) => images.url(`/hold/live1/${s}/${i}.png`), 3, 5),
+    );
     const row = page.locator(`tr[data-job="${id}"]`);
     await row.locator('.badge.ongoing').waitFor();
     images.release('live1');
@@ -120,7 +142,11 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     await page.waitForSelector('.summary dl');
     expectNumbers(await jobNumbers(page), document);
     expect(await cellCounts(page)).toEqual({ done: 15 });
-    expect(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
+    expect(
+      await page.evaluate(
+        () => (globalThis as unknown as { __sameDocument?: boolean }).__sameDocument,
+      ),
+    ).toBe(true);
     expect(seen.outside).toEqual([]);
     expect(seen.errors).toEqual([]);
     await page.close();
@@ -129,7 +155,11 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
   it('shows a failing store first, with its error, its failed and its skipped cells', async () => {
     const id = await submitOk(
       base,
-      manifestOf((s, i) => images.url(s === 2 && i === 2 ? '/missing/x.png' : `/img/f/${s}/${i}.png`), 3, 4),
+      manifestOf(
+        (s, i) => images.url(s === 2 && i === 2 ? '/missing/x.png' : `/img/f/${s}/${i}.png`),
+        3,
+        4,
+      ),
     );
     const document = await waitForJob(base, id, finished);
     const { page, seen } = await open(`/jobs/${id}`);
@@ -145,37 +175,59 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     await expect.poll(() => page.locator('#cell-tip').isVisible()).toBe(true);
     const failedImage = document.stores[1]?.images[1];
     expect(failedImage?.status).toBe('failed');
-    expect(await page.locator('#cell-tip').textContent()).toContain(failedImage?.status === 'failed' ? failedImage.error : '?');
+    expect(await page.locator('#cell-tip').textContent()).toContain(
+      failedImage?.status === 'failed' ? failedImage.error : '?',
+    );
     expect(await page.locator('#cell-tip .tip-url').textContent()).toBe(failedImage?.url);
     expect(seen.outside).toEqual([]);
     await page.close();
   });
 
   it('renders hostile store ids, URLs and errors as text, and runs no script of theirs', async () => {
-    const manifest = manifestOf((_s, i) => images.url(i === 1 ? XSS_URL_PATH : '/missing/</script>.png'), 1, 2);
-    manifest.visits[0] = { ...manifest.visits[0], store_id: XSS_STORE, image_url: manifest.visits[0]?.image_url ?? [], visit_time: 'x' };
+    const manifest = manifestOf(
+      (_s, i) => images.url(i === 1 ? XSS_URL_PATH : '/missing/</script>.png'),
+      1,
+      2,
+    );
+    manifest.visits[0] = {
+      ...manifest.visits[0],
+      store_id: XSS_STORE,
+      image_url: manifest.visits[0]?.image_url ?? [],
+      visit_time: 'x',
+    };
     const id = await submitOk(base, manifest);
     const document = await waitForJob(base, id, finished);
     const { page, seen } = await open(`/jobs/${id}`);
     await page.waitForSelector('.failed-store');
     expect(await page.locator('.failed-store .store-id').textContent()).toBe(XSS_STORE);
     expect(await page.locator('.store-table .store-id').textContent()).toBe(XSS_STORE);
-    expect(await page.locator('.failed-store .error').textContent()).toBe(document.stores[0]?.error);
+    expect(await page.locator('.failed-store .error').textContent()).toBe(
+      document.stores[0]?.error,
+    );
     await page.locator('.store-table .cell').first().hover();
-    expect(await page.locator('#cell-tip .tip-url').textContent()).toBe(document.stores[0]?.images[0]?.url);
+    expect(await page.locator('#cell-tip .tip-url').textContent()).toBe(
+      document.stores[0]?.images[0]?.url,
+    );
     expect(await page.locator('main img, main script').count()).toBe(0);
-    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(
+      await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss),
+    ).toBeUndefined();
     // In the list too, searched by that store id.
     await page.goto(`${base}/?q=${encodeURIComponent('<img')}`);
     await page.locator(`tr[data-job="${id}"]`).waitFor();
-    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(
+      await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss),
+    ).toBeUndefined();
     expect(seen.outside).toEqual([]);
     expect(seen.errors).toEqual([]);
     await page.close();
   });
 
   it('keeps one event stream per tab, and a dropped stream resumes without losing an event', async () => {
-    const id = await submitOk(base, manifestOf((s, i) => images.url(`/hold/drop-${i}/${s}/${i}.png`), 2, 3));
+    const id = await submitOk(
+      base,
+      manifestOf((s, i) => images.url(`/hold/drop-${i}/${s}/${i}.png`), 2, 3),
+    );
     const before = server.dashboard.streamCount;
     const first = await open('/');
     const second = await open(`/jobs/${id}`);
@@ -215,7 +267,10 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
   });
 
   it('stops updating when Paused, and catches up when Live again', async () => {
-    const id = await submitOk(base, manifestOf((s, i) => images.url(`/hold/pause-${i}/${s}/${i}.png`), 2, 2));
+    const id = await submitOk(
+      base,
+      manifestOf((s, i) => images.url(`/hold/pause-${i}/${s}/${i}.png`), 2, 2),
+    );
     const { page, seen } = await open(`/jobs/${id}`);
     await page.waitForSelector('#conn.live');
     images.release('pause-1');
@@ -230,7 +285,9 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     // The job is finished on the server; the paused page still shows it as it was.
     expect(await cellCounts(page)).toMatchObject({ done: 2 });
     expect(await page.locator('h1 .badge').textContent()).toBe('ongoing');
-    const resumed = page.waitForRequest((request) => new URL(request.url()).searchParams.has('last_event_id'));
+    const resumed = page.waitForRequest((request) =>
+      new URL(request.url()).searchParams.has('last_event_id'),
+    );
     await page.locator('#live-toggle').click();
     await resumed;
     await expect.poll(() => cellCounts(page)).toEqual({ done: 4 });
@@ -248,8 +305,17 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
       const batch = await Promise.all(
         Array.from({ length: 50 }, (_, k) => {
           const m = n + k;
-          const manifest = manifestOf((s, i) => images.url(m % 10 === 0 ? `/missing/${m}.png` : `/img/p/${m}/${s}/${i}.png`), 1, 1);
-          manifest.visits[0] = { ...manifest.visits[0], store_id: `P-${String(m).padStart(4, '0')}`, image_url: manifest.visits[0]?.image_url ?? [], visit_time: 'x' };
+          const manifest = manifestOf(
+            (s, i) => images.url(m % 10 === 0 ? `/missing/${m}.png` : `/img/p/${m}/${s}/${i}.png`),
+            1,
+            1,
+          );
+          manifest.visits[0] = {
+            ...manifest.visits[0],
+            store_id: `P-${String(m).padStart(4, '0')}`,
+            image_url: manifest.visits[0]?.image_url ?? [],
+            visit_time: 'x',
+          };
           return submitOk(base, manifest);
         }),
       );
@@ -259,10 +325,15 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     const newest = Math.max(...ids);
     await waitForJob(base, newest, finished, 60_000);
     for (const id of ids) await waitForJob(base, id, finished, 60_000);
-    const { totals } = (await call(base, '/api/overview?limit=1')).body as { totals: Record<string, number> };
+    const { totals } = (await call(base, '/api/overview?limit=1')).body as {
+      totals: Record<string, number>;
+    };
 
     const { page, seen } = await open('/');
-    const rowIds = (): Promise<number[]> => page.$$eval('tr[data-job]', (rows) => rows.map((row) => Number(row.getAttribute('data-job'))));
+    const rowIds = (): Promise<number[]> =>
+      page.$$eval('tr[data-job]', (rows) =>
+        rows.map((row) => Number(row.getAttribute('data-job'))),
+      );
     await page.waitForSelector('tr[data-job]');
     expect((await rowIds())[0]).toBe(newest);
     expect(await rowIds()).toHaveLength(50);
@@ -272,13 +343,18 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
       const now = await rowIds();
       seenIds.push(...now);
       await page.locator('.pager a[rel="next"]').click();
-      await page.waitForFunction((last) => Number(document.querySelector('tr[data-job]')?.getAttribute('data-job')) < last, now.at(-1) ?? 0);
+      await page.waitForFunction(
+        (last) => Number(document.querySelector('tr[data-job]')?.getAttribute('data-job')) < last,
+        now.at(-1) ?? 0,
+      );
     }
     expect(seenIds).toEqual(seenIds.map((_, k) => newest - k));
 
     // Status filter.
     await page.locator('.filter.failed').click();
-    await page.waitForFunction(() => document.querySelectorAll('tr[data-job]:not([data-status="failed"])').length === 0);
+    await page.waitForFunction(
+      () => document.querySelectorAll('tr[data-job]:not([data-status="failed"])').length === 0,
+    );
     expect(await page.locator('.filter.failed .n').textContent()).toBe(String(totals.failed));
     expect(await page.locator('.filter.failed').getAttribute('aria-current')).toBe('true');
     expect(totals.failed).toBeGreaterThanOrEqual(100);
@@ -290,7 +366,10 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     await page.waitForFunction(() => document.querySelectorAll('tr[data-job]').length === 1);
     expect(await rowIds()).toEqual([ids[777]]);
     await page.locator('#search').fill(String(ids[123]));
-    await page.waitForFunction((id) => document.querySelector('tr[data-job]')?.getAttribute('data-job') === String(id), ids[123]);
+    await page.waitForFunction(
+      (id) => document.querySelector('tr[data-job]')?.getAttribute('data-job') === String(id),
+      ids[123],
+    );
     expect(await rowIds()).toEqual([ids[123]]);
     await page.locator('#search').fill('no-such-store');
     await page.waitForSelector('p.note:text("No job matches.")');
@@ -300,10 +379,27 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
   }, 120_000);
 
   it('writes screenshots of the jobs list and a job page, light and dark (and a phone)', async () => {
-    const failedJob = Number(((await call(base, '/api/overview?status=failed&limit=1')).body as { jobs: { job_id: string }[] }).jobs[0]?.job_id);
+    const failedJob = Number(
+      (
+        (await call(base, '/api/overview?status=failed&limit=1')).body as {
+          jobs: { job_id: string }[];
+        }
+      ).jobs[0]?.job_id,
+    );
     const mixed = await submitOk(
       base,
-      manifestOf((s, i) => images.url(s === 3 && i === 4 ? '/missing/shot.png' : s >= 5 && i >= 6 ? `/hold/shot/${s}/${i}.png` : `/img/shot/${s}/${i}.png`), 8, 12),
+      manifestOf(
+        (s, i) =>
+          images.url(
+            s === 3 && i === 4
+              ? '/missing/shot.png'
+              : s >= 5 && i >= 6
+                ? `/hold/shot/${s}/${i}.png`
+                : `/img/shot/${s}/${i}.png`,
+          ),
+        8,
+        12,
+      ),
     );
     // S3 failed at its 4th image; S5–S8 wait at their 6th.
     await waitForJob(base, mixed, (doc) => doc.counts.done === 59 && doc.counts.failed === 1);

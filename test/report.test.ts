@@ -53,7 +53,9 @@ function validateJunit(path: string): void {
 
 beforeAll(async () => {
   if (!hasXmllint && !process.env.CI)
-    console.warn('report.test.ts: xmllint not found (apt-get install libxml2-utils): schema checks skipped');
+    console.warn(
+      'report.test.ts: xmllint not found (apt-get install libxml2-utils): schema checks skipped',
+    );
   images = await startImageServer();
   const manifest = writeManifest('failed', [
     { store_id: 'S1', image_url: [images.url('/img/1/a.png'), images.url('/img/1/b.png')] },
@@ -67,7 +69,16 @@ beforeAll(async () => {
     },
   ]);
   failedResults = join(folder, 'failed.results.json');
-  const run = await runCli(['run', manifest, '-o', failedResults, '--gpu-delay', '0', '--retries', '0']);
+  const run = await runCli([
+    'run',
+    manifest,
+    '-o',
+    failedResults,
+    '--gpu-delay',
+    '0',
+    '--retries',
+    '0',
+  ]);
   expect(run.code, run.stderr).toBe(1);
   failed = await loadResults(failedResults);
 });
@@ -92,10 +103,14 @@ describe('imgjob report --junit', () => {
     expect(xml).toContain('tests="2" failures="1" errors="0" skipped="0"');
     // The hostile store id is escaped (its control character replaced), never raw markup.
     expect(xml).not.toContain('<img');
-    expect(xml).toContain('name="S,&quot;quoted&quot;&#13;&#10;&lt;img src=x onerror=alert(1)&gt;&lt;/script&gt;&amp;\uFFFD"');
+    expect(xml).toContain(
+      'name="S,&quot;quoted&quot;&#13;&#10;&lt;img src=x onerror=alert(1)&gt;&lt;/script&gt;&amp;\uFFFD"',
+    );
     const error = failed.stores[1]?.error ?? '';
     expect(error).toMatch(/HTTP 404/);
-    expect(xml).toContain(`type="E_HTTP_STATUS">${error.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}`);
+    expect(xml).toContain(
+      `type="E_HTTP_STATUS">${error.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}`,
+    );
   });
 
   it('writes several jobs as several suites, to stdout with -', async () => {
@@ -113,7 +128,7 @@ describe('imgjob report --csv', () => {
     const { code, stdout } = await runCli(['report', failedResults, '--csv', '-']);
     expect(code).toBe(1);
     expect(stdout.endsWith('\r\n')).toBe(true);
-    const rows = parse(stdout, { columns: true }) as Record<string, string>[];
+    const rows = parse<Record<string, string>>(stdout, { columns: true });
     const expected = failed.stores.flatMap((store) =>
       store.images.map((image, index) => ({
         store_id: store.store_id,
@@ -137,11 +152,22 @@ describe('imgjob report --csv', () => {
 
 describe('imgjob report: exit codes and files', () => {
   it('exits 0 for a completed job and writes every report it is asked for', async () => {
-    const manifest = writeManifest('ok', [{ store_id: 'A', image_url: [images.url('/img/ok.png')] }]);
+    const manifest = writeManifest('ok', [
+      { store_id: 'A', image_url: [images.url('/img/ok.png')] },
+    ]);
     const results = join(folder, 'ok.results.json');
     expect((await runCli(['run', manifest, '-o', results, '--gpu-delay', '0'])).code).toBe(0);
     const [html, junit, csv] = ['ok.html', 'ok.xml', 'ok.csv'].map((name) => join(folder, name));
-    const run = await runCli(['report', results, '--html', html ?? '', '--junit', junit ?? '', '--csv', csv ?? '']);
+    const run = await runCli([
+      'report',
+      results,
+      '--html',
+      html ?? '',
+      '--junit',
+      junit ?? '',
+      '--csv',
+      csv ?? '',
+    ]);
     expect(run.code, run.stderr).toBe(0);
     for (const path of [html, junit, csv]) expect(existsSync(path ?? '')).toBe(true);
     expect(readFileSync(html ?? '', 'utf8')).toMatch(/^<!doctype html>/);
@@ -152,7 +178,9 @@ describe('imgjob report: exit codes and files', () => {
     writeFileSync(bogus, '{"hello": 1}');
     const bad = await runCli(['report', bogus, '--csv', '-']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr.trim().split('\n')).toEqual([`imgjob: ${bogus} is not an imgjob results file`]);
+    expect(bad.stderr.trim().split('\n')).toEqual([
+      `imgjob: ${bogus} is not an imgjob results file`,
+    ]);
     const missing = await runCli(['report', join(folder, 'nope.json'), '--csv', '-']);
     expect(missing.code).toBe(2);
     const none = await runCli(['report', failedResults]);
@@ -177,7 +205,9 @@ describe('imgjob report: exit codes and files', () => {
     expect(live.stderr).toContain('still ongoing');
     expect(live.stdout).toContain('pending');
     validateJunit(junit);
-    expect(readFileSync(junit, 'utf8')).toContain('the job was ongoing when this report was written');
+    expect(readFileSync(junit, 'utf8')).toContain(
+      'the job was ongoing when this report was written',
+    );
 
     await run.kill('SIGKILL');
     const killed = await runCli(['report', results, '--csv', '-']);
@@ -190,14 +220,20 @@ describe('imgjob report: exit codes and files', () => {
     expect(resumed.code, resumed.stderr).toBe(0);
     const after = await runCli(['report', results, '--csv', '-']);
     expect(after.code).toBe(0);
-    const rows = parse(after.stdout, { columns: true }) as Record<string, string>[];
-    expect(rows.map((row) => `${row.store_id}:${row.status}`)).toEqual(['L1:done', 'L1:done', 'L2:done']);
+    const rows = parse<Record<string, string>>(after.stdout, { columns: true });
+    expect(rows.map((row) => `${row.store_id}:${row.status}`)).toEqual([
+      'L1:done',
+      'L1:done',
+      'L2:done',
+    ]);
   });
 });
 
 describe('imgjob run --report', () => {
   it('writes the reports at the end of the run', async () => {
-    const manifest = writeManifest('run-report', [{ store_id: 'R', image_url: [images.url('/img/r.png')] }]);
+    const manifest = writeManifest('run-report', [
+      { store_id: 'R', image_url: [images.url('/img/r.png')] },
+    ]);
     const [html, junit, csv] = ['r.html', 'r.xml', 'r.csv'].map((name) => join(folder, name));
     const spec = `html:${html ?? ''},junit:${junit ?? ''},csv:${csv ?? ''}`;
     const run = await runCli(['run', manifest, '--force', '--gpu-delay', '0', '--report', spec]);
@@ -210,8 +246,18 @@ describe('imgjob run --report', () => {
 
   it('refuses a bad --report before any download (exit 2)', async () => {
     images.reset();
-    const manifest = writeManifest('bad-report', [{ store_id: 'B', image_url: [images.url('/img/b.png')] }]);
-    const run = await runCli(['run', manifest, '--force', '--gpu-delay', '0', '--report', 'pdf:x.pdf']);
+    const manifest = writeManifest('bad-report', [
+      { store_id: 'B', image_url: [images.url('/img/b.png')] },
+    ]);
+    const run = await runCli([
+      'run',
+      manifest,
+      '--force',
+      '--gpu-delay',
+      '0',
+      '--report',
+      'pdf:x.pdf',
+    ]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('--report: expected kind:file');
     expect(images.requests).toEqual([]);

@@ -13,7 +13,10 @@ import type { ResultsDocument } from '../types.js';
 /** From src/report/ and dist/report/ alike: the package's dist/web/. */
 const WEB_DIR = new URL('../../dist/web/', import.meta.url);
 
-export function htmlReport(documents: readonly ResultsDocument[], generatedAt = new Date()): string {
+export function htmlReport(
+  documents: readonly ResultsDocument[],
+  generatedAt = new Date(),
+): string {
   const script = asset('app.js').replace(/<\/(script)/gi, '<\\/$1');
   const style = asset('app.css').replace(/<\/(style)/gi, '<\\/$1');
   const data = JSON.stringify({ generated_at: generatedAt.toISOString(), documents })

@@ -31,7 +31,9 @@ type Suite = {
 function suiteOf(document: ResultsDocument, position: number): Suite {
   const { stores, counts } = document;
   const failures = stores.filter((store) => store.status === 'failed').length;
-  const skipped = stores.filter((store) => store.status !== 'failed' && store.status !== 'completed').length;
+  const skipped = stores.filter(
+    (store) => store.status !== 'failed' && store.status !== 'completed',
+  ).length;
   const end = Date.parse(document.finished_at ?? document.updated_at);
   const time = Math.max(0, end - Date.parse(document.created_at));
   const className = `imgjob.job_${document.job_id.replace(/[^\w-]/g, '_')}`;
@@ -84,7 +86,8 @@ function testCase(store: StoreResult, className: string, jobStatus: string): str
   } else if (store.status === 'skipped') {
     body = '      <skipped message="not run: the job stopped at a failed store (--fail-fast)"/>\n';
   } else {
-    const why = jobStatus === 'ongoing' ? 'the job was ongoing when this report was written' : 'not run';
+    const why =
+      jobStatus === 'ongoing' ? 'the job was ongoing when this report was written' : 'not run';
     body = `      <skipped message="${attr(`${store.status}: ${why}`)}"/>\n`;
   }
   return `${open}>\n${body}    </testcase>\n`;
@@ -108,11 +111,25 @@ function seconds(ms: number): string {
   return (ms / 1000).toFixed(3);
 }
 
-// XML 1.0 allows neither most control characters nor lone surrogates, even escaped.
-const NOT_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+/** XML 1.0 allows neither most control characters nor lone surrogates, even escaped. */
+function xmlChars(value: string): string {
+  let out = '';
+  for (const char of value) {
+    const code = char.codePointAt(0) ?? 0;
+    const allowed =
+      code === 0x9 ||
+      code === 0xa ||
+      code === 0xd ||
+      (code >= 0x20 && code <= 0xd7ff) ||
+      (code >= 0xe000 && code <= 0xfffd) ||
+      code >= 0x10000;
+    out += allowed ? char : '\uFFFD';
+  }
+  return out;
+}
 
 function text(value: string): string {
-  return value.replace(NOT_XML, '\uFFFD').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return xmlChars(value).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 function attr(value: string): string {

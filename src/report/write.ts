@@ -10,7 +10,10 @@ import { htmlReport } from './html.js';
 import { junitReport } from './junit.js';
 import type { ReportKind, ReportTarget } from './targets.js';
 
-export function reportPieces(kind: ReportKind, documents: readonly ResultsDocument[]): Iterable<string> {
+export function reportPieces(
+  kind: ReportKind,
+  documents: readonly ResultsDocument[],
+): Iterable<string> {
   if (kind === 'html') return [htmlReport(documents)];
   if (kind === 'junit') return junitReport(documents);
   return csvReport(documents);
@@ -35,8 +38,14 @@ export async function writeReports(
     try {
       await stageFile(target.path, pieces).commit();
     } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error));
-      throw new InputError('E_USAGE', `cannot write the ${target.kind} report to ${target.path}: ${reason}`, { cause: error });
+      const reason =
+        (error as NodeJS.ErrnoException).code ??
+        (error instanceof Error ? error.message : String(error));
+      throw new InputError(
+        'E_USAGE',
+        `cannot write the ${target.kind} report to ${target.path}: ${reason}`,
+        { cause: error },
+      );
     }
     written.push(target.path);
   }

@@ -82,7 +82,10 @@ async function answer(
       response = { status: 500, body: { error: 'internal error; see the server log' } };
     }
   }
-  if (response.raw) return response.raw(req, res);
+  if (response.raw) {
+    response.raw(req, res);
+    return;
+  }
   const closing = options.closing?.() ?? false;
   send(
     res,

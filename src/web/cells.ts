@@ -9,7 +9,11 @@ import { inFlightIndex, type ImageResult, type StoreResult } from './model.js';
 
 export function strip(store: StoreResult, s: number): HTMLElement {
   const flying = inFlightIndex(store);
-  const node = el('div', { class: 'strip', role: 'list', 'aria-label': `Images of store ${store.store_id}` });
+  const node = el('div', {
+    class: 'strip',
+    role: 'list',
+    'aria-label': `Images of store ${store.store_id}`,
+  });
   store.images.forEach((image, i) => {
     const state = i === flying ? 'inflight' : image.status;
     node.append(
@@ -38,18 +42,34 @@ function describe(image: ImageResult, state: string): string[] {
 }
 
 /** Wires hover, focus and arrow keys for every strip under `root`. */
-export function attachCellTips(root: HTMLElement, imageAt: (s: number, i: number) => { image: ImageResult; state: string } | undefined): void {
+export function attachCellTips(
+  root: HTMLElement,
+  imageAt: (s: number, i: number) => { image: ImageResult; state: string } | undefined,
+): void {
   const tip = tipElement();
   const show = (cell: HTMLElement): void => {
     const found = imageAt(Number(cell.dataset.s), Number(cell.dataset.i));
     if (!found) return;
     const [status = '', url = '', ...rest] = describe(found.image, found.state);
-    replaceChildren(tip, el('strong', { class: `tip-status ${found.state}` }, `#${Number(cell.dataset.i) + 1} ${status}`));
-    append(tip, [el('span', { class: 'tip-url' }, url), ...rest.map((line) => el('span', {}, line))]);
+    replaceChildren(
+      tip,
+      el(
+        'strong',
+        { class: `tip-status ${found.state}` },
+        `#${Number(cell.dataset.i) + 1} ${status}`,
+      ),
+    );
+    append(tip, [
+      el('span', { class: 'tip-url' }, url),
+      ...rest.map((line) => el('span', {}, line)),
+    ]);
     tip.hidden = false;
     const box = cell.getBoundingClientRect();
     const width = tip.offsetWidth;
-    const left = Math.min(Math.max(8, box.left + box.width / 2 - width / 2), window.innerWidth - width - 8);
+    const left = Math.min(
+      Math.max(8, box.left + box.width / 2 - width / 2),
+      window.innerWidth - width - 8,
+    );
     const below = box.bottom + 8 + tip.offsetHeight < window.innerHeight;
     // CSSOM positioning: allowed under the style-src policy, unlike style attributes.
     tip.style.left = `${left + window.scrollX}px`;

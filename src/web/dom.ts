@@ -21,7 +21,7 @@ export function el<K extends keyof HTMLElementTagNameMap>(
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
 export function svg(tag: string, props: Props = {}, ...children: readonly Child[]): SVGElement {
-  const node = document.createElementNS(SVG_NS, tag) as SVGElement;
+  const node = document.createElementNS(SVG_NS, tag);
   setProps(node, props);
   append(node, children);
   return node;

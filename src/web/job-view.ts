@@ -74,7 +74,8 @@ export class JobPage {
     if (!this.#job || delta.job_id !== this.#job.job_id) return;
     applyDelta(this.#job, delta);
     if (delta.sample) this.#samples.push(delta.sample);
-    this.#frame ??= requestAnimationFrame(() => {
+    if (this.#frame !== undefined) return;
+    this.#frame = requestAnimationFrame(() => {
       this.#frame = undefined;
       this.#render();
     });
@@ -84,7 +85,8 @@ export class JobPage {
     const job = this.#job;
     if (!job) return;
     // Re-rendering replaces the cells: keep the keyboard where it was.
-    const focused = document.activeElement instanceof HTMLElement ? document.activeElement.dataset : undefined;
+    const focused =
+      document.activeElement instanceof HTMLElement ? document.activeElement.dataset : undefined;
     const focusKey = focused?.s !== undefined ? [focused.s, focused.i] : undefined;
     replaceChildren(this.#title, `Job #${job.job_id} `, badge(job.status));
     document.title = `imgjob · job #${job.job_id} · ${job.status}`;
@@ -94,9 +96,12 @@ export class JobPage {
     this.#renderStores(job);
     if (focusKey) {
       const [s, i] = focusKey;
-      const cell = this.#root.querySelector<HTMLElement>(`.cell[data-s="${s}"][data-i="${i ?? ''}"]`);
+      const cell = this.#root.querySelector<HTMLElement>(
+        `.cell[data-s="${s}"][data-i="${i ?? ''}"]`,
+      );
       if (cell) {
-        for (const sibling of cell.parentElement?.children ?? []) (sibling as HTMLElement).tabIndex = -1;
+        for (const sibling of cell.parentElement?.children ?? [])
+          (sibling as HTMLElement).tabIndex = -1;
         cell.tabIndex = 0;
         cell.focus();
       }
@@ -117,26 +122,50 @@ export class JobPage {
     replaceChildren(
       this.#summary,
       report && job.status === 'ongoing'
-        ? el('p', { class: 'banner ongoing', role: 'note' }, 'This job was still ongoing when the report was written: the numbers are those of that moment.')
+        ? el(
+            'p',
+            { class: 'banner ongoing', role: 'note' },
+            'This job was still ongoing when the report was written: the numbers are those of that moment.',
+          )
         : null,
       progress({ ...counts, total: counts.images }),
       el(
         'dl',
         {},
         ...item('Images done', format.count(counts.done), 'num done'),
-        ...item('Failed', format.count(counts.failed), counts.failed > 0 ? 'num failed bad' : 'num failed'),
+        ...item(
+          'Failed',
+          format.count(counts.failed),
+          counts.failed > 0 ? 'num failed bad' : 'num failed',
+        ),
         ...item('Skipped', format.count(counts.skipped), 'num skipped'),
         ...item('Pending', format.count(counts.pending), 'num pending'),
         ...item('Total images', format.count(counts.images), 'num total'),
-        ...item('Stores done', `${format.count(storesDone(job.stores))} / ${format.count(counts.stores)}`, 'num stores'),
+        ...item(
+          'Stores done',
+          `${format.count(storesDone(job.stores))} / ${format.count(counts.stores)}`,
+          'num stores',
+        ),
         ...item('Started', format.time(job.created_at)),
-        ...item(job.status === 'ongoing' ? 'Updated' : 'Finished', format.time(ended ?? job.updated_at)),
+        ...item(
+          job.status === 'ongoing' ? 'Updated' : 'Finished',
+          format.time(ended ?? job.updated_at),
+        ),
         ...item('Duration', format.duration(pace.seconds), 'num'),
         ...item('Images/s', format.rate(pace.perSecond), 'num'),
         ...item('ETA', job.status === 'ongoing' ? format.duration(pace.eta) : '–', 'num'),
-        ...item('GPU delay', `${options.gpu_delay} ms${options.seed === null ? '' : ` (seed ${options.seed})`}`),
+        ...item(
+          'GPU delay',
+          `${options.gpu_delay} ms${options.seed === null ? '' : ` (seed ${options.seed})`}`,
+        ),
       ),
-      report ? el('p', { class: 'note' }, `Report written ${format.time(report.generatedAt)} from ${job.manifest_source}.`) : null,
+      report
+        ? el(
+            'p',
+            { class: 'note' },
+            `Report written ${format.time(report.generatedAt)} from ${job.manifest_source}.`,
+          )
+        : null,
     );
   }
 
@@ -155,11 +184,17 @@ export class JobPage {
       ];
       caption = 'Average images per second over the run (no samples over time were recorded).';
     }
-    replaceChildren(this.#chart, el('h2', { id: 'h-throughput' }, 'Throughput'), throughputChart(samples, caption));
+    replaceChildren(
+      this.#chart,
+      el('h2', { id: 'h-throughput' }, 'Throughput'),
+      throughputChart(samples, caption),
+    );
   }
 
   #renderFailed(job: LiveJob): void {
-    const failed = job.stores.map((store, s) => ({ store, s })).filter(({ store }) => store.status === 'failed');
+    const failed = job.stores
+      .map((store, s) => ({ store, s }))
+      .filter(({ store }) => store.status === 'failed');
     this.#failed.hidden = failed.length === 0;
     if (failed.length === 0) return;
     replaceChildren(
@@ -193,7 +228,11 @@ export class JobPage {
           { 'data-store': store.store_id, 'data-status': store.status },
           el('th', { scope: 'row', class: 'store-id', 'data-label': 'Store' }, store.store_id),
           el('td', { 'data-label': 'Status' }, badge(store.status)),
-          el('td', { 'data-label': 'Progress' }, progress({ ...counts, total: store.images.length })),
+          el(
+            'td',
+            { 'data-label': 'Progress' },
+            progress({ ...counts, total: store.images.length }),
+          ),
           el(
             'td',
             { class: 'num', 'data-label': 'Done / failed / skipped / total' },
@@ -205,7 +244,11 @@ export class JobPage {
     });
     const more =
       job.stores.length > shown.length
-        ? el('button', { type: 'button', class: 'button' }, `Show all ${format.count(job.stores.length)} stores`)
+        ? el(
+            'button',
+            { type: 'button', class: 'button' },
+            `Show all ${format.count(job.stores.length)} stores`,
+          )
         : null;
     more?.addEventListener('click', () => {
       this.#showAll = true;
@@ -214,16 +257,35 @@ export class JobPage {
     replaceChildren(
       this.#stores,
       el('h2', { id: 'h-stores' }, `Stores (${format.count(job.stores.length)})`),
-      el('div', { class: 'legend', 'aria-label': 'Cell colours' }, ...['done', 'failed', 'skipped', 'pending', 'inflight'].map((state) =>
-        el('span', { class: 'legend-item' }, el('span', { class: `cell ${state}`, 'aria-hidden': 'true' }), state === 'inflight' ? 'in flight' : state),
-      )),
+      el(
+        'div',
+        { class: 'legend', 'aria-label': 'Cell colours' },
+        ...['done', 'failed', 'skipped', 'pending', 'inflight'].map((state) =>
+          el(
+            'span',
+            { class: 'legend-item' },
+            el('span', { class: `cell ${state}`, 'aria-hidden': 'true' }),
+            state === 'inflight' ? 'in flight' : state,
+          ),
+        ),
+      ),
       el(
         'div',
         { class: 'scroll' },
         el(
           'table',
           { class: 'store-table' },
-          el('thead', {}, el('tr', {}, ...['Store', 'Status', 'Progress', 'Done / failed / skipped / total', 'Images'].map((name) => el('th', { scope: 'col' }, name)))),
+          el(
+            'thead',
+            {},
+            el(
+              'tr',
+              {},
+              ...['Store', 'Status', 'Progress', 'Done / failed / skipped / total', 'Images'].map(
+                (name) => el('th', { scope: 'col' }, name),
+              ),
+            ),
+          ),
           body,
         ),
       ),
@@ -243,7 +305,12 @@ export function jobView(root: HTMLElement, id: string): LiveView {
         page.show(document, samples);
       } catch (error) {
         if (!(error instanceof api.ApiError) || error.status !== 404) throw error;
-        replaceChildren(root, el('p', { class: 'crumbs' }, el('a', { href: '/' }, '← All jobs')), el('h1', {}, 'No such job'), el('p', {}, error.message));
+        replaceChildren(
+          root,
+          el('p', { class: 'crumbs' }, el('a', { href: '/' }, '← All jobs')),
+          el('h1', {}, 'No such job'),
+          el('p', {}, error.message),
+        );
       }
     },
     onJob(delta) {

@@ -33,13 +33,19 @@ export function jobsView(root: HTMLElement, query: JobsQuery): LiveView {
   search.addEventListener('input', () => {
     window.clearTimeout(typing);
     typing = window.setTimeout(() => {
-      navigate(listUrl({ ...query, q: search.value.trim(), before: '' }), { replace: true, keepFocus: true });
+      navigate(listUrl({ ...query, q: search.value.trim(), before: '' }), {
+        replace: true,
+        keepFocus: true,
+      });
     }, 250);
   });
   const form = el('form', { role: 'search', class: 'search' }, search);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    navigate(listUrl({ ...query, q: search.value.trim(), before: '' }), { replace: true, keepFocus: true });
+    navigate(listUrl({ ...query, q: search.value.trim(), before: '' }), {
+      replace: true,
+      keepFocus: true,
+    });
   });
   const filters = el('nav', { class: 'filters', 'aria-label': 'Filter by status' });
   const workers = el('section', { class: 'workers', hidden: true, 'aria-label': 'Workers' });
@@ -79,9 +85,17 @@ export function jobsView(root: HTMLElement, query: JobsQuery): LiveView {
     const head = el(
       'tr',
       {},
-      ...['Job', 'Status', 'Progress', 'Images done / failed / total', 'Stores', 'Started', 'Duration', 'Images/s', 'ETA'].map(
-        (name) => el('th', { scope: 'col' }, name),
-      ),
+      ...[
+        'Job',
+        'Status',
+        'Progress',
+        'Images done / failed / total',
+        'Stores',
+        'Started',
+        'Duration',
+        'Images/s',
+        'ETA',
+      ].map((name) => el('th', { scope: 'col' }, name)),
     );
     const body = el('tbody');
     for (const job of data.jobs) {
@@ -89,7 +103,12 @@ export function jobsView(root: HTMLElement, query: JobsQuery): LiveView {
       rows.set(job.job_id, row);
       body.append(row);
     }
-    replaceChildren(table, el('caption', { class: 'sr-only' }, 'Jobs, newest first'), el('thead', {}, head), body);
+    replaceChildren(
+      table,
+      el('caption', { class: 'sr-only' }, 'Jobs, newest first'),
+      el('thead', {}, head),
+      body,
+    );
     note.textContent =
       data.jobs.length === 0
         ? query.q || query.status
@@ -104,12 +123,18 @@ export function jobsView(root: HTMLElement, query: JobsQuery): LiveView {
     const first = query.before === '';
     replaceChildren(
       pager,
-      first ? null : el('a', { href: listUrl({ ...query, before: '' }), class: 'button' }, '« Newest'),
+      first
+        ? null
+        : el('a', { href: listUrl({ ...query, before: '' }), class: 'button' }, '« Newest'),
       data.next_before === null
         ? null
         : el(
             'a',
-            { href: listUrl({ ...query, before: String(data.next_before) }), class: 'button', rel: 'next' },
+            {
+              href: listUrl({ ...query, before: String(data.next_before) }),
+              class: 'button',
+              rel: 'next',
+            },
             'Older ›',
           ),
     );
@@ -129,7 +154,8 @@ export function jobsView(root: HTMLElement, query: JobsQuery): LiveView {
     onJobs(changed) {
       for (const job of changed) {
         const row = rows.get(job.job_id);
-        const newer = shown !== undefined && Number(job.job_id) > Number(shown.jobs[0]?.job_id ?? 0);
+        const newer =
+          shown !== undefined && Number(job.job_id) > Number(shown.jobs[0]?.job_id ?? 0);
         if (row) {
           const previous = row.dataset.status;
           const fresh = jobRow(job, Date.now());
@@ -159,15 +185,27 @@ function jobRow(job: JobRow, now: number): HTMLTableRowElement {
       { class: 'num', 'data-label': 'Images' },
       el('span', { class: 'images-done' }, format.count(counts.done)),
       ' / ',
-      el('span', { class: counts.failed > 0 ? 'images-failed bad' : 'images-failed' }, format.count(counts.failed)),
+      el(
+        'span',
+        { class: counts.failed > 0 ? 'images-failed bad' : 'images-failed' },
+        format.count(counts.failed),
+      ),
       ' / ',
       el('span', { class: 'images-total' }, format.count(counts.images)),
     ),
-    el('td', { class: 'num stores', 'data-label': 'Stores' }, `${format.count(job.stores_done)} / ${format.count(counts.stores)}`),
+    el(
+      'td',
+      { class: 'num stores', 'data-label': 'Stores' },
+      `${format.count(job.stores_done)} / ${format.count(counts.stores)}`,
+    ),
     el('td', { 'data-label': 'Started' }, format.time(job.created_at)),
     el('td', { class: 'num', 'data-label': 'Duration' }, format.duration(pace.seconds)),
     el('td', { class: 'num', 'data-label': 'Images/s' }, format.rate(pace.perSecond)),
-    el('td', { class: 'num', 'data-label': 'ETA' }, job.status === 'ongoing' ? format.duration(pace.eta) : '–'),
+    el(
+      'td',
+      { class: 'num', 'data-label': 'ETA' },
+      job.status === 'ongoing' ? format.duration(pace.eta) : '–',
+    ),
   );
   return row;
 }
@@ -192,7 +230,9 @@ function renderWorkers(section: HTMLElement, workers: readonly WorkerInfo[] | un
               ': ',
               worker.running.length === 0
                 ? 'idle'
-                : worker.running.map((run) => `job #${run.job_id} store ${run.store_id}`).join(', '),
+                : worker.running
+                    .map((run) => `job #${run.job_id} store ${run.store_id}`)
+                    .join(', '),
             ),
           ),
         ),
@@ -226,7 +266,13 @@ export function progress(counts: {
     ] as const
   ).map(([name, n]) => {
     const width = total === 0 ? 100 : scale(n);
-    const rect = svg('rect', { class: `bar-${name}`, x: x.toFixed(3), y: 0, width: width.toFixed(3), height: 1 });
+    const rect = svg('rect', {
+      class: `bar-${name}`,
+      x: x.toFixed(3),
+      y: 0,
+      width: width.toFixed(3),
+      height: 1,
+    });
     x += width;
     return rect;
   });

@@ -103,7 +103,7 @@ export class Live {
     });
     for (const name of ['jobs', 'job'] as const) {
       source.addEventListener(name, (event) => {
-        this.#receive(event);
+        this.#receive(event as MessageEvent<string>);
       });
     }
     source.addEventListener('bye', () => {

@@ -15,7 +15,7 @@ type ReportData = { readonly generated_at: string; readonly documents: readonly 
 
 const main = document.getElementById('main');
 const embedded = document.getElementById('imgjob-data');
-if (main && embedded) showReport(main, JSON.parse(embedded.textContent ?? '{}') as ReportData);
+if (main && embedded) showReport(main, JSON.parse(embedded.textContent) as ReportData);
 else if (main) startApp(main);
 
 function showReport(root: HTMLElement, data: ReportData): void {
@@ -68,7 +68,8 @@ function startApp(root: HTMLElement): void {
     if (options.keepFocus) {
       document.getElementById('search')?.focus();
       const search = document.getElementById('search');
-      if (search instanceof HTMLInputElement) search.setSelectionRange(search.value.length, search.value.length);
+      if (search instanceof HTMLInputElement)
+        search.setSelectionRange(search.value.length, search.value.length);
     } else root.focus({ preventScroll: true });
   });
 }

@@ -77,11 +77,15 @@ const FINISHED_STORE: ReadonlySet<StoreStatus> = new Set(['completed', 'failed',
  * one twice, or one older than the document, does no harm: a finished
  * store or image never goes back.
  */
-export function applyDelta(job: LiveJob, delta: JobDelta): { stores: Set<number>; images: Set<string> } {
+export function applyDelta(
+  job: LiveJob,
+  delta: JobDelta,
+): { stores: Set<number>; images: Set<string> } {
   const touched = { stores: new Set<number>(), images: new Set<string>() };
   for (const change of delta.stores) {
     const store = job.stores[change.s];
-    if (!store || (FINISHED_STORE.has(store.status) && !FINISHED_STORE.has(change.status))) continue;
+    if (!store || (FINISHED_STORE.has(store.status) && !FINISHED_STORE.has(change.status)))
+      continue;
     store.status = change.status;
     if (change.error === undefined) delete store.error;
     else store.error = change.error;
@@ -90,7 +94,8 @@ export function applyDelta(job: LiveJob, delta: JobDelta): { stores: Set<number>
   for (const change of delta.images) {
     const images = job.stores[change.s]?.images;
     const image = images?.[change.i];
-    if (!images || !image || (image.status !== 'pending' && change.r.status === 'pending')) continue;
+    if (!images || !image || (image.status !== 'pending' && change.r.status === 'pending'))
+      continue;
     images[change.i] = change.r;
     touched.stores.add(change.s);
     touched.images.add(`${change.s}:${change.i}`);
@@ -106,7 +111,14 @@ export function applyDelta(job: LiveJob, delta: JobDelta): { stores: Set<number>
 }
 
 export function countsOf(job: { readonly stores: readonly StoreResult[] }): Counts {
-  const counts = { stores: job.stores.length, images: 0, done: 0, failed: 0, skipped: 0, pending: 0 };
+  const counts = {
+    stores: job.stores.length,
+    images: 0,
+    done: 0,
+    failed: 0,
+    skipped: 0,
+    pending: 0,
+  };
   for (const store of job.stores)
     for (const image of store.images) {
       counts.images++;

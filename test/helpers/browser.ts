@@ -22,8 +22,12 @@ export const hasBrowser = existsSync(CHROMIUM_PATH);
 export function requireBrowser(file: string): boolean {
   if (hasBrowser) return true;
   if (process.env.CI === 'true' || process.env.CI === '1')
-    throw new Error(`${CHROMIUM_PATH} is missing: CI must run the browser tests (.ci/run installs chromium)`);
-  console.warn(`${file}: skipping the browser tests: no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`);
+    throw new Error(
+      `${CHROMIUM_PATH} is missing: CI must run the browser tests (.ci/run installs chromium)`,
+    );
+  console.warn(
+    `${file}: skipping the browser tests: no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`,
+  );
   return false;
 }
 
@@ -75,7 +79,11 @@ export async function launchBrowser(): Promise<TestBrowser> {
 export async function guardPage(
   page: Page,
   allowedOrigin: string | ((url: URL) => boolean),
-): Promise<{ readonly outside: string[]; readonly errors: string[]; readonly requests: Request[] }> {
+): Promise<{
+  readonly outside: string[];
+  readonly errors: string[];
+  readonly requests: Request[];
+}> {
   const seen = { outside: [] as string[], errors: [] as string[], requests: [] as Request[] };
   const allowed =
     typeof allowedOrigin === 'string' ? (url: URL) => url.origin === allowedOrigin : allowedOrigin;

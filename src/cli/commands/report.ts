@@ -15,10 +15,15 @@ export function addReportCommand(
 ): Command {
   return program
     .command('report')
-    .description('write reports of jobs: HTML (self-contained), JUnit XML, CSV (works while a job runs)')
+    .description(
+      'write reports of jobs: HTML (self-contained), JUnit XML, CSV (works while a job runs)',
+    )
     .argument('<results...>', 'results files written by imgjob run')
     .option('--html <file>', 'one self-contained HTML page per report (- for stdout)')
-    .option('--junit <file>', 'JUnit XML: a test suite per job, a test case per store (- for stdout)')
+    .option(
+      '--junit <file>',
+      'JUnit XML: a test suite per job, a test case per store (- for stdout)',
+    )
     .option('--csv <file>', 'CSV: one row per image, RFC 4180 (- for stdout)')
     .addHelpText(
       'after',
@@ -52,7 +57,9 @@ async function reportCommand(paths: string[], flags: ReportFlags, io: CliIo): Pr
   const written = await writeReports(targets, documents, io.stdout);
   for (const document of documents) {
     if (document.status === 'ongoing')
-      io.stderr.write(`imgjob: job ${document.job_id} is still ongoing; the reports show it as of now\n`);
+      io.stderr.write(
+        `imgjob: job ${document.job_id} is still ongoing; the reports show it as of now\n`,
+      );
   }
   for (const path of written) io.stderr.write(`imgjob: wrote ${path}\n`);
   return worstExit(documents.map((document) => document.status));

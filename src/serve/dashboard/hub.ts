@@ -84,7 +84,12 @@ export class EventHub {
   }
 
   /** Takes a request for `GET /api/events` over: it becomes a stream until either side ends it. */
-  connect(req: IncomingMessage, res: ServerResponse, job: number | undefined, lastId: string | undefined): void {
+  connect(
+    req: IncomingMessage,
+    res: ServerResponse,
+    job: number | undefined,
+    lastId: string | undefined,
+  ): void {
     if (this.#closed) {
       res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5' });
       res.end('{"error":"the server is shutting down"}\n');
@@ -119,7 +124,8 @@ export class EventHub {
       this.#maxSeen = Math.max(this.#maxSeen, id);
       if (row.status === 'ongoing') ongoing.add(id);
       const { done, failed, skipped } = row.counts;
-      if (row.status === 'ongoing' || this.#ongoing.has(id)) this.#sample(id, [now, done + failed + skipped]);
+      if (row.status === 'ongoing' || this.#ongoing.has(id))
+        this.#sample(id, [now, done + failed + skipped]);
       const key = `${row.status} ${done} ${failed} ${skipped} ${row.stores_done}`;
       if (this.#known.get(id) === key) continue;
       this.#known.set(id, key);
@@ -137,7 +143,11 @@ export class EventHub {
       if (watch.finished) continue;
       const document = this.#source.results(id);
       const delta = document && watch.diff(document);
-      if (delta) this.#publish(`job:${id}`, 'job', { ...delta, sample: this.#samples.get(id)?.at(-1) ?? null });
+      if (delta)
+        this.#publish(`job:${id}`, 'job', {
+          ...delta,
+          sample: this.#samples.get(id)?.at(-1) ?? null,
+        });
     }
   }
 
@@ -182,11 +192,16 @@ export class EventHub {
       samples = [];
       this.#samples.set(id, samples);
       // Bounded memory: only the samples of the most recent jobs are kept.
-      if (this.#samples.size > 500) this.#samples.delete(this.#samples.keys().next().value as number);
+      if (this.#samples.size > 500)
+        this.#samples.delete(this.#samples.keys().next().value as number);
     }
     samples.push(sample);
     // Thin out to every other sample: the chart keeps its span at half the detail.
-    if (samples.length > this.#maxSamples) this.#samples.set(id, samples.filter((_, i) => i % 2 === 0 || i === samples.length - 1));
+    if (samples.length > this.#maxSamples)
+      this.#samples.set(
+        id,
+        samples.filter((_, i) => i % 2 === 0 || i === samples.length - 1),
+      );
   }
 }
 

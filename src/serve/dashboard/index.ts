@@ -39,7 +39,7 @@ export type DashboardOptions = HubOptions & {
 
 export type Dashboard = {
   /** The answer to a dashboard request, or undefined when it is not one. */
-  route(request: ApiRequest): ApiResponse | undefined;
+  readonly route: (request: ApiRequest) => ApiResponse | undefined;
   /** Event streams open now. */
   readonly streamCount: number;
   /** Looks at the jobs now, without waiting for the timer. */
@@ -70,7 +70,9 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     const { query: params } = request;
     const status = params.get('status') ?? '';
     if (status !== '' && !STATUSES.has(status))
-      return badRequest(`status: expected ongoing, completed or failed, got ${JSON.stringify(status)}`);
+      return badRequest(
+        `status: expected ongoing, completed or failed, got ${JSON.stringify(status)}`,
+      );
     const limit = whole(params.get('limit'), 50, MAX_PAGE);
     const before = whole(params.get('before'), undefined, Number.MAX_SAFE_INTEGER);
     if (typeof limit === 'string') return badRequest(`limit: ${limit}`);
@@ -106,20 +108,24 @@ export function createDashboard(options: DashboardOptions): Dashboard {
   function events(request: ApiRequest): ApiResponse {
     const raw = request.query.get('job');
     const job = raw === null ? undefined : jobId(raw);
-    if (raw !== null && job === undefined) return badRequest(`job: not a job id: ${JSON.stringify(raw)}`);
+    if (raw !== null && job === undefined)
+      return badRequest(`job: not a job id: ${JSON.stringify(raw)}`);
     return {
       status: 200,
       body: null,
       raw: (req: IncomingMessage, res: ServerResponse) => {
         const header = req.headers['last-event-id'];
-        const lastId = (typeof header === 'string' ? header : undefined) ?? request.query.get('last_event_id') ?? undefined;
+        const lastId =
+          (typeof header === 'string' ? header : undefined) ??
+          request.query.get('last_event_id') ??
+          undefined;
         hub.connect(req, res, job, lastId);
       },
     };
   }
 
   return {
-    route(request) {
+    route: (request) => {
       const method = request.method === 'HEAD' ? 'GET' : request.method;
       const { path } = request;
       let match: RegExpExecArray | null;
@@ -150,7 +156,11 @@ export function createDashboard(options: DashboardOptions): Dashboard {
 /** GET only: any other method gets 405 with the Allow header. */
 function only(method: string, answer: ApiResponse | (() => ApiResponse)): ApiResponse {
   if (method !== 'GET')
-    return { status: 405, headers: { allow: 'GET, HEAD' }, body: { error: `${method} is not allowed here; use GET` } };
+    return {
+      status: 405,
+      headers: { allow: 'GET, HEAD' },
+      body: { error: `${method} is not allowed here; use GET` },
+    };
   return typeof answer === 'function' ? answer() : answer;
 }
 
@@ -160,7 +170,11 @@ function jobId(text: string): number | undefined {
   return Number.isSafeInteger(id) ? id : undefined;
 }
 
-function whole<T extends number | undefined>(text: string | null, fallback: T, max: number): number | T | string {
+function whole<T extends number | undefined>(
+  text: string | null,
+  fallback: T,
+  max: number,
+): number | T | string {
   if (text === null || text === '') return fallback;
   const value = Number(text);
   if (/^\d+$/.test(text) && value >= 1 && value <= max) return value;

@@ -38,7 +38,11 @@ export class JobWatch {
     document.stores.forEach((store, s) => {
       const known = this.#stores[s];
       if (known?.status !== store.status || known.error !== store.error) {
-        stores.push({ s, status: store.status, ...(store.error === undefined ? {} : { error: store.error }) });
+        stores.push({
+          s,
+          status: store.status,
+          ...(store.error === undefined ? {} : { error: store.error }),
+        });
         this.#stores[s] = { status: store.status, error: store.error };
       }
       const statuses = (this.#images[s] ??= []);
