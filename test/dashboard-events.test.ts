@@ -38,7 +38,7 @@ function serve(extra: Partial<ServeConfig> = {}): Promise<RunningServer> {
       headerOnly: false,
     },
     addressGuard: createAddressGuard({ allow: ['127.0.0.1'] }),
-    dashboard: { intervalMs: 10, heartbeatMs: 60_000 },
+    dashboard: { intervalMs: 10, jobsEveryMs: 0, heartbeatMs: 60_000 },
     ...extra,
   });
 }
@@ -222,7 +222,7 @@ describe('GET /api/events', () => {
   });
 
   it('sends heartbeats on an idle stream, and ends every stream with bye on shutdown', async () => {
-    const server = await serve({ dashboard: { intervalMs: 10, heartbeatMs: 20 } });
+    const server = await serve({ dashboard: { intervalMs: 10, jobsEveryMs: 0, heartbeatMs: 20 } });
     const stream = await openEvents(server.url);
     await stream.until(() => stream.comments.length >= 2);
     expect(stream.comments[0]).toBe(': heartbeat');

@@ -60,7 +60,7 @@ beforeAll(async () => {
       headerOnly: false,
     },
     addressGuard: createAddressGuard({ allow: ['127.0.0.1'] }),
-    dashboard: { intervalMs: 25, retryMs: 100 },
+    dashboard: { intervalMs: 25, jobsEveryMs: 100, retryMs: 100 },
   });
   base = server.url;
   browser = await launchBrowser();

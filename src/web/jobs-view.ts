@@ -151,7 +151,8 @@ export function jobsView(root: HTMLElement, query: JobsQuery): LiveView {
     async load() {
       render(await api.overview(query));
     },
-    onJobs(changed) {
+    onJobs(changed, more) {
+      if (more > 0) scheduleReload();
       for (const job of changed) {
         const row = rows.get(job.job_id);
         const newer =

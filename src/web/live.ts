@@ -17,7 +17,8 @@ export type LiveView = {
   /** `GET /api/events?job=<id>` when set: that job's events too. */
   readonly job?: string | undefined;
   load(): Promise<void>;
-  onJobs?(rows: readonly JobRow[]): void;
+  /** `more`: rows that changed too but were not sent (only the newest are). */
+  onJobs?(rows: readonly JobRow[], more: number): void;
   onJob?(delta: JobDelta): void;
 };
 
@@ -137,8 +138,10 @@ export class Live {
 
   #apply(event: MessageEvent<string>): void {
     const data = JSON.parse(event.data) as unknown;
-    if (event.type === 'jobs') this.#view?.onJobs?.((data as { jobs: JobRow[] }).jobs);
-    else if (event.type === 'job') this.#view?.onJob?.(data as JobDelta);
+    if (event.type === 'jobs') {
+      const { jobs, more } = data as { jobs: JobRow[]; more?: number };
+      this.#view?.onJobs?.(jobs, more ?? 0);
+    } else if (event.type === 'job') this.#view?.onJob?.(data as JobDelta);
   }
 
   async #load(): Promise<void> {

@@ -30,6 +30,8 @@ export type HubOptions = {
   readonly heartbeatMs?: number | undefined;
   /** What browsers wait before they reconnect. @default 1000 */
   readonly retryMs?: number | undefined;
+  /** Least time between two `jobs` events (job pages get theirs every interval). @default 1000 */
+  readonly jobsEveryMs?: number | undefined;
   /** How long a job is still watched after its last stream closed (for a resume). @default 120000 */
   readonly lingerMs?: number | undefined;
   /** Throughput samples kept per job (older ones are thinned out). @default 600 */
@@ -55,6 +57,10 @@ export class EventHub {
   readonly #ticker: NodeJS.Timeout;
   readonly #heartbeat: NodeJS.Timeout;
   #ongoing = new Set<number>();
+  /** Job rows changed since the last `jobs` event. */
+  readonly #unsent = new Map<number, JobRow>();
+  readonly #jobsEveryMs: number;
+  #jobsSentAt = 0;
   #maxSeen: number;
   #closed = false;
 
@@ -64,6 +70,7 @@ export class EventHub {
     this.#retryMs = options.retryMs ?? 1000;
     this.#maxSamples = options.maxSamples ?? 600;
     this.#lingerMs = options.lingerMs ?? 120_000;
+    this.#jobsEveryMs = options.jobsEveryMs ?? 1000;
     // Jobs that were there before: only their ongoing ones are watched.
     this.#maxSeen = jobs.page({ limit: 1 }).jobs.map(idOf)[0] ?? 0;
     this.#ticker = setInterval(() => {
@@ -117,7 +124,7 @@ export class EventHub {
     if (this.#closed) return;
     const now = Date.now();
     const rows = this.#jobs.changed(this.#maxSeen, [...this.#ongoing]);
-    const changed: JobRow[] = [];
+    const changed = this.#unsent;
     const ongoing = new Set<number>();
     for (const row of rows) {
       const id = idOf(row);
@@ -126,14 +133,23 @@ export class EventHub {
       const { done, failed, skipped } = row.counts;
       if (row.status === 'ongoing' || this.#ongoing.has(id))
         this.#sample(id, [now, done + failed + skipped]);
-      const key = `${row.status} ${done} ${failed} ${skipped} ${row.stores_done}`;
+      // updated_at moves with every write of the job, stores ending included.
+      const key = `${row.status} ${done} ${failed} ${skipped} ${row.updated_at}`;
       if (this.#known.get(id) === key) continue;
       this.#known.set(id, key);
-      changed.push(row);
+      changed.set(id, row);
     }
     for (const id of this.#ongoing) if (!ongoing.has(id)) this.#known.delete(id);
     this.#ongoing = ongoing;
-    if (changed.length > 0) this.#publish('jobs', 'jobs', { jobs: changed });
+    if (changed.size > 0 && now - this.#jobsSentAt >= this.#jobsEveryMs) {
+      // The newest rows only: a list shows a page of them, and a client told
+      // there was `more` reloads its page (at most once a second).
+      const rows = [...changed.values()].sort(newestFirst);
+      const sent = this.#jobs.withStoresDone(rows.slice(0, MAX_ROWS));
+      this.#publish('jobs', 'jobs', { jobs: sent, more: rows.length - sent.length });
+      changed.clear();
+      this.#jobsSentAt = now;
+    }
     for (const [id, since] of this.#unwatched) {
       if (now - since < this.#lingerMs) continue;
       this.#unwatched.delete(id);
@@ -203,6 +219,13 @@ export class EventHub {
         samples.filter((_, i) => i % 2 === 0 || i === samples.length - 1),
       );
   }
+}
+
+/** Most job rows one `jobs` event carries. */
+const MAX_ROWS = 50;
+
+function newestFirst(a: JobRow, b: JobRow): number {
+  return idOf(b) - idOf(a);
 }
 
 function idOf(row: JobRow): number {

@@ -45,6 +45,7 @@ type Row = {
   finished_at: string | null;
 };
 
+const BASE_COLUMNS = `id, status, store_count, image_count, done, failed, skipped, created_at, updated_at, finished_at`;
 const COLUMNS = `
   id, status, store_count, image_count, done, failed, skipped, created_at, updated_at, finished_at,
   (SELECT COUNT(*) FROM stores s
@@ -55,15 +56,20 @@ export class JobQuery {
   readonly #changed: Statement;
   readonly #byIds: Statement;
   readonly #totals: Statement;
+  readonly #storesDone: Statement;
 
   constructor(db: Database) {
     this.#db = db;
     this.#changed = db.prepare(
-      `SELECT ${COLUMNS} FROM jobs WHERE id > ? OR status = 'ongoing' ORDER BY id`,
+      `SELECT ${BASE_COLUMNS} FROM jobs WHERE id > ? OR status = 'ongoing' ORDER BY id`,
     );
     this.#byIds = db.prepare(
-      `SELECT ${COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`,
+      `SELECT ${BASE_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`,
     );
+    this.#storesDone = db.prepare(`
+      SELECT job_id, COUNT(*) AS n FROM stores
+      WHERE job_id IN (SELECT value FROM json_each(?)) AND status IN ('completed', 'failed', 'skipped')
+      GROUP BY job_id`);
     this.#totals = db.prepare(`SELECT status, COUNT(*) AS n FROM jobs GROUP BY status`);
   }
 
@@ -109,13 +115,30 @@ export class JobQuery {
     return totals;
   }
 
-  /** Jobs newer than `afterId`, every ongoing one, and those of `ids`. */
+  /**
+   * Jobs newer than `afterId`, every ongoing one, and those of `ids` — without
+   * `stores_done` (0): it costs a count per job, so `withStoresDone` adds it
+   * to the rows that are sent only.
+   */
   changed(afterId: number, ids: readonly number[]): JobRow[] {
     const rows = this.#changed.all(afterId) as Row[];
     const seen = new Set(rows.map((row) => row.id));
     const others = ids.filter((id) => !seen.has(id));
     if (others.length > 0) rows.push(...(this.#byIds.all(JSON.stringify(others)) as Row[]));
-    return rows.map(rowOf);
+    return rows.map((row) => rowOf({ ...row, stores_done: 0 }));
+  }
+
+  withStoresDone(rows: readonly JobRow[]): JobRow[] {
+    if (rows.length === 0) return [];
+    const counts = new Map(
+      (
+        this.#storesDone.all(JSON.stringify(rows.map((row) => Number(row.job_id)))) as {
+          job_id: number;
+          n: number;
+        }[]
+      ).map((row) => [String(row.job_id), row.n]),
+    );
+    return rows.map((row) => ({ ...row, stores_done: counts.get(row.job_id) ?? 0 }));
   }
 }
 
