@@ -37,6 +37,9 @@ export class JobPage {
   #samples: Sample[] = [];
   #showAll = false;
   #frame: number | undefined;
+  /** Stores changed since the last drawing; `all` redraws everything. */
+  #dirty: Set<number> | 'all' = 'all';
+  readonly #rows = new Map<number, HTMLTableRowElement>();
   readonly #summary = el('section', { class: 'summary', 'aria-label': 'Summary' });
   readonly #chart = el('section', { class: 'throughput', 'aria-labelledby': 'h-throughput' });
   readonly #failed = el('section', { class: 'failed-stores', 'aria-labelledby': 'h-failed' });
@@ -66,13 +69,15 @@ export class JobPage {
   show(document: ResultsDocument, samples: readonly Sample[]): void {
     this.#job = liveJob(document);
     this.#samples = [...samples];
+    this.#dirty = 'all';
     this.#render();
   }
 
   /** A `job` event: applied now, drawn at the next frame. */
   update(delta: Parameters<typeof applyDelta>[1]): void {
     if (!this.#job || delta.job_id !== this.#job.job_id) return;
-    applyDelta(this.#job, delta);
+    const touched = applyDelta(this.#job, delta);
+    if (this.#dirty !== 'all') for (const s of touched.stores) this.#dirty.add(s);
     if (delta.sample) this.#samples.push(delta.sample);
     if (this.#frame !== undefined) return;
     this.#frame = requestAnimationFrame(() => {
@@ -92,8 +97,23 @@ export class JobPage {
     document.title = `imgjob · job #${job.job_id} · ${job.status}`;
     this.#renderSummary(job);
     this.#renderChart(job);
-    this.#renderFailed(job);
-    this.#renderStores(job);
+    const dirty = this.#dirty;
+    this.#dirty = new Set();
+    if (dirty === 'all') {
+      this.#renderFailed(job);
+      this.#renderStores(job);
+    } else {
+      // Only the rows of the stores that changed: a page of thousands of cells stays light.
+      if ([...dirty].some((s) => job.stores[s]?.status === 'failed')) this.#renderFailed(job);
+      for (const s of dirty) {
+        const row = this.#rows.get(s);
+        const store = job.stores[s];
+        if (!row || !store) continue;
+        const fresh = this.#storeRow(store, s);
+        row.replaceWith(fresh);
+        this.#rows.set(s, fresh);
+      }
+    }
     if (focusKey) {
       const [s, i] = focusKey;
       const cell = this.#root.querySelector<HTMLElement>(
@@ -219,28 +239,11 @@ export class JobPage {
   #renderStores(job: LiveJob): void {
     const shown = this.#showAll ? job.stores : job.stores.slice(0, FIRST_STORES);
     const body = el('tbody');
+    this.#rows.clear();
     shown.forEach((store, s) => {
-      const counts = { done: 0, failed: 0, skipped: 0, pending: 0 };
-      for (const image of store.images) counts[image.status]++;
-      body.append(
-        el(
-          'tr',
-          { 'data-store': store.store_id, 'data-status': store.status },
-          el('th', { scope: 'row', class: 'store-id', 'data-label': 'Store' }, store.store_id),
-          el('td', { 'data-label': 'Status' }, badge(store.status)),
-          el(
-            'td',
-            { 'data-label': 'Progress' },
-            progress({ ...counts, total: store.images.length }),
-          ),
-          el(
-            'td',
-            { class: 'num', 'data-label': 'Done / failed / skipped / total' },
-            `${counts.done} / ${counts.failed} / ${counts.skipped} / ${store.images.length}`,
-          ),
-          el('td', { class: 'cells', 'data-label': 'Images' }, strip(store, s)),
-        ),
-      );
+      const row = this.#storeRow(store, s);
+      this.#rows.set(s, row);
+      body.append(row);
     });
     const more =
       job.stores.length > shown.length
@@ -252,6 +255,7 @@ export class JobPage {
         : null;
     more?.addEventListener('click', () => {
       this.#showAll = true;
+      this.#dirty = 'all';
       this.#render();
     });
     replaceChildren(
@@ -290,6 +294,24 @@ export class JobPage {
         ),
       ),
       more,
+    );
+  }
+
+  #storeRow(store: LiveJob['stores'][number], s: number): HTMLTableRowElement {
+    const counts = { done: 0, failed: 0, skipped: 0, pending: 0 };
+    for (const image of store.images) counts[image.status]++;
+    return el(
+      'tr',
+      { 'data-store': store.store_id, 'data-status': store.status },
+      el('th', { scope: 'row', class: 'store-id', 'data-label': 'Store' }, store.store_id),
+      el('td', { 'data-label': 'Status' }, badge(store.status)),
+      el('td', { 'data-label': 'Progress' }, progress({ ...counts, total: store.images.length })),
+      el(
+        'td',
+        { class: 'num', 'data-label': 'Done / failed / skipped / total' },
+        `${counts.done} / ${counts.failed} / ${counts.skipped} / ${store.images.length}`,
+      ),
+      el('td', { class: 'cells', 'data-label': 'Images' }, strip(store, s)),
     );
   }
 }

@@ -114,6 +114,10 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       status: 200,
       body: null,
       raw: (req: IncomingMessage, res: ServerResponse) => {
+        if (req.method === 'HEAD') {
+          res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' }).end();
+          return;
+        }
         const header = req.headers['last-event-id'];
         const lastId =
           (typeof header === 'string' ? header : undefined) ??
