@@ -228,7 +228,9 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
       base,
       manifestOf((s, i) => images.url(`/hold/drop-${i}/${s}/${i}.png`), 2, 3),
     );
-    const before = server.dashboard.streamCount;
+    // The streams of the tabs earlier tests closed are gone first.
+    await expect.poll(() => server.dashboard.streamCount).toBe(0);
+    const before = 0;
     const first = await open('/');
     const second = await open(`/jobs/${id}`);
     await first.page.waitForSelector('#conn.live');
