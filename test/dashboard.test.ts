@@ -381,13 +381,6 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
   }, 120_000);
 
   it('writes screenshots of the jobs list and a job page, light and dark (and a phone)', async () => {
-    const failedJob = Number(
-      (
-        (await call(base, '/api/overview?status=failed&limit=1')).body as {
-          jobs: { job_id: string }[];
-        }
-      ).jobs[0]?.job_id,
-    );
     const mixed = await submitOk(
       base,
       manifestOf(
@@ -415,9 +408,12 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
       await page.screenshot({ path: join(SCREENSHOTS, `job-${colorScheme}.png`), fullPage: true });
       await page.close();
     }
-    const phone = await open(`/jobs/${failedJob}`, { viewport: { width: 390, height: 844 } });
+    const phone = await open(`/jobs/${mixed}`, { viewport: { width: 390, height: 844 } });
     await phone.page.waitForSelector('.cell');
     await phone.page.screenshot({ path: join(SCREENSHOTS, 'job-phone.png'), fullPage: true });
+    await phone.page.locator('.crumbs a').click();
+    await phone.page.waitForSelector('tr[data-job]');
+    await phone.page.screenshot({ path: join(SCREENSHOTS, 'jobs-phone.png') });
     await phone.page.close();
     images.release('shot');
   });

@@ -184,15 +184,20 @@ function jobRow(job: JobRow, now: number): HTMLTableRowElement {
     el(
       'td',
       { class: 'num', 'data-label': 'Images' },
-      el('span', { class: 'images-done' }, format.count(counts.done)),
-      ' / ',
+      // One child: on a phone the cell is a flex row of its label and its value.
       el(
         'span',
-        { class: counts.failed > 0 ? 'images-failed bad' : 'images-failed' },
-        format.count(counts.failed),
+        {},
+        el('span', { class: 'images-done' }, format.count(counts.done)),
+        ' / ',
+        el(
+          'span',
+          { class: counts.failed > 0 ? 'images-failed bad' : 'images-failed' },
+          format.count(counts.failed),
+        ),
+        ' / ',
+        el('span', { class: 'images-total' }, format.count(counts.images)),
       ),
-      ' / ',
-      el('span', { class: 'images-total' }, format.count(counts.images)),
     ),
     el(
       'td',
