@@ -7,12 +7,15 @@
  *
  *   npm run build && node bench/serve-load.js [--jobs 2000] [--clients 64]
  *     [--queries 20000] [--stores 2] [--images 2] [--gpu-delay 0] [--concurrency 64] [--warmup 200]
- *     [--tabs 0]
+ *     [--tabs 0] [--ab 0]
  *
  * `--tabs N` keeps N dashboard tabs open during the measured phases: each
  * loaded the page, its files and the jobs list, and holds an event stream
- * (every other one on a job page), reloading the list at most once a second
- * when new jobs arrive, as the page does.
+ * (every other one on a job page). A list tab on its first page, unfiltered,
+ * as these are, is kept exact by the events alone and reloads nothing. `--ab R` (with `--tabs N`) instead
+ * opens the tabs only for every other block of status queries, R blocks of
+ * each kind, while the jobs run: the two kinds of block meet the same server
+ * in the same moment, which a busy machine's noise cannot tell apart.
  *
  * `SERVE_NODE_ARGS='--cpu-prof --cpu-prof-dir=bench/out'` profiles the server.
  *
@@ -47,6 +50,7 @@ const { values: flags } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     warmup: { type: 'string', default: '200' },
     tabs: { type: 'string', default: '0' },
+    ab: { type: 'string', default: '0' },
   },
 });
 const JOBS = Number(flags.jobs);
@@ -74,7 +78,8 @@ try {
     if (status !== 201)
       throw new Error(`warm-up submit answered ${status}: ${JSON.stringify(body)}`);
   });
-  const tabs = await openTabs(Number(flags.tabs), JOBS + Number(flags.warmup));
+  const AB = Number(flags.ab);
+  const tabs = await openTabs(AB > 0 ? 0 : Number(flags.tabs), JOBS + Number(flags.warmup));
   const cpuBefore = serverCpuSeconds();
   const started = performance.now();
 
@@ -85,7 +90,19 @@ try {
   });
 
   const seen = { ongoing: 0, completed: 0, failed: 0 };
-  const status = await phase(QUERIES, async (n) => {
+  /** @type {{ without: Awaited<ReturnType<typeof phase>>[], with: Awaited<ReturnType<typeof phase>>[] }} */
+  const blocks = { without: [], with: [] };
+  for (let round = 0; round < AB; round++) {
+    const query = async (/** @type {number} */ n) => {
+      const { status: code } = await get(`/api/status?jobid=${ids[n % ids.length] ?? 0}`);
+      if (code !== 200) throw new Error(`status answered ${code}`);
+    };
+    blocks.without.push(await phase(QUERIES / (2 * AB), query));
+    const open = await openTabs(Number(flags.tabs), ids[round % ids.length] ?? 1);
+    blocks.with.push(await phase(QUERIES / (2 * AB), query));
+    await open.close();
+  }
+  const status = await phase(AB > 0 ? 0 : QUERIES, async (n) => {
     const id = ids[n % ids.length] ?? 0;
     const { status: code, body } = await get(`/api/status?jobid=${id}`);
     if (code !== 200) throw new Error(`status answered ${code}`);
@@ -108,7 +125,15 @@ try {
   console.log('| phase | requests | wall | rate | p50 | p99 | max |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   console.log(row('POST /api/submit/', submit));
-  console.log(row('GET /api/status', status));
+  if (AB > 0) {
+    for (const [kind, list] of /** @type {const} */ ([
+      ['no tabs', blocks.without],
+      [`${flags.tabs} tabs`, blocks.with],
+    ]))
+      list.forEach((block, round) =>
+        console.log(row(`GET /api/status, ${kind}, block ${round + 1}`, block)),
+      );
+  } else console.log(row('GET /api/status', status));
   console.log('');
   console.log(`status answers during the run: ${JSON.stringify(seen)}`);
   // The warm-up jobs run on too; every job counts, from the first measured submission.
@@ -125,8 +150,7 @@ try {
     );
   if (tabStats.tabs > 0) {
     console.log(
-      `${tabStats.tabs} dashboard tabs open throughout: ${tabStats.events} events (${(tabStats.bytes / 1e6).toFixed(1)} MB) received, ` +
-        `${tabStats.reloads} jobs-list reloads`,
+      `${tabStats.tabs} dashboard tabs open throughout: ${tabStats.events} events (${(tabStats.bytes / 1e6).toFixed(1)} MB) received`,
     );
   }
 } finally {
@@ -214,8 +238,7 @@ async function openTabs(count, watchJob) {
         signal: controller.signal,
       });
       if (!res.ok || !res.body) throw new Error(`event stream answered ${res.status}`);
-      const tab = { bytes: 0, events: 0, reloads: 0, controller, done: Promise.resolve() };
-      let lastReload = 0;
+      const tab = { bytes: 0, events: 0, controller, done: Promise.resolve() };
       const decoder = new TextDecoder();
       const body = /** @type {AsyncIterable<Uint8Array>} */ (res.body);
       tab.done = (async () => {
@@ -224,18 +247,6 @@ async function openTabs(count, watchJob) {
             tab.bytes += chunk.length;
             const text = decoder.decode(chunk, { stream: true });
             tab.events += text.split('\ndata: ').length - 1 + (text.startsWith('data: ') ? 1 : 0);
-            // The list page reloads itself (at most once a second) when new jobs come.
-            if (
-              k % 2 === 0 &&
-              text.includes('event: jobs') &&
-              performance.now() - lastReload > 1000
-            ) {
-              lastReload = performance.now();
-              tab.reloads++;
-              void fetch(`${server.url}/api/overview?limit=50`).then((reply) =>
-                reply.arrayBuffer(),
-              );
-            }
           }
         } catch {
           // Closed at the end.
@@ -248,13 +259,12 @@ async function openTabs(count, watchJob) {
     async close() {
       for (const tab of tabs) tab.controller.abort();
       await Promise.all(tabs.map((tab) => tab.done));
-      const sum = (/** @type {'bytes' | 'events' | 'reloads'} */ key) =>
+      const sum = (/** @type {'bytes' | 'events'} */ key) =>
         tabs.reduce((total, tab) => total + tab[key], 0);
       return {
         tabs: tabs.length,
         bytes: sum('bytes'),
         events: sum('events'),
-        reloads: sum('reloads'),
       };
     },
   };

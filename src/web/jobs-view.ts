@@ -14,6 +14,16 @@ import { navigate } from './router.js';
 export type JobsQuery = { status: string; q: string; before: string };
 
 const STATUSES = ['', 'ongoing', 'completed', 'failed'] as const;
+const PAGE_SIZE = 50;
+
+/** Runs `change` (which redraws rows) and puts the keyboard back on the same job's link. */
+function withFocusKept(change: () => void): void {
+  const active = document.activeElement;
+  const job = active instanceof HTMLElement ? active.closest('tr')?.dataset.job : undefined;
+  change();
+  if (job !== undefined)
+    document.querySelector<HTMLElement>(`tr[data-job="${CSS.escape(job)}"] a`)?.focus();
+}
 
 export function jobsView(root: HTMLElement, query: JobsQuery): LiveView {
   const rows = new Map<string, HTMLTableRowElement>();
@@ -63,24 +73,7 @@ export function jobsView(root: HTMLElement, query: JobsQuery): LiveView {
 
   function render(data: Overview): void {
     shown = data;
-    replaceChildren(
-      filters,
-      ...STATUSES.map((status) => {
-        const total = data.totals[status === '' ? 'all' : status];
-        const link = el(
-          'a',
-          {
-            href: listUrl({ ...query, status, before: '' }),
-            class: `filter ${status || 'all'}`,
-            'aria-current': query.status === status ? 'true' : undefined,
-          },
-          status === '' ? 'All' : capital(status),
-          ' ',
-          el('span', { class: 'n' }, format.count(total)),
-        );
-        return link;
-      }),
-    );
+    renderFilters(data.totals);
     rows.clear();
     const head = el(
       'tr',
@@ -119,6 +112,27 @@ export function jobsView(root: HTMLElement, query: JobsQuery): LiveView {
     renderWorkers(workers, data.workers);
   }
 
+  function renderFilters(totals: Overview['totals']): void {
+    replaceChildren(
+      filters,
+      ...STATUSES.map((status) => {
+        const total = totals[status === '' ? 'all' : status];
+        const link = el(
+          'a',
+          {
+            href: listUrl({ ...query, status, before: '' }),
+            class: `filter ${status || 'all'}`,
+            'aria-current': query.status === status ? 'true' : undefined,
+          },
+          status === '' ? 'All' : capital(status),
+          ' ',
+          el('span', { class: 'n' }, format.count(total)),
+        );
+        return link;
+      }),
+    );
+  }
+
   function renderPager(data: Overview): void {
     const first = query.before === '';
     replaceChildren(
@@ -141,31 +155,63 @@ export function jobsView(root: HTMLElement, query: JobsQuery): LiveView {
   }
 
   function scheduleReload(): void {
+    // At most every two seconds: under a burst of jobs every event would ask for one.
     reloadTimer ??= window.setTimeout(() => {
       reloadTimer = undefined;
       void view.load();
-    }, 1000);
+    }, 2000);
   }
+
+  /** Page 1 without filter or search: the events alone keep it exact, no reload needed. */
+  const plainFirstPage = query.before === '' && query.status === '' && query.q === '';
 
   const view: LiveView = {
     async load() {
-      render(await api.overview(query));
+      render(await api.overview(query, PAGE_SIZE));
     },
-    onJobs(changed, more) {
-      if (more > 0) scheduleReload();
+    onJobs(changed, more, totals) {
+      const current = shown;
+      if (current === undefined) return;
+      if (plainFirstPage) {
+        // The event carries the newest changed rows, and this page shows the
+        // newest jobs: every change to it, new jobs included, is in the event.
+        const byId = new Map(current.jobs.map((job) => [job.job_id, job]));
+        const top = Number(current.jobs[0]?.job_id ?? 0);
+        for (const job of changed) {
+          const known = byId.get(job.job_id);
+          if (known || Number(job.job_id) > top) byId.set(job.job_id, job);
+        }
+        const jobs = [...byId.values()].sort((a, b) => Number(b.job_id) - Number(a.job_id));
+        const kept = jobs.slice(0, PAGE_SIZE);
+        const next =
+          jobs.length > PAGE_SIZE || current.next_before !== null
+            ? Number(kept.at(-1)?.job_id ?? 0)
+            : null;
+        withFocusKept(() => {
+          render({
+            ...current,
+            jobs: kept,
+            next_before: next,
+            totals: totals ?? current.totals,
+            now: new Date().toISOString(),
+          });
+        });
+        return;
+      }
+      let reload = more > 0;
       for (const job of changed) {
         const row = rows.get(job.job_id);
-        const newer =
-          shown !== undefined && Number(job.job_id) > Number(shown.jobs[0]?.job_id ?? 0);
         if (row) {
-          const previous = row.dataset.status;
+          // A status change may take the row out of a filtered list.
+          if (row.dataset.status !== job.status) reload = true;
           const fresh = jobRow(job, Date.now());
           row.replaceWith(fresh);
           rows.set(job.job_id, fresh);
-          // It may leave a filtered list, and the totals moved.
-          if (previous !== job.status) scheduleReload();
-        } else if (newer && query.before === '') scheduleReload();
+        } else if (query.before === '' && Number(job.job_id) > Number(current.jobs[0]?.job_id ?? 0))
+          reload = true;
       }
+      if (totals) renderFilters(totals);
+      if (reload) scheduleReload();
     },
   };
   return view;

@@ -11,14 +11,14 @@
  * - No EventSource, or a stream that keeps failing: poll `load` instead.
  * - `bye`: the server is shutting down; try again a little later.
  */
-import type { JobDelta, JobRow } from './model.js';
+import type { JobDelta, JobRow, Overview } from './model.js';
 
 export type LiveView = {
   /** `GET /api/events?job=<id>` when set: that job's events too. */
   readonly job?: string | undefined;
   load(): Promise<void>;
   /** `more`: rows that changed too but were not sent (only the newest are). */
-  onJobs?(rows: readonly JobRow[], more: number): void;
+  onJobs?(rows: readonly JobRow[], more: number, totals: Overview['totals'] | undefined): void;
   onJob?(delta: JobDelta): void;
 };
 
@@ -139,8 +139,12 @@ export class Live {
   #apply(event: MessageEvent<string>): void {
     const data = JSON.parse(event.data) as unknown;
     if (event.type === 'jobs') {
-      const { jobs, more } = data as { jobs: JobRow[]; more?: number };
-      this.#view?.onJobs?.(jobs, more ?? 0);
+      const { jobs, more, totals } = data as {
+        jobs: JobRow[];
+        more?: number;
+        totals?: Overview['totals'];
+      };
+      this.#view?.onJobs?.(jobs, more ?? 0, totals);
     } else if (event.type === 'job') this.#view?.onJob?.(data as JobDelta);
   }
 

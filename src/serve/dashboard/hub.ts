@@ -146,7 +146,11 @@ export class EventHub {
       // there was `more` reloads its page (at most once a second).
       const rows = [...changed.values()].sort(newestFirst);
       const sent = this.#jobs.withStoresDone(rows.slice(0, MAX_ROWS));
-      this.#publish('jobs', 'jobs', { jobs: sent, more: rows.length - sent.length });
+      this.#publish('jobs', 'jobs', {
+        jobs: sent,
+        more: rows.length - sent.length,
+        totals: this.#jobs.totals(),
+      });
       changed.clear();
       this.#jobsSentAt = now;
     }
