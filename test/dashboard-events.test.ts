@@ -134,6 +134,7 @@ describe('GET /api/events', () => {
         manifestOf((s, i) => images.url(`/hold/ev1/${s}/${i}.png`), 3, 4),
       );
       const stream = await openEvents(server.url, `?job=${id}`);
+      const list = await openEvents(server.url);
       await stream.until(() => stream.events.length > 0);
       expect(stream.events[0]).toMatchObject({ event: 'hello', data: { resumed: false } });
       const start = await results(server.url, id);
@@ -145,9 +146,11 @@ describe('GET /api/events', () => {
             event.event === 'job' && (event.data as { status: string }).status !== 'ongoing',
         ),
       );
-      // Ids increase one by one: this stream's topics are all there is.
+      // Ids only increase; a job page's stream carries its job alone.
       const seqs = stream.events.slice(1).map(seqOf);
-      expect(seqs).toEqual(seqs.map((_, k) => (seqs[0] ?? 0) + k));
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      expect(new Set(seqs).size).toBe(seqs.length);
+      expect(stream.events.slice(1).every((event) => event.event === 'job')).toBe(true);
       // The snapshot taken after the hello, plus the job events, is the final document.
       const statuses = start.stores.map((store) =>
         store.images.map((image) => image.status as string),
@@ -163,12 +166,18 @@ describe('GET /api/events', () => {
       expect(statuses).toEqual(
         final.stores.map((store) => store.images.map((image) => image.status)),
       );
-      const jobsEvents = stream.events.filter((event) => event.event === 'jobs');
+      // The list's stream: the rows of the jobs list, the last one as the job ended.
+      await list.until(() =>
+        list.events.some((event) => JSON.stringify(event.data).includes('"status":"completed"')),
+      );
+      const jobsEvents = list.events.filter((event) => event.event === 'jobs');
+      expect(jobsEvents.length).toBe(list.events.length - 1);
       const last = (
         jobsEvents.at(-1)?.data as { jobs: { job_id: string; status: string; counts: unknown }[] }
       ).jobs.at(-1);
       expect(last).toMatchObject({ job_id: String(id), status: 'completed', counts: final.counts });
       await stream.close();
+      await list.close();
     } finally {
       await server.close();
     }
@@ -199,8 +208,10 @@ describe('GET /api/events', () => {
         ),
       );
       expect(second.events[0]).toMatchObject({ event: 'hello', data: { resumed: true } });
+      // Every event once, in order, across the drop.
       const all = [...first.events.slice(1), ...second.events.slice(1)].map(seqOf);
-      expect(all).toEqual(all.map((_, k) => (all[0] ?? 0) + k));
+      expect(all).toEqual([...all].sort((a, b) => a - b));
+      expect(new Set(all).size).toBe(all.length);
       const done = [...first.events, ...second.events]
         .filter((event) => event.event === 'job')
         .flatMap(
@@ -216,6 +227,29 @@ describe('GET /api/events', () => {
       await foreign.until(() => foreign.events.length > 0);
       expect(foreign.events[0]).toMatchObject({ event: 'hello', data: { resumed: false } });
       await foreign.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('makes no events while nobody watches, and a resume across that time loads afresh', async () => {
+    const server = await serve({ dashboard: { intervalMs: 10, jobsEveryMs: 0, lingerMs: 0 } });
+    try {
+      const stream = await openEvents(server.url);
+      await stream.until(() => stream.events.length > 0);
+      const lastId = stream.events[0]?.id ?? '';
+      await stream.close();
+      await expect.poll(() => server.dashboard.streamCount).toBe(0);
+      const id = await submitOk(
+        server.url,
+        manifestOf((s, i) => images.url(`/img/idle/${s}/${i}.png`), 1, 2),
+      );
+      await waitForJob(server.url, id, finished);
+      server.dashboard.tick();
+      const again = await openEvents(server.url, '', { 'last-event-id': lastId });
+      await again.until(() => again.events.length > 0);
+      expect(again.events[0]).toMatchObject({ event: 'hello', data: { resumed: false } });
+      await again.close();
     } finally {
       await server.close();
     }

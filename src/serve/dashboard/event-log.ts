@@ -58,6 +58,16 @@ export class EventLog {
   }
 
   /**
+   * Forgets every event and skips an id: no client can resume across this
+   * point (events were not recorded after it, while nobody watched).
+   */
+  gap(): void {
+    this.#seq++;
+    this.#events.length = 0;
+    this.#bytes = 0;
+  }
+
+  /**
    * The events after `lastId` on `topics`, or undefined when they cannot all
    * be given (an id of another server start, from the future, or too old).
    */

@@ -61,6 +61,11 @@ export class EventHub {
   readonly #unsent = new Map<number, JobRow>();
   readonly #jobsEveryMs: number;
   #jobsSentAt = 0;
+  /** In the idle mode of `#idleTick`. */
+  #idle = false;
+  #sampledAt = 0;
+  /** When a stream was last open (0: never). */
+  #lastStreamAt = 0;
   #maxSeen: number;
   #closed = false;
 
@@ -102,13 +107,16 @@ export class EventHub {
       res.end('{"error":"the server is shutting down"}\n');
       return;
     }
-    const topics = new Set(['jobs', ...(job === undefined ? [] : [`job:${job}`])]);
+    // A job page needs its job only; the jobs list, the rows of the list.
+    const topics = new Set([job === undefined ? 'jobs' : `job:${job}`]);
+    this.#lastStreamAt = Date.now();
     // Watching from before the hello: nothing between the two goes unseen.
     if (job !== undefined) this.#watch(job);
     const stream = new EventStream(res, topics, this.#retryMs);
     this.#streams.add(stream);
     req.on('close', () => {
       this.#streams.delete(stream);
+      this.#lastStreamAt = Date.now();
       if (job !== undefined) this.#unwatchIfUnused(job);
     });
     const missed = lastId === undefined ? undefined : this.#log.since(lastId, topics);
@@ -123,6 +131,11 @@ export class EventHub {
   tick(): void {
     if (this.#closed) return;
     const now = Date.now();
+    if (this.#streams.size === 0 && now - this.#lastStreamAt > this.#lingerMs) {
+      this.#idleTick(now);
+      return;
+    }
+    this.#idle = false;
     const rows = this.#jobs.changed(this.#maxSeen, [...this.#ongoing]);
     const changed = this.#unsent;
     const ongoing = new Set<number>();
@@ -169,6 +182,30 @@ export class EventHub {
           sample: this.#samples.get(id)?.at(-1) ?? null,
         });
     }
+  }
+
+  /**
+   * Nobody has watched for a while: only the throughput samples, once a
+   * second, from one small query — a server without viewers pays next to
+   * nothing. No events are made, so no stream can resume across this time.
+   */
+  #idleTick(now: number): void {
+    if (!this.#idle) {
+      this.#idle = true;
+      this.#log.gap();
+      this.#unsent.clear();
+      this.#known.clear();
+      this.#watches.clear();
+      this.#unwatched.clear();
+    }
+    if (now - this.#sampledAt < 1000) return;
+    this.#sampledAt = now;
+    const ongoing = new Set<number>();
+    for (const { id, finished } of this.#jobs.progress()) {
+      this.#sample(id, [now, finished]);
+      ongoing.add(id);
+    }
+    this.#ongoing = ongoing;
   }
 
   /** Ends every stream with a `bye`; later connections get 503. */
