@@ -64,6 +64,8 @@ export class EventHub {
   /** In the idle mode of `#idleTick`. */
   #idle = false;
   #sampledAt = 0;
+  /** When the jobs were last looked at (epoch ms). */
+  #lookedAt = 0;
   /** When a stream was last open (0: never). */
   #lastStreamAt = 0;
   #maxSeen: number;
@@ -78,6 +80,7 @@ export class EventHub {
     this.#jobsEveryMs = options.jobsEveryMs ?? 1000;
     // Jobs that were there before: only their ongoing ones are watched.
     this.#maxSeen = jobs.page({ limit: 1 }).jobs.map(idOf)[0] ?? 0;
+    this.#ongoing = new Set(jobs.progress().map((job) => job.id));
     this.#ticker = setInterval(() => {
       this.tick();
     }, options.intervalMs ?? 500).unref();
@@ -136,24 +139,25 @@ export class EventHub {
       return;
     }
     this.#idle = false;
-    const rows = this.#jobs.changed(this.#maxSeen, [...this.#ongoing]);
+    // A second of overlap: a write stamped just before the last look is not missed.
+    const since = new Date(this.#lookedAt - 1000).toISOString();
+    this.#lookedAt = now;
+    const rows = this.#jobs.changed(this.#maxSeen, [...this.#ongoing], since);
     const changed = this.#unsent;
-    const ongoing = new Set<number>();
     for (const row of rows) {
       const id = idOf(row);
       this.#maxSeen = Math.max(this.#maxSeen, id);
-      if (row.status === 'ongoing') ongoing.add(id);
       const { done, failed, skipped } = row.counts;
-      if (row.status === 'ongoing' || this.#ongoing.has(id))
-        this.#sample(id, [now, done + failed + skipped]);
+      this.#sample(id, [now, done + failed + skipped]);
+      if (row.status === 'ongoing') this.#ongoing.add(id);
+      else this.#ongoing.delete(id);
       // updated_at moves with every write of the job, stores ending included.
       const key = `${row.status} ${done} ${failed} ${skipped} ${row.updated_at}`;
       if (this.#known.get(id) === key) continue;
-      this.#known.set(id, key);
+      if (row.status === 'ongoing') this.#known.set(id, key);
+      else this.#known.delete(id);
       changed.set(id, row);
     }
-    for (const id of this.#ongoing) if (!ongoing.has(id)) this.#known.delete(id);
-    this.#ongoing = ongoing;
     if (changed.size > 0 && now - this.#jobsSentAt >= this.#jobsEveryMs) {
       // The newest rows only: a list shows a page of them, and a client told
       // there was `more` reloads its page (at most once a second).
@@ -200,6 +204,7 @@ export class EventHub {
     }
     if (now - this.#sampledAt < 1000) return;
     this.#sampledAt = now;
+    this.#lookedAt = now;
     const ongoing = new Set<number>();
     for (const { id, finished } of this.#jobs.progress()) {
       this.#sample(id, [now, finished]);

@@ -52,6 +52,7 @@ export type Dashboard = {
 
 const STATUSES: ReadonlySet<string> = new Set(['ongoing', 'completed', 'failed']);
 const MAX_PAGE = 200;
+const DASHBOARD_API = /^\/api\/(overview|events|jobs\/[^/]+\/timeline)\/?$/;
 
 export function createDashboard(options: DashboardOptions): Dashboard {
   const query = new JobQuery(options.db);
@@ -132,6 +133,8 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     route: (request) => {
       const method = request.method === 'HEAD' ? 'GET' : request.method;
       const { path } = request;
+      // The job API's own requests pass through here first: one test lets them by.
+      if (path.startsWith('/api/') && !DASHBOARD_API.test(path)) return undefined;
       let match: RegExpExecArray | null;
       if (path === '/' || /^\/jobs\/[^/]+\/?$/.test(path)) return only(method, page('index.html'));
       if ((match = /^\/assets\/([\w.-]+)$/.exec(path)) && assets.has(match[1] ?? ''))

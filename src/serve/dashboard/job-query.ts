@@ -54,19 +54,18 @@ const COLUMNS = `
 export class JobQuery {
   readonly #db: Database;
   readonly #changed: Statement;
-  readonly #byIds: Statement;
   readonly #totals: Statement;
   readonly #storesDone: Statement;
   readonly #progress: Statement;
 
   constructor(db: Database) {
     this.#db = db;
-    this.#changed = db.prepare(
-      `SELECT ${BASE_COLUMNS} FROM jobs WHERE id > ? OR status = 'ongoing' ORDER BY id`,
-    );
-    this.#byIds = db.prepare(
-      `SELECT ${BASE_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`,
-    );
+    // New jobs, and the tracked ongoing ones written since `since` (an unchanged
+    // job is not even read: a server with thousands running stays cheap to watch).
+    this.#changed = db.prepare(`
+      SELECT ${BASE_COLUMNS} FROM jobs
+      WHERE id > @after OR (id IN (SELECT value FROM json_each(@ids)) AND updated_at >= @since)
+      ORDER BY id`);
     this.#progress = db.prepare(
       `SELECT id, done + failed + skipped AS finished FROM jobs WHERE status = 'ongoing'`,
     );
@@ -120,15 +119,12 @@ export class JobQuery {
   }
 
   /**
-   * Jobs newer than `afterId`, every ongoing one, and those of `ids` — without
-   * `stores_done` (0): it costs a count per job, so `withStoresDone` adds it
-   * to the rows that are sent only.
+   * Jobs newer than `afterId`, and those of `ids` written at or after `since`
+   * (ISO time) — without `stores_done` (0): it costs a count per job, so
+   * `withStoresDone` adds it to the rows that are sent only.
    */
-  changed(afterId: number, ids: readonly number[]): JobRow[] {
-    const rows = this.#changed.all(afterId) as Row[];
-    const seen = new Set(rows.map((row) => row.id));
-    const others = ids.filter((id) => !seen.has(id));
-    if (others.length > 0) rows.push(...(this.#byIds.all(JSON.stringify(others)) as Row[]));
+  changed(afterId: number, ids: readonly number[], since: string): JobRow[] {
+    const rows = this.#changed.all({ after: afterId, ids: JSON.stringify(ids), since }) as Row[];
     return rows.map((row) => rowOf({ ...row, stores_done: 0 }));
   }
 
