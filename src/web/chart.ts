@@ -8,7 +8,7 @@ import type { Sample } from './model.js';
 
 const W = 900;
 const H = 200;
-const PAD = { left: 64, right: 12, top: 24, bottom: 30 };
+const PAD = { left: 84, right: 12, top: 24, bottom: 30 };
 
 export function throughputChart(samples: readonly Sample[], caption: string): HTMLElement {
   const points = rates(samples);
