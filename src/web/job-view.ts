@@ -49,6 +49,13 @@ export class JobPage {
   constructor(root: HTMLElement, options: JobPageOptions = {}) {
     this.#root = root;
     this.#options = options;
+    if (!options.report) {
+      // Duration and ETA move with the clock, also while no event comes (a stalled job).
+      const timer = window.setInterval(() => {
+        if (!root.isConnected) window.clearInterval(timer);
+        else if (this.#job?.status === 'ongoing') this.#renderSummary(this.#job);
+      }, 5000);
+    }
     replaceChildren(
       root,
       options.report ? null : el('p', { class: 'crumbs' }, el('a', { href: '/' }, '← All jobs')),
@@ -133,6 +140,13 @@ export class JobPage {
     const ended = job.status === 'ongoing' ? undefined : (job.finished_at ?? job.updated_at);
     const now = this.#options.report ? Date.parse(job.updated_at) : Date.now();
     const pace = paceOf(counts, job.status, job.created_at, ended, now);
+    // No image finished for 10 s: the average rate says nothing about the end.
+    const lastChange = this.#samples.at(-1)?.[0];
+    const stalled =
+      !this.#options.report &&
+      job.status === 'ongoing' &&
+      lastChange !== undefined &&
+      now - lastChange > 10_000;
     // One div per pair (allowed in a dl): the grid keeps each name over its value.
     const item = (name: string, value: string | Node, cls = ''): HTMLElement[] => [
       el('div', {}, el('dt', {}, name), el('dd', { class: cls }, value)),
@@ -173,7 +187,11 @@ export class JobPage {
         ),
         ...item('Duration', format.duration(pace.seconds), 'num'),
         ...item('Images/s', format.rate(pace.perSecond), 'num'),
-        ...item('ETA', job.status === 'ongoing' ? format.duration(pace.eta) : '–', 'num'),
+        ...item(
+          'ETA',
+          job.status !== 'ongoing' ? '–' : stalled ? 'stalled' : format.duration(pace.eta),
+          'num',
+        ),
         ...item(
           'GPU delay',
           `${options.gpu_delay} ms${options.seed === null ? '' : ` (seed ${options.seed})`}`,

@@ -29,6 +29,24 @@ export function jobsView(root: HTMLElement, query: JobsQuery): LiveView {
   const rows = new Map<string, HTMLTableRowElement>();
   let shown: Overview | undefined;
   let reloadTimer: number | undefined;
+  // Durations and ETAs of running jobs move with the clock, also between events.
+  const clock = window.setInterval(() => {
+    if (!root.isConnected) {
+      window.clearInterval(clock);
+      return;
+    }
+    withFocusKept(() => {
+      for (const job of latest.values()) {
+        const row = rows.get(job.job_id);
+        if (job.status !== 'ongoing' || !row) continue;
+        const fresh = jobRow(job, Date.now());
+        row.replaceWith(fresh);
+        rows.set(job.job_id, fresh);
+      }
+    });
+  }, 5000);
+  /** The latest data of each row shown. */
+  const latest = new Map<string, JobRow>();
 
   const search = el('input', {
     type: 'search',
@@ -91,7 +109,9 @@ export function jobsView(root: HTMLElement, query: JobsQuery): LiveView {
       ].map((name) => el('th', { scope: 'col' }, name)),
     );
     const body = el('tbody');
+    latest.clear();
     for (const job of data.jobs) {
+      latest.set(job.job_id, job);
       const row = jobRow(job, Date.parse(data.now));
       rows.set(job.job_id, row);
       body.append(row);
@@ -204,6 +224,7 @@ export function jobsView(root: HTMLElement, query: JobsQuery): LiveView {
         if (row) {
           // A status change may take the row out of a filtered list.
           if (row.dataset.status !== job.status) reload = true;
+          latest.set(job.job_id, job);
           const fresh = jobRow(job, Date.now());
           row.replaceWith(fresh);
           rows.set(job.job_id, fresh);
