@@ -343,6 +343,21 @@ describe('GET /api/overview', () => {
   });
 });
 
+describe('the Workers seam (serve --queue)', () => {
+  it('lists the workers in /api/overview only when a provider is given', async () => {
+    const workers = [{ id: 'w1', host: 'box-2', running: [{ job_id: '3', store_id: 'S1' }] }];
+    const withQueue = await serve({ dashboard: { workers: () => workers } });
+    const without = await serve();
+    try {
+      expect((await call(withQueue.url, '/api/overview')).body).toMatchObject({ workers });
+      expect((await call(without.url, '/api/overview')).body).not.toHaveProperty('workers');
+    } finally {
+      await withQueue.close();
+      await without.close();
+    }
+  });
+});
+
 describe('the page and its files', () => {
   it('are served with a strict CSP, from the package, GET only', async () => {
     const server = await serve();
