@@ -7,6 +7,15 @@
  *
  *   npm run build && node bench/serve-load.js [--jobs 2000] [--clients 64]
  *     [--queries 20000] [--stores 2] [--images 2] [--gpu-delay 0] [--concurrency 64] [--warmup 200]
+ *     [--tabs 0] [--ab 0]
+ *
+ * `--tabs N` keeps N dashboard tabs open during the measured phases: each
+ * loaded the page, its files and the jobs list, and holds an event stream
+ * (every other one on a job page). A list tab on its first page, unfiltered,
+ * as these are, is kept exact by the events alone and reloads nothing. `--ab R` (with `--tabs N`) instead
+ * opens the tabs only for every other block of status queries, R blocks of
+ * each kind, while the jobs run: the two kinds of block meet the same server
+ * in the same moment, which a busy machine's noise cannot tell apart.
  *
  * `SERVE_NODE_ARGS='--cpu-prof --cpu-prof-dir=bench/out'` profiles the server.
  *
@@ -16,6 +25,7 @@
  * `--allow-private`), so neither server's work is charged to this client.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +49,8 @@ const { values: flags } = parseArgs({
     'gpu-delay': { type: 'string', default: '0' },
     concurrency: { type: 'string', default: '64' },
     warmup: { type: 'string', default: '200' },
+    tabs: { type: 'string', default: '0' },
+    ab: { type: 'string', default: '0' },
   },
 });
 const JOBS = Number(flags.jobs);
@@ -66,6 +78,9 @@ try {
     if (status !== 201)
       throw new Error(`warm-up submit answered ${status}: ${JSON.stringify(body)}`);
   });
+  const AB = Number(flags.ab);
+  const tabs = await openTabs(AB > 0 ? 0 : Number(flags.tabs), JOBS + Number(flags.warmup));
+  const cpuBefore = serverCpuSeconds();
   const started = performance.now();
 
   const submit = await phase(JOBS, async (n) => {
@@ -75,7 +90,19 @@ try {
   });
 
   const seen = { ongoing: 0, completed: 0, failed: 0 };
-  const status = await phase(QUERIES, async (n) => {
+  /** @type {{ without: Awaited<ReturnType<typeof phase>>[], with: Awaited<ReturnType<typeof phase>>[] }} */
+  const blocks = { without: [], with: [] };
+  for (let round = 0; round < AB; round++) {
+    const query = async (/** @type {number} */ n) => {
+      const { status: code } = await get(`/api/status?jobid=${ids[n % ids.length] ?? 0}`);
+      if (code !== 200) throw new Error(`status answered ${code}`);
+    };
+    blocks.without.push(await phase(QUERIES / (2 * AB), query));
+    const open = await openTabs(Number(flags.tabs), ids[round % ids.length] ?? 1);
+    blocks.with.push(await phase(QUERIES / (2 * AB), query));
+    await open.close();
+  }
+  const status = await phase(AB > 0 ? 0 : QUERIES, async (n) => {
     const id = ids[n % ids.length] ?? 0;
     const { status: code, body } = await get(`/api/status?jobid=${id}`);
     if (code !== 200) throw new Error(`status answered ${code}`);
@@ -90,13 +117,23 @@ try {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const totalMs = performance.now() - started;
+  const cpuUsed = serverCpuSeconds() - cpuBefore;
   const failed = await countFailed(ids);
+  const tabStats = await tabs.close();
 
   console.log('');
   console.log('| phase | requests | wall | rate | p50 | p99 | max |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   console.log(row('POST /api/submit/', submit));
-  console.log(row('GET /api/status', status));
+  if (AB > 0) {
+    for (const [kind, list] of /** @type {const} */ ([
+      ['no tabs', blocks.without],
+      [`${flags.tabs} tabs`, blocks.with],
+    ]))
+      list.forEach((block, round) =>
+        console.log(row(`GET /api/status, ${kind}, block ${round + 1}`, block)),
+      );
+  } else console.log(row('GET /api/status', status));
   console.log('');
   console.log(`status answers during the run: ${JSON.stringify(seen)}`);
   // The warm-up jobs run on too; every job counts, from the first measured submission.
@@ -106,6 +143,16 @@ try {
     `all ${jobCount} jobs (${imageCount} images) finished ${(totalMs / 1000).toFixed(2)} s after the first submission ` +
       `(${Math.round(imageCount / (totalMs / 1000))} images/s); failed jobs: ${failed}`,
   );
+  // CPU time is steadier than wall time on a busy machine.
+  if (cpuUsed >= 0)
+    console.log(
+      `server CPU (user+sys) from the first submission to the last job's end: ${cpuUsed.toFixed(2)} s`,
+    );
+  if (tabStats.tabs > 0) {
+    console.log(
+      `${tabStats.tabs} dashboard tabs open throughout: ${tabStats.events} events (${(tabStats.bytes / 1e6).toFixed(1)} MB) received`,
+    );
+  }
 } finally {
   await pool.close();
   server.child.kill('SIGTERM');
@@ -162,6 +209,65 @@ function manifestOf(n) {
     visit_time: '2024-11-15T10:00:00Z',
   }));
   return { count: visits.length, visits };
+}
+
+/** CPU seconds the server process has used so far (Linux /proc), or NaN. */
+function serverCpuSeconds() {
+  try {
+    const fields =
+      readFileSync(`/proc/${server.child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    // utime and stime: fields 14 and 15 of stat, in clock ticks (100 a second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * Opens `count` dashboard tabs, each on its own connections (a browser's).
+ * @param {number} count
+ * @param {number} watchJob a job id for the tabs on a job page
+ */
+async function openTabs(count, watchJob) {
+  const tabs = await Promise.all(
+    Array.from({ length: count }, async (_, k) => {
+      for (const path of ['/', '/assets/app.js', '/assets/app.css', '/api/overview?limit=50'])
+        await (await fetch(`${server.url}${path}`)).arrayBuffer();
+      const controller = new AbortController();
+      const res = await fetch(`${server.url}/api/events${k % 2 ? `?job=${watchJob}` : ''}`, {
+        signal: controller.signal,
+      });
+      if (!res.ok || !res.body) throw new Error(`event stream answered ${res.status}`);
+      const tab = { bytes: 0, events: 0, controller, done: Promise.resolve() };
+      const decoder = new TextDecoder();
+      const body = /** @type {AsyncIterable<Uint8Array>} */ (res.body);
+      tab.done = (async () => {
+        try {
+          for await (const chunk of body) {
+            tab.bytes += chunk.length;
+            const text = decoder.decode(chunk, { stream: true });
+            tab.events += text.split('\ndata: ').length - 1 + (text.startsWith('data: ') ? 1 : 0);
+          }
+        } catch {
+          // Closed at the end.
+        }
+      })();
+      return tab;
+    }),
+  );
+  return {
+    async close() {
+      for (const tab of tabs) tab.controller.abort();
+      await Promise.all(tabs.map((tab) => tab.done));
+      const sum = (/** @type {'bytes' | 'events'} */ key) =>
+        tabs.reduce((total, tab) => total + tab[key], 0);
+      return {
+        tabs: tabs.length,
+        bytes: sum('bytes'),
+        events: sum('events'),
+      };
+    },
+  };
 }
 
 /** @param {readonly number[]} jobIds */

@@ -13,7 +13,7 @@ import { constants, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import process from 'node:process';
 import { setTimeout } from 'node:timers';
-import { fileURLToPath, URL } from 'node:url';
+import { fileURLToPath, pathToFileURL, URL } from 'node:url';
 import { startFixtureServer } from './fixture-server.js';
 
 /**
@@ -47,7 +47,10 @@ process.exitCode = await main();
 
 /** @returns {Promise<number>} the demo's exit code */
 async function main() {
-  if (!existsSync(join(repo, 'dist', 'cli', 'main.js'))) {
+  if (
+    !existsSync(join(repo, 'dist', 'cli', 'main.js')) ||
+    !existsSync(join(repo, 'dist', 'web', 'app.js'))
+  ) {
     console.error('imgjob is not built yet: run `npm run build` (or `npm ci`) first.');
     return 2;
   }
@@ -94,6 +97,27 @@ async function main() {
     console.log(`\nResults file: ${resultsFile}`);
     const verdict = await checkResults(resultsFile, runCode);
     console.log(verdict.message);
+
+    // The report a CI job would upload: one self-contained page, opened from file://.
+    const reportFile = join(dir, 'demo.report.html');
+    console.log();
+    const reportCode = await imgjob([
+      'report',
+      resultsFile,
+      '--html',
+      reportFile,
+      '--junit',
+      join(dir, 'demo.junit.xml'),
+    ]);
+    if (interrupted) return signalExitCode(interrupted);
+    // `report` exits like `status`: 1 for this (failed) job; 2 would mean it could not write.
+    if (reportCode !== 1 || !existsSync(reportFile)) {
+      console.log(`Unexpected: imgjob report exited with ${reportCode}.`);
+      return reportCode || 1;
+    }
+    console.log(
+      `\nHTML report: ${reportFile}\nOpen it in a browser: ${pathToFileURL(reportFile).href}`,
+    );
     return verdict.ok ? 0 : runCode || 1;
   } finally {
     await server.close();

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 
 import { InputError } from '../utils/errors.js';
+import { addReportCommand } from './commands/report.js';
 import { addRunCommand } from './commands/run.js';
 import { addServeCommand } from './commands/serve.js';
 import { addStatusCommand } from './commands/status.js';
@@ -72,6 +73,7 @@ function buildProgram(
   addValidateCommand(program, io, setExit);
   addServeCommand(program, io, setExit);
   addWorkerCommand(program, io, setExit);
+  addReportCommand(program, io, setExit);
 
   program.addHelpText(
     'after',

@@ -11,6 +11,8 @@
  * original three fields, which keep their meaning.
  * Nothing here touches a socket, so the routes are tested as functions.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import { ManifestError } from '../utils/errors.js';
 import { JobTooLargeError, ShuttingDownError, type JobService } from './job-service.js';
 import { StorageUnavailableError } from './storage-error.js';
@@ -30,6 +32,8 @@ export type ApiResponse = {
   readonly status: number;
   readonly body: unknown;
   readonly headers?: Readonly<Record<string, string>>;
+  /** Answers on the socket itself instead of as JSON (the dashboard's page and event stream). */
+  readonly raw?: (req: IncomingMessage, res: ServerResponse) => void;
 };
 
 type Handler = (
@@ -41,7 +45,10 @@ type Route = { readonly pattern: RegExp; readonly methods: Readonly<Record<strin
 /** Most jobs `GET /api/jobs` lists at once. */
 const MAX_LIST = 1000;
 
-export function createApi(service: JobService): (request: ApiRequest) => Promise<ApiResponse> {
+export function createApi(
+  service: JobService,
+  dashboard?: (request: ApiRequest) => ApiResponse | undefined,
+): (request: ApiRequest) => Promise<ApiResponse> {
   const routes: readonly Route[] = [
     { pattern: /^\/api\/submit\/?$/, methods: { POST: submit } },
     { pattern: /^\/api\/status\/?$/, methods: { GET: status } },
@@ -115,6 +122,8 @@ export function createApi(service: JobService): (request: ApiRequest) => Promise
   }
 
   return async (request) => {
+    const page = dashboard?.(request);
+    if (page) return page;
     let allowed: string[] | undefined;
     for (const route of routes) {
       const match = route.pattern.exec(request.path);

@@ -178,6 +178,10 @@ async function answer(
       response = { status: 500, body: { error: 'internal error; see the server log' } };
     }
   }
+  if (response.raw) {
+    response.raw(req, res);
+    return;
+  }
   const closing = options.closing?.() ?? false;
   const headers = { ...verdict.headers, ...response.headers };
   send(res, { ...response, headers: closing ? { ...headers, connection: 'close' } : headers });

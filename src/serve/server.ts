@@ -25,6 +25,7 @@ import {
   type AddressRefusedError,
 } from './address-guard.js';
 import { createApi } from './api.js';
+import { createDashboard, type Dashboard, type DashboardOptions } from './dashboard/index.js';
 import type { BatchWriterOptions } from './batch-writer.js';
 import { openDatabase } from './db.js';
 import { createHttpServer, listen, type HttpLimits } from './http.js';
@@ -78,6 +79,8 @@ export type ServeConfig = {
   readonly allowedHosts?: readonly string[] | undefined;
   /** Cross-origin web pages allowed to call the API (`--allow-origin`). */
   readonly allowedOrigins?: readonly string[] | undefined;
+  /** Dashboard timings (tests) and the queue's workers, for its Workers panel. */
+  readonly dashboard?: Omit<DashboardOptions, 'db' | 'jobs'> | undefined;
   /**
    * Where the server's log lines go, one finished line per call (stderr in
    * the CLI): jobs submitted and finished, refused addresses, failures
@@ -98,6 +101,8 @@ export type RunningServer = {
   /** Jobs that could not be resumed, or resumed under other options. */
   readonly warnings: readonly string[];
   readonly service: JobService;
+  /** The dashboard at `/` and its event streams. */
+  readonly dashboard: Dashboard;
   /**
    * Graceful stop: no new connections, no new jobs or images, the running
    * stores stopped, every change written, the database closed. Jobs left
@@ -152,7 +157,8 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     runner: queue,
   });
   let closing: Promise<void> | undefined;
-  const http = createHttpServer(createApi(service), {
+  const dashboard = createDashboard({ db, jobs: service, ...config.dashboard });
+  const http = createHttpServer(createApi(service, dashboard.route), {
     maxBodyBytes: config.maxBodyBytes ?? SERVE_DEFAULTS.maxBodyBytes,
     onError,
     closing: () => closing !== undefined,
@@ -171,6 +177,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       config.port ?? SERVE_DEFAULTS.port,
     );
   } catch (error) {
+    dashboard.close();
     await shutDown(service, downloader, db);
     await queue?.close();
     throw error;
@@ -183,8 +190,10 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     resumed,
     warnings,
     service,
+    dashboard,
     close: () =>
       (closing ??= (async () => {
+        dashboard.close();
         const closed = new Promise<void>((resolve) => {
           http.close(() => {
             resolve();

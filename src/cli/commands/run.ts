@@ -3,6 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 
 import type { Command } from 'commander';
 
+import type { ReportTarget } from '../../report/targets.js';
 import type { JobReport, RunningJob } from '../../run/run-jobs.js';
 import { InputError } from '../../utils/errors.js';
 import { withResultsFileHints } from '../hints.js';
@@ -30,6 +31,7 @@ type RunFlags = EngineFlags & {
   json?: boolean;
   progress: boolean;
   queue?: string;
+  report?: string;
 };
 
 /** This run's share of a job's work: what was recorded before it started is not counted. */
@@ -70,6 +72,10 @@ export function addRunCommand(
       'no live progress on stderr (also off when CI is set or not a terminal)',
     )
     .option('--queue <redis-url>', 'run the stores on `imgjob worker` processes through this Redis')
+    .option(
+      '--report <kind:file,...>',
+      'write reports at the end: html:report.html,junit:report.xml,csv:report.csv (- = stdout)',
+    )
     .action(async (manifests: string[], flags: RunFlags) => {
       setExit(await runCommand(manifests, flags, io, argv));
     });
@@ -85,6 +91,7 @@ async function runCommand(
     const other = flags.resume ? '--resume' : '--retry-failed';
     throw new InputError('E_USAGE', `--force and ${other} cannot be used together`);
   }
+  const reportTargets = flags.report === undefined ? undefined : await parseReports(flags.report);
   // Loaded on use: `--help`, `status` and `serve` start faster without them.
   const [{ runJobs }, { Progress, progressWanted }] = await Promise.all([
     import('../../run/run-jobs.js'),
@@ -141,6 +148,7 @@ async function runCommand(
       writeJobReport(io.stdout, report, paintFor(io.stdout), work);
     }
   }
+  if (reportTargets) await writeRunReports(reportTargets, reports, io);
   if (stop.signal.aborted) {
     io.stderr.write(`imgjob: interrupted; results saved. Resume with: ${resumeCommand(argv)}\n`);
     const signal = stop.signal.reason as StopSignal;
@@ -157,6 +165,22 @@ async function runCommand(
     );
   }
   return worstExit(reports.map((report) => report.document.status));
+}
+
+async function parseReports(spec: string): Promise<ReportTarget[]> {
+  const { parseReportTargets } = await import('../../report/targets.js');
+  return parseReportTargets(spec);
+}
+
+async function writeRunReports(
+  targets: readonly ReportTarget[],
+  reports: readonly JobReport[],
+  io: CliIo,
+): Promise<void> {
+  const { writeReports } = await import('../../report/write.js');
+  const documents = reports.map((report) => report.document);
+  for (const path of await writeReports(targets, documents, io.stdout))
+    io.stderr.write(`imgjob: report written to ${path}\n`);
 }
 
 function writeJobReport(

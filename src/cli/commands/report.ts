@@ -1,0 +1,66 @@
+import type { Command } from 'commander';
+
+import { loadResults } from '../../results/reader.js';
+import type { ReportTarget } from '../../report/targets.js';
+import { InputError } from '../../utils/errors.js';
+import { worstExit, type CliIo } from '../io.js';
+
+type ReportFlags = { html?: string; junit?: string; csv?: string };
+
+/** `imgjob report <results...>`: HTML, JUnit and CSV reports of jobs, also while they run. */
+export function addReportCommand(
+  program: Command,
+  io: CliIo,
+  setExit: (code: number) => void,
+): Command {
+  return program
+    .command('report')
+    .description(
+      'write reports of jobs: HTML (self-contained), JUnit XML, CSV (works while a job runs)',
+    )
+    .argument('<results...>', 'results files written by imgjob run')
+    .option('--html <file>', 'one self-contained HTML page per report (- for stdout)')
+    .option(
+      '--junit <file>',
+      'JUnit XML: a test suite per job, a test case per store (- for stdout)',
+    )
+    .option('--csv <file>', 'CSV: one row per image, RFC 4180 (- for stdout)')
+    .addHelpText(
+      'after',
+      `
+Exit codes follow \`status\`: 0 completed · 1 failed · 3 still ongoing · 2 bad file or usage.
+
+Examples:
+  imgjob report job.results.json --html report.html --junit junit.xml
+  imgjob report job.results.json --csv - | head`,
+    )
+    .action(async (paths: string[], flags: ReportFlags) => {
+      setExit(await reportCommand(paths, flags, io));
+    });
+}
+
+async function reportCommand(paths: string[], flags: ReportFlags, io: CliIo): Promise<number> {
+  // Loaded on use: other commands start without the report writers.
+  const [{ checkTargets }, { writeReports }] = await Promise.all([
+    import('../../report/targets.js'),
+    import('../../report/write.js'),
+  ]);
+  const targets: ReportTarget[] = [];
+  if (flags.html !== undefined) targets.push({ kind: 'html', path: flags.html });
+  if (flags.junit !== undefined) targets.push({ kind: 'junit', path: flags.junit });
+  if (flags.csv !== undefined) targets.push({ kind: 'csv', path: flags.csv });
+  if (targets.length === 0)
+    throw new InputError('E_USAGE', 'report: give at least one of --html, --junit, --csv');
+  checkTargets(targets, 'report');
+  const documents = [];
+  for (const path of paths) documents.push(await loadResults(path));
+  const written = await writeReports(targets, documents, io.stdout);
+  for (const document of documents) {
+    if (document.status === 'ongoing')
+      io.stderr.write(
+        `imgjob: job ${document.job_id} is still ongoing; the reports show it as of now\n`,
+      );
+  }
+  for (const path of written) io.stderr.write(`imgjob: wrote ${path}\n`);
+  return worstExit(documents.map((document) => document.status));
+}

@@ -1,0 +1,58 @@
+/**
+ * Writing the reports: each file replaced atomically (a CI job never
+ * uploads half a report), `-` to stdout.
+ */
+import { replaceFile } from '../utils/atomic-file.js';
+import { InputError } from '../utils/errors.js';
+import type { ResultsDocument } from '../types.js';
+import { csvReport } from './csv.js';
+import { htmlReport } from './html.js';
+import { junitReport } from './junit.js';
+import type { ReportKind, ReportTarget } from './targets.js';
+
+export function reportPieces(
+  kind: ReportKind,
+  documents: readonly ResultsDocument[],
+): Iterable<string> {
+  if (kind === 'html') return [htmlReport(documents)];
+  if (kind === 'junit') return junitReport(documents);
+  return csvReport(documents);
+}
+
+/**
+ * Writes every target; returns the paths written (not stdout).
+ * @throws {InputError} `E_USAGE` when a file cannot be written.
+ */
+export async function writeReports(
+  targets: readonly ReportTarget[],
+  documents: readonly ResultsDocument[],
+  stdout: NodeJS.WritableStream,
+): Promise<string[]> {
+  const written: string[] = [];
+  for (const target of targets) {
+    const pieces = reportPieces(target.kind, documents);
+    if (target.path === '-') {
+      for (const piece of pieces) stdout.write(piece);
+      continue;
+    }
+    try {
+      const encoder = new TextEncoder();
+      const file = await replaceFile(
+        target.path,
+        [...pieces].map((piece) => encoder.encode(piece)),
+      );
+      await file.close();
+    } catch (error) {
+      const reason =
+        (error as NodeJS.ErrnoException).code ??
+        (error instanceof Error ? error.message : String(error));
+      throw new InputError(
+        'E_USAGE',
+        `cannot write the ${target.kind} report to ${target.path}: ${reason}`,
+        { cause: error },
+      );
+    }
+    written.push(target.path);
+  }
+  return written;
+}

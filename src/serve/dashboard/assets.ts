@@ -1,0 +1,78 @@
+/**
+ * The dashboard's files, from the package itself (`dist/web/`, built by
+ * `npm run build`): read once, kept in memory, sent with a strict
+ * Content-Security-Policy — the page may load and fetch from its own origin
+ * only, and runs no inline script or style.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** From src/serve/dashboard/ and dist/serve/dashboard/ alike: the package's dist/web/. */
+export const WEB_DIR = new URL('../../../dist/web/', import.meta.url);
+
+export const CSP = [
+  "default-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "object-src 'none'",
+].join('; ');
+
+type Asset = { readonly body: Buffer; readonly type: string; readonly etag: string };
+
+const TYPES: Readonly<Record<string, string>> = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'app.css': 'text/css; charset=utf-8',
+  'icon.svg': 'image/svg+xml',
+};
+
+export class Assets {
+  readonly #cache = new Map<string, Asset>();
+
+  /** Whether `name` is one of the dashboard's files. */
+  has(name: string): boolean {
+    return name in TYPES;
+  }
+
+  /** Sends a file (304 when the browser holds it already). */
+  send(name: string, req: IncomingMessage, res: ServerResponse): void {
+    let asset: Asset;
+    try {
+      asset = this.#load(name);
+    } catch {
+      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('imgjob: the dashboard files are missing; build the package (npm run build)\n');
+      return;
+    }
+    const headers = {
+      'content-type': asset.type,
+      etag: asset.etag,
+      // The page itself is always checked again, so a new version shows at once.
+      'cache-control': name === 'index.html' ? 'no-cache' : 'public, max-age=300',
+      'content-security-policy': CSP,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'x-frame-options': 'DENY',
+    };
+    if (req.headers['if-none-match'] === asset.etag) {
+      res.writeHead(304, headers);
+      res.end();
+      return;
+    }
+    res.writeHead(200, { ...headers, 'content-length': asset.body.length });
+    res.end(req.method === 'HEAD' ? undefined : asset.body);
+  }
+
+  #load(name: string): Asset {
+    let asset = this.#cache.get(name);
+    if (asset === undefined) {
+      const body = readFileSync(new URL(name, WEB_DIR));
+      const etag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 16)}"`;
+      asset = { body, type: TYPES[name] ?? 'application/octet-stream', etag };
+      this.#cache.set(name, asset);
+    }
+    return asset;
+  }
+}

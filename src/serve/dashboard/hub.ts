@@ -1,0 +1,279 @@
+/**
+ * The live side of the dashboard: one timer for the whole server looks at
+ * the jobs every `intervalMs`, turns what changed into numbered events, and
+ * writes each event once per subscribed stream. 50 open tabs cost 50 socket
+ * writes per change, not 50 database reads.
+ *
+ * Topics: `jobs` (rows of the jobs list that changed) and `job:<id>` (the
+ * store and image results of one job that changed). A stream opens with a
+ * `hello` event; one that came back with a `Last-Event-ID` the log still
+ * covers gets what it missed, any other is told to load afresh
+ * (`hello.resumed: false`). Comments keep idle streams alive; `close()`
+ * ends every stream with a `bye` event.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+import type { ResultsDocument } from '../../types.js';
+import { EventLog } from './event-log.js';
+import { EventStream, formatEvent } from './event-stream.js';
+import type { JobQuery, JobRow } from './job-query.js';
+import { JobWatch } from './job-watch.js';
+
+export type JobSource = {
+  results(id: number): ResultsDocument | undefined;
+};
+
+export type HubOptions = {
+  /** How often the jobs are looked at. @default 500 */
+  readonly intervalMs?: number | undefined;
+  /** Comment lines on idle streams, so proxies and browsers keep them. @default 15000 */
+  readonly heartbeatMs?: number | undefined;
+  /** What browsers wait before they reconnect. @default 1000 */
+  readonly retryMs?: number | undefined;
+  /** Least time between two `jobs` events (job pages get theirs every interval). @default 1000 */
+  readonly jobsEveryMs?: number | undefined;
+  /** How long a job is still watched after its last stream closed (for a resume). @default 120000 */
+  readonly lingerMs?: number | undefined;
+  /** Throughput samples kept per job (older ones are thinned out). @default 600 */
+  readonly maxSamples?: number | undefined;
+};
+
+/** `[epoch ms, images finished]` */
+export type Sample = readonly [number, number];
+
+export class EventHub {
+  readonly #jobs: JobQuery;
+  readonly #source: JobSource;
+  readonly #log = new EventLog();
+  readonly #streams = new Set<EventStream>();
+  readonly #watches = new Map<number, JobWatch>();
+  /** Watches without a stream, and since when: kept a while, so a client that comes back resumes. */
+  readonly #unwatched = new Map<number, number>();
+  readonly #lingerMs: number;
+  readonly #samples = new Map<number, Sample[]>();
+  readonly #known = new Map<number, string>();
+  readonly #retryMs: number;
+  readonly #maxSamples: number;
+  readonly #ticker: NodeJS.Timeout;
+  readonly #heartbeat: NodeJS.Timeout;
+  #ongoing = new Set<number>();
+  /** Job rows changed since the last `jobs` event. */
+  readonly #unsent = new Map<number, JobRow>();
+  readonly #jobsEveryMs: number;
+  #jobsSentAt = 0;
+  /** In the idle mode of `#idleTick`. */
+  #idle = false;
+  #sampledAt = 0;
+  /** When the jobs were last looked at (epoch ms). */
+  #lookedAt = 0;
+  /** When a stream was last open (0: never). */
+  #lastStreamAt = 0;
+  #maxSeen: number;
+  #closed = false;
+
+  constructor(jobs: JobQuery, source: JobSource, options: HubOptions = {}) {
+    this.#jobs = jobs;
+    this.#source = source;
+    this.#retryMs = options.retryMs ?? 1000;
+    this.#maxSamples = options.maxSamples ?? 600;
+    this.#lingerMs = options.lingerMs ?? 120_000;
+    this.#jobsEveryMs = options.jobsEveryMs ?? 1000;
+    // Jobs that were there before: only their ongoing ones are watched.
+    this.#maxSeen = jobs.page({ limit: 1 }).jobs.map(idOf)[0] ?? 0;
+    this.#ongoing = new Set(jobs.progress().map((job) => job.id));
+    this.#ticker = setInterval(() => {
+      this.tick();
+    }, options.intervalMs ?? 500).unref();
+    this.#heartbeat = setInterval(() => {
+      for (const stream of this.#streams) stream.write(': heartbeat\n\n');
+    }, options.heartbeatMs ?? 15_000).unref();
+  }
+
+  get streamCount(): number {
+    return this.#streams.size;
+  }
+
+  /** Throughput samples of a job seen running by this server. */
+  samples(id: number): readonly Sample[] {
+    return this.#samples.get(id) ?? [];
+  }
+
+  /** Takes a request for `GET /api/events` over: it becomes a stream until either side ends it. */
+  connect(
+    req: IncomingMessage,
+    res: ServerResponse,
+    job: number | undefined,
+    lastId: string | undefined,
+  ): void {
+    if (this.#closed) {
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5' });
+      res.end('{"error":"the server is shutting down"}\n');
+      return;
+    }
+    // A job page needs its job only; the jobs list, the rows of the list.
+    const topics = new Set([job === undefined ? 'jobs' : `job:${job}`]);
+    this.#lastStreamAt = Date.now();
+    // Watching from before the hello: nothing between the two goes unseen.
+    if (job !== undefined) this.#watch(job);
+    const stream = new EventStream(res, topics, this.#retryMs);
+    this.#streams.add(stream);
+    req.on('close', () => {
+      this.#streams.delete(stream);
+      this.#lastStreamAt = Date.now();
+      if (job !== undefined) this.#unwatchIfUnused(job);
+    });
+    const missed = lastId === undefined ? undefined : this.#log.since(lastId, topics);
+    // A resumed stream's hello keeps the client's id: dropped again before the
+    // replay arrived, it still resumes from there.
+    const helloId = missed === undefined ? this.#log.lastId : (lastId ?? this.#log.lastId);
+    stream.write(formatEvent('hello', { resumed: missed !== undefined }, helloId));
+    for (const event of missed ?? []) stream.write(event.text);
+  }
+
+  /** Looks at the jobs once; the timer calls it, tests may too. */
+  tick(): void {
+    if (this.#closed) return;
+    const now = Date.now();
+    if (this.#streams.size === 0 && now - this.#lastStreamAt > this.#lingerMs) {
+      this.#idleTick(now);
+      return;
+    }
+    this.#idle = false;
+    // A second of overlap: a write stamped just before the last look is not missed.
+    const since = new Date(this.#lookedAt - 1000).toISOString();
+    this.#lookedAt = now;
+    const rows = this.#jobs.changed(this.#maxSeen, [...this.#ongoing], since);
+    const changed = this.#unsent;
+    for (const row of rows) {
+      const id = idOf(row);
+      this.#maxSeen = Math.max(this.#maxSeen, id);
+      const { done, failed, skipped } = row.counts;
+      this.#sample(id, [now, done + failed + skipped]);
+      if (row.status === 'ongoing') this.#ongoing.add(id);
+      else this.#ongoing.delete(id);
+      // updated_at moves with every write of the job, stores ending included.
+      const key = `${row.status} ${done} ${failed} ${skipped} ${row.updated_at}`;
+      if (this.#known.get(id) === key) continue;
+      if (row.status === 'ongoing') this.#known.set(id, key);
+      else this.#known.delete(id);
+      changed.set(id, row);
+    }
+    if (changed.size > 0 && now - this.#jobsSentAt >= this.#jobsEveryMs) {
+      // The newest rows only: a list shows a page of them, and a client told
+      // there was `more` reloads its page (at most once a second).
+      const rows = [...changed.values()].sort(newestFirst);
+      const sent = this.#jobs.withStoresDone(rows.slice(0, MAX_ROWS));
+      this.#publish('jobs', 'jobs', {
+        jobs: sent,
+        more: rows.length - sent.length,
+        totals: this.#jobs.totals(),
+      });
+      changed.clear();
+      this.#jobsSentAt = now;
+    }
+    for (const [id, since] of this.#unwatched) {
+      if (now - since < this.#lingerMs) continue;
+      this.#unwatched.delete(id);
+      this.#watches.delete(id);
+    }
+    for (const [id, watch] of this.#watches) {
+      if (watch.finished) continue;
+      const document = this.#source.results(id);
+      const delta = document && watch.diff(document);
+      if (delta)
+        this.#publish(`job:${id}`, 'job', {
+          ...delta,
+          sample: this.#samples.get(id)?.at(-1) ?? null,
+        });
+    }
+  }
+
+  /**
+   * Nobody has watched for a while: only the throughput samples, once a
+   * second, from one small query — a server without viewers pays next to
+   * nothing. No events are made, so no stream can resume across this time.
+   */
+  #idleTick(now: number): void {
+    if (!this.#idle) {
+      this.#idle = true;
+      this.#log.gap();
+      this.#unsent.clear();
+      this.#known.clear();
+      this.#watches.clear();
+      this.#unwatched.clear();
+    }
+    if (now - this.#sampledAt < 1000) return;
+    this.#sampledAt = now;
+    this.#lookedAt = now;
+    const ongoing = new Set<number>();
+    for (const { id, finished } of this.#jobs.progress()) {
+      this.#sample(id, [now, finished]);
+      ongoing.add(id);
+    }
+    this.#ongoing = ongoing;
+  }
+
+  /** Ends every stream with a `bye`; later connections get 503. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#ticker);
+    clearInterval(this.#heartbeat);
+    const bye = formatEvent('bye', { reason: 'the server is shutting down' });
+    for (const stream of this.#streams) stream.end(bye);
+    this.#streams.clear();
+  }
+
+  /** Cuts every stream without a word, as a network drop would (tests of the resume). */
+  dropStreams(): void {
+    for (const stream of this.#streams) stream.end();
+    this.#streams.clear();
+  }
+
+  #publish(topic: string, event: string, data: unknown): void {
+    const logged = this.#log.append(topic, (id) => formatEvent(event, data, id));
+    for (const stream of this.#streams) if (stream.topics.has(topic)) stream.write(logged.text);
+  }
+
+  #watch(id: number): void {
+    this.#unwatched.delete(id);
+    if (this.#watches.has(id)) return;
+    const document = this.#source.results(id);
+    if (document) this.#watches.set(id, new JobWatch(document));
+  }
+
+  #unwatchIfUnused(id: number): void {
+    const topic = `job:${id}`;
+    for (const stream of this.#streams) if (stream.topics.has(topic)) return;
+    this.#unwatched.set(id, Date.now());
+  }
+
+  #sample(id: number, sample: Sample): void {
+    let samples = this.#samples.get(id);
+    if (samples === undefined) {
+      samples = [];
+      this.#samples.set(id, samples);
+      // Bounded memory: only the samples of the most recent jobs are kept.
+      if (this.#samples.size > 500)
+        this.#samples.delete(this.#samples.keys().next().value as number);
+    }
+    samples.push(sample);
+    // Thin out to every other sample: the chart keeps its span at half the detail.
+    if (samples.length > this.#maxSamples)
+      this.#samples.set(
+        id,
+        samples.filter((_, i) => i % 2 === 0 || i === samples.length - 1),
+      );
+  }
+}
+
+/** Most job rows one `jobs` event carries. */
+const MAX_ROWS = 50;
+
+function newestFirst(a: JobRow, b: JobRow): number {
+  return idOf(b) - idOf(a);
+}
+
+function idOf(row: JobRow): number {
+  return Number(row.job_id);
+}

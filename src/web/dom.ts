@@ -1,0 +1,50 @@
+/**
+ * Building DOM nodes safely: every string becomes a text node or an
+ * attribute value, never markup. No innerHTML anywhere in the page: store
+ * ids, URLs and error texts come from clients of the API.
+ */
+export type Child = Node | string | number | null | undefined | false;
+export type Props = Readonly<Record<string, string | number | boolean | null | undefined>>;
+
+/** `el('td', { class: 'num' }, '42')` */
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Props = {},
+  ...children: readonly Child[]
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  setProps(node, props);
+  append(node, children);
+  return node;
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+export function svg(tag: string, props: Props = {}, ...children: readonly Child[]): SVGElement {
+  const node = document.createElementNS(SVG_NS, tag);
+  setProps(node, props);
+  append(node, children);
+  return node;
+}
+
+export function append(parent: Node, children: readonly Child[]): void {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    parent.appendChild(typeof child === 'object' ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** Replaces every child of `parent`. */
+export function replaceChildren(parent: Element, ...children: readonly Child[]): void {
+  parent.replaceChildren();
+  append(parent, children);
+}
+
+function setProps(node: Element, props: Props): void {
+  for (const [name, value] of Object.entries(props)) {
+    if (value === null || value === undefined || value === false) continue;
+    // Attributes, not properties: no `on…` handler can be set through here.
+    if (name.startsWith('on')) throw new Error(`el(): no event handlers as props (${name})`);
+    node.setAttribute(name, value === true ? '' : String(value));
+  }
+}

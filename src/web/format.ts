@@ -1,0 +1,41 @@
+/** Numbers, times and rates as the page shows them. */
+
+const integer = new Intl.NumberFormat('en', { maximumFractionDigits: 0 });
+const decimal = new Intl.NumberFormat('en', { maximumFractionDigits: 1 });
+
+export function count(n: number): string {
+  return integer.format(n);
+}
+
+export function rate(perSecond: number | undefined): string {
+  if (perSecond === undefined || !Number.isFinite(perSecond)) return '–';
+  return perSecond >= 100 ? integer.format(perSecond) : decimal.format(perSecond);
+}
+
+/** `1h 02m`, `3m 05s`, `4.2s` */
+export function duration(seconds: number | undefined): string {
+  if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return '–';
+  if (seconds < 10) return `${decimal.format(seconds)}s`;
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = s % 60;
+  if (h > 0) return `${h}h ${String(m).padStart(2, '0')}m`;
+  if (m > 0) return `${m}m ${String(rest).padStart(2, '0')}s`;
+  return `${rest}s`;
+}
+
+/** A local date and time, short: `2024-11-15 10:00:03`. */
+export function time(iso: string | undefined): string {
+  if (iso === undefined) return '–';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${decimal.format(n / 1024)} KiB`;
+  return `${decimal.format(n / 1024 / 1024)} MiB`;
+}

@@ -1,0 +1,171 @@
+/**
+ * The data the page shows, in the shapes the JSON API sends, and the
+ * arithmetic on it: progress, rate, ETA, and applying a live `job` event to
+ * a results document.
+ */
+import type {
+  Counts,
+  ImageResult,
+  JobStatus,
+  ResultsDocument,
+  StoreResult,
+  StoreStatus,
+} from '../types.js';
+
+export type { Counts, ImageResult, JobStatus, ResultsDocument, StoreResult, StoreStatus };
+
+/** A row of `GET /api/overview` (and of the `jobs` event). */
+export type JobRow = {
+  readonly job_id: string;
+  readonly status: JobStatus;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly finished_at?: string;
+  readonly counts: Counts;
+  readonly stores_done: number;
+};
+
+export type WorkerInfo = {
+  readonly id: string;
+  readonly host?: string;
+  readonly last_seen?: number;
+  readonly running: readonly { readonly job_id: string; readonly store_id: string }[];
+};
+
+export type Overview = {
+  readonly jobs: readonly JobRow[];
+  readonly next_before: number | null;
+  readonly totals: Readonly<Record<JobStatus | 'all', number>>;
+  readonly streams: number;
+  readonly now: string;
+  readonly workers?: readonly WorkerInfo[];
+};
+
+/** `[epoch ms, images finished]` */
+export type Sample = readonly [number, number];
+
+/** The `job` event: what changed in one job since the event before. */
+export type JobDelta = {
+  readonly job_id: string;
+  readonly status: JobStatus;
+  readonly counts: Counts;
+  readonly updated_at: string;
+  readonly stores: readonly { s: number; status: StoreStatus; error?: string }[];
+  readonly images: readonly { s: number; i: number; r: ImageResult }[];
+  readonly sample: Sample | null;
+};
+
+/** A results document the page may change in place. */
+export type LiveJob = {
+  -readonly [K in keyof ResultsDocument]: K extends 'stores' ? LiveStore[] : ResultsDocument[K];
+};
+export type LiveStore = {
+  -readonly [K in keyof StoreResult]: K extends 'images' ? ImageResult[] : StoreResult[K];
+};
+
+export function liveJob(document: ResultsDocument): LiveJob {
+  return {
+    ...document,
+    stores: document.stores.map((store) => ({ ...store, images: [...store.images] })),
+  };
+}
+
+const FINISHED_STORE: ReadonlySet<StoreStatus> = new Set(['completed', 'failed', 'skipped']);
+
+/**
+ * Applies a `job` event. Events carry states, not increments, so applying
+ * one twice, or one older than the document, does no harm: a finished
+ * store or image never goes back.
+ */
+export function applyDelta(
+  job: LiveJob,
+  delta: JobDelta,
+): { stores: Set<number>; images: Set<string> } {
+  const touched = { stores: new Set<number>(), images: new Set<string>() };
+  for (const change of delta.stores) {
+    const store = job.stores[change.s];
+    if (!store || (FINISHED_STORE.has(store.status) && !FINISHED_STORE.has(change.status)))
+      continue;
+    store.status = change.status;
+    if (change.error === undefined) delete store.error;
+    else store.error = change.error;
+    touched.stores.add(change.s);
+  }
+  for (const change of delta.images) {
+    const images = job.stores[change.s]?.images;
+    const image = images?.[change.i];
+    if (!images || !image || (image.status !== 'pending' && change.r.status === 'pending'))
+      continue;
+    images[change.i] = change.r;
+    touched.stores.add(change.s);
+    touched.images.add(`${change.s}:${change.i}`);
+  }
+  job.counts = countsOf(job);
+  job.status = statusOf(job.stores);
+  if (job.status === 'failed')
+    job.error = job.stores
+      .filter((store) => store.status === 'failed')
+      .map((store) => ({ store_id: store.store_id, error: store.error ?? 'failed' }));
+  if (delta.updated_at > job.updated_at) job.updated_at = delta.updated_at;
+  return touched;
+}
+
+export function countsOf(job: { readonly stores: readonly StoreResult[] }): Counts {
+  const counts = {
+    stores: job.stores.length,
+    images: 0,
+    done: 0,
+    failed: 0,
+    skipped: 0,
+    pending: 0,
+  };
+  for (const store of job.stores)
+    for (const image of store.images) {
+      counts.images++;
+      counts[image.status]++;
+    }
+  return counts;
+}
+
+export function statusOf(stores: readonly { readonly status: StoreStatus }[]): JobStatus {
+  if (stores.some((store) => !FINISHED_STORE.has(store.status))) return 'ongoing';
+  return stores.some((store) => store.status === 'failed') ? 'failed' : 'completed';
+}
+
+export function storesDone(stores: readonly StoreResult[]): number {
+  return stores.filter((store) => FINISHED_STORE.has(store.status)).length;
+}
+
+export type Pace = {
+  /** Images finished (done, failed or skipped). */
+  readonly finished: number;
+  /** Seconds since the job started (to its end, once it ended). */
+  readonly seconds: number;
+  /** Images per second over the run so far. */
+  readonly perSecond: number | undefined;
+  /** Seconds left at that pace; undefined when unknown, 0 once ended. */
+  readonly eta: number | undefined;
+};
+
+export function paceOf(
+  counts: Counts,
+  status: JobStatus,
+  createdAt: string,
+  endedAt: string | undefined,
+  now: number,
+): Pace {
+  const finished = counts.done + counts.failed + counts.skipped;
+  const start = Date.parse(createdAt);
+  const end = endedAt === undefined ? now : Date.parse(endedAt);
+  const seconds = Math.max(0, (end - start) / 1000);
+  const perSecond = seconds > 0 && finished > 0 ? finished / seconds : undefined;
+  const eta =
+    status !== 'ongoing' ? 0 : perSecond === undefined ? undefined : counts.pending / perSecond;
+  return { finished, seconds, perSecond, eta };
+}
+
+/** The image being worked on in a running store: its first pending one. */
+export function inFlightIndex(store: StoreResult): number {
+  if (store.status !== 'ongoing') return -1;
+  return store.images.findIndex((image) => image.status === 'pending');
+}

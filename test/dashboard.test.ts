@@ -1,0 +1,420 @@
+/**
+ * The dashboard in a real headless Chromium (playwright-core, Debian's
+ * chromium): live updates without reload, failures, hostile text, no request
+ * beyond the server, one stream per tab with a lossless reconnect,
+ * Paused/Live, search, filter and paging over 1,000 jobs, screenshots.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createAddressGuard } from '../src/serve/address-guard.js';
+import { startServer, type RunningServer } from '../src/serve/server.js';
+import type { ResultsDocument } from '../src/types.js';
+import { guardPage, launchBrowser, requireBrowser, type TestBrowser } from './helpers/browser.js';
+import {
+  call,
+  finished,
+  manifestOf,
+  results,
+  submitOk,
+  waitForJob,
+} from './helpers/serve-client.js';
+import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+
+/** The little of the DOM the page functions below use (this Node program has no DOM types). */
+declare const document: {
+  querySelector(selector: string): { getAttribute(name: string): string | null } | null;
+  querySelectorAll(selector: string): { readonly length: number };
+};
+
+const run = requireBrowser('dashboard.test.ts');
+export const SCREENSHOTS = join(process.cwd(), 'test-output', 'screenshots');
+const folder = mkdtempSync(join(tmpdir(), 'imgjob-dashboard-'));
+let images: ImageServer;
+let server: RunningServer;
+let browser: TestBrowser;
+let base: string;
+
+const XSS_STORE = '<img src=x onerror="window.__xss=1">';
+const XSS_URL_PATH =
+  '/img/</script><script>window.__xss=2</script><img/src=x/onerror=window.__xss=3>.png';
+
+beforeAll(async () => {
+  if (!run) return;
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  images = await startImageServer();
+  server = await startServer({
+    port: 0,
+    dbPath: join(folder, 'dashboard.db'),
+    options: {
+      concurrency: 16,
+      gpuDelay: { min: 0, max: 0 },
+      perHost: 32,
+      timeoutMs: 20_000,
+      maxBytes: 1 << 20,
+      retries: 0,
+      headerOnly: false,
+    },
+    addressGuard: createAddressGuard({ allow: ['127.0.0.1'] }),
+    dashboard: { intervalMs: 25, jobsEveryMs: 100, retryMs: 100 },
+  });
+  base = server.url;
+  browser = await launchBrowser();
+}, 60_000);
+
+afterAll(async () => {
+  if (!run) return;
+  await browser.close();
+  await server.close();
+  await images.close();
+  rmSync(folder, { recursive: true, force: true });
+});
+
+/** A page that fails the test on any request beyond the server, or any script error. */
+async function open(path: string, options: Parameters<TestBrowser['page']>[0] = {}) {
+  const page = await browser.page(options);
+  const seen = await guardPage(page, base);
+  await page.goto(`${base}${path}`);
+  return { page, seen };
+}
+
+async function jobNumbers(page: Page): Promise<Record<string, string>> {
+  return page.$$eval('.summary dl > div', (pairs) =>
+    Object.fromEntries(
+      pairs.map((pair) => [
+        pair.querySelector('dt')?.textContent ?? '',
+        pair.querySelector('dd')?.textContent ?? '',
+      ]),
+    ),
+  );
+}
+
+function expectNumbers(numbers: Record<string, string>, document: ResultsDocument): void {
+  const { counts } = document;
+  expect(numbers).toMatchObject({
+    'Images done': String(counts.done),
+    Failed: String(counts.failed),
+    Skipped: String(counts.skipped),
+    Pending: String(counts.pending),
+    'Total images': String(counts.images),
+  });
+}
+
+async function cellCounts(page: Page, scope = '.store-table'): Promise<Record<string, number>> {
+  return page.$$eval(`${scope} .cell`, (cells) => {
+    const counts: Record<string, number> = {};
+    for (const cell of cells) {
+      const state = [...cell.classList].find((name) => name !== 'cell') ?? '?';
+      counts[state] = (counts[state] ?? 0) + 1;
+    }
+    return counts;
+  });
+}
+
+describe.skipIf(!run)('dashboard in Chromium', () => {
+  it('shows a job submitted through the API and follows it to completed without a reload', async () => {
+    const { page, seen } = await open('/');
+    await page.waitForSelector('#conn.live');
+    await page.evaluate(() => {
+      (globalThis as unknown as { __sameDocument: boolean }).__sameDocument = true;
+    });
+    const id = await submitOk(
+      base,
+      manifestOf((s, i) => images.url(`/hold/live1/${s}/${i}.png`), 3, 5),
+    );
+    const row = page.locator(`tr[data-job="${id}"]`);
+    await row.locator('.badge.ongoing').waitFor();
+    images.release('live1');
+    await row.locator('.badge.completed').waitFor();
+    const status = await call(base, `/api/status?jobid=${id}`);
+    expect(status.body).toEqual({ status: 'completed', job_id: String(id) });
+    const document = await results(base, id);
+    expect(await row.locator('.images-done').textContent()).toBe(String(document.counts.done));
+    expect(await row.locator('.images-total').textContent()).toBe(String(document.counts.images));
+    expect(await row.locator('.stores').textContent()).toBe('3 / 3');
+
+    // Into the job page, still the same document (no reload), numbers as the results file.
+    await row.locator('a').click();
+    await page.waitForSelector('.summary dl');
+    expectNumbers(await jobNumbers(page), document);
+    expect(await cellCounts(page)).toEqual({ done: 15 });
+    expect(
+      await page.evaluate(
+        () => (globalThis as unknown as { __sameDocument?: boolean }).__sameDocument,
+      ),
+    ).toBe(true);
+    expect(seen.outside).toEqual([]);
+    expect(seen.errors).toEqual([]);
+    await page.close();
+  });
+
+  it('shows a failing store first, with its error, its failed and its skipped cells', async () => {
+    const id = await submitOk(
+      base,
+      manifestOf(
+        (s, i) => images.url(s === 2 && i === 2 ? '/missing/x.png' : `/img/f/${s}/${i}.png`),
+        3,
+        4,
+      ),
+    );
+    const document = await waitForJob(base, id, finished);
+    const { page, seen } = await open(`/jobs/${id}`);
+    await page.waitForSelector('.failed-store');
+    const error = document.stores[1]?.error ?? '';
+    expect(error).toMatch(/HTTP 404/);
+    expect(await page.locator('.failed-store .store-id').allTextContents()).toEqual(['S2']);
+    expect(await page.locator('.failed-store .error').textContent()).toBe(error);
+    expect(await cellCounts(page, '.failed-store')).toEqual({ done: 1, failed: 1, skipped: 2 });
+    expectNumbers(await jobNumbers(page), document);
+    // The failed cell tells its error on keyboard focus.
+    await page.locator('.failed-store .cell.failed').focus();
+    await expect.poll(() => page.locator('#cell-tip').isVisible()).toBe(true);
+    const failedImage = document.stores[1]?.images[1];
+    expect(failedImage?.status).toBe('failed');
+    expect(await page.locator('#cell-tip').textContent()).toContain(
+      failedImage?.status === 'failed' ? failedImage.error : '?',
+    );
+    expect(await page.locator('#cell-tip .tip-url').textContent()).toBe(failedImage?.url);
+    expect(seen.outside).toEqual([]);
+    await page.close();
+  });
+
+  it('renders hostile store ids, URLs and errors as text, and runs no script of theirs', async () => {
+    const manifest = manifestOf(
+      (_s, i) => images.url(i === 1 ? XSS_URL_PATH : '/missing/</script>.png'),
+      1,
+      2,
+    );
+    manifest.visits[0] = {
+      ...manifest.visits[0],
+      store_id: XSS_STORE,
+      image_url: manifest.visits[0]?.image_url ?? [],
+      visit_time: 'x',
+    };
+    const id = await submitOk(base, manifest);
+    const document = await waitForJob(base, id, finished);
+    const { page, seen } = await open(`/jobs/${id}`);
+    await page.waitForSelector('.failed-store');
+    expect(await page.locator('.failed-store .store-id').textContent()).toBe(XSS_STORE);
+    expect(await page.locator('.store-table .store-id').textContent()).toBe(XSS_STORE);
+    expect(await page.locator('.failed-store .error').textContent()).toBe(
+      document.stores[0]?.error,
+    );
+    await page.locator('.store-table .cell').first().hover();
+    expect(await page.locator('#cell-tip .tip-url').textContent()).toBe(
+      document.stores[0]?.images[0]?.url,
+    );
+    expect(await page.locator('main img, main script').count()).toBe(0);
+    expect(
+      await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss),
+    ).toBeUndefined();
+    // In the list too, searched by that store id.
+    await page.goto(`${base}/?q=${encodeURIComponent('<img')}`);
+    await page.locator(`tr[data-job="${id}"]`).waitFor();
+    expect(
+      await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss),
+    ).toBeUndefined();
+    expect(seen.outside).toEqual([]);
+    expect(seen.errors).toEqual([]);
+    await page.close();
+  });
+
+  it('keeps one event stream per tab, and a dropped stream resumes without losing an event', async () => {
+    const id = await submitOk(
+      base,
+      manifestOf((s, i) => images.url(`/hold/drop-${i}/${s}/${i}.png`), 2, 3),
+    );
+    // The streams of the tabs earlier tests closed are gone first.
+    await expect.poll(() => server.dashboard.streamCount).toBe(0);
+    const before = 0;
+    const first = await open('/');
+    const second = await open(`/jobs/${id}`);
+    await first.page.waitForSelector('#conn.live');
+    await second.page.waitForSelector('#conn.live');
+    expect(server.dashboard.streamCount).toBe(before + 2);
+    // Moving around inside a tab swaps its stream, never adds one.
+    await first.page.locator(`tr[data-job="${id}"] a`).click();
+    await first.page.waitForSelector('.summary dl');
+    await first.page.locator('.crumbs a').click();
+    await first.page.waitForSelector('tr[data-job]');
+    await expect.poll(() => server.dashboard.streamCount).toBe(before + 2);
+    await first.page.close();
+
+    const { page } = second;
+    images.release('drop-1');
+    await expect.poll(() => cellCounts(page)).toMatchObject({ done: 2 });
+    const loads: string[] = [];
+    const reconnects: string[] = [];
+    page.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.pathname.endsWith('/results')) loads.push(url.pathname);
+      if (url.pathname === '/api/events') reconnects.push(url.search);
+    });
+    server.dashboard.dropStreams();
+    images.release('drop-2');
+    images.release('drop-3');
+    const document = await waitForJob(base, id, finished);
+    await expect.poll(() => cellCounts(page)).toEqual({ done: 6 });
+    expectNumbers(await jobNumbers(page), document);
+    // The browser reconnected by itself (its Last-Event-ID header is added below what
+    // playwright sees) and caught up from the replayed events alone: a stream the
+    // server could not resume would have made the page load the results again.
+    expect(reconnects).toEqual([`?job=${id}`]);
+    expect(loads).toEqual([]);
+    await page.close();
+  });
+
+  it('stops updating when Paused, and catches up when Live again', async () => {
+    const id = await submitOk(
+      base,
+      manifestOf((s, i) => images.url(`/hold/pause-${i}/${s}/${i}.png`), 2, 2),
+    );
+    const { page, seen } = await open(`/jobs/${id}`);
+    await page.waitForSelector('#conn.live');
+    images.release('pause-1');
+    await expect.poll(() => cellCounts(page)).toMatchObject({ done: 2 });
+    await page.locator('#live-toggle').click();
+    await page.waitForSelector('#conn.paused');
+    expect(await page.locator('#live-toggle').getAttribute('aria-pressed')).toBe('false');
+    const streams = server.dashboard.streamCount;
+    images.release('pause-2');
+    const document = await waitForJob(base, id, finished);
+    server.dashboard.tick();
+    // The job is finished on the server; the paused page still shows it as it was.
+    expect(await cellCounts(page)).toMatchObject({ done: 2 });
+    expect(await page.locator('h1 .badge').textContent()).toBe('ongoing');
+    const resumed = page.waitForRequest((request) =>
+      new URL(request.url()).searchParams.has('last_event_id'),
+    );
+    await page.locator('#live-toggle').click();
+    await resumed;
+    await expect.poll(() => cellCounts(page)).toEqual({ done: 4 });
+    await page.locator('h1 .badge.completed').waitFor();
+    expectNumbers(await jobNumbers(page), document);
+    expect(server.dashboard.streamCount).toBeGreaterThanOrEqual(streams);
+    expect(seen.outside).toEqual([]);
+    await page.close();
+  });
+
+  it('searches, filters by status and pages through 1,000 jobs', async () => {
+    const first = Number((await results(base, 1)).job_id);
+    const ids: number[] = [];
+    for (let n = 0; n < 1000; n += 50) {
+      const batch = await Promise.all(
+        Array.from({ length: 50 }, (_, k) => {
+          const m = n + k;
+          const manifest = manifestOf(
+            (s, i) => images.url(m % 10 === 0 ? `/missing/${m}.png` : `/img/p/${m}/${s}/${i}.png`),
+            1,
+            1,
+          );
+          manifest.visits[0] = {
+            ...manifest.visits[0],
+            store_id: `P-${String(m).padStart(4, '0')}`,
+            image_url: manifest.visits[0]?.image_url ?? [],
+            visit_time: 'x',
+          };
+          return submitOk(base, manifest);
+        }),
+      );
+      ids.push(...batch);
+    }
+    expect(first).toBe(1);
+    const newest = Math.max(...ids);
+    await waitForJob(base, newest, finished, 60_000);
+    for (const id of ids) await waitForJob(base, id, finished, 60_000);
+    const { totals } = (await call(base, '/api/overview?limit=1')).body as {
+      totals: Record<string, number>;
+    };
+
+    const { page, seen } = await open('/');
+    const rowIds = (): Promise<number[]> =>
+      page.$$eval('tr[data-job]', (rows) =>
+        rows.map((row) => Number(row.getAttribute('data-job'))),
+      );
+    await page.waitForSelector('tr[data-job]');
+    expect((await rowIds())[0]).toBe(newest);
+    expect(await rowIds()).toHaveLength(50);
+    // Older pages, by keyset: every job once, newest first, none missed.
+    const seenIds: number[] = [];
+    for (let pages = 0; pages < 5; pages++) {
+      const now = await rowIds();
+      seenIds.push(...now);
+      await page.locator('.pager a[rel="next"]').click();
+      await page.waitForFunction(
+        (last) => Number(document.querySelector('tr[data-job]')?.getAttribute('data-job')) < last,
+        now.at(-1) ?? 0,
+      );
+    }
+    expect(seenIds).toEqual(seenIds.map((_, k) => newest - k));
+
+    // Status filter.
+    await page.locator('.filter.failed').click();
+    await page.waitForFunction(
+      () => document.querySelectorAll('tr[data-job]:not([data-status="failed"])').length === 0,
+    );
+    expect(await page.locator('.filter.failed .n').textContent()).toBe(String(totals.failed));
+    expect(await page.locator('.filter.failed').getAttribute('aria-current')).toBe('true');
+    expect(totals.failed).toBeGreaterThanOrEqual(100);
+    expect(new URL(page.url()).searchParams.get('status')).toBe('failed');
+
+    // Search by store id (typed), then by job id.
+    await page.locator('.filter.all').click();
+    await page.locator('#search').fill('P-0777');
+    await page.waitForFunction(() => document.querySelectorAll('tr[data-job]').length === 1);
+    expect(await rowIds()).toEqual([ids[777]]);
+    await page.locator('#search').fill(String(ids[123]));
+    await page.waitForFunction(
+      (id) => document.querySelector('tr[data-job]')?.getAttribute('data-job') === String(id),
+      ids[123],
+    );
+    expect(await rowIds()).toEqual([ids[123]]);
+    await page.locator('#search').fill('no-such-store');
+    await page.waitForSelector('p.note:text("No job matches.")');
+    expect(seen.outside).toEqual([]);
+    expect(seen.errors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it('writes screenshots of the jobs list and a job page, light and dark (and a phone)', async () => {
+    const mixed = await submitOk(
+      base,
+      manifestOf(
+        (s, i) =>
+          images.url(
+            s === 3 && i === 4
+              ? '/missing/shot.png'
+              : s >= 5 && i >= 6
+                ? `/hold/shot/${s}/${i}.png`
+                : `/img/shot/${s}/${i}.png`,
+          ),
+        8,
+        12,
+      ),
+    );
+    // S3 failed at its 4th image; S5–S8 wait at their 6th.
+    await waitForJob(base, mixed, (doc) => doc.counts.done === 59 && doc.counts.failed === 1);
+    for (const colorScheme of ['light', 'dark'] as const) {
+      const { page } = await open('/', { colorScheme });
+      await page.waitForSelector('tr[data-job]');
+      await page.screenshot({ path: join(SCREENSHOTS, `jobs-${colorScheme}.png`) });
+      await page.goto(`${base}/jobs/${mixed}`);
+      await page.waitForSelector('.store-table .cell');
+      await page.locator('.store-table tr[data-store="S3"] .cell.failed').hover();
+      await page.screenshot({ path: join(SCREENSHOTS, `job-${colorScheme}.png`), fullPage: true });
+      await page.close();
+    }
+    const phone = await open(`/jobs/${mixed}`, { viewport: { width: 390, height: 844 } });
+    await phone.page.waitForSelector('.cell');
+    await phone.page.screenshot({ path: join(SCREENSHOTS, 'job-phone.png'), fullPage: true });
+    await phone.page.locator('.crumbs a').click();
+    await phone.page.waitForSelector('tr[data-job]');
+    await phone.page.screenshot({ path: join(SCREENSHOTS, 'jobs-phone.png') });
+    await phone.page.close();
+    images.release('shot');
+  });
+});

@@ -1,0 +1,157 @@
+/**
+ * The HTML report in a real headless Chromium: opened from file:// with
+ * every request refused, it shows the numbers of the results file, renders
+ * hostile text as text, and asks nothing of the network.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { loadResults } from '../src/results/reader.js';
+import type { ResultsDocument } from '../src/types.js';
+import { guardPage, launchBrowser, requireBrowser, type TestBrowser } from './helpers/browser.js';
+import { runCli, spawnCli, stopAll, waitForResults } from './helpers/cli.js';
+import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+
+const run = requireBrowser('report-html.test.ts');
+const SCREENSHOTS = join(process.cwd(), 'test-output', 'screenshots');
+const folder = mkdtempSync(join(tmpdir(), 'imgjob-report-html-'));
+const XSS_STORE = '</script><script>window.__xss=1</script><img src=x onerror="window.__xss=2">';
+let images: ImageServer;
+let browser: TestBrowser;
+
+beforeAll(async () => {
+  if (!run) return;
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  images = await startImageServer();
+  browser = await launchBrowser();
+}, 60_000);
+
+afterAll(async () => {
+  if (!run) return;
+  await stopAll();
+  await browser.close();
+  await images.close();
+  rmSync(folder, { recursive: true, force: true });
+});
+
+function manifest(name: string, visits: { store_id: string; image_url: string[] }[]): string {
+  const path = join(folder, `${name}.json`);
+  writeFileSync(path, JSON.stringify({ count: visits.length, visits }));
+  return path;
+}
+
+/** Opens a report from file:// with every other request refused and recorded. */
+async function openReport(path: string, colorScheme: 'light' | 'dark' = 'light') {
+  const page = await browser.page({ colorScheme });
+  const seen = await guardPage(page, (url) => url.protocol === 'file:');
+  await page.goto(pathToFileURL(path).href);
+  await page.waitForSelector('.summary dl');
+  return { page, seen };
+}
+
+async function shown(page: import('playwright-core').Page) {
+  const numbers = await page.$$eval('.summary dl > div', (pairs) =>
+    Object.fromEntries(
+      pairs.map((pair) => [
+        pair.querySelector('dt')?.textContent ?? '',
+        pair.querySelector('dd')?.textContent ?? '',
+      ]),
+    ),
+  );
+  const cells = await page.$$eval('.store-table tr[data-store]', (rows) =>
+    rows.map((row) =>
+      [...row.querySelectorAll('.cell')].map((cell) =>
+        [...cell.classList].find((name) => name !== 'cell'),
+      ),
+    ),
+  );
+  return { numbers, cells };
+}
+
+function expected(document: ResultsDocument) {
+  const { counts } = document;
+  return {
+    numbers: {
+      'Images done': String(counts.done),
+      Failed: String(counts.failed),
+      Skipped: String(counts.skipped),
+      Pending: String(counts.pending),
+      'Total images': String(counts.images),
+    },
+    cells: document.stores.map((store) => store.images.map((image) => image.status)),
+  };
+}
+
+describe.skipIf(!run)('the HTML report in Chromium', () => {
+  it('opens from file:// with no network and shows the numbers of the results file', async () => {
+    const results = join(folder, 'mixed.results.json');
+    const path = manifest('mixed', [
+      { store_id: 'A1', image_url: [images.url('/img/a/1.png'), images.url('/img/a/2.png')] },
+      {
+        store_id: XSS_STORE,
+        image_url: [
+          images.url('/img/</script>.png'),
+          images.url('/missing/b.png'),
+          images.url('/img/b/3.png'),
+        ],
+      },
+      { store_id: 'C3', image_url: [images.url('/img/c/1.png')] },
+    ]);
+    expect(
+      (await runCli(['run', path, '-o', results, '--gpu-delay', '5', '--seed', '3'])).code,
+    ).toBe(1);
+    const document = await loadResults(results);
+    const html = join(folder, 'mixed.html');
+    expect((await runCli(['report', results, '--html', html])).code).toBe(1);
+
+    for (const colorScheme of ['light', 'dark'] as const) {
+      const { page, seen } = await openReport(html, colorScheme);
+      const view = await shown(page);
+      expect(view.numbers).toMatchObject(expected(document).numbers);
+      expect(view.cells).toEqual(expected(document).cells);
+      expect(await page.locator('.failed-store .store-id').textContent()).toBe(XSS_STORE);
+      expect(await page.locator('.failed-store .error').textContent()).toBe(
+        document.stores[1]?.error,
+      );
+      expect(await page.locator('main img, main script').count()).toBe(0);
+      expect(
+        await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss),
+      ).toBeUndefined();
+      expect(seen.outside).toEqual([]);
+      expect(seen.requests.map((request) => new URL(request.url()).protocol)).toEqual(['file:']);
+      expect(seen.errors).toEqual([]);
+      await page.locator('.store-table .cell.failed').hover();
+      await page.screenshot({
+        path: join(SCREENSHOTS, `report-${colorScheme}.png`),
+        fullPage: true,
+      });
+      await page.close();
+    }
+  });
+
+  it('says a job was ongoing when the report was written from a live file', async () => {
+    const results = join(folder, 'live.results.json');
+    const path = manifest('live', [
+      {
+        store_id: 'L',
+        image_url: [images.url('/img/l/1.png'), images.url('/hold/report-live/2.png')],
+      },
+    ]);
+    const job = spawnCli(['run', path, '-o', results, '--gpu-delay', '0']);
+    const document = await waitForResults(results, (doc) => doc.counts.done === 1, { run: job });
+    const html = join(folder, 'live.html');
+    expect((await runCli(['report', results, '--html', html])).code).toBe(3);
+    images.release('report-live');
+    expect((await job.exited).code).toBe(0);
+    const { page, seen } = await openReport(html);
+    expect(await page.locator('.banner.ongoing').textContent()).toContain('still ongoing');
+    expect(await page.locator('h1 .badge').textContent()).toBe('ongoing');
+    expect((await shown(page)).numbers).toMatchObject(expected(document).numbers);
+    expect(seen.outside).toEqual([]);
+    await page.close();
+  });
+});

@@ -1,0 +1,265 @@
+/**
+ * `imgjob report` and `run --report`, end to end through the built CLI:
+ * the JUnit file passes a JUnit schema (xmllint), the CSV round-trips
+ * through csv-parse, exit codes follow `status`, and a live or killed run's
+ * file is reported as it stands.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { parse } from 'csv-parse/sync';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { loadResults } from '../src/results/reader.js';
+import type { ResultsDocument } from '../src/types.js';
+import { runCli, spawnCli, stopAll, waitForResults } from './helpers/cli.js';
+import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+
+const XSD = fileURLToPath(new URL('fixtures/junit.xsd', import.meta.url));
+const folder = mkdtempSync(join(tmpdir(), 'imgjob-report-'));
+let images: ImageServer;
+/** A finished, failed job with hostile store ids, URLs and error texts. */
+let failedResults: string;
+let failed: ResultsDocument;
+
+const HOSTILE_STORE = 'S,"quoted"\r\n<img src=x onerror=alert(1)></script>&\u0001';
+
+function writeManifest(name: string, visits: { store_id: string; image_url: string[] }[]): string {
+  const path = join(folder, `${name}.json`);
+  writeFileSync(path, JSON.stringify({ count: visits.length, visits }));
+  return path;
+}
+
+const hasXmllint = (() => {
+  try {
+    execFileSync('xmllint', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+function validateJunit(path: string): void {
+  if (!hasXmllint) {
+    if (process.env.CI) throw new Error('xmllint is missing: CI must check the JUnit schema');
+    return;
+  }
+  // Throws (non-zero exit) with xmllint's message when the file does not validate.
+  execFileSync('xmllint', ['--noout', '--schema', XSD, path], { stdio: 'pipe' });
+}
+
+beforeAll(async () => {
+  if (!hasXmllint && !process.env.CI)
+    console.warn(
+      'report.test.ts: xmllint not found (apt-get install libxml2-utils): schema checks skipped',
+    );
+  images = await startImageServer();
+  const manifest = writeManifest('failed', [
+    { store_id: 'S1', image_url: [images.url('/img/1/a.png'), images.url('/img/1/b.png')] },
+    {
+      store_id: HOSTILE_STORE,
+      image_url: [
+        images.url('/img/2/a,"b".png'),
+        images.url('/missing/</script><script>alert(1)</script>.png'),
+        images.url('/img/2/c.png'),
+      ],
+    },
+  ]);
+  failedResults = join(folder, 'failed.results.json');
+  const run = await runCli([
+    'run',
+    manifest,
+    '-o',
+    failedResults,
+    '--gpu-delay',
+    '0',
+    '--retries',
+    '0',
+  ]);
+  expect(run.code, run.stderr).toBe(1);
+  failed = await loadResults(failedResults);
+});
+
+afterEach(stopAll);
+
+afterAll(async () => {
+  await images.close();
+  rmSync(folder, { recursive: true, force: true });
+});
+
+describe('imgjob report --junit', () => {
+  it('writes one suite per job, one case per store, a failure with the store error, valid against the JUnit schema', async () => {
+    const out = join(folder, 'junit.xml');
+    const { code, stderr } = await runCli(['report', failedResults, '--junit', out]);
+    expect(code, stderr).toBe(1);
+    validateJunit(out);
+    const xml = readFileSync(out, 'utf8');
+    expect(xml.match(/<testsuite /g)).toHaveLength(1);
+    expect(xml.match(/<testcase /g)).toHaveLength(2);
+    expect(xml.match(/<failure /g)).toHaveLength(1);
+    expect(xml).toContain('tests="2" failures="1" errors="0" skipped="0"');
+    // The hostile store id is escaped (its control character replaced), never raw markup.
+    expect(xml).not.toContain('<img');
+    expect(xml).toContain(
+      'name="S,&quot;quoted&quot;&#13;&#10;&lt;img src=x onerror=alert(1)&gt;&lt;/script&gt;&amp;\uFFFD"',
+    );
+    const error = failed.stores[1]?.error ?? '';
+    expect(error).toMatch(/HTTP 404/);
+    expect(xml).toContain(
+      `type="E_HTTP_STATUS">${error.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}`,
+    );
+  });
+
+  it('writes several jobs as several suites, to stdout with -', async () => {
+    const { code, stdout } = await runCli(['report', failedResults, failedResults, '--junit', '-']);
+    expect(code).toBe(1);
+    expect(stdout.match(/<testsuite /g)).toHaveLength(2);
+    const out = join(folder, 'two.xml');
+    writeFileSync(out, stdout);
+    validateJunit(out);
+  });
+});
+
+describe('imgjob report --csv', () => {
+  it('writes one row per image that csv-parse reads back to the results file', async () => {
+    const { code, stdout } = await runCli(['report', failedResults, '--csv', '-']);
+    expect(code).toBe(1);
+    expect(stdout.endsWith('\r\n')).toBe(true);
+    const rows = parse<Record<string, string>>(stdout, { columns: true });
+    const expected = failed.stores.flatMap((store) =>
+      store.images.map((image, index) => ({
+        store_id: store.store_id,
+        index: String(index + 1),
+        url: image.url,
+        status: image.status,
+        width: image.status === 'done' ? String(image.width) : '',
+        height: image.status === 'done' ? String(image.height) : '',
+        perimeter: image.status === 'done' ? String(image.perimeter) : '',
+        bytes: image.status === 'done' ? String(image.bytes) : '',
+        gpu_ms: image.status === 'done' ? String(image.gpu_ms) : '',
+        error: image.status === 'failed' ? image.error : '',
+        job_id: failed.job_id,
+      })),
+    );
+    expect(rows).toEqual(expected);
+    expect(rows.map((row) => row.status)).toEqual(['done', 'done', 'done', 'failed', 'skipped']);
+    expect(rows[2]?.store_id).toBe(HOSTILE_STORE);
+  });
+});
+
+describe('imgjob report: exit codes and files', () => {
+  it('exits 0 for a completed job and writes every report it is asked for', async () => {
+    const manifest = writeManifest('ok', [
+      { store_id: 'A', image_url: [images.url('/img/ok.png')] },
+    ]);
+    const results = join(folder, 'ok.results.json');
+    expect((await runCli(['run', manifest, '-o', results, '--gpu-delay', '0'])).code).toBe(0);
+    const [html, junit, csv] = ['ok.html', 'ok.xml', 'ok.csv'].map((name) => join(folder, name));
+    const run = await runCli([
+      'report',
+      results,
+      '--html',
+      html ?? '',
+      '--junit',
+      junit ?? '',
+      '--csv',
+      csv ?? '',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    for (const path of [html, junit, csv]) expect(existsSync(path ?? '')).toBe(true);
+    expect(readFileSync(html ?? '', 'utf8')).toMatch(/^<!doctype html>/);
+  });
+
+  it('exits 2 with one line for a file that is not a results file, and for no report asked', async () => {
+    const bogus = join(folder, 'bogus.json');
+    writeFileSync(bogus, '{"hello": 1}');
+    const bad = await runCli(['report', bogus, '--csv', '-']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toEqual([
+      `imgjob: ${bogus} is not an imgjob results file`,
+    ]);
+    const missing = await runCli(['report', join(folder, 'nope.json'), '--csv', '-']);
+    expect(missing.code).toBe(2);
+    const none = await runCli(['report', failedResults]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('give at least one of --html, --junit, --csv');
+    const twice = await runCli(['report', failedResults, '--csv', '-', '--junit', '-']);
+    expect(twice.code).toBe(2);
+  });
+
+  it('reports a live run as ongoing (exit 3), then the killed and resumed file as it stands', async () => {
+    const manifest = writeManifest('live', [
+      { store_id: 'L1', image_url: [images.url('/img/l1.png'), images.url('/hold/live/l1.png')] },
+      { store_id: 'L2', image_url: [images.url('/img/l2.png')] },
+    ]);
+    const results = join(folder, 'live.results.json');
+    const run = spawnCli(['run', manifest, '-o', results, '--gpu-delay', '0']);
+    await waitForResults(results, (doc) => doc.counts.done === 2, { run });
+
+    const junit = join(folder, 'live.xml');
+    const live = await runCli(['report', results, '--csv', '-', '--junit', junit]);
+    expect(live.code, live.stderr).toBe(3);
+    expect(live.stderr).toContain('still ongoing');
+    expect(live.stdout).toContain('pending');
+    validateJunit(junit);
+    expect(readFileSync(junit, 'utf8')).toContain(
+      'the job was ongoing when this report was written',
+    );
+
+    await run.kill('SIGKILL');
+    const killed = await runCli(['report', results, '--csv', '-']);
+    expect(killed.code).toBe(3);
+    const status = await runCli(['status', results, '--json']);
+    expect(status.code).toBe(3);
+
+    images.release('live');
+    const resumed = await runCli(['run', manifest, '-o', results, '--gpu-delay', '0', '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const after = await runCli(['report', results, '--csv', '-']);
+    expect(after.code).toBe(0);
+    const rows = parse<Record<string, string>>(after.stdout, { columns: true });
+    expect(rows.map((row) => `${row.store_id}:${row.status}`)).toEqual([
+      'L1:done',
+      'L1:done',
+      'L2:done',
+    ]);
+  });
+});
+
+describe('imgjob run --report', () => {
+  it('writes the reports at the end of the run', async () => {
+    const manifest = writeManifest('run-report', [
+      { store_id: 'R', image_url: [images.url('/img/r.png')] },
+    ]);
+    const [html, junit, csv] = ['r.html', 'r.xml', 'r.csv'].map((name) => join(folder, name));
+    const spec = `html:${html ?? ''},junit:${junit ?? ''},csv:${csv ?? ''}`;
+    const run = await runCli(['run', manifest, '--force', '--gpu-delay', '0', '--report', spec]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain(`report written to ${junit ?? ''}`);
+    validateJunit(junit ?? '');
+    expect(readFileSync(csv ?? '', 'utf8').split('\r\n')).toHaveLength(3);
+    expect(readFileSync(html ?? '', 'utf8')).toContain('id="imgjob-data"');
+  });
+
+  it('refuses a bad --report before any download (exit 2)', async () => {
+    images.reset();
+    const manifest = writeManifest('bad-report', [
+      { store_id: 'B', image_url: [images.url('/img/b.png')] },
+    ]);
+    const run = await runCli([
+      'run',
+      manifest,
+      '--force',
+      '--gpu-delay',
+      '0',
+      '--report',
+      'pdf:x.pdf',
+    ]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--report: expected kind:file');
+    expect(images.requests).toEqual([]);
+  });
+});
