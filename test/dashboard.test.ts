@@ -131,8 +131,12 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     images.release('live1');
     await row.locator('.badge.completed').waitFor();
     const status = await call(base, `/api/status?jobid=${id}`);
-    expect(status.body).toEqual({ status: 'completed', job_id: String(id) });
     const document = await results(base, id);
+    expect(status.body).toEqual({
+      status: 'completed',
+      job_id: String(id),
+      counts: document.counts,
+    });
     expect(await row.locator('.images-done').textContent()).toBe(String(document.counts.done));
     expect(await row.locator('.images-total').textContent()).toBe(String(document.counts.images));
     expect(await row.locator('.stores').textContent()).toBe('3 / 3');

@@ -25,7 +25,8 @@ let images: ImageServer;
 let failedResults: string;
 let failed: ResultsDocument;
 
-const HOSTILE_STORE = 'S,"quoted"\r\n<img src=x onerror=alert(1)></script>&\u0001';
+// Control characters are refused in store ids; every other hostile byte is allowed.
+const HOSTILE_STORE = 'S,"quoted" <img src=x onerror=alert(1)></script>&\'';
 
 function writeManifest(name: string, visits: { store_id: string; image_url: string[] }[]): string {
   const path = join(folder, `${name}.json`);
