@@ -7,11 +7,11 @@
 import { Agent, type buildConnector } from 'undici';
 
 import { AttemptClock } from './attempt.js';
-import { DownloadError } from '../utils/errors.js';
 import { measureHead } from './header-only.js';
 import { httpGet, type AttemptContext } from './get-handler.js';
 import { ensureSize, okOrDiscard, parseTarget, type Target } from './response.js';
-import { abortedError, isUndiciTimeout, withRetries, type RetryPolicy } from './retry.js';
+import { withRetries, type RetryPolicy } from './retry.js';
+import { abortedError, badUrl, isUndiciTimeout, timeoutError } from './errors.js';
 import { HeaderProbe, type Measured } from './measure.js';
 import type { DownloadOptions, Measurement } from '../types.js';
 
@@ -98,8 +98,6 @@ export function createDownloader(options: DownloaderOptions): Downloader {
       if (running.attempt.expired || isUndiciTimeout(error)) {
         throw timeoutError(url, timeoutMs, error);
       }
-      // A connector's refusal (see `connect`) came back wrapped as a network error.
-      if (error instanceof DownloadError && error.cause instanceof DownloadError) throw error.cause;
       throw error;
     } finally {
       running.end();
@@ -110,7 +108,7 @@ export function createDownloader(options: DownloaderOptions): Downloader {
     async fetchImage(url, signal) {
       if (signal?.aborted) throw abortedError(signal);
       const target = parseTarget(url);
-      if (!target) throw new DownloadError('E_BAD_URL', 'not an http(s) URL', { url });
+      if (!target) throw badUrl(url, 'not an http(s) URL');
       const { value, attempts } = await withRetries(
         () => attempt(url, target, signal),
         policy,
@@ -138,15 +136,6 @@ async function measureWhole(ctx: AttemptContext): Promise<Measured> {
     };
   });
   return { ...probe.finish(), bytes: received };
-}
-
-function timeoutError(url: string, timeoutMs: number, cause: unknown): DownloadError {
-  return new DownloadError(
-    'E_TIMEOUT',
-    `timed out after ${timeoutMs} ms`,
-    { url, transient: true },
-    { cause },
-  );
 }
 
 function expectInteger(name: string, value: number, min: number): void {

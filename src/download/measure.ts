@@ -5,7 +5,8 @@
  */
 import { imageSize } from 'image-size';
 
-import { DownloadError } from '../utils/errors.js';
+import type { DownloadError } from '../utils/errors.js';
+import { notImage } from './errors.js';
 import { quickSize } from './quick-size.js';
 
 /** Width and height as stored in the file (no EXIF rotation applied). */
@@ -159,7 +160,7 @@ export class HeaderProbe {
     const text =
       message ??
       `not ${known ? 'a readable' : 'an'} image${known}: ${this.#held} bytes starting ${preview(head)}`;
-    return new DownloadError('E_NOT_IMAGE', text, { url: this.#url });
+    return notImage(this.#url, text);
   }
 }
 
