@@ -1,0 +1,232 @@
+/**
+ * Downloads on a pool of worker threads. The main thread keeps the
+ * scheduling; a download goes to the thread with the fewest in flight for
+ * its share of connections, and only its measurement comes back.
+ *
+ * - Limits over the whole process: `perHost` is split between the threads
+ *   (each thread's Agent gets its share), so `perHost: 16` on two threads is
+ *   8 + 8 connections to a host. There are never more threads than
+ *   connections per host.
+ * - Cheap for small jobs: a thread starts only when every running thread is
+ *   busy, so a job that downloads one image at a time uses one.
+ * - Aborts: the caller's signal rejects the download at once, and an abort
+ *   message stops it inside its thread.
+ * - A thread that dies (a crash, out of memory) takes no image down with it
+ *   silently: each of its downloads in flight is sent to another thread once,
+ *   and fails with `E_THREAD` if that one dies too.
+ * - A thread is unref'd while it has nothing in flight, so an idle pool
+ *   never keeps the process alive.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+import { DownloadError, describeError } from '../../utils/errors.js';
+import type { ConnectorRecipe, Downloader, DownloaderOptions } from '../downloader.js';
+import { abortedError, fromErrorData, threadCrashed } from '../errors.js';
+import type { FromThread, ThreadInit, ToThread } from './messages.js';
+import type { Measurement } from '../../types.js';
+
+const WORKER_URL = new URL('./worker.js', import.meta.url);
+
+/** The threads a process gets by default: one per core. */
+export function defaultThreads(): number {
+  return availableParallelism();
+}
+
+type Task = {
+  readonly id: number;
+  readonly url: string;
+  readonly signal: AbortSignal | undefined;
+  readonly resolve: (measurement: Measurement) => void;
+  readonly reject: (error: unknown) => void;
+  settled: boolean;
+  /** Threads that died with this task in flight. */
+  crashes: number;
+  thread: Thread | undefined;
+};
+
+type Thread = {
+  readonly worker: Worker;
+  /** Connections per host this thread's Agent may open. */
+  readonly share: number;
+  readonly tasks: Map<number, Task>;
+  dead: boolean;
+};
+
+export function createPool(
+  options: DownloaderOptions & { readonly threads: number },
+  recipe: ConnectorRecipe | undefined,
+): Downloader {
+  return new Pool(options, recipe);
+}
+
+class Pool implements Downloader {
+  readonly #options: Omit<DownloaderOptions, 'connect' | 'threads'>;
+  readonly #recipe: ConnectorRecipe | undefined;
+  /** One slot per thread the pool may run; a slot is empty until needed (or after a crash). */
+  readonly #slots: (Thread | undefined)[];
+  readonly #shares: readonly number[];
+  /** Tasks in flight under each caller signal: one abort listener per signal. */
+  readonly #bySignal = new WeakMap<AbortSignal, Set<Task>>();
+  #nextId = 1;
+  #closed = false;
+
+  constructor(options: DownloaderOptions & { readonly threads: number }, recipe?: ConnectorRecipe) {
+    const { connect: _connect, threads, ...rest } = options;
+    this.#options = rest;
+    this.#recipe = recipe;
+    this.#shares = splitShares(options.perHost, Math.min(threads, options.perHost));
+    this.#slots = this.#shares.map(() => undefined);
+  }
+
+  fetchImage(url: string, signal?: AbortSignal): Promise<Measurement> {
+    if (signal?.aborted) return Promise.reject(abortedError(signal));
+    if (this.#closed) return Promise.reject(closedError(url));
+    return new Promise((resolve, reject) => {
+      const task: Task = {
+        id: this.#nextId++,
+        url,
+        signal,
+        resolve,
+        reject,
+        settled: false,
+        crashes: 0,
+        thread: undefined,
+      };
+      if (signal) this.#watch(signal).add(task);
+      this.#send(task);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const threads = this.#slots.filter((thread) => thread !== undefined);
+    this.#slots.fill(undefined);
+    for (const thread of threads) {
+      thread.dead = true;
+      for (const task of thread.tasks.values()) this.#settle(task, closedError(task.url));
+    }
+    await Promise.all(threads.map((thread) => thread.worker.terminate()));
+  }
+
+  #send(task: Task): void {
+    const thread = this.#pick();
+    task.thread = thread;
+    thread.tasks.set(task.id, task);
+    if (thread.tasks.size === 1) thread.worker.ref();
+    post(thread, { type: 'fetch', id: task.id, url: task.url });
+  }
+
+  /** The running thread with the most room; a new one when all are busy and a slot is free. */
+  #pick(): Thread {
+    let best: Thread | undefined;
+    let bestLoad = Infinity;
+    let free = -1;
+    this.#slots.forEach((thread, index) => {
+      if (thread === undefined) {
+        if (free < 0) free = index;
+        return;
+      }
+      const load = thread.tasks.size / thread.share;
+      if (load < bestLoad) {
+        best = thread;
+        bestLoad = load;
+      }
+    });
+    if (best !== undefined && (bestLoad === 0 || free < 0)) return best;
+    return this.#start(free < 0 ? 0 : free);
+  }
+
+  #start(slot: number): Thread {
+    const share = this.#shares[slot] ?? 1;
+    const init: ThreadInit = {
+      options: { ...this.#options, perHost: share },
+      recipe: this.#recipe,
+    };
+    const worker = new Worker(WORKER_URL, { workerData: init });
+    const thread: Thread = { worker, share, tasks: new Map(), dead: false };
+    this.#slots[slot] = thread;
+    worker.unref();
+    worker.on('message', (message: FromThread) => {
+      this.#answer(thread, message);
+    });
+    worker.on('error', (error) => {
+      this.#lost(thread, slot, describeError(error));
+    });
+    worker.on('exit', (code) => {
+      this.#lost(thread, slot, `it exited with code ${code}`);
+    });
+    return thread;
+  }
+
+  #answer(thread: Thread, message: FromThread): void {
+    const task = thread.tasks.get(message.id);
+    if (!task) return;
+    thread.tasks.delete(message.id);
+    if (thread.tasks.size === 0) thread.worker.unref();
+    if (message.ok) this.#settle(task, undefined, message.measurement);
+    else this.#settle(task, fromErrorData(message.error));
+  }
+
+  /** A thread died: its downloads go to another thread once, then fail. */
+  #lost(thread: Thread, slot: number, detail: string): void {
+    if (thread.dead) return;
+    thread.dead = true;
+    if (this.#slots[slot] === thread) this.#slots[slot] = undefined;
+    const orphans = [...thread.tasks.values()];
+    thread.tasks.clear();
+    for (const task of orphans) {
+      if (task.settled) continue;
+      task.crashes++;
+      if (task.crashes > 1 || this.#closed) this.#settle(task, threadCrashed(task.url, detail));
+      else this.#send(task);
+    }
+  }
+
+  #settle(task: Task, error: unknown, measurement?: Measurement): void {
+    if (task.settled) return;
+    task.settled = true;
+    if (task.signal) this.#bySignal.get(task.signal)?.delete(task);
+    if (measurement) task.resolve(measurement);
+    else task.reject(error);
+  }
+
+  #watch(signal: AbortSignal): Set<Task> {
+    let tasks = this.#bySignal.get(signal);
+    if (tasks) return tasks;
+    const watched = new Set<Task>();
+    tasks = watched;
+    this.#bySignal.set(signal, watched);
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const task of [...watched]) {
+          this.#settle(task, abortedError(signal));
+          const thread = task.thread;
+          // Its thread stops it; the answer that follows is dropped.
+          if (thread && !thread.dead) post(thread, { type: 'abort', id: task.id });
+        }
+      },
+      { once: true },
+    );
+    return tasks;
+  }
+}
+
+function post(thread: Thread, message: ToThread): void {
+  thread.worker.postMessage(message);
+}
+
+/** `total` connections over `parts` threads, as evenly as whole numbers go. */
+export function splitShares(total: number, parts: number): number[] {
+  return Array.from(
+    { length: parts },
+    (_, index) => Math.floor(total / parts) + (index < total % parts ? 1 : 0),
+  );
+}
+
+function closedError(url: string): DownloadError {
+  return new DownloadError('E_NETWORK', 'downloader closed before the download finished', {
+    url,
+  });
+}
