@@ -106,7 +106,13 @@ class Pool implements Downloader {
       thread.dead = true;
       for (const task of thread.tasks.values()) this.#settle(task, closedError(task.url));
     }
-    await Promise.all(threads.map((thread) => thread.worker.terminate()));
+    // Ref'd again: an unref'd thread's exit would not keep the process waiting for it.
+    await Promise.all(
+      threads.map((thread) => {
+        thread.worker.ref();
+        return thread.worker.terminate();
+      }),
+    );
   }
 
   #send(task: Task): void {
@@ -163,7 +169,8 @@ class Pool implements Downloader {
     const task = thread.tasks.get(message.id);
     if (!task) return;
     thread.tasks.delete(message.id);
-    if (thread.tasks.size === 0) thread.worker.unref();
+    // A thread being terminated stays ref'd: the process waits for its exit.
+    if (thread.tasks.size === 0 && !thread.dead) thread.worker.unref();
     if (message.ok) this.#settle(task, undefined, message.measurement);
     else this.#settle(task, fromErrorData(message.error));
   }
