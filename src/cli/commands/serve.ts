@@ -10,7 +10,6 @@ import type { Command } from 'commander';
 
 import type { CliIo } from '../io.js';
 import { addEngineOptions, engineOptionsOf, intOption, type EngineFlags } from '../options.js';
-import { readStoreMaster } from '../../input/store-master.js';
 import { SERVE_DEFAULTS } from '../../serve/defaults.js';
 
 type ServeFlags = EngineFlags & {
@@ -71,7 +70,11 @@ async function serveCommand(flags: ServeFlags, io: Pick<CliIo, 'stderr'>): Promi
     io.stderr.write(`imgjob: ${line}\n`);
   };
   const storeMaster = flags.storeMaster
-    ? { ids: await readStoreMaster(flags.storeMaster), source: flags.storeMaster }
+    ? {
+        // Loaded on use: other commands start without its CSV parser.
+        ids: await (await import('../../input/store-master.js')).readStoreMaster(flags.storeMaster),
+        source: flags.storeMaster,
+      }
     : undefined;
   // Listening for signals before the server starts: a signal during a long
   // resume still ends in a graceful stop.
