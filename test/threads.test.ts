@@ -194,22 +194,29 @@ describe('imgjob run --threads', () => {
 describe('the thread pool', () => {
   it('stops a download inside its thread when the caller aborts', async () => {
     server.gate('abort'); // never opened
+    // One connection on the main thread, one on a worker: the second download goes to the worker.
     const downloader = built.createDownloader({
       timeoutMs: 10_000,
       maxBytes: 1_000_000,
       retries: 0,
       headerOnly: false,
-      perHost: 4,
+      perHost: 2,
       threads: 2,
     });
     try {
       const stop = new AbortController();
-      const fetching = downloader.fetchImage(server.url('/gate/abort/image.png'), stop.signal);
-      const settled = fetching.catch((error: unknown) => error);
-      await server.until((requests) => requests.some((r) => r.path === '/gate/abort/image.png'));
+      const settled = ['a', 'b'].map((name) =>
+        downloader
+          .fetchImage(server.url(`/gate/abort/${name}.png`), stop.signal)
+          .catch((error: unknown) => error),
+      );
+      await server.until((requests) => requests.length === 2);
+      expect(new Set(server.requests.map((r) => r.socket)).size).toBe(2);
       stop.abort(new Error('test'));
-      expect(await settled).toMatchObject({ code: 'E_ABORTED' });
-      // Only the thread's own request could close the connection.
+      for (const error of await Promise.all(settled)) {
+        expect(error).toMatchObject({ code: 'E_ABORTED' });
+      }
+      // The pool is still open: only each thread's own request could close its connection.
       await server.until((requests) => requests.every((r) => r.state === 'aborted'));
     } finally {
       await downloader.close();

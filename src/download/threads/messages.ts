@@ -21,3 +21,10 @@ export type ToThread =
 export type FromThread =
   | { readonly id: number; readonly ok: true; readonly measurement: Measurement }
   | { readonly id: number; readonly ok: false; readonly error: ErrorData };
+
+/**
+ * Messages go in batches: what one side has to say in one turn of its event
+ * loop is one `postMessage`, so a busy pool wakes the other thread once per
+ * batch rather than once per image.
+ */
+export type Batch<T> = readonly T[];

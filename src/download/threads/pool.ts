@@ -1,14 +1,16 @@
 /**
- * Downloads on a pool of worker threads. The main thread keeps the
- * scheduling; a download goes to the thread with the fewest in flight for
- * its share of connections, and only its measurement comes back.
+ * Downloads on `threads` threads: the calling (main) thread and worker
+ * threads. The main thread keeps the scheduling and downloads too (it has
+ * little else to do, and a thread less to start and to collect garbage
+ * for); a download goes to the thread with the fewest in flight for its
+ * share of connections, and from a worker only its measurement comes back.
  *
  * - Limits over the whole process: `perHost` is split between the threads
  *   (each thread's Agent gets its share), so `perHost: 16` on two threads is
  *   8 + 8 connections to a host. There are never more threads than
  *   connections per host.
- * - Cheap for small jobs: a thread starts only when every running thread is
- *   busy, so a job that downloads one image at a time uses one.
+ * - Cheap for small jobs: a worker starts only when every running thread is
+ *   busy, so a job that downloads one image at a time starts none.
  * - Aborts: the caller's signal rejects the download at once, and an abort
  *   message stops it inside its thread.
  * - A thread that dies (a crash, out of memory) takes no image down with it
@@ -23,10 +25,13 @@ import { Worker } from 'node:worker_threads';
 import { DownloadError, describeError } from '../../utils/errors.js';
 import type { ConnectorRecipe, Downloader, DownloaderOptions } from '../downloader.js';
 import { abortedError, fromErrorData, threadCrashed } from '../errors.js';
-import type { FromThread, ThreadInit, ToThread } from './messages.js';
+import { createLocalDownloader } from '../local.js';
+import type { Batch, FromThread, ThreadInit, ToThread } from './messages.js';
 import type { Measurement } from '../../types.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
+/** Tests only: URLs the worker crashes on (see worker.ts) never run on the main thread. */
+const FAULT = process.env.IMGJOB_TEST_THREAD_FAULT || undefined;
 
 /** The threads a process gets by default: one per core. */
 export function defaultThreads(): number {
@@ -47,6 +52,8 @@ type Task = {
 
 type Thread = {
   readonly worker: Worker;
+  /** Messages of this turn of the event loop, sent together once it is over. */
+  outbox: ToThread[];
   /** Connections per host this thread's Agent may open. */
   readonly share: number;
   readonly tasks: Map<number, Task>;
@@ -63,7 +70,9 @@ export function createPool(
 class Pool implements Downloader {
   readonly #options: Omit<DownloaderOptions, 'connect' | 'threads'>;
   readonly #recipe: ConnectorRecipe | undefined;
-  /** One slot per thread the pool may run; a slot is empty until needed (or after a crash). */
+  /** The main thread's own downloads: its Agent, its share, how many in flight. */
+  readonly #main: { readonly downloader: Downloader; readonly share: number; inFlight: number };
+  /** One slot per worker the pool may run; a slot is empty until needed (or after a crash). */
   readonly #slots: (Thread | undefined)[];
   readonly #shares: readonly number[];
   /** Tasks in flight under each caller signal: one abort listener per signal. */
@@ -72,10 +81,19 @@ class Pool implements Downloader {
   #closed = false;
 
   constructor(options: DownloaderOptions & { readonly threads: number }, recipe?: ConnectorRecipe) {
-    const { connect: _connect, threads, ...rest } = options;
+    const { connect, threads, ...rest } = options;
     this.#options = rest;
     this.#recipe = recipe;
-    this.#shares = splitShares(options.perHost, Math.min(threads, options.perHost));
+    const [mainShare = 1, ...workerShares] = splitShares(
+      options.perHost,
+      Math.min(threads, options.perHost),
+    );
+    this.#main = {
+      downloader: createLocalDownloader({ ...rest, perHost: mainShare }, connect),
+      share: mainShare,
+      inFlight: 0,
+    };
+    this.#shares = workerShares;
     this.#slots = this.#shares.map(() => undefined);
   }
 
@@ -107,26 +125,48 @@ class Pool implements Downloader {
       for (const task of thread.tasks.values()) this.#settle(task, closedError(task.url));
     }
     // Ref'd again: an unref'd thread's exit would not keep the process waiting for it.
-    await Promise.all(
-      threads.map((thread) => {
+    await Promise.all([
+      this.#main.downloader.close(),
+      ...threads.map((thread) => {
         thread.worker.ref();
         return thread.worker.terminate();
       }),
-    );
+    ]);
   }
 
   #send(task: Task): void {
-    const thread = this.#pick();
+    const thread = this.#pick(FAULT !== undefined && task.url.includes(FAULT));
+    if (thread === 'main') {
+      this.#runHere(task);
+      return;
+    }
     task.thread = thread;
     thread.tasks.set(task.id, task);
     if (thread.tasks.size === 1) thread.worker.ref();
     post(thread, { type: 'fetch', id: task.id, url: task.url });
   }
 
-  /** The running thread with the most room; a new one when all are busy and a slot is free. */
-  #pick(): Thread {
-    let best: Thread | undefined;
-    let bestLoad = Infinity;
+  /** On the main thread: the caller's signal goes straight to its downloader. */
+  #runHere(task: Task): void {
+    const main = this.#main;
+    task.thread = undefined;
+    main.inFlight++;
+    main.downloader.fetchImage(task.url, task.signal).then(
+      (measurement) => {
+        main.inFlight--;
+        this.#settle(task, undefined, measurement);
+      },
+      (error: unknown) => {
+        main.inFlight--;
+        this.#settle(task, error);
+      },
+    );
+  }
+
+  /** The thread with the most room; a new worker when all are busy and a slot is free. */
+  #pick(workerOnly: boolean): Thread | 'main' {
+    let best: Thread | 'main' = 'main';
+    let bestLoad = workerOnly ? Infinity : this.#main.inFlight / this.#main.share;
     let free = -1;
     this.#slots.forEach((thread, index) => {
       if (thread === undefined) {
@@ -139,8 +179,8 @@ class Pool implements Downloader {
         bestLoad = load;
       }
     });
-    if (best !== undefined && (bestLoad === 0 || free < 0)) return best;
-    return this.#start(free < 0 ? 0 : free);
+    if (bestLoad === 0 || free < 0) return best;
+    return this.#start(free);
   }
 
   #start(slot: number): Thread {
@@ -150,11 +190,11 @@ class Pool implements Downloader {
       recipe: this.#recipe,
     };
     const worker = new Worker(WORKER_URL, { workerData: init });
-    const thread: Thread = { worker, share, tasks: new Map(), dead: false };
+    const thread: Thread = { worker, outbox: [], share, tasks: new Map(), dead: false };
     this.#slots[slot] = thread;
     worker.unref();
-    worker.on('message', (message: FromThread) => {
-      this.#answer(thread, message);
+    worker.on('message', (batch: Batch<FromThread>) => {
+      for (const message of batch) this.#answer(thread, message);
     });
     worker.on('error', (error) => {
       this.#lost(thread, slot, describeError(error));
@@ -221,7 +261,14 @@ class Pool implements Downloader {
 }
 
 function post(thread: Thread, message: ToThread): void {
-  thread.worker.postMessage(message);
+  if (thread.outbox.length === 0) {
+    queueMicrotask(() => {
+      const batch = thread.outbox;
+      thread.outbox = [];
+      if (!thread.dead) thread.worker.postMessage(batch);
+    });
+  }
+  thread.outbox.push(message);
 }
 
 /** `total` connections over `parts` threads, as evenly as whole numbers go. */

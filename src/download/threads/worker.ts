@@ -9,7 +9,7 @@ import type { buildConnector as undiciConnector } from 'undici';
 
 import { toErrorData } from '../errors.js';
 import { createLocalDownloader } from '../local.js';
-import type { FromThread, ThreadInit, ToThread } from './messages.js';
+import type { Batch, FromThread, ThreadInit, ToThread } from './messages.js';
 
 const port = parentPort;
 if (!port) throw new Error('src/download/threads/worker.ts runs as a worker thread only');
@@ -21,7 +21,14 @@ const downloader = createLocalDownloader(init.options, connect);
 const running = new Map<number, AbortController>();
 const fault = injectedFault();
 
-port.on('message', (message: ToThread) => {
+/** Answers of this turn of the event loop, sent together at its end. */
+let answers: FromThread[] = [];
+
+port.on('message', (batch: Batch<ToThread>) => {
+  for (const message of batch) take(message);
+});
+
+function take(message: ToThread): void {
   if (message.type === 'abort') {
     running.get(message.id)?.abort(new Error('stopped by the main thread'));
     return;
@@ -41,9 +48,16 @@ port.on('message', (message: ToThread) => {
 
   function reply(answer: FromThread): void {
     running.delete(id);
-    port?.postMessage(answer);
+    if (answers.length === 0) setImmediate(flush);
+    answers.push(answer);
   }
-});
+}
+
+function flush(): void {
+  const batch = answers;
+  answers = [];
+  port?.postMessage(batch);
+}
 
 async function connectorOf(
   recipe: NonNullable<ThreadInit['recipe']>,
