@@ -173,7 +173,8 @@ function withRecipe(
   const guardOptions = madeWith.get(guard);
   if (guardOptions === undefined || options.lookup !== undefined) return connector;
   const recipe: ConnectorRecipe = {
-    module: import.meta.url,
+    // This module, by a name that holds in tsc's output and in the bundle (scripts/bundle.js).
+    module: new URL('./address-guard.js', import.meta.url).href,
     exportName: 'connectorFromRecipe',
     options: { guard: guardOptions, connect: options.connect } satisfies RecipeOptions,
   };

@@ -19,7 +19,9 @@
  * - A thread is unref'd while it has nothing in flight, so an idle pool
  *   never keeps the process alive.
  */
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { DownloadError, describeError } from '../../utils/errors.js';
@@ -84,9 +86,11 @@ class Pool implements Downloader {
     const { connect, threads, ...rest } = options;
     this.#options = rest;
     this.#recipe = recipe;
+    // Run from the TypeScript sources (tests), there is no built worker to start.
+    const usable = existsSync(fileURLToPath(WORKER_URL)) ? threads : 1;
     const [mainShare = 1, ...workerShares] = splitShares(
       options.perHost,
-      Math.min(threads, options.perHost),
+      Math.min(usable, options.perHost),
     );
     this.#main = {
       downloader: createLocalDownloader({ ...rest, perHost: mainShare }, connect),
