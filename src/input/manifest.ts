@@ -69,11 +69,9 @@ export function buildManifestSchema(z: typeof Zod) {
             .int({ error: expected('a whole number ≥ 0') })
             .min(0, { error: expected('a whole number ≥ 0') })
             .meta({ description: 'The number of visits; must equal `visits.length`.' }),
-          visits: z
-            .array(visitSchema, { error: expected('an array') })
-            .meta({
-              description: 'The visits; all visits of one store_id are merged in this order.',
-            }),
+          visits: z.array(visitSchema, { error: expected('an array') }).meta({
+            description: 'The visits; all visits of one store_id are merged in this order.',
+          }),
         },
         { error: expected('an object') },
       )
