@@ -95,6 +95,7 @@ export async function spawnNginx(catalog) {
 function config(dir, root, port) {
   const asRoot = process.getuid?.() === 0 ? 'user root;\n' : '';
   return `${asRoot}worker_processes 1;
+worker_rlimit_nofile 16384;
 daemon off;
 master_process on;
 pid ${join(dir, 'nginx.pid')};
@@ -107,7 +108,8 @@ http {
   tcp_nodelay on;
   keepalive_timeout 65;
   keepalive_requests 1000000;
-  open_file_cache max=200000 inactive=60s;
+  # Few descriptors: W4 has 100,000 URLs (hard links), more than a process may hold open.
+  open_file_cache max=2000 inactive=20s;
   client_body_temp_path ${join(dir, 'body')};
   proxy_temp_path ${join(dir, 'proxy')};
   fastcgi_temp_path ${join(dir, 'fastcgi')};
