@@ -38,6 +38,8 @@ afterAll(async () => {
 });
 
 const FILES = ['image.png', 'baseline.jpg', 'image.gif', 'image-lossless.webp', 'big-exif.jpg'];
+/** Workers start once the images seen average 32 KiB; this one is 100 KB. */
+const BIG = '/pad/100000/image.png';
 
 /** `stores` stores of `perStore` images each, URLs from `path(store, image)`. */
 function writeManifest(
@@ -78,7 +80,10 @@ describe('imgjob run --threads', () => {
   it('records the same results on 3 threads as on 1 for the same --seed', async () => {
     const manifest = writeManifest('same', 12, 5, (store, image) => {
       const name = FILES[(store + image) % FILES.length] ?? 'image.png';
-      return `/img/${name}?s=${store}&i=${image}`;
+      // Every other image padded to 100 KB: big bodies make the pool start its workers.
+      return image % 2
+        ? `/pad/100000/${name}?s=${store}&i=${image}`
+        : `/img/${name}?s=${store}&i=${image}`;
     });
     const runs = [];
     for (const threads of ['1', '3']) {
@@ -97,8 +102,9 @@ describe('imgjob run --threads', () => {
     // A server of its own: it counts every connection it ever accepted.
     const own = await startFaultServer();
     const gate = own.gate('ph');
+    // Image 0 of each store is big (so workers start), images 1 and 2 wait at a gate.
     const manifest = writeManifest('per-host', 20, 3, (store, image) =>
-      own.url(`/gate/ph/image.png?s=${store}&i=${image}`),
+      own.url(image === 0 ? `${BIG}?s=${store}` : `/gate/ph/image.png?s=${store}&i=${image}`),
     );
     const out = join(dir, 'per-host.results.json');
     const run = spawnCli([
@@ -118,7 +124,10 @@ describe('imgjob run --threads', () => {
     ]);
     try {
       // Twenty stores want a connection each: the limit alone holds them back.
-      await own.until((requests) => requests.filter((r) => r.state === 'open').length >= 3);
+      await own.until(
+        (requests) =>
+          requests.filter((r) => r.path.startsWith('/gate/') && r.state === 'open').length >= 3,
+      );
       gate.open();
       const result = await run.exited;
       expect(result.code, result.stderr).toBe(0);
@@ -159,14 +168,15 @@ describe('imgjob run --threads', () => {
     async (signal) => {
       const key = `sig-${signal}`;
       const gate = server.gate(key);
-      // Store image 0 is free, image 1 waits at the gate: each store gets one result, then stalls.
-      const manifest = writeManifest(key, 8, 3, (store, image) =>
-        image === 1 ? `/gate/${key}/image.png?s=${store}` : `/img/image.png?s=${store}&i=${image}`,
+      // Images 0–3 of a store are free (and big: the workers start), image 4 waits at the
+      // gate: each store gets four results, then stalls with a download in some thread.
+      const manifest = writeManifest(key, 8, 6, (store, image) =>
+        image === 4 ? `/gate/${key}/image.png?s=${store}` : `${BIG}?s=${store}&i=${image}`,
       );
       const out = join(dir, `${key}.results.json`);
       const args = ['run', manifest, '-o', out, '--gpu-delay', '0', '-c', '8', '--threads', '3'];
       const run = spawnCli([...args, '--force']);
-      await waitForResults(out, (doc) => doc.counts.done >= 8, { run });
+      await waitForResults(out, (doc) => doc.counts.done >= 32, { run });
       await server.until(
         (requests) => requests.filter((r) => r.path.startsWith(`/gate/${key}/`)).length >= 8,
       );
@@ -182,16 +192,35 @@ describe('imgjob run --threads', () => {
       expect(resumed.code, resumed.stderr).toBe(0);
       const document = readResults(out);
       const images = document.stores.flatMap((store) => store.images);
-      expect(images).toHaveLength(24);
+      expect(images).toHaveLength(48);
       expect(images.every((image: ImageResult) => image.status === 'done')).toBe(true);
       // Recorded work was not redone: each free image was fetched once.
-      const free = server.requestsTo('/img/image.png?s=');
+      const free = server.requestsTo(`${BIG}?s=`);
       expect(new Set(free.map((r) => r.path)).size).toBe(free.length);
     },
   );
 });
 
 describe('the thread pool', () => {
+  it('starts no worker for small images: all downloads stay on the main thread', async () => {
+    const downloader = built.createDownloader({
+      timeoutMs: 10_000,
+      maxBytes: 1_000_000,
+      retries: 0,
+      headerOnly: false,
+      perHost: 4,
+      threads: 4,
+    });
+    try {
+      const urls = Array.from({ length: 40 }, (_, i) => server.url(`/img/image.png?small=${i}`));
+      await Promise.all(urls.map((url) => downloader.fetchImage(url)));
+      // One Agent (the main thread's share: 1 of 4) served them all over one connection.
+      expect(new Set(server.requestsTo('/img/image.png?small=').map((r) => r.socket)).size).toBe(1);
+    } finally {
+      await downloader.close();
+    }
+  });
+
   it('stops a download inside its thread when the caller aborts', async () => {
     server.gate('abort'); // never opened
     // One connection on the main thread, one on a worker: the second download goes to the worker.
@@ -202,6 +231,7 @@ describe('the thread pool', () => {
       headerOnly: false,
       perHost: 2,
       threads: 2,
+      workerMinBytes: 0,
     });
     try {
       const stop = new AbortController();

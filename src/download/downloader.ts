@@ -23,6 +23,13 @@ export type DownloaderOptions = DownloadOptions & {
    */
   readonly threads?: number | undefined;
   /**
+   * With `threads` above 1: worker threads start only once the images
+   * downloaded so far average this many bytes or more; below it the work
+   * per image is the request, not the body, and the main thread keeps it.
+   * @default 32 KiB
+   */
+  readonly workerMinBytes?: number | undefined;
+  /**
    * Most redirect hops followed.
    * @default 5
    */
@@ -80,6 +87,7 @@ export function createDownloader(options: DownloaderOptions): Downloader {
   expectInteger('maxRedirects', options.maxRedirects ?? 5, 0);
   const threads = options.threads ?? 1;
   expectInteger('threads', threads, 1);
+  expectInteger('workerMinBytes', options.workerMinBytes ?? 0, 0);
   const recipe = recipeOf(options.connect);
   const pooled = threads > 1 && (options.connect === undefined || recipe !== undefined);
   let loaded: Promise<Downloader> | undefined;

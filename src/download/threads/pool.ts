@@ -9,8 +9,12 @@
  *   (each thread's Agent gets its share), so `perHost: 16` on two threads is
  *   8 + 8 connections to a host. There are never more threads than
  *   connections per host.
- * - Cheap for small jobs: a worker starts only when every running thread is
- *   busy, so a job that downloads one image at a time starts none.
+ * - Workers only where they pay: a worker starts only when every running
+ *   thread is busy, and only once the images seen so far average
+ *   `workerMinBytes` or more. For thumbnails, the work per image is the
+ *   request, not the body, and a worker would add its messages and a second
+ *   heap (~70 MB at 100k images) for little speed. So a job of a few images,
+ *   or of small ones, starts no worker.
  * - Aborts: the caller's signal rejects the download at once, and an abort
  *   message stops it inside its thread.
  * - A thread that dies (a crash, out of memory) takes no image down with it
@@ -32,6 +36,10 @@ import type { Batch, FromThread, ThreadInit, ToThread } from './messages.js';
 import type { Measurement } from '../../types.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
+/** Mean body size from which workers are started. */
+const WORKER_MIN_BYTES = 32 * 1024;
+/** Images measured before the mean is trusted. */
+const SAMPLE_IMAGES = 8;
 /** Tests only: URLs the worker crashes on (see worker.ts) never run on the main thread. */
 const FAULT = process.env.IMGJOB_TEST_THREAD_FAULT || undefined;
 
@@ -79,11 +87,16 @@ class Pool implements Downloader {
   readonly #shares: readonly number[];
   /** Tasks in flight under each caller signal: one abort listener per signal. */
   readonly #bySignal = new WeakMap<AbortSignal, Set<Task>>();
+  readonly #workerMinBytes: number;
+  /** Body bytes and images measured so far: their mean decides whether workers pay. */
+  #seenBytes = 0;
+  #seenImages = 0;
   #nextId = 1;
   #closed = false;
 
   constructor(options: DownloaderOptions & { readonly threads: number }, recipe?: ConnectorRecipe) {
-    const { connect, threads, ...rest } = options;
+    const { connect, threads, workerMinBytes = WORKER_MIN_BYTES, ...rest } = options;
+    this.#workerMinBytes = workerMinBytes;
     this.#options = rest;
     this.#recipe = recipe;
     // Run from the TypeScript sources (tests), there is no built worker to start.
@@ -158,6 +171,7 @@ class Pool implements Downloader {
     main.downloader.fetchImage(task.url, task.signal).then(
       (measurement) => {
         main.inFlight--;
+        this.#seen(measurement);
         this.#settle(task, undefined, measurement);
       },
       (error: unknown) => {
@@ -183,8 +197,22 @@ class Pool implements Downloader {
         bestLoad = load;
       }
     });
-    if (bestLoad === 0 || free < 0) return best;
+    if (bestLoad === 0 || free < 0 || !(workerOnly || this.#workersPay())) return best;
     return this.#start(free);
+  }
+
+  #seen(measurement: Measurement): void {
+    this.#seenBytes += measurement.bytes;
+    this.#seenImages++;
+  }
+
+  /** Whether the images so far are big enough for a worker to pay (see the top of the file). */
+  #workersPay(): boolean {
+    if (this.#workerMinBytes === 0) return true;
+    return (
+      this.#seenImages >= SAMPLE_IMAGES &&
+      this.#seenBytes >= this.#workerMinBytes * this.#seenImages
+    );
   }
 
   #start(slot: number): Thread {
@@ -215,8 +243,12 @@ class Pool implements Downloader {
     thread.tasks.delete(message.id);
     // A thread being terminated stays ref'd: the process waits for its exit.
     if (thread.tasks.size === 0 && !thread.dead) thread.worker.unref();
-    if (message.ok) this.#settle(task, undefined, message.measurement);
-    else this.#settle(task, fromErrorData(message.error));
+    if (message.ok) {
+      this.#seen(message.measurement);
+      this.#settle(task, undefined, message.measurement);
+    } else {
+      this.#settle(task, fromErrorData(message.error));
+    }
   }
 
   /** A thread died: its downloads go to another thread once, then fail. */
