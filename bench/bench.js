@@ -22,17 +22,19 @@ import { fileURLToPath, URL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { loadCatalog } from './catalog.js';
-import { figuresOf, saveCostOf, seconds } from './figures.js';
+import { figuresOf, saveCostOf, seconds, startupFigure } from './figures.js';
 import { formatSummary } from './profile.js';
 import { describeMachine, renderTable, writeMarkdown } from './report.js';
 import {
   log,
   measureStartup,
+  measureStartupCpu,
   profileWorkload,
   runWorkload,
   warmUp,
   writeManifest,
 } from './runs.js';
+import { hasNginx, NGINX, spawnNginx } from './nginx.js';
 import { spawnImageServer } from './server.js';
 import { defineWorkloads, WORKLOAD_IDS } from './workloads.js';
 
@@ -83,7 +85,13 @@ async function main() {
 
   const loadAtStart = loadavg().map((load) => Number(load.toFixed(2)));
   const catalog = loadCatalog();
-  const server = await spawnImageServer();
+  const server = hasNginx() ? await spawnNginx(catalog) : await spawnImageServer();
+  if (server.kind === 'node') {
+    log(
+      `NOTICE: ${NGINX} not found (Debian: apt-get install nginx-light); serving the images with ` +
+        'the Node server instead, which takes a share of the CPU imgjob is measured on',
+    );
+  }
   const scratch = await mkdtemp(join(tmpdir(), 'imgjob-bench-'));
   try {
     /** @type {import('./runs.js').Context} */
@@ -97,11 +105,15 @@ async function main() {
       rssBy: 'gnu-time',
     };
     for (const id of selected) await writeManifest(ctx, workloads[id], workloads);
-    log(`image server ${server.origin}; manifests in ${scratch}`);
+    log(`image server (${server.kind}) ${server.origin}; manifests in ${scratch}`);
 
     await warmUp(ctx);
     const startupMs = await measureStartup(ctx);
     log(`imgjob start-up (--version): ${startupMs.toFixed(0)} ms`);
+    const startupCpu = await measureStartupCpu(ctx);
+    log(
+      `start-up CPU: imgjob run (empty manifest) ${startupCpu.imgjobMs.toFixed(0)} ms, node -e 0 ${startupCpu.nodeMs.toFixed(0)} ms`,
+    );
 
     /** @type {Partial<Record<WorkloadId, Rep[]>>} */
     const reps = {};
@@ -124,11 +136,14 @@ async function main() {
       console.error(formatSummary(profiles[id]));
     }
 
-    const figures = selected.flatMap((id) => {
-      const profile = profiles[id];
-      const saveCost = id === 'W4' && profile ? saveCostOf(profile) : undefined;
-      return figuresOf(workloads[id], reps[id] ?? [], { saveCost });
-    });
+    const figures = [startupFigure(startupCpu)];
+    figures.push(
+      ...selected.flatMap((id) => {
+        const profile = profiles[id];
+        const saveCost = id === 'W4' && profile ? saveCostOf(profile) : undefined;
+        return figuresOf(workloads[id], reps[id] ?? [], { saveCost });
+      }),
+    );
     const report = {
       date: new Date().toISOString(),
       quick,
@@ -136,6 +151,8 @@ async function main() {
       machine: { ...describeMachine(), loadAtStart },
       rssBy: ctx.rssBy,
       startupMs,
+      startupCpu,
+      server: server.kind,
       figures,
       workloads: Object.fromEntries(
         selected.map((id) => [id, { config: configOf(workloads[id]), reps: reps[id] }]),
@@ -169,12 +186,17 @@ async function main() {
 function selectWorkloads(only) {
   if (only === undefined) return [...WORKLOAD_IDS];
   const asked = only.split(',').map((id) => id.trim().toUpperCase());
-  const unknown = asked.filter((id) => !WORKLOAD_IDS.some((known) => known === id));
+  const unknown = asked.filter((id) => !WORKLOAD_IDS.some((known) => known.toUpperCase() === id));
   if (unknown.length > 0)
     throw new UsageError(
       `Expected \`--only\` to list workloads of ${WORKLOAD_IDS.join(', ')}, got \`${unknown.join(', ')}\``,
     );
-  return WORKLOAD_IDS.filter((id) => asked.includes(id) || (id === 'W3' && asked.includes('W5')));
+  return WORKLOAD_IDS.filter(
+    (id) =>
+      asked.includes(id.toUpperCase()) ||
+      (id === 'W3' && asked.includes('W5')) ||
+      (id === 'W3m' && asked.includes('W5M')),
+  );
 }
 
 /**

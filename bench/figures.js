@@ -54,10 +54,11 @@ export function figuresOf(workload, reps, extra) {
   const rate = median(reps.map((rep) => rep.images / (rep.wallMs / 1000)));
   switch (workload.id) {
     case 'W1':
+    case 'W1m':
     case 'W2': {
       const efficiency = median(reps.map((rep) => (rep.boundMs ?? 0) / rep.wallMs));
       const bound = median(reps.map((rep) => rep.boundMs ?? 0));
-      const boundName = workload.id === 'W1' ? 'critical path' : 'LPT bound';
+      const boundName = workload.id === 'W2' ? 'LPT bound' : 'critical path';
       const fifo =
         workload.id === 'W2' ? `; FIFO ${seconds(median(reps.map((rep) => rep.fifoMs ?? 0)))}` : '';
       return [
@@ -65,12 +66,13 @@ export function figuresOf(workload, reps, extra) {
           label,
           `efficiency = ${boundName} ÷ wall`,
           efficiency,
-          `${efficiency.toFixed(3)} (${seconds(bound)} ÷ ${seconds(wall)}${fifo})`,
-          0.97,
+          `${efficiency.toFixed(3)} (${seconds(bound)} ÷ ${seconds(wall)}${fifo}${cpuUse(reps)})`,
+          EFFICIENCY_TARGET[workload.id],
         ),
       ];
     }
-    case 'W3': {
+    case 'W3':
+    case 'W3m': {
       const ratio = median(reps.map((rep) => (rep.loopWallMs ?? Infinity) / rep.wallMs));
       const loopRate = median(
         reps.map((rep) => rep.images / ((rep.loopWallMs ?? Infinity) / 1000)),
@@ -81,8 +83,8 @@ export function figuresOf(workload, reps, extra) {
           label,
           'images/s ÷ undici loop (full body)',
           ratio,
-          `${ratio.toFixed(3)} (${rate.toFixed(0)} ÷ ${loopRate.toFixed(0)} img/s; ${mb.toFixed(0)} MB/s${cpuVsLoop(reps)})`,
-          0.9,
+          `${ratio.toFixed(3)} (${rate.toFixed(0)} ÷ ${loopRate.toFixed(0)} img/s; ${mb.toFixed(0)} MB/s${cpuUse(reps)}${cpuVsLoop(reps)})`,
+          workload.id === 'W3m' ? 1.9 : 0.9,
         ),
       ];
     }
@@ -104,7 +106,7 @@ export function figuresOf(workload, reps, extra) {
           label,
           'images/s ÷ undici loop (full body)',
           ratio,
-          `${ratio.toFixed(3)} (${rate.toFixed(0)} ÷ ${loopRate.toFixed(0)} img/s; ${reps[0]?.images ?? 0} images in ${seconds(wall)}${cpuVsLoop(reps)})`,
+          `${ratio.toFixed(3)} (${rate.toFixed(0)} ÷ ${loopRate.toFixed(0)} img/s; ${reps[0]?.images ?? 0} images in ${seconds(wall)}${cpuUse(reps)}${cpuVsLoop(reps)})`,
           undefined,
         ),
       ];
@@ -139,7 +141,8 @@ export function figuresOf(workload, reps, extra) {
       }
       return rows;
     }
-    case 'W5': {
+    case 'W5':
+    case 'W5m': {
       const ratio = median(reps.map((rep) => (rep.loopWallMs ?? Infinity) / rep.wallMs));
       const loopRate = median(
         reps.map((rep) => rep.images / ((rep.loopWallMs ?? Infinity) / 1000)),
@@ -152,20 +155,53 @@ export function figuresOf(workload, reps, extra) {
           label,
           'images/s ÷ undici loop (Range 64 KiB)',
           ratio,
-          `${ratio.toFixed(3)} (${rate.toFixed(0)} ÷ ${loopRate.toFixed(0)} img/s; ${vsW3.toFixed(2)}× W3's img/s${cpuVsLoop(reps)})`,
-          0.9,
+          `${ratio.toFixed(3)} (${rate.toFixed(0)} ÷ ${loopRate.toFixed(0)} img/s; ${vsW3.toFixed(2)}× W3's img/s${cpuUse(reps)}${cpuVsLoop(reps)})`,
+          workload.id === 'W5m' ? 1.8 : 0.9,
         ),
         figure(
           label,
           "bytes read ÷ W3's",
           bytesShare,
-          `${percent(bytesShare)} (server sent ${percent(serverShare)})`,
+          `${percent(bytesShare)}${Number.isFinite(serverShare) ? ` (server sent ${percent(serverShare)})` : ''}`,
           0.15,
           'max',
         ),
       ];
     }
   }
+}
+
+/**
+ * Start-up: CPU of `imgjob run` on an empty manifest ÷ `node -e 0`.
+ *
+ * @param {{ imgjobMs: number, nodeMs: number, ratio: number }} startup
+ * @returns {Figure}
+ */
+export function startupFigure(startup) {
+  return figure(
+    'start-up',
+    'CPU of `imgjob run` (empty manifest) ÷ `node -e 0`',
+    startup.ratio,
+    `${startup.ratio.toFixed(2)} (${startup.imgjobMs.toFixed(0)} ÷ ${startup.nodeMs.toFixed(0)} ms CPU)`,
+    2,
+    'max',
+  );
+}
+
+/** W1 and W2 targets: issue 9 keeps W2 at 0.97 and W1 at 0.94, and asks 0.93 of the photo mix. */
+const EFFICIENCY_TARGET = { W1: 0.94, W1m: 0.93, W2: 0.97 };
+
+/**
+ * imgjob's CPU use: user + system CPU time ÷ wall time (2.0 = both cores busy).
+ *
+ * @param {readonly Rep[]} reps
+ * @returns {string} `; CPU use 1.62 (loop 0.98)`, or '' when not measured
+ */
+function cpuUse(reps) {
+  const use = median(reps.map((rep) => (rep.cpuMs ?? NaN) / rep.wallMs));
+  if (!Number.isFinite(use)) return '';
+  const loop = median(reps.map((rep) => (rep.loopCpuMs ?? NaN) / (rep.loopWallMs ?? NaN)));
+  return `; CPU use ${use.toFixed(2)}${Number.isFinite(loop) ? ` (loop ${loop.toFixed(2)})` : ''}`;
 }
 
 /**
@@ -204,7 +240,10 @@ export function median(values) {
  */
 function figure(workload, name, value, shown, limit, kind = 'min') {
   if (limit === undefined) return { workload, name, value, shown, target: '—', met: undefined };
-  const target = kind === 'min' ? `≥ ${limit}` : `≤ ${limit < 1 ? percent(limit) : `${limit} MB`}`;
+  const target =
+    kind === 'min'
+      ? `≥ ${limit}`
+      : `≤ ${limit < 1 ? percent(limit) : workload === 'start-up' ? String(limit) : `${limit} MB`}`;
   const met = Number.isFinite(value) ? (kind === 'min' ? value >= limit : value <= limit) : false;
   return { workload, name, value, shown, target, met };
 }

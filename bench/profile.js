@@ -98,6 +98,22 @@ export function formatSummary(summary) {
   ].join('\n');
 }
 
+/** Functions of the results writer and the atomic file (src/results/writer.ts, src/utils/atomic-file.ts). */
+const WRITER_FUNCTIONS = new Set([
+  '#maybeSnapshot',
+  '#snapshotInBackground',
+  '#saveNow',
+  '#document',
+  '#append',
+  '#flush',
+  '#rotateJournal',
+  '#removeJournals',
+  'stageFile',
+  'documentPieces',
+  'commit',
+  'commitSync',
+]);
+
 /**
  * Which part of the results writer a sample's stack is in, if any.
  *
@@ -107,15 +123,14 @@ export function formatSummary(summary) {
  * @returns {'snapshotMs' | 'finalMs' | 'journalMs' | 'otherMs' | undefined}
  */
 function resultsPart(id, byId, parentOf) {
+  // The command line is bundled (scripts/bundle.js): frames are told by their
+  // function names, which the bundle keeps, not by their file.
   const names = new Set();
   for (let at = /** @type {number | undefined} */ (id); at !== undefined; at = parentOf.get(at)) {
     const frame = byId.get(at)?.callFrame;
-    const url = frame?.url ?? '';
-    if (url.endsWith('/dist/results/writer.js') || url.endsWith('/dist/utils/atomic-file.js')) {
-      names.add(frame?.functionName ?? '');
-    }
+    if (frame?.url.includes('/dist/')) names.add(frame.functionName);
   }
-  if (names.size === 0) return undefined;
+  if (![...WRITER_FUNCTIONS].some((name) => names.has(name))) return undefined;
   if (names.has('close')) return 'finalMs';
   if (names.has('#snapshotInBackground') || names.has('commit') || names.has('#saveNow')) {
     return 'snapshotMs';

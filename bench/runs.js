@@ -4,6 +4,7 @@
  * before anything is taken from it), the reference loop on the same URLs,
  * imgjob's start-up, a profiled run, and the warm-up of the image server.
  */
+import { spawnSync } from 'node:child_process';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -50,12 +51,14 @@ export async function runWorkload(ctx, workload, earlier) {
   const durations = workload.storeSizes.map((size) => size * workload.gpuDelayMs);
   /** @type {Partial<Rep>} */
   const extra = {};
-  if (workload.id === 'W1') extra.boundMs = Math.max(...durations);
+  if (workload.id === 'W1' || workload.id === 'W1m') extra.boundMs = Math.max(...durations);
   if (workload.id === 'W2') {
     extra.boundMs = lptMakespan(durations, workload.machines);
     extra.fifoMs = fifoMakespan(durations, workload.machines);
   }
-  const loopMode = { W3: 'full', W4: 'full', W5: 'range' }[/** @type {string} */ (workload.id)];
+  const loopMode = { W3: 'full', W3m: 'full', W4: 'full', W5: 'range', W5m: 'range' }[
+    /** @type {string} */ (workload.id)
+  ];
   // The loop and imgjob take turns going first, so a drift in the machine's load does not favour one.
   const loopFirst = (earlier[workload.id]?.length ?? 0) % 2 === 0;
   /** @type {Rep | undefined} */
@@ -69,8 +72,8 @@ export async function runWorkload(ctx, workload, earlier) {
     extra.loopCpuMs = loop.cpuMs;
   }
   measured ??= await runImgjob(ctx, workload, []);
-  if (workload.id === 'W5') {
-    const w3 = earlier.W3?.at(-1);
+  if (workload.id === 'W5' || workload.id === 'W5m') {
+    const w3 = (workload.id === 'W5' ? earlier.W3 : earlier.W3m)?.at(-1);
     if (w3) {
       extra.w3WallMs = w3.wallMs;
       extra.w3Bytes = w3.bytes;
@@ -205,6 +208,52 @@ export async function measureStartup(ctx) {
 }
 
 /**
+ * Start-up cost as CPU time: `imgjob run` on an empty manifest against
+ * `node -e 0`, each run `times` times in a row under one shell whose
+ * `times` builtin sums the children's user + system CPU (getrusage: finer
+ * than GNU time's 10 ms). The two alternate in rounds, medians taken.
+ *
+ * @param {Context} ctx
+ * @param {number} [rounds]
+ * @returns {Promise<{ imgjobMs: number, nodeMs: number, ratio: number }>}
+ */
+export async function measureStartupCpu(ctx, rounds = 5) {
+  const manifest = join(ctx.scratch, 'empty.json');
+  await writeFile(manifest, '{"count":0,"visits":[]}');
+  const results = join(ctx.scratch, 'empty.results.json');
+  const imgjob = [process.execPath, 'bin/imgjob.js', 'run', manifest, '-o', results, '--force'];
+  const node = [process.execPath, '-e', '0'];
+  /** @type {number[]} */
+  const imgjobMs = [];
+  /** @type {number[]} */
+  const nodeMs = [];
+  for (let round = 0; round < rounds; round++) {
+    nodeMs.push(childCpuMs(ctx.repo, node, 5));
+    imgjobMs.push(childCpuMs(ctx.repo, imgjob, 5));
+  }
+  const ratio = median(imgjobMs) / median(nodeMs);
+  return { imgjobMs: median(imgjobMs), nodeMs: median(nodeMs), ratio };
+}
+
+/**
+ * User + system CPU of one run of `argv`, the mean of `times` runs.
+ *
+ * @param {string} cwd
+ * @param {readonly string[]} argv
+ * @param {number} times
+ */
+function childCpuMs(cwd, argv, times) {
+  const script = `for i in $(seq ${times}); do "$@" >/dev/null 2>&1; done; times`;
+  const out = spawnSync('bash', ['-c', script, 'bash', ...argv], { cwd, encoding: 'utf8' });
+  // `times`: the shell's own user/system, then its children's.
+  const line = out.stdout.trim().split('\n')[1] ?? '';
+  const [user = NaN, system = NaN] = [...line.matchAll(/(\d+)m([\d.]+)s/g)].map(
+    ([, minutes = '0', secs = '0']) => Number(minutes) * 60 + Number(secs),
+  );
+  return ((user + system) * 1000) / times;
+}
+
+/**
  * The image server's JIT and the OS caches warm up on a first pass over
  * both image sets (thousands of requests), so the first measured run is not
  * charged for them.
@@ -215,12 +264,14 @@ export async function warmUp(ctx) {
   const started = performance.now();
   for (const [set, count, modes] of /** @type {const} */ ([
     ['img', 1500, ['full', 'range']],
+    ['mix', 1500, ['full', 'range']],
     ['thumb', 10_000, ['full']],
   ])) {
     const urls = Array.from(
       { length: count },
       (_, n) => `${ctx.server.origin}${imagePath(ctx.catalog, set, n)}`,
     );
+    await ctx.server.serveUrls(urls);
     const file = join(ctx.scratch, `warm-up-${set}.urls.json`);
     await writeFile(file, JSON.stringify(urls));
     for (const mode of modes) await runLoopOn(ctx, file, count, mode);
@@ -255,6 +306,7 @@ export async function writeManifest(ctx, workload, all) {
   const manifest = manifestOf(source, ctx.catalog, ctx.server.origin);
   const file = join(ctx.scratch, `${source.id}.json`);
   const urlsFile = join(ctx.scratch, `${source.id}.urls.json`);
+  await ctx.server.serveUrls(urlsOf(manifest));
   await writeFile(file, JSON.stringify(manifest));
   await writeFile(urlsFile, JSON.stringify(urlsOf(manifest)));
   ctx.manifests[source.id] = { file, manifest, urlsFile };

@@ -27,6 +27,10 @@ import { parseRange } from '../scripts/fixture-server.js';
  * @property {(reset?: boolean) => Promise<ServerStats>} stats The counters
  *   since the last reset; `reset` zeroes them after reading.
  * @property {() => Promise<void>} close Stops the server process.
+ * @property {'node' | 'nginx'} kind
+ * @property {number | undefined} pid
+ * @property {(urls: readonly string[]) => Promise<void>} serveUrls Makes
+ *   these URLs servable (nginx needs a file for each; this server does not).
  */
 
 /** @type {Readonly<Record<string, string>>} */
@@ -62,6 +66,9 @@ export async function spawnImageServer() {
   });
   return {
     origin: String(origin),
+    kind: 'node',
+    pid: child.pid,
+    serveUrls: async () => undefined,
     stats: (reset = false) =>
       new Promise((done) => {
         waiting = done;

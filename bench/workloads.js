@@ -9,7 +9,7 @@ import { imagePath } from './catalog.js';
 /** @typedef {import('./catalog.js').ImageSet} ImageSet */
 /** @typedef {{ store_id: string, image_url: string[], visit_time: string }} Visit */
 /** @typedef {{ count: number, visits: Visit[] }} Manifest */
-/** @typedef {'W1' | 'W2' | 'W3' | 'W4' | 'W5'} WorkloadId */
+/** @typedef {'W1' | 'W1m' | 'W2' | 'W3' | 'W3m' | 'W4' | 'W5' | 'W5m'} WorkloadId */
 
 /**
  * @typedef {object} Workload
@@ -24,7 +24,7 @@ import { imagePath } from './catalog.js';
  */
 
 /** @type {readonly WorkloadId[]} */
-export const WORKLOAD_IDS = ['W1', 'W2', 'W3', 'W4', 'W5'];
+export const WORKLOAD_IDS = ['W1', 'W1m', 'W2', 'W3', 'W3m', 'W4', 'W5', 'W5m'];
 
 /** Visits hold at most this many images; a store's visits are consecutive. */
 const VISIT_IMAGES = 20;
@@ -46,6 +46,9 @@ export function defineWorkloads(quick) {
   // 6,144 images: enough that process start-up (~0.25 s) does not swamp a 2–5 s run.
   const w3Sizes = Array.from({ length: quick ? 32 : 384 }, () => 16);
   const w4Sizes = Array.from({ length: quick ? 100 : 1000 }, () => 100);
+  // The realistic mix (~0.58 MB a photo): 4,096 images are 2.4 GB, a few seconds.
+  const w3mSizes = Array.from({ length: quick ? 32 : 256 }, () => 16);
+  const w1mSizes = Array.from({ length: quick ? 50 : 200 }, () => 20);
   const fast = ['--gpu-delay', '0', '-c', '64', '--per-host', '64'];
   return {
     W1: {
@@ -56,6 +59,15 @@ export function defineWorkloads(quick) {
       gpuDelayMs: 100,
       machines: w1Sizes.length + 56,
       options: ['--gpu-delay', '100', '-c', String(w1Sizes.length + 56)],
+    },
+    W1m: {
+      id: 'W1m',
+      title: 'sleep-bound, photo mix',
+      set: 'mix',
+      storeSizes: w1mSizes,
+      gpuDelayMs: 100,
+      machines: 256,
+      options: ['--gpu-delay', '100', '-c', '256'],
     },
     W2: {
       id: 'W2',
@@ -71,6 +83,15 @@ export function defineWorkloads(quick) {
       title: 'throughput',
       set: 'img',
       storeSizes: w3Sizes,
+      gpuDelayMs: 0,
+      machines: 64,
+      options: fast,
+    },
+    W3m: {
+      id: 'W3m',
+      title: 'throughput, photo mix',
+      set: 'mix',
+      storeSizes: w3mSizes,
       gpuDelayMs: 0,
       machines: 64,
       options: fast,
@@ -93,6 +114,16 @@ export function defineWorkloads(quick) {
       machines: 64,
       options: [...fast, '--header-only'],
       manifestOf: 'W3',
+    },
+    W5m: {
+      id: 'W5m',
+      title: 'header-only, photo mix',
+      set: 'mix',
+      storeSizes: w3mSizes,
+      gpuDelayMs: 0,
+      machines: 64,
+      options: [...fast, '--header-only'],
+      manifestOf: 'W3m',
     },
   };
 }

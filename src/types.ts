@@ -203,6 +203,12 @@ export type RunOptions = DownloadOptions & {
    */
   readonly perHost: number;
   /**
+   * Threads for downloads and measuring; `1` keeps them on the main thread.
+   * The command line's default is one per core.
+   * @default 1
+   */
+  readonly threads?: number | undefined;
+  /**
    * Stop a job at its first failed store.
    * @default false
    */

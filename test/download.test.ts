@@ -9,7 +9,8 @@ import {
   type DownloaderOptions,
 } from '../src/download/downloader.js';
 import { AbortedError, DownloadError, isAbortError } from '../src/utils/errors.js';
-import { backoffMs, parseRetryAfter } from '../src/download/retry.js';
+import { backoffMs } from '../src/download/retry.js';
+import { parseRetryAfter } from '../src/download/errors.js';
 import type { Dimensions } from '../src/download/measure.js';
 import type { Measurement } from '../src/types.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';

@@ -36,7 +36,10 @@ describe('quickSize', () => {
     (_name, bytes) => {
       const quick = quickSize(bytes);
       expect(quick).toBeDefined();
-      expect(quick).toMatchObject(imageSizeOf(bytes) ?? {});
+      // image-size must read the file too: a throw there (undefined) is a mismatch, not a pass.
+      const expected = imageSizeOf(bytes);
+      expect(expected).toBeDefined();
+      expect({ width: quick?.width, height: quick?.height }).toEqual(expected);
     },
   );
 

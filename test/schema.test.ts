@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
 import { ManifestError } from '../src/utils/errors.js';
-import { manifestSchema, parseManifest } from '../src/input/manifest.js';
+import { parseManifest } from '../src/input/manifest.js';
+import { manifestSchema } from '../src/input/manifest-schema.js';
 import type { ImageResult, ResultsDocument } from '../src/types.js';
 
 const MANIFEST_SCHEMA = 'schema/manifest.schema.json';

@@ -1,8 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 
 import { Command, CommanderError } from 'commander';
 
 import { InputError } from '../utils/errors.js';
+import { packageVersion } from '../utils/package-root.js';
 import { addReportCommand } from './commands/report.js';
 import { addRunCommand } from './commands/run.js';
 import { addServeCommand } from './commands/serve.js';
@@ -120,9 +121,4 @@ function commandHint(program: Command, argv: readonly string[]): string | undefi
   if (!/\.json$/i.test(first) && !existsSync(first)) return undefined;
   const command = /\.results\.json$/i.test(first) ? 'status' : 'run';
   return `unknown command '${first}'; did you mean \`imgjob ${command} ${[first, ...argv.slice(3)].map(quote).join(' ')}\`?`;
-}
-
-function packageVersion(): string {
-  const raw = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
-  return (JSON.parse(raw) as { version: string }).version;
 }

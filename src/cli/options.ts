@@ -2,6 +2,8 @@
  * The options `run` and `serve` share: one definition, so their flags,
  * defaults, help and messages cannot drift apart.
  */
+import { availableParallelism } from 'node:os';
+
 import { InvalidArgumentError, Option, type Command } from 'commander';
 
 import { parseGpuDelay } from '../engine/gpu-delay.js';
@@ -32,6 +34,7 @@ export type EngineFlags = {
   maxBytes: number;
   perHost: number;
   headerOnly?: boolean;
+  threads: number;
 };
 
 /** Adds the processing options (concurrency, GPU, downloads) to a command. */
@@ -85,6 +88,14 @@ export function addEngineOptions(command: Command): Command {
     .option('--header-only', 'read only the bytes the dimensions need (a Range request first)')
     .addOption(
       intOption('--per-host <n>', 'most connections open to one host at once', DEFAULTS.perHost, 1),
+    )
+    .addOption(
+      intOption(
+        '--threads <n>',
+        'threads for downloads and measuring (1: all on the main thread)',
+        undefined,
+        1,
+      ).default(availableParallelism(), 'one per core'),
     );
 }
 
@@ -100,6 +111,7 @@ export function engineOptionsOf(flags: EngineFlags) {
     maxBytes: flags.maxBytes,
     headerOnly: flags.headerOnly ?? false,
     perHost: flags.perHost,
+    threads: flags.threads,
   };
 }
 

@@ -5,12 +5,12 @@
  * when it is missing or did not build, says exactly what to run.
  */
 import { readFileSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, dirname, join } from 'node:path';
 
 import { InputError } from '../utils/errors.js';
+import { packageRoot } from '../utils/package-root.js';
 
-const PACKAGE_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const PACKAGE_ROOT = packageRoot();
 
 /** Loads better-sqlite3 and opens an in-memory database; an InputError (exit 2) says how to fix it. */
 export async function requireSqlite(): Promise<void> {
@@ -51,7 +51,7 @@ function isMissing(error: unknown): boolean {
 }
 
 function wantedRange(): string {
-  const raw = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  const raw = readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8');
   const pkg = JSON.parse(raw) as { optionalDependencies?: Record<string, string> };
   return pkg.optionalDependencies?.['better-sqlite3'] ?? 'latest';
 }

@@ -1,23 +1,34 @@
 /**
- * Downloads one image and measures it: one undici Agent (a keep-alive pool,
- * `perHost` connections per origin) for every download, a total deadline per
- * attempt, a byte limit, retries of transient failures. Bodies are streamed:
- * only the header bytes are kept.
+ * The downloader: downloads an image and measures it, on the calling thread
+ * (`threads: 1`) or on a pool of download threads. Either way it is one
+ * `fetchImage(url, signal)` and one `close()`, and every limit (`perHost`,
+ * `timeoutMs`, `retries`, `maxBytes`, `headerOnly`, the connector) means the
+ * same over the whole process.
+ *
+ * Nothing heavy is loaded here: undici and the pool come on the first
+ * download, so a command that downloads nothing does not pay for them.
  */
-import { Agent, type buildConnector } from 'undici';
+import type { buildConnector } from 'undici';
 
-import { AttemptClock } from './attempt.js';
-import { DownloadError } from '../utils/errors.js';
-import { measureHead } from './header-only.js';
-import { httpGet, type AttemptContext } from './get-handler.js';
-import { ensureSize, okOrDiscard, parseTarget, type Target } from './response.js';
-import { abortedError, isUndiciTimeout, withRetries, type RetryPolicy } from './retry.js';
-import { HeaderProbe, type Measured } from './measure.js';
 import type { DownloadOptions, Measurement } from '../types.js';
 
 export type DownloaderOptions = DownloadOptions & {
-  /** Most connections open to one origin at once. */
+  /** Most connections open to one origin at once, over every thread. */
   readonly perHost: number;
+  /**
+   * Download threads. `1` downloads on the calling thread; more starts a
+   * pool of worker threads, one at a time as the work needs them, at most
+   * one per `perHost` connection.
+   * @default 1
+   */
+  readonly threads?: number | undefined;
+  /**
+   * With `threads` above 1: worker threads start only once the images
+   * downloaded so far average this many bytes or more; below it the work
+   * per image is the request, not the body, and the main thread keeps it.
+   * @default 32 KiB
+   */
+  readonly workerMinBytes?: number | undefined;
   /**
    * Most redirect hops followed.
    * @default 5
@@ -37,6 +48,9 @@ export type DownloaderOptions = DownloadOptions & {
    * Opens the connections instead of undici's own connector (`serve` passes
    * one that refuses private addresses). A DownloadError it fails a
    * connection with is final: the image fails with it, without retries.
+   * A function cannot cross to another thread: the pool builds the same
+   * connector in each thread from its `CONNECTOR_RECIPE`, and a connector
+   * without one keeps the downloads on the calling thread.
    * @default undici's connector, with `timeoutMs` as its connect timeout
    */
   readonly connect?: buildConnector.connector | undefined;
@@ -48,106 +62,57 @@ export type Downloader = {
    * (its `url` is this one), or an AbortedError when `signal` fires.
    */
   fetchImage(url: string, signal?: AbortSignal): Promise<Measurement>;
-  /** Closes the connection pool; abort downloads still running first. */
+  /** Closes the connection pool (and the threads); abort downloads still running first. */
   close(): Promise<void>;
 };
 
+/**
+ * How a download thread builds a connector: `module` exports a function
+ * `exportName(options)` that returns it; `options` must survive
+ * `structuredClone`. A connector carries its recipe under this symbol.
+ */
+export type ConnectorRecipe = {
+  readonly module: string;
+  readonly exportName: string;
+  readonly options: unknown;
+};
+
+export const CONNECTOR_RECIPE = Symbol.for('imgjob.connectorRecipe');
+
 export function createDownloader(options: DownloaderOptions): Downloader {
-  const { timeoutMs, maxBytes, retries, perHost, headerOnly } = options;
-  expectInteger('timeoutMs', timeoutMs, 1);
-  expectInteger('maxBytes', maxBytes, 0);
-  expectInteger('retries', retries, 0);
-  expectInteger('perHost', perHost, 1);
-  const maxRedirects = options.maxRedirects ?? 5;
-  expectInteger('maxRedirects', maxRedirects, 0);
-  const policy: RetryPolicy = {
-    retries,
-    baseMs: options.retryBaseMs ?? 250,
-    maxMs: options.retryMaxMs ?? 30_000,
-  };
-  // The deadline below bounds an attempt. undici's own timers get the same
-  // value so they never cut an attempt short of the user's limit (its
-  // connect timeout defaults to 10 s); when one of them fires first, it is
-  // reported as the same timeout.
-  const agent = new Agent({
-    connections: perHost,
-    connect: options.connect ?? { timeout: timeoutMs },
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-  });
-  const measureOnce = headerOnly ? measureHead : measureWhole;
-  const clock = new AttemptClock(timeoutMs);
-
-  async function attempt(url: string, target: Target, signal?: AbortSignal): Promise<Measured> {
-    if (signal?.aborted) throw abortedError(signal);
-    const running = clock.start(signal);
-    const ctx: AttemptContext = {
-      dispatcher: agent,
-      url,
-      target,
-      attempt: running.attempt,
-      maxBytes,
-      maxRedirects,
-    };
-    try {
-      return await measureOnce(ctx);
-    } catch (error) {
-      // An abort or the deadline surfaces as whatever undici was doing at
-      // the time (a RequestAbortedError, a destroyed body…): name the reason.
-      if (signal?.aborted) throw abortedError(signal);
-      if (running.attempt.expired || isUndiciTimeout(error)) {
-        throw timeoutError(url, timeoutMs, error);
-      }
-      // A connector's refusal (see `connect`) came back wrapped as a network error.
-      if (error instanceof DownloadError && error.cause instanceof DownloadError) throw error.cause;
-      throw error;
-    } finally {
-      running.end();
-    }
-  }
-
+  expectInteger('timeoutMs', options.timeoutMs, 1);
+  expectInteger('maxBytes', options.maxBytes, 0);
+  expectInteger('retries', options.retries, 0);
+  expectInteger('perHost', options.perHost, 1);
+  expectInteger('maxRedirects', options.maxRedirects ?? 5, 0);
+  const threads = options.threads ?? 1;
+  expectInteger('threads', threads, 1);
+  expectInteger('workerMinBytes', options.workerMinBytes ?? 0, 0);
+  const recipe = recipeOf(options.connect);
+  const pooled = threads > 1 && (options.connect === undefined || recipe !== undefined);
+  let loaded: Promise<Downloader> | undefined;
+  const load = (): Promise<Downloader> =>
+    (loaded ??= pooled
+      ? import('./threads/pool.js').then(({ createPool }) =>
+          createPool({ ...options, threads }, recipe),
+        )
+      : import('./local.js').then(({ createLocalDownloader }) => createLocalDownloader(options)));
   return {
     async fetchImage(url, signal) {
-      if (signal?.aborted) throw abortedError(signal);
-      const target = parseTarget(url);
-      if (!target) throw new DownloadError('E_BAD_URL', 'not an http(s) URL', { url });
-      const { value, attempts } = await withRetries(
-        () => attempt(url, target, signal),
-        policy,
-        signal,
-      );
-      return { ...value, attempts };
+      return (await load()).fetchImage(url, signal);
     },
-    close: () => agent.close(),
+    async close() {
+      if (loaded) await (await loaded).close();
+    },
   };
 }
 
-/** Default mode: the whole body is read (as a GPU step would need it), only its head kept. */
-async function measureWhole(ctx: AttemptContext): Promise<Measured> {
-  const probe = new HeaderProbe({ url: ctx.url });
-  const { received } = await httpGet(ctx, ctx.target, undefined, (head) => {
-    const failed = okOrDiscard(ctx, head);
-    if (failed) return failed;
-    ensureSize(ctx, head);
-    probe.contentType = head.headers['content-type']?.toString();
-    return {
-      limit: ctx.maxBytes,
-      onChunk: (chunk) => {
-        probe.push(chunk);
-        return true;
-      },
-    };
-  });
-  return { ...probe.finish(), bytes: received };
-}
-
-function timeoutError(url: string, timeoutMs: number, cause: unknown): DownloadError {
-  return new DownloadError(
-    'E_TIMEOUT',
-    `timed out after ${timeoutMs} ms`,
-    { url, transient: true },
-    { cause },
-  );
+export function recipeOf(
+  connect: buildConnector.connector | undefined,
+): ConnectorRecipe | undefined {
+  const recipe: unknown =
+    connect && (connect as { [CONNECTOR_RECIPE]?: unknown })[CONNECTOR_RECIPE];
+  return recipe === undefined ? undefined : (recipe as ConnectorRecipe);
 }
 
 function expectInteger(name: string, value: number, min: number): void {

@@ -24,13 +24,11 @@ import {
   bodyError,
   contentLength,
   nextHop,
-  tooLarge,
-  truncated,
   type BodyPlan,
   type ResponseHead,
   type Target,
 } from './response.js';
-import { isNetworkError, networkError } from './retry.js';
+import { requestError, tooLarge, truncated } from './errors.js';
 
 /** What every request of one download attempt shares. */
 export type AttemptContext = {
@@ -214,7 +212,7 @@ class Get implements Dispatcher.DispatchHandler, Stoppable {
     if ((controller && controller !== this.#controller) || this.#settled) return;
     switch (this.#phase) {
       case 'head':
-        this.#fail(isNetworkError(error) ? networkError(this.#ctx.url, error) : error);
+        this.#fail(requestError(this.#ctx.url, error));
         return;
       case 'read':
         this.#fail(bodyError(this.#ctx, error, this.#received, this.#expected));

@@ -5,7 +5,7 @@
  * held until it is found or the file ends. A server that ignores Range sends
  * the whole file: it is read only until the size is known.
  */
-import { DownloadError } from '../utils/errors.js';
+import { badContentRange } from './errors.js';
 import { httpGet, type AttemptContext, type GetResult } from './get-handler.js';
 import { ensureSize, okOrDiscard, type BodyPlan, type ResponseHead } from './response.js';
 import { HeaderProbe, type Measured } from './measure.js';
@@ -98,9 +98,5 @@ function contentRange(ctx: AttemptContext, head: ResponseHead, start: number): C
     total: match[3] === '*' ? undefined : Number(match[3]),
   };
   if (range?.start === start && range.end >= start) return range;
-  throw new DownloadError(
-    'E_HTTP_STATUS',
-    `HTTP 206 with an unusable Content-Range: ${String(value)}`,
-    { url: ctx.url, status: 206 },
-  );
+  throw badContentRange(ctx.url, value);
 }

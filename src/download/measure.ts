@@ -5,7 +5,8 @@
  */
 import { imageSize } from 'image-size';
 
-import { DownloadError } from '../utils/errors.js';
+import type { DownloadError } from '../utils/errors.js';
+import { notImage } from './errors.js';
 import { quickSize } from './quick-size.js';
 
 /** Width and height as stored in the file (no EXIF rotation applied). */
@@ -163,7 +164,7 @@ export class HeaderProbe {
       `not ${known ? 'a readable' : 'an'} image${known}: ${this.#held} bytes starting ${preview(head)}`;
     // What the server said it sent (an empty body needs no more words).
     const served = this.contentType && this.#held > 0 ? ` (Content-Type: ${this.contentType})` : '';
-    return new DownloadError('E_NOT_IMAGE', `${text}${served}`, { url: this.#url });
+    return notImage(this.#url, `${text}${served}`);
   }
 }
 

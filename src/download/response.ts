@@ -7,7 +7,17 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 import { DownloadError } from '../utils/errors.js';
 import type { AttemptContext } from './get-handler.js';
-import { errorCode, isNetworkError, networkError, statusError } from './retry.js';
+import {
+  badUrl,
+  errorCode,
+  isNetworkError,
+  networkError,
+  redirectError,
+  requestError,
+  statusError,
+  tooLarge,
+  truncated,
+} from './errors.js';
 
 /** An http(s) URL, parsed: what a request needs of it. */
 export type Target = { readonly href: string; readonly origin: string; readonly path: string };
@@ -86,28 +96,17 @@ export function nextHop(
   try {
     next = new URL(location, from.href);
   } catch (error) {
-    throw new DownloadError(
-      'E_BAD_URL',
-      `redirect to an invalid URL: ${location}`,
-      { url: ctx.url },
-      { cause: error },
-    );
+    throw badUrl(ctx.url, `redirect to an invalid URL: ${location}`, error);
   }
   const target = parseTarget(next);
   if (!target) {
-    throw new DownloadError('E_BAD_URL', `redirect to a non-http(s) URL: ${next.href}`, {
-      url: ctx.url,
-    });
+    throw badUrl(ctx.url, `redirect to a non-http(s) URL: ${next.href}`);
   }
   if (visited.has(target.href)) {
-    throw new DownloadError('E_REDIRECT', `redirect loop back to ${target.href}`, {
-      url: ctx.url,
-    });
+    throw redirectError(ctx.url, `redirect loop back to ${target.href}`);
   }
   if (visited.size > ctx.maxRedirects) {
-    throw new DownloadError('E_REDIRECT', `more than ${ctx.maxRedirects} redirects`, {
-      url: ctx.url,
-    });
+    throw redirectError(ctx.url, `more than ${ctx.maxRedirects} redirects`);
   }
   return target;
 }
@@ -119,7 +118,7 @@ export function bodyError(
   received: number,
   expected: number | undefined,
 ): unknown {
-  if (error instanceof DownloadError || !isNetworkError(error)) return error;
+  if (error instanceof DownloadError || !isNetworkError(error)) return requestError(ctx.url, error);
   // A peer that closes the connection early (rather than resetting it) is
   // reported as "other side closed" or a Content-Length mismatch.
   const code = errorCode(error);
@@ -128,26 +127,4 @@ export function bodyError(
     return truncated(ctx, received, expected, error);
   }
   return networkError(ctx.url, error, `connection lost after ${received} bytes of the body`);
-}
-
-export function truncated(
-  ctx: AttemptContext,
-  received: number,
-  expected: number,
-  cause: unknown,
-): DownloadError {
-  return new DownloadError(
-    'E_TRUNCATED',
-    `body ended after ${received} of ${expected} bytes`,
-    { url: ctx.url, transient: true },
-    cause === undefined ? undefined : { cause },
-  );
-}
-
-export function tooLarge(ctx: AttemptContext, detail: string): DownloadError {
-  return new DownloadError(
-    'E_TOO_LARGE',
-    `image over the limit of ${ctx.maxBytes} bytes (${detail})`,
-    { url: ctx.url },
-  );
 }

@@ -5,8 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { text as readText } from 'node:stream/consumers';
-import { z } from 'zod';
+
+import type { z as Zod } from 'zod';
 
 import {
   describeError,
@@ -18,75 +20,82 @@ import {
 import { findJsonSyntaxError } from './json-syntax.js';
 import type { ImageTask, JobInput, Manifest, StoreTask, Visit } from '../types.js';
 
-const imageUrlSchema = z
-  .string({ error: expected('an http(s) URL string') })
-  // Spelled without flags so that JSON Schema, which has none, can carry it.
-  .regex(/^[hH][tT][tT][pP][sS]?:\/\/\S+$/, { error: (issue) => notHttpUrl(issue.input) })
-  .check((payload) => {
-    const message = urlProblem(payload.value);
-    if (message === undefined) return;
-    payload.issues.push({ code: 'custom', input: payload.value, message });
-  })
-  .meta({ description: 'An absolute http: or https: URL without a user name or password.' });
-
-const visitSchema = z
-  .object(
-    {
-      store_id: z
-        .string({ error: expected('a non-empty string') })
-        .regex(/\S/, { error: expected('a non-empty string') })
-        // A NUL or another control character in an id (C0, DEL, C1) breaks
-        // terminals, CSV joins and C-string databases; no real id holds one.
-        // A blank id (tabs, newlines) is left to the rule above, so it gets
-        // one message. Escapes and no flags: JSON Schema can carry it.
-        // eslint-disable-next-line no-control-regex -- matching controls is the point
-        .regex(/^(?:\s*|[^\u0000-\u001f\u007f-\u009f]*)$/, {
-          error: (issue) => `must not contain control characters, got ${escaped(issue.input)}`,
-        })
-        .meta({
-          description: 'Store the images belong to; visits of one store form one pipeline.',
-        }),
-      image_url: z
-        .array(imageUrlSchema, { error: expected('a non-empty array of http(s) URLs') })
-        .min(1, { error: expected('a non-empty array of http(s) URLs') })
-        .meta({ description: 'Images of the visit, processed in this order.' }),
-      visit_time: z
-        .string({ error: expected('a string') })
-        .optional()
-        .meta({ description: 'When the visit took place; kept in the results as given.' }),
-    },
-    { error: expected('an object') },
-  )
-  .meta({ description: 'One visit of a store. Unknown fields are allowed and ignored.' });
-
 /**
- * The manifest rules. JSON Schema can say everything here except that `count`
- * equals the number of visits, and the URL rules beyond the scheme.
+ * The manifest rules, built with the zod it is given. JSON Schema can say
+ * everything here except that `count` equals the number of visits, and the
+ * URL rules beyond the scheme. `manifest-schema.ts` holds them built (for
+ * JSON Schema); `parseManifest` builds them only for a manifest that fails
+ * its quick check, so a good manifest never loads zod (~100 ms of start-up).
  */
-export const manifestSchema = z
-  .object(
-    {
-      count: z
-        .int({ error: expected('a whole number ≥ 0') })
-        .min(0, { error: expected('a whole number ≥ 0') })
-        .meta({ description: 'The number of visits; must equal `visits.length`.' }),
-      visits: z
-        .array(visitSchema, { error: expected('an array') })
-        .meta({ description: 'The visits; all visits of one store_id are merged in this order.' }),
-    },
-    { error: expected('an object') },
-  )
-  // Checked even when a visit is broken, so a user sees this problem too.
-  .superRefine(
-    ({ count, visits }, context) => {
-      if (count === visits.length) return;
-      const noun = visits.length === 1 ? 'visit' : 'visits';
-      const message = `${count} does not match the ${visits.length} ${noun}`;
-      context.addIssue({ code: 'custom', path: ['count'], input: count, message });
-    },
-    { when: ({ value }) => hasComparableCount(value) },
-  )
-  .meta({ title: 'imgjob manifest', description: 'The job payload of the Retail Pulse API.' });
+export function buildManifestSchema(z: typeof Zod) {
+  const imageUrlSchema = z
+    .string({ error: expected('an http(s) URL string') })
+    // Spelled without flags so that JSON Schema, which has none, can carry it.
+    .regex(/^[hH][tT][tT][pP][sS]?:\/\/\S+$/, { error: (issue) => notHttpUrl(issue.input) })
+    .check((payload) => {
+      const message = urlProblem(payload.value);
+      if (message === undefined) return;
+      payload.issues.push({ code: 'custom', input: payload.value, message });
+    })
+    .meta({ description: 'An absolute http: or https: URL without a user name or password.' });
+
+  const visitSchema = z
+    .object(
+      {
+        store_id: z
+          .string({ error: expected('a non-empty string') })
+          .regex(/\S/, { error: expected('a non-empty string') })
+          // A NUL or another control character in an id (C0, DEL, C1) breaks
+          // terminals, CSV joins and C-string databases; no real id holds one.
+          // A blank id (tabs, newlines) is left to the rule above, so it gets
+          // one message. Escapes and no flags: JSON Schema can carry it.
+          // eslint-disable-next-line no-control-regex -- matching controls is the point
+          .regex(/^(?:\s*|[^\u0000-\u001f\u007f-\u009f]*)$/, {
+            error: (issue) => `must not contain control characters, got ${escaped(issue.input)}`,
+          })
+          .meta({
+            description: 'Store the images belong to; visits of one store form one pipeline.',
+          }),
+        image_url: z
+          .array(imageUrlSchema, { error: expected('a non-empty array of http(s) URLs') })
+          .min(1, { error: expected('a non-empty array of http(s) URLs') })
+          .meta({ description: 'Images of the visit, processed in this order.' }),
+        visit_time: z
+          .string({ error: expected('a string') })
+          .optional()
+          .meta({ description: 'When the visit took place; kept in the results as given.' }),
+      },
+      { error: expected('an object') },
+    )
+    .meta({ description: 'One visit of a store. Unknown fields are allowed and ignored.' });
+
+  return (
+    z
+      .object(
+        {
+          count: z
+            .int({ error: expected('a whole number ≥ 0') })
+            .min(0, { error: expected('a whole number ≥ 0') })
+            .meta({ description: 'The number of visits; must equal `visits.length`.' }),
+          visits: z.array(visitSchema, { error: expected('an array') }).meta({
+            description: 'The visits; all visits of one store_id are merged in this order.',
+          }),
+        },
+        { error: expected('an object') },
+      )
+      // Checked even when a visit is broken, so a user sees this problem too.
+      .superRefine(
+        ({ count, visits }, context) => {
+          if (count === visits.length) return;
+          const noun = visits.length === 1 ? 'visit' : 'visits';
+          const message = `${count} does not match the ${visits.length} ${noun}`;
+          context.addIssue({ code: 'custom', path: ['count'], input: count, message });
+        },
+        { when: ({ value }) => hasComparableCount(value) },
+      )
+      .meta({ title: 'imgjob manifest', description: 'The job payload of the Retail Pulse API.' })
+  );
+}
 
 /**
  * Validates a manifest text and groups it into stores.
@@ -95,12 +104,7 @@ export const manifestSchema = z
  */
 export function parseManifest(text: string, source: string): JobInput {
   const data = decodeJson(text, source);
-  const result = manifestSchema.safeParse(data);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${placeOf(issue.path)}: ${issue.message}`);
-    throw new ManifestError(source, limitProblems(problems));
-  }
-  const manifest: Manifest = result.data;
+  const manifest = quickManifest(data) ?? checkedManifest(data, source);
   const stores = groupStores(manifest.visits);
   const imageCount = stores.reduce((sum, store) => sum + store.images.length, 0);
   const digest = createHash('sha256').update(canonicalJson(manifest)).digest('hex');
@@ -123,6 +127,68 @@ export async function readManifest(
     throw new InputError('E_MANIFEST', message, { cause: error });
   }
   return parseManifest(text, path);
+}
+
+/**
+ * The manifest when it passes every rule of `buildManifestSchema` (the
+ * common case, checked without zod), shaped as zod would hand it back;
+ * undefined when anything is off, and zod then says what.
+ * A rule added to the schema must be added here too.
+ */
+function quickManifest(data: unknown): Manifest | undefined {
+  if (!isRecord(data)) return undefined;
+  const { count, visits } = data;
+  if (!Number.isSafeInteger(count) || !Array.isArray(visits) || count !== visits.length) {
+    return undefined;
+  }
+  const checked: Visit[] = [];
+  for (const visit of visits as unknown[]) {
+    if (!isRecord(visit)) return undefined;
+    const { store_id, image_url, visit_time } = visit;
+    if (typeof store_id !== 'string' || !/\S/.test(store_id) || CONTROL.test(store_id)) {
+      return undefined;
+    }
+    if (visit_time !== undefined && typeof visit_time !== 'string') return undefined;
+    if (!Array.isArray(image_url) || image_url.length === 0) return undefined;
+    for (const url of image_url as unknown[]) {
+      if (typeof url !== 'string' || !QUICK_URL.test(url) || urlProblem(url) !== undefined) {
+        return undefined;
+      }
+    }
+    const urls = image_url as string[];
+    checked.push(
+      visit_time === undefined
+        ? { store_id, image_url: urls }
+        : { store_id, image_url: urls, visit_time },
+    );
+  }
+  return { count: count, visits: checked };
+}
+
+const QUICK_URL = /^[hH][tT][tT][pP][sS]?:\/\/\S+$/;
+// eslint-disable-next-line no-control-regex -- the store-id rule of the schema
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** zod's verdict: the manifest, or a ManifestError with every problem. */
+function checkedManifest(data: unknown, source: string): Manifest {
+  schema ??= buildManifestSchema(loadZod());
+  const result = schema.safeParse(data);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${placeOf(issue.path)}: ${issue.message}`);
+    throw new ManifestError(source, limitProblems(problems));
+  }
+  return result.data;
+}
+
+let schema: ReturnType<typeof buildManifestSchema> | undefined;
+
+/** zod, loaded on first need (its CommonJS build: `parseManifest` stays synchronous). */
+function loadZod(): typeof Zod {
+  return (createRequire(import.meta.url)('zod') as { z: typeof Zod }).z;
 }
 
 /** Like the other problems, these lines leave naming the file to the caller. */

@@ -6,12 +6,15 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
+import { packageRoot } from '../utils/package-root.js';
 import { InputError } from '../utils/errors.js';
 import type { ResultsDocument } from '../types.js';
 
-/** From src/report/ and dist/report/ alike: the package's dist/web/. */
-const WEB_DIR = new URL('../../dist/web/', import.meta.url);
+/** The package's dist/web/, wherever this module was built into. */
+const WEB_DIR = pathToFileURL(`${join(packageRoot(), 'dist', 'web')}/`);
 
 export function htmlReport(
   documents: readonly ResultsDocument[],

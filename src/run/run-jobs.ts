@@ -13,7 +13,6 @@ import { lockResults, type ResultsLock } from '../results/lock.js';
 import { isWriterAlive, loadResults } from '../results/reader.js';
 import { ResultsWriter, type SaveStats } from '../results/writer.js';
 import { removeStaleTemps } from '../utils/atomic-file.js';
-import { readStoreMaster } from '../input/store-master.js';
 import type { Sleep } from '../utils/sleep.js';
 import { checkQueue, openQueueRunner, type QueueRunner } from '../queue/coordinator.js';
 
@@ -75,8 +74,9 @@ export type JobReport = {
  */
 export async function runJobs(request: RunRequest): Promise<JobReport[]> {
   const { options } = request;
+  // Loaded on use: its CSV parser is start-up time most runs do not need.
   const storeMaster = request.storeMasterPath
-    ? await readStoreMaster(request.storeMasterPath)
+    ? await (await import('../input/store-master.js')).readStoreMaster(request.storeMasterPath)
     : undefined;
   const inputs = await readManifests(request.manifests, request.stdin);
   const paths = resultsPaths(inputs, request);

@@ -15,6 +15,7 @@ import { isIP, type LookupFunction } from 'node:net';
 
 import { buildConnector } from 'undici';
 
+import { CONNECTOR_RECIPE, type ConnectorRecipe } from '../download/downloader.js';
 import { DownloadError } from '../utils/errors.js';
 
 /**
@@ -39,13 +40,13 @@ export type AddressGuardOptions = {
 
 /** The policy of `imgjob serve`: only public addresses, unless told otherwise. */
 export function createAddressGuard(options: AddressGuardOptions = {}): AddressGuard {
-  if (options.allowPrivate) return () => undefined;
+  if (options.allowPrivate) return remember(options, () => undefined);
   const allowed = new Set(options.allow ?? []);
-  return (address) => {
+  return remember(options, (address) => {
     if (allowed.has(address)) return undefined;
     const kind = classifyAddress(address);
     return kind === undefined ? undefined : `${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} address`;
-  };
+  });
 }
 
 /**
@@ -149,7 +150,7 @@ export function guardedConnector(
     ...options.connect,
     lookup: guardedLookup(guard, options.lookup),
   });
-  return (params, callback) => {
+  const connector: buildConnector.connector = (params, callback) => {
     const family = isIP(params.hostname);
     const reason = family === 0 ? undefined : guard(params.hostname, family);
     if (reason === undefined) {
@@ -165,6 +166,50 @@ export function guardedConnector(
       callback(refused, null);
     });
   };
+  return withRecipe(connector, guard, options);
+}
+
+// ---------------------------------------------------------------- in download threads
+
+/** The options each guard of `createAddressGuard` was made with: a thread can make it again. */
+const madeWith = new WeakMap<AddressGuard, AddressGuardOptions>();
+
+function remember(options: AddressGuardOptions, guard: AddressGuard): AddressGuard {
+  madeWith.set(guard, { allowPrivate: options.allowPrivate, allow: options.allow });
+  return guard;
+}
+
+type RecipeOptions = {
+  readonly guard: AddressGuardOptions;
+  readonly connect: buildConnector.BuildOptions | undefined;
+};
+
+/**
+ * Marks the connector with how a download thread builds the same one (see
+ * `CONNECTOR_RECIPE`): possible for a guard of `createAddressGuard` and the
+ * system DNS. Any other (a test's own guard or lookup) keeps the downloads
+ * on the main thread.
+ */
+function withRecipe(
+  connector: buildConnector.connector,
+  guard: AddressGuard,
+  options: GuardedConnectorOptions,
+): buildConnector.connector {
+  const guardOptions = madeWith.get(guard);
+  if (guardOptions === undefined || options.lookup !== undefined) return connector;
+  const recipe: ConnectorRecipe = {
+    // This module, by a name that holds in tsc's output and in the bundle (scripts/bundle.js).
+    module: new URL('./address-guard.js', import.meta.url).href,
+    exportName: 'connectorFromRecipe',
+    options: { guard: guardOptions, connect: options.connect } satisfies RecipeOptions,
+  };
+  Object.defineProperty(connector, CONNECTOR_RECIPE, { value: recipe });
+  return connector;
+}
+
+/** In a download thread: the guarded connector a recipe describes. */
+export function connectorFromRecipe(options: RecipeOptions): buildConnector.connector {
+  return guardedConnector(createAddressGuard(options.guard), { connect: options.connect });
 }
 
 /** A connection the guard refused: final (no retry can change the answer). */

@@ -23,6 +23,10 @@ export type ErrorCode =
   | 'E_NOT_IMAGE'
   | 'E_REDIRECT'
   | 'E_BAD_URL'
+  // The response breaks HTTP (a malformed Content-Length, say).
+  | 'E_PROTOCOL'
+  // The download thread died with the image in flight.
+  | 'E_THREAD'
   // serve: the address an image URL leads to is not allowed.
   | 'E_ADDRESS_REFUSED'
   // The run was stopped.

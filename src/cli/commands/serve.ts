@@ -10,7 +10,6 @@ import { Option, type Command } from 'commander';
 
 import type { CliIo } from '../io.js';
 import { addEngineOptions, engineOptionsOf, intOption, type EngineFlags } from '../options.js';
-import { readStoreMaster } from '../../input/store-master.js';
 import { SERVE_DEFAULTS } from '../../serve/defaults.js';
 import { createServerLog, LOG_FORMATS, type LogFormat } from '../../serve/log.js';
 import { requireSqlite } from '../sqlite-check.js';
@@ -159,7 +158,11 @@ async function serveCommand(flags: ServeFlags, io: Pick<CliIo, 'stderr'>): Promi
     log.write('info', event, line);
   };
   const storeMaster = flags.storeMaster
-    ? { ids: await readStoreMaster(flags.storeMaster), source: flags.storeMaster }
+    ? {
+        // Loaded on use: other commands start without its CSV parser.
+        ids: await (await import('../../input/store-master.js')).readStoreMaster(flags.storeMaster),
+        source: flags.storeMaster,
+      }
     : undefined;
   await requireSqlite();
   // Listening for signals before the server starts: a signal during a long

@@ -7,9 +7,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
-/** From src/serve/dashboard/ and dist/serve/dashboard/ alike: the package's dist/web/. */
-export const WEB_DIR = new URL('../../../dist/web/', import.meta.url);
+import { packageRoot } from '../../utils/package-root.js';
+
+/** The package's dist/web/, wherever this module was built into. */
+export const WEB_DIR = pathToFileURL(`${join(packageRoot(), 'dist', 'web')}/`);
 
 export const CSP = [
   "default-src 'self'",

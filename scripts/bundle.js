@@ -1,0 +1,49 @@
+// @ts-check
+/**
+ * The command line, bundled: after `tsc`, esbuild writes `dist/cli/main.js`
+ * again as one module (its dependencies inside) plus chunks at `dist/` for
+ * what it loads on use (`run`, `serve`, the download pool…). Node 20 has no
+ * module compile cache, so each module file costs start-up time; loading a
+ * few files instead of ~60 takes `imgjob run` from ~2.1× to ~1.8× the CPU of
+ * `node -e 0` (BENCHMARKS.md). The library entries (`imgjob`, `imgjob/serve`)
+ * stay tsc's output.
+ *
+ * Two more entries sit at `dist/` beside the chunks, for the code that
+ * names files by URL at run time: `worker.js` (the download thread the pool
+ * starts as `./worker.js`) and `address-guard.js` (the connector a download
+ * thread builds from serve's recipe, `./address-guard.js`).
+ *
+ *   node scripts/bundle.js
+ */
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { build } from 'esbuild';
+
+// The chunks of an earlier build (their names carry a content hash).
+for (const name of readdirSync('dist')) {
+  if (/-[A-Z0-9]{8}\.js(\.map)?$/.test(name)) rmSync(join('dist', name));
+}
+
+await build({
+  entryPoints: {
+    'cli/main': 'src/cli/main.ts',
+    worker: 'src/download/threads/worker.ts',
+    'address-guard': 'src/serve/address-guard.ts',
+  },
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  // A native addon, loaded by `serve` only; the queue's packages read their
+  // own files at run time and stay where npm put them.
+  external: ['better-sqlite3', 'bullmq', 'ioredis'],
+  // Bundled CommonJS packages (commander, cli-table3…) call require().
+  banner: {
+    js: "import { createRequire as __imgjobRequire } from 'node:module'; const require = __imgjobRequire(import.meta.url);",
+  },
+  logLevel: 'warning',
+});

@@ -1,0 +1,322 @@
+/**
+ * Downloads on `threads` threads: the calling (main) thread and worker
+ * threads. The main thread keeps the scheduling and downloads too (it has
+ * little else to do, and a thread less to start and to collect garbage
+ * for); a download goes to the thread with the fewest in flight for its
+ * share of connections, and from a worker only its measurement comes back.
+ *
+ * - Limits over the whole process: `perHost` is split between the threads
+ *   (each thread's Agent gets its share), so `perHost: 16` on two threads is
+ *   8 + 8 connections to a host. There are never more threads than
+ *   connections per host.
+ * - Workers only where they pay: a worker starts only when every running
+ *   thread is busy, and only once the images seen so far average
+ *   `workerMinBytes` or more. For thumbnails, the work per image is the
+ *   request, not the body, and a worker would add its messages and a second
+ *   heap (~70 MB at 100k images) for little speed. So a job of a few images,
+ *   or of small ones, starts no worker.
+ * - Aborts: the caller's signal rejects the download at once, and an abort
+ *   message stops it inside its thread.
+ * - A thread that dies (a crash, out of memory) takes no image down with it
+ *   silently: each of its downloads in flight is sent to another thread once,
+ *   and fails with `E_THREAD` if that one dies too.
+ * - A thread is unref'd while it has nothing in flight, so an idle pool
+ *   never keeps the process alive.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+
+import { DownloadError, describeError } from '../../utils/errors.js';
+import type { ConnectorRecipe, Downloader, DownloaderOptions } from '../downloader.js';
+import { abortedError, fromErrorData, threadCrashed } from '../errors.js';
+import { createLocalDownloader } from '../local.js';
+import type { Batch, FromThread, ThreadInit, ToThread } from './messages.js';
+import type { Measurement } from '../../types.js';
+
+const WORKER_URL = new URL('./worker.js', import.meta.url);
+/** Mean body size from which workers are started. */
+const WORKER_MIN_BYTES = 32 * 1024;
+/** Images measured before the mean is trusted. */
+const SAMPLE_IMAGES = 8;
+/** Tests only: URLs the worker crashes on (see worker.ts) never run on the main thread. */
+const FAULT = process.env.IMGJOB_TEST_THREAD_FAULT || undefined;
+
+/** The threads a process gets by default: one per core. */
+export function defaultThreads(): number {
+  return availableParallelism();
+}
+
+type Task = {
+  readonly id: number;
+  readonly url: string;
+  readonly signal: AbortSignal | undefined;
+  readonly resolve: (measurement: Measurement) => void;
+  readonly reject: (error: unknown) => void;
+  settled: boolean;
+  /** Threads that died with this task in flight. */
+  crashes: number;
+  thread: Thread | undefined;
+};
+
+type Thread = {
+  readonly worker: Worker;
+  /** Messages of this turn of the event loop, sent together once it is over. */
+  outbox: ToThread[];
+  /** Connections per host this thread's Agent may open. */
+  readonly share: number;
+  readonly tasks: Map<number, Task>;
+  dead: boolean;
+};
+
+export function createPool(
+  options: DownloaderOptions & { readonly threads: number },
+  recipe: ConnectorRecipe | undefined,
+): Downloader {
+  return new Pool(options, recipe);
+}
+
+class Pool implements Downloader {
+  readonly #options: Omit<DownloaderOptions, 'connect' | 'threads'>;
+  readonly #recipe: ConnectorRecipe | undefined;
+  /** The main thread's own downloads: its Agent, its share, how many in flight. */
+  readonly #main: { readonly downloader: Downloader; readonly share: number; inFlight: number };
+  /** One slot per worker the pool may run; a slot is empty until needed (or after a crash). */
+  readonly #slots: (Thread | undefined)[];
+  readonly #shares: readonly number[];
+  /** Tasks in flight under each caller signal: one abort listener per signal. */
+  readonly #bySignal = new WeakMap<AbortSignal, Set<Task>>();
+  readonly #workerMinBytes: number;
+  /** Body bytes and images measured so far: their mean decides whether workers pay. */
+  #seenBytes = 0;
+  #seenImages = 0;
+  #nextId = 1;
+  #closed = false;
+
+  constructor(options: DownloaderOptions & { readonly threads: number }, recipe?: ConnectorRecipe) {
+    const { connect, threads, workerMinBytes = WORKER_MIN_BYTES, ...rest } = options;
+    this.#workerMinBytes = workerMinBytes;
+    this.#options = rest;
+    this.#recipe = recipe;
+    // Run from the TypeScript sources (tests), there is no built worker to start.
+    const usable = existsSync(fileURLToPath(WORKER_URL)) ? threads : 1;
+    const [mainShare = 1, ...workerShares] = splitShares(
+      options.perHost,
+      Math.min(usable, options.perHost),
+    );
+    this.#main = {
+      downloader: createLocalDownloader({ ...rest, perHost: mainShare }, connect),
+      share: mainShare,
+      inFlight: 0,
+    };
+    this.#shares = workerShares;
+    this.#slots = this.#shares.map(() => undefined);
+  }
+
+  fetchImage(url: string, signal?: AbortSignal): Promise<Measurement> {
+    if (signal?.aborted) return Promise.reject(abortedError(signal));
+    if (this.#closed) return Promise.reject(closedError(url));
+    return new Promise((resolve, reject) => {
+      const task: Task = {
+        id: this.#nextId++,
+        url,
+        signal,
+        resolve,
+        reject,
+        settled: false,
+        crashes: 0,
+        thread: undefined,
+      };
+      if (signal) this.#watch(signal).add(task);
+      this.#send(task);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const threads = this.#slots.filter((thread) => thread !== undefined);
+    this.#slots.fill(undefined);
+    for (const thread of threads) {
+      thread.dead = true;
+      for (const task of thread.tasks.values()) this.#settle(task, closedError(task.url));
+    }
+    // Ref'd again: an unref'd thread's exit would not keep the process waiting for it.
+    await Promise.all([
+      this.#main.downloader.close(),
+      ...threads.map((thread) => {
+        thread.worker.ref();
+        return thread.worker.terminate();
+      }),
+    ]);
+  }
+
+  #send(task: Task): void {
+    const thread = this.#pick(FAULT !== undefined && task.url.includes(FAULT));
+    if (thread === 'main') {
+      this.#runHere(task);
+      return;
+    }
+    task.thread = thread;
+    thread.tasks.set(task.id, task);
+    if (thread.tasks.size === 1) thread.worker.ref();
+    post(thread, { type: 'fetch', id: task.id, url: task.url });
+  }
+
+  /** On the main thread: the caller's signal goes straight to its downloader. */
+  #runHere(task: Task): void {
+    const main = this.#main;
+    task.thread = undefined;
+    main.inFlight++;
+    main.downloader.fetchImage(task.url, task.signal).then(
+      (measurement) => {
+        main.inFlight--;
+        this.#seen(measurement);
+        this.#settle(task, undefined, measurement);
+      },
+      (error: unknown) => {
+        main.inFlight--;
+        this.#settle(task, error);
+      },
+    );
+  }
+
+  /** The thread with the most room; a new worker when all are busy and a slot is free. */
+  #pick(workerOnly: boolean): Thread | 'main' {
+    let best: Thread | 'main' = 'main';
+    let bestLoad = workerOnly ? Infinity : this.#main.inFlight / this.#main.share;
+    let free = -1;
+    this.#slots.forEach((thread, index) => {
+      if (thread === undefined) {
+        if (free < 0) free = index;
+        return;
+      }
+      const load = thread.tasks.size / thread.share;
+      if (load < bestLoad) {
+        best = thread;
+        bestLoad = load;
+      }
+    });
+    if (bestLoad === 0 || free < 0 || !(workerOnly || this.#workersPay())) return best;
+    return this.#start(free);
+  }
+
+  #seen(measurement: Measurement): void {
+    this.#seenBytes += measurement.bytes;
+    this.#seenImages++;
+  }
+
+  /** Whether the images so far are big enough for a worker to pay (see the top of the file). */
+  #workersPay(): boolean {
+    if (this.#workerMinBytes === 0) return true;
+    return (
+      this.#seenImages >= SAMPLE_IMAGES &&
+      this.#seenBytes >= this.#workerMinBytes * this.#seenImages
+    );
+  }
+
+  #start(slot: number): Thread {
+    const share = this.#shares[slot] ?? 1;
+    const init: ThreadInit = {
+      options: { ...this.#options, perHost: share },
+      recipe: this.#recipe,
+    };
+    const worker = new Worker(WORKER_URL, { workerData: init });
+    const thread: Thread = { worker, outbox: [], share, tasks: new Map(), dead: false };
+    this.#slots[slot] = thread;
+    worker.unref();
+    worker.on('message', (batch: Batch<FromThread>) => {
+      for (const message of batch) this.#answer(thread, message);
+    });
+    worker.on('error', (error) => {
+      this.#lost(thread, slot, describeError(error));
+    });
+    worker.on('exit', (code) => {
+      this.#lost(thread, slot, `it exited with code ${code}`);
+    });
+    return thread;
+  }
+
+  #answer(thread: Thread, message: FromThread): void {
+    const task = thread.tasks.get(message.id);
+    if (!task) return;
+    thread.tasks.delete(message.id);
+    // A thread being terminated stays ref'd: the process waits for its exit.
+    if (thread.tasks.size === 0 && !thread.dead) thread.worker.unref();
+    if (message.ok) {
+      this.#seen(message.measurement);
+      this.#settle(task, undefined, message.measurement);
+    } else {
+      this.#settle(task, fromErrorData(message.error));
+    }
+  }
+
+  /** A thread died: its downloads go to another thread once, then fail. */
+  #lost(thread: Thread, slot: number, detail: string): void {
+    if (thread.dead) return;
+    thread.dead = true;
+    if (this.#slots[slot] === thread) this.#slots[slot] = undefined;
+    const orphans = [...thread.tasks.values()];
+    thread.tasks.clear();
+    for (const task of orphans) {
+      if (task.settled) continue;
+      task.crashes++;
+      if (task.crashes > 1 || this.#closed) this.#settle(task, threadCrashed(task.url, detail));
+      else this.#send(task);
+    }
+  }
+
+  #settle(task: Task, error: unknown, measurement?: Measurement): void {
+    if (task.settled) return;
+    task.settled = true;
+    if (task.signal) this.#bySignal.get(task.signal)?.delete(task);
+    if (measurement) task.resolve(measurement);
+    else task.reject(error);
+  }
+
+  #watch(signal: AbortSignal): Set<Task> {
+    let tasks = this.#bySignal.get(signal);
+    if (tasks) return tasks;
+    const watched = new Set<Task>();
+    tasks = watched;
+    this.#bySignal.set(signal, watched);
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const task of [...watched]) {
+          this.#settle(task, abortedError(signal));
+          const thread = task.thread;
+          // Its thread stops it; the answer that follows is dropped.
+          if (thread && !thread.dead) post(thread, { type: 'abort', id: task.id });
+        }
+      },
+      { once: true },
+    );
+    return tasks;
+  }
+}
+
+function post(thread: Thread, message: ToThread): void {
+  if (thread.outbox.length === 0) {
+    queueMicrotask(() => {
+      const batch = thread.outbox;
+      thread.outbox = [];
+      if (!thread.dead) thread.worker.postMessage(batch);
+    });
+  }
+  thread.outbox.push(message);
+}
+
+/** `total` connections over `parts` threads, as evenly as whole numbers go. */
+export function splitShares(total: number, parts: number): number[] {
+  return Array.from(
+    { length: parts },
+    (_, index) => Math.floor(total / parts) + (index < total % parts ? 1 : 0),
+  );
+}
+
+function closedError(url: string): DownloadError {
+  return new DownloadError('E_NETWORK', 'downloader closed before the download finished', {
+    url,
+  });
+}
