@@ -177,8 +177,7 @@ describe('the snapshot text of a big job', () => {
     };
     const check = (): void => {
       const document = state.toDocument();
-      const { pieces } = text.chunks(document);
-      const parsed = JSON.parse(Buffer.concat(pieces as Buffer[]).toString('utf8')) as unknown;
+      const parsed = JSON.parse(Buffer.concat(text.chunks(document)).toString('utf8')) as unknown;
       expect(parsed).toEqual(JSON.parse(JSON.stringify(document)));
     };
     check();
@@ -217,7 +216,7 @@ describe('the snapshot text of a big job', () => {
 });
 
 describe('the results file of a big job, snapshot after snapshot', () => {
-  it('always holds the document as it was at its snapshot, ended stores copied from the file before', async () => {
+  it('always holds the document as it was at its snapshot, from the text kept per store', async () => {
     const state = JobState.create(jobOf(60, 100), 'job-8', OPTIONS, new Date(0));
     const writer = new ResultsWriter(path, state, { intervalMs: 0, maxShare: Infinity });
     await writer.open();

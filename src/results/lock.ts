@@ -52,9 +52,10 @@ export function lockResults(resultsPath: string): ResultsLock {
     token: randomBytes(8).toString('hex'),
   };
   const text = `${JSON.stringify({ ...holder, started_at: new Date().toISOString() })}\n`;
-  // Each pass either takes the lock, refuses, or removes a stale one (which
-  // another run may also be racing for): a few passes always settle it.
-  for (let pass = 0; pass < 5; pass++) {
+  // Each pass takes the lock, refuses, removes a stale one (which another
+  // run may also be racing for), or waits a moment for a lock just created
+  // to get its holder written: a few passes settle it.
+  for (let pass = 0; pass < 50; pass++) {
     if (tryCreate(path, text, resultsPath)) {
       const lock: ResultsLock = {
         path,
@@ -69,8 +70,9 @@ export function lockResults(resultsPath: string): ResultsLock {
     }
     const found = readLockFile(path);
     if (found === 'missing') continue;
-    if (!isStale(found, path)) throw lockedError(resultsPath, found);
-    takeOverStale(path, found);
+    if (isStale(found, path)) takeOverStale(path, found);
+    else if (found !== undefined) throw lockedError(resultsPath, found);
+    else sleepSync(2);
   }
   throw lockedError(resultsPath, readHolder(path));
 }
@@ -203,6 +205,11 @@ function cannotWrite(resultsPath: string, error: unknown): InputError {
     `cannot write ${resultsPath}: ${why} in ${dirname(resultsPath)}`,
     { cause: error },
   );
+}
+
+/** Blocks for `ms`: only while another run writes the few bytes of its lock. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function installExitHook(): void {

@@ -5,9 +5,6 @@
  * cached and rebuilt only after the store changed, so a snapshot costs the
  * stores in flight (and the small header), whatever the size of the job.
  */
-import type { FileHandle } from 'node:fs/promises';
-
-import type { Piece } from '../utils/atomic-file.js';
 import type { JournalEntry } from './job-state.js';
 import type { ImageResult, ResultsDocument, StoreResult } from '../types.js';
 
@@ -15,12 +12,8 @@ import type { ImageResult, ResultsDocument, StoreResult } from '../types.js';
 const INDENTED_MAX_IMAGES = 5000;
 
 type StoreCache = {
-  /**
-   * The store's whole text (separator before it); undefined once it changed.
-   * Once the store has ended and a snapshot holding it is on disk, a range
-   * of that file: a big job's text is not kept in memory twice.
-   */
-  text: Piece[] | undefined;
+  /** The store's whole text (separator before it), as buffers; undefined once it changed. */
+  text: Buffer[] | undefined;
   /**
    * The images' text as last built in one go (the job's first snapshot, for
    * most stores), with where each image starts (its comma included). Images
@@ -60,20 +53,15 @@ export class SnapshotText {
   }
 
   /**
-   * The document's text as pieces, which stay valid (and unchanged) after
+   * The document's text as buffers, which stay valid (and unchanged) after
    * the document moves on: a snapshot may be written in the background.
-   * Once it is on disk, `placed(file)` lets the text of ended stores be
-   * read back from that file rather than kept in memory.
    */
-  chunks(document: ResultsDocument): Snapshot {
+  chunks(document: ResultsDocument): Buffer[] {
     if (document.counts.images <= INDENTED_MAX_IMAGES) {
-      const pieces = [Buffer.from(`${JSON.stringify(document, null, 2)}\n`)];
-      return { pieces, placed: () => undefined };
+      return [Buffer.from(`${JSON.stringify(document, null, 2)}\n`)];
     }
     const { stores, ...header } = document;
-    const pieces: Piece[] = [Buffer.from(`${JSON.stringify(header).slice(0, -1)},"stores":[\n`)];
-    let at = pieces[0]?.length ?? 0;
-    const ended: { index: number; text: Piece[]; offset: number; length: number }[] = [];
+    const chunks: Buffer[] = [Buffer.from(`${JSON.stringify(header).slice(0, -1)},"stores":[\n`)];
     stores.forEach((store, index) => {
       const cache = (this.#stores[index] ??= {
         text: undefined,
@@ -88,32 +76,12 @@ export class SnapshotText {
         text = built.parts;
         if (built.lasting) cache.text = text;
       }
-      const length = sizeOf(text);
-      if (ENDED.has(store.status) && cache.text === text) {
-        ended.push({ index, text, offset: at, length });
-      }
-      for (const piece of text) pieces.push(piece);
-      at += length;
+      for (const chunk of text) chunks.push(chunk);
     });
-    pieces.push(Buffer.from('\n]}\n'));
-    return {
-      pieces,
-      placed: (file) => {
-        for (const { index, text, offset, length } of ended) {
-          const cache = this.#stores[index];
-          if (cache?.text === text) cache.text = [{ file, offset, length }];
-        }
-      },
-    };
+    chunks.push(Buffer.from('\n]}\n'));
+    return chunks;
   }
 }
-
-/** One snapshot's text, and what to do once it is on disk. */
-export type Snapshot = {
-  readonly pieces: readonly Piece[];
-  /** It is on disk as `file` (open, and kept open while its ranges are used). */
-  placed(file: FileHandle): void;
-};
 
 /**
  * A store's text as buffers: `lasting` when they stay its text until the
@@ -204,6 +172,6 @@ export function imageText(image: ImageResult): string {
 }
 
 /** The byte size of a snapshot. */
-export function sizeOf(chunks: readonly Piece[]): number {
+export function sizeOf(chunks: readonly Uint8Array[]): number {
   return chunks.reduce((sum, chunk) => sum + chunk.length, 0);
 }

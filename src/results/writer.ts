@@ -1,5 +1,4 @@
 import { closeSync, constants, ftruncateSync, openSync, renameSync, rmSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
 import { injectedWriteFault, replaceFile, writeTextSync } from '../utils/atomic-file.js';
@@ -7,7 +6,7 @@ import type { JobState, JournalEntry } from './job-state.js';
 import { encodeJournalEntry } from './journal.js';
 import { journalPathOf, oldJournalPathOf } from './paths.js';
 import { ResultsSaveError, saveErrorOf } from './save-error.js';
-import { SnapshotText, sizeOf, type Snapshot } from './snapshot.js';
+import { SnapshotText, sizeOf } from './snapshot.js';
 import type { ResultsDocument } from '../types.js';
 
 export type SaveStats = {
@@ -64,8 +63,6 @@ export class ResultsWriter {
   readonly #onFailure: ((error: unknown) => void) | undefined;
   readonly #text = new SnapshotText();
   #journal: number | undefined;
-  /** The results file as last written, open: ended stores are read back from it. */
-  #current: FileHandle | undefined;
   #journalBytes = 0;
   #lines: string[] = [];
   #flushScheduled = false;
@@ -163,8 +160,6 @@ export class ResultsWriter {
     }
     if (this.#journal !== undefined) closeSync(this.#journal);
     this.#journal = undefined;
-    await this.#current?.close();
-    this.#current = undefined;
     // Only a snapshot in place makes the journals redundant.
     if (saved) this.#removeJournals();
     if (this.#failure !== undefined) throw this.#failure;
@@ -199,27 +194,26 @@ export class ResultsWriter {
   #snapshotInBackground(): void {
     if (this.#closed || this.#failure !== undefined) return;
     const started = performance.now();
-    let snapshot: Snapshot;
+    let chunks: Buffer[];
     try {
       this.#flush();
       if (this.#failed()) return;
       this.#rotateJournal();
       this.#dirty = false;
-      snapshot = this.#text.chunks(this.#document());
+      chunks = this.#text.chunks(this.#document());
     } catch (error) {
       this.#fail(error);
       return;
     }
-    this.#lastSize = sizeOf(snapshot.pieces);
+    this.#lastSize = sizeOf(chunks);
     // Only this part holds the job up; the throttle weighs it alone.
     this.#lastStart = started;
     this.#lastCost = performance.now() - started;
     this.#snapshotMs += this.#lastCost;
     this.#savingMs += this.#lastCost;
     this.#saves++;
-    this.#committing = replaceFile(this.path, snapshot.pieces)
-      .then(async (file) => {
-        await this.#adopt(snapshot, file);
+    this.#committing = replaceFile(this.path, chunks)
+      .then(() => {
         rmSync(this.#oldJournalPath, { force: true });
       })
       .catch((error: unknown) => {
@@ -235,25 +229,14 @@ export class ResultsWriter {
   /** A save the job waits for (the first and the last): all of it counts. */
   async #saveNow(document: ResultsDocument): Promise<number> {
     const started = performance.now();
-    const snapshot = this.#text.chunks(document);
-    this.#lastSize = sizeOf(snapshot.pieces);
-    await this.#adopt(snapshot, await replaceFile(this.path, snapshot.pieces));
+    const chunks = this.#text.chunks(document);
+    this.#lastSize = sizeOf(chunks);
+    await replaceFile(this.path, chunks);
     const cost = performance.now() - started;
     this.#lastStart = started;
     this.#savingMs += cost;
     this.#saves++;
     return cost;
-  }
-
-  /**
-   * `file` is the results file now: the next snapshot copies the ended
-   * stores from it, and the file before it is no longer read.
-   */
-  async #adopt(snapshot: Snapshot, file: FileHandle): Promise<void> {
-    snapshot.placed(file);
-    const previous = this.#current;
-    this.#current = file;
-    await previous?.close();
   }
 
   #document(): ResultsDocument {
