@@ -37,11 +37,10 @@ export async function writeReports(
     }
     try {
       const encoder = new TextEncoder();
-      const file = await replaceFile(
+      await replaceFile(
         target.path,
         [...pieces].map((piece) => encoder.encode(piece)),
       );
-      await file.close();
     } catch (error) {
       const reason =
         (error as NodeJS.ErrnoException).code ??
