@@ -86,7 +86,7 @@ export function tooLarge(source: Source, detail: string): DownloadError {
  * status line) is `E_PROTOCOL`; anything else is a bug and is returned as is.
  */
 export function requestError(url: string, error: unknown, what?: string): unknown {
-  if (error instanceof DownloadError) return error;
+  if (error instanceof DownloadError) return error.url === url ? error : error.forUrl(url);
   if (isProtocolError(error)) return protocolError(url, error);
   if (isNetworkError(error)) return networkError(url, error, what);
   return error;

@@ -140,6 +140,7 @@ export class BatchWriter {
   }
 
   #schedule(): void {
-    this.#timer ??= setTimeout(() => this.flush(), this.#intervalMs);
+    // Never what keeps the process alive: close() flushes for itself.
+    this.#timer ??= setTimeout(() => this.flush(), this.#intervalMs).unref();
   }
 }

@@ -273,7 +273,17 @@ export class JobService {
   async close(): Promise<void> {
     this.#stop.abort();
     await Promise.all([...this.#live.values()].map((job) => job.settled));
-    this.#writer.flush();
+    const unwritten = this.#writer.size;
+    if (!this.#writer.flush()) {
+      // Not lost: the database still has those stores unfinished, so their
+      // images are processed again at the next start.
+      this.#options.log?.write(
+        'error',
+        'shutdown_unwritten',
+        `could not write the last ${plural(unwritten, 'change')} at shutdown; the images they record will be processed again at the next start`,
+        { unwritten },
+      );
+    }
   }
 
   #stopping(): boolean {

@@ -99,6 +99,25 @@ export class DownloadError extends ImgjobError {
     this.retryAfterMs = context.retryAfterMs;
   }
 
+  /**
+   * The same error, told of the image URL: a connector's refusal knows only
+   * the host it was asked to reach, while a download's error names its URL.
+   */
+  forUrl(url: string): DownloadError {
+    return new DownloadError(
+      this.code,
+      this.message,
+      {
+        url,
+        status: this.status,
+        attempts: this.attempts,
+        transient: this.transient,
+        retryAfterMs: this.retryAfterMs,
+      },
+      { cause: this },
+    );
+  }
+
   /** The same error, after `attempts` tries; the message says how many. */
   withAttempts(attempts: number): DownloadError {
     const suffix = attempts > 1 ? ` (after ${attempts} attempts)` : '';
