@@ -162,7 +162,7 @@ describe('an internal error', () => {
       env,
     });
     expect(debug.code).toBe(70);
-    expect(debug.stderr).toMatch(/^\s+at .*run-jobs\.js/m);
+    expect(debug.stderr).toMatch(/^\s+at .*run-jobs[-\w]*\.js/m);
   });
 
   it('an I/O error nobody can fix from outside (EIO) on the results file is one too, not a failed job', async () => {

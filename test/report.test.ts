@@ -102,10 +102,10 @@ describe('imgjob report --junit', () => {
     expect(xml.match(/<testcase /g)).toHaveLength(2);
     expect(xml.match(/<failure /g)).toHaveLength(1);
     expect(xml).toContain('tests="2" failures="1" errors="0" skipped="0"');
-    // The hostile store id is escaped (its control character replaced), never raw markup.
+    // The hostile store id is escaped, never raw markup.
     expect(xml).not.toContain('<img');
     expect(xml).toContain(
-      'name="S,&quot;quoted&quot;&#13;&#10;&lt;img src=x onerror=alert(1)&gt;&lt;/script&gt;&amp;\uFFFD"',
+      `name="S,&quot;quoted&quot; &lt;img src=x onerror=alert(1)&gt;&lt;/script&gt;&amp;'"`,
     );
     const error = failed.stores[1]?.error ?? '';
     expect(error).toMatch(/HTTP 404/);
