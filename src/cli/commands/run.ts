@@ -210,6 +210,8 @@ function thisRun(report: JobReport, before: Baseline | undefined, elapsedMs: num
   const bytes = sumBytes(report) - (before?.bytes ?? 0);
   const seconds = elapsedMs / 1000;
   const rate = (value: number): number => (seconds > 0 ? value / seconds : 0);
+  // A resumed job that had nothing left: no rate to speak of.
+  if (images === 0) return `run took ${formatDuration(seconds)}: no image was left to process`;
   return (
     `run took ${formatDuration(seconds)}: ${plural(images, 'image')} at ${rate(images).toFixed(1)} images/s, ` +
     `${formatBytes(bytes)} at ${formatBytes(rate(bytes))}/s`
