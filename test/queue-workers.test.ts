@@ -10,6 +10,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
+import { guardPage, launchBrowser, requireBrowser } from './helpers/browser.js';
 import { spawnCli, stopAll, type CliRun } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import { gatedJob, startWorker } from './helpers/queue-cluster.js';
@@ -29,6 +30,7 @@ type WorkerInfo = {
 };
 
 const available = requireRedis();
+const browserAvailable = requireBrowser('queue-workers.test.ts');
 let server: FaultServer;
 let redis: RedisServer;
 const folders: string[] = [];
@@ -155,4 +157,38 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
     await worker.kill('SIGTERM');
     await Promise.all([a.run.kill('SIGTERM'), b.run.kill('SIGTERM')]);
   });
+
+  it.skipIf(!browserAvailable)(
+    'shows the worker and its store in the Workers panel, and drops it once it stops',
+    async () => {
+      const job = gatedJob(server, 'panel', [['image.png']]);
+      folders.push(job.dir);
+      const { run: serving, url } = await serve(join(job.dir, 'jobs.db'));
+      const worker = await startWorker(redis.url, { slots: 2 });
+      const id = await submitOk(url, JSON.parse(readFileSync(job.manifest, 'utf8')));
+      await server.gate(job.key(0, 0)).reached;
+      const [busy] = await waitForWorkers(url, (workers) => workers[0]?.running.length === 1);
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.page();
+        const seen = await guardPage(page, url);
+        await page.goto(`${url}/`);
+        const item = `.workers li[data-worker="${busy?.id ?? '?'}"]`;
+        await page.waitForSelector(item, { timeout: 10_000 });
+        expect(await page.locator(item).textContent()).toBe(
+          `${hostname()} pid ${worker.pid} · 1 of 2 slots: job #${id} store S0`,
+        );
+        expect(await page.locator(`${item} a`).getAttribute('href')).toBe(`/jobs/${id}`);
+        // The panel follows the workers on its own, with no job changing.
+        job.openAll();
+        await worker.kill('SIGTERM');
+        await page.waitForSelector(item, { state: 'detached', timeout: 15_000 });
+        expect(await page.locator('.workers').textContent()).toContain('No worker connected.');
+        expect(seen.outside).toEqual([]);
+      } finally {
+        await browser.close();
+        await serving.kill('SIGTERM');
+      }
+    },
+  );
 });
