@@ -14,6 +14,8 @@ import { PROTOCOL_VERSION, WORKERS_KEY, workerKey, type WorkerPresence } from '.
 /** How often a worker renews its key; it lives three beats, so one slow beat is harmless. */
 export const HEARTBEAT_MS = 2_000;
 const TTL_BEATS = 3;
+/** How long a stopping worker tries to take itself off the list. */
+const STOP_WAIT_MS = 1_000;
 
 type Running = WorkerPresence['running'][number];
 
@@ -45,14 +47,13 @@ export class Presence {
     this.#heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS;
   }
 
-  /** Announces the worker and starts the heartbeat. */
-  async start(): Promise<void> {
+  /** Announces the worker and starts the heartbeat (not waiting: a worker never waits on its listing). */
+  start(): void {
     this.#timer = setInterval(() => {
       this.#write();
     }, this.#heartbeatMs);
     this.#timer.unref();
     this.#write();
-    await this.#writing;
   }
 
   /** A store started (`key` is its BullMQ job id). */
@@ -66,17 +67,24 @@ export class Presence {
     if (this.#running.delete(key)) this.#write();
   }
 
-  /** Stops the heartbeat and takes the worker off the list. */
+  /**
+   * Stops the heartbeat and takes the worker off the list. With Redis away
+   * it gives up after `STOP_WAIT_MS` (commands would wait for it forever):
+   * the key then expires on its own.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
-    await this.#writing;
-    await this.#redis
-      .multi()
-      .del(workerKey(this.#id))
-      .srem(WORKERS_KEY, this.#id)
-      .exec()
-      .catch(() => undefined);
+    const leave = async (): Promise<void> => {
+      await this.#writing;
+      await this.#redis.multi().del(workerKey(this.#id)).srem(WORKERS_KEY, this.#id).exec();
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const givenUp = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, STOP_WAIT_MS);
+    });
+    await Promise.race([leave().catch(() => undefined), givenUp]);
+    clearTimeout(timer);
   }
 
   #write(): void {

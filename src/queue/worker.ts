@@ -69,7 +69,7 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     slots: options.concurrency,
     heartbeatMs: options.heartbeatMs,
   });
-  await presence.start();
+  presence.start();
   const engines = new EngineCache(options);
   const running = new Map<string, AbortController>();
   const processor = async (job: Job<StoreJobData>, token?: string): Promise<void> => {
