@@ -48,7 +48,7 @@ afterAll(async () => {
   for (const folder of folders) rmSync(folder, { recursive: true, force: true });
 });
 
-async function serve(db: string): Promise<{ run: CliRun; url: string }> {
+async function serve(db: string, queue = redis.url): Promise<{ run: CliRun; url: string }> {
   const run = spawnCli([
     'serve',
     '--port',
@@ -59,7 +59,7 @@ async function serve(db: string): Promise<{ run: CliRun; url: string }> {
     '--gpu-delay',
     '0',
     '--queue',
-    redis.url,
+    queue,
   ]);
   const output = await run.waitForOutput(/listening on http:\/\/\S+/);
   return { run, url: /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? '' };
@@ -131,6 +131,23 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
     await serving.kill('SIGTERM');
   });
 
+  it('drops a worker killed outright once its heartbeat stops', async () => {
+    const job = gatedJob(server, 'killed', [['image.png']]);
+    folders.push(job.dir);
+    // A Redis database of its own: the dead worker's store, stalled, must not reach the other tests.
+    const queue = redis.urlFor(1);
+    const { run: serving, url } = await serve(join(job.dir, 'jobs.db'), queue);
+    const worker = await startWorker(queue, { env: { IMGJOB_WORKER_HEARTBEAT_MS: '200' } });
+    await submitOk(url, JSON.parse(readFileSync(job.manifest, 'utf8')));
+    await server.gate(job.key(0, 0)).reached;
+    await waitForWorkers(url, (workers) => workers[0]?.pid === worker.pid);
+    await worker.kill('SIGKILL');
+    // No goodbye: the listing expires after three missed beats (600 ms here).
+    await waitForWorkers(url, (workers) => workers.length === 0, 5_000);
+    job.openAll();
+    await serving.kill('SIGTERM');
+  });
+
   it("counts another coordinator's stores without showing their ids", async () => {
     const mine = gatedJob(server, 'mine', [['image.png']]);
     const theirs = gatedJob(server, 'theirs', [['image.gif']]);
@@ -154,6 +171,11 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
     });
     mine.openAll();
     theirs.openAll();
+    // Both end before the worker stops: nothing is handed back for the next test's worker.
+    await waitForWorkers(
+      a.url,
+      (workers) => workers[0]?.running.length === 0 && workers[0].other_stores === 0,
+    );
     await worker.kill('SIGTERM');
     await Promise.all([a.run.kill('SIGTERM'), b.run.kill('SIGTERM')]);
   });
