@@ -4,7 +4,7 @@
  * panel). Real redis-server, the BUILT CLI; the worker is held mid-store by
  * a gate of the image server.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -18,6 +18,8 @@ import { requireRedis, startRedis, type RedisServer } from './helpers/redis.js';
 import { call, submitOk } from './helpers/serve-client.js';
 
 vi.setConfig({ testTimeout: 90_000 });
+
+const SCREENSHOTS = join(process.cwd(), 'test-output', 'screenshots');
 
 type WorkerInfo = {
   readonly id: string;
@@ -201,6 +203,8 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
           `${hostname()} pid ${worker.pid} · 1 of 2 slots: job #${id} store S0`,
         );
         expect(await page.locator(`${item} a`).getAttribute('href')).toBe(`/jobs/${id}`);
+        mkdirSync(SCREENSHOTS, { recursive: true });
+        await page.screenshot({ path: join(SCREENSHOTS, 'workers-panel.png') });
         // The panel follows the workers on its own, with no job changing.
         job.openAll();
         await worker.kill('SIGTERM');
