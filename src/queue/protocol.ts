@@ -103,3 +103,37 @@ export function positionOf(entry: ResultEntry, imageCount: number): number {
 
 /** A progress value that no report can pass: the store was called off (fail-fast). */
 export const CALLED_OFF = 1_000_000_000;
+
+/** Set: the ids of workers that announced themselves (readers prune the gone). */
+export const WORKERS_KEY = `${PREFIX}:workers`;
+
+/** String (JSON `WorkerPresence`): one worker's presence; it expires unless renewed. */
+export function workerKey(workerId: string): string {
+  return `${PREFIX}:worker:${workerId}`;
+}
+
+/**
+ * What a worker tells about itself: who it is and the stores it runs now.
+ * Nothing of the Redis URL: a dashboard shows it as it is.
+ */
+export type WorkerPresence = {
+  readonly v: number;
+  /** `<host>:<pid>:<random>`: also its BullMQ worker name (CLIENT LIST). */
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+  /** Stores it runs at once. */
+  readonly slots: number;
+  /** Epoch ms. */
+  readonly started_at: number;
+  /** Epoch ms of this announcement. */
+  readonly seen_at: number;
+  readonly running: readonly {
+    /** The job id in Redis (with the coordinator's namespace, if any). */
+    readonly job: string;
+    readonly store: number;
+    readonly store_id: string;
+    /** Epoch ms. */
+    readonly since: number;
+  }[];
+};

@@ -17,6 +17,7 @@ import {
 } from './protocol.js';
 import { redactText, type RedisTarget } from './redis-url.js';
 import { Reporter, type ReportOutcome } from './report.js';
+import { newWorkerId, Presence } from './presence.js';
 
 /** BullMQ's lock and stall timing; short values let tests see a stall quickly. */
 export type LockTiming = {
@@ -47,6 +48,8 @@ export type WorkerOptions = {
   readonly log: (line: string) => void;
   /** Replaces the GPU sleep (benchmarks). */
   readonly sleep?: Sleep | undefined;
+  /** How often it renews its presence (what dashboards list). @default HEARTBEAT_MS */
+  readonly heartbeatMs?: number | undefined;
 };
 
 /**
@@ -60,6 +63,13 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
   const timing = options.timing ?? DEFAULT_LOCK_TIMING;
   const commands = connect(options.target, 'imgjob-worker');
   const reporter = new Reporter(commands);
+  const id = newWorkerId();
+  const presence = new Presence(commands, {
+    id,
+    slots: options.concurrency,
+    heartbeatMs: options.heartbeatMs,
+  });
+  presence.start();
   const engines = new EngineCache(options);
   const running = new Map<string, AbortController>();
   const processor = async (job: Job<StoreJobData>, token?: string): Promise<void> => {
@@ -69,10 +79,11 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     if (signal.aborted) run.abort();
     let interrupted: boolean;
     try {
-      const context = { reporter, engines, log: options.log };
+      const context = { reporter, engines, presence, log: options.log };
       interrupted = await runOneStore(job, job.id, token, context, run.signal);
     } finally {
       running.delete(job.id);
+      presence.remove(job.id);
     }
     if (interrupted) {
       // Handed back at once, not failed: the next worker continues after
@@ -87,6 +98,8 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
   const worker = new Worker<StoreJobData>(QUEUE_NAME, processor, {
     connection: bullConnection,
     prefix: PREFIX,
+    // Names its Redis client `imgjob:<queue>:w:<id>`: CLIENT LIST tells who is who.
+    name: id,
     concurrency: options.concurrency,
     lockDuration: timing.lockDurationMs,
     stalledInterval: timing.stalledIntervalMs,
@@ -115,7 +128,7 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     else signal.addEventListener('abort', stop, { once: true });
   });
   options.log(
-    `ready: ${options.concurrency} slot(s) on ${options.target.safe} (queue ${PREFIX}:${QUEUE_NAME})`,
+    `ready: ${options.concurrency} slot(s) on ${options.target.safe} (queue ${PREFIX}:${QUEUE_NAME}) as worker ${id}`,
   );
   const loop = worker.run();
   await stopped;
@@ -124,6 +137,7 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     await loop;
   } finally {
     await engines.close();
+    await presence.stop();
     bullConnection.disconnect();
     commands.disconnect();
   }
@@ -132,6 +146,7 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
 type StoreContext = {
   readonly reporter: Reporter;
   readonly engines: EngineCache;
+  readonly presence: Presence;
   readonly log: (line: string) => void;
 };
 
@@ -152,6 +167,7 @@ async function runOneStore(
   if (reported > count) return false; // Its end is reported already (or it was called off).
   const startAt = Math.max(data.startAt, reported);
   context.log(`start        ${describeStore(data)} from image ${startAt + 1} of ${count}`);
+  context.presence.add(bullJobId, data.jobId, store.index, store.storeId);
   const started = performance.now();
 
   const stop = new AbortController();

@@ -39,6 +39,7 @@ import {
   type QueueRunner,
   type QueueRunnerOptions,
 } from '../queue/coordinator.js';
+import { watchWorkers, type WorkerWatch } from '../queue/worker-watch.js';
 
 export type ServeConfig = {
   /** @default '127.0.0.1' */
@@ -126,10 +127,12 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   // Checked before the database opens: an unusable queue is bad input (exit 2).
   const queueTarget = config.queue ? await checkQueue(config.queue) : undefined;
   const db = openDatabase(config.dbPath);
+  const queueOptions = queueTarget && queueOptionsOf(config);
   const queue: QueueRunner | undefined =
     queueTarget &&
+    queueOptions &&
     openQueueRunner(queueTarget, {
-      ...queueOptionsOf(config),
+      ...queueOptions,
       // A result leaves Redis only once the database has it.
       durable: (): Promise<void> => service.written(),
       onNotice: (line) => {
@@ -157,7 +160,15 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     runner: queue,
   });
   let closing: Promise<void> | undefined;
-  const dashboard = createDashboard({ db, jobs: service, ...config.dashboard });
+  // The dashboard's Workers panel reads a snapshot refreshed in the background.
+  const workerWatch: WorkerWatch | undefined =
+    queueTarget && watchWorkers(queueTarget, { namespace: queueOptions?.namespace });
+  const dashboard = createDashboard({
+    db,
+    jobs: service,
+    ...(workerWatch ? { workers: () => workerWatch.list() } : {}),
+    ...config.dashboard,
+  });
   const http = createHttpServer(createApi(service, dashboard.route), {
     maxBodyBytes: config.maxBodyBytes ?? SERVE_DEFAULTS.maxBodyBytes,
     onError,
@@ -178,6 +189,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     );
   } catch (error) {
     dashboard.close();
+    workerWatch?.close();
     await shutDown(service, downloader, db);
     await queue?.close();
     throw error;
@@ -194,6 +206,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     close: () =>
       (closing ??= (async () => {
         dashboard.close();
+        workerWatch?.close();
         const closed = new Promise<void>((resolve) => {
           http.close(() => {
             resolve();

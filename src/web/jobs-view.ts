@@ -25,7 +25,15 @@ function withFocusKept(change: () => void): void {
     document.querySelector<HTMLElement>(`tr[data-job="${CSS.escape(job)}"] a`)?.focus();
 }
 
-export function jobsView(root: HTMLElement, query: JobsQuery): LiveView {
+/** How often the Workers panel re-reads the workers (they change without any job changing). */
+const WORKERS_POLL_MS = 3000;
+
+/** `isLive`: false while the user paused live updates (the Workers panel waits too). */
+export function jobsView(
+  root: HTMLElement,
+  query: JobsQuery,
+  isLive: () => boolean = () => true,
+): LiveView {
   const rows = new Map<string, HTMLTableRowElement>();
   let shown: Overview | undefined;
   let reloadTimer: number | undefined;
@@ -129,7 +137,36 @@ export function jobsView(root: HTMLElement, query: JobsQuery): LiveView {
           : 'No jobs yet. Submit one: POST /api/submit/'
         : '';
     renderPager(data);
-    renderWorkers(workers, data.workers);
+    showWorkers(data.workers);
+  }
+
+  let workersShown = '';
+  let workersPoll: number | undefined;
+  /** Redraws the panel only when what it shows changed: a focused link in it keeps its focus. */
+  function showWorkers(list: Overview['workers']): void {
+    const key = JSON.stringify(list?.map(({ last_seen: _, ...shown }) => shown) ?? null);
+    if (key !== workersShown) renderWorkers(workers, list);
+    workersShown = key;
+    if (list !== undefined) pollWorkers();
+  }
+
+  function pollWorkers(): void {
+    workersPoll ??= window.setTimeout(() => {
+      workersPoll = undefined;
+      if (!root.isConnected) return;
+      if (!isLive()) {
+        pollWorkers();
+        return;
+      }
+      api
+        .overview({}, 1)
+        .then((data) => {
+          if (root.isConnected) showWorkers(data.workers);
+        })
+        .catch(() => {
+          if (root.isConnected) pollWorkers();
+        });
+    }, WORKERS_POLL_MS);
   }
 
   function renderFilters(totals: Overview['totals']): void {
@@ -294,20 +331,26 @@ function renderWorkers(section: HTMLElement, workers: readonly WorkerInfo[] | un
       : el(
           'ul',
           {},
-          ...workers.map((worker) =>
-            el(
+          ...workers.map((worker) => {
+            const busy = worker.running.length + (worker.other_stores ?? 0);
+            const runs = worker.running.flatMap((run, index) => [
+              index === 0 ? '' : ', ',
+              el('a', { href: `/jobs/${encodeURIComponent(run.job_id)}` }, `job #${run.job_id}`),
+              ` store ${run.store_id}`,
+            ]);
+            const others = worker.other_stores
+              ? `${runs.length > 0 ? ', and ' : ''}${format.count(worker.other_stores)} store(s) of other servers`
+              : '';
+            return el(
               'li',
-              {},
-              el('strong', {}, worker.id),
-              worker.host ? ` on ${worker.host}` : '',
+              { 'data-worker': worker.id },
+              el('strong', {}, worker.host ?? worker.id),
+              worker.pid === undefined ? '' : ` pid ${worker.pid}`,
+              worker.slots === undefined ? '' : ` · ${busy} of ${worker.slots} slots`,
               ': ',
-              worker.running.length === 0
-                ? 'idle'
-                : worker.running
-                    .map((run) => `job #${run.job_id} store ${run.store_id}`)
-                    .join(', '),
-            ),
-          ),
+              busy === 0 ? 'idle' : el('span', { class: 'runs' }, ...runs, others),
+            );
+          }),
         ),
   );
 }

@@ -58,11 +58,15 @@ function startApp(root: HTMLElement): void {
       const params = new URLSearchParams(location.search);
       document.title = 'imgjob · jobs';
       live.show(
-        jobsView(container, {
-          status: params.get('status') ?? '',
-          q: params.get('q') ?? '',
-          before: params.get('before') ?? '',
-        }),
+        jobsView(
+          container,
+          {
+            status: params.get('status') ?? '',
+            q: params.get('q') ?? '',
+            before: params.get('before') ?? '',
+          },
+          () => !live.paused,
+        ),
       );
     }
     if (options.keepFocus) {

@@ -28,8 +28,11 @@ export type JobRow = {
 export type WorkerInfo = {
   readonly id: string;
   readonly host?: string;
+  readonly pid?: number;
+  readonly slots?: number;
   readonly last_seen?: number;
   readonly running: readonly { readonly job_id: string; readonly store_id: string }[];
+  readonly other_stores?: number;
 };
 
 export type Overview = {

@@ -77,6 +77,8 @@ async function workerCommand(
           stalledIntervalMs:
             envMs('IMGJOB_QUEUE_STALLED_MS') ?? DEFAULT_LOCK_TIMING.stalledIntervalMs,
         },
+        // Hidden knob for tests: a killed worker's listing expires after three beats.
+        heartbeatMs: envMs('IMGJOB_WORKER_HEARTBEAT_MS'),
         guardedConnector: (timeoutMs) =>
           guard.guardedConnector(guard.createAddressGuard(), { connect: { timeout: timeoutMs } }),
         log: (line) => io.stdout.write(`imgjob worker: ${line}\n`),

@@ -24,10 +24,15 @@ import { JobQuery } from './job-query.js';
 export type WorkerInfo = {
   readonly id: string;
   readonly host?: string;
+  readonly pid?: number;
+  /** Stores it runs at once. */
+  readonly slots?: number;
   /** Epoch ms of the last sign of life. */
   readonly last_seen?: number;
-  /** What it runs now. */
+  /** What it runs now, of this server's jobs. */
   readonly running: readonly { readonly job_id: string; readonly store_id: string }[];
+  /** Stores it runs for other servers or runs sharing the queue. */
+  readonly other_stores?: number;
 };
 
 export type DashboardOptions = HubOptions & {

@@ -1,0 +1,220 @@
+/**
+ * `serve --queue` lists the connected `imgjob worker` processes and the
+ * stores each runs (`/api/overview` → `workers`, the dashboard's Workers
+ * panel). Real redis-server, the BUILT CLI; the worker is held mid-store by
+ * a gate of the image server.
+ */
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+import { guardPage, launchBrowser, requireBrowser } from './helpers/browser.js';
+import { spawnCli, stopAll, type CliRun } from './helpers/cli.js';
+import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
+import { gatedJob, startWorker } from './helpers/queue-cluster.js';
+import { requireRedis, startRedis, type RedisServer } from './helpers/redis.js';
+import { call, submitOk } from './helpers/serve-client.js';
+
+vi.setConfig({ testTimeout: 90_000 });
+
+const SCREENSHOTS = join(process.cwd(), 'test-output', 'screenshots');
+
+type WorkerInfo = {
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly slots: number;
+  readonly last_seen: number;
+  readonly running: readonly { readonly job_id: string; readonly store_id: string }[];
+  readonly other_stores: number;
+};
+
+const available = requireRedis();
+const browserAvailable = requireBrowser('queue-workers.test.ts');
+let server: FaultServer;
+let redis: RedisServer;
+const folders: string[] = [];
+
+beforeAll(async () => {
+  if (!available) return;
+  [server, redis] = await Promise.all([startFaultServer(), startRedis()]);
+});
+
+afterAll(async () => {
+  if (!available) return;
+  await stopAll();
+  await server.close();
+  await redis.stop();
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+});
+
+async function serve(db: string, queue = redis.url): Promise<{ run: CliRun; url: string }> {
+  const run = spawnCli([
+    'serve',
+    '--port',
+    '0',
+    '--db',
+    db,
+    '--allow-private',
+    '--gpu-delay',
+    '0',
+    '--queue',
+    queue,
+  ]);
+  const output = await run.waitForOutput(/listening on http:\/\/\S+/);
+  return { run, url: /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? '' };
+}
+
+async function overviewText(url: string): Promise<string> {
+  const res = await fetch(`${url}/api/overview`);
+  expect(res.status).toBe(200);
+  return res.text();
+}
+
+/** Polls `/api/overview` until its `workers` satisfy `predicate` (the snapshot refreshes every second). */
+async function waitForWorkers(
+  url: string,
+  predicate: (workers: readonly WorkerInfo[]) => boolean,
+  timeoutMs = 10_000,
+): Promise<readonly WorkerInfo[]> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const reply = await call(url, '/api/overview');
+    const workers = (reply.body as { workers?: WorkerInfo[] }).workers;
+    if (workers && predicate(workers)) return workers;
+    if (performance.now() > deadline) {
+      throw new Error(`timed out waiting for the workers: ${JSON.stringify(workers)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe.skipIf(!available)('serve --queue: the Workers panel', () => {
+  it('lists a connected worker (host, pid) with the store it runs, and drops it once it stops', async () => {
+    const job = gatedJob(server, 'workers', [['image.png', 'image.gif']]);
+    folders.push(job.dir);
+    const { run: serving, url } = await serve(join(job.dir, 'jobs.db'));
+    // With the queue on and no worker yet, the panel is there and empty.
+    await waitForWorkers(url, (workers) => workers.length === 0, 5_000);
+
+    const worker = await startWorker(redis.url, { slots: 3 });
+    const id = await submitOk(url, JSON.parse(readFileSync(job.manifest, 'utf8')));
+    // The worker holds store S0 at its first image: mid-store.
+    await server.gate(job.key(0, 0)).reached;
+    const [busy] = await waitForWorkers(url, (workers) => workers[0]?.running.length === 1);
+    expect(busy).toMatchObject({
+      host: hostname(),
+      pid: worker.pid,
+      slots: 3,
+      running: [{ job_id: String(id), store_id: 'S0' }],
+      other_stores: 0,
+    });
+    expect(busy?.id).toMatch(new RegExp(`^${hostname()}:${worker.pid}:[0-9a-f]+$`));
+    expect(worker.stdout).toContain(`as worker ${busy?.id ?? '?'}`);
+    expect(Math.abs(Date.now() - (busy?.last_seen ?? 0))).toBeLessThan(10_000);
+    // Nothing of the Redis URL is shown.
+    const text = await overviewText(url);
+    expect(text).not.toContain('redis://');
+    expect(text).not.toContain(`:${redis.port}`);
+
+    // The store ends: the worker stays listed, idle.
+    job.openAll();
+    await waitForWorkers(
+      url,
+      (workers) => workers.length === 1 && workers[0]?.running.length === 0,
+    );
+
+    // Stopped, it leaves the list within a few refreshes.
+    const stopped = await worker.kill('SIGTERM');
+    expect(stopped.code).toBe(143);
+    await waitForWorkers(url, (workers) => workers.length === 0, 5_000);
+    await serving.kill('SIGTERM');
+  });
+
+  it('drops a worker killed outright once its heartbeat stops', async () => {
+    const job = gatedJob(server, 'killed', [['image.png']]);
+    folders.push(job.dir);
+    // A Redis database of its own: the dead worker's store, stalled, must not reach the other tests.
+    const queue = redis.urlFor(1);
+    const { run: serving, url } = await serve(join(job.dir, 'jobs.db'), queue);
+    const worker = await startWorker(queue, { env: { IMGJOB_WORKER_HEARTBEAT_MS: '200' } });
+    await submitOk(url, JSON.parse(readFileSync(job.manifest, 'utf8')));
+    await server.gate(job.key(0, 0)).reached;
+    await waitForWorkers(url, (workers) => workers[0]?.pid === worker.pid);
+    await worker.kill('SIGKILL');
+    // No goodbye: the listing expires after three missed beats (600 ms here).
+    await waitForWorkers(url, (workers) => workers.length === 0, 5_000);
+    job.openAll();
+    await serving.kill('SIGTERM');
+  });
+
+  it("counts another coordinator's stores without showing their ids", async () => {
+    const mine = gatedJob(server, 'mine', [['image.png']]);
+    const theirs = gatedJob(server, 'theirs', [['image.gif']]);
+    folders.push(mine.dir, theirs.dir);
+    const [a, b] = await Promise.all([
+      serve(join(mine.dir, 'jobs.db')),
+      serve(join(theirs.dir, 'jobs.db')),
+    ]);
+    const worker = await startWorker(redis.url, { slots: 2 });
+    const mineId = await submitOk(a.url, JSON.parse(readFileSync(mine.manifest, 'utf8')));
+    await submitOk(b.url, JSON.parse(readFileSync(theirs.manifest, 'utf8')));
+    await Promise.all([server.gate(mine.key(0, 0)).reached, server.gate(theirs.key(0, 0)).reached]);
+    const [seen] = await waitForWorkers(
+      a.url,
+      (workers) => (workers[0]?.running.length ?? 0) + (workers[0]?.other_stores ?? 0) === 2,
+    );
+    expect(seen).toMatchObject({
+      pid: worker.pid,
+      running: [{ job_id: String(mineId), store_id: 'S0' }],
+      other_stores: 1,
+    });
+    mine.openAll();
+    theirs.openAll();
+    // Both end before the worker stops: nothing is handed back for the next test's worker.
+    await waitForWorkers(
+      a.url,
+      (workers) => workers[0]?.running.length === 0 && workers[0].other_stores === 0,
+    );
+    await worker.kill('SIGTERM');
+    await Promise.all([a.run.kill('SIGTERM'), b.run.kill('SIGTERM')]);
+  });
+
+  it.skipIf(!browserAvailable)(
+    'shows the worker and its store in the Workers panel, and drops it once it stops',
+    async () => {
+      const job = gatedJob(server, 'panel', [['image.png']]);
+      folders.push(job.dir);
+      const { run: serving, url } = await serve(join(job.dir, 'jobs.db'));
+      const worker = await startWorker(redis.url, { slots: 2 });
+      const id = await submitOk(url, JSON.parse(readFileSync(job.manifest, 'utf8')));
+      await server.gate(job.key(0, 0)).reached;
+      const [busy] = await waitForWorkers(url, (workers) => workers[0]?.running.length === 1);
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.page();
+        const seen = await guardPage(page, url);
+        await page.goto(`${url}/`);
+        const item = `.workers li[data-worker="${busy?.id ?? '?'}"]`;
+        await page.waitForSelector(item, { timeout: 10_000 });
+        expect(await page.locator(item).textContent()).toBe(
+          `${hostname()} pid ${worker.pid} · 1 of 2 slots: job #${id} store S0`,
+        );
+        expect(await page.locator(`${item} a`).getAttribute('href')).toBe(`/jobs/${id}`);
+        mkdirSync(SCREENSHOTS, { recursive: true });
+        await page.screenshot({ path: join(SCREENSHOTS, 'workers-panel.png') });
+        // The panel follows the workers on its own, with no job changing.
+        job.openAll();
+        await worker.kill('SIGTERM');
+        await page.waitForSelector(item, { state: 'detached', timeout: 15_000 });
+        expect(await page.locator('.workers').textContent()).toContain('No worker connected.');
+        expect(seen.outside).toEqual([]);
+      } finally {
+        await browser.close();
+        await serving.kill('SIGTERM');
+      }
+    },
+  );
+});
