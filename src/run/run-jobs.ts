@@ -14,7 +14,7 @@ import { isWriterAlive, loadResults } from '../results/reader.js';
 import { ResultsWriter, type SaveStats } from '../results/writer.js';
 import { removeStaleTemps } from '../utils/atomic-file.js';
 import type { Sleep } from '../utils/sleep.js';
-import { checkQueue, openQueueRunner, type QueueRunner } from '../queue/coordinator.js';
+import type { checkQueue, QueueRunner } from '../queue/coordinator.js';
 
 type QueueTarget = Awaited<ReturnType<typeof checkQueue>>;
 import type { JobInput, ResultOptions, ResultsDocument, RunOptions } from '../types.js';
@@ -81,7 +81,10 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
   const inputs = await readManifests(request.manifests, request.stdin);
   const paths = resultsPaths(inputs, request);
   // Checked before anything is written: an unusable queue is bad input (exit 2).
-  const queueTarget = request.queue ? await checkQueue(request.queue) : undefined;
+  // The queue's packages load only for a queued run: they weigh on start-up.
+  const queueTarget = request.queue
+    ? await (await import('../queue/coordinator.js')).checkQueue(request.queue)
+    : undefined;
   if (request.outDir) await makeOutDir(request.outDir);
   const resultOptions = resultOptionsOf(options, storeMaster);
   const locks = lockAll(paths);
@@ -127,7 +130,12 @@ async function runPrepared(
     const master = storeMaster && { ids: storeMaster, source: request.storeMasterPath ?? '' };
     const onNotice = request.onQueueNotice;
     queue =
-      queueTarget && openQueueRunner(queueTarget, { ...options, storeMaster: master, onNotice });
+      queueTarget &&
+      (await import('../queue/coordinator.js')).openQueueRunner(queueTarget, {
+        ...options,
+        storeMaster: master,
+        onNotice,
+      });
     for (const writer of writers) await writer.open();
     request.onStart?.(prepared);
     const controller = new Controller(

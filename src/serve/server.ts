@@ -33,13 +33,8 @@ import { createServerLog, type LogFormat, type ServerLog } from './log.js';
 import { createRequestGuard } from './request-guard.js';
 import { SERVE_DEFAULTS } from './defaults.js';
 import { JobService, type JobLimits } from './job-service.js';
-import {
-  checkQueue,
-  openQueueRunner,
-  type QueueRunner,
-  type QueueRunnerOptions,
-} from '../queue/coordinator.js';
-import { watchWorkers, type WorkerWatch } from '../queue/worker-watch.js';
+import type { QueueRunner, QueueRunnerOptions } from '../queue/coordinator.js';
+import type { WorkerWatch } from '../queue/worker-watch.js';
 
 export type ServeConfig = {
   /** @default '127.0.0.1' */
@@ -125,13 +120,17 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     log.error(message, error);
   };
   // Checked before the database opens: an unusable queue is bad input (exit 2).
-  const queueTarget = config.queue ? await checkQueue(config.queue) : undefined;
+  // The queue's packages load only with --queue.
+  const [coordinator, watcher] = config.queue
+    ? await Promise.all([import('../queue/coordinator.js'), import('../queue/worker-watch.js')])
+    : [];
+  const queueTarget = config.queue ? await coordinator?.checkQueue(config.queue) : undefined;
   const db = openDatabase(config.dbPath);
   const queueOptions = queueTarget && queueOptionsOf(config);
   const queue: QueueRunner | undefined =
     queueTarget &&
     queueOptions &&
-    openQueueRunner(queueTarget, {
+    coordinator?.openQueueRunner(queueTarget, {
       ...queueOptions,
       // A result leaves Redis only once the database has it.
       durable: (): Promise<void> => service.written(),
@@ -162,7 +161,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   let closing: Promise<void> | undefined;
   // The dashboard's Workers panel reads a snapshot refreshed in the background.
   const workerWatch: WorkerWatch | undefined =
-    queueTarget && watchWorkers(queueTarget, { namespace: queueOptions?.namespace });
+    queueTarget && watcher?.watchWorkers(queueTarget, { namespace: queueOptions?.namespace });
   const dashboard = createDashboard({
     db,
     jobs: service,
