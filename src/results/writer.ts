@@ -264,8 +264,7 @@ export class ResultsWriter {
     this.#lines = [];
     try {
       injectedWriteFault();
-      writeTextSync(this.#journal, text);
-      this.#journalBytes += Buffer.byteLength(text);
+      this.#journalBytes += writeTextSync(this.#journal, text);
     } catch (error) {
       // Whole lines only: a torn line would end every later replay there.
       try {

@@ -67,16 +67,18 @@ export function writeAllSync(fd: number, data: Uint8Array): void {
 /**
  * Writes all of `text` (UTF-8) at the file's position, or throws. The
  * common case, all of it at once, makes no Buffer: a journal is written
- * thousands of times a second.
+ * thousands of times a second. Returns the bytes written.
  */
-export function writeTextSync(fd: number, text: string): void {
+export function writeTextSync(fd: number, text: string): number {
   if (spaceLeft !== undefined) {
-    writeAllSync(fd, Buffer.from(text));
-    return;
+    const bytes = Buffer.from(text);
+    writeAllSync(fd, bytes);
+    return bytes.length;
   }
   const written = writeSync(fd, text);
   const total = Buffer.byteLength(text);
   if (written < total) writeAllSync(fd, Buffer.from(text).subarray(written));
+  return total;
 }
 
 /**
@@ -195,8 +197,11 @@ function spaceFor(bytes: number): number {
  * errno code, to reach the paths of I/O errors no test can cause on a
  * healthy disk.
  */
+// Read once: the journal asks on every write, and process.env is slow to read.
+const writeFault = process.env.IMGJOB_TEST_WRITE_FAULT;
+
 export function injectedWriteFault(): void {
-  const code = process.env.IMGJOB_TEST_WRITE_FAULT;
+  const code = writeFault;
   if (code) throw Object.assign(new Error(`${code}: injected write fault`), { code });
 }
 
