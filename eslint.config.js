@@ -50,18 +50,29 @@ export default tseslint.config(
     files: ['src/cli/**', 'scripts/**', 'bench/**', 'test/**'],
     rules: { 'no-restricted-properties': 'off' },
   },
-  // Arrows run one way: cli → run | serve → engine → results, input → download → utils.
+  // Arrows run one way: cli → run | serve → queue → engine → results, input → download → utils;
+  // report reads results; web (the browser page) imports nothing of the server.
   ...layerRules({
-    'src/utils/**': ['engine', 'download', 'input', 'results', 'run', 'serve', 'cli'],
-    'src/download/**': ['engine', 'input', 'results', 'run', 'serve', 'cli'],
-    'src/input/**': ['engine', 'download', 'results', 'run', 'serve', 'cli'],
-    'src/results/**': ['engine', 'download', 'input', 'run', 'serve', 'cli'],
-    'src/engine/**': ['run', 'serve', 'cli'],
-    'src/run/**': ['serve', 'cli'],
+    'src/utils/**': [
+      'engine',
+      'download',
+      'input',
+      'results',
+      'run',
+      'serve',
+      'queue',
+      'report',
+      'cli',
+    ],
+    'src/download/**': ['engine', 'input', 'results', 'run', 'serve', 'queue', 'report', 'cli'],
+    'src/input/**': ['engine', 'download', 'results', 'run', 'serve', 'queue', 'report', 'cli'],
+    'src/results/**': ['engine', 'download', 'input', 'run', 'serve', 'queue', 'report', 'cli'],
+    'src/engine/**': ['run', 'serve', 'queue', 'report', 'cli'],
+    'src/run/**': ['serve', 'report', 'cli'],
     'src/serve/**': ['run', 'cli'],
-    'src/queue/**': ['run', 'serve', 'cli'],
+    'src/queue/**': ['run', 'serve', 'report', 'cli'],
     'src/index.ts': ['serve', 'cli'],
-    'src/report/**': ['engine', 'download', 'input', 'run', 'serve', 'cli'],
+    'src/report/**': ['engine', 'download', 'input', 'run', 'serve', 'queue', 'cli'],
     'src/web/**': [
       'engine',
       'download',
@@ -88,7 +99,7 @@ function layerRules(/** @type {Record<string, string[]>} */ forbidden) {
           patterns: [
             {
               regex: `^(\\.\\.?/)+(${folders.join('|')})/`,
-              message: `${files.replace('/**', '')} must not import from ${folders.join(', ')}: the arrows run cli → run | serve → engine → results, input → download → utils.`,
+              message: `${files.replace('/**', '')} must not import from ${folders.join(', ')}: the arrows run cli → run | serve → queue → engine → results, input → download → utils.`,
             },
           ],
         },
