@@ -4,16 +4,19 @@
  * a real redis-server, images behind gates; the verdict comes from the
  * results file, the workers' output and what the image server saw.
  */
-import { rmSync } from 'node:fs';
 
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { loadResults } from '../src/results/reader.js';
 import type { ResultsDocument } from '../src/types.js';
-import { spawnCli, stopAll, waitForResults } from './helpers/cli.js';
-import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
-import { gatedJob, imageStatuses, SHORT_LOCKS, startWorker } from './helpers/queue-cluster.js';
-import { requireRedis, startRedis, type RedisServer } from './helpers/redis.js';
+import { spawnCli, waitForResults } from './helpers/cli.js';
+import {
+  gatedJob,
+  imageStatuses,
+  SHORT_LOCKS,
+  queueTestBed,
+  startWorker,
+} from './helpers/queue-cluster.js';
 
 const ARGS = ['--gpu-delay', '0-20', '--seed', '7', '--retries', '0'];
 /** A stall is seen after the lock expires and two checks: seconds, not the default 10. */
@@ -22,23 +25,8 @@ const STALL_WAIT = { timeoutMs: 20_000 };
 // Several processes per test on a loaded machine: more than the default 30 s.
 vi.setConfig({ testTimeout: 90_000 });
 
-const available = requireRedis();
-let server: FaultServer;
-let redis: RedisServer;
-const folders: string[] = [];
-
-beforeAll(async () => {
-  if (!available) return;
-  [server, redis] = await Promise.all([startFaultServer(), startRedis()]);
-});
-
-afterAll(async () => {
-  if (!available) return;
-  await stopAll();
-  await server.close();
-  await redis.stop();
-  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
-});
+const bed = queueTestBed();
+const { available, folders } = bed;
 
 function allDone(document: ResultsDocument): boolean {
   return imageStatuses(document)
@@ -53,8 +41,8 @@ function imageDone(store: number, index: number) {
 
 describe.skipIf(!available)('the queue when parts die', () => {
   it('kill -9 a worker mid-store: another finishes it, recorded images are not downloaded again', async () => {
-    const url = redis.urlFor(1);
-    const job = gatedJob(server, 'wkill', [
+    const url = bed.redis.urlFor(1);
+    const job = gatedJob(bed.server, 'wkill', [
       ['image.png', 'image.gif', 'baseline.jpg', 'image.bmp'],
     ]);
     folders.push(job.dir);
@@ -62,7 +50,7 @@ describe.skipIf(!available)('the queue when parts die', () => {
     job.open(0, 0);
     job.open(0, 1);
     const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
-    await server.gate(job.key(0, 2)).reached;
+    await bed.server.gate(job.key(0, 2)).reached;
     await waitForResults(job.out, imageDone(0, 1), { run });
     await first.kill('SIGKILL');
 
@@ -78,13 +66,13 @@ describe.skipIf(!available)('the queue when parts die', () => {
   });
 
   it('SIGTERM on a worker hands its store back at once: the next worker continues after the last recorded image', async () => {
-    const url = redis.urlFor(2);
-    const job = gatedJob(server, 'wterm', [['image.png', 'image.gif', 'baseline.jpg']]);
+    const url = bed.redis.urlFor(2);
+    const job = gatedJob(bed.server, 'wterm', [['image.png', 'image.gif', 'baseline.jpg']]);
     folders.push(job.dir);
     const first = await startWorker(url, { slots: 1 });
     job.open(0, 0);
     const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
-    await server.gate(job.key(0, 1)).reached;
+    await bed.server.gate(job.key(0, 1)).reached;
     await waitForResults(job.out, imageDone(0, 0), { run });
     const stopped = await first.kill('SIGTERM');
     expect(stopped.code, stopped.stderr).toBe(143);
@@ -102,20 +90,20 @@ describe.skipIf(!available)('the queue when parts die', () => {
   });
 
   it('a worker frozen past its lock (SIGSTOP, SIGCONT): its late results are rejected, no duplicates', async () => {
-    const url = redis.urlFor(3);
-    const job = gatedJob(server, 'wstop', [['image.png', 'image.gif', 'baseline.jpg']]);
+    const url = bed.redis.urlFor(3);
+    const job = gatedJob(bed.server, 'wstop', [['image.png', 'image.gif', 'baseline.jpg']]);
     folders.push(job.dir);
     const frozen = await startWorker(url, { slots: 1, env: SHORT_LOCKS });
     job.open(0, 0);
     const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
-    await server.gate(job.key(0, 1)).reached;
+    await bed.server.gate(job.key(0, 1)).reached;
     await waitForResults(job.out, imageDone(0, 0), { run });
     frozen.child.kill('SIGSTOP');
 
     // The store stalls and moves on; the new worker waits at the same image.
     const second = await startWorker(url, { slots: 1, env: SHORT_LOCKS });
     await second.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout', STALL_WAIT);
-    await server.until(() => job.requests(0, 1) === 2);
+    await bed.server.until(() => job.requests(0, 1) === 2);
     frozen.child.kill('SIGCONT');
     // Both get image 2 now; only the lock holder's report counts.
     job.open(0, 1);
@@ -133,8 +121,8 @@ describe.skipIf(!available)('the queue when parts die', () => {
   });
 
   it('kill -9 the coordinator, then --resume: it takes the results waiting in Redis and re-enqueues nothing running', async () => {
-    const url = redis.urlFor(4);
-    const job = gatedJob(server, 'ckill', [
+    const url = bed.redis.urlFor(4);
+    const job = gatedJob(bed.server, 'ckill', [
       ['image.png', 'image.gif'],
       ['baseline.jpg'],
       ['image.bmp'],
@@ -144,9 +132,9 @@ describe.skipIf(!available)('the queue when parts die', () => {
     job.open(0, 0);
     const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
     await Promise.all([
-      server.gate(job.key(0, 1)).reached,
-      server.gate(job.key(1, 0)).reached,
-      server.gate(job.key(2, 0)).reached,
+      bed.server.gate(job.key(0, 1)).reached,
+      bed.server.gate(job.key(1, 0)).reached,
+      bed.server.gate(job.key(2, 0)).reached,
     ]);
     const atKill = await waitForResults(job.out, imageDone(0, 0), { run });
     await run.kill('SIGKILL');
@@ -176,8 +164,8 @@ describe.skipIf(!available)('the queue when parts die', () => {
   });
 
   it('Redis restarted empty mid-job, then --resume: the job completes, recorded images stay', async () => {
-    const url = redis.urlFor(5);
-    const job = gatedJob(server, 'rlost', [
+    const url = bed.redis.urlFor(5);
+    const job = gatedJob(bed.server, 'rlost', [
       ['image.png', 'image.gif', 'baseline.jpg'],
       ['image.bmp'],
     ]);
@@ -185,10 +173,13 @@ describe.skipIf(!available)('the queue when parts die', () => {
     const worker = await startWorker(url, { slots: 2 });
     job.open(0, 0);
     const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
-    await Promise.all([server.gate(job.key(0, 1)).reached, server.gate(job.key(1, 0)).reached]);
+    await Promise.all([
+      bed.server.gate(job.key(0, 1)).reached,
+      bed.server.gate(job.key(1, 0)).reached,
+    ]);
     await waitForResults(job.out, imageDone(0, 0), { run });
     await run.kill('SIGKILL');
-    await redis.restart();
+    await bed.redis.restart();
 
     const resumed = spawnCli(['run', job.manifest, ...ARGS, '--queue', url, '--resume']);
     job.openAll();
@@ -203,19 +194,19 @@ describe.skipIf(!available)('the queue when parts die', () => {
   });
 
   it('Redis restarted empty under a running coordinator: it hands the lost stores out again and completes', async () => {
-    const url = redis.urlFor(6);
-    const job = gatedJob(server, 'rlive', [['image.png', 'image.gif', 'baseline.jpg']]);
+    const url = bed.redis.urlFor(6);
+    const job = gatedJob(bed.server, 'rlive', [['image.png', 'image.gif', 'baseline.jpg']]);
     folders.push(job.dir);
     const worker = await startWorker(url, { slots: 2 });
     job.open(0, 0);
     const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
-    await server.gate(job.key(0, 1)).reached;
+    await bed.server.gate(job.key(0, 1)).reached;
     await waitForResults(job.out, imageDone(0, 0), { run });
-    await redis.restart();
+    await bed.redis.restart();
 
     // The coordinator notices, and the store runs again from image 2 beside the stale run.
     await worker.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout', STALL_WAIT);
-    await server.until(() => job.requests(0, 1) === 2);
+    await bed.server.until(() => job.requests(0, 1) === 2);
     job.openAll();
     const result = await run.exited;
     expect(result.code, result.stderr).toBe(0);

@@ -3,37 +3,20 @@
  * worker` processes, and a job survives the server being killed and started
  * again on the same database. Real redis-server, the BUILT CLI.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
-import { spawnCli, stopAll, type CliRun } from './helpers/cli.js';
-import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
-import { gatedJob, imageStatuses, startWorker } from './helpers/queue-cluster.js';
-import { requireRedis, startRedis, type RedisServer } from './helpers/redis.js';
+import { spawnCli, type CliRun } from './helpers/cli.js';
+import { gatedJob, imageStatuses, queueTestBed, startWorker } from './helpers/queue-cluster.js';
 import { finished, submitOk, waitForJob } from './helpers/serve-client.js';
 
 // Several processes per test on a loaded machine: more than the default 30 s.
 vi.setConfig({ testTimeout: 90_000 });
 
-const available = requireRedis();
-let server: FaultServer;
-let redis: RedisServer;
-const folders: string[] = [];
-
-beforeAll(async () => {
-  if (!available) return;
-  [server, redis] = await Promise.all([startFaultServer(), startRedis()]);
-});
-
-afterAll(async () => {
-  if (!available) return;
-  await stopAll();
-  await server.close();
-  await redis.stop();
-  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
-});
+const bed = queueTestBed();
+const { available, folders } = bed;
 
 /** Starts `imgjob serve --queue` on `db` and waits for the line that gives its URL. */
 async function serve(db: string): Promise<{ run: CliRun; url: string }> {
@@ -49,7 +32,7 @@ async function serve(db: string): Promise<{ run: CliRun; url: string }> {
     '--seed',
     '7',
     '--queue',
-    redis.url,
+    bed.redis.url,
   ]);
   const output = await run.waitForOutput(/listening on http:\/\/\S+/);
   return { run, url: /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? '' };
@@ -57,17 +40,20 @@ async function serve(db: string): Promise<{ run: CliRun; url: string }> {
 
 describe.skipIf(!available)('serve --queue', () => {
   it('runs a submitted job on the workers, and the job survives a kill -9 and restart of serve', async () => {
-    const job = gatedJob(server, 'serve', [
+    const job = gatedJob(bed.server, 'serve', [
       ['image.png', 'image.gif', 'baseline.jpg'],
       ['image.bmp'],
     ]);
     folders.push(job.dir);
     const db = join(job.dir, 'jobs.db');
-    const worker = await startWorker(redis.url, { slots: 2 });
+    const worker = await startWorker(bed.redis.url, { slots: 2 });
     const first = await serve(db);
     job.open(0, 0);
     const id = await submitOk(first.url, JSON.parse(readFileSync(job.manifest, 'utf8')));
-    await Promise.all([server.gate(job.key(0, 1)).reached, server.gate(job.key(1, 0)).reached]);
+    await Promise.all([
+      bed.server.gate(job.key(0, 1)).reached,
+      bed.server.gate(job.key(1, 0)).reached,
+    ]);
     await waitForJob(first.url, id, (document) => document.stores[0]?.images[0]?.status === 'done');
     expect(worker.stdout).toMatch(/start +store S0/);
     await first.run.kill('SIGKILL');

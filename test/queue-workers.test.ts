@@ -4,17 +4,15 @@
  * panel). Real redis-server, the BUILT CLI; the worker is held mid-store by
  * a gate of the image server.
  */
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { guardPage, launchBrowser, requireBrowser } from './helpers/browser.js';
-import { spawnCli, stopAll, type CliRun } from './helpers/cli.js';
-import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
-import { gatedJob, startWorker } from './helpers/queue-cluster.js';
-import { requireRedis, startRedis, type RedisServer } from './helpers/redis.js';
+import { spawnCli, type CliRun } from './helpers/cli.js';
+import { gatedJob, queueTestBed, startWorker } from './helpers/queue-cluster.js';
 import { call, submitOk } from './helpers/serve-client.js';
 
 vi.setConfig({ testTimeout: 90_000 });
@@ -31,26 +29,11 @@ type WorkerInfo = {
   readonly other_stores: number;
 };
 
-const available = requireRedis();
+const bed = queueTestBed();
+const { available, folders } = bed;
 const browserAvailable = requireBrowser('queue-workers.test.ts');
-let server: FaultServer;
-let redis: RedisServer;
-const folders: string[] = [];
 
-beforeAll(async () => {
-  if (!available) return;
-  [server, redis] = await Promise.all([startFaultServer(), startRedis()]);
-});
-
-afterAll(async () => {
-  if (!available) return;
-  await stopAll();
-  await server.close();
-  await redis.stop();
-  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
-});
-
-async function serve(db: string, queue = redis.url): Promise<{ run: CliRun; url: string }> {
+async function serve(db: string, queue = bed.redis.url): Promise<{ run: CliRun; url: string }> {
   const run = spawnCli([
     'serve',
     '--port',
@@ -93,16 +76,16 @@ async function waitForWorkers(
 
 describe.skipIf(!available)('serve --queue: the Workers panel', () => {
   it('lists a connected worker (host, pid) with the store it runs, and drops it once it stops', async () => {
-    const job = gatedJob(server, 'workers', [['image.png', 'image.gif']]);
+    const job = gatedJob(bed.server, 'workers', [['image.png', 'image.gif']]);
     folders.push(job.dir);
     const { run: serving, url } = await serve(join(job.dir, 'jobs.db'));
     // With the queue on and no worker yet, the panel is there and empty.
     await waitForWorkers(url, (workers) => workers.length === 0, 5_000);
 
-    const worker = await startWorker(redis.url, { slots: 3 });
+    const worker = await startWorker(bed.redis.url, { slots: 3 });
     const id = await submitOk(url, JSON.parse(readFileSync(job.manifest, 'utf8')));
     // The worker holds store S0 at its first image: mid-store.
-    await server.gate(job.key(0, 0)).reached;
+    await bed.server.gate(job.key(0, 0)).reached;
     const [busy] = await waitForWorkers(url, (workers) => workers[0]?.running.length === 1);
     expect(busy).toMatchObject({
       host: hostname(),
@@ -117,7 +100,7 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
     // Nothing of the Redis URL is shown.
     const text = await overviewText(url);
     expect(text).not.toContain('redis://');
-    expect(text).not.toContain(`:${redis.port}`);
+    expect(text).not.toContain(`:${bed.redis.port}`);
 
     // The store ends: the worker stays listed, idle.
     job.openAll();
@@ -134,14 +117,14 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
   });
 
   it('drops a worker killed outright once its heartbeat stops', async () => {
-    const job = gatedJob(server, 'killed', [['image.png']]);
+    const job = gatedJob(bed.server, 'killed', [['image.png']]);
     folders.push(job.dir);
     // A Redis database of its own: the dead worker's store, stalled, must not reach the other tests.
-    const queue = redis.urlFor(1);
+    const queue = bed.redis.urlFor(1);
     const { run: serving, url } = await serve(join(job.dir, 'jobs.db'), queue);
     const worker = await startWorker(queue, { env: { IMGJOB_WORKER_HEARTBEAT_MS: '200' } });
     await submitOk(url, JSON.parse(readFileSync(job.manifest, 'utf8')));
-    await server.gate(job.key(0, 0)).reached;
+    await bed.server.gate(job.key(0, 0)).reached;
     await waitForWorkers(url, (workers) => workers[0]?.pid === worker.pid);
     await worker.kill('SIGKILL');
     // No goodbye: the listing expires after three missed beats (600 ms here).
@@ -151,17 +134,20 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
   });
 
   it("counts another coordinator's stores without showing their ids", async () => {
-    const mine = gatedJob(server, 'mine', [['image.png']]);
-    const theirs = gatedJob(server, 'theirs', [['image.gif']]);
+    const mine = gatedJob(bed.server, 'mine', [['image.png']]);
+    const theirs = gatedJob(bed.server, 'theirs', [['image.gif']]);
     folders.push(mine.dir, theirs.dir);
     const [a, b] = await Promise.all([
       serve(join(mine.dir, 'jobs.db')),
       serve(join(theirs.dir, 'jobs.db')),
     ]);
-    const worker = await startWorker(redis.url, { slots: 2 });
+    const worker = await startWorker(bed.redis.url, { slots: 2 });
     const mineId = await submitOk(a.url, JSON.parse(readFileSync(mine.manifest, 'utf8')));
     await submitOk(b.url, JSON.parse(readFileSync(theirs.manifest, 'utf8')));
-    await Promise.all([server.gate(mine.key(0, 0)).reached, server.gate(theirs.key(0, 0)).reached]);
+    await Promise.all([
+      bed.server.gate(mine.key(0, 0)).reached,
+      bed.server.gate(theirs.key(0, 0)).reached,
+    ]);
     const [seen] = await waitForWorkers(
       a.url,
       (workers) => (workers[0]?.running.length ?? 0) + (workers[0]?.other_stores ?? 0) === 2,
@@ -185,12 +171,12 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
   it.skipIf(!browserAvailable)(
     'shows the worker and its store in the Workers panel, and drops it once it stops',
     async () => {
-      const job = gatedJob(server, 'panel', [['image.png']]);
+      const job = gatedJob(bed.server, 'panel', [['image.png']]);
       folders.push(job.dir);
       const { run: serving, url } = await serve(join(job.dir, 'jobs.db'));
-      const worker = await startWorker(redis.url, { slots: 2 });
+      const worker = await startWorker(bed.redis.url, { slots: 2 });
       const id = await submitOk(url, JSON.parse(readFileSync(job.manifest, 'utf8')));
-      await server.gate(job.key(0, 0)).reached;
+      await bed.server.gate(job.key(0, 0)).reached;
       const [busy] = await waitForWorkers(url, (workers) => workers[0]?.running.length === 1);
       const browser = await launchBrowser();
       try {

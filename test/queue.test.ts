@@ -4,16 +4,20 @@
  * processes, images behind the fault server's gates. Every wait is on an
  * output line, a gate reached or the results file — never on time.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { loadResults } from '../src/results/reader.js';
-import { runCli, spawnCli, stopAll, waitForResults } from './helpers/cli.js';
-import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
-import { comparable, gatedJob, imageStatuses, startWorker } from './helpers/queue-cluster.js';
-import { requireRedis, startRedis, type RedisServer } from './helpers/redis.js';
+import { runCli, spawnCli, waitForResults } from './helpers/cli.js';
+import {
+  comparable,
+  gatedJob,
+  imageStatuses,
+  queueTestBed,
+  startWorker,
+} from './helpers/queue-cluster.js';
 
 const ARGS = ['--gpu-delay', '0-20', '--seed', '7', '--retries', '0'];
 /** Six stores; S2 fails at its HTML page, so its last image is skipped. */
@@ -29,29 +33,14 @@ const STORES = [
 // Several processes per test on a loaded machine: more than the default 30 s.
 vi.setConfig({ testTimeout: 90_000 });
 
-const available = requireRedis();
-let server: FaultServer;
-let redis: RedisServer;
-const folders: string[] = [];
-
-beforeAll(async () => {
-  if (!available) return;
-  [server, redis] = await Promise.all([startFaultServer(), startRedis()]);
-});
-
-afterAll(async () => {
-  if (!available) return;
-  await stopAll();
-  await server.close();
-  await redis.stop();
-  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
-});
+const bed = queueTestBed();
+const { available, folders } = bed;
 
 describe.skipIf(!available)('run --queue with imgjob workers', () => {
   it('three workers finish a job with the results of one machine and the same --seed', async () => {
-    const url = redis.urlFor(1);
-    const local = gatedJob(server, 'local', STORES);
-    const queued = gatedJob(server, 'three', STORES);
+    const url = bed.redis.urlFor(1);
+    const local = gatedJob(bed.server, 'local', STORES);
+    const queued = gatedJob(bed.server, 'three', STORES);
     folders.push(local.dir, queued.dir);
     local.openAll();
     queued.openAll();
@@ -93,8 +82,8 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
   });
 
   it('refuses a wrong URL, an unreachable Redis or an evicting one with exit 2, before anything starts', async () => {
-    const url = redis.urlFor(2);
-    const job = gatedJob(server, 'bad', [['image.png']]);
+    const url = bed.redis.urlFor(2);
+    const job = gatedJob(bed.server, 'bad', [['image.png']]);
     folders.push(job.dir);
     const unreachable = 'redis://:sup3rsecret@127.0.0.1:1/0';
     for (const url of ['http://127.0.0.1/0', 'redis://127.0.0.1:6379/x', unreachable]) {
@@ -125,8 +114,8 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
   });
 
   it('Ctrl-C on the coordinator stops handing out stores, saves the file, exits 130; --resume finishes it', async () => {
-    const url = redis.urlFor(3);
-    const job = gatedJob(server, 'sigint', [
+    const url = bed.redis.urlFor(3);
+    const job = gatedJob(bed.server, 'sigint', [
       ['image.png', 'image.gif'],
       ['baseline.jpg'],
       ['image.bmp'],
@@ -137,7 +126,10 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
     job.open(0, 0);
     // -c 2: two stores out at a time over the cluster.
     const run = spawnCli(['run', job.manifest, ...ARGS, '-c', '2', '--queue', url]);
-    await Promise.all([server.gate(job.key(0, 1)).reached, server.gate(job.key(1, 0)).reached]);
+    await Promise.all([
+      bed.server.gate(job.key(0, 1)).reached,
+      bed.server.gate(job.key(1, 0)).reached,
+    ]);
     await waitForResults(job.out, (document) => document.counts.done === 1, { run });
     const stopped = await run.kill('SIGINT');
     expect(stopped.code, stopped.stderr).toBe(130);
@@ -183,13 +175,16 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
   });
 
   it('--fail-fast: the first failed store skips the rest, and workers drop the stores called off', async () => {
-    const url = redis.urlFor(4);
-    const job = gatedJob(server, 'failfast', [['image.png', 'image.gif'], ['not-an-image.html']]);
+    const url = bed.redis.urlFor(4);
+    const job = gatedJob(bed.server, 'failfast', [
+      ['image.png', 'image.gif'],
+      ['not-an-image.html'],
+    ]);
     folders.push(job.dir);
     const worker = await startWorker(url, { slots: 2 });
     job.open(0, 0);
     const run = spawnCli(['run', job.manifest, ...ARGS, '--fail-fast', '--queue', url]);
-    await server.gate(job.key(0, 1)).reached;
+    await bed.server.gate(job.key(0, 1)).reached;
     job.open(1, 0);
     const result = await run.exited;
     expect(result.code, result.stderr).toBe(1);

@@ -3,13 +3,16 @@
  * gate of the fault server (so a test decides how far each store gets),
  * `imgjob worker` processes, and a comparable view of a results document.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { afterAll, beforeAll } from 'vitest';
+
 import type { ResultsDocument } from '../../src/types.js';
-import { spawnCli, type CliRun } from './cli.js';
-import type { FaultServer } from './fault-server.js';
+import { spawnCli, stopAll, type CliRun } from './cli.js';
+import { startFaultServer, type FaultServer } from './fault-server.js';
+import { requireRedis, startRedis, type RedisServer } from './redis.js';
 
 /** Short locks, so a dead or frozen worker's store moves on within seconds. */
 export const SHORT_LOCKS = { IMGJOB_QUEUE_LOCK_MS: '1500', IMGJOB_QUEUE_STALLED_MS: '500' };
@@ -95,4 +98,50 @@ export function comparable(document: ResultsDocument): unknown {
 /** The statuses of every image, store by store: `[['done', 'done'], ['failed', 'skipped']]`. */
 export function imageStatuses(document: ResultsDocument): string[][] {
   return document.stores.map((store) => store.images.map((image) => image.status));
+}
+
+/**
+ * What every queue test file needs: a fault server and a real redis-server
+ * for the whole file (when Redis is there), every spawned process stopped
+ * and every job folder removed after it.
+ */
+export type QueueTestBed = {
+  /** False where redis-server is missing (outside CI: the file skips). */
+  readonly available: boolean;
+  readonly server: FaultServer;
+  readonly redis: RedisServer;
+  /** Folders to remove after the file. */
+  readonly folders: string[];
+};
+
+export function queueTestBed(): QueueTestBed {
+  const available = requireRedis();
+  let server: FaultServer | undefined;
+  let redis: RedisServer | undefined;
+  const folders: string[] = [];
+  beforeAll(async () => {
+    if (!available) return;
+    [server, redis] = await Promise.all([startFaultServer(), startRedis()]);
+  });
+  afterAll(async () => {
+    if (!available) return;
+    await stopAll();
+    await server?.close();
+    await redis?.stop();
+    for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+  });
+  const started = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`the ${what} is not started (no Redis?)`);
+    return value;
+  };
+  return {
+    available,
+    get server() {
+      return started(server, 'fault server');
+    },
+    get redis() {
+      return started(redis, 'redis-server');
+    },
+    folders,
+  };
 }
