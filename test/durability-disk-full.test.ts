@@ -28,52 +28,20 @@ import { lockPathOf, journalPathOf, oldJournalPathOf } from '../src/results/path
 import { loadResults } from '../src/results/reader.js';
 import { ResultsSaveError } from '../src/results/save-error.js';
 import { ResultsWriter } from '../src/results/writer.js';
-import type { ImageResult, JobInput, ResultOptions, ResultsDocument } from '../src/types.js';
+import type { ResultsDocument } from '../src/types.js';
 import { runCli, stopAll } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
+import { doneImage, jobInputOfGrid, resultOptions } from './helpers/job-input.js';
 import { mountTmpfs, tmpfsSkipReason, type Tmpfs } from './helpers/tmpfs.js';
 
 const skipReason = tmpfsSkipReason();
 if (skipReason) console.log(`skipping the full-disk tests: ${skipReason}`);
 
-const OPTIONS: ResultOptions = {
-  gpu_delay: '0',
-  seed: 1,
-  header_only: false,
-  max_bytes: 10,
-  store_master: null,
-};
+const OPTIONS = resultOptions({ max_bytes: 10 });
 
-function jobOf(stores: number, images: number): JobInput {
-  return {
-    source: 'm.json',
-    manifest: { count: 0, visits: [] },
-    digest: 'digest',
-    imageCount: stores * images,
-    stores: Array.from({ length: stores }, (_, index) => ({
-      storeId: `S${index}`,
-      index,
-      visitTimes: [],
-      images: Array.from({ length: images }, (_, image) => ({
-        url: `http://h/${index}/${image}`,
-        visit: 0,
-      })),
-    })),
-  };
-}
+const jobOf = jobInputOfGrid;
 
-const done = (url: string): ImageResult => ({
-  url,
-  status: 'done',
-  width: 2,
-  height: 3,
-  perimeter: 10,
-  type: 'png',
-  bytes: 1,
-  attempts: 1,
-  gpu_ms: 0,
-  download_ms: 0,
-});
+const done = doneImage;
 
 /** Records images `from` ≤ i < `to` of a job of 100-image stores as done. */
 function record(state: JobState, from: number, to: number): void {

@@ -16,34 +16,14 @@ import { loadResults } from '../src/results/reader.js';
 import { journalPathOf, oldJournalPathOf } from '../src/results/paths.js';
 import { imageText, SnapshotText } from '../src/results/snapshot.js';
 import { ResultsWriter } from '../src/results/writer.js';
-import type { ImageResult, JobInput, ResultsDocument } from '../src/types.js';
-import { jobInputOf, resultOptions } from './helpers/job-input.js';
+import type { ResultsDocument } from '../src/types.js';
+import { doneImage, jobInputOfGrid, resultOptions } from './helpers/job-input.js';
 
 const OPTIONS = resultOptions({ max_bytes: 10 });
 
-function jobOf(stores: number, images: number): JobInput {
-  return jobInputOf(
-    Object.fromEntries(
-      Array.from({ length: stores }, (_, index) => [
-        `S${index}`,
-        Array.from({ length: images }, (_, image) => `http://h/${index}/${image}`),
-      ]),
-    ),
-  );
-}
+const jobOf = jobInputOfGrid;
 
-const done = (url: string): ImageResult => ({
-  url,
-  status: 'done',
-  width: 2,
-  height: 3,
-  perimeter: 10,
-  type: 'png',
-  bytes: 1,
-  attempts: 1,
-  gpu_ms: 0,
-  download_ms: 0,
-});
+const done = doneImage;
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 

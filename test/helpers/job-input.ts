@@ -3,7 +3,7 @@
  * `parseManifest`, so a test's job can never contradict its own manifest.
  */
 import { parseManifest } from '../../src/input/manifest.js';
-import type { JobInput, ResultOptions } from '../../src/types.js';
+import type { ImageResult, JobInput, ResultOptions } from '../../src/types.js';
 
 /** The options a test job records; tests override only what they are about. */
 export function resultOptions(overrides: Partial<ResultOptions> = {}): ResultOptions {
@@ -38,4 +38,32 @@ export function jobInputOfSizes(
     ),
     source,
   );
+}
+
+/** A job of `stores` stores `S<i>`, each of `images` images `http://h/<i>/<j>`. */
+export function jobInputOfGrid(stores: number, images: number): JobInput {
+  return jobInputOf(
+    Object.fromEntries(
+      Array.from({ length: stores }, (_, index) => [
+        `S${index}`,
+        Array.from({ length: images }, (_, image) => `http://h/${index}/${image}`),
+      ]),
+    ),
+  );
+}
+
+/** A `done` result for `url`: a 2×3 PNG of 1 byte. */
+export function doneImage(url: string): ImageResult {
+  return {
+    url,
+    status: 'done',
+    width: 2,
+    height: 3,
+    perimeter: 10,
+    type: 'png',
+    bytes: 1,
+    attempts: 1,
+    gpu_ms: 0,
+    download_ms: 0,
+  };
 }
