@@ -33,6 +33,7 @@ import { runCli, stopAll } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import { doneImage, jobInputOfGrid, resultOptions } from './helpers/job-input.js';
 import { mountTmpfs, tmpfsSkipReason, type Tmpfs } from './helpers/tmpfs.js';
+import { journalWritten } from './helpers/journal.js';
 
 const skipReason = tmpfsSkipReason();
 if (skipReason) console.log(`skipping the full-disk tests: ${skipReason}`);
@@ -51,7 +52,6 @@ function record(state: JobState, from: number, to: number): void {
   }
 }
 
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const DISK_FULL =
   /^cannot save .+: disk full \(needs about \d+ KB free\); free some space, then run the same command with --resume$/;
 
@@ -78,14 +78,14 @@ describe.skipIf(skipReason !== undefined)('the results writer on a full tmpfs', 
     await writer.open();
     const first = readFileSync(path);
     record(state, 0, 50);
-    await nextTurn();
+    await journalWritten();
     const journalBefore = readFileSync(journalPathOf(path), 'utf8');
     expect(parseJournal(journalBefore)).toHaveLength(50);
 
-    // About one page free: the next 100 lines (~8 KB) go out in part, then fail.
+    // About one page free: the next 400 lines (~12 KB) go out in part, then fail.
     disk.fill(4096);
-    record(state, 50, 150);
-    await nextTurn();
+    record(state, 50, 450);
+    await journalWritten();
     expect(failures).toHaveLength(1);
     expect(failures[0]).toBeInstanceOf(ResultsSaveError);
     expect((failures[0] as ResultsSaveError).errno).toBe('ENOSPC');
@@ -93,8 +93,8 @@ describe.skipIf(skipReason !== undefined)('the results writer on a full tmpfs', 
     expect((failures[0] as Error).message).toContain(path);
     // Cut back to the last whole line: nothing torn, nothing after it.
     expect(readFileSync(journalPathOf(path), 'utf8')).toBe(journalBefore);
-    record(state, 150, 160);
-    await nextTurn();
+    record(state, 450, 460);
+    await journalWritten();
     expect(readFileSync(journalPathOf(path), 'utf8')).toBe(journalBefore);
 
     // The final save fails too: the snapshot and the journal stay as they were.
@@ -151,7 +151,7 @@ describe.skipIf(skipReason !== undefined)('the results writer on a full tmpfs', 
     await writer.open();
     const first = readFileSync(path);
     record(state, 0, 6000);
-    await nextTurn();
+    await journalWritten();
     const journal = readFileSync(journalPathOf(path));
 
     // ~100 KB free for a ~800 KB document: the write comes up short.

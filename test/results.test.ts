@@ -9,23 +9,23 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { JobState } from '../src/results/job-state.js';
-import { loadResults } from '../src/results/reader.js';
+import { JobState, type JournalEntry } from '../src/results/job-state.js';
+import { encodeJournalEntry, JournalBuffer, parseJournal } from '../src/results/journal.js';
+import { loadResults, readResultsHeader } from '../src/results/reader.js';
 import { journalPathOf, oldJournalPathOf } from '../src/results/paths.js';
 import { imageText, SnapshotText } from '../src/results/snapshot.js';
-import { ResultsWriter } from '../src/results/writer.js';
-import type { ResultsDocument } from '../src/types.js';
-import { doneImage, jobInputOfGrid, resultOptions } from './helpers/job-input.js';
+import { JOURNAL_FLUSH_MS, ResultsWriter } from '../src/results/writer.js';
+import type { ImageResult, ResultsDocument } from '../src/types.js';
+import { doneImage, jobInputOf, jobInputOfGrid, resultOptions } from './helpers/job-input.js';
+import { journalWritten } from './helpers/journal.js';
 
 const OPTIONS = resultOptions({ max_bytes: 10 });
 
 const jobOf = jobInputOfGrid;
 
 const done = doneImage;
-
-const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 let dir: string;
 let path: string;
@@ -35,14 +35,14 @@ beforeEach(() => {
 });
 
 describe('the results file', () => {
-  it('is whole from the start, journals each change within a turn, and loads with the journal replayed', async () => {
+  it('is whole from the start, journals each change within milliseconds, and loads with the journal replayed', async () => {
     const state = JobState.create(jobOf(2, 2), 'job-1', OPTIONS, new Date(0));
     const writer = new ResultsWriter(path, state, { intervalMs: 60_000 });
     await writer.open();
     expect((JSON.parse(readFileSync(path, 'utf8')) as ResultsDocument).counts.pending).toBe(4);
 
     state.recordImage(0, 0, done('http://h/0/0'));
-    await nextTurn();
+    await journalWritten();
     expect(readFileSync(journalPathOf(path), 'utf8').trim().split('\n')).toHaveLength(1);
     // The snapshot on disk is older; a reader still sees the change.
     expect((JSON.parse(readFileSync(path, 'utf8')) as ResultsDocument).counts.done).toBe(0);
@@ -58,20 +58,50 @@ describe('the results file', () => {
     expect(existsSync(journalPathOf(path))).toBe(false);
   });
 
+  it('writes the lines of a few milliseconds in one go, and what is left when it closes', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const state = JobState.create(jobOf(1, 4), 'job-b', OPTIONS, new Date(0));
+      const writer = new ResultsWriter(path, state, { intervalMs: 60_000 });
+      await writer.open();
+      for (let image = 0; image < 3; image++) {
+        state.recordImage(0, image, done(`http://h/0/${image}`));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(writer.stats.journalWrites).toBe(0);
+      vi.advanceTimersByTime(JOURNAL_FLUSH_MS);
+      expect(writer.stats.journalWrites).toBe(1);
+      expect(readFileSync(journalPathOf(path), 'utf8').trim().split('\n')).toHaveLength(3);
+      state.recordImage(0, 3, done('http://h/0/3'));
+      await writer.close(false);
+      expect(writer.stats.journalWrites).toBe(2);
+      expect((JSON.parse(readFileSync(path, 'utf8')) as ResultsDocument).counts.done).toBe(4);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('journals a done image compactly and replays it whole; a line that fits no image ends the replay', async () => {
     const state = JobState.create(jobOf(1, 3), 'job-6', OPTIONS, new Date(0));
     const writer = new ResultsWriter(path, state, { intervalMs: 60_000 });
     await writer.open();
     state.recordImage(0, 0, done('http://h/0/0'));
-    await nextTurn();
+    await journalWritten();
     const line = readFileSync(journalPathOf(path), 'utf8');
     expect(line).not.toContain('http://h/0/0');
-    expect(JSON.parse(line)).toMatchObject({ t: 'done', s: 0, i: 0 });
-    appendFileSync(journalPathOf(path), '{"t":"done","s":0,"i":99,"w":1,"h":1}\n');
+    expect(line).toBe('[0,0,2,3,"png",1,1,0,0]\n');
+    // The object form earlier versions wrote still replays.
+    appendFileSync(
+      journalPathOf(path),
+      '{"t":"done","s":0,"i":1,"w":2,"h":3,"ty":"png","b":1,"a":1,"g":0,"d":0}\n',
+    );
+    appendFileSync(journalPathOf(path), '[0,99,1,1,"png",1,1,0,0]\n');
     appendFileSync(journalPathOf(path), '{"t":"store","s":0,"status":"failed","error":"late"}\n');
 
     const loaded = await loadResults(path);
     expect(loaded.stores[0]?.images[0]).toEqual(done('http://h/0/0'));
+    expect(loaded.stores[0]?.images[1]).toEqual(done('http://h/0/1'));
+    expect(loaded.stores[0]?.images[2]?.status).toBe('pending');
     expect(loaded.stores[0]?.status).toBe('pending');
     await writer.close(true);
   });
@@ -91,7 +121,7 @@ describe('the results file', () => {
       const { counts } = await loadResults(path);
       expect(counts.done).toBeGreaterThanOrEqual(seen);
       seen = counts.done;
-      await nextTurn();
+      await journalWritten();
     }
     expect(seen).toBe(2);
     await writer.close(false);
@@ -110,11 +140,11 @@ describe('the results file', () => {
       code: 'E_HTTP_STATUS',
     });
     state.recordImage(0, 0, done('http://h/0/0'));
-    await nextTurn();
+    await journalWritten();
     // As a kill leaves it: old snapshot, the rotated journal, then newer lines.
     renameSync(journalPathOf(path), oldJournalPathOf(path));
     state.recordImage(0, 1, done('http://h/0/1'));
-    await nextTurn();
+    await journalWritten();
     appendFileSync(journalPathOf(path), '{"t":"image","s":0,"i":1,"r":{"url":"torn');
 
     const loaded = await loadResults(path);
@@ -135,6 +165,27 @@ describe('the results file', () => {
     expect(document.interrupted).toBe(true);
   });
 
+  it('gives the header of a running job, small or big, from the head of the file alone', async () => {
+    for (const [stores, images] of [
+      [2, 2],
+      [60, 100],
+    ] as const) {
+      const state = JobState.create(jobOf(stores, images), 'job-h', OPTIONS, new Date(0));
+      const writer = new ResultsWriter(path, state, { intervalMs: 60_000 });
+      await writer.open();
+      const { stores: _stores, ...expected } = JSON.parse(
+        readFileSync(path, 'utf8'),
+      ) as ResultsDocument;
+      const header = readResultsHeader(path);
+      expect(header).toEqual(expected);
+      expect(header?.writer?.pid).toBe(process.pid);
+      await writer.close(true);
+    }
+    writeFileSync(path, '{"tool":"imgjob",');
+    expect(readResultsHeader(path)).toBeUndefined();
+    expect(readResultsHeader(join(dir, 'missing.json'))).toBeUndefined();
+  });
+
   it('starts a fresh job without replaying journals another job left beside the file', async () => {
     writeFileSync(journalPathOf(path), '{"t":"store","s":0,"status":"failed","error":"old"}\n');
     writeFileSync(oldJournalPathOf(path), '{"t":"store","s":0,"status":"failed","error":"old"}\n');
@@ -148,6 +199,65 @@ describe('the results file', () => {
   });
 });
 
+describe('the journal buffer', () => {
+  it('spells a done line byte for byte as encodeJournalEntry does, and anything else through it', () => {
+    const random = (max: number): number => Math.floor(Math.random() * max);
+    const entries: JournalEntry[] = [];
+    for (const value of [0, 1, 9, 10, 99, 100, 65_535, 2 ** 31, Number.MAX_SAFE_INTEGER]) {
+      entries.push({
+        t: 'image',
+        s: value,
+        i: random(1000),
+        r: { ...done('http://h/x'), width: value, bytes: value, download_ms: value },
+      });
+    }
+    for (let n = 0; n < 500; n++) {
+      entries.push({
+        t: 'image',
+        s: random(100_000),
+        i: random(10_000),
+        r: {
+          ...done('http://h/x'),
+          width: random(20_000),
+          height: random(20_000),
+          bytes: random(2 ** 40),
+          attempts: 1 + random(5),
+          gpu_ms: random(1000),
+          download_ms: random(100_000),
+          type: ['jpg', 'png', 'webp', 'svg', 'j2c'][random(5)] ?? 'jpg',
+        },
+      });
+    }
+    // Through JSON.stringify: a fraction, a quote in the type, other entries.
+    entries.push({ t: 'image', s: 1, i: 2, r: { ...done('http://h/x'), download_ms: 1.5 } });
+    entries.push({ t: 'image', s: 1, i: 3, r: { ...done('http://h/x'), type: 'x"y' } });
+    entries.push({ t: 'image', s: 1, i: 4, r: { url: 'http://h/é', status: 'skipped' } });
+    entries.push({ t: 'store', s: 1, status: 'failed', error: 'image 3 of 9: ünïcode' });
+    const buffer = new JournalBuffer();
+    for (const entry of entries) buffer.append(entry);
+    expect(buffer.bytes.toString('utf8')).toBe(entries.map(encodeJournalEntry).join(''));
+    expect(parseJournal(buffer.bytes.toString('utf8'))).toHaveLength(entries.length);
+    buffer.clear();
+    expect(buffer.length).toBe(0);
+  });
+});
+
+/** The document as a big job's snapshot spells it (a store's images last), without line breaks. */
+function compactText(document: ResultsDocument): string {
+  const stores = document.stores.map(({ images, ...store }) => ({ ...store, images }));
+  return JSON.stringify({ ...document, stores });
+}
+
+/** Long texts compared where they first differ, so a failure shows where. */
+function expectSameText(actual: string, expected: string): void {
+  let at = 0;
+  while (at < actual.length && actual[at] === expected[at]) at++;
+  expect(actual.slice(Math.max(0, at - 80), at + 80)).toBe(
+    expected.slice(Math.max(0, at - 80), at + 80),
+  );
+  expect(actual.length).toBe(expected.length);
+}
+
 describe('the snapshot text of a big job', () => {
   it('is the document, snapshot after snapshot, though only what changed is serialized again', () => {
     const state = JobState.create(jobOf(60, 100), 'job-7', OPTIONS, new Date(0));
@@ -157,8 +267,9 @@ describe('the snapshot text of a big job', () => {
     };
     const check = (): void => {
       const document = state.toDocument();
-      const parsed = JSON.parse(Buffer.concat(text.chunks(document)).toString('utf8')) as unknown;
-      expect(parsed).toEqual(JSON.parse(JSON.stringify(document)));
+      const written = Buffer.concat(text.chunks(document)).toString('utf8');
+      // Byte for byte the compact document, but for a line break per store.
+      expectSameText(written.replaceAll('\n', ''), compactText(document));
     };
     check();
     // Stores start, record in order (some between two snapshots), end, fail.
@@ -185,6 +296,57 @@ describe('the snapshot text of a big job', () => {
       check();
     }
     expect(state.counts.done).toBeGreaterThan(1000);
+  });
+
+  it('spells each image as JSON.stringify would, whatever its URL, values or earlier text', () => {
+    const urls = [
+      'http://h/plain.jpg',
+      'http://h/"quoted"/\\back',
+      'http://h/\u00e9t\u00e9/\u{1F600}.png',
+      'http://h/%22x%22',
+    ];
+    const input = jobInputOf({
+      A: Array.from({ length: 3000 }, (_, i) => `${urls[i % urls.length]}?${i}`),
+      B: Array.from({ length: 3000 }, (_, i) => `${urls[(i + 1) % urls.length]}#${i}`),
+    });
+    const values = (url: string, i: number): ImageResult => ({
+      ...done(url),
+      width: i * 7,
+      height: 2 ** 33 + i,
+      perimeter: 2 * (i * 7 + 2 ** 33 + i),
+      type: ['jpg', 'svg+xml', 'png'][i % 3] ?? 'jpg',
+      download_ms: i % 5 === 0 ? i / 3 : i,
+    });
+    const first = JobState.create(input, 'job-u', OPTIONS, new Date(0));
+    for (let i = 0; i < 700; i++)
+      first.recordImage(0, i, values(`${urls[i % urls.length]}?${i}`, i));
+    // Loaded back, as --resume does: some images are done in the first text.
+    const state = JobState.fromDocument(
+      JSON.parse(JSON.stringify(first.toDocument())) as ResultsDocument,
+    );
+    const text = new SnapshotText();
+    state.onChange = (entry) => {
+      text.changed(entry);
+    };
+    const check = (): void => {
+      const document = state.toDocument();
+      const written = Buffer.concat(text.chunks(document)).toString('utf8');
+      expectSameText(written.replaceAll('\n', ''), compactText(document));
+    };
+    check();
+    for (const [store, from, to] of [
+      [0, 700, 1500],
+      [1, 0, 2000],
+      [0, 1500, 3000],
+      [1, 2000, 3000],
+    ] as const) {
+      const prefix = store === 0 ? '?' : '#';
+      for (let i = from; i < to; i++) {
+        const url = `${urls[(i + store) % urls.length]}${prefix}${i}`;
+        state.recordImage(store, i, values(url, i));
+      }
+      check();
+    }
   });
 
   it('writes pending and done images as JSON.stringify would', () => {

@@ -27,7 +27,7 @@ export type QueueRunnerOptions = Pick<
   /**
    * Resolves once every change recorded so far is durable, so a result is
    * acknowledged (and leaves Redis) only then.
-   * @default the results file's journal: written once per event-loop turn
+   * Without it, results are acknowledged as soon as they are recorded.
    */
   readonly durable?: (() => Promise<void>) | undefined;
   /** Told what a user should know, e.g. that no worker is connected yet. */

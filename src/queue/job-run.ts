@@ -222,7 +222,7 @@ export class JobRun {
         await this.#callOffRest();
       }
     }
-    await (this.#options.durable ?? nextTurn)();
+    await this.#options.durable?.();
     await this.#redis.xack(this.#stream, GROUP, ...entries.map(([id]) => id));
   }
 
@@ -285,15 +285,6 @@ export class JobRun {
     const id = await this.#bullId(store);
     if (id !== undefined) await this.#queue.remove(id).catch(ignore);
   }
-}
-
-/**
- * The results writer flushes the journal once per event-loop turn
- * (setImmediate): after the next turn the lines are with the kernel and
- * survive a kill -9.
- */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function fieldOf(fields: readonly string[], name: string): string {

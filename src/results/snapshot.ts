@@ -5,6 +5,7 @@
  * cached and rebuilt only after the store changed, so a snapshot costs the
  * stores in flight (and the small header), whatever the size of the job.
  */
+import { ByteText, isPlainDone, type DoneImage } from './byte-text.js';
 import type { JournalEntry } from './job-state.js';
 import type { ImageResult, ResultsDocument, StoreResult } from '../types.js';
 
@@ -34,7 +35,10 @@ type StoreCache = {
 
 const ENDED: ReadonlySet<string> = new Set(['completed', 'failed', 'skipped']);
 const IMAGES_END = Buffer.from(']}');
-const IMAGE_START = Buffer.from(',{"url":');
+const COMMA = Buffer.from(',');
+const URL_KEY = Buffer.from('{"url":');
+/** How a pending image's text ends, after its URL. */
+const PENDING_END = Buffer.from(',"status":"pending"}');
 
 export class SnapshotText {
   readonly #stores: StoreCache[] = [];
@@ -105,11 +109,12 @@ function storeChunks(
     return { parts: [head, bytes, IMAGES_END], lasting: true };
   }
   if (cache.doneUpTo < cache.validFrom) {
-    let text = '';
+    scratch.clear();
     for (let i = cache.doneUpTo; i < cache.validFrom; i++) {
-      text += `${i === 0 ? '' : ','}${imageText(images[i] as ImageResult)}`;
+      if (i > 0) scratch.raw(COMMA);
+      writeImage(scratch, images[i] as ImageResult, cache.base, i);
     }
-    cache.done.push(Buffer.from(text));
+    cache.done.push(scratch.copy());
     cache.doneUpTo = cache.validFrom;
   }
   const tail =
@@ -129,34 +134,122 @@ function storeChunks(
 }
 
 /**
- * The images of a store as JSON (no brackets) and where each starts: one
- * native JSON.stringify, the starts found by their `,{"url":` (which no
- * string value can hold: its quotes would be escaped). Image texts built
- * one by one are the fallback, should an image not begin with its URL.
+ * The images of a store as JSON (no brackets) and where each starts (its
+ * comma included): for a new job, 100k pending images spelled straight
+ * into bytes.
  */
 function imagesText(images: readonly ImageResult[]): { bytes: Buffer; starts: Uint32Array } {
-  const bytes = Buffer.from(JSON.stringify(images).slice(1, -1));
   const starts = new Uint32Array(images.length + 1);
-  let found = 1;
-  for (let at = bytes.indexOf(IMAGE_START); at !== -1; at = bytes.indexOf(IMAGE_START, at + 1)) {
-    if (found < images.length) starts[found] = at;
-    found++;
-  }
-  if (found === images.length) {
-    starts[images.length] = bytes.length;
-    return { bytes, starts };
-  }
-  const texts = images.map((image, i) => `${i === 0 ? '' : ','}${imageText(image)}`);
-  texts.forEach((text, i) => {
-    starts[i + 1] = (starts[i] ?? 0) + Buffer.byteLength(text);
+  scratch.clear();
+  images.forEach((image, i) => {
+    starts[i] = scratch.length;
+    if (i > 0) scratch.raw(COMMA);
+    if (image.status === 'pending') {
+      scratch.raw(URL_KEY);
+      scratch.jsonString(image.url);
+      scratch.raw(PENDING_END);
+    } else {
+      scratch.text(imageText(image));
+    }
   });
-  return { bytes: Buffer.from(texts.join('')), starts };
+  starts[images.length] = scratch.length;
+  return { bytes: scratch.copy(), starts };
 }
 
 /** `{"store_id":…,"status":…,"images":[`: the store without its images. */
 function storeHead(store: StoreResult): string {
   const { images: _images, ...rest } = store;
   return `${JSON.stringify(rest).slice(0, -1)},"images":[`;
+}
+
+/** Where images' text is put together before it is copied out. */
+const scratch = new ByteText();
+
+/**
+ * Image `index` as `imageText` spells it, into `text`. A done image — nearly
+ * every image a snapshot adds — is spelled byte by byte, its URL copied
+ * from the store's first text, where it was pending: no string to build
+ * and convert per image.
+ */
+function writeImage(
+  text: ByteText,
+  image: ImageResult,
+  base: StoreCache['base'],
+  index: number,
+): void {
+  if (image.status !== 'done' || !isPlainDone(image)) {
+    text.text(imageText(image));
+    return;
+  }
+  const url = base && pendingUrlOf(base, index);
+  if (url) {
+    text.raw(base.bytes, url.start - URL_KEY.length, url.end);
+  } else {
+    text.raw(URL_KEY);
+    text.jsonString(image.url);
+  }
+  writeDoneRest(text, image);
+}
+
+/** Where image `index`'s URL (as JSON) is in `base`, if it was pending there. */
+function pendingUrlOf(
+  base: NonNullable<StoreCache['base']>,
+  index: number,
+): { start: number; end: number } | undefined {
+  const from = (base.starts[index] ?? 0) + (index === 0 ? 0 : 1);
+  const to = base.starts[index + 1] ?? 0;
+  const start = from + URL_KEY.length;
+  const end = to - PENDING_END.length;
+  if (end <= start) return undefined;
+  const { bytes } = base;
+  for (let k = 0; k < PENDING_END.length; k++) {
+    if (bytes[end + k] !== PENDING_END[k]) return undefined;
+  }
+  return { start, end };
+}
+
+/** The keys of a done image after its URL, as bytes. */
+const [STATUS_DONE, HEIGHT, PERIMETER, TYPE, BYTES, ATTEMPTS, GPU_MS, DOWNLOAD_MS, DONE_END] = [
+  ',"status":"done","width":',
+  ',"height":',
+  ',"perimeter":',
+  ',"type":"',
+  '","bytes":',
+  ',"attempts":',
+  ',"gpu_ms":',
+  ',"download_ms":',
+  '}',
+].map((key) => Buffer.from(key)) as [
+  Buffer,
+  Buffer,
+  Buffer,
+  Buffer,
+  Buffer,
+  Buffer,
+  Buffer,
+  Buffer,
+  Buffer,
+];
+
+/** A done image's text after its URL: `,"status":"done",…}`. */
+function writeDoneRest(text: ByteText, image: DoneImage): void {
+  text.raw(STATUS_DONE);
+  text.count(image.width);
+  text.raw(HEIGHT);
+  text.count(image.height);
+  text.raw(PERIMETER);
+  text.count(image.perimeter);
+  text.raw(TYPE);
+  text.ascii(image.type);
+  text.raw(BYTES);
+  text.count(image.bytes);
+  text.raw(ATTEMPTS);
+  text.count(image.attempts);
+  text.raw(GPU_MS);
+  text.count(image.gpu_ms);
+  text.raw(DOWNLOAD_MS);
+  text.count(image.download_ms);
+  text.raw(DONE_END);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
@@ -10,7 +10,7 @@ import { createStoreDeps, optionChanges, resultOptionsOf } from '../engine/job-s
 import { JobState } from '../results/job-state.js';
 import { readManifest } from '../input/manifest.js';
 import { lockResults, type ResultsLock } from '../results/lock.js';
-import { isWriterAlive, loadResults } from '../results/reader.js';
+import { isWriterAlive, loadResults, readResultsHeader } from '../results/reader.js';
 import { ResultsWriter, type SaveStats } from '../results/writer.js';
 import { removeStaleTemps } from '../utils/atomic-file.js';
 import type { Sleep } from '../utils/sleep.js';
@@ -135,6 +135,10 @@ async function runPrepared(
         ...options,
         storeMaster: master,
         onNotice,
+        // A result leaves Redis only once this run's journal holds it.
+        durable: async () => {
+          await Promise.all(writers.map((writer) => writer.journaled()));
+        },
       });
     for (const writer of writers) await writer.open();
     request.onStart?.(prepared);
@@ -171,6 +175,7 @@ async function runPrepared(
             saves: 0,
             savingMs: 0,
             journalMs: 0,
+            journalWrites: 0,
             snapshotMs: 0,
             finalMs: 0,
           },
@@ -334,7 +339,7 @@ async function prepareJob(
     if (request.retryFailed) state.reopenFailedStores();
     return { input, resultsPath, state, resumed: true };
   }
-  if (exists && request.force) refuseLiveWriter(readLeniently(resultsPath), resultsPath);
+  if (exists && request.force) refuseLiveWriter(readResultsHeader(resultsPath), resultsPath);
   if (exists && !request.force) {
     throw new InputError(
       'E_OUTPUT_EXISTS',
@@ -348,21 +353,16 @@ async function prepareJob(
 }
 
 // Two runs writing one results file would each clobber the other's work.
-function refuseLiveWriter(document: ResultsDocument | undefined, path: string): void {
+// --force replaces whatever is there; only a live writer stops it.
+function refuseLiveWriter(
+  document: Pick<Partial<ResultsDocument>, 'status' | 'writer'> | undefined,
+  path: string,
+): void {
   if (document?.status === 'ongoing' && isWriterAlive(document)) {
     throw new InputError(
       'E_OUTPUT_EXISTS',
       `${path} is being written by a running imgjob (pid ${document.writer?.pid ?? '?'}); stop it first or choose another file with -o`,
     );
-  }
-}
-
-// --force replaces whatever is there; only a live writer stops it.
-function readLeniently(path: string): ResultsDocument | undefined {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as ResultsDocument;
-  } catch {
-    return undefined;
   }
 }
 

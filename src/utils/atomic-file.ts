@@ -65,23 +65,6 @@ export function writeAllSync(fd: number, data: Uint8Array): void {
 }
 
 /**
- * Writes all of `text` (UTF-8) at the file's position, or throws. The
- * common case, all of it at once, makes no Buffer: a journal is written
- * thousands of times a second. Returns the bytes written.
- */
-export function writeTextSync(fd: number, text: string): number {
-  if (spaceLeft !== undefined) {
-    const bytes = Buffer.from(text);
-    writeAllSync(fd, bytes);
-    return bytes.length;
-  }
-  const written = writeSync(fd, text);
-  const total = Buffer.byteLength(text);
-  if (written < total) writeAllSync(fd, Buffer.from(text).subarray(written));
-  return total;
-}
-
-/**
  * Removes temp files that earlier runs on `path` left behind (killed while
  * saving). The caller holds the file's lock, so no live run is writing one;
  * a temp file whose pid still lives on this host is kept all the same.

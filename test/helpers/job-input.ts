@@ -53,7 +53,7 @@ export function jobInputOfGrid(stores: number, images: number): JobInput {
 }
 
 /** A `done` result for `url`: a 2×3 PNG of 1 byte. */
-export function doneImage(url: string): ImageResult {
+export function doneImage(url: string): Extract<ImageResult, { status: 'done' }> {
   return {
     url,
     status: 'done',
