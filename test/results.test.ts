@@ -181,6 +181,13 @@ describe('the results file', () => {
       expect(header?.writer?.pid).toBe(process.pid);
       await writer.close(true);
     }
+    // A header past the first read (a long error list) takes more reads.
+    const errors = Array.from({ length: 3000 }, (_, i) => ({
+      store_id: `S${i}`,
+      error: 'x'.repeat(40),
+    }));
+    writeFileSync(path, JSON.stringify({ tool: 'imgjob', error: errors, stores: [] }));
+    expect(readResultsHeader(path)).toEqual({ tool: 'imgjob', error: errors });
     writeFileSync(path, '{"tool":"imgjob",');
     expect(readResultsHeader(path)).toBeUndefined();
     expect(readResultsHeader(join(dir, 'missing.json'))).toBeUndefined();

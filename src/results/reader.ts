@@ -71,7 +71,8 @@ async function inodeOf(path: string): Promise<number | undefined> {
   }
 }
 
-/** The most of a file `readResultsHeader` reads looking for the header's end. */
+/** What `readResultsHeader` reads first, and the most it reads, looking for the header's end. */
+const HEADER_READ_FIRST = 64 << 10;
 const HEADER_READ_MAX = 4 << 20;
 
 /**
@@ -84,22 +85,28 @@ const HEADER_READ_MAX = 4 << 20;
  * is a number).
  */
 export function readResultsHeader(path: string): Partial<ResultsDocument> | undefined {
-  let head: string;
+  let head: string | undefined;
   try {
     const fd = openSync(path, 'r');
     try {
-      const buffer = Buffer.allocUnsafe(HEADER_READ_MAX);
-      head = buffer.toString('utf8', 0, readSync(fd, buffer, 0, buffer.length, 0));
+      // Mostly the first 64 KiB hold it; a long error list takes more reads.
+      for (let size = HEADER_READ_FIRST; head === undefined && size <= HEADER_READ_MAX; size *= 4) {
+        const buffer = Buffer.allocUnsafe(size);
+        const read = readSync(fd, buffer, 0, size, 0);
+        const text = buffer.toString('utf8', 0, read);
+        const end = text.search(/"stores":\s*\[/);
+        if (end !== -1) head = text.slice(0, end);
+        else if (read < size) break;
+      }
     } finally {
       closeSync(fd);
     }
   } catch {
     return undefined;
   }
-  const end = head.search(/"stores":\s*\[/);
-  if (end === -1) return undefined;
+  if (head === undefined) return undefined;
   try {
-    const header = JSON.parse(`${head.slice(0, end).replace(/,\s*$/, '')}}`) as unknown;
+    const header = JSON.parse(`${head.replace(/,\s*$/, '')}}`) as unknown;
     return typeof header === 'object' && header !== null ? header : undefined;
   } catch {
     return undefined;
