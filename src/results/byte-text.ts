@@ -9,6 +9,18 @@ import type { ImageResult } from '../types.js';
 
 export type DoneImage = Extract<ImageResult, { status: 'done' }>;
 
+/** The values of a done image past its URL: counts, and its plain type. */
+type DoneField =
+  'width' | 'height' | 'perimeter' | 'type' | 'bytes' | 'attempts' | 'gpu_ms' | 'download_ms';
+
+/** How a text spells a done image's values: each after its fixed ASCII lead. */
+export type DoneLayout = readonly (readonly [lead: Buffer, field: DoneField])[];
+
+/** A layout from `[lead, field]` pairs written as strings. */
+export function doneLayout(pairs: readonly (readonly [string, DoneField])[]): DoneLayout {
+  return pairs.map(([lead, field]) => [Buffer.from(lead), field] as const);
+}
+
 /** A type that needs no JSON escaping: what image-size reports (jpg, png, svg…). */
 const PLAIN_TYPE = /^[a-z0-9]{1,32}$/;
 
@@ -107,6 +119,15 @@ export class ByteText {
     // The few dozen bytes of a URL: a loop beats a native copy.
     for (let k = start; k < end; k++) target[at++] = bytes[k] as number;
     this.#length = at;
+  }
+
+  /** The values of `image` as `layout` spells them (see `isPlainDone`). */
+  done(image: DoneImage, layout: DoneLayout): void {
+    for (const [lead, field] of layout) {
+      this.raw(lead);
+      if (field === 'type') this.ascii(image.type);
+      else this.count(image[field]);
+    }
   }
 
   /** The decimal digits of a count (see `isCount`). */

@@ -8,7 +8,7 @@
  * Other changes are whole entries (`{"t":"image",…}`, `{"t":"store",…}`).
  */
 import type { JournalEntry } from './job-state.js';
-import { ByteText, isCount, isPlainDone } from './byte-text.js';
+import { ByteText, doneLayout, isCount, isPlainDone } from './byte-text.js';
 import type { ImageResult } from '../types.js';
 
 /** A done image as journaled: `[0,3,640,480,"jpg",51234,1,120,35]`. */
@@ -119,6 +119,17 @@ function doneEntry(
   return { t: 'image', s, i, r: result };
 }
 
+/** A done image's values in its journal line, after `[store,image`. */
+const DONE_TUPLE = doneLayout([
+  [',', 'width'],
+  [',', 'height'],
+  [',"', 'type'],
+  ['",', 'bytes'],
+  [',', 'attempts'],
+  [',', 'gpu_ms'],
+  [',', 'download_ms'],
+]);
+
 /**
  * Journal lines gathered as bytes until they are written (see ByteText): a
  * done line is spelled straight into one reused buffer, so there is nothing
@@ -156,20 +167,7 @@ export class JournalBuffer {
     text.count(s);
     text.ascii(',');
     text.count(i);
-    text.ascii(',');
-    text.count(r.width);
-    text.ascii(',');
-    text.count(r.height);
-    text.ascii(',"');
-    text.ascii(r.type);
-    text.ascii('",');
-    text.count(r.bytes);
-    text.ascii(',');
-    text.count(r.attempts);
-    text.ascii(',');
-    text.count(r.gpu_ms);
-    text.ascii(',');
-    text.count(r.download_ms);
+    text.done(r, DONE_TUPLE);
     text.ascii(']\n');
   }
 }

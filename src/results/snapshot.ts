@@ -5,7 +5,7 @@
  * cached and rebuilt only after the store changed, so a snapshot costs the
  * stores in flight (and the small header), whatever the size of the job.
  */
-import { ByteText, isPlainDone, type DoneImage } from './byte-text.js';
+import { ByteText, doneLayout, isPlainDone } from './byte-text.js';
 import type { JournalEntry } from './job-state.js';
 import type { ImageResult, ResultsDocument, StoreResult } from '../types.js';
 
@@ -188,7 +188,8 @@ function writeImage(
     text.raw(URL_KEY);
     text.jsonString(image.url);
   }
-  writeDoneRest(text, image);
+  text.done(image, DONE_REST);
+  text.raw(DONE_END);
 }
 
 /** Where image `index`'s URL (as JSON) is in `base`, if it was pending there. */
@@ -208,49 +209,18 @@ function pendingUrlOf(
   return { start, end };
 }
 
-/** The keys of a done image after its URL, as bytes. */
-const [STATUS_DONE, HEIGHT, PERIMETER, TYPE, BYTES, ATTEMPTS, GPU_MS, DOWNLOAD_MS, DONE_END] = [
-  ',"status":"done","width":',
-  ',"height":',
-  ',"perimeter":',
-  ',"type":"',
-  '","bytes":',
-  ',"attempts":',
-  ',"gpu_ms":',
-  ',"download_ms":',
-  '}',
-].map((key) => Buffer.from(key)) as [
-  Buffer,
-  Buffer,
-  Buffer,
-  Buffer,
-  Buffer,
-  Buffer,
-  Buffer,
-  Buffer,
-  Buffer,
-];
-
-/** A done image's text after its URL: `,"status":"done",…}`. */
-function writeDoneRest(text: ByteText, image: DoneImage): void {
-  text.raw(STATUS_DONE);
-  text.count(image.width);
-  text.raw(HEIGHT);
-  text.count(image.height);
-  text.raw(PERIMETER);
-  text.count(image.perimeter);
-  text.raw(TYPE);
-  text.ascii(image.type);
-  text.raw(BYTES);
-  text.count(image.bytes);
-  text.raw(ATTEMPTS);
-  text.count(image.attempts);
-  text.raw(GPU_MS);
-  text.count(image.gpu_ms);
-  text.raw(DOWNLOAD_MS);
-  text.count(image.download_ms);
-  text.raw(DONE_END);
-}
+/** A done image's text after its URL: `,"status":"done","width":…}`. */
+const DONE_REST = doneLayout([
+  [',"status":"done","width":', 'width'],
+  [',"height":', 'height'],
+  [',"perimeter":', 'perimeter'],
+  [',"type":"', 'type'],
+  ['","bytes":', 'bytes'],
+  [',"attempts":', 'attempts'],
+  [',"gpu_ms":', 'gpu_ms'],
+  [',"download_ms":', 'download_ms'],
+]);
+const DONE_END = Buffer.from('}');
 
 /**
  * An image as JSON. A pending or done image — nearly every image of a big
