@@ -255,6 +255,23 @@ function compactText(document: ResultsDocument): string {
   return JSON.stringify({ ...document, stores });
 }
 
+/**
+ * Follows `state` with a SnapshotText; each call checks its text against
+ * the document: byte for byte the compact document, but for a line break
+ * per store.
+ */
+function snapshotChecker(state: JobState): () => void {
+  const text = new SnapshotText();
+  state.onChange = (entry) => {
+    text.changed(entry);
+  };
+  return () => {
+    const document = state.toDocument();
+    const written = Buffer.concat(text.chunks(document)).toString('utf8');
+    expectSameText(written.replaceAll('\n', ''), compactText(document));
+  };
+}
+
 /** Long texts compared where they first differ, so a failure shows where. */
 function expectSameText(actual: string, expected: string): void {
   let at = 0;
@@ -268,16 +285,7 @@ function expectSameText(actual: string, expected: string): void {
 describe('the snapshot text of a big job', () => {
   it('is the document, snapshot after snapshot, though only what changed is serialized again', () => {
     const state = JobState.create(jobOf(60, 100), 'job-7', OPTIONS, new Date(0));
-    const text = new SnapshotText();
-    state.onChange = (entry) => {
-      text.changed(entry);
-    };
-    const check = (): void => {
-      const document = state.toDocument();
-      const written = Buffer.concat(text.chunks(document)).toString('utf8');
-      // Byte for byte the compact document, but for a line break per store.
-      expectSameText(written.replaceAll('\n', ''), compactText(document));
-    };
+    const check = snapshotChecker(state);
     check();
     // Stores start, record in order (some between two snapshots), end, fail.
     for (let round = 0; round < 12; round++) {
@@ -331,15 +339,7 @@ describe('the snapshot text of a big job', () => {
     const state = JobState.fromDocument(
       JSON.parse(JSON.stringify(first.toDocument())) as ResultsDocument,
     );
-    const text = new SnapshotText();
-    state.onChange = (entry) => {
-      text.changed(entry);
-    };
-    const check = (): void => {
-      const document = state.toDocument();
-      const written = Buffer.concat(text.chunks(document)).toString('utf8');
-      expectSameText(written.replaceAll('\n', ''), compactText(document));
-    };
+    const check = snapshotChecker(state);
     check();
     for (const [store, from, to] of [
       [0, 700, 1500],

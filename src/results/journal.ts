@@ -70,51 +70,30 @@ export function entryOf(
 ): JournalEntry | undefined {
   if (Array.isArray(line)) {
     const [s, i, w, h, ty, b, a, g, d] = line as DoneTuple;
-    return doneEntry(urlAt, s, i, {
-      width: w,
-      height: h,
-      type: ty,
-      bytes: b,
-      attempts: a,
-      gpu_ms: g,
-      download_ms: d,
-    });
+    return doneEntry({ t: 'done', s, i, w, h, ty, b, a, g, d }, urlAt);
   }
   const entry = line as JournalEntry | DoneLine;
-  if (entry.t !== 'done') return entry;
-  const { s, i, w, h, ty, b, a, g, d } = entry;
-  return doneEntry(urlAt, s, i, {
-    width: w,
-    height: h,
-    type: ty,
-    bytes: b,
-    attempts: a,
-    gpu_ms: g,
-    download_ms: d,
-  });
+  return entry.t === 'done' ? doneEntry(entry, urlAt) : entry;
 }
 
 function doneEntry(
+  line: DoneLine,
   urlAt: (store: number, image: number) => string | undefined,
-  s: number,
-  i: number,
-  done: Omit<Extract<ImageResult, { status: 'done' }>, 'url' | 'status' | 'perimeter'>,
 ): JournalEntry | undefined {
+  const { s, i, w, h } = line;
   const url = urlAt(s, i);
-  if (url === undefined || !Number.isInteger(done.width) || !Number.isInteger(done.height)) {
-    return undefined;
-  }
+  if (url === undefined || !Number.isInteger(w) || !Number.isInteger(h)) return undefined;
   const result: ImageResult = {
     url,
     status: 'done',
-    width: done.width,
-    height: done.height,
-    perimeter: 2 * (done.width + done.height),
-    type: done.type,
-    bytes: done.bytes,
-    attempts: done.attempts,
-    gpu_ms: done.gpu_ms,
-    download_ms: done.download_ms,
+    width: w,
+    height: h,
+    perimeter: 2 * (w + h),
+    type: line.ty,
+    bytes: line.b,
+    attempts: line.a,
+    gpu_ms: line.g,
+    download_ms: line.d,
   };
   return { t: 'image', s, i, r: result };
 }
