@@ -81,6 +81,25 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
     }
   });
 
+  it('a worker downloads on --threads threads: with 2, an image sent to a thread that crashes fails E_THREAD; with 1 it is done', async () => {
+    const url = bed.redis.urlFor(4);
+    // The test seam routes a URL with `crash-me` to a worker thread, which dies on it.
+    const env = { IMGJOB_TEST_THREAD_FAULT: 'crash-me' };
+    const outcome = async (threads: string): Promise<unknown> => {
+      const job = gatedJob(bed.server, `threads${threads}`, [['image.png?crash-me', 'image.gif']]);
+      folders.push(job.dir);
+      job.openAll();
+      const worker = await startWorker(url, { env, args: ['--threads', threads] });
+      const run = await runCli(['run', job.manifest, ...ARGS, '--queue', url]);
+      await worker.kill('SIGTERM');
+      const [image] = (await loadResults(job.out)).stores[0]?.images ?? [];
+      expect(run.code === 0 || run.code === 1, run.stderr).toBe(true);
+      return image?.status === 'failed' ? image.code : image?.status;
+    };
+    expect(await outcome('2')).toBe('E_THREAD');
+    expect(await outcome('1')).toBe('done');
+  });
+
   it('refuses a wrong URL, an unreachable Redis or an evicting one with exit 2, before anything starts', async () => {
     const url = bed.redis.urlFor(2);
     const job = gatedJob(bed.server, 'bad', [['image.png']]);

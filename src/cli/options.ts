@@ -89,14 +89,17 @@ export function addEngineOptions(command: Command): Command {
     .addOption(
       intOption('--per-host <n>', 'most connections open to one host at once', DEFAULTS.perHost, 1),
     )
-    .addOption(
-      intOption(
-        '--threads <n>',
-        'threads for downloads and measuring (1: all on the main thread)',
-        undefined,
-        1,
-      ).default(availableParallelism(), 'one per core'),
-    );
+    .addOption(threadsOption());
+}
+
+/** `--threads <n>`, for every command that downloads (`run`, `worker`). */
+export function threadsOption(): Option {
+  return intOption(
+    '--threads <n>',
+    'threads for downloads and measuring (1: all on the main thread)',
+    undefined,
+    1,
+  ).default(availableParallelism(), 'one per core');
 }
 
 /** The engine options of the flags, as `runJobs` and the server take them. */

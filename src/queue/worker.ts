@@ -38,6 +38,8 @@ export type WorkerOptions = {
   readonly concurrency: number;
   /** Connections per image host. */
   readonly perHost: number;
+  /** Threads for downloads and measuring (see DownloaderOptions.threads). @default 1 */
+  readonly threads?: number | undefined;
   readonly timing?: LockTiming | undefined;
   /**
    * The connector for stores whose job asks for the address guard (`serve`),
@@ -262,6 +264,7 @@ class EngineCache {
         retries: settings.retries,
         headerOnly: settings.headerOnly,
         perHost: this.#options.perHost,
+        threads: this.#options.threads,
         connect: settings.guardAddresses
           ? this.#options.guardedConnector?.(settings.timeoutMs)
           : undefined,

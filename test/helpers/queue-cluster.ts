@@ -65,11 +65,22 @@ export function gatedJob(
 /** Starts `imgjob worker` and resolves once it is taking stores. */
 export async function startWorker(
   url: string,
-  options: { readonly slots?: number; readonly env?: Record<string, string> } = {},
+  options: {
+    readonly slots?: number;
+    readonly env?: Record<string, string>;
+    /** More `imgjob worker` arguments. */
+    readonly args?: readonly string[];
+  } = {},
 ): Promise<CliRun> {
-  const worker = spawnCli(['worker', '--queue', url, '-c', String(options.slots ?? 2)], {
-    env: options.env ?? {},
-  });
+  const args = [
+    'worker',
+    '--queue',
+    url,
+    '-c',
+    String(options.slots ?? 2),
+    ...(options.args ?? []),
+  ];
+  const worker = spawnCli(args, { env: options.env ?? {} });
   await worker.waitForOutput(/ready: /, 'stdout');
   return worker;
 }

@@ -9,9 +9,9 @@
 import type { Command } from 'commander';
 
 import { EXIT, type CliIo } from '../io.js';
-import { DEFAULTS, intOption } from '../options.js';
+import { DEFAULTS, intOption, threadsOption } from '../options.js';
 
-type WorkerFlags = { queue: string; concurrency: number; perHost: number };
+type WorkerFlags = { queue: string; concurrency: number; perHost: number; threads: number };
 
 export function addWorkerCommand(
   program: Command,
@@ -31,6 +31,7 @@ export function addWorkerCommand(
     .addOption(
       intOption('--per-host <n>', 'most connections open to one host at once', DEFAULTS.perHost, 1),
     )
+    .addOption(threadsOption())
     .addHelpText(
       'after',
       `
@@ -71,6 +72,7 @@ async function workerCommand(
         target,
         concurrency: flags.concurrency,
         perHost: flags.perHost,
+        threads: flags.threads,
         timing: {
           // Hidden knobs for tests: short locks make a stalled worker visible fast.
           lockDurationMs: envMs('IMGJOB_QUEUE_LOCK_MS') ?? DEFAULT_LOCK_TIMING.lockDurationMs,
