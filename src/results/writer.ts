@@ -32,7 +32,8 @@ export type SaveStats = {
  * the same few milliseconds share one write(2): at 15,000 images/s a write
  * per event-loop turn was ~8,000 writes for 100k images, about 2% of the
  * run; one every 2 ms at most is a third of that. A `kill -9` loses at most
- * the lines of the last 2 ms, which are redone on --resume.
+ * the lines not yet written (2 ms' worth, or as long as the event loop was
+ * busy), and --resume redoes those images.
  */
 export const JOURNAL_FLUSH_MS = 2;
 
