@@ -3,53 +3,32 @@
  * the counts in `--json`, the summary after Ctrl-C, a table that fits 80
  * columns, and the progress line's figures.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { renderProgress } from '../src/cli/progress.js';
 import type { ResultsDocument } from '../src/types.js';
-import {
-  runCli as runCliIn,
-  spawnCli,
-  stopAll,
-  waitForResults,
-  type CliResult,
-} from './helpers/cli.js';
-import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
+import { runCli as runCliIn, spawnCli, waitForResults, type CliResult } from './helpers/cli.js';
+import { caseBed } from './helpers/case-bed.js';
 
 const STORE_MASTER = new URL('../fixtures/store-master.csv', import.meta.url).pathname;
 
-let server: FaultServer;
-let dir: string;
-let caseNumber = 0;
-
-beforeAll(async () => {
-  server = await startFaultServer();
-});
-afterAll(async () => {
-  await stopAll();
-  await server.close();
-});
-beforeEach(() => {
-  server.reset();
-  dir = mkdtempSync(join(tmpdir(), `imgjob-follow-${++caseNumber}-`));
-});
+const bed = caseBed('follow');
 
 const runCli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
-  runCliIn(args, { cwd: dir, env: { CI: '1', ...env } });
+  runCliIn(args, { cwd: bed.dir, env: { CI: '1', ...env } });
 
 type Visit = { store_id: string; image_url: string[] };
 
 function writeManifest(name: string, visits: Visit[]): string {
-  const path = join(dir, name);
+  const path = join(bed.dir, name);
   writeFileSync(path, JSON.stringify({ count: visits.length, visits }));
   return path;
 }
 
-const url = (path: string): string => server.url(path);
+const url = (path: string): string => bed.server.url(path);
 const FAST = ['--gpu-delay', '0', '--retries', '0'];
 
 describe('imgjob validate', () => {
@@ -68,7 +47,7 @@ describe('imgjob validate', () => {
     ]);
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    const host = new URL(server.origin).host;
+    const host = new URL(bed.server.origin).host;
     expect(stdout).toBe(
       [
         `${manifest}: valid`,
@@ -78,7 +57,7 @@ describe('imgjob validate', () => {
         '',
       ].join('\n'),
     );
-    expect(server.requests).toHaveLength(0);
+    expect(bed.server.requests).toHaveLength(0);
   });
 
   it('reports every problem of every manifest with exit 2, like run', async () => {
@@ -89,7 +68,7 @@ describe('imgjob validate', () => {
     expect(stdout).toBe('');
     expect(stderr).toContain(`${bad}: visits[0].store_id`);
     expect(stderr).toContain(`${bad}: visits[0].image_url[0]`);
-    const missing = await runCli(['validate', good, '--store-master', join(dir, 'none.csv')]);
+    const missing = await runCli(['validate', good, '--store-master', join(bed.dir, 'none.csv')]);
     expect(missing.code).toBe(2);
   });
 
@@ -102,7 +81,7 @@ describe('imgjob validate', () => {
       images: 1,
       visits: 1,
       merged_visits: 0,
-      hosts: { [new URL(server.origin).host]: 1 },
+      hosts: { [new URL(bed.server.origin).host]: 1 },
     });
   });
 });
@@ -113,7 +92,7 @@ describe('--json counts and results_path', () => {
       { store_id: 'OK', image_url: [url('/img/image.png'), url('/img/image.gif')] },
       { store_id: 'BAD', image_url: [url('/status/404'), url('/img/image.webp')] },
     ]);
-    const out = join(dir, 'm.results.json');
+    const out = join(bed.dir, 'm.results.json');
     const run = await runCli(['run', manifest, ...FAST, '--json']);
     expect(run.code).toBe(1);
     const document = JSON.parse(run.stdout) as Record<string, unknown>;
@@ -132,16 +111,16 @@ describe('--json counts and results_path', () => {
 
 describe('imgjob status --watch', () => {
   it('follows a running job until it ends, then exits with its code', async () => {
-    const gate = server.gate('watch');
+    const gate = bed.server.gate('watch');
     const manifest = writeManifest('m.json', [
       { store_id: 'S1', image_url: [url('/img/image.png'), url('/gate/watch/image.gif')] },
       { store_id: 'S2', image_url: [url('/status/404')] },
     ]);
-    const out = join(dir, 'm.results.json');
-    const run = spawnCli(['run', manifest, ...FAST], { cwd: dir, env: { CI: '1' } });
+    const out = join(bed.dir, 'm.results.json');
+    const run = spawnCli(['run', manifest, ...FAST], { cwd: bed.dir, env: { CI: '1' } });
     await gate.reached;
     await waitForResults(out, (document) => document.counts.done === 1, { run });
-    const watch = spawnCli(['status', '--watch', '--interval', '50', out], { cwd: dir });
+    const watch = spawnCli(['status', '--watch', '--interval', '50', out], { cwd: bed.dir });
     // One line per change while it runs…
     await watch.waitForOutput(
       /ongoing — 3 images \(1 done, 1 failed, 0 skipped, 1 pending\)/,
@@ -158,12 +137,12 @@ describe('imgjob status --watch', () => {
   });
 
   it('stops with exit 3 when nobody writes the job any more', async () => {
-    server.gate('killed');
+    bed.server.gate('killed');
     const manifest = writeManifest('m.json', [
       { store_id: 'S1', image_url: [url('/gate/killed/image.gif')] },
     ]);
-    const out = join(dir, 'm.results.json');
-    const run = spawnCli(['run', manifest, ...FAST], { cwd: dir, env: { CI: '1' } });
+    const out = join(bed.dir, 'm.results.json');
+    const run = spawnCli(['run', manifest, ...FAST], { cwd: bed.dir, env: { CI: '1' } });
     await waitForResults(out, (document) => document.writer !== undefined, { run });
     await run.kill('SIGKILL');
     const watched = await runCli(['status', '--watch', '--interval', '50', out]);
@@ -174,13 +153,13 @@ describe('imgjob status --watch', () => {
 
 describe('after Ctrl-C', () => {
   it('says "interrupted", not "ongoing", and still lists the failed stores', async () => {
-    server.gate('ctrl-c');
+    bed.server.gate('ctrl-c');
     const manifest = writeManifest('m.json', [
       { store_id: 'HELD', image_url: [url('/gate/ctrl-c/image.gif')] },
       { store_id: 'BROKEN', image_url: [url('/status/404')] },
     ]);
-    const out = join(dir, 'm.results.json');
-    const run = spawnCli(['run', manifest, ...FAST], { cwd: dir, env: { CI: '1' } });
+    const out = join(bed.dir, 'm.results.json');
+    const run = spawnCli(['run', manifest, ...FAST], { cwd: bed.dir, env: { CI: '1' } });
     await waitForResults(
       out,
       (document) => document.stores.some((store) => store.status === 'failed'),
@@ -205,7 +184,7 @@ describe('the table fits the terminal', () => {
       { store_id: 'S-WITH-A-RATHER-LONG-IDENTIFIER-0001', image_url: [url(longPath)] },
       { store_id: 'S2', image_url: [url('/img/image.png')] },
     ]);
-    const out = join(dir, 'm.results.json');
+    const out = join(bed.dir, 'm.results.json');
     const run = await runCli(['run', manifest, ...FAST], { COLUMNS: '80' });
     expect(run.code).toBe(1);
     const table = run.stdout.split('\n').filter((line) => /^[┌│└]/.test(line));

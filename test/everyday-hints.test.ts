@@ -1,13 +1,12 @@
 /** Hints for the usual mix-ups, and the small words: the built CLI as a user runs it. */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import type { ResultsDocument } from '../src/types.js';
 import { runCli as runCliIn, type CliResult } from './helpers/cli.js';
-import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
+import { caseBed } from './helpers/case-bed.js';
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -15,30 +14,13 @@ const VERSION = (
   }
 ).version;
 
-let server: FaultServer;
-let dir: string;
-let caseNumber = 0;
-
-beforeAll(async () => {
-  server = await startFaultServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-beforeEach(() => {
-  server.reset();
-  dir = mkdtempSync(join(tmpdir(), `imgjob-hints-${++caseNumber}-`));
-});
+const bed = caseBed('hints');
 
 const runCli = (args: string[]): Promise<CliResult> =>
-  runCliIn(args, { cwd: dir, env: { CI: '1' } });
+  runCliIn(args, { cwd: bed.dir, env: { CI: '1' } });
 
-function writeManifest(name: string, paths: string[]): string {
-  const path = join(dir, name);
-  const visits = [{ store_id: 'S1', image_url: paths.map((p) => server.url(p)) }];
-  writeFileSync(path, JSON.stringify({ count: 1, visits }));
-  return path;
-}
+const writeManifest = (name: string, paths: string[]): string =>
+  bed.writeManifest({ S1: paths }, name);
 
 const FAST = ['--gpu-delay', '0', '--retries', '0'];
 
@@ -46,8 +28,8 @@ describe('mix-ups', () => {
   it('a results file given to run: did you mean imgjob status?', async () => {
     const manifest = writeManifest('m.json', ['/img/image.png']);
     expect((await runCli(['run', manifest, ...FAST])).code).toBe(0);
-    const results = join(dir, 'm.results.json');
-    const { code, stderr } = await runCli(['run', results, ...FAST, '-o', join(dir, 'x.json')]);
+    const results = join(bed.dir, 'm.results.json');
+    const { code, stderr } = await runCli(['run', results, ...FAST, '-o', join(bed.dir, 'x.json')]);
     expect(code).toBe(2);
     expect(stderr).toContain(
       `imgjob: ${results}: this is an imgjob results file; did you mean \`imgjob status ${results}\`?`,
@@ -71,7 +53,7 @@ describe('mix-ups', () => {
     expect(stderr).toBe(
       "imgjob: unknown command 'm.json'; did you mean `imgjob run m.json --resume`?\n",
     );
-    expect(server.requests).toHaveLength(0);
+    expect(bed.server.requests).toHaveLength(0);
   });
 
   it('names every manifest whose results file is in the way, not only the first', async () => {
@@ -80,8 +62,8 @@ describe('mix-ups', () => {
     expect((await runCli(['run', a, b, ...FAST])).code).toBe(0);
     const { code, stderr } = await runCli(['run', a, b, ...FAST]);
     expect(code).toBe(2);
-    expect(stderr).toContain(`${join(dir, 'a.results.json')} already exists`);
-    expect(stderr).toContain(`${join(dir, 'b.results.json')} already exists`);
+    expect(stderr).toContain(`${join(bed.dir, 'a.results.json')} already exists`);
+    expect(stderr).toContain(`${join(bed.dir, 'b.results.json')} already exists`);
   });
 });
 
@@ -110,12 +92,12 @@ describe('small words', () => {
     }
   });
 
-  it('"not an image" names the Content-Type the server sent', async () => {
+  it('"not an image" names the Content-Type the bed.server sent', async () => {
     const manifest = writeManifest('m.json', ['/img/not-an-image.html?type=text/html']);
     const { code } = await runCli(['run', manifest, ...FAST]);
     expect(code).toBe(1);
     const results = JSON.parse(
-      readFileSync(join(dir, 'm.results.json'), 'utf8'),
+      readFileSync(join(bed.dir, 'm.results.json'), 'utf8'),
     ) as ResultsDocument;
     expect(results.stores[0]?.error).toMatch(/not an image: .* \(Content-Type: text\/html\)$/);
   });

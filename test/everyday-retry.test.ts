@@ -4,53 +4,30 @@
  * twice; the job id stays. Counted at a real server with routes that fail
  * until they come back.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-
 import { Command } from 'commander';
+import { describe, expect, it } from 'vitest';
 
 import { addEngineOptions, engineOptionsOf, type EngineFlags } from '../src/cli/options.js';
 import type { ResultsDocument } from '../src/types.js';
 import { runCli as runCliIn, type CliResult } from './helpers/cli.js';
-import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
+import { caseBed } from './helpers/case-bed.js';
 
-let server: FaultServer;
-let dir: string;
-let caseNumber = 0;
-
-beforeAll(async () => {
-  server = await startFaultServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-beforeEach(() => {
-  server.reset();
-  dir = mkdtempSync(join(tmpdir(), `imgjob-retry-${++caseNumber}-`));
-});
+const bed = caseBed('retry');
 
 const runCli = (args: string[]): Promise<CliResult> =>
-  runCliIn(args, { cwd: dir, env: { CI: '1' } });
+  runCliIn(args, { cwd: bed.dir, env: { CI: '1' } });
 
-function writeManifest(stores: Record<string, string[]>): string {
-  const visits = Object.entries(stores).map(([store_id, paths]) => ({
-    store_id,
-    image_url: paths.map((path) => server.url(path)),
-  }));
-  const path = join(dir, 'm.json');
-  writeFileSync(path, JSON.stringify({ count: visits.length, visits }));
-  return path;
-}
+const writeManifest = (stores: Record<string, string[]>): string => bed.writeManifest(stores);
 
 const readResults = (path: string): ResultsDocument =>
   JSON.parse(readFileSync(path, 'utf8')) as ResultsDocument;
 
-/** Paths requested since `from` (an index into the server's request log). */
+/** Paths requested since `from` (an index into the bed.server's request log). */
 const requestedSince = (from: number): string[] =>
-  server.requests.slice(from).map((request) => request.path);
+  bed.server.requests.slice(from).map((request) => request.path);
 
 const FAST = ['--gpu-delay', '0', '--retries', '0', '--seed', '7'];
 
@@ -62,7 +39,7 @@ describe('--retry-failed', () => {
       B: ['/img/image.webp'],
       C: ['/flaky/1/c/image.bmp', '/img/progressive.jpg'],
     });
-    const out = join(dir, 'm.results.json');
+    const out = join(bed.dir, 'm.results.json');
     const first = await runCli(['run', manifest, ...FAST]);
     expect(first.code).toBe(1);
     expect(first.stderr).toContain(
@@ -76,7 +53,7 @@ describe('--retry-failed', () => {
       'skipped',
     ]);
 
-    const before = server.requests.length;
+    const before = bed.server.requests.length;
     const retry = await runCli(['run', manifest, ...FAST, '--retry-failed']);
     expect(retry.code, retry.stderr).toBe(0);
     // Only the failed images and the ones skipped after them; never a done one.
@@ -104,7 +81,7 @@ describe('--retry-failed', () => {
       Y: ['/img/image.gif'],
       Z: ['/img/image.webp'],
     });
-    const out = join(dir, 'm.results.json');
+    const out = join(bed.dir, 'm.results.json');
     // One store at a time: X fails first, and fail-fast skips Y and Z.
     const args = ['run', manifest, ...FAST, '--fail-fast', '-c', '1'];
     expect((await runCli(args)).code).toBe(1);
@@ -115,7 +92,7 @@ describe('--retry-failed', () => {
     ]);
     expect(requestedSince(0)).toEqual(['/flaky/1/x/image.png']);
 
-    const before = server.requests.length;
+    const before = bed.server.requests.length;
     const retry = await runCli([...args, '--resume', '--retry-failed']);
     expect(retry.code, retry.stderr).toBe(0);
     expect(requestedSince(before).sort()).toEqual(
@@ -131,7 +108,7 @@ describe('--retry-failed', () => {
   it('without --retry-failed, --resume leaves a failed job as it is and requests nothing', async () => {
     const manifest = writeManifest({ A: ['/img/image.png', '/flaky/1/r/image.gif'] });
     expect((await runCli(['run', manifest, ...FAST])).code).toBe(1);
-    const before = server.requests.length;
+    const before = bed.server.requests.length;
     expect((await runCli(['run', manifest, ...FAST, '--resume'])).code).toBe(1);
     expect(requestedSince(before)).toEqual([]);
   });

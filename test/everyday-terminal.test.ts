@@ -5,15 +5,15 @@
  * hang-up saves and exits 129, and colours follow NO_COLOR / FORCE_COLOR.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { loadResults } from '../src/results/reader.js';
-import { CLI_PATH, runCli, spawnCli, stopAll } from './helpers/cli.js';
-import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
+import { CLI_PATH, runCli, spawnCli } from './helpers/cli.js';
+import { caseBed } from './helpers/case-bed.js';
+
+const bed = caseBed('terminal');
 
 /**
  * Runs argv on a pseudo-terminal of `cols`×`rows`; relays everything it
@@ -103,7 +103,7 @@ function runOnPty(
       CLI_PATH,
       ...args,
     ],
-    { cwd: dir, env, stdio: ['ignore', 'pipe', 'inherit'] },
+    { cwd: bed.dir, env, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let stdout = '';
   const waiters: (() => void)[] = [];
@@ -134,31 +134,7 @@ function runOnPty(
   };
 }
 
-let server: FaultServer;
-let dir: string;
-let caseNumber = 0;
-
-beforeAll(async () => {
-  server = await startFaultServer();
-});
-afterAll(async () => {
-  await stopAll();
-  await server.close();
-});
-beforeEach(() => {
-  server.reset();
-  dir = mkdtempSync(join(tmpdir(), `imgjob-terminal-${++caseNumber}-`));
-});
-
-function writeManifest(stores: Record<string, string[]>): string {
-  const visits = Object.entries(stores).map(([store_id, urls]) => ({
-    store_id,
-    image_url: urls.map((path) => server.url(path)),
-  }));
-  const path = join(dir, 'm.json');
-  writeFileSync(path, JSON.stringify({ count: visits.length, visits }));
-  return path;
-}
+const writeManifest = (stores: Record<string, string[]>): string => bed.writeManifest(stores);
 
 const SIX_IMAGES = {
   S1: ['/img/image.png', '/img/image.gif'],
@@ -169,7 +145,7 @@ const SIX_IMAGES = {
 describe('progress on a pseudo-terminal', () => {
   ptyIt('completes a job under a 0×0 terminal, with no progress drawn', async () => {
     const manifest = writeManifest(SIX_IMAGES);
-    const out = join(dir, 'm.results.json');
+    const out = join(bed.dir, 'm.results.json');
     // 60 ms a GPU step: the job lasts long enough for a spinner to draw often.
     const run = runOnPty(['run', manifest, '--gpu-delay', '60', '--retries', '0'], {
       cols: 0,
@@ -185,7 +161,7 @@ describe('progress on a pseudo-terminal', () => {
   });
 
   ptyIt('stops drawing when the terminal shrinks to 0 columns mid-run, and completes', async () => {
-    const gate = server.gate('shrink');
+    const gate = bed.server.gate('shrink');
     const manifest = writeManifest({ S1: ['/img/image.png', '/gate/shrink/image.gif'] });
     const run = runOnPty(['run', manifest, '--gpu-delay', '0', '--retries', '0'], {
       cols: 80,
@@ -201,9 +177,9 @@ describe('progress on a pseudo-terminal', () => {
   });
 
   ptyIt('shows progress on a real terminal, and not with --no-progress', async () => {
-    const gate = server.gate('shown');
+    const gate = bed.server.gate('shown');
     const manifest = writeManifest({ S1: ['/img/image.png', '/gate/shown/image.gif'] });
-    const shown = runOnPty(['run', manifest, '--gpu-delay', '0', '-o', join(dir, 'a.json')], {
+    const shown = runOnPty(['run', manifest, '--gpu-delay', '0', '-o', join(bed.dir, 'a.json')], {
       cols: 80,
       rows: 24,
       hangupOn: 'img/s',
@@ -212,7 +188,7 @@ describe('progress on a pseudo-terminal', () => {
     expect(first.output).toMatch(/stores 0\/1 \(1 running\) · images 1\/2 · [\d.]+ img\/s/);
     gate.open();
     const quiet = runOnPty(
-      ['run', manifest, '--gpu-delay', '0', '--no-progress', '-o', join(dir, 'b.json')],
+      ['run', manifest, '--gpu-delay', '0', '--no-progress', '-o', join(bed.dir, 'b.json')],
       { cols: 80, rows: 24 },
     );
     const second = await quiet.result;
@@ -220,7 +196,7 @@ describe('progress on a pseudo-terminal', () => {
     expect(second.output).not.toContain('img/s');
     expect(second.output).not.toContain('reading manifests');
     const underCi = await runOnPty(
-      ['run', manifest, '--gpu-delay', '0', '-o', join(dir, 'c.json')],
+      ['run', manifest, '--gpu-delay', '0', '-o', join(bed.dir, 'c.json')],
       {
         cols: 80,
         rows: 24,
@@ -234,9 +210,9 @@ describe('progress on a pseudo-terminal', () => {
 
 describe('a hang-up (SIGHUP)', () => {
   ptyIt('saves the results and exits 129 when the terminal goes away', async () => {
-    server.gate('hup'); // never opened: the job is mid-run when the terminal closes
+    bed.server.gate('hup'); // never opened: the job is mid-run when the terminal closes
     const manifest = writeManifest({ S1: ['/img/image.png', '/gate/hup/image.gif'] });
-    const out = join(dir, 'm.results.json');
+    const out = join(bed.dir, 'm.results.json');
     const run = runOnPty(['run', manifest, '--gpu-delay', '0'], {
       cols: 80,
       rows: 24,
@@ -252,10 +228,10 @@ describe('a hang-up (SIGHUP)', () => {
   });
 
   it('saves and exits 129 on SIGHUP without a terminal too, and resumes', async () => {
-    const gate = server.gate('hup-pipe');
+    const gate = bed.server.gate('hup-pipe');
     const manifest = writeManifest({ S1: ['/img/image.png', '/gate/hup-pipe/image.gif'] });
-    const out = join(dir, 'm.results.json');
-    const run = spawnCli(['run', manifest, '--gpu-delay', '0'], { cwd: dir });
+    const out = join(bed.dir, 'm.results.json');
+    const run = spawnCli(['run', manifest, '--gpu-delay', '0'], { cwd: bed.dir });
     await gate.reached;
     const { code, stderr } = await run.kill('SIGHUP');
     expect(code).toBe(129);
@@ -263,14 +239,16 @@ describe('a hang-up (SIGHUP)', () => {
     expect(stderr).toMatch(/Resume with: imgjob run .* --resume/);
     expect(await loadResults(out)).toMatchObject({ status: 'ongoing', interrupted: true });
     gate.open();
-    const resumed = await runCli(['run', manifest, '--gpu-delay', '0', '--resume'], { cwd: dir });
+    const resumed = await runCli(['run', manifest, '--gpu-delay', '0', '--resume'], {
+      cwd: bed.dir,
+    });
     expect(resumed.code).toBe(0);
   });
 });
 
 describe('colours', () => {
   ptyIt('the spinner is cyan on a terminal, and plain with NO_COLOR', async () => {
-    server.gate('color');
+    bed.server.gate('color');
     const manifest = writeManifest({ S1: ['/img/image.png', '/gate/color/image.gif'] });
     const coloured = await runOnPty(['run', manifest, '--gpu-delay', '0', '-o', 'a.json'], {
       cols: 80,
@@ -291,13 +269,13 @@ describe('colours', () => {
   it('FORCE_COLOR colours piped output; without it, piped output is plain', async () => {
     const manifest = writeManifest({ S1: ['/img/image.png'], S2: ['/status/404'] });
     const forced = await runCli(['run', manifest, '--gpu-delay', '0', '--retries', '0'], {
-      cwd: dir,
+      cwd: bed.dir,
       env: { FORCE_COLOR: '1', CI: '1' },
     });
     expect(forced.code).toBe(1);
     expect(forced.stdout).toContain('\u001b[31mfailed\u001b[39m');
     const plain = await runCli(['run', manifest, '--gpu-delay', '0', '--force', '--retries', '0'], {
-      cwd: dir,
+      cwd: bed.dir,
       env: { CI: '1' },
     });
     expect(plain.stdout).toContain('failed');
