@@ -20,6 +20,7 @@ import {
   waitForJob,
 } from './helpers/serve-client.js';
 import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+import { serveOptions } from './helpers/serve-options.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-dashboard-events-'));
 let images: ImageServer;
@@ -28,15 +29,7 @@ function serve(extra: Partial<ServeConfig> = {}): Promise<RunningServer> {
   return startServer({
     port: 0,
     dbPath: join(folder, `${Math.random().toString(36).slice(2)}.db`),
-    options: {
-      concurrency: 8,
-      gpuDelay: { min: 0, max: 0 },
-      perHost: 16,
-      timeoutMs: 10_000,
-      maxBytes: 1 << 20,
-      retries: 0,
-      headerOnly: false,
-    },
+    options: serveOptions({ concurrency: 8, perHost: 16, timeoutMs: 10_000 }),
     addressGuard: createAddressGuard({ allow: ['127.0.0.1'] }),
     dashboard: { intervalMs: 10, jobsEveryMs: 0, heartbeatMs: 60_000 },
     ...extra,

@@ -24,6 +24,7 @@ import {
   waitForJob,
 } from './helpers/serve-client.js';
 import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+import { serveOptions } from './helpers/serve-options.js';
 
 /** The little of the DOM the page functions below use (this Node program has no DOM types). */
 declare const document: {
@@ -50,15 +51,7 @@ beforeAll(async () => {
   server = await startServer({
     port: 0,
     dbPath: join(folder, 'dashboard.db'),
-    options: {
-      concurrency: 16,
-      gpuDelay: { min: 0, max: 0 },
-      perHost: 32,
-      timeoutMs: 20_000,
-      maxBytes: 1 << 20,
-      retries: 0,
-      headerOnly: false,
-    },
+    options: serveOptions({ concurrency: 16, perHost: 32, timeoutMs: 20_000 }),
     addressGuard: createAddressGuard({ allow: ['127.0.0.1'] }),
     dashboard: { intervalMs: 25, jobsEveryMs: 100, retryMs: 100 },
   });

@@ -21,6 +21,7 @@ import {
   waitForJob,
 } from './helpers/serve-client.js';
 import { PNG_SIZE, startImageServer, type ImageServer } from './helpers/serve-images.js';
+import { serveOptions } from './helpers/serve-options.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-api-'));
 let images: ImageServer;
@@ -412,17 +413,7 @@ describe('the shared engine', () => {
   });
 });
 
-function defaults(): ServeConfig['options'] {
-  return {
-    concurrency: 4,
-    gpuDelay: { min: 0, max: 0 },
-    retries: 0,
-    timeoutMs: 5000,
-    maxBytes: 1024 * 1024,
-    headerOnly: false,
-    perHost: 8,
-  };
-}
+const defaults = (): ServeConfig['options'] => serveOptions();
 
 const validateResults = (() => {
   const ajv = new Ajv2020({ allErrors: true, strict: true });

@@ -26,10 +26,11 @@ import { createAddressGuard } from '../src/serve/address-guard.js';
 import { BatchWriter } from '../src/serve/batch-writer.js';
 import { openDatabase } from '../src/serve/db.js';
 import type { JobRecords } from '../src/serve/job-records.js';
-import { startServer, type ServeConfig } from '../src/serve/server.js';
+import { startServer } from '../src/serve/server.js';
 import { runCli } from './helpers/cli.js';
 import { call, manifestOf, submit, submitOk, waitForJob } from './helpers/serve-client.js';
 import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+import { serveOptions } from './helpers/serve-options.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-disk-'));
 let images: ImageServer;
@@ -41,15 +42,7 @@ afterAll(async () => {
   rmSync(folder, { recursive: true, force: true });
 });
 
-const OPTIONS: ServeConfig['options'] = {
-  concurrency: 4,
-  gpuDelay: { min: 0, max: 0 },
-  retries: 0,
-  timeoutMs: 5000,
-  maxBytes: 1024 * 1024,
-  headerOnly: false,
-  perHost: 8,
-};
+const OPTIONS = serveOptions();
 
 /** A small tmpfs of its own, or why there cannot be one here. */
 function mountTmpfs(name: string, size: string): { dir: string; unmount: () => void } | string {

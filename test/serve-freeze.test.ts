@@ -12,21 +12,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startServer } from '../src/serve/server.js';
 import { spawnCli } from './helpers/cli.js';
 import { call, submit, submitOk } from './helpers/serve-client.js';
+import { serveOptions } from './helpers/serve-options.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-freeze-'));
 afterAll(() => {
   rmSync(folder, { recursive: true, force: true });
 });
 
-const OPTIONS = {
-  concurrency: 64,
-  gpuDelay: { min: 0, max: 0 },
-  retries: 0,
-  timeoutMs: 5000,
-  maxBytes: 1024 * 1024,
-  headerOnly: false,
-  perHost: 8,
-};
+const OPTIONS = serveOptions({ concurrency: 64 });
 
 /** A manifest of `stores` one-image stores on a loopback address (refused without --allow-private). */
 function refusedManifest(stores: number): string {

@@ -13,24 +13,17 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import type { ApiRequest, ApiResponse } from '../src/serve/api.js';
 import { ClientGoneError, createHttpServer, listen } from '../src/serve/http.js';
-import { startServer, type RunningServer, type ServeConfig } from '../src/serve/server.js';
+import { startServer, type RunningServer } from '../src/serve/server.js';
 import { SERVE_DEFAULTS } from '../src/serve/defaults.js';
 import { call } from './helpers/serve-client.js';
+import { serveOptions } from './helpers/serve-options.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-http-'));
 let server: RunningServer;
 let base: string;
 let port: string;
 
-const OPTIONS: ServeConfig['options'] = {
-  concurrency: 2,
-  gpuDelay: { min: 0, max: 0 },
-  retries: 0,
-  timeoutMs: 5000,
-  maxBytes: 1024 * 1024,
-  headerOnly: false,
-  perHost: 8,
-};
+const OPTIONS = serveOptions({ concurrency: 2 });
 const EMPTY_JOB = '{"count": 0, "visits": []}';
 
 beforeAll(async () => {

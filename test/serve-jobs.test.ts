@@ -13,6 +13,7 @@ import { createAddressGuard } from '../src/serve/address-guard.js';
 import { startServer, type RunningServer, type ServeConfig } from '../src/serve/server.js';
 import { call, finished, manifestOf, submitOk, waitForJob } from './helpers/serve-client.js';
 import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+import { serveOptions } from './helpers/serve-options.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-jobs-'));
 let images: ImageServer;
@@ -20,15 +21,7 @@ let server: RunningServer;
 let base: string;
 const log: string[] = [];
 
-const OPTIONS: ServeConfig['options'] = {
-  concurrency: 4,
-  gpuDelay: { min: 0, max: 0 },
-  retries: 0,
-  timeoutMs: 5000,
-  maxBytes: 1024 * 1024,
-  headerOnly: false,
-  perHost: 8,
-};
+const OPTIONS = serveOptions();
 
 async function serve(extra: Partial<ServeConfig> = {}): Promise<RunningServer> {
   return startServer({

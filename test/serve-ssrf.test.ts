@@ -18,6 +18,7 @@ import { DownloadError } from '../src/utils/errors.js';
 import { startServer, type RunningServer, type ServeConfig } from '../src/serve/server.js';
 import { finished, submitOk, waitForJob } from './helpers/serve-client.js';
 import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+import { serveOptions } from './helpers/serve-options.js';
 
 describe('classifyAddress', () => {
   it.each([
@@ -229,15 +230,7 @@ describe('imgjob serve, safe by default', () => {
     startServer({
       port: 0,
       dbPath: join(folder, `${Math.random().toString(36).slice(2)}.db`),
-      options: {
-        concurrency: 8,
-        gpuDelay: { min: 0, max: 0 },
-        retries: 2,
-        timeoutMs: 5000,
-        maxBytes: 1024 * 1024,
-        headerOnly: false,
-        perHost: 4,
-      },
+      options: serveOptions({ concurrency: 8, retries: 2, perHost: 4 }),
       ...extra,
     });
 
