@@ -11,28 +11,17 @@ import type {
   StoreResult,
   StoreStatus,
 } from '../types.js';
+import type { JobRow, WorkerInfo } from './api-shapes.js';
 
-export type { Counts, ImageResult, JobStatus, ResultsDocument, StoreResult, StoreStatus };
-
-/** A row of `GET /api/overview` (and of the `jobs` event). */
-export type JobRow = {
-  readonly job_id: string;
-  readonly status: JobStatus;
-  readonly created_at: string;
-  readonly updated_at: string;
-  readonly finished_at?: string;
-  readonly counts: Counts;
-  readonly stores_done: number;
-};
-
-export type WorkerInfo = {
-  readonly id: string;
-  readonly host?: string;
-  readonly pid?: number;
-  readonly slots?: number;
-  readonly last_seen?: number;
-  readonly running: readonly { readonly job_id: string; readonly store_id: string }[];
-  readonly other_stores?: number;
+export type {
+  Counts,
+  ImageResult,
+  JobRow,
+  JobStatus,
+  ResultsDocument,
+  StoreResult,
+  StoreStatus,
+  WorkerInfo,
 };
 
 export type Overview = {

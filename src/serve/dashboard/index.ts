@@ -15,25 +15,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Database } from 'better-sqlite3';
 
 import type { JobStatus } from '../../types.js';
+import type { WorkerInfo } from '../../web/api-shapes.js';
 import type { ApiRequest, ApiResponse } from '../api.js';
 import { Assets } from './assets.js';
 import { EventHub, type HubOptions, type JobSource } from './hub.js';
 import { JobQuery } from './job-query.js';
-
-/** A worker process of `serve --queue`, as the Workers panel shows it. */
-export type WorkerInfo = {
-  readonly id: string;
-  readonly host?: string;
-  readonly pid?: number;
-  /** Stores it runs at once. */
-  readonly slots?: number;
-  /** Epoch ms of the last sign of life. */
-  readonly last_seen?: number;
-  /** What it runs now, of this server's jobs. */
-  readonly running: readonly { readonly job_id: string; readonly store_id: string }[];
-  /** Stores it runs for other servers or runs sharing the queue. */
-  readonly other_stores?: number;
-};
 
 export type DashboardOptions = HubOptions & {
   readonly db: Database;

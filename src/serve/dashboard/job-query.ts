@@ -6,19 +6,10 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 
-import type { Counts, JobStatus } from '../../types.js';
+import type { JobStatus } from '../../types.js';
+import type { JobRow } from '../../web/api-shapes.js';
 
-/** One row of the jobs list, as `GET /api/overview` answers it. */
-export type JobRow = {
-  readonly job_id: string;
-  readonly status: JobStatus;
-  readonly created_at: string;
-  readonly updated_at: string;
-  readonly finished_at?: string;
-  readonly counts: Counts;
-  /** Stores that reached an end (completed, failed or skipped). */
-  readonly stores_done: number;
-};
+export type { JobRow };
 
 export type JobFilter = {
   readonly status?: JobStatus | undefined;
