@@ -18,16 +18,9 @@ import type {
   StoreResult,
   StoreStatus,
 } from '../types.js';
+import type { JobSummary } from '../web/api-shapes.js';
 
-/** One line of the job list. */
-export type JobSummary = {
-  readonly job_id: string;
-  readonly status: JobStatus;
-  readonly created_at: string;
-  readonly updated_at: string;
-  readonly finished_at?: string;
-  readonly counts: Counts;
-};
+export type { JobSummary };
 
 /** The Retail Pulse status document, with the job's counts beside its three fields. */
 export type JobStatusDocument = StatusDocument & { readonly counts: Counts };

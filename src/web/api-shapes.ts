@@ -5,17 +5,18 @@
  */
 import type { Counts, JobStatus } from '../types.js';
 
-/**
- * One row of the dashboard's jobs list, as `GET /api/overview` (and its
- * `jobs` event) answers it: shared by the server and the page.
- */
-export type JobRow = {
+/** One line of the job list (`GET /api/jobs`). */
+export type JobSummary = {
   readonly job_id: string;
   readonly status: JobStatus;
   readonly created_at: string;
   readonly updated_at: string;
   readonly finished_at?: string;
   readonly counts: Counts;
+};
+
+/** One row of the dashboard's jobs list, as `GET /api/overview` (and its `jobs` event) answers it. */
+export type JobRow = JobSummary & {
   /** Stores that reached an end (completed, failed or skipped). */
   readonly stores_done: number;
 };
