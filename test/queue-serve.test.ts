@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 import { describe, expect, it, vi } from 'vitest';
 
-import { spawnCli, type CliRun } from './helpers/cli.js';
+import { spawnServe, type Served } from './helpers/cli.js';
 import { gatedJob, imageStatuses, queueTestBed, startWorker } from './helpers/queue-cluster.js';
 import { finished, submitOk, waitForJob } from './helpers/serve-client.js';
 
@@ -18,25 +18,9 @@ vi.setConfig({ testTimeout: 90_000 });
 const bed = queueTestBed();
 const { available, folders } = bed;
 
-/** Starts `imgjob serve --queue` on `db` and waits for the line that gives its URL. */
-async function serve(db: string): Promise<{ run: CliRun; url: string }> {
-  const run = spawnCli([
-    'serve',
-    '--port',
-    '0',
-    '--db',
-    db,
-    '--allow-private',
-    '--gpu-delay',
-    '0-20',
-    '--seed',
-    '7',
-    '--queue',
-    bed.redis.url,
-  ]);
-  const output = await run.waitForOutput(/listening on http:\/\/\S+/);
-  return { run, url: /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? '' };
-}
+/** Starts `imgjob serve --queue` on `db`. */
+const serve = (db: string): Promise<Served> =>
+  spawnServe(db, ['--gpu-delay', '0-20', '--seed', '7', '--queue', bed.redis.url]);
 
 describe.skipIf(!available)('serve --queue', () => {
   it('runs a submitted job on the workers, and the job survives a kill -9 and restart of serve', async () => {

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 
 import { guardPage, launchBrowser, requireBrowser } from './helpers/browser.js';
-import { spawnCli, type CliRun } from './helpers/cli.js';
+import { spawnServe, type Served } from './helpers/cli.js';
+import type { WorkerView } from '../src/queue/worker-watch.js';
 import { gatedJob, queueTestBed, startWorker } from './helpers/queue-cluster.js';
 import { call, submitOk } from './helpers/serve-client.js';
 
@@ -19,36 +20,12 @@ vi.setConfig({ testTimeout: 90_000 });
 
 const SCREENSHOTS = join(process.cwd(), 'test-output', 'screenshots');
 
-type WorkerInfo = {
-  readonly id: string;
-  readonly host: string;
-  readonly pid: number;
-  readonly slots: number;
-  readonly last_seen: number;
-  readonly running: readonly { readonly job_id: string; readonly store_id: string }[];
-  readonly other_stores: number;
-};
-
 const bed = queueTestBed();
 const { available, folders } = bed;
 const browserAvailable = requireBrowser('queue-workers.test.ts');
 
-async function serve(db: string, queue = bed.redis.url): Promise<{ run: CliRun; url: string }> {
-  const run = spawnCli([
-    'serve',
-    '--port',
-    '0',
-    '--db',
-    db,
-    '--allow-private',
-    '--gpu-delay',
-    '0',
-    '--queue',
-    queue,
-  ]);
-  const output = await run.waitForOutput(/listening on http:\/\/\S+/);
-  return { run, url: /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? '' };
-}
+const serve = (db: string, queue = bed.redis.url): Promise<Served> =>
+  spawnServe(db, ['--gpu-delay', '0', '--queue', queue]);
 
 async function overviewText(url: string): Promise<string> {
   const res = await fetch(`${url}/api/overview`);
@@ -59,13 +36,13 @@ async function overviewText(url: string): Promise<string> {
 /** Polls `/api/overview` until its `workers` satisfy `predicate` (the snapshot refreshes every second). */
 async function waitForWorkers(
   url: string,
-  predicate: (workers: readonly WorkerInfo[]) => boolean,
+  predicate: (workers: readonly WorkerView[]) => boolean,
   timeoutMs = 10_000,
-): Promise<readonly WorkerInfo[]> {
+): Promise<readonly WorkerView[]> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const reply = await call(url, '/api/overview');
-    const workers = (reply.body as { workers?: WorkerInfo[] }).workers;
+    const workers = (reply.body as { workers?: WorkerView[] }).workers;
     if (workers && predicate(workers)) return workers;
     if (performance.now() > deadline) {
       throw new Error(`timed out waiting for the workers: ${JSON.stringify(workers)}`);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { spawnCli, stopAll, type CliRun } from './helpers/cli.js';
+import { spawnCli, spawnServe, stopAll, type Served } from './helpers/cli.js';
 import {
   call,
   finished,
@@ -32,28 +32,9 @@ afterAll(async () => {
   rmSync(folder, { recursive: true, force: true });
 });
 
-type Served = { readonly run: CliRun; readonly url: string };
-
-/** Starts `imgjob serve` on `db` and waits for the line that gives its URL. */
-async function serve(db: string, extra: readonly string[] = []): Promise<Served> {
-  // A fixed GPU time keeps a job running long enough to be stopped halfway.
-  const args = [
-    'serve',
-    '--port',
-    '0',
-    '--db',
-    db,
-    '--allow-private',
-    '--gpu-delay',
-    '40',
-    '-c',
-    '2',
-  ];
-  const run = spawnCli([...args, ...extra]);
-  const output = await run.waitForOutput(/listening on http:\/\/\S+/);
-  const url = /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? '';
-  return { run, url };
-}
+/** Starts `imgjob serve` on `db`; a fixed GPU time keeps a job running long enough to be stopped halfway. */
+const serve = (db: string, extra: readonly string[] = []): Promise<Served> =>
+  spawnServe(db, ['--gpu-delay', '40', '-c', '2', ...extra]);
 
 /** The image rows of a job, read straight from the database file (the server is gone). */
 function recordedImages(db: string, job: number): { path: string; status: string }[] {

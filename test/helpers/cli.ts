@@ -203,6 +203,19 @@ export function spawnCli(args: readonly string[], options: CliOptions = {}): Cli
   return run;
 }
 
+export type Served = { readonly run: CliRun; readonly url: string };
+
+/**
+ * Starts `imgjob serve` on a free port with the database `db` (private
+ * addresses allowed: the test servers are on loopback) and `args` after,
+ * and resolves with its URL once it says it listens.
+ */
+export async function spawnServe(db: string, args: readonly string[]): Promise<Served> {
+  const run = spawnCli(['serve', '--port', '0', '--db', db, '--allow-private', ...args]);
+  const output = await run.waitForOutput(/listening on http:\/\/\S+/);
+  return { run, url: /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? '' };
+}
+
 /** Runs `imgjob <args>` to its end. */
 export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
   return spawnCli(args, options).exited;
