@@ -15,10 +15,9 @@
  *
  *   node bench/cluster.js [--stores n] [--images n] [--runs n]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -27,6 +26,8 @@ import { parseArgs } from 'node:util';
 
 import { imagePath, loadCatalog } from './catalog.js';
 import { spawnImageServer } from './server.js';
+
+import { redisServerPath, startRedis } from '../scripts/redis-server.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(repo, 'bin', 'imgjob.js');
@@ -52,7 +53,7 @@ process.exitCode = await main().catch((/** @type {unknown} */ error) => {
 });
 
 async function main() {
-  const redisBinary = findRedis();
+  const redisBinary = redisServerPath();
   if (!redisBinary) {
     console.error('bench:cluster needs redis-server (apt-get install redis-server)');
     return 2;
@@ -60,7 +61,7 @@ async function main() {
   const scratch = await mkdtemp(join(tmpdir(), 'imgjob-cluster-'));
   const server = await spawnImageServer();
   const redis = await startRedis(redisBinary);
-  const url = `redis://127.0.0.1:${redis.port}/0`;
+  const url = redis.url;
   try {
     const manifest = join(scratch, 'job.json');
     await writeFile(manifest, JSON.stringify(jobManifest(server.origin)));
@@ -132,7 +133,7 @@ async function main() {
     return 0;
   } finally {
     await server.close();
-    redis.stop();
+    await redis.stop();
     await rm(scratch, { recursive: true, force: true });
   }
 }
@@ -264,56 +265,6 @@ async function stopChild(child) {
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   await exited;
-}
-
-function findRedis() {
-  for (const path of ['/usr/bin/redis-server', '/usr/local/bin/redis-server', 'redis-server']) {
-    if (spawnSync(path, ['--version'], { stdio: 'ignore' }).status === 0) return path;
-  }
-  return undefined;
-}
-
-/** @param {string} binary */
-async function startRedis(binary) {
-  const port = await freePort();
-  const child = spawn(
-    binary,
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--maxmemory-policy',
-      'noeviction',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  await new Promise((resolve, reject) => {
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (/** @type {string} */ text) => {
-      output += text;
-      if (output.includes('Ready to accept connections')) resolve(undefined);
-    });
-    child.once('exit', () => reject(new Error(`redis-server exited:\n${output}`)));
-  });
-  return { port, stop: () => child.kill('SIGKILL') };
-}
-
-/** @returns {Promise<number>} */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** @param {readonly number[]} values */

@@ -13,12 +13,14 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 
 import { fileOf, IMAGE_SETS, parseImagePath } from './catalog.js';
+
+import { freePort } from '../scripts/free-port.js';
 
 export const NGINX = '/usr/sbin/nginx';
 
@@ -124,21 +126,6 @@ http {
   }
 }
 `;
-}
-
-/** @returns {Promise<number>} */
-function freePort() {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => {
-        done(port);
-      });
-    });
-  });
 }
 
 /**
