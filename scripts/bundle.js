@@ -29,7 +29,7 @@ await build({
   entryPoints: {
     'cli/main': 'src/cli/main.ts',
     worker: 'src/download/threads/worker.ts',
-    'address-guard': 'src/serve/address-guard.ts',
+    'address-guard': 'src/download/address-guard.ts',
   },
   outdir: 'dist',
   bundle: true,

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createAddressGuard } from '../src/serve/address-guard.js';
+import { createAddressGuard } from '../src/download/address-guard.js';
 import { startServer, type RunningServer } from '../src/serve/server.js';
 import type { ResultsDocument } from '../src/types.js';
 import { guardPage, launchBrowser, requireBrowser, type TestBrowser } from './helpers/browser.js';

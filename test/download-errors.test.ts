@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createDownloader } from '../src/download/downloader.js';
 import { fromErrorData, toErrorData } from '../src/download/errors.js';
-import { createAddressGuard, guardedConnector } from '../src/serve/address-guard.js';
+import { createAddressGuard, guardedConnector } from '../src/download/address-guard.js';
 import { AbortedError, DownloadError } from '../src/utils/errors.js';
 
 /** A raw TCP server: answers every request with `reply`, and counts the requests. */

@@ -7,7 +7,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createAddressGuard } from '../src/serve/address-guard.js';
+import { createAddressGuard } from '../src/download/address-guard.js';
 import { createApi } from '../src/serve/api.js';
 import { startServer, type RunningServer, type ServeConfig } from '../src/serve/server.js';
 import type { ResultsDocument } from '../src/types.js';

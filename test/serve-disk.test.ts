@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { JobState } from '../src/results/job-state.js';
 import { parseManifest } from '../src/input/manifest.js';
-import { createAddressGuard } from '../src/serve/address-guard.js';
+import { createAddressGuard } from '../src/download/address-guard.js';
 import { BatchWriter } from '../src/serve/batch-writer.js';
 import { openDatabase } from '../src/serve/db.js';
 import type { JobRecords } from '../src/serve/job-records.js';

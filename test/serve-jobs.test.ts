@@ -9,7 +9,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createAddressGuard } from '../src/serve/address-guard.js';
+import { createAddressGuard } from '../src/download/address-guard.js';
 import { startServer, type RunningServer, type ServeConfig } from '../src/serve/server.js';
 import { call, finished, manifestOf, submitOk, waitForJob } from './helpers/serve-client.js';
 import { startImageServer, type ImageServer } from './helpers/serve-images.js';

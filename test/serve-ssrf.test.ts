@@ -12,7 +12,7 @@ import {
   createAddressGuard,
   guardedConnector,
   guardedLookup,
-} from '../src/serve/address-guard.js';
+} from '../src/download/address-guard.js';
 import { createDownloader } from '../src/download/downloader.js';
 import { DownloadError } from '../src/utils/errors.js';
 import { startServer, type RunningServer, type ServeConfig } from '../src/serve/server.js';
@@ -36,8 +36,8 @@ describe('classifyAddress', () => {
     ['100.100.100.200', 'cloud metadata'],
     ['0.0.0.0', 'unspecified'],
     ['224.0.0.1', 'multicast'],
-    ['255.255.255.255', 'reserved'],
-    ['198.18.0.1', 'benchmarking'],
+    ['255.255.255.255', 'broadcast'],
+    ['198.18.0.1', 'reserved'], // benchmarking, in ipaddr.js's reserved list,
     ['::1', 'loopback'],
     ['::', 'unspecified'],
     ['fe80::1', 'link-local'],

@@ -23,7 +23,7 @@ import {
   guardedConnector,
   type AddressGuard,
   type AddressRefusedError,
-} from './address-guard.js';
+} from '../download/address-guard.js';
 import { createApi } from './api.js';
 import { createDashboard, type Dashboard, type DashboardOptions } from './dashboard/index.js';
 import type { BatchWriterOptions } from './batch-writer.js';

@@ -53,7 +53,7 @@ async function workerCommand(
   const [{ runWorker, DEFAULT_LOCK_TIMING }, { parseRedisUrl }, guard] = await Promise.all([
     import('../../queue/worker.js'),
     import('../../queue/redis-url.js'),
-    import('../../serve/address-guard.js'),
+    import('../../download/address-guard.js'),
   ]);
   const target = parseRedisUrl(flags.queue);
   const stop = new AbortController();

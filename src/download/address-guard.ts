@@ -13,9 +13,10 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 
+import ipaddr from 'ipaddr.js';
 import { buildConnector } from 'undici';
 
-import { CONNECTOR_RECIPE, type ConnectorRecipe } from '../download/downloader.js';
+import { CONNECTOR_RECIPE, type ConnectorRecipe } from './downloader.js';
 import { DownloadError } from '../utils/errors.js';
 
 /**
@@ -53,19 +54,77 @@ export function createAddressGuard(options: AddressGuardOptions = {}): AddressGu
  * The kind of non-public range an address falls in (`loopback`, `private`,
  * `cloud metadata`, …), or undefined for a public address. Not an IP
  * address at all counts as `invalid`, so a caller's mistake never lets a
- * connection through.
+ * connection through. The ranges are ipaddr.js's (IANA's special-purpose
+ * registries); only the cloud metadata addresses are our own list.
  */
 export function classifyAddress(address: string): string | undefined {
-  const bytes = addressBytes(address);
-  if (bytes === undefined) return 'invalid';
-  const table = bytes.length === 4 ? IPV4_RANGES : IPV6_RANGES;
-  const range = table.find((candidate) => inRange(bytes, candidate));
-  if (range === undefined) return undefined;
-  if (range.kind !== EMBEDS_IPV4) return range.kind;
-  // The IPv4 address inside decides: public inside is public outside.
-  const inner = bytes.slice(range.ipv4At, range.ipv4At + 4);
-  return IPV4_RANGES.find((candidate) => inRange(inner, candidate))?.kind;
+  let parsed: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    parsed = ipaddr.parse(address.replace(/%.*$/, ''));
+  } catch {
+    return 'invalid';
+  }
+  if (CLOUD_METADATA.some((range) => sameFamilyMatch(parsed, range))) return 'cloud metadata';
+  if (parsed.kind() === 'ipv6') {
+    const inner = embeddedIPv4(parsed as ipaddr.IPv6);
+    // The IPv4 address inside decides: public inside is public outside.
+    if (inner) return classifyAddress(inner.toString());
+  }
+  const range = parsed.range();
+  return PUBLIC_RANGES.has(range) ? undefined : (RANGE_NAMES[range] ?? range);
 }
+
+/** Addresses inside the cloud's own network that hand out credentials. */
+const CLOUD_METADATA = [
+  '169.254.169.254/32', // AWS, GCP, Azure, OpenStack…
+  '169.254.170.2/32', // AWS ECS task metadata
+  '100.100.100.200/32', // Alibaba Cloud
+  '168.63.129.16/32', // Azure wire server (a public address)
+  'fd00:ec2::254/128', // AWS over IPv6
+].map((cidr) => ipaddr.parseCIDR(cidr));
+
+/**
+ * ipaddr.js's ranges that are reachable on the internet: plain unicast, and
+ * anycast services (AS112 DNS sinks, AMT relays, Teredo).
+ */
+const PUBLIC_RANGES = new Set(['unicast', 'as112', 'as112v6', 'amt', 'teredo']);
+
+/** ipaddr.js's range names, as a message says them. */
+const RANGE_NAMES: Readonly<Record<string, string>> = {
+  carrierGradeNat: 'CGNAT (shared)',
+  linkLocal: 'link-local',
+  uniqueLocal: 'unique-local',
+  deprecatedSiteLocal: 'site-local',
+};
+
+function sameFamilyMatch(
+  address: ipaddr.IPv4 | ipaddr.IPv6,
+  [network, bits]: [ipaddr.IPv4 | ipaddr.IPv6, number],
+): boolean {
+  return address.kind() === network.kind() && address.match(network, bits);
+}
+
+/**
+ * The IPv4 address an IPv6 address carries: IPv4-mapped and -translated,
+ * NAT64 (the well-known prefix; the local-use one is private) and 6to4.
+ */
+function embeddedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 | undefined {
+  const bytes = address.toByteArray();
+  const at = (offset: number): ipaddr.IPv4 => new ipaddr.IPv4(bytes.slice(offset, offset + 4));
+  switch (address.range()) {
+    case 'ipv4Mapped':
+    case 'rfc6145':
+      return at(12);
+    case 'rfc6052':
+      return address.match(NAT64_WELL_KNOWN) ? at(12) : undefined;
+    case '6to4':
+      return at(2);
+    default:
+      return undefined;
+  }
+}
+
+const NAT64_WELL_KNOWN = ipaddr.parseCIDR('64:ff9b::/96');
 
 /**
  * The message of a refused connection, naming the way to allow it. It goes
@@ -227,95 +286,4 @@ export class AddressRefusedError extends DownloadError {
     this.address = address;
     this.detail = refusalDetail(host, address, reason);
   }
-}
-
-// ---------------------------------------------------------------- ranges
-
-/** Marks a range whose addresses carry an IPv4 address at byte `ipv4At`. */
-const EMBEDS_IPV4 = 'embeds IPv4';
-
-type Range = {
-  readonly prefix: readonly number[];
-  readonly bits: number;
-  readonly kind: string;
-  readonly ipv4At: number;
-};
-
-// The first match wins: the specific entries come before the ranges they sit in.
-const IPV4_RANGES = ranges([
-  ['169.254.169.254/32', 'cloud metadata'], // AWS, GCP, Azure, OpenStack…
-  ['169.254.170.2/32', 'cloud metadata'], // AWS ECS task metadata
-  ['100.100.100.200/32', 'cloud metadata'], // Alibaba Cloud
-  ['168.63.129.16/32', 'cloud metadata'], // Azure wire server (a public address)
-  ['0.0.0.0/8', 'unspecified'], // "this network": 0.0.0.0 reaches the local host
-  ['10.0.0.0/8', 'private'],
-  ['100.64.0.0/10', 'CGNAT (shared)'],
-  ['127.0.0.0/8', 'loopback'],
-  ['169.254.0.0/16', 'link-local'],
-  ['172.16.0.0/12', 'private'],
-  ['192.0.0.0/24', 'IETF reserved'],
-  ['192.0.2.0/24', 'documentation'],
-  ['192.168.0.0/16', 'private'],
-  ['198.18.0.0/15', 'benchmarking'],
-  ['198.51.100.0/24', 'documentation'],
-  ['203.0.113.0/24', 'documentation'],
-  ['224.0.0.0/4', 'multicast'],
-  ['240.0.0.0/4', 'reserved'], // 255.255.255.255 (broadcast) included
-]);
-
-const IPV6_RANGES = ranges([
-  ['::/128', 'unspecified'],
-  ['::1/128', 'loopback'],
-  ['::ffff:0:0/96', EMBEDS_IPV4, 12], // IPv4-mapped
-  ['::/96', EMBEDS_IPV4, 12], // IPv4-compatible (deprecated)
-  ['64:ff9b::/96', EMBEDS_IPV4, 12], // NAT64
-  ['64:ff9b:1::/48', 'private'], // local-use NAT64
-  ['100::/64', 'reserved'], // discard-only
-  ['2001:db8::/32', 'documentation'],
-  ['2002::/16', EMBEDS_IPV4, 2], // 6to4
-  ['fd00:ec2::254/128', 'cloud metadata'], // AWS over IPv6
-  ['fc00::/7', 'unique-local'],
-  ['fe80::/10', 'link-local'],
-  ['fec0::/10', 'site-local'],
-  ['ff00::/8', 'multicast'],
-]);
-
-function ranges(entries: readonly (readonly [string, string, number?])[]): Range[] {
-  return entries.map(([cidr, kind, ipv4At = 0]) => {
-    const [address = '', bits = ''] = cidr.split('/');
-    const prefix = addressBytes(address);
-    if (prefix === undefined) throw new Error(`bad range ${cidr}`);
-    return { prefix, bits: Number(bits), kind, ipv4At };
-  });
-}
-
-function inRange(bytes: readonly number[], range: Range): boolean {
-  if (bytes.length !== range.prefix.length) return false;
-  for (let bit = 0; bit < range.bits; bit += 8) {
-    const mask = (0xff << (8 - Math.min(8, range.bits - bit))) & 0xff;
-    const index = bit / 8;
-    if (((bytes[index] ?? 0) & mask) !== ((range.prefix[index] ?? 0) & mask)) return false;
-  }
-  return true;
-}
-
-/** 4 bytes for IPv4, 16 for IPv6 (a `%zone` is dropped), undefined for anything else. */
-function addressBytes(text: string): number[] | undefined {
-  const address = text.replace(/%.*$/, '');
-  const family = isIP(address);
-  if (family === 4) return address.split('.').map(Number);
-  if (family !== 6) return undefined;
-  const [head = '', tail] = address.split('::');
-  const words = (part: string): number[] =>
-    part === ''
-      ? []
-      : part.split(':').flatMap((group) => {
-          if (!group.includes('.')) return [parseInt(group, 16)];
-          const [a = 0, b = 0, c = 0, d = 0] = group.split('.').map(Number);
-          return [(a << 8) | b, (c << 8) | d];
-        });
-  const left = words(head);
-  const right = tail === undefined ? [] : words(tail);
-  const gap = new Array<number>(8 - left.length - right.length).fill(0);
-  return [...left, ...gap, ...right].flatMap((word) => [word >> 8, word & 0xff]);
 }
