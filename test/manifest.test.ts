@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { InputError, ManifestError } from '../src/utils/errors.js';
 import { parseManifest, readManifest } from '../src/input/manifest.js';
+import { runCli } from './helpers/cli.js';
 
 const url = (n: number): string => `https://cdn.example.com/${n}.jpg`;
 const visit = (store_id: unknown, image_url: unknown, extra: object = {}): object => ({
@@ -17,7 +18,7 @@ const manifest = (visits: unknown[], count: unknown = visits.length): string =>
   JSON.stringify({ count, visits });
 
 /** The problem lines of a manifest that must be rejected. */
-function problemsOf(text: string, source = 'm.json'): readonly string[] {
+function problemsOf(text: string | Uint8Array, source = 'm.json'): readonly string[] {
   try {
     parseManifest(text, source);
   } catch (error) {
@@ -284,6 +285,95 @@ describe('parseManifest: JSON syntax', () => {
         problems: ['not valid JSON: unexpected end of input at line 1 column 2'],
       }) as Error,
     );
+  });
+});
+
+describe('parseManifest: bytes that are not UTF-8, keys given twice', () => {
+  const good = Buffer.from(manifest([visit('Stör€', [url(1)])]));
+  const withByte = (text: string, ...bytes: number[]): Buffer =>
+    Buffer.concat([Buffer.from(text), Buffer.from(bytes)]);
+
+  it.each([
+    ['a Latin-1 byte', withByte('{"count": 1, "visits": [{"store_id": "St', 0xf6, 0x72), 40],
+    ['a character cut short at the end', withByte('{"a": "€', 0xe2, 0x82), 10],
+    ['an overlong encoding of "/"', withByte('{"a": "', 0xc0, 0xaf, 0x22, 0x7d), 7],
+    // The text before holds a real U+FFFD (3 bytes), which must not be taken for the bad byte.
+    ['a UTF-16 surrogate spelled in UTF-8', withByte('["\uFFFD', 0xed, 0xa0, 0x80), 5],
+    ['a byte after a real U+FFFD', withByte('{"a": "\uFFFD\uFFFD', 0xff), 13],
+  ])('refuses %s, naming its byte offset', (_name, bytes, offset) => {
+    const [problem] = problemsOf(bytes);
+    expect(problem).toMatch(new RegExp(`^not valid UTF-8: .* at byte offset ${offset}$`));
+  });
+
+  it('reads valid UTF-8 bytes, with or without a byte-order mark', () => {
+    expect(parseManifest(good, 'm').stores[0]?.storeId).toBe('Stör€');
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), good]);
+    expect(parseManifest(bom, 'm').stores[0]?.storeId).toBe('Stör€');
+  });
+
+  it.each([
+    ['{"count": 0, "visits": [], "count": 0}', ['(root): duplicate key "count"']],
+    [
+      manifest([visit('S1', [url(1)]), visit('S2', [url(2)]), visit('S3', [url(3)])]).replace(
+        '"store_id":"S3"',
+        '"store_id":"S3","store_id":"S4"',
+      ),
+      ['visits[2]: duplicate key "store_id"'],
+    ],
+    // The same key spelled two ways is still the same key to JSON.parse.
+    ['{"count": 0, "visits": [], "c\u006funt": 1}', ['(root): duplicate key "count"']],
+    [
+      '{"count": 0, "visits": [], "x": {"a,b": [{"k": 1, "k": 2}], "a,b": 1}}',
+      ['x["a,b"][0]: duplicate key "k"', 'x: duplicate key "a,b"'],
+    ],
+  ])('refuses a key given twice in one object, naming the object: %s', (text, problems) => {
+    expect(problemsOf(text)).toEqual(problems);
+  });
+
+  it('takes the same key in different objects, and keys that only look alike', () => {
+    const text = JSON.stringify({
+      count: 2,
+      visits: [visit('S', [url(1)], { 'k"': 1, 'k\\': 2 }), visit('S', [url(2)], { k: 1 })],
+    });
+    expect(parseManifest(text, 'm').imageCount).toBe(2);
+  });
+
+  it('refuses both through readManifest with exit-2 errors naming the file', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'imgjob-utf8-'));
+    const path = join(folder, 'latin1.json');
+    await writeFile(path, withByte('{"count": 0, "visits": [], "n": "', 0xe9, 0x22, 0x7d));
+    await expect(readManifest(path)).rejects.toMatchObject({
+      code: 'E_MANIFEST',
+      source: path,
+      problems: ['not valid UTF-8: byte 0xe9 at byte offset 33'],
+    });
+    await rm(folder, { recursive: true, force: true });
+  });
+});
+
+describe('imgjob run: a manifest that is not UTF-8 or repeats a key', () => {
+  it('exits 2 with one line naming the file and the problem, before any results file', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'imgjob-dupkey-'));
+    const path = join(folder, 'm.json');
+    const twice =
+      '{"count": 1, "visits": [{"store_id": "A", "store_id": "B", "image_url": ["https://h/1.png"]}]}';
+    await writeFile(path, twice);
+    const run = await runCli(['run', path, '--gpu-delay', '0']);
+    expect(run).toMatchObject({
+      code: 2,
+      stderr: `imgjob: ${path}: visits[0]: duplicate key "store_id"\n`,
+    });
+    const stdin = Buffer.concat([
+      Buffer.from('{"count": 0, "visits": [], "n": "'),
+      Buffer.from([0xe9, 0x22, 0x7d]),
+    ]);
+    const piped = await runCli(['run', '-', '-o', join(folder, 'out.json')], { stdin });
+    expect(piped).toMatchObject({
+      code: 2,
+      stderr: 'imgjob: stdin: not valid UTF-8: byte 0xe9 at byte offset 33\n',
+    });
+    expect(await readdir(folder)).toEqual(['m.json']);
+    await rm(folder, { recursive: true, force: true });
   });
 });
 

@@ -95,12 +95,33 @@ describe('POST /api/submit/', () => {
       'visits[0].image_url[0]: not an http(s) URL',
     ],
     ['the body is not JSON', '{"count": 1,', 'not valid JSON'],
+    [
+      'a key is given twice',
+      '{"count": 0, "visits": [], "count": 0}',
+      '(root): duplicate key "count"',
+    ],
     ['the body is empty', '', 'empty, expected a JSON object'],
   ])('answers 400 {"error"} naming the place when %s', async (_name, manifest, message) => {
     const reply = await submit(base, manifest);
     expect(reply.status).toBe(400);
     expect(Object.keys(reply.body as object)).toEqual(['error']);
     expect((reply.body as { error: string }).error).toContain(message);
+  });
+
+  it('answers 400 naming the byte offset when the body is not UTF-8', async () => {
+    const latin1 = Buffer.concat([
+      Buffer.from('{"count": 0, "visits": [], "n": "'),
+      Buffer.from([0xe9, 0x22, 0x7d]),
+    ]);
+    const reply = await call(base, '/api/submit/', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: latin1,
+    });
+    expect(reply).toMatchObject({
+      status: 400,
+      body: { error: 'not valid UTF-8: byte 0xe9 at byte offset 33' },
+    });
   });
 
   it('joins several problems into the one error string', async () => {
@@ -395,7 +416,7 @@ describe('the shared engine', () => {
       path: '/api/submit/',
       query: new URLSearchParams(),
       contentType: 'application/json',
-      body: () => Promise.resolve('{"count": 0, "visits": []}'),
+      body: () => Promise.resolve(Buffer.from('{"count": 0, "visits": []}')),
     });
     expect(late).toMatchObject({
       status: 503,

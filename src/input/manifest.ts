@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { text as readText } from 'node:stream/consumers';
+import { buffer as readBuffer } from 'node:stream/consumers';
 
 import type { z as Zod } from 'zod';
 
@@ -17,7 +17,8 @@ import {
   limitProblems,
   ManifestError,
 } from '../utils/errors.js';
-import { findJsonSyntaxError } from './json-syntax.js';
+import { findDuplicateKeys, findJsonSyntaxError } from './json-syntax.js';
+import { decodeUtf8 } from './utf8.js';
 import type { ImageTask, JobInput, Manifest, StoreTask, Visit } from '../types.js';
 
 /**
@@ -98,11 +99,13 @@ export function buildManifestSchema(z: typeof Zod) {
 }
 
 /**
- * Validates a manifest text and groups it into stores.
+ * Validates a manifest and groups it into stores.
+ * @param content The manifest's bytes (which must be UTF-8), or its text.
  * @param source The file path, or `-` for stdin; names the manifest in messages.
  * @throws {ManifestError} listing every problem, one `place: what` line each.
  */
-export function parseManifest(text: string, source: string): JobInput {
+export function parseManifest(content: string | Uint8Array, source: string): JobInput {
+  const text = typeof content === 'string' ? content : decodeManifest(content, source);
   const data = decodeJson(text, source);
   const manifest = quickManifest(data) ?? checkedManifest(data, source);
   const stores = groupStores(manifest.visits);
@@ -119,14 +122,14 @@ export async function readManifest(
   path: string,
   stdin: NodeJS.ReadableStream = process.stdin,
 ): Promise<JobInput> {
-  let text: string;
+  let bytes: Uint8Array;
   try {
-    text = path === '-' ? await readText(stdin) : await readFile(path, 'utf8');
+    bytes = path === '-' ? await readBuffer(stdin) : await readFile(path);
   } catch (error) {
     const message = `cannot read manifest ${path === '-' ? 'from stdin' : path}: ${describeFileError(error)}`;
     throw new InputError('E_MANIFEST', message, { cause: error });
   }
-  return parseManifest(text, path);
+  return parseManifest(bytes, path);
 }
 
 /**
@@ -191,15 +194,29 @@ function loadZod(): typeof Zod {
   return (createRequire(import.meta.url)('zod') as { z: typeof Zod }).z;
 }
 
-/** Like the other problems, these lines leave naming the file to the caller. */
+/** The text of UTF-8 bytes; a file in another encoding is refused, not read as garbage. */
+function decodeManifest(bytes: Uint8Array, source: string): string {
+  const decoded = decodeUtf8(bytes);
+  if ('text' in decoded) return decoded.text;
+  const byte = bytes[decoded.invalidAt]?.toString(16).padStart(2, '0') ?? '';
+  const what = byte === '' ? 'a character cut short at the end' : `byte 0x${byte}`;
+  throw new ManifestError(source, [`not valid UTF-8: ${what} at byte offset ${decoded.invalidAt}`]);
+}
+
+/**
+ * The parsed JSON. A key given twice in one object is refused: JSON.parse
+ * would keep the last silently, and a manifest's author meant one of them.
+ * Like the other problems, these lines leave naming the file to the caller.
+ */
 function decodeJson(raw: string, source: string): unknown {
   // Editors on Windows like to start a file with a BOM; JSON.parse refuses it.
   const text = raw.replace(/^\uFEFF/, '');
   if (/^[ \t\n\r]*$/.test(text)) {
     throw new ManifestError(source, ['empty, expected a JSON object']);
   }
+  let data: unknown;
   try {
-    return JSON.parse(text);
+    data = JSON.parse(text);
   } catch (error) {
     const found = findJsonSyntaxError(text);
     const detail =
@@ -208,6 +225,14 @@ function decodeJson(raw: string, source: string): unknown {
         : `${found.reason} at line ${found.line} column ${found.column}`;
     throw new ManifestError(source, [`not valid JSON: ${detail}`], { cause: error });
   }
+  const duplicates = findDuplicateKeys(text);
+  if (duplicates.length > 0) {
+    const problems = duplicates.map(
+      ({ path, key }) => `${placeOf(path)}: duplicate key ${escaped(key)}`,
+    );
+    throw new ManifestError(source, limitProblems(problems));
+  }
+  return data;
 }
 
 function groupStores(visits: readonly Visit[]): StoreTask[] {
@@ -271,11 +296,16 @@ function hasComparableCount(value: unknown): boolean {
   return Number.isSafeInteger(count) && (count as number) >= 0 && Array.isArray(visits);
 }
 
-/** `visits[3].image_url[1]`, the way a user would write it in code. */
+/** `visits[3].image_url[1]`, the way a user would write it in code (`x["a b"]` for odd keys). */
 function placeOf(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(root)';
   return path
-    .map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`))
+    .map((key, i) => {
+      if (typeof key === 'number') return `[${key}]`;
+      const name = String(key);
+      if (!/^[A-Za-z_$][\w$]*$/.test(name)) return `[${escaped(name)}]`;
+      return `${i === 0 ? '' : '.'}${name}`;
+    })
     .join('');
 }
 

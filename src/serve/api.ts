@@ -24,8 +24,8 @@ export type ApiRequest = {
   readonly query: URLSearchParams;
   /** The Content-Type header, as sent. */
   readonly contentType?: string | undefined;
-  /** Reads the body; rejects with a BodyTooLargeError past the limit. */
-  readonly body: () => Promise<string>;
+  /** Reads the body's bytes; rejects with a BodyTooLargeError past the limit. */
+  readonly body: () => Promise<Buffer>;
 };
 
 export type ApiResponse = {
@@ -70,9 +70,9 @@ export function createApi(
         },
       };
     }
-    const text = await request.body();
+    const bytes = await request.body();
     try {
-      return { status: 201, body: { job_id: await service.submit(text) } };
+      return { status: 201, body: { job_id: await service.submit(bytes) } };
     } catch (error) {
       if (error instanceof ManifestError)
         return { status: 400, body: { error: error.problems.join('; ') } };

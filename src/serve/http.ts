@@ -188,12 +188,12 @@ async function answer(
 }
 
 /**
- * The body as text, refused past `limit` bytes (at once when its
+ * The body's bytes (decoded by whoever knows their encoding), refused past `limit` bytes (at once when its
  * Content-Length says so). A refused body is still drained, not cut off:
  * closing the socket under a client that is still sending would make it
  * lose the 413 that explains why.
  */
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = Number(req.headers['content-length'] ?? 0);
@@ -212,7 +212,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
       }
     });
     req.on('end', () => {
-      if (!refused) resolve(Buffer.concat(chunks).toString('utf8'));
+      if (!refused) resolve(Buffer.concat(chunks));
     });
     // An aborted upload or a cut slow body: the client's doing, not an internal error.
     req.on('error', (error) => {

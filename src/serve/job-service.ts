@@ -162,9 +162,9 @@ export class JobService {
    * @throws {StorageUnavailableError} when the database takes no writes (full disk).
    * @throws {ShuttingDownError} after `close()` began.
    */
-  async submit(text: string): Promise<number> {
+  async submit(manifest: Uint8Array | string): Promise<number> {
     if (this.#stop.signal.aborted) throw new ShuttingDownError();
-    const input = parseManifest(text, 'request body');
+    const input = parseManifest(manifest, 'request body');
     const limits = this.#options.limits;
     if (limits !== undefined) {
       if (input.stores.length > limits.maxStores)
