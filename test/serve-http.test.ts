@@ -3,7 +3,7 @@
  * pages (Content-Type, Host, Origin), malformed requests, aborted uploads,
  * slow clients and the connection cap.
  */
-import { request, type Server } from 'node:http';
+import { request, STATUS_CODES, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -204,6 +204,40 @@ describe('bad and slow clients', () => {
       expect(onError).not.toHaveBeenCalled();
     } finally {
       await close();
+    }
+  });
+
+  let targetServers = 0;
+  it.each([
+    ['GET http://[ HTTP/1.1', 400],
+    ['GET http://a:b@[::1]:99999/ HTTP/1.1', 400],
+    ['GET ftp://x/healthz HTTP/1.1', 400],
+    // A valid path (empty segments), which no route has: never a host named by the path.
+    ['GET // HTTP/1.1', 404],
+    ['GET //healthz HTTP/1.1', 404],
+    // Names Object.prototype holds, which a plain object would have "found".
+    ['GET /assets/constructor HTTP/1.1', 404],
+    ['GET /assets/__proto__ HTTP/1.1', 404],
+    ['GET /assets/toString HTTP/1.1', 404],
+    ['GET /assets/hasOwnProperty HTTP/1.1', 404],
+  ])('answers `%s` with JSON %i, not 500, and logs nothing', async (line, status) => {
+    const logged: string[] = [];
+    const guarded = await startServer({
+      port: 0,
+      dbPath: join(folder, `target-${++targetServers}.db`),
+      options: OPTIONS,
+      log: (text) => logged.push(text),
+    });
+    try {
+      const text = await rawExchange(
+        guarded.url,
+        `${line}\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n`,
+      );
+      expect(text.split('\r\n')[0]).toBe(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`);
+      expect(JSON.parse(text.split('\r\n\r\n')[1] ?? '')).toHaveProperty('error');
+      expect(logged.filter((entry) => entry.includes('internal error'))).toEqual([]);
+    } finally {
+      await guarded.close();
     }
   });
 

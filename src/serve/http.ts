@@ -156,13 +156,21 @@ async function answer(
     });
     return;
   }
+  const target = requestTarget(req.url ?? '/');
+  if (target === undefined) {
+    send(res, {
+      status: 400,
+      headers: { connection: 'close' },
+      body: { error: 'malformed request target' },
+    });
+    return;
+  }
   let response: ApiResponse;
   try {
-    const url = new URL(req.url ?? '/', 'http://localhost');
     response = await api({
       method,
-      path: url.pathname,
-      query: url.searchParams,
+      path: target.pathname,
+      query: target.searchParams,
       contentType: req.headers['content-type'],
       body: () => readBody(req, options.maxBodyBytes),
     });
@@ -185,6 +193,22 @@ async function answer(
   const closing = options.closing?.() ?? false;
   const headers = { ...verdict.headers, ...response.headers };
   send(res, { ...response, headers: closing ? { ...headers, connection: 'close' } : headers });
+}
+
+/**
+ * The path and query of a request target, or undefined when it is not one
+ * (RFC 9112 §3.2). An origin-form target (`/path?q`) is read below a fixed
+ * authority, so that `//x` stays a path and never becomes a host; an
+ * absolute-form one (`http://host/path`, for proxies) must parse as http(s).
+ */
+function requestTarget(raw: string): URL | undefined {
+  const absolute = !raw.startsWith('/');
+  const text = absolute ? raw : `http://localhost${raw}`;
+  // URL.parse is newer than Node 20.0.
+  if (!URL.canParse(text)) return undefined;
+  const url = new URL(text);
+  if (absolute && url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  return url;
 }
 
 /**

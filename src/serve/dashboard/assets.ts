@@ -25,19 +25,20 @@ export const CSP = [
 
 type Asset = { readonly body: Buffer; readonly type: string; readonly etag: string };
 
-const TYPES: Readonly<Record<string, string>> = {
-  'index.html': 'text/html; charset=utf-8',
-  'app.js': 'text/javascript; charset=utf-8',
-  'app.css': 'text/css; charset=utf-8',
-  'icon.svg': 'image/svg+xml',
-};
+/** A Map, not an object: `constructor` or `__proto__` must not count as file names. */
+const TYPES: ReadonlyMap<string, string> = new Map([
+  ['index.html', 'text/html; charset=utf-8'],
+  ['app.js', 'text/javascript; charset=utf-8'],
+  ['app.css', 'text/css; charset=utf-8'],
+  ['icon.svg', 'image/svg+xml'],
+]);
 
 export class Assets {
   readonly #cache = new Map<string, Asset>();
 
   /** Whether `name` is one of the dashboard's files. */
   has(name: string): boolean {
-    return name in TYPES;
+    return TYPES.has(name);
   }
 
   /** Sends a file (304 when the browser holds it already). */
@@ -74,7 +75,7 @@ export class Assets {
     if (asset === undefined) {
       const body = readFileSync(new URL(name, WEB_DIR));
       const etag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 16)}"`;
-      asset = { body, type: TYPES[name] ?? 'application/octet-stream', etag };
+      asset = { body, type: TYPES.get(name) ?? 'application/octet-stream', etag };
       this.#cache.set(name, asset);
     }
     return asset;
