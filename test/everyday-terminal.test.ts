@@ -4,135 +4,19 @@
  * hang it, a terminal that shrinks to 0 columns mid-run must not either, a
  * hang-up saves and exits 129, and colours follow NO_COLOR / FORCE_COLOR.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
 import { loadResults } from '../src/results/reader.js';
-import { CLI_PATH, runCli, spawnCli } from './helpers/cli.js';
+import { runCli, spawnCli } from './helpers/cli.js';
 import { caseBed } from './helpers/case-bed.js';
+import { ESC, ptyIt, runOnPty as runOnPtyIn, type PtyOptions, type PtyRun } from './helpers/pty.js';
 
 const bed = caseBed('terminal');
 
-/**
- * Runs argv on a pseudo-terminal of `cols`×`rows`; relays everything it
- * writes, counting bytes (and killing it past 2 MB, the sign of a redraw
- * loop). When the output shows the resize marker, the terminal shrinks to
- * 0×0 (and `RESIZED` is printed); when it shows the hang-up marker, the
- * terminal is closed (the child gets SIGHUP). Prints one JSON line at the end.
- */
-const PTY_RUNNER = String.raw`
-import fcntl, json, os, pty, signal, struct, sys, termios
-cols, rows, resize_on, hangup_on = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-argv = sys.argv[5:]
-pid, fd = pty.fork()
-if pid == 0:
-    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
-    os.execvp(argv[0], argv)
-signal.signal(signal.SIGALRM, lambda *_: os.kill(pid, signal.SIGKILL))
-signal.alarm(25)
-seen, total, resized, hung_up, killed = b'', 0, False, False, False
-while True:
-    try:
-        data = os.read(fd, 65536)
-    except OSError:
-        break
-    if not data:
-        break
-    total += len(data)
-    seen = (seen + data)[-200000:]
-    text = seen.decode('utf8', 'replace')
-    if total > 2000000:
-        os.kill(pid, signal.SIGKILL)
-        killed = True
-        break
-    if resize_on and not resized and resize_on in text:
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', 0, 0, 0, 0))
-        resized = True
-        print('RESIZED', flush=True)
-    if hangup_on and not hung_up and hangup_on in text:
-        os.close(fd)
-        hung_up = True
-        break
-_, status = os.waitpid(pid, 0)
-print(json.dumps({'code': os.waitstatus_to_exitcode(status), 'bytes': total, 'killed': killed,
-                  'output': seen.decode('utf8', 'replace')[-20000:]}), flush=True)
-`;
-
-type PtyResult = { code: number; bytes: number; killed: boolean; output: string };
-type PtyRun = {
-  readonly result: Promise<PtyResult>;
-  /** Resolves when the runner printed this line. */
-  line(text: string): Promise<void>;
-};
-
-const ESC = '\u001b';
-const python = spawnSync('python3', ['-c', 'import pty, termios'], { stdio: 'ignore' });
-const hasPty = python.status === 0;
-if (!hasPty && !process.env.CI)
-  console.warn('skipping the pseudo-terminal tests: python3 with pty is not available');
-const ptyIt = hasPty || process.env.CI ? it : it.skip;
-
-function runOnPty(
-  args: readonly string[],
-  options: {
-    cols: number;
-    rows: number;
-    env?: Record<string, string | undefined>;
-    resizeOn?: string;
-    hangupOn?: string;
-  },
-): PtyRun {
-  const env: Record<string, string | undefined> = { ...process.env, TERM: 'xterm-256color' };
-  // The terminal decides here: neither the test runner's CI nor its NO_COLOR.
-  delete env.CI;
-  delete env.NO_COLOR;
-  delete env.FORCE_COLOR;
-  Object.assign(env, options.env);
-  const child = spawn(
-    'python3',
-    [
-      '-c',
-      PTY_RUNNER,
-      String(options.cols),
-      String(options.rows),
-      options.resizeOn ?? '',
-      options.hangupOn ?? '',
-      process.execPath,
-      CLI_PATH,
-      ...args,
-    ],
-    { cwd: bed.dir, env, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let stdout = '';
-  const waiters: (() => void)[] = [];
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-    for (const check of waiters) check();
-  });
-  const result = new Promise<PtyResult>((resolve, reject) => {
-    child.on('close', () => {
-      const last = stdout.trim().split('\n').at(-1) ?? '';
-      try {
-        resolve(JSON.parse(last) as PtyResult);
-      } catch {
-        reject(new Error(`pty runner said: ${stdout}`));
-      }
-    });
-  });
-  return {
-    result,
-    line: (text) =>
-      new Promise((resolve) => {
-        const check = (): void => {
-          if (stdout.includes(`${text}\n`)) resolve();
-        };
-        waiters.push(check);
-        check();
-      }),
-  };
-}
+const runOnPty = (args: readonly string[], options: PtyOptions): PtyRun =>
+  runOnPtyIn(bed.dir, args, options);
 
 const writeManifest = (stores: Record<string, string[]>): string => bed.writeManifest(stores);
 

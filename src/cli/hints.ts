@@ -17,11 +17,15 @@ export function resultsFileHint(path: string): string | undefined {
   return `${path}: this is an imgjob results file; did you mean \`imgjob status ${quote(path)}\`?`;
 }
 
-/** `error`, with a hint for each manifest path that is really a results file. */
+/**
+ * `error`, with a hint for each manifest path that is really a results
+ * file — first, since the schema errors below it only say the same thing
+ * less helpfully.
+ */
 export function withResultsFileHints(error: unknown, manifests: readonly string[]): unknown {
   if (!(error instanceof InputError)) return error;
   const hints = manifests.flatMap((path) => resultsFileHint(path) ?? []);
-  return hints.length > 0 ? new InputError(error.code, [...error.problems, ...hints]) : error;
+  return hints.length > 0 ? new InputError(error.code, [...hints, ...error.problems]) : error;
 }
 
 /** The hint for `imgjob status <file>` when the file looks like a manifest. */

@@ -62,9 +62,17 @@ export class Progress {
   #started = 0;
   #baseline = { worked: 0, bytes: 0 };
 
-  private constructor(spinner: Ora | undefined, stream: NodeJS.WriteStream | undefined) {
+  /** Where notes go, with or without a spinner. */
+  readonly #out: NodeJS.WritableStream;
+
+  private constructor(
+    spinner: Ora | undefined,
+    stream: NodeJS.WriteStream | undefined,
+    out: NodeJS.WritableStream,
+  ) {
     this.#spinner = spinner;
     this.#stream = stream;
+    this.#out = out;
     this.#spinner?.start();
     // A resize comes right after Node updates `columns`, before any timer:
     // the spinner is gone before it could draw on a 0-column terminal.
@@ -77,10 +85,11 @@ export class Progress {
     enabled: boolean,
     color = true,
   ): Promise<Progress> {
-    if (!enabled) return new Progress(undefined, undefined);
+    if (!enabled) return new Progress(undefined, undefined, stream);
     const { default: ora } = await import('ora');
     return new Progress(
       ora({ stream, text: 'reading manifests…', discardStdin: false, color: color && 'cyan' }),
+      stream,
       stream,
     );
   }
@@ -94,7 +103,7 @@ export class Progress {
     this.#baseline = { worked: now.worked, bytes: now.bytes };
     if (!this.#spinner) return;
     this.#timer = setInterval(() => {
-      if (this.#spinner) this.#spinner.text = renderProgress(this.figures());
+      if (this.#spinner) this.#spinner.text = renderProgress(this.figures(), this.#room());
     }, 200);
     this.#timer.unref();
   }
@@ -137,6 +146,19 @@ export class Progress {
     };
   }
 
+  /** Columns the text may take: the spinner and its space take two, and the last column wraps on some terminals. */
+  #room(): number {
+    const columns = this.#stream?.columns;
+    return columns === undefined ? Infinity : columns - 3;
+  }
+
+  /** A line of its own on the stream, above the spinner (which is drawn again below it). */
+  note(line: string): void {
+    this.#spinner?.clear();
+    this.#out.write(`${line}\n`);
+    this.#spinner?.render();
+  }
+
   stop(): void {
     clearInterval(this.#timer);
     this.#stream?.off('resize', this.#onResize);
@@ -149,23 +171,45 @@ export class Progress {
   };
 }
 
+/** What a field of the progress line tells; the order is the order on the line. */
+type ProgressField = {
+  readonly text: string;
+  /** Lower goes first when the line is too wide for the terminal. */
+  readonly keep: number;
+};
+
 /**
  * e.g. `stores 3/10 (4 running) · images 120/400 · 2 failed · 35.2 img/s ·
  * 4.1 MB/s · ETA 8s`. The ETA is over the pending images at this run's rate
  * of real work (images downloaded), so skipped images neither count as work
- * done nor as work left.
+ * done nor as work left. Given a `width`, fields are dropped, least useful
+ * first (bytes/s, running stores, img/s, stores, ETA), until the line fits:
+ * a wrapped line is redrawn as two and scrolls the terminal.
  */
-export function renderProgress(figures: ProgressFigures): string {
+export function renderProgress(figures: ProgressFigures, width = Infinity): string {
   const { seconds } = figures;
   const rate = seconds > 0 ? figures.worked / seconds : 0;
   const byteRate = seconds > 0 ? figures.bytes / seconds : 0;
-  const running = figures.storesRunning > 0 ? ` (${figures.storesRunning} running)` : '';
-  const failures = figures.failed > 0 ? ` · ${figures.failed} failed` : '';
-  const eta =
-    rate > 0 && figures.pending > 0 ? ` · ETA ${formatDuration(figures.pending / rate)}` : '';
-  return (
-    `stores ${figures.storesFinished}/${figures.stores}${running} · ` +
-    `images ${figures.settled}/${figures.images}${failures} · ` +
-    `${rate.toFixed(1)} img/s · ${formatBytes(byteRate)}/s${eta}`
-  );
+  const fields: ProgressField[] = [
+    { text: `stores ${figures.storesFinished}/${figures.stores}`, keep: 3 },
+    ...(figures.storesRunning > 0 ? [{ text: `(${figures.storesRunning} running)`, keep: 1 }] : []),
+    { text: `· images ${figures.settled}/${figures.images}`, keep: 6 },
+    ...(figures.failed > 0 ? [{ text: `· ${figures.failed} failed`, keep: 5 }] : []),
+    { text: `· ${rate.toFixed(1)} img/s`, keep: 2 },
+    { text: `· ${formatBytes(byteRate)}/s`, keep: 0 },
+    ...(rate > 0 && figures.pending > 0
+      ? [{ text: `· ETA ${formatDuration(figures.pending / rate)}`, keep: 4 }]
+      : []),
+  ];
+  const line = (): string =>
+    fields
+      .map((field) => field.text)
+      .join(' ')
+      .replace(/^· /, '');
+  const byUse = [...fields].sort((a, b) => a.keep - b.keep);
+  while (line().length > width && fields.length > 1) {
+    const least = byUse.shift();
+    fields.splice(fields.indexOf(least as ProgressField), 1);
+  }
+  return line();
 }

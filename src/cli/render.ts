@@ -43,18 +43,25 @@ export type TableOptions = {
   readonly width?: number;
 };
 
+/** Lines a table of `rows` store rows takes: its borders, its head and the "… more" line. */
+export const TABLE_CHROME_LINES = 4;
+
 /** cli-table3's borders and padding around four cells: `│ a │ b │ c │ d │`. */
 const TABLE_FRAME = 13;
 const HEAD = ['store', 'images', 'status', 'error'] as const;
 
-/** The table of a job's stores: id, images done/total, state, error. */
+/**
+ * The table of a job's stores: id, images done/total, state, error. A job
+ * without stores has no table: '' (its summary line says it all).
+ */
 export function renderStoreTable(document: ResultsDocument, options: TableOptions = {}): string {
+  if (document.stores.length === 0) return '';
   const paint = options.paint ?? noColor;
-  const maxRows = options.maxRows ?? 40;
+  const maxRows = Math.max(1, options.maxRows ?? 40);
   const rows = rowsToShow(document.stores, maxRows).map((store) => ({
     store: store.store_id,
     images: imagesCell(store),
-    status: store.status,
+    status: storeStatusOf(store, document),
     error: store.error ?? '',
   }));
   const widths = fitColumns(rows, options.width ?? 80);
@@ -66,25 +73,25 @@ export function renderStoreTable(document: ResultsDocument, options: TableOption
   });
   for (const row of rows) {
     table.push([
-      truncate(row.store, widths.store),
+      // Ids of one job often share a prefix and differ at the end (S1000123,
+      // S1000124): cut in the middle, so narrow rows still tell them apart.
+      cutMiddle(row.store, widths.store),
       row.images,
       paintStatus(row.status, paint),
       truncate(shortenUrls(row.error, widths.error), widths.error),
     ]);
   }
-  const hidden = document.stores.length - maxRows;
-  const more =
-    hidden > 0
-      ? `\n${paint.dim(`… and ${plural(hidden, 'more store')} (see the results file)`)}`
-      : '';
+  const hidden = document.stores.length - rows.length;
+  const more = hidden > 0 ? `\n${paint.dim(`… ${plural(hidden, 'more store')}`)}` : '';
   return `${table.toString()}${more}`;
 }
 
 type Row = { store: string; images: string; status: string; error: string };
 
 // The images and status cells are short and kept whole; what is left of the
-// width goes to the store id (up to its length, but at least a third) and
-// the error gets the rest.
+// width goes to the store id (up to its length; when the error must be cut,
+// all but five columns or half, whichever is more) and the error gets the
+// rest: a cut error is still in the list of failed stores, a cut id in no row.
 function fitColumns(rows: readonly Row[], width: number): { store: number; error: number } {
   const longest = (pick: (row: Row) => string, head: string): number =>
     Math.max(head.length, ...rows.map((row) => pick(row).length));
@@ -94,17 +101,42 @@ function fitColumns(rows: readonly Row[], width: number): { store: number; error
   const errorWanted = longest((row) => row.error, 'error');
   const store = Math.max(
     5,
-    Math.min(storeWanted, Math.max(room - errorWanted, Math.ceil(room / 3))),
+    Math.min(storeWanted, Math.max(room - errorWanted, Math.ceil(room / 2), room - 5)),
   );
   return { store, error: Math.max(5, room - store) };
+}
+
+/**
+ * The order counts of stores are told in, everywhere: what ended, then what
+ * is left. A store cut off by a signal reads `interrupted`.
+ */
+const STORE_ORDER = [
+  'completed',
+  'failed',
+  'skipped',
+  'ongoing',
+  'interrupted',
+  'pending',
+] as const;
+export type ShownStoreStatus = (typeof STORE_ORDER)[number];
+
+/**
+ * A store as a reader should see it: a store still `ongoing` in the file of
+ * a run that a signal stopped is not running any more, it was interrupted.
+ */
+export function storeStatusOf(
+  store: Pick<StoreResult, 'status'>,
+  document: Pick<ResultsDocument, 'interrupted'>,
+): ShownStoreStatus {
+  return store.status === 'ongoing' && document.interrupted === true ? 'interrupted' : store.status;
 }
 
 /** One line that says where the job stands; `interrupted` when a signal stopped it. */
 export function renderSummary(document: ResultsDocument, paint: Paint = noColor): string {
   const { counts } = document;
-  const stores = countBy(document.stores.map((store) => store.status));
-  const storeText = Object.entries(stores)
-    .map(([status, count]) => `${count} ${status}`)
+  const stores = countBy(document.stores.map((store) => storeStatusOf(store, document)));
+  const storeText = STORE_ORDER.filter((status) => stores[status] !== undefined)
+    .map((status) => `${stores[status] ?? 0} ${status}`)
     .join(', ');
   const images = [
     `${counts.done} done`,
@@ -145,14 +177,18 @@ export function formatBytes(bytes: number): string {
 }
 
 // Manifest order; when the table must be cut, failed stores are kept first,
-// since they are what a reader of a long job looks for.
+// then running ones, since they are what a reader of a long job looks for.
 function rowsToShow(stores: readonly StoreResult[], maxRows: number): StoreResult[] {
   if (stores.length <= maxRows) return [...stores];
-  const failed = stores.filter((store) => store.status === 'failed').slice(0, maxRows);
-  const others = stores
-    .filter((store) => store.status !== 'failed')
-    .slice(0, maxRows - failed.length);
-  const shown = new Set([...failed, ...others]);
+  const rank = (store: StoreResult): number =>
+    store.status === 'failed' ? 0 : store.status === 'ongoing' ? 1 : 2;
+  const shown = new Set(
+    stores
+      .map((store, index) => ({ store, index }))
+      .sort((a, b) => rank(a.store) - rank(b.store) || a.index - b.index)
+      .slice(0, maxRows)
+      .map(({ store }) => store),
+  );
   return stores.filter((store) => shown.has(store));
 }
 
@@ -164,7 +200,7 @@ function imagesCell(store: StoreResult): string {
 function paintStatus(status: string, paint: Paint): string {
   if (status === 'failed') return paint.red(status);
   if (status === 'completed') return paint.green(status);
-  if (status === 'ongoing') return paint.yellow(status);
+  if (status === 'ongoing' || status === 'interrupted') return paint.yellow(status);
   return paint.dim(status);
 }
 
@@ -173,6 +209,15 @@ function paintStatus(status: string, paint: Paint): string {
 function shortenUrls(text: string, width: number): string {
   if (text.length <= width) return text;
   return text.replace(/\bhttps?:\/\/\S+\/([^/\s)]+)/g, '…/$1');
+}
+
+/** `S1000…0124`: the start and the end kept, the middle cut. */
+export function cutMiddle(text: string, width: number): string {
+  const line = text.replace(/\s+/g, ' ');
+  if (line.length <= width) return line;
+  if (width <= 1) return '…';
+  const tail = Math.floor((width - 1) / 2);
+  return `${line.slice(0, width - 1 - tail)}…${line.slice(line.length - tail)}`;
 }
 
 function truncate(text: string, width: number): string {

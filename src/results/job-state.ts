@@ -186,11 +186,14 @@ export class JobState {
    * with the store's status, journaled one line after the other; a kill
    * between those lines leaves them without it. They go back to pending, so
    * the store pipeline decides them again — else the store would resume past
-   * its failed image and end `completed`.
+   * its failed image and end `completed`. A store left `ongoing` is `pending`
+   * again until this run starts it, so running counts are this run's.
    */
   reopenUnfinishedStores(): void {
     this.#stores.forEach((store, index) => {
       if (FINISHED.has(store.status)) return;
+      // Running in the run that stopped, not in this one: it waits for a slot like any other.
+      if (store.status === 'ongoing') this.setStoreStatus(index, 'pending');
       store.images.forEach((image, imageIndex) => {
         if (image.status === 'failed' || image.status === 'skipped') {
           this.recordImage(index, imageIndex, { url: image.url, status: 'pending' });

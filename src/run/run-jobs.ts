@@ -55,6 +55,8 @@ export type RunningJob = {
   readonly input: JobInput;
   readonly state: JobState;
   readonly resultsPath: string;
+  /** Taken up from an existing results file (`--resume`). */
+  readonly resumed: boolean;
 };
 
 export type JobReport = {
@@ -100,7 +102,7 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
 }
 
 async function runPrepared(
-  prepared: readonly (PreparedJob & RunningJob & { readonly resumed: boolean })[],
+  prepared: readonly (PreparedJob & RunningJob)[],
   storeMaster: ReadonlySet<string> | undefined,
   request: RunRequest,
   queueTarget: QueueTarget | undefined,
@@ -328,7 +330,7 @@ async function prepareJob(
   resultsPath: string,
   options: ResultOptions,
   request: RunRequest,
-): Promise<PreparedJob & RunningJob & { readonly resumed: boolean }> {
+): Promise<PreparedJob & RunningJob> {
   const exists = existsSync(resultsPath);
   if (exists && request.resume) {
     const document = await loadResults(resultsPath);

@@ -125,6 +125,8 @@ async function runCommand(
       onStart: (jobs) => {
         keepHeapTight(jobs.reduce((sum, job) => sum + job.state.counts.images, 0));
         for (const job of jobs) baselines.set(job.resultsPath, workOf(job));
+        for (const job of jobs.filter((candidate) => candidate.resumed))
+          progress.note(resumingLine(job, jobs.length > 1));
         progress.start(jobs);
       },
     });
@@ -190,12 +192,20 @@ function writeJobReport(
   work: string,
 ): void {
   const { document } = report;
-  stream.write(`${renderStoreTable(document, { paint, width: outputWidth(stream) })}\n`);
+  const table = renderStoreTable(document, { paint, width: outputWidth(stream) });
+  if (table) stream.write(`${table}\n`);
   const errors = renderErrors(document, paint);
   if (errors) stream.write(`${errors}\n`);
   stream.write(
     `${renderSummary(document, paint)}\n${paint.dim(`results: ${report.resultsPath}`)}\n${paint.dim(work)}\n`,
   );
+}
+
+/** `imgjob: resuming: 111 of 322 images already done` (with the results file when there are several jobs). */
+function resumingLine(job: RunningJob, named: boolean): string {
+  const { images, pending } = job.state.counts;
+  const where = named ? ` (${job.resultsPath})` : '';
+  return `imgjob: resuming: ${images - pending} of ${plural(images, 'image')} already done${where}`;
 }
 
 function workOf(job: RunningJob): Baseline {

@@ -6,11 +6,12 @@ import { isWriterAlive, loadResults } from '../../results/reader.js';
 import type { ResultsDocument } from '../../types.js';
 import { InputError } from '../../utils/errors.js';
 import { manifestHint } from '../hints.js';
-import { quote, worstExit, type CliIo } from '../io.js';
+import { EXIT, quote, STOP_SIGNALS, worstExit, type CliIo, type StopSignal } from '../io.js';
 import { jobJson } from '../job-json.js';
 import { DEFAULTS, intOption } from '../options.js';
 import { isTerminal, outputWidth, paintFor } from '../paint.js';
-import { renderErrors, renderStoreTable, renderSummary } from '../render.js';
+import { renderErrors, renderStoreTable, renderSummary, TABLE_CHROME_LINES } from '../render.js';
+import { screenLines, WatchScreen, wrapWords } from '../watch-screen.js';
 
 type StatusFlags = { json?: boolean; watch?: boolean; interval: number };
 
@@ -27,6 +28,18 @@ export function addStatusCommand(
     .option('--json', 'print the status JSON of the job (with counts and results_path)')
     .option('-w, --watch', "redraw until the job ends, then exit with the job's code")
     .addOption(intOption('--interval <ms>', 'how often --watch reads the file', 1000, 50))
+    .addHelpText(
+      'after',
+      `
+Exit codes: ${EXIT.completed} completed · ${EXIT.failed} failed · ${EXIT.unfinished} still ongoing, or stopped unfinished (killed, interrupted) · ${EXIT.usage} not a results file, or bad usage · ${EXIT.sigint} --watch stopped by Ctrl-C.
+
+On a terminal, --watch redraws one screen in place (the summary, then as many stores as fit); through a pipe it prints one line per change.
+
+Examples:
+  imgjob status job.results.json
+  imgjob status job.results.json --watch
+  imgjob status job.results.json --json | jq .counts`,
+    )
     .action(async (path: string, flags: StatusFlags) => {
       setExit(await statusCommand(path, flags, io));
     });
@@ -38,24 +51,52 @@ async function statusCommand(path: string, flags: StatusFlags, io: CliIo): Promi
     io.stdout.write(render(document, path, flags, io.stdout));
     return worstExit([document.status]);
   }
-  // Watching: a terminal gets the whole view redrawn in place, like watch(1);
+  // Watching: a terminal gets one screen redrawn in place, like watch(1);
   // a pipe or a log gets one line (or JSON document) per change, then the
   // whole view at the end.
-  const redraw = isTerminal(io.stdout) && !flags.json;
+  const screen = isTerminal(io.stdout) && !flags.json ? new WatchScreen(io.stdout) : undefined;
+  const stop = new AbortController();
+  const onSignal = (signal: StopSignal): void => {
+    stop.abort(signal);
+  };
+  const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
+  for (const signal of signals) process.on(signal, onSignal);
   let shown = '';
-  for (;;) {
-    const running = document.status === 'ongoing' && isWriterAlive(document);
-    const view =
-      redraw || !running ? render(document, path, flags, io.stdout) : brief(document, path, flags);
-    if (view !== shown) {
-      io.stdout.write(redraw ? `\u001b[H\u001b[2J${view}` : view);
-      shown = view;
+  try {
+    for (;;) {
+      const running = document.status === 'ongoing' && isWriterAlive(document);
+      if (!running) break;
+      const view = screen ? frame(document, io.stdout, screen) : brief(document, path, flags);
+      if (view !== shown) {
+        if (screen) screen.draw(view);
+        else io.stdout.write(view);
+        shown = view;
+      }
+      try {
+        await delay(flags.interval, undefined, { signal: stop.signal });
+      } catch {
+        // Ctrl-C: the screen goes back as it was, the job runs on.
+        screen?.close();
+        return STOP_SIGNALS[stop.signal.reason as StopSignal];
+      }
+      document = await load(path);
     }
-    // Ended, or nobody writes it any more (killed, interrupted): stop here.
-    if (!running) return worstExit([document.status]);
-    await delay(flags.interval);
-    document = await load(path);
+  } finally {
+    screen?.close();
+    for (const signal of signals) process.off(signal, onSignal);
   }
+  // Ended, or nobody writes it any more (killed, interrupted): the whole view, kept in the scrollback.
+  io.stdout.write(render(document, path, flags, io.stdout));
+  return worstExit([document.status]);
+}
+
+/** One screen of a watched job: the summary first, then as many stores as the terminal has rows for. */
+function frame(document: ResultsDocument, stream: NodeJS.WriteStream, screen: WatchScreen): string {
+  const { columns, rows } = screen.size;
+  const paint = paintFor(stream);
+  const summary = `${wrapWords(renderSummary(document, paint), columns)}\n`;
+  const room = rows - screenLines(summary, columns) - TABLE_CHROME_LINES;
+  return `${summary}${renderStoreTable(document, { paint, width: columns, maxRows: room })}\n`;
 }
 
 async function load(path: string): Promise<ResultsDocument> {
@@ -82,7 +123,8 @@ function render(
   const live = isWriterAlive(document);
   if (document.status === 'ongoing' && !(flags.watch && live))
     text += `${describeWriter(document, path)}\n`;
-  text += `${renderStoreTable(document, { paint, width: outputWidth(stream) })}\n`;
+  const table = renderStoreTable(document, { paint, width: outputWidth(stream) });
+  if (table) text += `${table}\n`;
   const errors = renderErrors(document, paint);
   if (errors) text += `${errors}\n`;
   return text;
