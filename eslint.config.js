@@ -4,6 +4,23 @@ import globals from 'globals';
 import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
+/** Every folder of src/ the layer rules speak of. */
+const ALL_FOLDERS = [
+  'utils',
+  'log',
+  'metrics',
+  'download',
+  'input',
+  'results',
+  'engine',
+  'queue',
+  'run',
+  'serve',
+  'report',
+  'cli',
+  'web',
+];
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', 'fixtures/', 'bench/out/'] },
   js.configs.recommended,
@@ -52,8 +69,14 @@ export default tseslint.config(
   },
   // Arrows run one way: cli → run | serve → queue → engine → results, input → download → utils;
   // report reads results; web (the browser page) imports nothing of the server.
+  // log (the event log) and metrics (Prometheus) sit just above utils: any layer
+  // may write events, the commands wire metrics, and neither knows the layers.
   ...layerRules({
+    'src/log/**': [...ALL_FOLDERS.filter((folder) => folder !== 'utils')],
+    'src/metrics/**': [...ALL_FOLDERS.filter((folder) => folder !== 'utils')],
     'src/utils/**': [
+      'log',
+      'metrics',
       'engine',
       'download',
       'input',
@@ -74,6 +97,8 @@ export default tseslint.config(
     'src/index.ts': ['serve', 'cli'],
     'src/report/**': ['engine', 'download', 'input', 'run', 'serve', 'queue', 'cli'],
     'src/web/**': [
+      'log',
+      'metrics',
       'engine',
       'download',
       'input',
@@ -88,6 +113,7 @@ export default tseslint.config(
   prettier,
 );
 
+
 /** One `no-restricted-imports` rule per folder: the folders it must not import from. */
 function layerRules(/** @type {Record<string, string[]>} */ forbidden) {
   return Object.entries(forbidden).map(([files, folders]) => ({
@@ -99,7 +125,7 @@ function layerRules(/** @type {Record<string, string[]>} */ forbidden) {
           patterns: [
             {
               regex: `^(\\.\\.?/)+(${folders.join('|')})/`,
-              message: `${files.replace('/**', '')} must not import from ${folders.join(', ')}: the arrows run cli → run | serve → queue → engine → results, input → download → utils.`,
+              message: `${files.replace('/**', '')} must not import from ${folders.join(', ')}: the arrows run cli → run | serve → queue → engine → results, input → download → log, metrics → utils.`,
             },
           ],
         },

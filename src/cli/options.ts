@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 
 import { parseGpuDelay } from '../engine/gpu-delay.js';
+import { LOG_FORMATS } from '../log/event-log.js';
 import type { GpuDelay } from '../types.js';
 
 export const DEFAULTS = {
@@ -102,6 +103,33 @@ export function threadsOption(): Option {
   ).default(availableParallelism(), 'one per core');
 }
 
+/** `--log-format <text|json>`: how the command writes its events on stderr. */
+export function logFormatOption(description: string): Option {
+  return new Option('--log-format <format>', description).choices(LOG_FORMATS).default('text');
+}
+
+/** The flags `--metrics-port` and `--metrics-host` (`run`, `worker`). */
+export type MetricsFlags = { metricsPort?: number; metricsHost: string };
+
+/** `--metrics-port <n>` and `--metrics-host <address>`: Prometheus metrics while the command runs. */
+export function addMetricsOptions(command: Command): Command {
+  return command
+    .addOption(
+      intOption(
+        '--metrics-port <n>',
+        'serve Prometheus metrics on http://<metrics-host>:<n>/metrics (0 picks a free port)',
+        undefined,
+        0,
+        65_535,
+      ),
+    )
+    .option(
+      '--metrics-host <address>',
+      'address of the metrics endpoint (0.0.0.0 for a Prometheus on another machine)',
+      '127.0.0.1',
+    );
+}
+
 /** The engine options of the flags, as `runJobs` and the server take them. */
 export function engineOptionsOf(flags: EngineFlags) {
   return {
@@ -124,6 +152,7 @@ export function intOption(
   description: string,
   fallback: number | undefined,
   min: number,
+  max = Number.MAX_SAFE_INTEGER,
 ): Option {
   const name = /--([\w-]+)/.exec(flags)?.[1] ?? flags;
   const option = new Option(flags, description).argParser((text: string) => {
@@ -131,6 +160,11 @@ export function intOption(
     if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
       throw new InvalidArgumentError(
         `Expected \`${name}\` to be a whole number from ${min} and up, got \`${text}\``,
+      );
+    }
+    if (value > max) {
+      throw new InvalidArgumentError(
+        `Expected \`${name}\` to be a whole number from ${min} to ${max}, got \`${text}\``,
       );
     }
     return value;

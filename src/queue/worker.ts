@@ -18,6 +18,8 @@ import {
 import { redactText, type RedisTarget } from './redis-url.js';
 import { Reporter, type ReportOutcome } from './report.js';
 import { newWorkerId, Presence } from './presence.js';
+import type { EventLog } from '../log/event-log.js';
+import { logStoreEnd } from '../log/job-events.js';
 
 /** BullMQ's lock and stall timing; short values let tests see a stall quickly. */
 export type LockTiming = {
@@ -46,8 +48,8 @@ export type WorkerOptions = {
    * given the attempt deadline as its connect timeout.
    */
   readonly guardedConnector?: ((timeoutMs: number) => buildConnector.connector) | undefined;
-  /** One line per event: what it runs, finishes, hands back. */
-  readonly log: (line: string) => void;
+  /** One event per store it starts, finishes or hands back (see log/job-events.ts). */
+  readonly log: EventLog;
   /** Replaces the GPU sleep (benchmarks). */
   readonly sleep?: Sleep | undefined;
   /** How often it renews its presence (what dashboards list). @default HEARTBEAT_MS */
@@ -91,7 +93,11 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
       // Handed back at once, not failed: the next worker continues after
       // the last reported image.
       await job.moveToWait(token);
-      options.log(`handed back  ${describeStore(job.data)}`);
+      options.log.event(
+        'store_handed_back',
+        `handed back  ${describeStore(job.data)}`,
+        storeFields(job.data),
+      );
       throw new WaitingError();
     }
   };
@@ -116,10 +122,12 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     if (/missing (lock|key) for job|could not renew lock|lock mismatch/i.test(error.message)) {
       return;
     }
-    const line = `queue error: ${redactText(error.message, options.target.url)}`;
+    const message = redactText(error.message, options.target.url);
     // While Redis is away the same error repeats on every reconnect attempt.
-    if (line !== lastError) options.log(line);
-    lastError = line;
+    if (message !== lastError) {
+      options.log.event('queue_error', `queue error: ${message}`, { error: message }, 'warn');
+    }
+    lastError = message;
   });
   const stopped = new Promise<void>((resolve) => {
     const stop = (): void => {
@@ -129,8 +137,15 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     if (signal.aborted) stop();
     else signal.addEventListener('abort', stop, { once: true });
   });
-  options.log(
+  options.log.event(
+    'worker_ready',
     `ready: ${options.concurrency} slot(s) on ${options.target.safe} (queue ${PREFIX}:${QUEUE_NAME}) as worker ${id}`,
+    {
+      worker_id: id,
+      slots: options.concurrency,
+      redis: options.target.safe,
+      queue: `${PREFIX}:${QUEUE_NAME}`,
+    },
   );
   const loop = worker.run();
   await stopped;
@@ -149,7 +164,7 @@ type StoreContext = {
   readonly reporter: Reporter;
   readonly engines: EngineCache;
   readonly presence: Presence;
-  readonly log: (line: string) => void;
+  readonly log: EventLog;
 };
 
 async function runOneStore(
@@ -168,7 +183,11 @@ async function runOneStore(
   const reported = await context.reporter.reported(data.jobId, store.index);
   if (reported > count) return false; // Its end is reported already (or it was called off).
   const startAt = Math.max(data.startAt, reported);
-  context.log(`start        ${describeStore(data)} from image ${startAt + 1} of ${count}`);
+  context.log.event(
+    'store_started',
+    `start        ${describeStore(data)} from image ${startAt + 1} of ${count}`,
+    { ...storeFields(data), from: startAt },
+  );
   context.presence.add(bullJobId, data.jobId, store.index, store.storeId);
   const started = performance.now();
 
@@ -219,20 +238,37 @@ async function runOneStore(
     });
   }
   await reports;
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const ms = performance.now() - started;
   if (refused === 'lock-lost') {
-    context.log(
+    context.log.event(
+      'store_lock_lost',
       `lost lock    ${describeStore(data)}: it stalled or Redis lost it; stopped here, it goes on elsewhere`,
+      storeFields(data),
+      'warn',
     );
     throw new Error(`lost the lock on store ${store.storeId}`);
   }
   if (refused === 'duplicate') {
-    context.log(`called off   ${describeStore(data)}`);
+    context.log.event('store_called_off', `called off   ${describeStore(data)}`, storeFields(data));
     return false;
   }
   if (outcome.status === 'interrupted') return true;
-  context.log(`${outcome.status.padEnd(12)} ${describeStore(data)} in ${seconds} s`);
+  logStoreEnd(context.log, `${outcome.status.padEnd(12)} ${describeStore(data)}`, {
+    ...storeFields(data),
+    status: outcome.status,
+    error: outcome.status === 'failed' ? outcome.error : undefined,
+    ms,
+  });
   return false;
+}
+
+/** The fields every store event of a worker carries. */
+function storeFields(data: StoreJobData): {
+  readonly job_id: string;
+  readonly store_id: string;
+  readonly images: number;
+} {
+  return { job_id: data.jobId, store_id: data.store.storeId, images: data.store.images.length };
 }
 
 function describeStore(data: StoreJobData): string {

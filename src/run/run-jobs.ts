@@ -13,6 +13,8 @@ import { lockResults, type ResultsLock } from '../results/lock.js';
 import { isWriterAlive, loadResults, readResultsHeader } from '../results/reader.js';
 import { ResultsWriter, type SaveStats } from '../results/writer.js';
 import { removeStaleTemps } from '../utils/atomic-file.js';
+import { log } from '../log/process-log.js';
+import { logJobEnd, logJobStart } from '../log/job-events.js';
 import type { Sleep } from '../utils/sleep.js';
 import type { checkQueue, QueueRunner } from '../queue/coordinator.js';
 
@@ -143,6 +145,11 @@ async function runPrepared(
         },
       });
     for (const writer of writers) await writer.open();
+    for (const job of prepared) {
+      logJobStart(log, job.resumed ? 'resumed' : 'submitted', job.state.jobId, job.state.counts, {
+        results_path: job.resultsPath,
+      });
+    }
     request.onStart?.(prepared);
     const controller = new Controller(
       options,
@@ -161,6 +168,7 @@ async function runPrepared(
     // Each job's file is final the moment that job ends, not when the run does.
     const reports = await Promise.all(
       prepared.map(async (job, index): Promise<JobReport> => {
+        const started = performance.now();
         const { interrupted } = await (queue ?? controller).submit(job, stop.signal);
         const writer = writers[index];
         try {
@@ -168,6 +176,13 @@ async function runPrepared(
         } catch (error) {
           failures.push(error);
         }
+        const { status, counts } = job.state;
+        logJobEnd(
+          log,
+          job.state.jobId,
+          { status, counts, ms: performance.now() - started, interrupted },
+          { results_path: job.resultsPath },
+        );
         return {
           source: job.input.source,
           resultsPath: job.resultsPath,

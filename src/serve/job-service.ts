@@ -20,7 +20,9 @@ import type { JobInput, ResultOptions, ResultsDocument } from '../types.js';
 import { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
 import { JobRecords, type JobStatusDocument, type JobSummary } from './job-records.js';
 import { CANCELLED, jobView, type JobView } from './job-view.js';
-import type { ServerLog } from './log.js';
+import type { EventLog } from '../log/event-log.js';
+import { logJobEnd, logJobStart } from '../log/job-events.js';
+import { plural } from '../utils/plural.js';
 import { StorageUnavailableError } from './storage-error.js';
 import { StorageHealth } from './storage-health.js';
 
@@ -35,7 +37,7 @@ export type JobServiceOptions = {
   /** Most stores and images one submitted job may hold. */
   readonly limits?: JobLimits | undefined;
   /** Where jobs starting and ending, and failures nobody waits for, are told. */
-  readonly log?: ServerLog | undefined;
+  readonly log?: EventLog | undefined;
   /** Runs the jobs instead of the local Controller (`serve --queue`: on workers). */
   readonly runner?: Pick<Controller, 'submit' | 'load'> | undefined;
 };
@@ -293,13 +295,7 @@ export class JobService {
   #start(id: number, input: JobInput, state: JobState, how: 'submitted' | 'resumed'): void {
     const log = this.#options.log;
     const started = performance.now();
-    const counts = state.counts;
-    log?.write(
-      'info',
-      `job_${how}`,
-      `job ${id} ${how}: ${plural(counts.stores, 'store')}, ${plural(counts.images, 'image')}`,
-      { job_id: String(id), stores: counts.stores, images: counts.images },
-    );
+    if (log) logJobStart(log, how, String(id), state.counts);
     this.#writer.watch(state);
     const cancel = new AbortController();
     const signal = AbortSignal.any([this.#stop.signal, cancel.signal]);
@@ -336,24 +332,9 @@ export class JobService {
   }
 
   #ended(id: number, state: JobState, cancelled: boolean, ms: number): void {
-    const { status, counts } = state;
-    const seconds = (ms / 1000).toFixed(1);
-    this.#options.log?.write(
-      'info',
-      'job_finished',
-      `job ${id} ${cancelled ? 'cancelled' : status}: ${counts.done} done, ${counts.failed} failed, ${counts.skipped} skipped of ${plural(counts.images, 'image')} in ${plural(counts.stores, 'store')} (${seconds} s)`,
-      {
-        job_id: String(id),
-        status,
-        cancelled,
-        stores: counts.stores,
-        images: counts.images,
-        done: counts.done,
-        failed: counts.failed,
-        skipped: counts.skipped,
-        duration_ms: Math.round(ms),
-      },
-    );
+    const log = this.#options.log;
+    if (log)
+      logJobEnd(log, String(id), { status: state.status, counts: state.counts, ms, cancelled });
   }
 }
 
@@ -379,8 +360,4 @@ async function cancelStores(input: JobInput, state: JobState): Promise<void> {
 
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }

@@ -29,7 +29,7 @@ import { createDashboard, type Dashboard, type DashboardOptions } from './dashbo
 import type { BatchWriterOptions } from './batch-writer.js';
 import { openDatabase } from './db.js';
 import { createHttpServer, listen, type HttpLimits } from './http.js';
-import { createServerLog, type LogFormat, type ServerLog } from './log.js';
+import { createEventLog, type EventLog, type LogFormat } from '../log/event-log.js';
 import { createRequestGuard } from './request-guard.js';
 import { SERVE_DEFAULTS } from './defaults.js';
 import { JobService, type JobLimits } from './job-service.js';
@@ -112,7 +112,7 @@ export type RunningServer = {
  * @throws {InputError} `E_USAGE` when the database or the address cannot be used.
  */
 export async function startServer(config: ServeConfig): Promise<RunningServer> {
-  const log = createServerLog({
+  const log = createEventLog({
     format: config.logFormat ?? 'text',
     sink: config.log ?? (() => undefined),
   });
@@ -230,7 +230,7 @@ async function shutDown(service: JobService, downloader: Downloader, db: Databas
   db.close();
 }
 
-function downloaderOptions(config: ServeConfig, log: ServerLog): DownloaderOptions {
+function downloaderOptions(config: ServeConfig, log: EventLog): DownloaderOptions {
   const { options } = config;
   const guard =
     config.addressGuard ??

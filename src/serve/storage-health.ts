@@ -6,13 +6,13 @@
  * outage: one when it starts, one when it ends.
  */
 import { describeError } from '../utils/errors.js';
-import type { ServerLog } from './log.js';
+import type { EventLog } from '../log/event-log.js';
 import { probeStorage, storageProblem } from './storage-error.js';
 
 export class StorageHealth {
   readonly #dbPath: string;
   readonly #writePage: () => void;
-  readonly #log: ServerLog | undefined;
+  readonly #log: EventLog | undefined;
   /** What keeps the database from taking writes, while it lasts. */
   #reason: string | undefined;
 
@@ -20,7 +20,7 @@ export class StorageHealth {
    * @param dbPath the database file (its folder is probed)
    * @param writePage writes one page of the database (throws when it cannot)
    */
-  constructor(dbPath: string, writePage: () => void, log: ServerLog | undefined) {
+  constructor(dbPath: string, writePage: () => void, log: EventLog | undefined) {
     this.#dbPath = dbPath;
     this.#writePage = writePage;
     this.#log = log;

@@ -9,7 +9,14 @@ import { InputError } from '../../utils/errors.js';
 import { withResultsFileHints } from '../hints.js';
 import { quote, STOP_SIGNALS, worstExit, type CliIo, type StopSignal } from '../io.js';
 import { jobJson } from '../job-json.js';
-import { addEngineOptions, engineOptionsOf, type EngineFlags } from '../options.js';
+import {
+  addEngineOptions,
+  engineOptionsOf,
+  logFormatOption,
+  type EngineFlags,
+} from '../options.js';
+import { createEventLog, type EventLog, type LogFormat } from '../../log/event-log.js';
+import { setEventLog } from '../../log/process-log.js';
 import { outputWidth, paintFor, wantsColor } from '../paint.js';
 import {
   formatBytes,
@@ -32,6 +39,7 @@ type RunFlags = EngineFlags & {
   progress: boolean;
   queue?: string;
   report?: string;
+  logFormat: LogFormat;
 };
 
 /** This run's share of a job's work: what was recorded before it started is not counted. */
@@ -76,6 +84,11 @@ export function addRunCommand(
       '--report <kind:file,...>',
       'write reports at the end: html:report.html,junit:report.xml,csv:report.csv (- = stdout)',
     )
+    .addOption(
+      logFormatOption(
+        'events on stderr as text (notices and warnings only) or JSON lines (every job and store event; no progress)',
+      ),
+    )
     .action(async (manifests: string[], flags: RunFlags) => {
       setExit(await runCommand(manifests, flags, io, argv));
     });
@@ -98,11 +111,19 @@ async function runCommand(
     import('../progress.js'),
   ]);
   const paint = paintFor(io.stderr);
+  const json = flags.logFormat === 'json';
+  const log = createEventLog({
+    format: flags.logFormat,
+    sink: (line) => io.stderr.write(json ? `${line}\n` : `imgjob: ${line}\n`),
+    textLevel: 'notice',
+  });
+  setEventLog(log);
   const stop = new AbortController();
-  const removeSignals = onStopSignals(stop, io);
+  const removeSignals = onStopSignals(stop, io, log);
   const progress = await Progress.create(
     io.stderr,
-    progressWanted(io.stderr, { disabled: !flags.progress, env: process.env }),
+    // JSON lines are for a log collector: no spinner among them.
+    progressWanted(io.stderr, { disabled: !flags.progress || json, env: process.env }),
     wantsColor(io.stderr),
   );
   const started = performance.now();
@@ -121,7 +142,9 @@ async function runCommand(
       stdin: io.stdin,
       signal: stop.signal,
       queue: flags.queue,
-      onQueueNotice: (line) => io.stderr.write(`imgjob: ${line}\n`),
+      onQueueNotice: (line) => {
+        log.event('queue', line, {}, 'notice');
+      },
       onStart: (jobs) => {
         keepHeapTight(jobs.reduce((sum, job) => sum + job.state.counts.images, 0));
         for (const job of jobs) baselines.set(job.resultsPath, workOf(job));
@@ -135,6 +158,7 @@ async function runCommand(
   } finally {
     progress.stop();
     removeSignals();
+    setEventLog(undefined);
   }
 
   for (const report of reports) {
@@ -145,14 +169,21 @@ async function runCommand(
     const work = thisRun(report, baselines.get(report.resultsPath), elapsedMs);
     if (flags.json) {
       io.stdout.write(`${JSON.stringify(jobJson(report.document, report.resultsPath))}\n`);
-      io.stderr.write(`${renderSummary(report.document, paint)}\n`);
+      // With JSON lines, job_finished has said it.
+      if (!json) io.stderr.write(`${renderSummary(report.document, paint)}\n`);
     } else {
       writeJobReport(io.stdout, report, paintFor(io.stdout), work);
     }
   }
-  if (reportTargets) await writeRunReports(reportTargets, reports, io);
+  if (reportTargets) await writeRunReports(reportTargets, reports, io, log);
   if (stop.signal.aborted) {
-    io.stderr.write(`imgjob: interrupted; results saved. Resume with: ${resumeCommand(argv)}\n`);
+    const resume = resumeCommand(argv);
+    log.event(
+      'interrupted',
+      `interrupted; results saved. Resume with: ${resume}`,
+      { resume },
+      'notice',
+    );
     const signal = stop.signal.reason as StopSignal;
     if (signal === 'SIGHUP' && io === process) detachFromHungUpTerminal();
     return STOP_SIGNALS[signal];
@@ -162,8 +193,12 @@ async function runCommand(
     0,
   );
   if (failedStores > 0) {
-    io.stderr.write(
-      `imgjob: ${plural(failedStores, 'store')} failed; once the cause is fixed, take ${failedStores === 1 ? 'it' : 'them'} up again with: ${resumeCommand(argv, '--retry-failed')}\n`,
+    const retry = resumeCommand(argv, '--retry-failed');
+    log.event(
+      'retry_hint',
+      `${plural(failedStores, 'store')} failed; once the cause is fixed, take ${failedStores === 1 ? 'it' : 'them'} up again with: ${retry}`,
+      { failed_stores: failedStores, retry },
+      'notice',
     );
   }
   return worstExit(reports.map((report) => report.document.status));
@@ -178,11 +213,12 @@ async function writeRunReports(
   targets: readonly ReportTarget[],
   reports: readonly JobReport[],
   io: CliIo,
+  log: EventLog,
 ): Promise<void> {
   const { writeReports } = await import('../../report/write.js');
   const documents = reports.map((report) => report.document);
   for (const path of await writeReports(targets, documents, io.stdout))
-    io.stderr.write(`imgjob: report written to ${path}\n`);
+    log.event('report_written', `report written to ${path}`, { path }, 'notice');
 }
 
 function writeJobReport(
@@ -251,7 +287,7 @@ function keepHeapTight(images: number): void {
  * SIGINT, SIGTERM and SIGHUP (the terminal went away) all stop the run the
  * same way: no new images, results saved, exit 128 + the signal's number.
  */
-function onStopSignals(stop: AbortController, io: CliIo): () => void {
+function onStopSignals(stop: AbortController, io: CliIo, log: EventLog): () => void {
   const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
   const handler = (signal: StopSignal): void => {
     if (stop.signal.aborted) {
@@ -259,7 +295,14 @@ function onStopSignals(stop: AbortController, io: CliIo): () => void {
       if (signal === 'SIGHUP') detachFromHungUpTerminal();
       process.exit(STOP_SIGNALS[signal]);
     }
-    io.stderr.write(`\nimgjob: ${signal}: stopping, saving results… (again to quit at once)\n`);
+    // Off the progress line first.
+    if (!log.wants('info')) io.stderr.write('\n');
+    log.event(
+      'stopping',
+      `${signal}: stopping, saving results… (again to quit at once)`,
+      { signal },
+      'notice',
+    );
     stop.abort(signal);
   };
   for (const signal of signals) process.on(signal, handler);

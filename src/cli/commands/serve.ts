@@ -6,12 +6,19 @@
  */
 import { isIP } from 'node:net';
 
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 
 import type { CliIo } from '../io.js';
-import { addEngineOptions, engineOptionsOf, intOption, type EngineFlags } from '../options.js';
+import {
+  addEngineOptions,
+  engineOptionsOf,
+  intOption,
+  logFormatOption,
+  type EngineFlags,
+} from '../options.js';
 import { SERVE_DEFAULTS } from '../../serve/defaults.js';
-import { createServerLog, LOG_FORMATS, type LogFormat } from '../../serve/log.js';
+import { createEventLog, type EventLog, type LogFormat } from '../../log/event-log.js';
+import { setEventLog } from '../../log/process-log.js';
 import { requireSqlite } from '../sqlite-check.js';
 
 type ServeFlags = EngineFlags & {
@@ -119,11 +126,7 @@ export function addServeCommand(
         1,
       ),
     )
-    .addOption(
-      new Option('--log-format <format>', 'log lines on stderr as text or JSON lines')
-        .choices(LOG_FORMATS)
-        .default('text'),
-    )
+    .addOption(logFormatOption('log lines on stderr as text or JSON lines'))
     .option('--queue <redis-url>', 'run the stores on `imgjob worker` processes through this Redis')
     .addHelpText(
       'after',
@@ -153,7 +156,22 @@ async function serveCommand(flags: ServeFlags, io: Pick<CliIo, 'stderr'>): Promi
   const sink = (line: string): void => {
     io.stderr.write(format === 'json' ? `${line}\n` : `imgjob: ${line}\n`);
   };
-  const log = createServerLog({ format, sink });
+  const log = createEventLog({ format, sink });
+  // Events of the layers below (a host paused, Redis lost) join the same log.
+  setEventLog(log);
+  try {
+    return await serveWith(flags, log, sink);
+  } finally {
+    setEventLog(undefined);
+  }
+}
+
+async function serveWith(
+  flags: ServeFlags,
+  log: EventLog,
+  sink: (line: string) => void,
+): Promise<number> {
+  const format = flags.logFormat;
   const say = (line: string, event: string): void => {
     log.write('info', event, line);
   };

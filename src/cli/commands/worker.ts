@@ -9,9 +9,18 @@
 import type { Command } from 'commander';
 
 import { EXIT, type CliIo } from '../io.js';
-import { DEFAULTS, intOption, threadsOption } from '../options.js';
+import { DEFAULTS, intOption, logFormatOption, threadsOption } from '../options.js';
+import { createEventLog, type EventLog, type LogFormat } from '../../log/event-log.js';
+import { setEventLog } from '../../log/process-log.js';
+import type { RedisTarget } from '../../queue/redis-url.js';
 
-type WorkerFlags = { queue: string; concurrency: number; perHost: number; threads: number };
+type WorkerFlags = {
+  queue: string;
+  concurrency: number;
+  perHost: number;
+  threads: number;
+  logFormat: LogFormat;
+};
 
 export function addWorkerCommand(
   program: Command,
@@ -32,6 +41,11 @@ export function addWorkerCommand(
       intOption('--per-host <n>', 'most connections open to one host at once', DEFAULTS.perHost, 1),
     )
     .addOption(threadsOption())
+    .addOption(
+      logFormatOption(
+        'one line per event: text on stdout (as ever), or JSON lines on stderr (also Redis, host and retry events)',
+      ),
+    )
     .addHelpText(
       'after',
       `
@@ -50,18 +64,45 @@ async function workerCommand(
   flags: WorkerFlags,
   io: Pick<CliIo, 'stdout' | 'stderr'>,
 ): Promise<number> {
-  const [{ runWorker, DEFAULT_LOCK_TIMING }, { parseRedisUrl }, guard] = await Promise.all([
+  const { parseRedisUrl } = await import('../../queue/redis-url.js');
+  const target = parseRedisUrl(flags.queue);
+  const json = flags.logFormat === 'json';
+  const log = createEventLog({
+    format: flags.logFormat,
+    // Text stays on stdout, where its lines have always been; JSON goes to stderr.
+    sink: json
+      ? (line) => io.stderr.write(`${line}\n`)
+      : (line) => io.stdout.write(`imgjob worker: ${line}\n`),
+  });
+  setEventLog(log);
+  try {
+    return await runUntilStopped(flags, io, target, log);
+  } finally {
+    setEventLog(undefined);
+  }
+}
+
+async function runUntilStopped(
+  flags: WorkerFlags,
+  io: Pick<CliIo, 'stdout' | 'stderr'>,
+  target: RedisTarget,
+  log: EventLog,
+): Promise<number> {
+  const [{ runWorker, DEFAULT_LOCK_TIMING }, guard] = await Promise.all([
     import('../../queue/worker.js'),
-    import('../../queue/redis-url.js'),
     import('../../download/address-guard.js'),
   ]);
-  const target = parseRedisUrl(flags.queue);
+  const json = flags.logFormat === 'json';
   const stop = new AbortController();
   const handler = (signal: NodeJS.Signals): void => {
     if (stop.signal.aborted) process.exit(signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint);
-    io.stderr.write(
-      `\nimgjob worker: ${signal}: handing back running stores… (again to quit at once)\n`,
-    );
+    if (json) {
+      log.event('stopping', `${signal}: handing back running stores…`, { signal }, 'notice');
+    } else {
+      io.stderr.write(
+        `\nimgjob worker: ${signal}: handing back running stores… (again to quit at once)\n`,
+      );
+    }
     stop.abort(signal);
   };
   process.on('SIGINT', handler);
@@ -83,7 +124,7 @@ async function workerCommand(
         heartbeatMs: envMs('IMGJOB_WORKER_HEARTBEAT_MS'),
         guardedConnector: (timeoutMs) =>
           guard.guardedConnector(guard.createAddressGuard(), { connect: { timeout: timeoutMs } }),
-        log: (line) => io.stdout.write(`imgjob worker: ${line}\n`),
+        log,
       },
       stop.signal,
     );
@@ -92,7 +133,8 @@ async function workerCommand(
     process.off('SIGTERM', handler);
   }
   if (!stop.signal.aborted) return EXIT.completed;
-  io.stderr.write('imgjob worker: stopped; every store it held is back in the queue\n');
+  if (json) log.event('stopped', 'stopped; every store it held is back in the queue', {}, 'notice');
+  else io.stderr.write('imgjob worker: stopped; every store it held is back in the queue\n');
   return stop.signal.reason === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint;
 }
 
