@@ -113,7 +113,6 @@ export default tseslint.config(
   prettier,
 );
 
-
 /** One `no-restricted-imports` rule per folder: the folders it must not import from. */
 function layerRules(/** @type {Record<string, string[]>} */ forbidden) {
   return Object.entries(forbidden).map(([files, folders]) => ({
