@@ -4,7 +4,16 @@
  * one proceeds, the other is refused with exit 2 and asks for nothing.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -37,6 +46,11 @@ function gatedJob(key: string): { manifest: string; out: string } {
   const visits = [{ store_id: 'S1', image_url: [server.url(`/gate/${key}/image.png`)] }];
   writeFileSync(manifest, JSON.stringify({ count: 1, visits }));
   return { manifest, out: join(dir, `${key}.results.json`) };
+}
+
+function mkfifo(path: string): void {
+  const made = spawnSync('mkfifo', [path]);
+  if (made.status !== 0) throw new Error(`mkfifo ${path}: ${made.stderr.toString()}`);
 }
 
 /** A pid that belonged to a process of this host and is free now. */
@@ -125,6 +139,65 @@ describe('a lock left behind', () => {
     expect(server.requestsTo('/gate/live/')).toEqual([]);
     expect(existsSync(out)).toBe(false);
   });
+});
+
+describe('something at the name of the lock that is not a lock file', () => {
+  const kinds: readonly [string, (lock: string) => void, string][] = [
+    [
+      'a FIFO',
+      (lock) => {
+        mkfifo(lock);
+      },
+      'a FIFO (named pipe)',
+    ],
+    [
+      'a symbolic link to a FIFO',
+      (lock) => {
+        mkfifo(`${lock}.fifo`);
+        symlinkSync(`${lock}.fifo`, lock);
+      },
+      `a symbolic link to "LOCK.fifo" (a FIFO (named pipe))`,
+    ],
+    [
+      'a symbolic link to /dev/zero',
+      (lock) => {
+        symlinkSync('/dev/zero', lock);
+      },
+      'a symbolic link to "/dev/zero" (a character device)',
+    ],
+    [
+      'a dangling symbolic link',
+      (lock) => {
+        symlinkSync('nowhere', lock);
+      },
+      'a symbolic link to "nowhere", which does not exist',
+    ],
+    [
+      'a folder',
+      (lock) => {
+        mkdirSync(lock);
+      },
+      'a folder',
+    ],
+  ];
+
+  it.each(kinds)(
+    'is refused at once when it is %s: exit 2, one line naming it, nothing requested',
+    async (name, plant, what) => {
+      const key = `foreign-${kinds.findIndex(([kind]) => kind === name)}`;
+      const { manifest, out } = gatedJob(key);
+      const lock = lockPathOf(out);
+      plant(lock);
+      const result = await runCli(['run', manifest, '-o', out, ...ARGS]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(
+        `imgjob: cannot lock ${out}: ${lock} is ${what.replace('LOCK', lock)}, not an imgjob lock file; remove it, or choose another file with -o\n`,
+      );
+      expect(server.requestsTo(`/gate/${key}/`)).toEqual([]);
+      expect(existsSync(out)).toBe(false);
+      expect(lstatSync(lock).isFile()).toBe(false);
+    },
+  );
 });
 
 describe('the lock goes at the end', () => {

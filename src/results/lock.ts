@@ -2,18 +2,24 @@
  * One run per results file: `<results>.lock`, created with O_EXCL and
  * holding the pid and host of its run, is taken before any download and
  * removed at the end. A lock whose run is gone (same host, dead pid) is taken
- * over; readers (`imgjob status`) never look at it.
+ * over; readers (`imgjob status`) never look at it. Anything at the lock's
+ * name that is not a regular file (a FIFO, a device, a symbolic link, a
+ * folder) is refused as such: it is never opened in a way that could block
+ * or follow it.
  */
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
+  fstatSync,
   linkSync,
   openSync,
-  readFileSync,
+  readlinkSync,
+  readSync,
   renameSync,
   rmSync,
   statSync,
+  type Stats,
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
@@ -30,7 +36,20 @@ export type ResultsLock = {
 
 type Holder = { readonly pid: number; readonly host: string; readonly token: string };
 
+/** What is at the lock's name. */
+type LockFile =
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'held'; readonly holder: Holder }
+  /** A regular file without a readable holder: being written, or left half-written. */
+  | { readonly kind: 'unreadable' }
+  /** Not a lock file at all: what it is, in words. */
+  | { readonly kind: 'foreign'; readonly what: string };
+
 const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+const READ_LOCK = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+/** A holder is well under this; more is not a lock file of ours. */
+const MAX_LOCK_BYTES = 4096;
 
 /** A lock file with no readable holder is being created, until it is this old. */
 const UNWRITTEN_GRACE_MS = 10_000;
@@ -69,9 +88,11 @@ export function lockResults(resultsPath: string): ResultsLock {
       return lock;
     }
     const found = readLockFile(path);
-    if (found === 'missing') continue;
-    if (isStale(found, path)) takeOverStale(path, found);
-    else if (found !== undefined) throw lockedError(resultsPath, found);
+    if (found.kind === 'missing') continue;
+    if (found.kind === 'foreign') throw foreignError(resultsPath, path, found.what);
+    const other = found.kind === 'held' ? found.holder : undefined;
+    if (isStale(other, path)) takeOverStale(path, other);
+    else if (other !== undefined) throw lockedError(resultsPath, other);
     else sleepSync(2);
   }
   throw lockedError(resultsPath, readHolder(path));
@@ -100,21 +121,65 @@ function tryCreate(path: string, text: string, resultsPath: string): boolean {
   }
 }
 
-/** The holder; `undefined` for a file with no readable holder (being written). */
-function readLockFile(path: string): Holder | undefined | 'missing' {
-  let text: string;
+/**
+ * What is at the lock's name, opened without following a symbolic link and
+ * without waiting (a FIFO); only a regular file is read, and only its start.
+ */
+function readLockFile(path: string): LockFile {
+  let fd: number;
   try {
-    text = readFileSync(path, 'utf8');
+    fd = openSync(path, READ_LOCK);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
-    return undefined;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { kind: 'missing' };
+    // O_NOFOLLOW refuses a symbolic link with ELOOP (Linux, macOS) or EMLINK (FreeBSD).
+    if (code === 'ELOOP' || code === 'EMLINK') return { kind: 'foreign', what: symlinkWhat(path) };
+    // Being replaced (EACCES on a lock another user just made, say): nothing to read now.
+    return { kind: 'unreadable' };
   }
-  return parseHolder(text);
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) return { kind: 'foreign', what: kindOf(stats) };
+    const buffer = Buffer.alloc(MAX_LOCK_BYTES);
+    const length = readSync(fd, buffer, 0, buffer.length, 0);
+    const holder = parseHolder(buffer.toString('utf8', 0, length));
+    return holder === undefined ? { kind: 'unreadable' } : { kind: 'held', holder };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function readHolder(path: string): Holder | undefined {
   const found = readLockFile(path);
-  return found === 'missing' ? undefined : found;
+  return found.kind === 'held' ? found.holder : undefined;
+}
+
+/** `a symbolic link to /dev/zero (a character device)`, without opening the target. */
+function symlinkWhat(path: string): string {
+  let target: string;
+  try {
+    target = readlinkSync(path);
+  } catch {
+    return 'a symbolic link';
+  }
+  let stats: Stats;
+  try {
+    stats = statSync(path);
+  } catch {
+    return `a symbolic link to ${JSON.stringify(target)}, which does not exist`;
+  }
+  return `a symbolic link to ${JSON.stringify(target)} (${kindOf(stats)})`;
+}
+
+function kindOf(stats: Stats): string {
+  if (stats.isFile()) return 'a regular file';
+  if (stats.isDirectory()) return 'a folder';
+  if (stats.isFIFO()) return 'a FIFO (named pipe)';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isSymbolicLink()) return 'a symbolic link';
+  return 'not a regular file';
 }
 
 function parseHolder(text: string): Holder | undefined {
@@ -184,6 +249,13 @@ function lockedError(resultsPath: string, holder: Holder | undefined): InputErro
   return new InputError(
     'E_OUTPUT_EXISTS',
     `${resultsPath} is being written by a running imgjob${who}; wait for it to end or stop it, or choose another file with -o (lock: ${lockPathOf(resultsPath)})`,
+  );
+}
+
+function foreignError(resultsPath: string, lockPath: string, what: string): InputError {
+  return new InputError(
+    'E_OUTPUT_EXISTS',
+    `cannot lock ${resultsPath}: ${lockPath} is ${what}, not an imgjob lock file; remove it, or choose another file with -o`,
   );
 }
 
