@@ -46,6 +46,17 @@ export default tseslint.config(
       ],
     },
   },
+  // The queue talks to Redis on every line: a promise left floating there is
+  // an unhandled rejection (a dead worker) the first time Redis answers OOM.
+  {
+    files: ['src/queue/**'],
+    rules: {
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { checkThenables: true, ignoreVoid: false, ignoreIIFE: false },
+      ],
+    },
+  },
   {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,

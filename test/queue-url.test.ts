@@ -23,9 +23,11 @@ describe('parseRedisUrl', () => {
       url: 'redis://127.0.0.1:6379/0',
       safe: 'redis://127.0.0.1:6379/0',
       tls: false,
+      db: 0,
     });
     const tls = parseRedisUrl('rediss://app:s3cr3t-pw@cache.example.com:6380/2');
     expect(tls.tls).toBe(true);
+    expect(tls.db).toBe(2);
     expect(tls.safe).toBe('rediss://***:***@cache.example.com:6380/2');
     expect(parseRedisUrl('redis://:only-pass@h/').safe).toBe('redis://:***@h/');
   });
@@ -37,6 +39,15 @@ describe('parseRedisUrl', () => {
     expect(problemOf('redis://:pw12345@h:6379/queue')).toContain('must be a database number');
     expect(problemOf('redis://:pw12345@h:6379/queue')).not.toContain('pw12345');
     expect(problemOf('not a url :pw12345@')).toMatch(/^--queue: expected a Redis URL/);
+    expect(problemOf('redis://:pw%zz12@h:6379/0')).toBe(
+      '--queue: the password in redis://:***@h:6379/0 holds a malformed %-escape: write a % in it as %25',
+    );
+  });
+
+  it('hides a password given as a query parameter', () => {
+    expect(parseRedisUrl('redis://h:6379/0?password=hunter2hunter2').safe).toBe(
+      'redis://h:6379/0?password=***',
+    );
   });
 });
 
@@ -47,7 +58,10 @@ describe('redactText', () => {
       'WRONGPASS for *** with ***',
     );
     expect(redactText('cannot use rediss://a:b@host:1/0 now')).toBe(
-      'cannot use rediss://***@host:1/0 now',
+      'cannot use rediss://***:***@host:1/0 now',
+    );
+    expect(redactText('imgjob run m.json --queue redis://:pw@h:1/0?password=pw')).toBe(
+      'imgjob run m.json --queue redis://:***@h:1/0?password=***',
     );
   });
 });

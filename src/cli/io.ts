@@ -15,6 +15,8 @@ export const EXIT = {
   unfinished: 3,
   /** A bug (EX_SOFTWARE): never to be read as "the job failed". */
   internal: 70,
+  /** The queue's Redis stayed unusable past --queue-wait (EX_TEMPFAIL): results saved, resumable. */
+  tempfail: 75,
   /** The terminal hung up (SIGHUP): results saved, resumable. */
   sighup: 129,
   sigint: 130,

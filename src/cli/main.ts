@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 
 import { Command, CommanderError } from 'commander';
 
-import { InputError } from '../utils/errors.js';
+import { InputError, QueueUnavailableError } from '../utils/errors.js';
 import { packageVersion } from '../utils/package-root.js';
 import { addReportCommand } from './commands/report.js';
 import { addRunCommand } from './commands/run.js';
@@ -44,6 +44,10 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
     if (error instanceof InputError) {
       for (const line of error.problems) io.stderr.write(`imgjob: ${line}\n`);
       return EXIT.usage;
+    }
+    if (error instanceof QueueUnavailableError) {
+      io.stderr.write(`imgjob: ${error.message}\n`);
+      return EXIT.tempfail;
     }
     reportBug(error, argv, io);
     return EXIT.internal;
@@ -90,6 +94,7 @@ Examples:
 
 Exit codes: 0 completed · 1 failed · 2 bad input or usage · 3 (status) unfinished
             70 internal error (a bug: please report it)
+            75 the queue's Redis stayed unusable past --queue-wait (results saved, resumable)
             129 stopped by SIGHUP · 130 by SIGINT · 143 by SIGTERM (results saved, resumable)`,
   );
   return program;

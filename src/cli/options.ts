@@ -146,6 +146,31 @@ export function engineOptionsOf(flags: EngineFlags) {
   };
 }
 
+const DURATION_UNITS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  min: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/** A duration option: `90s`, `10m`, `2h`, `7d` (a bare number is seconds); its value is in ms. */
+export function durationOption(flags: string, description: string, fallback: string): Option {
+  const name = /--([\w-]+)/.exec(flags)?.[1] ?? flags;
+  const parse = (text: string): number => {
+    const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?$/.exec(text.trim());
+    const ms = match ? Number(match[1]) * (DURATION_UNITS[match[2] ?? 's'] ?? 1_000) : NaN;
+    if (!Number.isFinite(ms) || ms <= 0) {
+      throw new InvalidArgumentError(
+        `Expected \`${name}\` to be a duration like 90s, 10m, 2h or 7d, got \`${text}\``,
+      );
+    }
+    return Math.round(ms);
+  };
+  return new Option(flags, description).argParser(parse).default(parse(fallback), fallback);
+}
+
 /** A whole-number option, checked at the door in p-queue's manner. */
 export function intOption(
   flags: string,

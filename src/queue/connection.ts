@@ -1,6 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 
 import { queueError, redactText, type RedisTarget } from './redis-url.js';
+import type { RedisWeather } from './weather.js';
 
 /** How long the first contact with Redis may take before the run is refused. */
 const PREFLIGHT_TIMEOUT_MS = 5_000;
@@ -11,10 +12,14 @@ const PREFLIGHT_TIMEOUT_MS = 5_000;
  * for Redis to come back instead of failing after a few reconnects, so a
  * Redis restart pauses the work rather than losing it.
  */
-export function connect(target: RedisTarget, name: string): Redis {
+export function connect(target: RedisTarget, name: string, weather: RedisWeather): Redis {
   const redis = new Redis(target.url, connectionOptions(name));
-  // ioredis retries on its own; an 'error' event with no listener would crash.
-  redis.on('error', ignore);
+  // ioredis reconnects on its own; an 'error' event with no listener would
+  // crash. The weather says once that Redis is away, and when it is back.
+  weather.watch(redis);
+  redis.on('ready', () => {
+    if (weather.current?.condition.kind === 'unreachable') weather.clear();
+  });
   return redis;
 }
 
@@ -24,6 +29,10 @@ export function connectionOptions(name: string): RedisOptions {
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
+    // A failover leaves the old primary read-only: reconnect, to whatever the
+    // address points at now. The command still fails (and is retried): the
+    // weather says what Redis answered.
+    reconnectOnError: (error) => /^READONLY\b/.test(error.message),
   };
 }
 
@@ -54,6 +63,15 @@ export async function preflight(target: RedisTarget): Promise<void> {
       throw queueError(
         `--queue: cannot reach Redis at ${target.safe}: ${describe(lastError ?? error, target)}`,
       );
+    }
+    if (target.db !== 0) {
+      // ioredis selects the database on connecting, but only reports a
+      // refusal as an event: the commands would then go to database 0.
+      await redis.select(target.db).catch((error: unknown) => {
+        throw queueError(
+          `--queue: Redis at ${target.safe} refuses database ${target.db}: ${describe(error, target)}`,
+        );
+      });
     }
     const info = await redis.info();
     const version = field(info, 'redis_version') ?? '0';
@@ -87,8 +105,4 @@ function field(info: string, name: string): string | undefined {
 function atLeast(version: string, floor: readonly [number, number]): boolean {
   const [major = 0, minor = 0] = version.split('.').map(Number);
   return major > floor[0] || (major === floor[0] && minor >= floor[1]);
-}
-
-function ignore(): void {
-  // Deliberately empty: reconnecting is ioredis's job; commands wait meanwhile.
 }

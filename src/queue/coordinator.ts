@@ -4,11 +4,24 @@ import type { Redis } from 'ioredis';
 import type { PreparedJob } from '../engine/controller.js';
 import type { JobOutcome } from '../engine/job.js';
 import type { RunOptions } from '../types.js';
+import { InputError, QueueUnavailableError } from '../utils/errors.js';
 import { connect, preflight } from './connection.js';
 import { JobRun } from './job-run.js';
+import { newCoordinatorId } from './lease.js';
 import { PREFIX, QUEUE_NAME, type ProcessingSettings, type StoreJobData } from './protocol.js';
 import { parseRedisUrl, type RedisTarget } from './redis-url.js';
 import { Slots } from './slots.js';
+import { describeCondition, RedisWeather } from './weather.js';
+import { readWorkers } from './worker-watch.js';
+
+/** Default `--queue-wait`: how long an unusable Redis is waited for. */
+export const DEFAULT_QUEUE_WAIT_MS = 10 * 60_000;
+/** Default `--queue-retention`: how long an unfinished job's keys wait for `--resume`. */
+export const DEFAULT_QUEUE_RETENTION_MS = 7 * 24 * 3600_000;
+/** With stores out and no result for this long, say how many workers there are (and again). */
+const WAITING_NOTICE_MS = 30_000;
+/** How often the coordinator looks at the time (give up? say it waits?). */
+const WATCH_MS = 1_000;
 
 export type QueueRunnerOptions = Pick<
   RunOptions,
@@ -32,6 +45,18 @@ export type QueueRunnerOptions = Pick<
   readonly durable?: (() => Promise<void>) | undefined;
   /** Told what a user should know, e.g. that no worker is connected yet. */
   readonly onNotice?: ((line: string) => void) | undefined;
+  /**
+   * Told once Redis stayed unusable for `queueWaitMs` (exit 75), or when
+   * another coordinator holds a job (exit 2): the caller stops the run
+   * (saving its results) and ends with this error. Without it (serve) the
+   * coordinator waits for Redis as long as it takes, and a job another
+   * coordinator holds stops with a notice.
+   */
+  readonly onGiveUp?: ((error: QueueUnavailableError | InputError) => void) | undefined;
+  /** @default DEFAULT_QUEUE_WAIT_MS */
+  readonly queueWaitMs?: number | undefined;
+  /** @default DEFAULT_QUEUE_RETENTION_MS */
+  readonly retentionMs?: number | undefined;
 };
 
 /** Checks a `--queue` URL and the Redis behind it; throws an InputError (exit 2). */
@@ -46,6 +71,11 @@ export type QueueRunner = {
   submit(job: PreparedJob, signal: AbortSignal): Promise<JobOutcome>;
   /** Stores handed out (running or waiting for a worker), for health reports. */
   readonly load: { readonly running: number; readonly waiting: number };
+  /**
+   * Stores are out and no result came for a while, with no worker on this
+   * queue (the dashboard says "waiting for workers").
+   */
+  readonly waitingForWorkers: boolean;
   close(): Promise<void>;
 };
 
@@ -56,7 +86,9 @@ export type QueueRunner = {
  * the same as a single machine's.
  */
 export function openQueueRunner(target: RedisTarget, options: QueueRunnerOptions): QueueRunner {
-  const queueConnection = connect(target, 'imgjob-coordinator');
+  const say = (line: string): void => options.onNotice?.(line);
+  const weather = new RedisWeather(target, say);
+  const queueConnection = connect(target, 'imgjob-coordinator', weather);
   const queue = new Queue<StoreJobData>(QUEUE_NAME, {
     connection: queueConnection,
     prefix: PREFIX,
@@ -70,18 +102,85 @@ export function openQueueRunner(target: RedisTarget, options: QueueRunnerOptions
       removeOnFail: { age: 24 * 3600 },
     },
   });
+  weather.watch(queue);
   const slots = new Slots(options.concurrency);
-  const settings = settingsOf(options);
+  const coordinatorId = newCoordinatorId();
+  const runOptions = {
+    ...options,
+    settings: settingsOf(options),
+    weather,
+    coordinatorId,
+    retentionMs: options.retentionMs ?? DEFAULT_QUEUE_RETENTION_MS,
+    onResult: () => {
+      lastResult = Date.now();
+    },
+  };
   const readers = new Set<Redis>();
+  let lastResult = Date.now();
+  let lastNotice = 0;
+  let workers: number | undefined;
+  let gaveUp = false;
+  let counting: Promise<void> | undefined;
+  const countWorkers = (): Promise<void> =>
+    (counting ??= readWorkers(queueConnection, undefined)
+      .then((list) => {
+        workers = list.length;
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        counting = undefined;
+      }));
+  const watch = setInterval(() => {
+    const now = Date.now();
+    const bad = weather.current;
+    const waitMs = options.queueWaitMs ?? DEFAULT_QUEUE_WAIT_MS;
+    if (bad && options.onGiveUp && !gaveUp && now - bad.since >= waitMs) {
+      gaveUp = true;
+      options.onGiveUp(
+        new QueueUnavailableError(
+          `Redis at ${target.safe} ${describeCondition(bad.condition)} for ${formatWait(now - bad.since)} (--queue-wait); results saved: run the same command with --resume`,
+        ),
+      );
+      return;
+    }
+    const quiet = slots.taken > 0 && now - lastResult >= WAITING_NOTICE_MS;
+    if (!quiet) {
+      workers = undefined;
+      return;
+    }
+    if (bad || now - lastNotice < WAITING_NOTICE_MS) return;
+    lastNotice = now;
+    countWorkers()
+      .then(() => {
+        if (workers === undefined) return;
+        say(
+          `waiting: ${slots.taken} store(s) out, no result for ${formatWait(Date.now() - lastResult)}; ${describeWorkers(workers, target)}`,
+        );
+      })
+      .catch(() => undefined);
+  }, WATCH_MS);
+  watch.unref();
   let checked: Promise<void> | undefined;
   return {
     async submit(job, signal) {
-      checked ??= noticeIdleQueue(queue, target, options.onNotice);
+      checked ??= countWorkers().then(() => {
+        if (workers === 0) {
+          say(
+            `no imgjob worker on this queue (${target.safe}, prefix ${PREFIX}) yet: the stores wait until one starts (imgjob worker --queue <url>)`,
+          );
+        }
+      });
       await checked;
-      const reader = connect(target, 'imgjob-coordinator-reader');
+      const reader = connect(target, 'imgjob-coordinator-reader', weather);
       readers.add(reader);
       try {
-        return await new JobRun(job, queue, reader, slots, { ...options, settings }).run(signal);
+        return await new JobRun(job, queue, reader, slots, runOptions).run(signal);
+      } catch (error) {
+        // Another coordinator holds the job: this one leaves it alone.
+        if (!(error instanceof InputError)) throw error;
+        if (options.onGiveUp) options.onGiveUp(error);
+        else say(error.message);
+        return { status: job.state.status, interrupted: true };
       } finally {
         readers.delete(reader);
         reader.disconnect();
@@ -90,28 +189,34 @@ export function openQueueRunner(target: RedisTarget, options: QueueRunnerOptions
     get load() {
       return { running: slots.taken, waiting: 0 };
     },
+    get waitingForWorkers() {
+      return workers === 0 && slots.taken > 0;
+    },
     async close() {
+      clearInterval(watch);
       for (const reader of readers) reader.disconnect();
-      await queue.close();
+      // BullMQ's close waits for Redis: not past a moment when it is away.
+      await Promise.race([queue.close().catch(() => undefined), delay(2_000)]);
       queueConnection.disconnect();
     },
   };
 }
 
-/** A coordinator with no worker would wait silently: say so once. */
-async function noticeIdleQueue(
-  queue: Queue<StoreJobData>,
-  target: RedisTarget,
-  onNotice: ((line: string) => void) | undefined,
-): Promise<void> {
-  if (!onNotice) return;
-  // CLIENT LIST may be refused by a managed Redis: then nothing is said.
-  const workers = await queue.getWorkersCount().catch(() => undefined);
-  if (workers === 0) {
-    onNotice(
-      `no imgjob worker is connected to ${target.safe} yet: the stores wait in the queue until one starts (imgjob worker --queue <url>)`,
-    );
-  }
+function describeWorkers(count: number, target: RedisTarget): string {
+  const where = `on ${target.safe} (prefix ${PREFIX})`;
+  if (count === 0) return `no imgjob worker ${where}: start one with imgjob worker --queue <url>`;
+  return `${count} imgjob worker${count === 1 ? '' : 's'} ${where}`;
+}
+
+/** `45 s`, `10 min`. */
+function formatWait(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 120) return `${seconds} s`;
+  return `${Math.round(seconds / 60)} min`;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 /** What changes results travels with every store. */

@@ -4,11 +4,12 @@ import type { Redis } from 'ioredis';
 import type { PreparedJob } from '../engine/controller.js';
 import type { JobOutcome } from '../engine/job.js';
 import type { StoreTask } from '../types.js';
+import { InputError } from '../utils/errors.js';
 import { applyEntry, storeMasterFailure } from './apply.js';
 import type { QueueRunnerOptions } from './coordinator.js';
+import { describeHolder, JobLease } from './lease.js';
 import {
   CALLED_OFF,
-  CONSUMER,
   GROUP,
   PROTOCOL_VERSION,
   handOutsKey,
@@ -20,13 +21,27 @@ import {
   type StoreJobData,
 } from './protocol.js';
 import type { Slots } from './slots.js';
+import { retrying, Stopped, type RedisWeather } from './weather.js';
 
 /** How often the stores in flight are checked against the queue (lost by Redis, failed). */
 const RECONCILE_MS = 2_000;
 /** Longest wait for results before checking the signal and the slots again. */
 const READ_BLOCK_MS = 500;
 
-export type JobRunOptions = QueueRunnerOptions & { readonly settings: ProcessingSettings };
+/** How long a stopped run still tries to withdraw its waiting stores and end its lease. */
+const GOODBYE_MS = 2_000;
+/** Why a serve job's signal fired when the job was cancelled (not the server stopping). */
+export const CANCEL_REASON = 'cancel';
+
+export type JobRunOptions = QueueRunnerOptions & {
+  readonly settings: ProcessingSettings;
+  readonly weather: RedisWeather;
+  /** This coordinator's id: the job's lease holder, its results' consumer. */
+  readonly coordinatorId: string;
+  /** A result came in (the waiting notice counts the time since the last). */
+  readonly onResult: () => void;
+  readonly retentionMs: number;
+};
 
 /** One job on the queue: its stores in flight, its results stream, its state. */
 export class JobRun {
@@ -44,6 +59,13 @@ export class JobRun {
   readonly #inFlight = new Set<number>();
   #calledOff = false;
   #handOuts = 0;
+  /** Fires when the run stops: the caller's signal, or the lease lost. */
+  readonly #stop = new AbortController();
+  readonly #lease: JobLease;
+  /** The lease is ours: the job's keys are this run's to change. */
+  #leased = false;
+  /** Every store ended: the job's keys go. */
+  #done = false;
 
   constructor(
     job: PreparedJob,
@@ -59,11 +81,77 @@ export class JobRun {
     this.#options = options;
     this.#id = options.namespace ? `${options.namespace}.${job.state.jobId}` : job.state.jobId;
     this.#stream = resultsStreamKey(this.#id);
+    this.#lease = new JobLease(redis, options.weather, this.#id, options.coordinatorId);
   }
 
+  /**
+   * Runs the job until it ends or `signal` fires. Redis weather is waited
+   * out (the coordinator gives up after --queue-wait, through `signal`).
+   * Throws an InputError when another coordinator holds the job.
+   */
   async run(signal: AbortSignal): Promise<JobOutcome> {
+    const { state } = this.#job;
+    const forward = (): void => {
+      this.#stop.abort(signal.reason);
+    };
+    if (signal.aborted) forward();
+    signal.addEventListener('abort', forward, { once: true });
+    try {
+      const holder = await this.#lease.acquire(this.#stop.signal);
+      if (holder) {
+        throw new InputError(
+          'E_QUEUE',
+          `--queue: ${describeHolder(state.jobId, holder)}; one coordinator per job: wait for it to end (or stop it)`,
+        );
+      }
+      this.#leased = true;
+      this.#lease.keep((other) => {
+        this.#options.onNotice?.(
+          `lost the lease of the job: ${describeHolder(state.jobId, other)}; this run stops recording results`,
+        );
+        this.#stop.abort('lease lost');
+      });
+      await this.#work();
+    } catch (error) {
+      if (!(error instanceof Stopped)) throw error;
+    } finally {
+      signal.removeEventListener('abort', forward);
+      await this.#end();
+    }
+    const stopped = this.#stop.signal.aborted;
+    return { status: state.status, interrupted: stopped && state.status === 'ongoing' };
+  }
+
+  /** Every Redis command of the run: weather is waited out until the run stops. */
+  #call<T>(command: () => Promise<T>, signal = this.#stop.signal): Promise<T> {
+    return retrying(this.#options.weather, command, signal);
+  }
+
+  async #end(): Promise<void> {
+    if (!this.#leased) return;
+    const goodbye = AbortSignal.timeout(GOODBYE_MS);
+    try {
+      if (this.#done) await this.#cleanUp(goodbye);
+      else {
+        if (this.#stop.signal.reason === CANCEL_REASON) await this.#callOff(goodbye);
+        else await this.#withdrawWaiting(goodbye);
+        await this.#expireKeys(goodbye);
+      }
+    } catch (error) {
+      // Redis did not answer in time: the waiting stores stay for --resume.
+      if (!(error instanceof Stopped)) throw error;
+    } finally {
+      this.#slots.give(this.#inFlight.size);
+      this.#inFlight.clear();
+      await this.#lease.release(goodbye);
+    }
+  }
+
+  async #work(): Promise<void> {
     const { state, input } = this.#job;
+    await this.#keepKeys();
     await this.#ensureGroup();
+    await this.#claimEarlierResults();
     // Results an earlier coordinator left unacknowledged come first, so a
     // store they end is not handed out again.
     for (;;) {
@@ -99,7 +187,7 @@ export class JobRun {
     if (this.#calledOff) await this.#callOffRest();
 
     let lastCheck = performance.now();
-    while (!this.#finished() && !signal.aborted) {
+    while (!this.#finished() && !this.#stop.signal.aborted) {
       await this.#handOut();
       const entries = await this.#read('>');
       if (entries === 'lost') {
@@ -112,10 +200,7 @@ export class JobRun {
         lastCheck = performance.now();
       }
     }
-    if (signal.aborted) await this.#withdrawWaiting();
-    else await this.#cleanUp();
-    this.#slots.give(this.#inFlight.size);
-    return { status: state.status, interrupted: signal.aborted && state.status === 'ongoing' };
+    this.#done = this.#finished();
   }
 
   #finished(): boolean {
@@ -127,11 +212,36 @@ export class JobRun {
   }
 
   async #ensureGroup(): Promise<void> {
-    try {
-      await this.#redis.xgroup('CREATE', this.#stream, GROUP, '0', 'MKSTREAM');
-    } catch (error) {
-      if (!(error instanceof Error && error.message.includes('BUSYGROUP'))) throw error;
-    }
+    await this.#call(() =>
+      this.#redis.xgroup('CREATE', this.#stream, GROUP, '0', 'MKSTREAM').catch((error: unknown) => {
+        if (!(error instanceof Error && error.message.includes('BUSYGROUP'))) throw error;
+        return 'OK';
+      }),
+    );
+  }
+
+  /**
+   * Each coordinator reads under its own consumer name: the results an
+   * earlier one read and did not acknowledge (it was killed) become this
+   * one's, to be read again from the start of its pending list.
+   */
+  async #claimEarlierResults(): Promise<void> {
+    let cursor = '0-0';
+    do {
+      const reply = (await this.#call(() =>
+        this.#redis.xautoclaim(
+          this.#stream,
+          GROUP,
+          this.#options.coordinatorId,
+          0,
+          cursor,
+          'COUNT',
+          1000,
+          'JUSTID',
+        ),
+      )) as [string, ...unknown[]];
+      cursor = reply[0];
+    } while (cursor !== '0-0');
   }
 
   /** Hands out stores while slots are free. */
@@ -160,23 +270,27 @@ export class JobRun {
     );
     // Recorded first: a coordinator that dies between the two lines finds a
     // hand-out the queue does not hold, and hands the store out again.
-    await this.#redis.hset(handOutsKey(this.#id), String(task.index), id);
-    await this.#queue.add('store', data, { jobId: id });
+    await this.#call(() => this.#redis.hset(handOutsKey(this.#id), String(task.index), id));
+    // Added again after an unanswered try: BullMQ keeps one job per id.
+    await this.#call(() => this.#queue.add('store', data, { jobId: id }));
   }
 
-  async #bullId(store: number): Promise<string | undefined> {
-    const id = await this.#redis.hget(handOutsKey(this.#id), String(store));
+  async #bullId(store: number, signal?: AbortSignal): Promise<string | undefined> {
+    const id = await this.#call(
+      () => this.#redis.hget(handOutsKey(this.#id), String(store)),
+      signal,
+    );
     return id ?? undefined;
   }
 
   async #isLive(store: number): Promise<boolean> {
     const id = await this.#bullId(store);
     if (id === undefined) return false;
-    const jobState = await this.#queue.getJobState(id);
+    const jobState = await this.#call(() => this.#queue.getJobState(id));
     if (jobState === 'unknown' || jobState === 'completed') return false;
     if (jobState === 'failed') {
       // A failure of the queue itself (not an image): start the store afresh.
-      await this.#queue.remove(id);
+      await this.#call(() => this.#queue.remove(id));
       return false;
     }
     return true;
@@ -185,21 +299,24 @@ export class JobRun {
   async #read(cursor: string): Promise<[string, ResultEntry][] | 'lost'> {
     let reply: unknown;
     try {
-      reply = await this.#redis.xreadgroup(
-        'GROUP',
-        GROUP,
-        CONSUMER,
-        'COUNT',
-        1000,
-        'BLOCK',
-        READ_BLOCK_MS,
-        'STREAMS',
-        this.#stream,
-        cursor,
+      reply = await this.#call(() =>
+        this.#redis.xreadgroup(
+          'GROUP',
+          GROUP,
+          this.#options.coordinatorId,
+          'COUNT',
+          1000,
+          'BLOCK',
+          READ_BLOCK_MS,
+          'STREAMS',
+          this.#stream,
+          cursor,
+        ),
       );
     } catch (error) {
-      // Redis lost the stream (restarted without persistence): rebuild.
-      if (error instanceof Error && error.message.includes('NOGROUP')) {
+      // Redis lost the stream or its group (FLUSHALL, a restart without
+      // persistence, a replica behind): rebuild, then see what else it lost.
+      if (error instanceof Error && /NOGROUP|UNBLOCKED/.test(error.message)) {
         await this.#ensureGroup();
         return 'lost';
       }
@@ -213,6 +330,7 @@ export class JobRun {
   /** Records entries, waits until the journal has them, then acknowledges them. */
   async #record(entries: readonly [string, ResultEntry][]): Promise<void> {
     if (entries.length === 0) return;
+    this.#options.onResult();
     for (const [, entry] of entries) {
       const ended = applyEntry(this.#job, entry);
       if (ended === undefined) continue;
@@ -223,7 +341,7 @@ export class JobRun {
       }
     }
     await this.#options.durable?.();
-    await this.#redis.xack(this.#stream, GROUP, ...entries.map(([id]) => id));
+    await this.#call(() => this.#redis.xack(this.#stream, GROUP, ...entries.map(([id]) => id)));
   }
 
   #endInFlight(store: number): void {
@@ -236,11 +354,29 @@ export class JobRun {
     const open = [...this.#inFlight, ...this.#todo.map((task) => task.index)];
     this.#todo = [];
     for (const store of open) {
-      await this.#redis.hset(progressKey(this.#id), String(store), CALLED_OFF);
+      await this.#call(() => this.#redis.hset(progressKey(this.#id), String(store), CALLED_OFF));
       await this.#remove(store);
       if (!state.isStoreFinished(store)) state.skipStore(store);
       this.#endInFlight(store);
     }
+  }
+
+  /**
+   * A cancelled job (serve): the workers stop its stores at their next look
+   * (within a second); what the job's state says of them is the caller's.
+   */
+  async #callOff(signal: AbortSignal): Promise<void> {
+    const stores = [...this.#inFlight];
+    if (stores.length === 0) return;
+    await this.#call(
+      () =>
+        this.#redis.hset(
+          progressKey(this.#id),
+          Object.fromEntries(stores.map((store) => [String(store), CALLED_OFF])),
+        ),
+      signal,
+    );
+    for (const store of stores) await this.#remove(store, signal);
   }
 
   /**
@@ -250,39 +386,77 @@ export class JobRun {
    */
   async #reconcile(): Promise<void> {
     const { state } = this.#job;
+    const lost: StoreTask[] = [];
     for (const store of [...this.#inFlight]) {
       const id = await this.#bullId(store);
-      const job = id === undefined ? undefined : await this.#queue.getJob(id);
+      const job = id === undefined ? undefined : await this.#call(() => this.#queue.getJob(id));
       if (state.isStoreFinished(store)) continue;
       if (job === undefined) {
         const task = this.#job.input.stores[store];
-        if (task) await this.#enqueue(task);
-      } else if ((await job.getState()) === 'failed') {
+        // A store whose end is reported (still unread) is not lost: its
+        // queue job went when its worker completed it.
+        const reported = await this.#call(() =>
+          this.#redis.hget(progressKey(this.#id), String(store)),
+        );
+        if (task && Number(reported ?? 0) <= task.images.length) lost.push(task);
+      } else if ((await this.#call(() => job.getState())) === 'failed') {
         state.setStoreStatus(store, 'failed', `queue: ${job.failedReason}`);
         this.#endInFlight(store);
       }
     }
+    if (lost.length === 0) return;
+    this.#options.onNotice?.(
+      `Redis lost the hand-outs of ${lost.length} store${lost.length === 1 ? '' : 's'}; handing them out again`,
+    );
+    for (const task of lost) await this.#enqueue(task);
   }
 
   /** Interrupted: stores not yet taken by a worker are taken back. */
-  async #withdrawWaiting(): Promise<void> {
+  async #withdrawWaiting(signal: AbortSignal): Promise<void> {
     for (const store of this.#inFlight) {
       // A store a worker holds is locked and stays: its results wait in the
       // stream for --resume.
-      await this.#remove(store);
+      await this.#remove(store, signal);
     }
   }
 
   /** The job ended: its stream, progress and leftover queue jobs go. */
-  async #cleanUp(): Promise<void> {
-    const ids = await this.#redis.hvals(handOutsKey(this.#id));
+  async #cleanUp(signal: AbortSignal): Promise<void> {
+    const ids = await this.#call(() => this.#redis.hvals(handOutsKey(this.#id)), signal);
     await Promise.all(ids.map((id) => this.#queue.remove(id).catch(ignore)));
-    await this.#redis.del(this.#stream, progressKey(this.#id), handOutsKey(this.#id));
+    await this.#call(() => this.#redis.del(...this.#keys()), signal);
+  }
+
+  /** The job's own keys (BullMQ's hold its hand-outs). */
+  #keys(): string[] {
+    return [this.#stream, progressKey(this.#id), handOutsKey(this.#id)];
+  }
+
+  /**
+   * The job stopped unfinished: its keys wait for `--resume` for the
+   * retention, then go on their own.
+   */
+  async #expireKeys(signal: AbortSignal): Promise<void> {
+    const retention = this.#options.retentionMs;
+    await this.#call(() => {
+      const batch = this.#redis.multi();
+      for (const key of this.#keys()) batch.pexpire(key, retention);
+      return batch.exec();
+    }, signal);
+  }
+
+  /** A job taken up again keeps its keys while it runs. */
+  async #keepKeys(): Promise<void> {
+    await this.#call(() => {
+      const batch = this.#redis.multi();
+      for (const key of this.#keys()) batch.persist(key);
+      return batch.exec();
+    });
   }
 
   /** Removes a store's current hand-out from the queue, unless a worker holds it. */
-  async #remove(store: number): Promise<void> {
-    const id = await this.#bullId(store);
+  async #remove(store: number, signal?: AbortSignal): Promise<void> {
+    const id = await this.#bullId(store, signal);
     if (id !== undefined) await this.#queue.remove(id).catch(ignore);
   }
 }

@@ -8,9 +8,12 @@ import type { GpuDelay, ImageResult, StoreTask } from '../types.js';
 /** BullMQ's key prefix and queue name: every key lives under `imgjob:`. */
 export const PREFIX = 'imgjob';
 export const QUEUE_NAME = 'stores';
-/** The consumer group and consumer of a results stream: the job's coordinator. */
+/**
+ * The consumer group of a results stream: the job's coordinator. Each
+ * coordinator reads under its own id (its lease's), so two never share a
+ * consumer.
+ */
 export const GROUP = 'coordinator';
-export const CONSUMER = 'coordinator';
 
 /** Bumped when the shapes below change incompatibly; a worker refuses others. */
 export const PROTOCOL_VERSION = 1;

@@ -1,12 +1,14 @@
 import type { Redis } from 'ioredis';
 
 import {
+  CALLED_OFF,
   idempotencyKey,
   lockKey,
   progressKey,
   resultsStreamKey,
   type ResultEntry,
 } from './protocol.js';
+import { retrying, type RedisWeather } from './weather.js';
 
 /**
  * Appends a result to its job's stream only while the reporting worker still
@@ -36,13 +38,19 @@ type ReportingRedis = Redis & {
   imgjobReport(...args: (string | number)[]): Promise<number>;
 };
 
-/** Sends fenced reports for the stores this worker runs. */
+/**
+ * Sends fenced reports for the stores this worker runs. Redis weather (OOM,
+ * READONLY, a restart) is waited out: a report is sent until Redis answers
+ * it, and the fence decides then whether it still counts.
+ */
 export class Reporter {
   readonly #redis: ReportingRedis;
+  readonly #weather: RedisWeather;
 
-  constructor(redis: Redis) {
+  constructor(redis: Redis, weather: RedisWeather) {
     redis.defineCommand('imgjobReport', { numberOfKeys: 3, lua: REPORT_SCRIPT });
     this.#redis = redis as ReportingRedis;
+    this.#weather = weather;
   }
 
   async report(
@@ -52,16 +60,18 @@ export class Reporter {
   ): Promise<ReportOutcome> {
     const [first, next] =
       entry.t === 'image' ? [entry.i, entry.i + 1] : [entry.from, imageCount + 1];
-    const answer = await this.#redis.imgjobReport(
-      lockKey(fence.bullJobId),
-      resultsStreamKey(fence.jobId),
-      progressKey(fence.jobId),
-      fence.token,
-      entry.s,
-      first,
-      next,
-      idempotencyKey(entry, fence.jobId),
-      JSON.stringify(entry),
+    const answer = await retrying(this.#weather, () =>
+      this.#redis.imgjobReport(
+        lockKey(fence.bullJobId),
+        resultsStreamKey(fence.jobId),
+        progressKey(fence.jobId),
+        fence.token,
+        entry.s,
+        first,
+        next,
+        idempotencyKey(entry, fence.jobId),
+        JSON.stringify(entry),
+      ),
     );
     if (answer === 1) return 'recorded';
     return answer === 0 ? 'duplicate' : 'lock-lost';
@@ -69,7 +79,18 @@ export class Reporter {
 
   /** How many images of a store its reports already hold (where a re-run starts). */
   async reported(jobId: string, store: number): Promise<number> {
-    const value = await this.#redis.hget(progressKey(jobId), String(store));
+    const value = await retrying(this.#weather, () =>
+      this.#redis.hget(progressKey(jobId), String(store)),
+    );
     return value === null ? 0 : Number(value);
+  }
+
+  /**
+   * Whether the coordinator called the store off (fail-fast, a cancel): one
+   * try, as a poll; an unanswered one says no.
+   */
+  async calledOff(jobId: string, store: number): Promise<boolean> {
+    const value = await this.#redis.hget(progressKey(jobId), String(store)).catch(() => null);
+    return value !== null && Number(value) >= CALLED_OFF;
   }
 }

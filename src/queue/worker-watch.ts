@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { connect } from './connection.js';
 import { PROTOCOL_VERSION, WORKERS_KEY, workerKey, type WorkerPresence } from './protocol.js';
 import type { RedisTarget } from './redis-url.js';
+import { RedisWeather } from './weather.js';
 
 /** One worker as a coordinator shows it: its own jobs by their local ids. */
 export type WorkerView = {
@@ -39,7 +40,12 @@ export type WorkerWatchOptions = {
 };
 
 export function watchWorkers(target: RedisTarget, options: WorkerWatchOptions = {}): WorkerWatch {
-  const redis = connect(target, 'imgjob-coordinator-workers');
+  // Silent: the coordinator's own connections say what Redis does.
+  const redis = connect(
+    target,
+    'imgjob-coordinator-workers',
+    new RedisWeather(target, () => undefined),
+  );
   let snapshot: readonly WorkerView[] = [];
   let inFlight: Promise<void> | undefined;
   const refresh = (): Promise<void> =>
@@ -52,11 +58,14 @@ export function watchWorkers(target: RedisTarget, options: WorkerWatchOptions = 
       .finally(() => {
         inFlight = undefined;
       }));
-  const timer = setInterval(() => {
-    void refresh();
-  }, options.intervalMs ?? 1_000);
+  // refresh() never rejects (Redis away keeps the last snapshot); the catch
+  // says so to the linter, which lets no promise float here.
+  const tick = (): void => {
+    refresh().catch(() => undefined);
+  };
+  const timer = setInterval(tick, options.intervalMs ?? 1_000);
   timer.unref();
-  void refresh();
+  tick();
   return {
     list: () => snapshot,
     refresh,
@@ -67,7 +76,11 @@ export function watchWorkers(target: RedisTarget, options: WorkerWatchOptions = 
   };
 }
 
-async function readWorkers(redis: Redis, namespace: string | undefined): Promise<WorkerView[]> {
+/** The workers on this queue (this Redis database, imgjob's prefix), from their presence keys. */
+export async function readWorkers(
+  redis: Redis,
+  namespace: string | undefined,
+): Promise<WorkerView[]> {
   const ids = await redis.smembers(WORKERS_KEY);
   if (ids.length === 0) return [];
   const values = await redis.mget(ids.map(workerKey));

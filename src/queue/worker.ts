@@ -15,9 +15,10 @@ import {
   type ResultEntry,
   type StoreJobData,
 } from './protocol.js';
-import { redactText, type RedisTarget } from './redis-url.js';
+import type { RedisTarget } from './redis-url.js';
 import { Reporter, type ReportOutcome } from './report.js';
 import { newWorkerId, Presence } from './presence.js';
+import { RedisWeather, retrying } from './weather.js';
 import type { EventLog } from '../log/event-log.js';
 import { logStoreEnd } from '../log/job-events.js';
 
@@ -29,10 +30,26 @@ export type LockTiming = {
   readonly stalledIntervalMs: number;
 };
 
+/**
+ * A killed worker's store is taken up within lock + stalled interval after
+ * its last renewal: 25 s + 5 s at most. Renewing every 5 s lets a lock ride
+ * out about 20 s of Redis weather (a failover, OOM) without moving.
+ */
 export const DEFAULT_LOCK_TIMING: LockTiming = {
-  lockDurationMs: 30_000,
-  stalledIntervalMs: 30_000,
+  lockDurationMs: 25_000,
+  stalledIntervalMs: 5_000,
 };
+/** How often a lock is renewed, at most (BullMQ's default is half the lock). */
+const LOCK_RENEW_MS = 5_000;
+/** How often a running store looks whether its coordinator called it off (fail-fast, cancel). */
+const CALL_OFF_POLL_MS = 500;
+/**
+ * Results a store keeps while Redis does not take them; past this it stops
+ * and is handed back once they are reported.
+ */
+const MAX_UNREPORTED = 64;
+/** After a failed fetch of a store, BullMQ waits this long before the next (its default: 15 s). */
+const RUN_RETRY_DELAY_MS = 1_000;
 
 export type WorkerOptions = {
   readonly target: RedisTarget;
@@ -65,8 +82,11 @@ export type WorkerOptions = {
 export async function runWorker(options: WorkerOptions, signal: AbortSignal): Promise<void> {
   await preflight(options.target);
   const timing = options.timing ?? DEFAULT_LOCK_TIMING;
-  const commands = connect(options.target, 'imgjob-worker');
-  const reporter = new Reporter(commands);
+  const weather = new RedisWeather(options.target, (line, bad) => {
+    options.log.event('redis_state', line, { redis: options.target.safe }, bad ? 'warn' : 'notice');
+  });
+  const commands = connect(options.target, 'imgjob-worker', weather);
+  const reporter = new Reporter(commands, weather);
   const id = newWorkerId();
   const presence = new Presence(commands, {
     id,
@@ -83,7 +103,13 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     if (signal.aborted) run.abort();
     let interrupted: boolean;
     try {
-      const context = { reporter, engines, presence, log: options.log };
+      const context = {
+        reporter,
+        engines,
+        presence,
+        log: options.log,
+        describe: (error: unknown) => weather.redact(error),
+      };
       interrupted = await runOneStore(job, job.id, token, context, run.signal);
     } finally {
       running.delete(job.id);
@@ -91,18 +117,23 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     }
     if (interrupted) {
       // Handed back at once, not failed: the next worker continues after
-      // the last reported image.
-      await job.moveToWait(token);
-      options.log.event(
-        'store_handed_back',
-        `handed back  ${describeStore(job.data)}`,
-        storeFields(job.data),
+      // the last reported image. A lock lost meanwhile has moved it already.
+      const back = await retrying(weather, () => job.moveToWait(token)).then(
+        () => true,
+        () => false,
       );
+      if (back) {
+        options.log.event(
+          'store_handed_back',
+          `handed back  ${describeStore(job.data)}`,
+          storeFields(job.data),
+        );
+      }
       throw new WaitingError();
     }
   };
   // BullMQ leaves a connection it is given open on close(): it is ours to end.
-  const bullConnection = connect(options.target, 'imgjob-worker-bullmq');
+  const bullConnection = connect(options.target, 'imgjob-worker-bullmq', weather);
   const worker = new Worker<StoreJobData>(QUEUE_NAME, processor, {
     connection: bullConnection,
     prefix: PREFIX,
@@ -110,20 +141,21 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     name: id,
     concurrency: options.concurrency,
     lockDuration: timing.lockDurationMs,
+    lockRenewTime: Math.min(LOCK_RENEW_MS, timing.lockDurationMs / 2),
     stalledInterval: timing.stalledIntervalMs,
+    runRetryDelay: RUN_RETRY_DELAY_MS,
     // A killed worker counts as a stall: let a store survive a few of them.
     maxStalledCount: 10,
     autorun: false,
   });
   let lastError = '';
-  worker.on('error', (error) => {
+  weather.watch(worker, (error) => {
     // A late worker's own completion is refused by BullMQ too; the line
     // about the lost lock has said it already.
     if (/missing (lock|key) for job|could not renew lock|lock mismatch/i.test(error.message)) {
       return;
     }
-    const message = redactText(error.message, options.target.url);
-    // While Redis is away the same error repeats on every reconnect attempt.
+    const message = weather.redact(error);
     if (message !== lastError) {
       options.log.event('queue_error', `queue error: ${message}`, { error: message }, 'warn');
     }
@@ -162,6 +194,8 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
 
 type StoreContext = {
   readonly reporter: Reporter;
+  /** One line of an error, credentials hidden. */
+  readonly describe: (error: unknown) => string;
   readonly engines: EngineCache;
   readonly presence: Presence;
   readonly log: EventLog;
@@ -194,19 +228,64 @@ async function runOneStore(
   const stop = new AbortController();
   const storeSignal = AbortSignal.any([signal, stop.signal]);
   const fence = { jobId: data.jobId, bullJobId, token };
-  let refused: Exclude<ReportOutcome, 'recorded'> | undefined;
+  let refused: Exclude<ReportOutcome, 'recorded'> | 'unreported' | undefined;
+  let unreported = 0;
   let reports = Promise.resolve();
   const send = (entry: ResultEntry): void => {
+    unreported++;
+    if (unreported > MAX_UNREPORTED && !stop.signal.aborted) {
+      // Redis has not taken the last results for a while: download no more
+      // (the store is handed back once they are reported).
+      context.log.event(
+        'store_paused',
+        `paused       ${describeStore(data)}: ${MAX_UNREPORTED} results wait for Redis; it goes back to the queue once they are in`,
+        storeFields(data),
+        'warn',
+      );
+      stop.abort();
+    }
     // In order, one at a time: the stream keeps the store's image order.
+    // Never rejects: a report is retried until Redis answers it.
     reports = reports.then(async () => {
       if (refused) return;
-      const outcome = await context.reporter.report(fence, entry, count);
-      if (outcome !== 'recorded') {
-        refused = outcome;
+      try {
+        const outcome = await context.reporter.report(fence, entry, count);
+        if (outcome !== 'recorded') {
+          refused = outcome;
+          stop.abort();
+        }
+      } catch (error) {
+        // Not weather (that is waited out): the store stops here, unreported.
+        const message = context.describe(error);
+        context.log.event(
+          'report_error',
+          `report error ${describeStore(data)}: ${message}`,
+          { ...storeFields(data), error: message },
+          'warn',
+        );
+        refused = 'unreported';
         stop.abort();
+      } finally {
+        unreported--;
       }
     });
   };
+  // The coordinator calls a store off in Redis (fail-fast, a cancel): seen
+  // within a poll, not only at the next report.
+  let polling: Promise<void> | undefined;
+  const poll = setInterval(() => {
+    polling ??= context.reporter
+      .calledOff(data.jobId, store.index)
+      .then((calledOff) => {
+        if (calledOff && !refused) {
+          refused = 'duplicate';
+          stop.abort();
+        }
+      })
+      .finally(() => {
+        polling = undefined;
+      });
+  }, CALL_OFF_POLL_MS);
   let tailFrom: number | undefined;
   const tail: ImageResult[] = [];
   const sink = (index: number, result: ImageResult): void => {
@@ -226,7 +305,9 @@ async function runOneStore(
     sink,
     storeSignal,
     startAt,
-  );
+  ).finally(() => {
+    clearInterval(poll);
+  });
   if (outcome.status !== 'interrupted') {
     send({
       t: 'end',
@@ -239,6 +320,8 @@ async function runOneStore(
   }
   await reports;
   const ms = performance.now() - started;
+  await polling;
+  if (refused === 'unreported') throw new Error(`could not report store ${store.storeId}`);
   if (refused === 'lock-lost') {
     context.log.event(
       'store_lock_lost',

@@ -5,7 +5,12 @@ import { basename, dirname, join, resolve } from 'node:path';
 
 import { Controller, type PreparedJob } from '../engine/controller.js';
 import { createDownloader } from '../download/downloader.js';
-import { describeFileError, InputError, ManifestError } from '../utils/errors.js';
+import {
+  describeFileError,
+  InputError,
+  ManifestError,
+  QueueUnavailableError,
+} from '../utils/errors.js';
 import { createStoreDeps, optionChanges, resultOptionsOf } from '../engine/job-setup.js';
 import { JobState } from '../results/job-state.js';
 import { readManifest } from '../input/manifest.js';
@@ -51,6 +56,10 @@ export type RunRequest = {
   readonly queue?: string | undefined;
   /** Told what a user of the queue should know (no worker connected yet). */
   readonly onQueueNotice?: ((line: string) => void) | undefined;
+  /** How long an unusable Redis is waited for before the run saves and ends (exit 75). */
+  readonly queueWaitMs?: number | undefined;
+  /** How long an unfinished job's keys stay in Redis for `--resume`. */
+  readonly queueRetentionMs?: number | undefined;
 };
 
 export type RunningJob = {
@@ -139,6 +148,13 @@ async function runPrepared(
         ...options,
         storeMaster: master,
         onNotice,
+        queueWaitMs: request.queueWaitMs,
+        retentionMs: request.queueRetentionMs,
+        // Redis stayed unusable, or another coordinator holds a job: every
+        // job stops and saves, then the run ends with the reason.
+        onGiveUp: (error) => {
+          stop.abort(error);
+        },
         // A result leaves Redis only once this run's journal holds it.
         durable: async () => {
           await Promise.all(writers.map((writer) => writer.journaled()));
@@ -202,6 +218,8 @@ async function runPrepared(
     // A results file that could not be saved ends the run with its reason:
     // the job's status would be a lie about what is on disk.
     if (failures.length > 0) throw failures[0];
+    const reason: unknown = stop.signal.reason;
+    if (reason instanceof QueueUnavailableError || reason instanceof InputError) throw reason;
     return reports;
   } finally {
     request.signal?.removeEventListener('abort', forward);

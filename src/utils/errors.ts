@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'E_OUTPUT_EXISTS'
   // --queue: Redis unreachable, misconfigured or a bad URL.
   | 'E_QUEUE'
+  // --queue: Redis stayed unusable past --queue-wait (exit 75).
+  | 'E_QUEUE_UNAVAILABLE'
   // One image failed.
   | 'E_HTTP_STATUS'
   | 'E_NETWORK'
@@ -51,6 +53,17 @@ export class InputError extends ImgjobError {
     const list = typeof problems === 'string' ? [problems] : problems;
     super(code, list.join('\n'), options);
     this.problems = list;
+  }
+}
+
+/**
+ * The queue's Redis stayed unusable (unreachable, or answering OOM, READONLY…)
+ * past `--queue-wait`. The results were saved first: running the same
+ * command with `--resume` continues. Exit code 75 (sysexits' EX_TEMPFAIL).
+ */
+export class QueueUnavailableError extends ImgjobError {
+  constructor(message: string) {
+    super('E_QUEUE_UNAVAILABLE', message);
   }
 }
 

@@ -7,10 +7,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 
+import { loadResults } from '../../src/results/reader.js';
 import type { ResultsDocument } from '../../src/types.js';
-import { spawnCli, stopAll, type CliRun } from './cli.js';
+import { runCli, spawnCli, stopAll, waitForResults, type CliResult, type CliRun } from './cli.js';
 import { startFaultServer, type FaultServer } from './fault-server.js';
 import { requireRedis, startRedis, type RedisServer } from './redis.js';
 
@@ -155,4 +156,92 @@ export function queueTestBed(): QueueTestBed {
     },
     folders,
   };
+}
+
+/**
+ * The fault tests' verdict on what a process printed: every line one short
+ * message of imgjob (`imgjob: …`, `imgjob worker: …`), never a stack
+ * trace, an error object dump or a password.
+ */
+export function expectPlainLines(text: string, secret?: string): void {
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    expect(line, text).toMatch(/^imgjob( worker)?: /);
+    expect(line, text).not.toMatch(/^\s+at |\{\s*$|\[?Error\b[:\]]|errno|ReplyError/);
+    if (secret) expect(line).not.toContain(secret);
+  }
+}
+
+/** The local run of a job's stores (every gate open): the reference a queued run must equal. */
+export async function localReference(
+  bed: QueueTestBed,
+  prefix: string,
+  stores: readonly (readonly string[])[],
+  args: readonly string[],
+): Promise<{ readonly code: number | null; readonly document: ResultsDocument }> {
+  const local = gatedJob(bed.server, prefix, stores);
+  bed.folders.push(local.dir);
+  local.openAll();
+  const run = await runCli(['run', local.manifest, ...args]);
+  return { code: run.code, document: await loadResults(local.out) };
+}
+
+/** Two stores of three images: enough for a fault to land between images of both. */
+export const FAULT_STORES = [
+  ['image.png', 'image.gif', 'baseline.jpg'],
+  ['image.bmp', 'image.webp', 'progressive.jpg'],
+] as const;
+/** A fixed small GPU delay and seed: the local run and the queued one agree. */
+export const FAULT_ARGS = ['--gpu-delay', '20', '--seed', '7', '--retries', '0'] as const;
+
+export type MidRun = {
+  readonly url: string;
+  readonly job: GatedJob;
+  readonly workers: readonly CliRun[];
+  readonly run: CliRun;
+};
+
+/**
+ * A queued run of `FAULT_STORES` on `db`, two one-slot workers, stopped
+ * mid-run: each store's first image recorded, its second held at its gate.
+ */
+export async function startMidRun(bed: QueueTestBed, prefix: string, db: number): Promise<MidRun> {
+  const url = bed.redis.urlFor(db);
+  const job = gatedJob(bed.server, prefix, FAULT_STORES);
+  bed.folders.push(job.dir);
+  const workers = await Promise.all([
+    startWorker(url, { slots: 1 }),
+    startWorker(url, { slots: 1 }),
+  ]);
+  job.open(0, 0);
+  job.open(1, 0);
+  const run = spawnCli(['run', job.manifest, ...FAULT_ARGS, '--queue', url]);
+  await Promise.all([
+    bed.server.gate(job.key(0, 1)).reached,
+    bed.server.gate(job.key(1, 1)).reached,
+  ]);
+  await waitForResults(job.out, (document) => document.counts.done === 2, { run });
+  return { url, job, workers, run };
+}
+
+/**
+ * Opens every gate and checks what the issue asks of every fault: the
+ * results equal the local run's, the exit code too (never 70), every worker
+ * still runs, and every line printed is one plain message.
+ */
+export async function expectSameAsLocal(
+  midRun: MidRun,
+  reference: { readonly code: number | null; readonly document: ResultsDocument },
+): Promise<CliResult> {
+  midRun.job.openAll();
+  const result = await midRun.run.exited;
+  expect(result.code, result.stderr).toBe(reference.code);
+  expect(comparable(await loadResults(midRun.job.out))).toEqual(comparable(reference.document));
+  expectPlainLines(result.stderr);
+  for (const worker of midRun.workers) {
+    expect(worker.done, worker.stdout + worker.stderr).toBe(false);
+    expectPlainLines(worker.stdout);
+    expectPlainLines(worker.stderr);
+  }
+  return result;
 }

@@ -9,8 +9,10 @@ import { InputError } from '../../utils/errors.js';
 import { withResultsFileHints } from '../hints.js';
 import { quote, STOP_SIGNALS, worstExit, type CliIo, type StopSignal } from '../io.js';
 import { jobJson } from '../job-json.js';
+import { redactText } from '../../queue/redis-url.js';
 import {
   addEngineOptions,
+  durationOption,
   engineOptionsOf,
   logFormatOption,
   type EngineFlags,
@@ -38,6 +40,8 @@ type RunFlags = EngineFlags & {
   json?: boolean;
   progress: boolean;
   queue?: string;
+  queueWait: number;
+  queueRetention: number;
   report?: string;
   logFormat: LogFormat;
 };
@@ -80,6 +84,20 @@ export function addRunCommand(
       'no live progress on stderr (also off when CI is set or not a terminal)',
     )
     .option('--queue <redis-url>', 'run the stores on `imgjob worker` processes through this Redis')
+    .addOption(
+      durationOption(
+        '--queue-wait <duration>',
+        'with --queue: how long an unusable Redis is waited for before the run saves and exits 75',
+        '10m',
+      ),
+    )
+    .addOption(
+      durationOption(
+        '--queue-retention <duration>',
+        "with --queue: how long an unfinished job's keys stay in Redis for --resume",
+        '7d',
+      ),
+    )
     .option(
       '--report <kind:file,...>',
       'write reports at the end: html:report.html,junit:report.xml,csv:report.csv (- = stdout)',
@@ -142,6 +160,8 @@ async function runCommand(
       stdin: io.stdin,
       signal: stop.signal,
       queue: flags.queue,
+      queueWaitMs: flags.queueWait,
+      queueRetentionMs: flags.queueRetention,
       onQueueNotice: (line) => {
         log.event('queue', line, {}, 'notice');
       },
@@ -339,5 +359,6 @@ function resumeCommand(argv: readonly string[], how = '--resume'): string {
   const args = argv
     .slice(2)
     .filter((arg) => arg !== '--force' && arg !== '--resume' && arg !== '--retry-failed');
-  return ['imgjob', ...args, how].map(quote).join(' ');
+  // A --queue URL's password never reaches a terminal or a log.
+  return ['imgjob', ...args, how].map((arg) => quote(redactText(arg))).join(' ');
 }

@@ -1,0 +1,178 @@
+/**
+ * One coordinator per job, on any machine: a lease in Redis (job → the
+ * coordinator's id, host, pid, since when, last renewal) that expires unless
+ * renewed. A second coordinator of the same job (a copy of its results file
+ * on another machine, both `--resume`) is refused; one that lost its lease
+ * stops recording results.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+
+import type { Redis } from 'ioredis';
+
+import { PREFIX } from './protocol.js';
+import { retrying, type RedisWeather } from './weather.js';
+
+/** How long a lease lives unless renewed: a killed coordinator's job is free again after it. */
+export const LEASE_MS = 30_000;
+const RENEW_MS = 5_000;
+
+/**
+ * Takes the lease when it is free (or Redis lost it), renews it when it is
+ * ours. KEYS: lease. ARGV: id, host, pid, now, ttl. Returns 1 renewed, 2
+ * taken, or the holder's [id, host, pid, since, renewed].
+ */
+const CLAIM_SCRIPT = `
+local id = redis.call('HGET', KEYS[1], 'id')
+if id and id ~= ARGV[1] then
+  return redis.call('HMGET', KEYS[1], 'id', 'host', 'pid', 'since', 'renewed')
+end
+if not id then
+  redis.call('HSET', KEYS[1], 'id', ARGV[1], 'host', ARGV[2], 'pid', ARGV[3], 'since', ARGV[4])
+end
+redis.call('HSET', KEYS[1], 'renewed', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if id then return 1 end
+return 2
+`;
+
+/** Ends the lease if it is `ARGV[1]`'s. */
+const RELEASE_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+export function leaseKey(jobId: string): string {
+  return `${PREFIX}:lease:${jobId}`;
+}
+
+export type LeaseHolder = {
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+  /** Epoch ms. */
+  readonly since: number;
+  /** Epoch ms of its last renewal. */
+  readonly renewed: number;
+};
+
+type LeaseRedis = Redis & {
+  imgjobClaimLease(...args: (string | number)[]): Promise<number | (string | null)[]>;
+  imgjobReleaseLease(...args: string[]): Promise<number>;
+};
+
+/** A coordinator's id: host and pid for people, a random tail so two never share one. */
+export function newCoordinatorId(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+}
+
+export class JobLease {
+  readonly #redis: LeaseRedis;
+  readonly #weather: RedisWeather;
+  readonly #key: string;
+  readonly #id: string;
+  #timer: NodeJS.Timeout | undefined;
+  #renewing: Promise<void> | undefined;
+
+  constructor(redis: Redis, weather: RedisWeather, jobId: string, coordinatorId: string) {
+    redis.defineCommand('imgjobClaimLease', { numberOfKeys: 1, lua: CLAIM_SCRIPT });
+    redis.defineCommand('imgjobReleaseLease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+    this.#redis = redis as LeaseRedis;
+    this.#weather = weather;
+    this.#key = leaseKey(jobId);
+    this.#id = coordinatorId;
+  }
+
+  /**
+   * Takes the lease, or returns who holds it. A holder on this machine whose
+   * process is gone (a coordinator killed outright) is taken over at once.
+   */
+  async acquire(signal: AbortSignal): Promise<LeaseHolder | undefined> {
+    for (;;) {
+      const answer = await retrying(this.#weather, () => this.#claim(), signal);
+      if (typeof answer === 'number') return undefined;
+      const holder = holderOf(answer);
+      if (holder.host !== hostname() || processAlive(holder.pid)) return holder;
+      await retrying(
+        this.#weather,
+        () => this.#redis.imgjobReleaseLease(this.#key, holder.id),
+        signal,
+      );
+    }
+  }
+
+  /**
+   * Renews the lease until `release`; `onLost` hears of another coordinator
+   * that took it (ours expired while this one could not renew it).
+   */
+  keep(onLost: (holder: LeaseHolder) => void): void {
+    this.#timer = setInterval(() => {
+      this.#renewing ??= this.#claim()
+        .then((answer) => {
+          // A renewal is a write: answered, Redis takes writes again (a
+          // condition only an event told of is over too).
+          this.#weather.clear();
+          if (typeof answer !== 'number') onLost(holderOf(answer));
+        })
+        // Redis weather: the next beat tries again (the lease outlives a few).
+        .catch((error: unknown) => {
+          this.#weather.observe(error);
+        })
+        .finally(() => {
+          this.#renewing = undefined;
+        });
+    }, RENEW_MS);
+    this.#timer.unref();
+  }
+
+  /** Stops renewing and ends the lease, if Redis answers within a moment. */
+  async release(signal: AbortSignal): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#renewing;
+    await retrying(
+      this.#weather,
+      () => this.#redis.imgjobReleaseLease(this.#key, this.#id),
+      signal,
+    ).catch(() => undefined);
+  }
+
+  #claim(): Promise<number | (string | null)[]> {
+    const now = Date.now();
+    return this.#redis.imgjobClaimLease(
+      this.#key,
+      this.#id,
+      hostname(),
+      process.pid,
+      now,
+      LEASE_MS,
+    );
+  }
+}
+
+function holderOf(fields: readonly (string | null)[]): LeaseHolder {
+  const [id, host, pid, since, renewed] = fields;
+  return {
+    id: id ?? '?',
+    host: host ?? '?',
+    pid: Number(pid),
+    since: Number(since),
+    renewed: Number(renewed),
+  };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** `job 1f2e… is coordinated by host-a (pid 4242) since 10:02:11 UTC, renewed 3 s ago` */
+export function describeHolder(jobId: string, holder: LeaseHolder): string {
+  const since = new Date(holder.since).toISOString().replace('T', ' ').slice(0, 19);
+  const ago = Math.max(0, Math.round((Date.now() - holder.renewed) / 1000));
+  return `job ${jobId} is coordinated by ${holder.host} (pid ${holder.pid}) since ${since} UTC, lease renewed ${ago} s ago`;
+}
