@@ -191,6 +191,45 @@ describe('imgjob report: exit codes and files', () => {
     expect(twice.code).toBe(2);
   });
 
+  it.each([
+    ['without counts', (doc: Record<string, unknown>) => delete doc.counts, 'counts: missing'],
+    [
+      'with an image of an unknown status',
+      (doc: { stores: { images: { status: string }[] }[] }) => {
+        const [image] = doc.stores[0]?.images ?? [];
+        if (image) image.status = 'weird';
+      },
+      'stores[0].images[0].status: expected one of pending, done, failed, skipped, got "weird"',
+    ],
+    [
+      'with a done image without its size',
+      (doc: { stores: { images: Record<string, unknown>[] }[] }) => {
+        const [image] = doc.stores[0]?.images ?? [];
+        if (image) Object.assign(image, { status: 'done', width: '640' });
+      },
+      'stores[0].images[0].width: expected a whole number ≥ 0, got "640"',
+    ],
+  ])(
+    'refuses a results file %s: status and every report exit 2 naming the first problem, never 70',
+    async (name, spoil, problem) => {
+      const document = JSON.parse(readFileSync(failedResults, 'utf8')) as never;
+      (spoil as (doc: never) => void)(document);
+      const hostile = join(folder, `${name.replaceAll(' ', '-')}.results.json`);
+      writeFileSync(hostile, JSON.stringify(document));
+      const line = `imgjob: ${hostile} is not a valid imgjob results file: ${problem}\n`;
+      for (const args of [
+        ['status', hostile],
+        ['status', hostile, '--json'],
+        ['report', hostile, '--junit', join(folder, 'hostile.xml')],
+        ['report', hostile, '--html', '-'],
+        ['report', hostile, '--csv', '-'],
+      ]) {
+        const result = await runCli(args);
+        expect(result, args.join(' ')).toMatchObject({ code: 2, stdout: '', stderr: line });
+      }
+    },
+  );
+
   it('reports a live run as ongoing (exit 3), then the killed and resumed file as it stands', async () => {
     const manifest = writeManifest('live', [
       { store_id: 'L1', image_url: [images.url('/img/l1.png'), images.url('/hold/live/l1.png')] },

@@ -35,12 +35,11 @@ export async function writeReports(
       for (const piece of pieces) stdout.write(piece);
       continue;
     }
+    // Built before the write, so that a fault in building is not blamed on the file.
+    const encoder = new TextEncoder();
+    const bytes = [...pieces].map((piece) => encoder.encode(piece));
     try {
-      const encoder = new TextEncoder();
-      await replaceFile(
-        target.path,
-        [...pieces].map((piece) => encoder.encode(piece)),
-      );
+      await replaceFile(target.path, bytes);
     } catch (error) {
       const reason =
         (error as NodeJS.ErrnoException).code ??

@@ -4,10 +4,11 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
 import { describeFileError, InputError } from '../utils/errors.js';
-import { IMAGE_STATUSES, JobState, STORE_STATUSES } from './job-state.js';
+import { JobState } from './job-state.js';
 import { entryOf, parseJournal, type JournalLine } from './journal.js';
 import type { ResultsDocument } from '../types.js';
 import { journalPathOf, oldJournalPathOf } from './paths.js';
+import { resultsProblem } from './results-check.js';
 
 /** Reads a results file and replays its journal, if a run left one. */
 export async function loadResults(path: string): Promise<ResultsDocument> {
@@ -135,44 +136,17 @@ function parseResults(text: string, path: string): ResultsDocument {
       `${path} is not an imgjob results file (not valid JSON)`,
     );
   }
-  if (!isResultsDocument(value)) {
+  if ((value as { tool?: unknown } | null)?.tool !== 'imgjob') {
     throw new InputError('E_RESULTS_FILE', `${path} is not an imgjob results file`);
   }
-  return value;
-}
-
-function isResultsDocument(value: unknown): value is ResultsDocument {
-  if (typeof value !== 'object' || value === null) return false;
-  const candidate = value as Partial<Record<keyof ResultsDocument, unknown>>;
-  return (
-    candidate.tool === 'imgjob' &&
-    candidate.schema_version === 1 &&
-    typeof candidate.job_id === 'string' &&
-    typeof candidate.manifest_digest === 'string' &&
-    typeof candidate.options === 'object' &&
-    candidate.options !== null &&
-    Array.isArray(candidate.stores) &&
-    candidate.stores.every(isStoreResult)
-  );
-}
-
-// Deep enough that nothing later trips over a hand-edited or foreign file.
-function isStoreResult(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  const store = value as Record<string, unknown>;
-  return (
-    typeof store.store_id === 'string' &&
-    typeof store.status === 'string' &&
-    STORE_STATUSES.has(store.status) &&
-    Array.isArray(store.images) &&
-    store.images.every(
-      (image) =>
-        typeof image === 'object' &&
-        image !== null &&
-        typeof (image as Record<string, unknown>).url === 'string' &&
-        IMAGE_STATUSES.has((image as Record<string, unknown>).status as string),
-    )
-  );
+  const problem = resultsProblem(value);
+  if (problem !== undefined) {
+    throw new InputError(
+      'E_RESULTS_FILE',
+      `${path} is not a valid imgjob results file: ${problem}`,
+    );
+  }
+  return value as ResultsDocument;
 }
 
 function readJournal(path: string): JournalLine[] {
