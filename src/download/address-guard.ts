@@ -10,13 +10,14 @@
  * cannot get past it, a name cannot resolve one way when checked and another
  * when used (DNS rebinding), and no byte is sent before it passes.
  */
-import { lookup as dnsLookup } from 'node:dns';
+import type { LookupAddress } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 
 import ipaddr from 'ipaddr.js';
-import { buildConnector } from 'undici';
+import { buildConnector, type Dispatcher } from 'undici';
 
 import { CONNECTOR_RECIPE, type ConnectorRecipe } from './downloader.js';
+import { sharedDnsCache } from './dns-cache.js';
 import { DownloadError } from '../utils/errors.js';
 
 /**
@@ -151,7 +152,7 @@ export function refusalDetail(host: string, address: string, reason: string): st
  */
 export function guardedLookup(
   guard: AddressGuard,
-  lookup: LookupFunction = dnsLookup,
+  lookup: LookupFunction = processLookup,
 ): LookupFunction {
   return (hostname, options, callback) => {
     lookup(hostname, { ...options, all: true }, (error, found) => {
@@ -181,7 +182,7 @@ export function guardedLookup(
 }
 
 export type GuardedConnectorOptions = {
-  /** Resolves host names; tests pass a fake one. @default dns.lookup */
+  /** Resolves host names; tests pass a fake one. @default the process's DNS cache */
   readonly lookup?: LookupFunction | undefined;
   /** undici's own connector options (timeouts, TLS). */
   readonly connect?: buildConnector.BuildOptions | undefined;
@@ -209,6 +210,7 @@ export function guardedConnector(
     ...options.connect,
     lookup: guardedLookup(guard, options.lookup),
   });
+  const lookup = options.lookup ?? processLookup;
   const connector: buildConnector.connector = (params, callback) => {
     const family = isIP(params.hostname);
     const reason = family === 0 ? undefined : guard(params.hostname, family);
@@ -225,7 +227,84 @@ export function guardedConnector(
       callback(refused, null);
     });
   };
+  Object.defineProperty(connector, GUARDED, {
+    value: { guard, lookup, onRefused } satisfies GuardedBy,
+  });
   return withRecipe(connector, guard, options);
+}
+
+/** The DNS cache of the process (download threads ask the main thread's). */
+const processLookup: LookupFunction = (hostname, options, callback) => {
+  sharedDnsCache().lookup(hostname, options, callback);
+};
+
+// ---------------------------------------------------------------- through a proxy
+
+const GUARDED = Symbol('imgjob.guardedBy');
+
+/** What a guarded connector checks with: a proxied dispatcher needs the same. */
+export type GuardedBy = {
+  readonly guard: AddressGuard;
+  readonly lookup: LookupFunction;
+  readonly onRefused: (refused: AddressRefusedError) => void;
+};
+
+export function guardedBy(connect: unknown): GuardedBy | undefined {
+  if (typeof connect !== 'function') return undefined;
+  return (connect as { [GUARDED]?: GuardedBy })[GUARDED];
+}
+
+/**
+ * Behind a proxy the proxy opens the connections, so the connector's check
+ * never runs: this interceptor resolves each request's host itself and
+ * refuses the request, before it goes to the proxy, when ANY of the host's
+ * addresses is refused (the proxy may pick any of them). The proxy resolves
+ * the name again on its own; a name that changes its answer between the two
+ * lookups (DNS rebinding) is the proxy's to stop.
+ */
+export function guardProxiedTargets({
+  guard,
+  lookup,
+  onRefused,
+}: GuardedBy): Dispatcher.DispatcherComposeInterceptor {
+  return (dispatch) => (options, handler) => {
+    const host = new URL(String(options.origin)).hostname.replace(/^\[|\]$/g, '');
+    checkHost(host, guard, lookup).then(
+      () => dispatch(options, handler),
+      (error: unknown) => {
+        if (error instanceof AddressRefusedError) onRefused(error);
+        // No controller: the request never started (get-handler reads it so).
+        const refuse = handler.onResponseError?.bind(handler) as
+          ((controller: undefined, error: Error) => void) | undefined;
+        refuse?.(undefined, error as Error);
+      },
+    );
+    return true;
+  };
+}
+
+function checkHost(host: string, guard: AddressGuard, lookup: LookupFunction): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const family = isIP(host);
+    const judge = (addresses: readonly LookupAddress[]): void => {
+      for (const { address, family: kind } of addresses) {
+        const reason = guard(address, kind);
+        if (reason !== undefined) {
+          reject(new AddressRefusedError(host, address, reason));
+          return;
+        }
+      }
+      resolve();
+    };
+    if (family !== 0) {
+      judge([{ address: host, family }]);
+      return;
+    }
+    lookup(host, { all: true }, (error, found) => {
+      if (error) reject(error);
+      else judge(Array.isArray(found) ? found : [{ address: found, family: isIP(found) }]);
+    });
+  });
 }
 
 // ---------------------------------------------------------------- in download threads

@@ -2,15 +2,28 @@
  * The downloader: downloads an image and measures it, on the calling thread
  * (`threads: 1`) or on a pool of download threads. Either way it is one
  * `fetchImage(url, signal)` and one `close()`, and every limit (`perHost`,
- * `timeoutMs`, `retries`, `maxBytes`, `headerOnly`, the connector) means the
- * same over the whole process.
+ * `timeoutMs`, `retries`, `maxBytes`, `headerOnly`, the connector, the proxy)
+ * means the same over the whole process.
+ *
+ * The threads run single attempts; the retries, each host's turns
+ * (hosts.ts) and the DNS cache stay here, on the main thread, so a host
+ * paused by a 429 is paused for every thread.
  *
  * Nothing heavy is loaded here: undici and the pool come on the first
  * download, so a command that downloads nothing does not pay for them.
  */
 import type { buildConnector } from 'undici';
 
+import { DownloadError } from '../utils/errors.js';
 import type { DownloadOptions, Measurement } from '../types.js';
+import type { InFlight, SpeedLimit } from './attempt.js';
+import { DnsCache, sharedDnsCache, type Resolve } from './dns-cache.js';
+import { abortedError, badUrl } from './errors.js';
+import { HostBoard, type HostCounts, type PausedHosts } from './hosts.js';
+import type { Measured } from './measure.js';
+import type { ProxySettings } from './proxy.js';
+import { parseTarget, type Target } from './response.js';
+import { withRetries, type RetryPolicy } from './retry.js';
 
 export type DownloaderOptions = DownloadOptions & {
   /** Most connections open to one origin at once, over every thread. */
@@ -54,6 +67,57 @@ export type DownloaderOptions = DownloadOptions & {
    * @default undici's connector, with `timeoutMs` as its connect timeout
    */
   readonly connect?: buildConnector.connector | undefined;
+  /**
+   * The proxy every download goes through (see `proxySettings()`).
+   * @default no proxy
+   */
+  readonly proxy?: ProxySettings | undefined;
+  /**
+   * curl's `--speed-limit`/`--speed-time`: an attempt slower than this for
+   * this long is stopped and retried.
+   * @default none
+   */
+  readonly speedLimit?: SpeedLimit | undefined;
+  /**
+   * Looks names up for this downloader's own DNS cache (tests count the
+   * lookups). Threads ask the main thread's cache.
+   * @default the process's DNS cache, over c-ares
+   */
+  readonly resolve?: Resolve | undefined;
+};
+
+/** What a download thread runs with: the options that cross to it. */
+export type ThreadOptions = Omit<DownloaderOptions, 'connect' | 'threads' | 'resolve'>;
+
+/** Single download attempts, on one thread or a pool of them. */
+export type AttemptRunner = {
+  /** One attempt, no retry: the measurement, or the DownloadError it failed with. */
+  run(url: string, target: Target, signal?: AbortSignal): Promise<Measured>;
+  /** The attempts in flight. */
+  inFlight(): InFlight[];
+  /** Attempts to one host it can run at once, each on a connection of its own. */
+  capacity(): number;
+  close(): Promise<void>;
+};
+
+/** A download in flight for a while, as progress and `status` name the slowest. */
+export type SlowDownload = {
+  readonly url: string;
+  /** Seconds since the attempt started. */
+  readonly seconds: number;
+  readonly bytes: number;
+};
+
+/** The network as a downloader sees it now. */
+export type NetworkView = {
+  /** Hosts paused by a Retry-After, by the status that paused them. */
+  readonly paused: PausedHosts;
+  /** Up to `slowest` attempts in flight for 5 s or more, slowest first. */
+  readonly slowest: readonly SlowDownload[];
+  /** The 20 hosts with the most requests, with their 429/503 answers. */
+  readonly hosts: readonly HostCounts[];
+  /** Names looked up in DNS (past the cache). */
+  readonly dnsLookups: number;
 };
 
 export type Downloader = {
@@ -62,6 +126,8 @@ export type Downloader = {
    * (its `url` is this one), or an AbortedError when `signal` fires.
    */
   fetchImage(url: string, signal?: AbortSignal): Promise<Measurement>;
+  /** Hosts, slow downloads and DNS, now. */
+  network(slowest?: number): NetworkView;
   /** Closes the connection pool (and the threads); abort downloads still running first. */
   close(): Promise<void>;
 };
@@ -90,22 +156,108 @@ export function createDownloader(options: DownloaderOptions): Downloader {
   expectInteger('workerMinBytes', options.workerMinBytes ?? 0, 0);
   const recipe = recipeOf(options.connect);
   const pooled = threads > 1 && (options.connect === undefined || recipe !== undefined);
-  let loaded: Promise<Downloader> | undefined;
-  const load = (): Promise<Downloader> =>
-    (loaded ??= pooled
-      ? import('./threads/pool.js').then(({ createPool }) =>
-          createPool({ ...options, threads }, recipe),
-        )
-      : import('./local.js').then(({ createLocalDownloader }) => createLocalDownloader(options)));
+  const dns = options.resolve ? new DnsCache({ resolve: options.resolve }) : sharedDnsCache();
+  const retryMaxMs = options.retryMaxMs ?? 30_000;
+  const hosts = new HostBoard({
+    perHost: options.perHost,
+    maxPauseMs: retryMaxMs,
+    capacity: () => loadedRunner?.capacity() ?? options.perHost,
+  });
+  const policy: RetryPolicy = {
+    retries: options.retries,
+    baseMs: options.retryBaseMs ?? 250,
+    maxMs: retryMaxMs,
+    hostPaced: true,
+  };
+  let loaded: Promise<AttemptRunner> | undefined;
+  let loadedRunner: AttemptRunner | undefined;
+  const load = (): Promise<AttemptRunner> =>
+    (loaded ??= (
+      pooled
+        ? import('./threads/pool.js').then(({ createPool }) =>
+            createPool({ ...options, threads }, recipe, dns),
+          )
+        : import('./local.js').then(({ createLocalAttempts }) =>
+            createLocalAttempts(options, options.connect, dns.lookup),
+          )
+    ).then((runner) => (loadedRunner = runner)));
+
+  /** One attempt in its host's turn; the answer goes to the host's state. */
+  async function attempt(
+    runner: AttemptRunner,
+    url: string,
+    target: Target,
+    retry: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<Measured> {
+    let release: () => void;
+    try {
+      release = await hosts.turn(target.host, signal, retry);
+    } catch (error) {
+      throw signal?.aborted ? abortedError(signal) : error;
+    }
+    try {
+      const measured = await runner.run(url, target, signal);
+      hosts.record(target.host, { ok: true });
+      return measured;
+    } catch (error) {
+      if (error instanceof DownloadError) {
+        hosts.record(target.host, {
+          ok: false,
+          status: error.status,
+          retryAfterMs: error.retryAfterMs,
+        });
+      }
+      throw error;
+    } finally {
+      release();
+    }
+  }
+
   return {
     async fetchImage(url, signal) {
-      return (await load()).fetchImage(url, signal);
+      if (signal?.aborted) throw abortedError(signal);
+      const target = parseTarget(url);
+      if (!target) throw badUrl(url, 'not an http(s) URL');
+      const runner = await load();
+      const { value, attempts } = await withRetries(
+        (attempts) => attempt(runner, url, target, attempts > 1, signal),
+        policy,
+        signal,
+      );
+      return { ...value, attempts };
+    },
+    network(slowest = 3) {
+      return {
+        paused: hosts.paused(),
+        slowest: slowestOf(loadedRunner?.inFlight() ?? [], slowest),
+        hosts: hosts.summary(),
+        dnsLookups: dns.lookups,
+      };
     },
     async close() {
+      hosts.close();
       if (loaded) await (await loaded).close();
     },
   };
 }
+
+/** Attempts in flight for `SLOW_AFTER_MS` or more, slowest first. */
+function slowestOf(inFlight: readonly InFlight[], count: number): SlowDownload[] {
+  const now = Date.now();
+  return inFlight
+    .filter((attempt) => now - attempt.startedAt >= SLOW_AFTER_MS)
+    .sort((a, b) => a.startedAt - b.startedAt)
+    .slice(0, count)
+    .map((attempt) => ({
+      url: attempt.url,
+      seconds: Math.floor((now - attempt.startedAt) / 1000),
+      bytes: attempt.bytes,
+    }));
+}
+
+/** From when a download in flight is named as slow. */
+export const SLOW_AFTER_MS = 5_000;
 
 export function recipeOf(
   connect: buildConnector.connector | undefined,

@@ -57,6 +57,20 @@ export function timeoutError(url: string, timeoutMs: number, cause: unknown): Do
   );
 }
 
+/** curl's low-speed limit stopped the attempt: transient, like a timeout. */
+export function tooSlowError(
+  url: string,
+  limit: { readonly bytesPerSecond: number; readonly seconds: number },
+  cause: unknown,
+): DownloadError {
+  return new DownloadError(
+    'E_TIMEOUT',
+    `slower than ${limit.bytesPerSecond} bytes/s for ${limit.seconds} s`,
+    { url, transient: true },
+    { cause },
+  );
+}
+
 export function truncated(
   source: Source,
   received: number,

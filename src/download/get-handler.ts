@@ -175,6 +175,7 @@ class Get implements Dispatcher.DispatchHandler, Stoppable {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (controller !== this.#controller || this.#settled) return;
     this.#received += chunk.length;
+    this.#ctx.attempt.received += chunk.length;
     if (this.#phase !== 'read') {
       if (this.#received > DISCARD_LIMIT) this.#discarded(controller, true);
       return;

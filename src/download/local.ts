@@ -1,84 +1,74 @@
 /**
- * Downloads on the calling thread (the main one with `threads: 1`, or each
- * download thread of the pool): one undici Agent (a keep-alive pool,
- * `perHost` connections per origin) for every download, a total deadline per
- * attempt, a byte limit, retries of transient failures. Bodies are streamed:
- * only the header bytes are kept.
+ * Download attempts on the calling thread (the main one, or each download
+ * thread of the pool): one connection pool (see dispatcher.ts) for every
+ * download, a total deadline and an optional speed limit per attempt, a byte
+ * limit. Bodies are streamed: only the header bytes are kept. Retries and
+ * the hosts' turns are the downloader's, on the main thread.
  */
-import { Agent, type buildConnector } from 'undici';
+import type { LookupFunction } from 'node:net';
 
-import { AttemptClock } from './attempt.js';
+import type { buildConnector } from 'undici';
+
+import { AttemptClock, type InFlight } from './attempt.js';
 import { measureHead } from './header-only.js';
 import { httpGet, type AttemptContext } from './get-handler.js';
-import { ensureSize, okOrDiscard, parseTarget, type Target } from './response.js';
-import { withRetries, type RetryPolicy } from './retry.js';
-import { abortedError, badUrl, isUndiciTimeout, timeoutError } from './errors.js';
+import { ensureSize, okOrDiscard, type Target } from './response.js';
+import { abortedError, isUndiciTimeout, tooSlowError, timeoutError } from './errors.js';
 import { HeaderProbe, type Measured } from './measure.js';
-import type { Downloader, DownloaderOptions } from './downloader.js';
+import { createDispatcher } from './dispatcher.js';
+import type { AttemptRunner, ThreadOptions } from './downloader.js';
 
-export function createLocalDownloader(
-  options: DownloaderOptions,
-  connect: buildConnector.connector | undefined = options.connect,
-): Downloader {
-  const { timeoutMs, maxBytes, retries, perHost, headerOnly } = options;
+export function createLocalAttempts(
+  options: ThreadOptions,
+  connect: buildConnector.connector | undefined,
+  lookup?: LookupFunction,
+): AttemptRunner {
+  const { timeoutMs, maxBytes, perHost, headerOnly, speedLimit } = options;
   const maxRedirects = options.maxRedirects ?? 5;
-  const policy: RetryPolicy = {
-    retries,
-    baseMs: options.retryBaseMs ?? 250,
-    maxMs: options.retryMaxMs ?? 30_000,
-  };
   // The deadline below bounds an attempt. undici's own timers get the same
   // value so they never cut an attempt short of the user's limit (its
   // connect timeout defaults to 10 s); when one of them fires first, it is
   // reported as the same timeout.
-  const agent = new Agent({
+  const dispatcher = createDispatcher({
     connections: perHost,
-    connect: connect ?? { timeout: timeoutMs },
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
+    timeoutMs,
+    proxy: options.proxy,
+    connect,
+    lookup,
   });
   const measureOnce = headerOnly ? measureHead : measureWhole;
-  const clock = new AttemptClock(timeoutMs);
-
-  async function attempt(url: string, target: Target, signal?: AbortSignal): Promise<Measured> {
-    if (signal?.aborted) throw abortedError(signal);
-    const running = clock.start(signal);
-    const ctx: AttemptContext = {
-      dispatcher: agent,
-      url,
-      target,
-      attempt: running.attempt,
-      maxBytes,
-      maxRedirects,
-    };
-    try {
-      return await measureOnce(ctx);
-    } catch (error) {
-      // An abort or the deadline surfaces as whatever undici was doing at
-      // the time (a RequestAbortedError, a destroyed body…): name the reason.
-      if (signal?.aborted) throw abortedError(signal);
-      if (running.attempt.expired || isUndiciTimeout(error)) {
-        throw timeoutError(url, timeoutMs, error);
-      }
-      throw error;
-    } finally {
-      running.end();
-    }
-  }
+  const clock = new AttemptClock(timeoutMs, speedLimit);
 
   return {
-    async fetchImage(url, signal) {
+    async run(url: string, target: Target, signal?: AbortSignal): Promise<Measured> {
       if (signal?.aborted) throw abortedError(signal);
-      const target = parseTarget(url);
-      if (!target) throw badUrl(url, 'not an http(s) URL');
-      const { value, attempts } = await withRetries(
-        () => attempt(url, target, signal),
-        policy,
-        signal,
-      );
-      return { ...value, attempts };
+      const running = clock.start(url, signal);
+      const ctx: AttemptContext = {
+        dispatcher,
+        url,
+        target,
+        attempt: running.attempt,
+        maxBytes,
+        maxRedirects,
+      };
+      try {
+        return await measureOnce(ctx);
+      } catch (error) {
+        // An abort or the deadline surfaces as whatever undici was doing at
+        // the time (a RequestAbortedError, a destroyed body…): name the reason.
+        if (signal?.aborted) throw abortedError(signal);
+        if (running.attempt.tooSlow && speedLimit) throw tooSlowError(url, speedLimit, error);
+        if (running.attempt.expired || isUndiciTimeout(error)) {
+          throw timeoutError(url, timeoutMs, error);
+        }
+        throw error;
+      } finally {
+        running.end();
+      }
     },
-    close: () => agent.close(),
+    inFlight: (): InFlight[] => clock.inFlight(),
+    capacity: () => perHost,
+    close: () => dispatcher.close(),
   };
 }
 

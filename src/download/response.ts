@@ -20,7 +20,13 @@ import {
 } from './errors.js';
 
 /** An http(s) URL, parsed: what a request needs of it. */
-export type Target = { readonly href: string; readonly origin: string; readonly path: string };
+export type Target = {
+  readonly href: string;
+  readonly origin: string;
+  /** `hostname:port` (the port when not the scheme's default): what host state is kept by. */
+  readonly host: string;
+  readonly path: string;
+};
 
 export type ResponseHead = {
   /** Where the response came from, after redirects. */
@@ -54,7 +60,12 @@ export function parseTarget(url: string | URL): Target | undefined {
     return undefined;
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return undefined;
-  return { href: parsed.href, origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+  return {
+    href: parsed.href,
+    origin: parsed.origin,
+    host: parsed.host,
+    path: `${parsed.pathname}${parsed.search}`,
+  };
 }
 
 /** For a final status that is not 2xx: discard the body, then fail with a status error. */

@@ -18,6 +18,12 @@ export type RetryPolicy = {
   readonly baseMs: number;
   /** Cap of one wait, Retry-After included. */
   readonly maxMs: number;
+  /**
+   * A 429/503's Retry-After is waited out by the host's pause (hosts.ts),
+   * not here: the retry then takes the first turn when the pause is over.
+   * @default false
+   */
+  readonly hostPaced?: boolean;
 };
 
 /**
@@ -27,21 +33,27 @@ export type RetryPolicy = {
  * an AbortedError at once.
  */
 export async function withRetries<T>(
-  attempt: () => Promise<T>,
+  attempt: (attempts: number) => Promise<T>,
   policy: RetryPolicy,
   signal?: AbortSignal,
   random: () => number = Math.random,
 ): Promise<{ readonly value: T; readonly attempts: number }> {
   for (let attempts = 1; ; attempts++) {
     try {
-      return { value: await attempt(), attempts };
+      return { value: await attempt(attempts), attempts };
     } catch (error) {
       // Anything but a DownloadError is an abort or a bug: neither is retried.
       if (!(error instanceof DownloadError)) throw error;
       if (!error.transient || attempts > policy.retries) throw error.withAttempts(attempts);
+      if (policy.hostPaced && pausesHost(error)) continue;
       await backoff(backoffMs(attempts, error.retryAfterMs, policy, random), signal);
     }
   }
+}
+
+/** A 429 or 503 with Retry-After: the host's pause, not one request's. */
+export function pausesHost(error: DownloadError): boolean {
+  return (error.status === 429 || error.status === 503) && error.retryAfterMs !== undefined;
 }
 
 /**

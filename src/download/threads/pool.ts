@@ -1,9 +1,11 @@
 /**
- * Downloads on `threads` threads: the calling (main) thread and worker
- * threads. The main thread keeps the scheduling and downloads too (it has
- * little else to do, and a thread less to start and to collect garbage
- * for); a download goes to the thread with the fewest in flight for its
- * share of connections, and from a worker only its measurement comes back.
+ * Download attempts on `threads` threads: the calling (main) thread and
+ * worker threads. The main thread keeps the scheduling (retries, the hosts'
+ * turns, the DNS cache) and downloads too (it has little else to do, and a
+ * thread less to start and to collect garbage for); an attempt goes to the
+ * thread with the fewest in flight for its share of connections among those
+ * with room left for its host, and from a worker only its measurement comes
+ * back.
  *
  * - Limits over the whole process: `perHost` is split between the threads
  *   (each thread's Agent gets its share), so `perHost: 16` on two threads is
@@ -29,11 +31,19 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { DownloadError, describeError } from '../../utils/errors.js';
-import type { ConnectorRecipe, Downloader, DownloaderOptions } from '../downloader.js';
-import { abortedError, fromErrorData, threadCrashed } from '../errors.js';
-import { createLocalDownloader } from '../local.js';
+import type { InFlight } from '../attempt.js';
+import type { DnsCache } from '../dns-cache.js';
+import type {
+  AttemptRunner,
+  ConnectorRecipe,
+  DownloaderOptions,
+  ThreadOptions,
+} from '../downloader.js';
+import { abortedError, errorCode, fromErrorData, threadCrashed } from '../errors.js';
+import { createLocalAttempts } from '../local.js';
+import type { Measured } from '../measure.js';
+import type { Target } from '../response.js';
 import type { Batch, FromThread, ThreadInit, ToThread } from './messages.js';
-import type { Measurement } from '../../types.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 /** Mean body size from which workers are started. */
@@ -51,8 +61,9 @@ export function defaultThreads(): number {
 type Task = {
   readonly id: number;
   readonly url: string;
+  readonly target: Target;
   readonly signal: AbortSignal | undefined;
-  readonly resolve: (measurement: Measurement) => void;
+  readonly resolve: (measured: Measured) => void;
   readonly reject: (error: unknown) => void;
   settled: boolean;
   /** Threads that died with this task in flight. */
@@ -67,21 +78,32 @@ type Thread = {
   /** Connections per host this thread's Agent may open. */
   readonly share: number;
   readonly tasks: Map<number, Task>;
+  /** Attempts in flight per host. */
+  readonly hosts: Map<string, number>;
+  /** Its attempts running long, as it last reported them. */
+  slow: readonly InFlight[];
   dead: boolean;
 };
 
 export function createPool(
   options: DownloaderOptions & { readonly threads: number },
   recipe: ConnectorRecipe | undefined,
-): Downloader {
-  return new Pool(options, recipe);
+  dns: DnsCache,
+): AttemptRunner {
+  return new Pool(options, recipe, dns);
 }
 
-class Pool implements Downloader {
-  readonly #options: Omit<DownloaderOptions, 'connect' | 'threads'>;
+class Pool implements AttemptRunner {
+  readonly #options: ThreadOptions;
   readonly #recipe: ConnectorRecipe | undefined;
-  /** The main thread's own downloads: its Agent, its share, how many in flight. */
-  readonly #main: { readonly downloader: Downloader; readonly share: number; inFlight: number };
+  readonly #dns: DnsCache;
+  /** The main thread's own attempts: its connection pool, its share, how many in flight. */
+  readonly #main: {
+    readonly attempts: AttemptRunner;
+    readonly share: number;
+    readonly hosts: Map<string, number>;
+    inFlight: number;
+  };
   /** One slot per worker the pool may run; a slot is empty until needed (or after a crash). */
   readonly #slots: (Thread | undefined)[];
   readonly #shares: readonly number[];
@@ -94,11 +116,16 @@ class Pool implements Downloader {
   #nextId = 1;
   #closed = false;
 
-  constructor(options: DownloaderOptions & { readonly threads: number }, recipe?: ConnectorRecipe) {
-    const { connect, threads, workerMinBytes = WORKER_MIN_BYTES, ...rest } = options;
+  constructor(
+    options: DownloaderOptions & { readonly threads: number },
+    recipe: ConnectorRecipe | undefined,
+    dns: DnsCache,
+  ) {
+    const { connect, threads, resolve, workerMinBytes = WORKER_MIN_BYTES, ...rest } = options;
     this.#workerMinBytes = workerMinBytes;
     this.#options = rest;
     this.#recipe = recipe;
+    this.#dns = dns;
     // Run from the TypeScript sources (tests), there is no built worker to start.
     const usable = existsSync(fileURLToPath(WORKER_URL)) ? threads : 1;
     const [mainShare = 1, ...workerShares] = splitShares(
@@ -106,21 +133,23 @@ class Pool implements Downloader {
       Math.min(usable, options.perHost),
     );
     this.#main = {
-      downloader: createLocalDownloader({ ...rest, perHost: mainShare }, connect),
+      attempts: createLocalAttempts({ ...rest, perHost: mainShare }, connect, dns.lookup),
       share: mainShare,
+      hosts: new Map(),
       inFlight: 0,
     };
     this.#shares = workerShares;
     this.#slots = this.#shares.map(() => undefined);
   }
 
-  fetchImage(url: string, signal?: AbortSignal): Promise<Measurement> {
+  run(url: string, target: Target, signal?: AbortSignal): Promise<Measured> {
     if (signal?.aborted) return Promise.reject(abortedError(signal));
     if (this.#closed) return Promise.reject(closedError(url));
     return new Promise((resolve, reject) => {
       const task: Task = {
         id: this.#nextId++,
         url,
+        target,
         signal,
         resolve,
         reject,
@@ -133,6 +162,20 @@ class Pool implements Downloader {
     });
   }
 
+  /** The shares of the threads running, and of those that would start now. */
+  capacity(): number {
+    const pay = this.#workersPay();
+    return this.#slots.reduce(
+      (sum, thread, index) => sum + (thread ? thread.share : pay ? (this.#shares[index] ?? 0) : 0),
+      this.#main.share,
+    );
+  }
+
+  inFlight(): InFlight[] {
+    const threads = this.#slots.flatMap((thread) => thread?.slow ?? []);
+    return [...this.#main.attempts.inFlight(), ...threads];
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     const threads = this.#slots.filter((thread) => thread !== undefined);
@@ -143,7 +186,7 @@ class Pool implements Downloader {
     }
     // Ref'd again: an unref'd thread's exit would not keep the process waiting for it.
     await Promise.all([
-      this.#main.downloader.close(),
+      this.#main.attempts.close(),
       ...threads.map((thread) => {
         thread.worker.ref();
         return thread.worker.terminate();
@@ -152,13 +195,14 @@ class Pool implements Downloader {
   }
 
   #send(task: Task): void {
-    const thread = this.#pick(FAULT !== undefined && task.url.includes(FAULT));
+    const thread = this.#pick(task.target.host, FAULT !== undefined && task.url.includes(FAULT));
     if (thread === 'main') {
       this.#runHere(task);
       return;
     }
     task.thread = thread;
     thread.tasks.set(task.id, task);
+    count(thread.hosts, task.target.host, 1);
     if (thread.tasks.size === 1) thread.worker.ref();
     post(thread, { type: 'fetch', id: task.id, url: task.url });
   }
@@ -166,43 +210,58 @@ class Pool implements Downloader {
   /** On the main thread: the caller's signal goes straight to its downloader. */
   #runHere(task: Task): void {
     const main = this.#main;
+    const host = task.target.host;
     task.thread = undefined;
     main.inFlight++;
-    main.downloader.fetchImage(task.url, task.signal).then(
-      (measurement) => {
+    count(main.hosts, host, 1);
+    main.attempts.run(task.url, task.target, task.signal).then(
+      (measured) => {
         main.inFlight--;
-        this.#seen(measurement);
-        this.#settle(task, undefined, measurement);
+        count(main.hosts, host, -1);
+        this.#seen(measured);
+        this.#settle(task, undefined, measured);
       },
       (error: unknown) => {
         main.inFlight--;
+        count(main.hosts, host, -1);
         this.#settle(task, error);
       },
     );
   }
 
-  /** The thread with the most room; a new worker when all are busy and a slot is free. */
-  #pick(workerOnly: boolean): Thread | 'main' {
+  /**
+   * The thread with the most room among those with a connection free for
+   * `host` (the hosts' turns keep a host's attempts within `perHost`, the
+   * sum of the shares, so one always has); a new worker when all are busy
+   * and a slot is free.
+   */
+  #pick(host: string, workerOnly: boolean): Thread | 'main' {
+    const main = this.#main;
+    const hasRoom = (hosts: Map<string, number>, share: number): boolean =>
+      (hosts.get(host) ?? 0) < share;
     let best: Thread | 'main' = 'main';
-    let bestLoad = workerOnly ? Infinity : this.#main.inFlight / this.#main.share;
+    let bestLoad =
+      workerOnly || !hasRoom(main.hosts, main.share) ? Infinity : main.inFlight / main.share;
     let free = -1;
     this.#slots.forEach((thread, index) => {
       if (thread === undefined) {
         if (free < 0) free = index;
         return;
       }
+      if (!hasRoom(thread.hosts, thread.share)) return;
       const load = thread.tasks.size / thread.share;
       if (load < bestLoad) {
         best = thread;
         bestLoad = load;
       }
     });
-    if (bestLoad === 0 || free < 0 || !(workerOnly || this.#workersPay())) return best;
+    const fallback = bestLoad === Infinity && !workerOnly;
+    if (bestLoad === 0 || free < 0 || !(workerOnly || fallback || this.#workersPay())) return best;
     return this.#start(free);
   }
 
-  #seen(measurement: Measurement): void {
-    this.#seenBytes += measurement.bytes;
+  #seen(measured: Measured): void {
+    this.#seenBytes += measured.bytes;
     this.#seenImages++;
   }
 
@@ -222,11 +281,19 @@ class Pool implements Downloader {
       recipe: this.#recipe,
     };
     const worker = new Worker(WORKER_URL, { workerData: init });
-    const thread: Thread = { worker, outbox: [], share, tasks: new Map(), dead: false };
+    const thread: Thread = {
+      worker,
+      outbox: [],
+      share,
+      tasks: new Map(),
+      hosts: new Map(),
+      slow: [],
+      dead: false,
+    };
     this.#slots[slot] = thread;
     worker.unref();
     worker.on('message', (batch: Batch<FromThread>) => {
-      for (const message of batch) this.#answer(thread, message);
+      for (const message of batch) this.#hear(thread, message);
     });
     worker.on('error', (error) => {
       this.#lost(thread, slot, describeError(error));
@@ -237,15 +304,43 @@ class Pool implements Downloader {
     return thread;
   }
 
-  #answer(thread: Thread, message: FromThread): void {
+  #hear(thread: Thread, message: FromThread): void {
+    switch (message.type) {
+      case 'lookup':
+        this.#dns.resolve(message.hostname).then(
+          (resolved) => {
+            post(thread, { type: 'resolved', id: message.id, resolved, error: undefined });
+          },
+          (error: unknown) => {
+            const failure = {
+              message: error instanceof Error ? error.message : String(error),
+              code: errorCode(error),
+            };
+            post(thread, { type: 'resolved', id: message.id, resolved: undefined, error: failure });
+          },
+        );
+        return;
+      case 'slow':
+        thread.slow = message.attempts;
+        return;
+      default:
+        this.#answer(thread, message);
+    }
+  }
+
+  #answer(
+    thread: Thread,
+    message: Extract<FromThread, { id: number; type: 'done' | 'failed' }>,
+  ): void {
     const task = thread.tasks.get(message.id);
     if (!task) return;
     thread.tasks.delete(message.id);
+    count(thread.hosts, task.target.host, -1);
     // A thread being terminated stays ref'd: the process waits for its exit.
     if (thread.tasks.size === 0 && !thread.dead) thread.worker.unref();
-    if (message.ok) {
-      this.#seen(message.measurement);
-      this.#settle(task, undefined, message.measurement);
+    if (message.type === 'done') {
+      this.#seen(message.measured);
+      this.#settle(task, undefined, message.measured);
     } else {
       this.#settle(task, fromErrorData(message.error));
     }
@@ -258,6 +353,7 @@ class Pool implements Downloader {
     if (this.#slots[slot] === thread) this.#slots[slot] = undefined;
     const orphans = [...thread.tasks.values()];
     thread.tasks.clear();
+    thread.hosts.clear();
     for (const task of orphans) {
       if (task.settled) continue;
       task.crashes++;
@@ -266,11 +362,11 @@ class Pool implements Downloader {
     }
   }
 
-  #settle(task: Task, error: unknown, measurement?: Measurement): void {
+  #settle(task: Task, error: unknown, measured?: Measured): void {
     if (task.settled) return;
     task.settled = true;
     if (task.signal) this.#bySignal.get(task.signal)?.delete(task);
-    if (measurement) task.resolve(measurement);
+    if (measured) task.resolve(measured);
     else task.reject(error);
   }
 
@@ -305,6 +401,12 @@ function post(thread: Thread, message: ToThread): void {
     });
   }
   thread.outbox.push(message);
+}
+
+function count(hosts: Map<string, number>, host: string, by: 1 | -1): void {
+  const now = (hosts.get(host) ?? 0) + by;
+  if (now > 0) hosts.set(host, now);
+  else hosts.delete(host);
 }
 
 /** `total` connections over `parts` threads, as evenly as whole numbers go. */

@@ -1,0 +1,52 @@
+/**
+ * The connection pool of one download thread: an undici `Agent`, or with a
+ * proxy undici's `EnvHttpProxyAgent` (no proxy client of our own). Through
+ * the proxy, http requests go as absolute-URI requests and https ones
+ * through a CONNECT tunnel, as curl sends them; hosts on the no-proxy list
+ * are reached directly, through the same connector as without a proxy.
+ *
+ * What survives the proxy agent: `connections` still caps each origin's
+ * pool (a tunnel per connection), and undici's timers. What does not: the
+ * connector, since the proxy opens the connections; so a guarded connector's
+ * check moves in front of the proxy (`guardProxiedTargets`).
+ */
+import { Agent, EnvHttpProxyAgent, type buildConnector, type Dispatcher } from 'undici';
+
+import { guardedBy, guardProxiedTargets } from './address-guard.js';
+import type { ProxySettings } from './proxy.js';
+import { sharedDnsCache } from './dns-cache.js';
+import type { LookupFunction } from 'node:net';
+
+export type DispatcherOptions = {
+  /** Connections per origin. */
+  readonly connections: number;
+  /** Connect, headers and body timers: the attempt's deadline. */
+  readonly timeoutMs: number;
+  readonly proxy: ProxySettings | undefined;
+  /** The connector (serve's guard), or undefined for undici's own. */
+  readonly connect: buildConnector.connector | undefined;
+  /** Name lookups of undici's own connector. @default the process's DNS cache */
+  readonly lookup?: LookupFunction | undefined;
+};
+
+export function createDispatcher(options: DispatcherOptions): Dispatcher {
+  const { connections, timeoutMs, proxy } = options;
+  const lookup = options.lookup ?? sharedDnsCache().lookup;
+  const common = {
+    connections,
+    connect: options.connect ?? { timeout: timeoutMs, lookup },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  };
+  if (!proxy) return new Agent(common);
+  const agent = new EnvHttpProxyAgent({
+    ...common,
+    // Given as '' rather than undefined: undici would read the environment again.
+    httpProxy: proxy.httpProxy ?? '',
+    httpsProxy: proxy.httpsProxy ?? '',
+    noProxy: proxy.noProxy,
+    proxyTunnel: false,
+  });
+  const guarded = guardedBy(options.connect);
+  return guarded ? agent.compose(guardProxiedTargets(guarded)) : agent;
+}
