@@ -159,6 +159,17 @@ export type StatusDocument = {
 
 // ---------------------------------------------------------------- options
 
+/** curl's low-speed limit: slower than this for this long aborts the attempt. */
+export type SpeedLimit = { readonly bytesPerSecond: number; readonly seconds: number };
+
+/** The proxies of the downloads, as undici's EnvHttpProxyAgent takes them; `undefined`: none for that scheme. */
+export type ProxySettings = {
+  readonly httpProxy: string | undefined;
+  readonly httpsProxy: string | undefined;
+  /** Hosts (`example.com`, `.example.com`, `host:port`, `*`) reached directly. */
+  readonly noProxy: string;
+};
+
 /** GPU delay: a fixed time, or a uniform range, in milliseconds. */
 export type GpuDelay = { readonly min: number; readonly max: number };
 
@@ -219,4 +230,8 @@ export type RunOptions = DownloadOptions & {
    * @default 250
    */
   readonly retryBaseMs?: number;
+  /** The proxy of every download (`proxySettings()` reads flags and environment). @default none */
+  readonly proxy?: ProxySettings | undefined;
+  /** curl's low-speed limit: an attempt slower than this for this long is retried. @default none */
+  readonly speedLimit?: SpeedLimit | undefined;
 };

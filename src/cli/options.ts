@@ -9,6 +9,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { parseGpuDelay } from '../engine/gpu-delay.js';
 import { LOG_FORMATS } from '../log/event-log.js';
 import type { GpuDelay } from '../types.js';
+import { addNetworkOptions, networkOptionsOf, type NetworkFlags } from './network-options.js';
 
 export const DEFAULTS = {
   concurrency: 32,
@@ -24,7 +25,7 @@ export const DEFAULTS = {
 } as const;
 
 /** The shared flags as commander hands them over. */
-export type EngineFlags = {
+export type EngineFlags = NetworkFlags & {
   concurrency: number;
   gpuDelay: GpuDelay;
   seed?: number;
@@ -40,7 +41,7 @@ export type EngineFlags = {
 
 /** Adds the processing options (concurrency, GPU, downloads) to a command. */
 export function addEngineOptions(command: Command): Command {
-  return command
+  command
     .addOption(
       intOption(
         '-c, --concurrency <n>',
@@ -91,6 +92,7 @@ export function addEngineOptions(command: Command): Command {
       intOption('--per-host <n>', 'most connections open to one host at once', DEFAULTS.perHost, 1),
     )
     .addOption(threadsOption());
+  return addNetworkOptions(command);
 }
 
 /** `--threads <n>`, for every command that downloads (`run`, `worker`). */
@@ -143,6 +145,7 @@ export function engineOptionsOf(flags: EngineFlags) {
     headerOnly: flags.headerOnly ?? false,
     perHost: flags.perHost,
     threads: flags.threads,
+    ...networkOptionsOf(flags),
   };
 }
 

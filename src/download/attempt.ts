@@ -11,8 +11,9 @@
  * than `bytesPerSecond` in each second for `seconds` in a row is stopped.
  */
 
-/** curl's low-speed limit: slower than this for this long aborts the attempt. */
-export type SpeedLimit = { readonly bytesPerSecond: number; readonly seconds: number };
+import type { SpeedLimit } from '../types.js';
+
+export type { SpeedLimit };
 
 /** Why an attempt was stopped before it ended by itself. */
 export type StopKind = 'deadline' | 'too slow' | 'caller';

@@ -8,14 +8,9 @@
  * The proxying itself is undici's `EnvHttpProxyAgent`; see `dispatcher.ts`.
  */
 import { InputError } from '../utils/errors.js';
+import type { ProxySettings } from '../types.js';
 
-/** What undici's EnvHttpProxyAgent takes; `undefined` means no proxy for that scheme. */
-export type ProxySettings = {
-  readonly httpProxy: string | undefined;
-  readonly httpsProxy: string | undefined;
-  /** Hosts (`example.com`, `.example.com`, `host:port`, `*`) reached directly. */
-  readonly noProxy: string;
-};
+export type { ProxySettings };
 
 /** The flags that override the environment. */
 export type ProxyFlags = {

@@ -1,7 +1,11 @@
 import { Worker, WaitingError, type Job } from 'bullmq';
 import type { buildConnector } from 'undici';
 
-import { createDownloader, type Downloader } from '../download/downloader.js';
+import {
+  createDownloader,
+  type Downloader,
+  type DownloaderOptions,
+} from '../download/downloader.js';
 import { createStoreDeps } from '../engine/job-setup.js';
 import { runStore, type StoreDeps } from '../engine/store.js';
 import type { Sleep } from '../utils/sleep.js';
@@ -57,6 +61,8 @@ export type WorkerOptions = {
   readonly concurrency: number;
   /** Connections per image host. */
   readonly perHost: number;
+  /** This machine's proxy and speed limit (see DownloaderOptions). @default none */
+  readonly network?: Pick<DownloaderOptions, 'proxy' | 'speedLimit'> | undefined;
   /** Threads for downloads and measuring (see DownloaderOptions.threads). @default 1 */
   readonly threads?: number | undefined;
   readonly timing?: LockTiming | undefined;
@@ -384,6 +390,7 @@ class EngineCache {
         headerOnly: settings.headerOnly,
         perHost: this.#options.perHost,
         threads: this.#options.threads,
+        ...this.#options.network,
         connect: settings.guardAddresses
           ? this.#options.guardedConnector?.(settings.timeoutMs)
           : undefined,

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import type { ReportTarget } from '../../report/targets.js';
 import type { JobReport, RunningJob } from '../../run/run-jobs.js';
 import { InputError } from '../../utils/errors.js';
+import { redactProxy } from '../../download/proxy.js';
 import { withResultsFileHints } from '../hints.js';
 import { quote, STOP_SIGNALS, worstExit, type CliIo, type StopSignal } from '../io.js';
 import { jobJson } from '../job-json.js';
@@ -358,7 +359,9 @@ function onCharacterDevice(fd: number): boolean {
 function resumeCommand(argv: readonly string[], how = '--resume'): string {
   const args = argv
     .slice(2)
-    .filter((arg) => arg !== '--force' && arg !== '--resume' && arg !== '--retry-failed');
+    .filter((arg) => arg !== '--force' && arg !== '--resume' && arg !== '--retry-failed')
+    // A proxy's password is not printed back either.
+    .map((arg) => (/^https?:\/\/[^/@]*@/i.test(arg) ? redactProxy(arg) : arg));
   // A --queue URL's password never reaches a terminal or a log.
   return ['imgjob', ...args, how].map((arg) => quote(redactText(arg))).join(' ');
 }

@@ -10,11 +10,12 @@ import type { Command } from 'commander';
 
 import { EXIT, type CliIo } from '../io.js';
 import { DEFAULTS, intOption, logFormatOption, threadsOption } from '../options.js';
+import { addNetworkOptions, networkOptionsOf, type NetworkFlags } from '../network-options.js';
 import { createEventLog, type EventLog, type LogFormat } from '../../log/event-log.js';
 import { setEventLog } from '../../log/process-log.js';
 import type { RedisTarget } from '../../queue/redis-url.js';
 
-type WorkerFlags = {
+type WorkerFlags = NetworkFlags & {
   queue: string;
   concurrency: number;
   perHost: number;
@@ -27,7 +28,7 @@ export function addWorkerCommand(
   io: Pick<CliIo, 'stdout' | 'stderr'>,
   setExit: (code: number) => void,
 ): Command {
-  return program
+  const command = program
     .command('worker')
     .description('run stores for coordinators on other machines, through a Redis queue (BullMQ)')
     .requiredOption(
@@ -50,7 +51,8 @@ export function addWorkerCommand(
       'after',
       `
 What changes results (GPU delay and seed, --header-only, --max-bytes, --timeout,
---retries, the address guard of serve) comes with each store from its coordinator.
+--retries, the address guard of serve) comes with each store from its coordinator;
+the proxy and the speed limit are this machine's own (its flags and environment).
 
 SIGINT/SIGTERM: hand the running stores back to the queue (nothing reported is
 redone), then exit 130/143.`,
@@ -58,6 +60,7 @@ redone), then exit 130/143.`,
     .action(async (flags: WorkerFlags) => {
       setExit(await workerCommand(flags, io));
     });
+  return addNetworkOptions(command);
 }
 
 async function workerCommand(
@@ -114,6 +117,7 @@ async function runUntilStopped(
         concurrency: flags.concurrency,
         perHost: flags.perHost,
         threads: flags.threads,
+        network: networkOptionsOf(flags),
         timing: {
           // Hidden knobs for tests: short locks make a stalled worker visible fast.
           lockDurationMs: envMs('IMGJOB_QUEUE_LOCK_MS') ?? DEFAULT_LOCK_TIMING.lockDurationMs,
