@@ -136,8 +136,17 @@ export type ResultsDocument = {
   /** The options that change results; `--resume` refuses different ones. */
   readonly options: ResultOptions;
   readonly counts: Counts;
+  /**
+   * Progress over time, one list per run (a resume starts the next): about a
+   * sample a second, thinned as a run grows long. Durations and rates are
+   * over the runs only, so the idle time before a resume does not count.
+   */
+  readonly timeline?: readonly (readonly ProgressSample[])[];
   readonly stores: readonly StoreResult[];
 };
+
+/** `[epoch ms, images done or failed so far]`: one point of a job's progress. */
+export type ProgressSample = readonly [number, number];
 
 /** The run options that change what a job records. */
 export type ResultOptions = {

@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { packageRoot } from '../utils/package-root.js';
 import { InputError } from '../utils/errors.js';
 import type { ResultsDocument } from '../types.js';
+import { time } from '../web/format.js';
 
 /** The package's dist/web/, wherever this module was built into. */
 const WEB_DIR = pathToFileURL(`${join(packageRoot(), 'dist', 'web')}/`);
@@ -48,7 +49,7 @@ export function htmlReport(
 <style>${style}</style>
 </head>
 <body>
-<header class="top"><span class="brand">imgjob report</span><span class="spacer"></span><span class="report-head">${escapeHtml(generatedAt.toISOString())}</span></header>
+<header class="top"><span class="brand">imgjob report</span><span class="spacer"></span><span class="report-head">${escapeHtml(time(generatedAt.toISOString()))}</span></header>
 <main id="main" tabindex="-1"></main>
 <script id="imgjob-data" type="application/json">${data}</script>
 <script>${script}</script>

@@ -8,6 +8,7 @@
 import { hostname } from 'node:os';
 
 import type { ImageResult, ResultsDocument, StoreResult } from '../types.js';
+import { activeSeconds } from '../web/timeline.js';
 
 export function* junitReport(documents: readonly ResultsDocument[]): Generator<string> {
   const suites = documents.map(suiteOf);
@@ -35,7 +36,10 @@ function suiteOf(document: ResultsDocument, position: number): Suite {
     (store) => store.status !== 'failed' && store.status !== 'completed',
   ).length;
   const end = Date.parse(document.finished_at ?? document.updated_at);
-  const time = Math.max(0, end - Date.parse(document.created_at));
+  // Over the time the job ran: a resumed job's pause is no test time.
+  const active = activeSeconds(document.timeline);
+  const time =
+    active === undefined ? Math.max(0, end - Date.parse(document.created_at)) : active * 1000;
   const className = `imgjob.job_${document.job_id.replace(/[^\w-]/g, '_')}`;
   const properties: [string, string | number][] = [
     ['job_id', document.job_id],

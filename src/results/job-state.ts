@@ -29,8 +29,21 @@ type MutableStore = {
 
 type Header = Omit<
   ResultsDocument,
-  'status' | 'error' | 'counts' | 'stores' | 'updated_at' | 'writer' | 'interrupted' | 'finished_at'
+  | 'status'
+  | 'error'
+  | 'counts'
+  | 'stores'
+  | 'updated_at'
+  | 'writer'
+  | 'interrupted'
+  | 'finished_at'
+  | 'timeline'
 >;
+
+/** Closer samples of a run replace its last one: about one a second. */
+const SAMPLE_MS = 1000;
+/** Past this many samples, a run keeps every other one: a week-long run stays a few KB. */
+const MAX_RUN_SAMPLES = 1000;
 
 const FINISHED: ReadonlySet<StoreStatus> = new Set(['completed', 'failed', 'skipped']);
 /** Every valid status, to check what comes from a file. */
@@ -60,6 +73,7 @@ export class JobState {
     skipped: 0,
   };
   #bytesDone: number;
+  readonly #timeline: [number, number][][];
   onChange: ((entry: JournalEntry) => void) | undefined;
 
   private constructor(document: ResultsDocument) {
@@ -73,9 +87,11 @@ export class JobState {
       writer,
       interrupted,
       finished_at,
+      timeline,
       ...header
     } = document;
     this.#header = header;
+    this.#timeline = (timeline ?? []).map((run) => run.map(([t, n]) => [t, n]));
     this.#stores = stores.map((store) => ({ ...store, images: [...store.images] }));
     this.#counts = countImages(this.#stores);
     for (const store of this.#stores) this.#storesBy[store.status]++;
@@ -158,7 +174,33 @@ export class JobState {
     this.#counts[result.status]++;
     this.#bytesDone += bytesOf(result) - bytesOf(previous);
     images[index] = result;
+    if (result.status === 'done' || result.status === 'failed') this.#sample(Date.now());
     this.#changed({ t: 'image', s: store, i: index, r: result });
+  }
+
+  /** A run starts working on the job: its timeline begins here (see `ResultsDocument.timeline`). */
+  startRun(now = Date.now()): void {
+    this.#timeline.push([[now, this.#worked()]]);
+  }
+
+  #worked(): number {
+    return this.#counts.done + this.#counts.failed;
+  }
+
+  #sample(now: number): void {
+    const run = this.#timeline.at(-1);
+    if (run === undefined) return;
+    const point: [number, number] = [now, this.#worked()];
+    const before = run.at(-2);
+    if (run.length > 1 && before !== undefined && now - before[0] < SAMPLE_MS)
+      run[run.length - 1] = point;
+    else run.push(point);
+    if (run.length > MAX_RUN_SAMPLES) {
+      const last = run.at(-1) as [number, number];
+      const kept = run.filter((_, i) => i % 2 === 0);
+      if (kept.at(-1) !== last) kept.push(last);
+      run.splice(0, run.length, ...kept);
+    }
   }
 
   setStoreStatus(store: number, status: StoreStatus, error?: string): void {
@@ -260,6 +302,7 @@ export class JobState {
       ...(status === 'failed' ? { error: storeErrors(this.#stores) } : {}),
       updated_at: new Date().toISOString(),
       counts: this.counts,
+      ...(this.#timeline.length > 0 ? { timeline: this.#timeline.map((run) => [...run]) } : {}),
       stores: this.#stores,
     };
   }

@@ -166,6 +166,7 @@ async function runPrepared(
         results_path: job.resultsPath,
       });
     }
+    for (const job of prepared) job.state.startRun();
     request.onStart?.(prepared);
     const controller = new Controller(
       options,

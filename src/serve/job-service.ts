@@ -297,6 +297,7 @@ export class JobService {
     const started = performance.now();
     if (log) logJobStart(log, how, String(id), state.counts);
     this.#writer.watch(state);
+    state.startRun();
     const cancel = new AbortController();
     const signal = AbortSignal.any([this.#stop.signal, cancel.signal]);
     // Queueing the stores of a big job is one more stretch of work: on a later

@@ -25,13 +25,27 @@ export function duration(seconds: number | undefined): string {
   return `${rest}s`;
 }
 
-/** A local date and time, short: `2024-11-15 10:00:03`. */
+/** A local date and time, short, with its zone: `2024-11-15 10:00:03 UTC+01:00`. */
 export function time(iso: string | undefined): string {
   if (iso === undefined) return '–';
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
   const pad = (n: number): string => String(n).padStart(2, '0');
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())} ${zone(date)}`;
+}
+
+/** `UTC`, `UTC+01:00`, `UTC-03:30`: the local zone's offset at that date. */
+function zone(date: Date): string {
+  const minutes = -date.getTimezoneOffset();
+  if (minutes === 0) return 'UTC';
+  const sign = minutes > 0 ? '+' : '-';
+  const abs = Math.abs(minutes);
+  return `UTC${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+}
+
+/** `#12` for a job of `imgjob serve`; a run's uuid as it is (no `#` before it). */
+export function jobLabel(id: string): string {
+  return /^\d+$/.test(id) ? `#${id}` : id;
 }
 
 export function bytes(n: number): string {

@@ -8,6 +8,7 @@ import * as api from './api.js';
 import { attachCellTips, strip } from './cells.js';
 import { throughputChart } from './chart.js';
 import { el, replaceChildren } from './dom.js';
+import { activeSamples } from './timeline.js';
 import * as format from './format.js';
 import { badge, progress } from './jobs-view.js';
 import type { LiveView } from './live.js';
@@ -100,8 +101,8 @@ export class JobPage {
     const focused =
       document.activeElement instanceof HTMLElement ? document.activeElement.dataset : undefined;
     const focusKey = focused?.s !== undefined ? [focused.s, focused.i] : undefined;
-    replaceChildren(this.#title, `Job #${job.job_id} `, badge(job.status));
-    document.title = `imgjob · job #${job.job_id} · ${job.status}`;
+    replaceChildren(this.#title, `Job ${format.jobLabel(job.job_id)} `, badge(job.status));
+    document.title = `imgjob · job ${format.jobLabel(job.job_id)} · ${job.status}`;
     this.#renderSummary(job);
     this.#renderChart(job);
     const dirty = this.#dirty;
@@ -139,7 +140,7 @@ export class JobPage {
     const { counts } = job;
     const ended = job.status === 'ongoing' ? undefined : (job.finished_at ?? job.updated_at);
     const now = this.#options.report ? Date.parse(job.updated_at) : Date.now();
-    const pace = paceOf(counts, job.status, job.created_at, ended, now);
+    const pace = paceOf(job, ended, now);
     // No image finished for 10 s: the average rate says nothing about the end.
     const lastChange = this.#samples.at(-1)?.[0];
     const stalled =
@@ -208,17 +209,25 @@ export class JobPage {
   }
 
   #renderChart(job: LiveJob): void {
-    let samples = this.#samples;
-    let caption = 'Images finished per second, as this server saw the job run.';
-    if (samples.length < 2 && job.status !== 'ongoing') {
-      // No samples (a report, or a job that ran before this server started): the average.
+    let samples: readonly Sample[] = this.#samples;
+    let caption = 'Images done or failed per second, as this server saw the job run.';
+    const recorded = activeSamples(job.timeline);
+    if (samples.length < 2 && recorded.length >= 2) {
+      // A report, or a job that ran before this server started: the times its run recorded.
+      samples = recorded;
+      caption =
+        (job.timeline?.length ?? 0) > 1
+          ? 'Images done or failed per second while the job ran (the pauses between its runs left out).'
+          : 'Images done or failed per second while the job ran.';
+    } else if (samples.length < 2 && job.status !== 'ongoing') {
+      // No samples at all (a results file of an older imgjob): the average.
       const end = Date.parse(job.finished_at ?? job.updated_at);
       const start = Date.parse(job.created_at);
-      const finished = job.counts.done + job.counts.failed + job.counts.skipped;
+      const worked = job.counts.done + job.counts.failed;
       samples = [
         [start, 0],
-        [start + (end - start) / 2, finished / 2],
-        [end, finished],
+        [start + (end - start) / 2, worked / 2],
+        [end, worked],
       ];
       caption = 'Average images per second over the run (no samples over time were recorded).';
     }

@@ -277,12 +277,12 @@ export function jobsView(
 
 function jobRow(job: JobRow, now: number): HTMLTableRowElement {
   const { counts } = job;
-  const pace = paceOf(counts, job.status, job.created_at, job.finished_at, now);
+  const pace = paceOf(job, job.finished_at, now);
   const href = `/jobs/${encodeURIComponent(job.job_id)}`;
   const row = el(
     'tr',
     { 'data-job': job.job_id, 'data-status': job.status },
-    el('th', { scope: 'row', 'data-label': 'Job' }, el('a', { href }, `#${job.job_id}`)),
+    el('th', { scope: 'row', 'data-label': 'Job' }, el('a', { href }, format.jobLabel(job.job_id))),
     el('td', { 'data-label': 'Status' }, badge(job.status)),
     el('td', { 'data-label': 'Progress' }, progress({ ...counts, total: counts.images })),
     el(
@@ -335,7 +335,11 @@ function renderWorkers(section: HTMLElement, workers: readonly WorkerInfo[] | un
             const busy = worker.running.length + (worker.other_stores ?? 0);
             const runs = worker.running.flatMap((run, index) => [
               index === 0 ? '' : ', ',
-              el('a', { href: `/jobs/${encodeURIComponent(run.job_id)}` }, `job #${run.job_id}`),
+              el(
+                'a',
+                { href: `/jobs/${encodeURIComponent(run.job_id)}` },
+                `job ${format.jobLabel(run.job_id)}`,
+              ),
               ` store ${run.store_id}`,
             ]);
             const others = worker.other_stores

@@ -12,6 +12,7 @@ import type {
   StoreStatus,
 } from '../types.js';
 import type { JobRow, WorkerInfo } from './api-shapes.js';
+import { activeSeconds } from './timeline.js';
 
 export type {
   Counts,
@@ -129,31 +130,36 @@ export function storesDone(stores: readonly StoreResult[]): number {
 }
 
 export type Pace = {
-  /** Images finished (done, failed or skipped). */
-  readonly finished: number;
-  /** Seconds since the job started (to its end, once it ended). */
+  /** Images worked on: done or failed (a skipped image took no work). */
+  readonly worked: number;
+  /** Seconds the job was worked on (to its end, once it ended; without the idle time before a resume). */
   readonly seconds: number;
-  /** Images per second over the run so far. */
+  /** Images worked on per second of that time. */
   readonly perSecond: number | undefined;
   /** Seconds left at that pace; undefined when unknown, 0 once ended. */
   readonly eta: number | undefined;
 };
 
+/**
+ * Rate and ETA over active time: the job's timeline when it has one (see
+ * `ResultsDocument.timeline`), else its start to its end (or `now`).
+ */
 export function paceOf(
-  counts: Counts,
-  status: JobStatus,
-  createdAt: string,
+  job: Pick<ResultsDocument, 'counts' | 'status' | 'created_at' | 'timeline'>,
   endedAt: string | undefined,
   now: number,
 ): Pace {
-  const finished = counts.done + counts.failed + counts.skipped;
-  const start = Date.parse(createdAt);
+  const { counts, status } = job;
+  const worked = counts.done + counts.failed;
+  const start = Date.parse(job.created_at);
   const end = endedAt === undefined ? now : Date.parse(endedAt);
-  const seconds = Math.max(0, (end - start) / 1000);
-  const perSecond = seconds > 0 && finished > 0 ? finished / seconds : undefined;
+  const seconds =
+    activeSeconds(job.timeline, status === 'ongoing' ? now : undefined) ??
+    Math.max(0, (end - start) / 1000);
+  const perSecond = seconds > 0 && worked > 0 ? worked / seconds : undefined;
   const eta =
     status !== 'ongoing' ? 0 : perSecond === undefined ? undefined : counts.pending / perSecond;
-  return { finished, seconds, perSecond, eta };
+  return { worked, seconds, perSecond, eta };
 }
 
 /** The image being worked on in a running store: its first pending one. */

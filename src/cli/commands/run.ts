@@ -239,7 +239,8 @@ async function writeRunReports(
   const { writeReports } = await import('../../report/write.js');
   const documents = reports.map((report) => report.document);
   for (const path of await writeReports(targets, documents, io.stdout))
-    log.event('report_written', `report written to ${path}`, { path }, 'notice');
+    // Worded as `imgjob report` says it: `imgjob: wrote <file>`.
+    log.event('report_written', `wrote ${path}`, { path }, 'notice');
 }
 
 function writeJobReport(

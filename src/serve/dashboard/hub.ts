@@ -38,7 +38,7 @@ export type HubOptions = {
   readonly maxSamples?: number | undefined;
 };
 
-/** `[epoch ms, images finished]` */
+/** `[epoch ms, images done or failed]` */
 export type Sample = readonly [number, number];
 
 export class EventHub {
@@ -148,7 +148,8 @@ export class EventHub {
       const id = idOf(row);
       this.#maxSeen = Math.max(this.#maxSeen, id);
       const { done, failed, skipped } = row.counts;
-      this.#sample(id, [now, done + failed + skipped]);
+      // Work done: a cancel skips thousands of images at once, and is no burst of speed.
+      this.#sample(id, [now, done + failed]);
       if (row.status === 'ongoing') this.#ongoing.add(id);
       else this.#ongoing.delete(id);
       // updated_at moves with every write of the job, stores ending included.

@@ -58,7 +58,7 @@ export class JobQuery {
       WHERE id > @after OR (id IN (SELECT value FROM json_each(@ids)) AND updated_at >= @since)
       ORDER BY id`);
     this.#progress = db.prepare(
-      `SELECT id, done + failed + skipped AS finished FROM jobs WHERE status = 'ongoing'`,
+      `SELECT id, done + failed AS finished FROM jobs WHERE status = 'ongoing'`,
     );
     this.#storesDone = db.prepare(`
       SELECT job_id, COUNT(*) AS n FROM stores
@@ -119,7 +119,7 @@ export class JobQuery {
     return rows.map((row) => rowOf({ ...row, stores_done: 0 }));
   }
 
-  /** Images finished per ongoing job: the cheap look when nobody watches. */
+  /** Images done or failed per ongoing job (skipped ones are no work): the cheap look when nobody watches. */
   progress(): { readonly id: number; readonly finished: number }[] {
     return this.#progress.all() as { id: number; finished: number }[];
   }
