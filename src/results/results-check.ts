@@ -115,6 +115,16 @@ const imageHead = object({ status: imageStatus });
 const image: Check = (value, place) =>
   imageHead(value, place) ?? imageChecks[(value as { status: string }).status]?.(value, place);
 
+/** `[epoch ms, images done or failed]`, one point of a run's timeline. */
+const sample: Check = (value, place) =>
+  Array.isArray(value) &&
+  value.length === 2 &&
+  typeof value[0] === 'number' &&
+  Number.isFinite(value[0]) &&
+  count(value[1], place) === undefined
+    ? undefined
+    : problem(place, '[epoch ms, count]', value);
+
 const store = object(
   { store_id: nonEmptyString, status: oneOf(STORE_STATUSES), images: arrayOf(image) },
   { error: string, visit_times: arrayOf(string) },
@@ -154,6 +164,7 @@ const documentCheck = object(
     finished_at: string,
     writer: object({ pid: wholeNumber(1), host: string }),
     interrupted: boolean,
+    timeline: arrayOf(arrayOf(sample)),
   },
 );
 
