@@ -41,12 +41,21 @@ export type StoreTask = {
   readonly images: readonly ImageTask[];
 };
 
+/** One visit as a job keeps it: its images are the next `images` of its store's. */
+export type VisitSpan = {
+  /** Index of the store in `JobInput.stores`. */
+  readonly store: number;
+  readonly images: number;
+  readonly time?: string;
+};
+
 /** A validated manifest, grouped into stores, with where it came from. */
 export type JobInput = {
   /** File path of the manifest, or `-` for stdin. */
   readonly source: string;
-  readonly manifest: Manifest;
   readonly stores: readonly StoreTask[];
+  /** The visits in manifest order (`canonicalManifest` spells them as the Retail Pulse JSON). */
+  readonly visits: readonly VisitSpan[];
   /** sha256 of the canonical manifest JSON: ties a results file to its manifest. */
   readonly digest: string;
   readonly imageCount: number;

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { InputError, ManifestError } from '../src/utils/errors.js';
-import { parseManifest, readManifest } from '../src/input/manifest.js';
+import { canonicalManifest, parseManifest, readManifest } from '../src/input/manifest.js';
 import { runCli } from './helpers/cli.js';
 
 const url = (n: number): string => `https://cdn.example.com/${n}.jpg`;
@@ -70,7 +70,7 @@ describe('parseManifest: a valid manifest', () => {
 
   it('takes count 0 with no visits as an empty job', () => {
     const job = parseManifest('{ "count": 0, "visits": [] }', 'empty.json');
-    expect(job).toMatchObject({ stores: [], imageCount: 0, manifest: { count: 0, visits: [] } });
+    expect(job).toMatchObject({ stores: [], imageCount: 0, visits: [] });
   });
 
   it('ignores unknown fields and keeps only the fields it knows', () => {
@@ -79,9 +79,9 @@ describe('parseManifest: a valid manifest', () => {
       job_name: 'x',
       visits: [{ store_id: 'S1', image_url: [url(1)], visit_time: 't', camera: { id: 3 } }],
     });
-    expect(parseManifest(text, 'm.json').manifest).toEqual({
+    expect(JSON.parse(canonicalManifest(parseManifest(text, 'm.json')))).toEqual({
       count: 1,
-      visits: [{ store_id: 'S1', image_url: [url(1)], visit_time: 't' }],
+      visits: [{ image_url: [url(1)], store_id: 'S1', visit_time: 't' }],
     });
   });
 

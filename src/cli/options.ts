@@ -8,6 +8,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 
 import { parseGpuDelay } from '../engine/gpu-delay.js';
 import { LOG_FORMATS } from '../log/event-log.js';
+import { INPUT_FORMATS } from '../input/manifest-parser.js';
 import type { GpuDelay } from '../types.js';
 import { addNetworkOptions, networkOptionsOf, type NetworkFlags } from './network-options.js';
 
@@ -93,6 +94,14 @@ export function addEngineOptions(command: Command): Command {
     )
     .addOption(threadsOption());
   return addNetworkOptions(command);
+}
+
+/** `--input-format`, for the commands that read manifests (`run`, `validate`). */
+export function inputFormatOption(): Option {
+  return new Option(
+    '--input-format <form>',
+    "the manifests' form (default: by extension: .jsonl JSON Lines, .csv CSV, else the Retail Pulse JSON)",
+  ).choices(INPUT_FORMATS);
 }
 
 /** `--threads <n>`, for every command that downloads (`run`, `worker`). */

@@ -166,7 +166,8 @@ function unexpected(text: string, i: number): Found {
   return [i, i >= text.length ? 'unexpected end of input' : `unexpected ${describeChar(text, i)}`];
 }
 
-function describeChar(text: string, i: number): string {
+/** A character as a message names it: `'}'`, or `character U+000A` when not printable. */
+export function describeChar(text: string, i: number): string {
   const point = text.codePointAt(i) ?? 0;
   const printable = point > 0x20 && point < 0x7f;
   return printable

@@ -13,7 +13,7 @@ import {
 } from '../utils/errors.js';
 import { createStoreDeps, optionChanges, resultOptionsOf } from '../engine/job-setup.js';
 import { JobState } from '../results/job-state.js';
-import { readManifest } from '../input/manifest.js';
+import { readManifest, type InputFormat } from '../input/manifest.js';
 import { lockResults, type ResultsLock } from '../results/lock.js';
 import { isWriterAlive, loadResults, readResultsHeader } from '../results/reader.js';
 import { ResultsWriter, type SaveStats } from '../results/writer.js';
@@ -29,6 +29,8 @@ import type { JobInput, ResultOptions, ResultsDocument, RunOptions } from '../ty
 export type RunRequest = {
   /** Manifest paths; `-` reads standard input (once). */
   readonly manifests: readonly string[];
+  /** The manifests' form; by default from each one's extension. */
+  readonly inputFormat?: InputFormat | undefined;
   /** Results file of a single job. */
   readonly out?: string | undefined;
   /** Folder for the results files of several jobs. */
@@ -91,7 +93,7 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
   const storeMaster = request.storeMasterPath
     ? await (await import('../input/store-master.js')).readStoreMaster(request.storeMasterPath)
     : undefined;
-  const inputs = await readManifests(request.manifests, request.stdin);
+  const inputs = await readManifests(request.manifests, request.stdin, request.inputFormat);
   const paths = resultsPaths(inputs, request);
   // Checked before anything is written: an unusable queue is bad input (exit 2).
   // The queue's packages load only for a queued run: they weigh on start-up.
@@ -304,11 +306,14 @@ async function allOrEveryProblem<T>(promises: readonly Promise<T>[]): Promise<T[
 export async function readManifests(
   sources: readonly string[],
   stdin: NodeJS.ReadableStream | undefined,
+  format?: InputFormat,
 ): Promise<JobInput[]> {
   if (sources.filter((source) => source === '-').length > 1) {
     throw new InputError('E_USAGE', 'standard input (-) can be given only once');
   }
-  const settled = await Promise.allSettled(sources.map((source) => readManifest(source, stdin)));
+  const settled = await Promise.allSettled(
+    sources.map((source) => readManifest(source, stdin, format)),
+  );
   const problems = settled.flatMap((result) =>
     result.status === 'rejected' ? [result.reason as unknown] : [],
   );

@@ -6,7 +6,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 
 import { JobState, storeErrors, type JournalEntry } from '../results/job-state.js';
-import { parseManifest } from '../input/manifest.js';
+import { canonicalManifest, parseManifest } from '../input/manifest.js';
 import type {
   Counts,
   ImageResult,
@@ -75,7 +75,7 @@ export class JobRecords {
     return this.#db.transaction(() => {
       const time = now.toISOString();
       const { lastInsertRowid } = this.#sql.insertJob.run({
-        manifest: JSON.stringify(input.manifest),
+        manifest: canonicalManifest(input),
         manifest_source: input.source,
         manifest_digest: input.digest,
         options: JSON.stringify(options),

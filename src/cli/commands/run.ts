@@ -11,10 +11,12 @@ import { withResultsFileHints } from '../hints.js';
 import { quote, STOP_SIGNALS, worstExit, type CliIo, type StopSignal } from '../io.js';
 import { jobJson } from '../job-json.js';
 import { redactText } from '../../queue/redis-url.js';
+import type { InputFormat } from '../../input/manifest-parser.js';
 import {
   addEngineOptions,
   durationOption,
   engineOptionsOf,
+  inputFormatOption,
   logFormatOption,
   type EngineFlags,
 } from '../options.js';
@@ -45,6 +47,7 @@ type RunFlags = EngineFlags & {
   queueRetention: number;
   report?: string;
   logFormat: LogFormat;
+  inputFormat?: InputFormat;
 };
 
 /** This run's share of a job's work: what was recorded before it started is not counted. */
@@ -62,13 +65,14 @@ export function addRunCommand(
     .description(
       'process jobs: one manifest = one job; several run at once over one concurrency limit',
     )
-    .argument('<manifests...>', 'manifest files (JSON), or - for standard input')
+    .argument('<manifests...>', 'manifest files (JSON, JSON Lines or CSV), or - for standard input')
     .option(
       '-o, --out <file>',
       'results file of a single job (default: <manifest>.results.json beside it; results.json for stdin)',
     )
     .option('--out-dir <dir>', 'results files of several jobs: <dir>/<manifest name>.results.json')
-    .option('--force', 'overwrite existing results files');
+    .option('--force', 'overwrite existing results files')
+    .addOption(inputFormatOption());
   return addEngineOptions(run)
     .option('--resume', 'continue jobs from their existing results files')
     .option(
@@ -151,6 +155,7 @@ async function runCommand(
   try {
     reports = await runJobs({
       manifests,
+      inputFormat: flags.inputFormat,
       out: flags.out,
       outDir: flags.outDir,
       force: flags.force,

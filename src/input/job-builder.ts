@@ -1,0 +1,99 @@
+/**
+ * Groups checked visits into store tasks as they stream in, whatever form
+ * the manifest has, and fingerprints the job. What is kept of a visit is a
+ * few numbers (`VisitSpan`): its images are in its store's list already.
+ */
+import { createHash } from 'node:crypto';
+
+import type { ImageTask, JobInput, StoreTask, Visit, VisitSpan } from '../types.js';
+
+type Building = { storeId: string; index: number; visitTimes: string[]; images: ImageTask[] };
+
+export class JobBuilder {
+  readonly #byId = new Map<string, Building>();
+  readonly #stores: Building[] = [];
+  readonly #visits: VisitSpan[] = [];
+  #images = 0;
+
+  add({ store_id, image_url, visit_time }: Visit): void {
+    let store = this.#byId.get(store_id);
+    if (store === undefined) {
+      store = { storeId: store_id, index: this.#stores.length, visitTimes: [], images: [] };
+      this.#byId.set(store_id, store);
+      this.#stores.push(store);
+    }
+    const visit = this.#visits.length;
+    if (visit_time !== undefined) store.visitTimes.push(visit_time);
+    for (const url of image_url) store.images.push({ url, visit });
+    this.#images += image_url.length;
+    this.#visits.push(
+      visit_time === undefined
+        ? { store: store.index, images: image_url.length }
+        : { store: store.index, images: image_url.length, time: visit_time },
+    );
+  }
+
+  get visitCount(): number {
+    return this.#visits.length;
+  }
+
+  finish(source: string): JobInput {
+    const stores: readonly StoreTask[] = this.#stores;
+    const visits: readonly VisitSpan[] = this.#visits;
+    const hash = createHash('sha256');
+    // Batched: a million small updates cost more than the hashing itself.
+    let batch = '';
+    for (const part of canonicalParts(stores, visits)) {
+      batch += part;
+      if (batch.length >= 1 << 16) {
+        hash.update(batch);
+        batch = '';
+      }
+    }
+    hash.update(batch);
+    const digest = hash.digest('hex');
+    return { source, stores, visits, digest, imageCount: this.#images };
+  }
+}
+
+/**
+ * The job as the canonical Retail Pulse JSON: keys sorted, unknown fields
+ * left out, so that reformatting the file, reordering its keys, adding
+ * ignored fields or giving the same visits in another form keeps it.
+ * `serve` stores this text; the job's digest is its sha256 (the same digest
+ * as imgjob gave before manifests were streamed: results files still resume).
+ * A field added to the visit must be added here too.
+ */
+export function canonicalManifest(input: Pick<JobInput, 'stores' | 'visits'>): string {
+  return [...canonicalParts(input.stores, input.visits)].join('');
+}
+
+function* canonicalParts(
+  stores: readonly StoreTask[],
+  visits: readonly VisitSpan[],
+): Generator<string> {
+  yield `{"count":${visits.length},"visits":[`;
+  const next = new Array<number>(stores.length).fill(0);
+  for (const [i, { store, images, time }] of visits.entries()) {
+    const task = stores[store] as StoreTask;
+    const from = next[store] as number;
+    next[store] = from + images;
+    // Spelled by hand as JSON.stringify would spell the visit object: 3x faster.
+    let text = i === 0 ? '{"image_url":[' : ',{"image_url":[';
+    for (let k = from; k < from + images; k++) {
+      text += `${k === from ? '' : ','}${jsonString((task.images[k] as ImageTask).url)}`;
+    }
+    text += `],"store_id":${jsonString(task.storeId)}`;
+    text += time === undefined ? '}' : `,"visit_time":${jsonString(time)}}`;
+    yield text;
+  }
+  yield ']}';
+}
+
+// What JSON.stringify escapes in a string (lone surrogates too).
+// eslint-disable-next-line no-control-regex -- JSON's rule
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+function jsonString(value: string): string {
+  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
+}
