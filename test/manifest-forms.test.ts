@@ -1,0 +1,278 @@
+/**
+ * The three forms of a manifest — the Retail Pulse JSON, JSON Lines, CSV —
+ * read as streams: the same job from each, every problem with its line, and
+ * a peak memory that does not grow with the text a manifest carries.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { canonicalManifest, parseManifest, readManifest } from '../src/input/manifest.js';
+import type { JobInput, ResultsDocument } from '../src/types.js';
+import { ManifestError } from '../src/utils/errors.js';
+import { loadResults } from '../src/results/reader.js';
+import { runCli, stopAll } from './helpers/cli.js';
+import { startFaultServer } from './helpers/fault-server.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'imgjob-forms-'));
+afterAll(async () => {
+  await stopAll();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+type Visit = { store_id: string; image_url: string[]; visit_time?: string };
+
+/** One job, spelled in each form. */
+function spell(visits: readonly Visit[]): { rp: string; jsonl: string; csv: string } {
+  const rows = visits.flatMap((visit) =>
+    visit.image_url.map((url) => `${visit.store_id},${url},${visit.visit_time ?? ''}`),
+  );
+  return {
+    rp: JSON.stringify({ count: visits.length, visits }),
+    jsonl: `${visits.map((visit) => JSON.stringify(visit)).join('\n')}\n`,
+    csv: `store_id,image_url,visit_time\n${rows.join('\n')}\n`,
+  };
+}
+
+function problemsOf(text: string, format: 'rp' | 'jsonl' | 'csv'): readonly string[] {
+  try {
+    parseManifest(text, 'm', format);
+  } catch (error) {
+    if (error instanceof ManifestError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ManifestError');
+}
+
+const url = (n: number): string => `https://cdn.example.com/${n}.jpg`;
+const interleaved: Visit[] = [
+  { store_id: 'B', image_url: [url(1), url(2)], visit_time: 't0' },
+  { store_id: 'A', image_url: [url(3)], visit_time: 't1' },
+  { store_id: 'B', image_url: [url(4)], visit_time: 't2' },
+  { store_id: 'A', image_url: [url(5), url(6)] },
+];
+
+/** What a job is, whatever its form: its stores, visits and fingerprint. */
+const jobOf = (input: JobInput) => ({
+  stores: input.stores,
+  visits: input.visits,
+  digest: input.digest,
+  imageCount: input.imageCount,
+});
+
+describe('the same job in each form', () => {
+  it('groups the same stores and visits, with the same digest', () => {
+    const forms = spell(interleaved);
+    const rp = jobOf(parseManifest(forms.rp, 'm'));
+    expect(rp.stores.map((store) => store.storeId)).toEqual(['B', 'A']);
+    expect(jobOf(parseManifest(forms.jsonl, 'm', 'jsonl'))).toEqual(rp);
+    expect(jobOf(parseManifest(forms.csv, 'm', 'csv'))).toEqual(rp);
+  });
+
+  it('reads CSV columns in any order, ignores other columns, takes quotes, CRLF and a BOM', () => {
+    const csv = [
+      '\uFEFFnote,image_url,store_id,visit_time',
+      `"a, b",${url(1)},B,t0`,
+      `x,${url(2)},B,t0`,
+      `"say ""hi""",${url(3)},A,t1`,
+      `,${url(4)},B,t2`,
+      `,${url(5)},A,`,
+      `,${url(6)},A,`,
+    ].join('\r\n');
+    expect(jobOf(parseManifest(csv, 'm', 'csv'))).toEqual(
+      jobOf(parseManifest(spell(interleaved).rp, 'm')),
+    );
+  });
+
+  it('takes an empty JSON Lines file and a CSV of only its header as an empty job', () => {
+    expect(parseManifest('\n\n', 'm', 'jsonl')).toMatchObject({ stores: [], imageCount: 0 });
+    expect(parseManifest('store_id,image_url\n', 'm', 'csv')).toMatchObject({ stores: [] });
+  });
+});
+
+describe('a broken flat manifest: every problem, with its line', () => {
+  it('JSON Lines: a syntax error, a bad visit and a non-object, blank lines counted', () => {
+    const text = [
+      JSON.stringify(interleaved[0]),
+      '',
+      '{"store_id": "A", "image_url": ["https://h/a"],}',
+      JSON.stringify({ store_id: 'A', image_url: ['ftp://h/a', url(1)] }),
+      '42',
+    ].join('\r\n');
+    expect(problemsOf(text, 'jsonl')).toEqual([
+      "line 3: not valid JSON: unexpected '}' at column 48",
+      'line 4: image_url[0]: not an http(s) URL, got "ftp://h/a"',
+      'line 5: expected an object, got 42',
+    ]);
+  });
+
+  it('CSV: a wrong header, then rows of the wrong width, bad ids and URLs', () => {
+    expect(problemsOf('store,url\nS1,https://h/a\n', 'csv')).toEqual([
+      'line 1: expected the header store_id,image_url[,visit_time], got "store,url"',
+    ]);
+    const text = ['store_id,image_url', 'S1,https://h/a', 'S1', ',https://h/b', 'S2,h/c'].join(
+      '\n',
+    );
+    expect(problemsOf(text, 'csv')).toEqual([
+      'line 3: expected 2 fields, got 1',
+      'line 4: store_id: expected a non-empty string, got ""',
+      'line 5: image_url: not an http(s) URL, got "h/c"',
+    ]);
+    expect(problemsOf('', 'csv')).toEqual([
+      'empty, expected the header store_id,image_url[,visit_time]',
+    ]);
+    expect(problemsOf('store_id,image_url\n"S1,https://h/a\n', 'csv')).toEqual([
+      expect.stringMatching(/^not valid CSV: .*quote/i),
+    ]);
+  });
+});
+
+describe('readManifest', () => {
+  it('picks the form by the extension, or as told', async () => {
+    const forms = spell(interleaved);
+    const expected = jobOf(parseManifest(forms.rp, 'm'));
+    const files = { 'job.JSONL': forms.jsonl, 'job.csv': forms.csv, 'job.txt': forms.rp };
+    for (const [name, text] of Object.entries(files)) {
+      writeFileSync(join(dir, name), text);
+      expect(jobOf(await readManifest(join(dir, name)))).toEqual(expected);
+    }
+    writeFileSync(join(dir, 'rows.txt'), forms.csv);
+    expect(jobOf(await readManifest(join(dir, 'rows.txt'), undefined, 'csv'))).toEqual(expected);
+    const stdin = Readable.from([Buffer.from(forms.jsonl)]);
+    expect(jobOf(await readManifest('-', stdin, 'jsonl'))).toEqual(expected);
+  });
+
+  it('names the file it cannot read', async () => {
+    await expect(readManifest(join(dir, 'missing.csv'))).rejects.toMatchObject({
+      code: 'E_MANIFEST',
+      problems: [expect.stringContaining('missing.csv')],
+    });
+  });
+});
+
+describe('a 200,000-image job', () => {
+  const visits: Visit[] = [];
+  for (let visit = 0; visit < 20_000; visit++) {
+    // Stores take turns, so a store's visits are apart in the file.
+    const store = `S${String(visit % 2_000).padStart(5, '0')}`;
+    const image_url = Array.from(
+      { length: 10 },
+      (_, k) => `http://127.0.0.1:9/img/${visit}/${k}.png?w=${k}`,
+    );
+    visits.push(
+      visit % 7 === 0
+        ? { store_id: store, image_url }
+        : { store_id: store, image_url, visit_time: `2024-11-15T10:00:${visit}Z` },
+    );
+  }
+
+  it('is the same job, with the same digest, in each form', async () => {
+    const forms = spell(visits);
+    const jobs = [];
+    for (const [form, text] of Object.entries(forms)) {
+      const path = join(dir, `big.${form === 'rp' ? 'json' : form}`);
+      writeFileSync(path, text);
+      jobs.push(await readManifest(path));
+    }
+    const [rp, ...flat] = jobs as [JobInput, ...JobInput[]];
+    expect(rp.imageCount).toBe(200_000);
+    expect(rp.stores).toHaveLength(2_000);
+    // The digest is the sha256 of the canonical manifest: the same visits, stores and URLs.
+    for (const job of flat) expect(job.digest).toBe(rp.digest);
+    // …spelled as imgjob always spelled it: results files of earlier versions still resume.
+    const sorted = visits.map(({ store_id, image_url, visit_time }) => ({
+      image_url,
+      store_id,
+      visit_time,
+    }));
+    expect(canonicalManifest(rp)).toBe(JSON.stringify({ count: visits.length, visits: sorted }));
+  });
+
+  it('validates in a peak memory that the text a manifest carries does not raise', async () => {
+    // The same job twice, the second with 1.5 KB of ignored text per visit
+    // (30 MB in all). A whole-document parse holds that text at least once
+    // (it measured +60 MB); a streamed one drops it as it goes.
+    const plain = join(dir, 'plain.json');
+    const noted = join(dir, 'noted.json');
+    writeFileSync(plain, spell(visits).rp);
+    const note = 'n'.repeat(1_500);
+    writeFileSync(noted, spell(visits.map((visit) => ({ ...visit, note }))).rp);
+    const peak = async (path: string): Promise<number> => {
+      const { code, stdout, stderr } = await runCli(['validate', '--json', path], {
+        env: { IMGJOB_STATS: '1' },
+      });
+      expect(code, stderr).toBe(0);
+      expect(JSON.parse(stdout)).toMatchObject({ images: 200_000 });
+      const stats = /imgjob: stats (\{.*\})/.exec(stderr)?.[1] ?? '{}';
+      return (JSON.parse(stats) as { max_rss_kb: number }).max_rss_kb / 1024;
+    };
+    const [plainMb, notedMb] = [await peak(plain), await peak(noted)];
+    expect(notedMb - plainMb).toBeLessThan(15);
+  }, 30_000);
+});
+
+describe('run, in each form', () => {
+  it('gives the same results, and a results file of one form resumes from another', async () => {
+    const server = await startFaultServer();
+    try {
+      const images = ['image.png', 'image.gif', 'missing.png', 'image.bmp'];
+      const job: Visit[] = Array.from({ length: 12 }, (_, visit) => ({
+        store_id: `S${visit % 5}`,
+        image_url: [0, 1].map((k) => server.url(`/img/${images[(visit + k) % 4] ?? ''}`)),
+        visit_time: `t${visit}`,
+      }));
+      const forms = spell(job);
+      const documents: ResultsDocument[] = [];
+      for (const [form, text] of Object.entries(forms)) {
+        const manifest = join(dir, `run.${form === 'rp' ? 'json' : form}`);
+        writeFileSync(manifest, text);
+        const out = join(dir, `run-${form}.results.json`);
+        const run = await runCli(['run', manifest, '-o', out, '--gpu-delay', '0', '--json']);
+        expect(run.code, run.stderr).toBe(1); // missing.png fails its stores
+        documents.push(await loadResults(out));
+      }
+      const [rp, ...flat] = documents.map(comparable);
+      for (const document of flat) expect(document).toEqual(rp);
+
+      // The CSV job's results file resumed with the JSON manifest: the same job.
+      const resumed = await runCli([
+        'run',
+        join(dir, 'run.json'),
+        '-o',
+        join(dir, 'run-csv.results.json'),
+        '--resume',
+        '--gpu-delay',
+        '0',
+      ]);
+      expect(resumed.stderr).not.toMatch(/different manifest/);
+      expect(resumed.stdout).toMatch(/no image was left to process/);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+/** Every store and image with its result; times and where the manifest was left out. */
+function comparable(document: ResultsDocument): unknown {
+  return {
+    status: document.status,
+    counts: document.counts,
+    digest: document.manifest_digest,
+    stores: document.stores.map((store) => ({
+      ...store,
+      images: store.images.map((image) => {
+        const {
+          download_ms: _download,
+          gpu_ms: _gpu,
+          ...rest
+        } = image as typeof image & {
+          download_ms?: number;
+          gpu_ms?: number;
+        };
+        return rest;
+      }),
+    })),
+  };
+}
