@@ -5,8 +5,8 @@
  */
 import { ManifestError } from '../utils/errors.js';
 import { JobBuilder } from './job-builder.js';
-import { findJsonSyntaxError } from './json-syntax.js';
-import { checkVisit, placeOf, ProblemList } from './manifest-rules.js';
+import { findDuplicateKeys, findJsonSyntaxError } from './json-syntax.js';
+import { checkVisit, duplicateKey, placeOf, ProblemList } from './manifest-rules.js';
 import type { ManifestParser } from './manifest-parser.js';
 import type { JobInput } from '../types.js';
 
@@ -50,6 +50,14 @@ export class JsonLinesParser implements ManifestParser {
       const found = findJsonSyntaxError(text);
       const where = found === undefined ? '' : `${found.reason} at column ${found.column}`;
       this.#problems.add(`line ${line}: not valid JSON${where === '' ? '' : `: ${where}`}`);
+      return;
+    }
+    const duplicates = findDuplicateKeys(text);
+    if (duplicates.length > 0) {
+      for (const { path, key } of duplicates) {
+        const problem = duplicateKey(path, key);
+        this.#problems.add(`line ${line}: ${problem.replace(/^\(root\): /, '')}`);
+      }
       return;
     }
     const checked = checkVisit(value);

@@ -4,18 +4,24 @@
  * grammar of `json-syntax.ts` and stops at the same first mistake, with the
  * same words, line and column. The values its caller asks for (a visit, the
  * count) are handed over as their own small texts, for `JSON.parse` each;
- * everything else is checked and dropped as it passes.
+ * everything else is checked and dropped as it passes. A key given twice in
+ * one object is reported too.
  */
 import { type JsonSyntaxError, describeChar } from './json-syntax.js';
 
 /** An open object or array, and where in it the scan is. */
 export type JsonFrame = {
   readonly close: '}' | ']';
-  /** The current key of an object at the top level (keys deeper down are not decoded). */
+  /** The current key of an object. */
   key: string | undefined;
   /** Values completed so far in this array (or object). */
   index: number;
+  /** The keys of an object so far: a key given twice is reported. */
+  readonly keys?: Set<string>;
 };
+
+/** A key given twice in one object, and where the object is: keys and indexes from the root. */
+export type JsonDuplicate = (path: readonly (string | number)[], key: string) => void;
 
 /** What to do with a value that starts: hand over its text, or only check it. */
 export type JsonInterest = (path: readonly JsonFrame[], first: string) => 'capture' | 'scan';
@@ -47,6 +53,7 @@ const HEX4 = /^[\da-fA-F]{4}$/;
 export class JsonStream {
   readonly #interest: JsonInterest;
   readonly #onValue: (text: string, path: readonly JsonFrame[]) => void;
+  readonly #onDuplicate: JsonDuplicate;
   #buffer = '';
   #at = 0;
   /** Offset of `#buffer[0]` in the whole text. */
@@ -61,9 +68,14 @@ export class JsonStream {
   #captureAt = -1;
   #captureDepth = 0;
 
-  constructor(interest: JsonInterest, onValue: (text: string, path: readonly JsonFrame[]) => void) {
+  constructor(
+    interest: JsonInterest,
+    onValue: (text: string, path: readonly JsonFrame[]) => void,
+    onDuplicate: JsonDuplicate,
+  ) {
     this.#interest = interest;
     this.#onValue = onValue;
+    this.#onDuplicate = onDuplicate;
   }
 
   /** @throws {JsonStreamError} at the first syntax error. */
@@ -155,8 +167,12 @@ export class JsonStream {
     if (colon === text.length && !final) return MORE;
     if (text[colon] !== ':') return unexpected(text, colon, final);
     const top = this.#stack.at(-1) as JsonFrame;
-    // Only the top level's keys steer anything.
-    if (this.#stack.length === 1) top.key = JSON.parse(text.slice(i, end)) as string;
+    const raw = text.slice(i + 1, end - 1);
+    // JSON.parse keeps the last of a key given twice; a manifest's author meant one of them.
+    const key = raw.includes('\\') ? (JSON.parse(text.slice(i, end)) as string) : raw;
+    if (top.keys?.has(key)) this.#onDuplicate(this.#stack.slice(0, -1).map(placeIn), key);
+    top.keys?.add(key);
+    top.key = key;
     this.#state = 'value';
     return colon + 1;
   }
@@ -165,7 +181,11 @@ export class JsonStream {
     const c = text[i] as string;
     if (c === '{' || c === '[') {
       this.#startValue(i, c);
-      this.#stack.push({ close: c === '{' ? '}' : ']', key: undefined, index: 0 });
+      this.#stack.push(
+        c === '{'
+          ? { close: '}', key: undefined, index: 0, keys: new Set() }
+          : { close: ']', key: undefined, index: 0 },
+      );
       this.#state = c === '{' ? 'keyOrEnd' : 'valueOrEnd';
       return i + 1;
     }
@@ -214,6 +234,10 @@ export class JsonStream {
       reason,
     });
   }
+}
+
+function placeIn(frame: JsonFrame): string | number {
+  return frame.close === '}' ? (frame.key ?? '') : frame.index;
 }
 
 function scanWord(text: string, i: number, final: boolean): Step {

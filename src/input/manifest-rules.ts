@@ -242,12 +242,22 @@ function escaped(value: unknown): string {
   );
 }
 
-/** `visits[3].image_url[1]`, the way a user would write it in code. */
+/** `visits[3].image_url[1]`, the way a user would write it in code (`x["a b"]` for odd keys). */
 export function placeOf(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(root)';
   return path
-    .map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`))
+    .map((key, i) => {
+      if (typeof key === 'number') return `[${key}]`;
+      const name = String(key);
+      if (!/^[A-Za-z_$][\w$]*$/.test(name)) return `[${escaped(name)}]`;
+      return `${i === 0 ? '' : '.'}${name}`;
+    })
     .join('');
+}
+
+/** The line of a key given twice in one object. */
+export function duplicateKey(path: readonly PropertyKey[], key: string): string {
+  return `${placeOf(path)}: duplicate key ${escaped(key)}`;
 }
 
 function expected(what: string): (issue: { readonly input?: unknown }) => string {

@@ -15,6 +15,7 @@ import { CSV_OPTIONS, CsvManifest } from './csv-manifest.js';
 import { JsonLinesParser } from './json-lines.js';
 import { inputFormatOf, type InputFormat, type ManifestParser } from './manifest-parser.js';
 import { RetailPulseParser } from './retail-pulse.js';
+import { decodeUtf8, NotUtf8Error, notUtf8, Utf8Stream } from './utf8.js';
 import type { JobInput } from '../types.js';
 
 export { buildManifestSchema } from './manifest-rules.js';
@@ -29,11 +30,17 @@ export { INPUT_FORMATS, inputFormatOf, type InputFormat } from './manifest-parse
 const CHUNK_BYTES = 1 << 16;
 
 /**
- * Validates a manifest text and groups it into stores.
+ * Validates a manifest and groups it into stores.
+ * @param content The manifest's bytes (which must be UTF-8), or its text.
  * @param source The file path, or `-` for stdin; names the manifest in messages.
  * @throws {ManifestError} listing every problem, one `place: what` line each.
  */
-export function parseManifest(text: string, source: string, format: InputFormat = 'rp'): JobInput {
+export function parseManifest(
+  content: string | Uint8Array,
+  source: string,
+  format: InputFormat = 'rp',
+): JobInput {
+  const text = typeof content === 'string' ? content : decodeManifest(content, source);
   const body = text.replace(/^\uFEFF/, '');
   if (format === 'csv') {
     const csv = new CsvManifest(source);
@@ -60,12 +67,24 @@ export async function readManifest(
   if (format === 'csv') return readCsv(stream, path);
   const parser = parserFor(format, path);
   // Strips a BOM, as editors on Windows like to start a file with one.
-  const decoder = new TextDecoder('utf-8');
-  for await (const chunk of readable(stream, path)) {
-    parser.push(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+  const decoder = new Utf8Stream();
+  try {
+    for await (const chunk of readable(stream, path)) {
+      parser.push(typeof chunk === 'string' ? chunk : decoder.decode(chunk));
+    }
+    parser.push(decoder.end());
+  } catch (error) {
+    if (error instanceof NotUtf8Error) throw new ManifestError(path, [error.message]);
+    throw error;
   }
-  parser.push(decoder.decode());
   return parser.end();
+}
+
+/** The text of UTF-8 bytes; a file in another encoding is refused, not read as garbage. */
+function decodeManifest(bytes: Uint8Array, source: string): string {
+  const decoded = decodeUtf8(bytes);
+  if ('text' in decoded) return decoded.text;
+  throw new ManifestError(source, [notUtf8(bytes, decoded.invalidAt)]);
 }
 
 function parserFor(format: 'rp' | 'jsonl', source: string): ManifestParser {
@@ -80,12 +99,25 @@ async function readCsv(stream: NodeJS.ReadableStream, path: string): Promise<Job
     csv.add(record);
   });
   try {
-    await pipeline(readable(stream, path), parser);
+    await pipeline(checkedUtf8(readable(stream, path)), parser);
   } catch (error) {
     if (error instanceof CsvError) throw notValidCsv(error, path);
+    if (error instanceof NotUtf8Error) throw new ManifestError(path, [error.message]);
     throw error;
   }
   return csv.end();
+}
+
+/** The chunks as they are, once checked to be UTF-8 (csv-parse decodes them itself, leniently). */
+async function* checkedUtf8(
+  chunks: AsyncIterable<Buffer | string>,
+): AsyncGenerator<Buffer | string> {
+  const decoder = new Utf8Stream();
+  for await (const chunk of chunks) {
+    if (typeof chunk !== 'string') decoder.decode(chunk);
+    yield chunk;
+  }
+  decoder.end();
 }
 
 function csvRecords(text: string, source: string): string[][] {

@@ -3,12 +3,15 @@
  * stream: each visit is parsed and checked alone as it arrives, and only
  * its store and URLs are kept. The problems and their places are those a
  * whole-document check gives: `visits[3].image_url[1]: not an http(s) URL`.
+ * A key given twice in one object is refused, as JSON.parse would keep one
+ * of the two without a word.
  */
 import { ManifestError } from '../utils/errors.js';
 import { JobBuilder } from './job-builder.js';
 import { JsonStream, JsonStreamError, type JsonFrame } from './json-stream.js';
 import {
   checkVisit,
+  duplicateKey,
   placeOf,
   ProblemList,
   topLevelProblems,
@@ -21,6 +24,7 @@ export class RetailPulseParser implements ManifestParser {
   readonly #source: string;
   readonly #builder = new JobBuilder();
   readonly #problems = new ProblemList();
+  readonly #duplicates = new ProblemList();
   readonly #json: JsonStream;
   #root: { readonly kind: 'object' } | { readonly kind: 'other'; value?: unknown } = {
     kind: 'object',
@@ -36,6 +40,9 @@ export class RetailPulseParser implements ManifestParser {
       (text, path) => {
         this.#value(text, path);
       },
+      (path, key) => {
+        this.#duplicates.add(duplicateKey(path, key));
+      },
     );
   }
 
@@ -49,6 +56,10 @@ export class RetailPulseParser implements ManifestParser {
     this.#syntax(() => {
       this.#json.end();
     });
+    // As JSON.parse would have kept one of the two, the rules were checked on a guess.
+    if (this.#duplicates.size > 0) {
+      throw new ManifestError(this.#source, this.#duplicates.lines());
+    }
     const { before, after } = topLevelProblems(
       this.#root.kind === 'other'
         ? { root: 'other', value: this.#root.value }

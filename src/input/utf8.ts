@@ -39,3 +39,62 @@ function firstInvalidByte(bytes: Uint8Array): number {
   // Not reached for bytes the strict decoder refused; a safe answer all the same.
   return bytes.length;
 }
+
+/** The problem line of bytes that are not UTF-8, naming the first bad byte. */
+export function notUtf8(bytes: Uint8Array, invalidAt: number, offset = invalidAt): string {
+  const byte = bytes[invalidAt]?.toString(16).padStart(2, '0') ?? '';
+  const what = byte === '' ? 'a character cut short at the end' : `byte 0x${byte}`;
+  return `not valid UTF-8: ${what} at byte offset ${offset}`;
+}
+
+/**
+ * Strict UTF-8 of a stream, chunk by chunk (a character may straddle
+ * several). On a bad byte it throws a `NotUtf8Error` with the line
+ * `decodeUtf8` gives for the whole stream: the failing chunk is decoded
+ * again with the 4 bytes before it, which hold the start of any character
+ * still open, from a character boundary.
+ */
+export class Utf8Stream {
+  readonly #decoder = new TextDecoder('utf-8', { fatal: true });
+  /** The last bytes decoded (at most 4), and how many came before them. */
+  #history: Uint8Array = new Uint8Array(0);
+  #before = 0;
+
+  /** @throws {NotUtf8Error} */
+  decode(chunk: Uint8Array): string {
+    let text: string;
+    try {
+      text = this.#decoder.decode(chunk, { stream: true });
+    } catch {
+      throw this.#invalid(chunk);
+    }
+    const total = this.#before + this.#history.length + chunk.length;
+    this.#history =
+      chunk.length >= 4 ? chunk.subarray(-4) : Buffer.concat([this.#history, chunk]).subarray(-4);
+    this.#before = total - this.#history.length;
+    return text;
+  }
+
+  /** @throws {NotUtf8Error} when the stream ends inside a character. */
+  end(): string {
+    try {
+      return this.#decoder.decode();
+    } catch {
+      throw this.#invalid(new Uint8Array(0));
+    }
+  }
+
+  #invalid(chunk: Uint8Array): NotUtf8Error {
+    const window = Buffer.concat([this.#history, chunk]);
+    let start = 0;
+    // Continuation bytes (10xxxxxx) end a character begun before the window.
+    while (start < 3 && start < window.length && ((window[start] as number) & 0xc0) === 0x80) {
+      start++;
+    }
+    const found = decodeUtf8(window.subarray(start));
+    const at = start + ('invalidAt' in found ? found.invalidAt : window.length - start);
+    return new NotUtf8Error(notUtf8(window, at, this.#before + at));
+  }
+}
+
+export class NotUtf8Error extends Error {}
