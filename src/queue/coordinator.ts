@@ -195,8 +195,9 @@ export function openQueueRunner(target: RedisTarget, options: QueueRunnerOptions
     async close() {
       clearInterval(watch);
       for (const reader of readers) reader.disconnect();
-      // BullMQ's close waits for Redis: not past a moment when it is away.
-      await Promise.race([queue.close().catch(() => undefined), delay(2_000)]);
+      // BullMQ's close waits for Redis: not past a moment, not at all when it is away.
+      if (!weather.current)
+        await Promise.race([queue.close().catch(() => undefined), delay(2_000)]);
       queueConnection.disconnect();
     },
   };

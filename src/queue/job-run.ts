@@ -21,7 +21,7 @@ import {
   type StoreJobData,
 } from './protocol.js';
 import type { Slots } from './slots.js';
-import { retrying, Stopped, type RedisWeather } from './weather.js';
+import { abortable, retrying, Stopped, type RedisWeather } from './weather.js';
 
 /** How often the stores in flight are checked against the queue (lost by Redis, failed). */
 const RECONCILE_MS = 2_000;
@@ -129,7 +129,10 @@ export class JobRun {
 
   async #end(): Promise<void> {
     if (!this.#leased) return;
-    const goodbye = AbortSignal.timeout(GOODBYE_MS);
+    // Redis away (the run gave up on it): nothing to say goodbye to.
+    const goodbye = this.#options.weather.current
+      ? AbortSignal.abort()
+      : AbortSignal.timeout(GOODBYE_MS);
     try {
       if (this.#done) await this.#cleanUp(goodbye);
       else {
@@ -423,7 +426,7 @@ export class JobRun {
   /** The job ended: its stream, progress and leftover queue jobs go. */
   async #cleanUp(signal: AbortSignal): Promise<void> {
     const ids = await this.#call(() => this.#redis.hvals(handOutsKey(this.#id)), signal);
-    await Promise.all(ids.map((id) => this.#queue.remove(id).catch(ignore)));
+    await abortable(Promise.all(ids.map((id) => this.#queue.remove(id).catch(ignore))), signal);
     await this.#call(() => this.#redis.del(...this.#keys()), signal);
   }
 
@@ -455,9 +458,9 @@ export class JobRun {
   }
 
   /** Removes a store's current hand-out from the queue, unless a worker holds it. */
-  async #remove(store: number, signal?: AbortSignal): Promise<void> {
+  async #remove(store: number, signal = this.#stop.signal): Promise<void> {
     const id = await this.#bullId(store, signal);
-    if (id !== undefined) await this.#queue.remove(id).catch(ignore);
+    if (id !== undefined) await abortable(this.#queue.remove(id).catch(ignore), signal);
   }
 }
 

@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 
 import { PREFIX } from './protocol.js';
-import { retrying, type RedisWeather } from './weather.js';
+import { abortable, retrying, type RedisWeather } from './weather.js';
 
 /** How long a lease lives unless renewed: a killed coordinator's job is free again after it. */
 export const LEASE_MS = 30_000;
@@ -128,7 +128,8 @@ export class JobLease {
   /** Stops renewing and ends the lease, if Redis answers within a moment. */
   async release(signal: AbortSignal): Promise<void> {
     clearInterval(this.#timer);
-    await this.#renewing;
+    // A renewal sent just before Redis went away waits in ioredis's queue.
+    await abortable(this.#renewing ?? Promise.resolve(), signal).catch(() => undefined);
     await retrying(
       this.#weather,
       () => this.#redis.imgjobReleaseLease(this.#key, this.#id),

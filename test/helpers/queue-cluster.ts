@@ -205,7 +205,13 @@ export type MidRun = {
  * A queued run of `FAULT_STORES` on `db`, two one-slot workers, stopped
  * mid-run: each store's first image recorded, its second held at its gate.
  */
-export async function startMidRun(bed: QueueTestBed, prefix: string, db: number): Promise<MidRun> {
+export async function startMidRun(
+  bed: QueueTestBed,
+  prefix: string,
+  db: number,
+  /** More arguments for the coordinator's `imgjob run`. */
+  args: readonly string[] = [],
+): Promise<MidRun> {
   const url = bed.redis.urlFor(db);
   const job = gatedJob(bed.server, prefix, FAULT_STORES);
   bed.folders.push(job.dir);
@@ -215,7 +221,7 @@ export async function startMidRun(bed: QueueTestBed, prefix: string, db: number)
   ]);
   job.open(0, 0);
   job.open(1, 0);
-  const run = spawnCli(['run', job.manifest, ...FAULT_ARGS, '--queue', url]);
+  const run = spawnCli(['run', job.manifest, ...FAULT_ARGS, '--queue', url, ...args]);
   await Promise.all([
     bed.server.gate(job.key(0, 1)).reached,
     bed.server.gate(job.key(1, 1)).reached,
