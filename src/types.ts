@@ -77,6 +77,8 @@ export type Measurement = {
   readonly bytes: number;
   /** Download attempts made (1 = no retry). */
   readonly attempts: number;
+  /** Codes of the attempts that were retried, when any was (metrics; not recorded). */
+  readonly retried?: readonly string[];
 };
 
 /** An image result as recorded: a discriminated union on `status`. */

@@ -214,18 +214,28 @@ describe('failures and retries', () => {
     expect(server.requests).toHaveLength(3);
   });
 
-  it.each(['503', '429', '408', 'reset'])(
-    'recovers from %s failures when the retries suffice',
-    async (fail) => {
+  it.each([
+    ['503', 'E_HTTP_STATUS'],
+    ['429', 'E_HTTP_STATUS'],
+    ['408', 'E_HTTP_STATUS'],
+    ['reset', 'E_NETWORK'],
+  ])(
+    'recovers from %s failures when the retries suffice, naming the retried codes (%s)',
+    async (fail, code) => {
       const result = await fetchFrom(`/flaky/2/k${fail}/image.png?fail=${fail}`, { retries: 2 });
-      expect(result).toEqual({ ...PNG, bytes: sizeOf('image.png'), attempts: 3 });
+      expect(result).toEqual({
+        ...PNG,
+        bytes: sizeOf('image.png'),
+        attempts: 3,
+        retried: [code, code],
+      });
       expect(server.requests).toHaveLength(3);
     },
   );
 
   it('gives up when a flaky server fails more often than the retries allow', async () => {
     const error = await failure(fetchFrom('/flaky/5/k/image.png', { retries: 1 }));
-    expect(error).toMatchObject({ status: 503, attempts: 2 });
+    expect(error).toMatchObject({ status: 503, attempts: 2, retried: ['E_HTTP_STATUS'] });
     expect(server.requests).toHaveLength(2);
   });
 

@@ -122,23 +122,23 @@ export function logFormatOption(description: string): Option {
 /** The flags `--metrics-port` and `--metrics-host` (`run`, `worker`). */
 export type MetricsFlags = { metricsPort?: number; metricsHost: string };
 
-/** `--metrics-port <n>` and `--metrics-host <address>`: Prometheus metrics while the command runs. */
-export function addMetricsOptions(command: Command): Command {
-  return command
-    .addOption(
-      intOption(
-        '--metrics-port <n>',
-        'serve Prometheus metrics on http://<metrics-host>:<n>/metrics (0 picks a free port)',
-        undefined,
-        0,
-        65_535,
-      ),
-    )
-    .option(
-      '--metrics-host <address>',
-      'address of the metrics endpoint (0.0.0.0 for a Prometheus on another machine)',
-      '127.0.0.1',
-    );
+/** `--metrics-port <n>`: Prometheus metrics while the command runs (`run`, `worker`). */
+export function metricsPortOption(): Option {
+  return intOption(
+    '--metrics-port <n>',
+    'serve Prometheus metrics on http://<metrics-host>:<n>/metrics while it runs (0 picks a free port)',
+    undefined,
+    0,
+    65_535,
+  );
+}
+
+/** `--metrics-host <address>`: where `--metrics-port` listens. */
+export function metricsHostOption(): Option {
+  return new Option(
+    '--metrics-host <address>',
+    'address of the metrics endpoint (0.0.0.0 for a Prometheus on another machine)',
+  ).default('127.0.0.1');
 }
 
 /** The engine options of the flags, as `runJobs` and the server take them. */

@@ -220,12 +220,12 @@ export function createDownloader(options: DownloaderOptions): Downloader {
       const target = parseTarget(url);
       if (!target) throw badUrl(url, 'not an http(s) URL');
       const runner = await load();
-      const { value, attempts } = await withRetries(
+      const { value, attempts, retried } = await withRetries(
         (attempts) => attempt(runner, url, target, attempts > 1, signal),
         policy,
         signal,
       );
-      return { ...value, attempts };
+      return retried ? { ...value, attempts, retried } : { ...value, attempts };
     },
     network(slowest = 3) {
       return {

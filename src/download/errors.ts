@@ -217,14 +217,25 @@ export type ErrorData =
       readonly attempts: number;
       readonly transient: boolean;
       readonly retryAfterMs: number | undefined;
+      readonly retried: readonly ErrorCode[] | undefined;
     }
   | { readonly kind: 'aborted'; readonly message: string }
   | { readonly kind: 'bug'; readonly message: string; readonly stack: string | undefined };
 
 export function toErrorData(error: unknown): ErrorData {
   if (error instanceof DownloadError) {
-    const { code, message, url, status, attempts, transient, retryAfterMs } = error;
-    return { kind: 'download', code, message, url, status, attempts, transient, retryAfterMs };
+    const { code, message, url, status, attempts, transient, retryAfterMs, retried } = error;
+    return {
+      kind: 'download',
+      code,
+      message,
+      url,
+      status,
+      attempts,
+      transient,
+      retryAfterMs,
+      retried,
+    };
   }
   if (error instanceof AbortedError) return { kind: 'aborted', message: error.message };
   return {

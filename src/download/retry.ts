@@ -7,7 +7,7 @@
  * error without a status as a bare `RequestRetryError`, and backs off without
  * jitter. The loop is small enough to own.
  */
-import { DownloadError } from '../utils/errors.js';
+import { DownloadError, type ErrorCode } from '../utils/errors.js';
 import { realSleep } from '../utils/sleep.js';
 import { abortedError } from './errors.js';
 
@@ -30,21 +30,31 @@ export type RetryPolicy = {
  * Runs `attempt` until it succeeds, fails for good, or the retries run out.
  * Only DownloadErrors marked transient are retried; the final one says how
  * many attempts were made. An abort (also during a backoff wait) rejects with
- * an AbortedError at once.
+ * an AbortedError at once. `retried` lists the codes of the attempts that
+ * were retried (metrics count them); undefined when none was.
  */
 export async function withRetries<T>(
   attempt: (attempts: number) => Promise<T>,
   policy: RetryPolicy,
   signal?: AbortSignal,
   random: () => number = Math.random,
-): Promise<{ readonly value: T; readonly attempts: number }> {
+): Promise<{
+  readonly value: T;
+  readonly attempts: number;
+  readonly retried: readonly ErrorCode[] | undefined;
+}> {
+  // Made only once a retry happens: most downloads need none.
+  let retried: ErrorCode[] | undefined;
   for (let attempts = 1; ; attempts++) {
     try {
-      return { value: await attempt(attempts), attempts };
+      return { value: await attempt(attempts), attempts, retried };
     } catch (error) {
       // Anything but a DownloadError is an abort or a bug: neither is retried.
       if (!(error instanceof DownloadError)) throw error;
-      if (!error.transient || attempts > policy.retries) throw error.withAttempts(attempts);
+      if (!error.transient || attempts > policy.retries) {
+        throw error.withAttempts(attempts, retried);
+      }
+      (retried ??= []).push(error.code);
       if (policy.hostPaced && pausesHost(error)) continue;
       await backoff(backoffMs(attempts, error.retryAfterMs, policy, random), signal);
     }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { realSleep, type Sleep } from '../utils/sleep.js';
 import type { GpuDelay, ResultOptions, RunOptions } from '../types.js';
 import { createGpuDelayPicker, formatGpuDelay } from './gpu-delay.js';
-import type { FetchImage } from './process-image.js';
+import type { FetchImage, ImageObserver } from './process-image.js';
 import type { StoreDeps } from './store.js';
 
 /*
@@ -23,6 +23,8 @@ export function createStoreDeps(setup: {
   readonly storeMaster?: StoreMaster | undefined;
   /** Replaces the GPU sleep (tests, benchmarks). */
   readonly sleep?: Sleep | undefined;
+  /** Counts downloads and results for the metrics. */
+  readonly observer?: ImageObserver | undefined;
 }): StoreDeps {
   return {
     fetchImage: setup.fetchImage,
@@ -31,6 +33,7 @@ export function createStoreDeps(setup: {
     now: () => performance.now(),
     storeMaster: setup.storeMaster?.ids,
     storeMasterSource: setup.storeMaster?.source,
+    observer: setup.observer,
   };
 }
 

@@ -12,6 +12,22 @@ export type ProcessDeps = {
   /** GPU time of the image at this place of the job. */
   readonly gpuDelay: (storeId: string, imageIndex: number) => number;
   readonly now: () => number;
+  /** Told of every download's end and every image result (metrics). */
+  readonly observer?: ImageObserver | undefined;
+};
+
+/**
+ * Watches the pipeline for metrics: called on the hot path, so it must be
+ * cheap (counters), and it is given only what the pipeline has at hand.
+ */
+export type ImageObserver = {
+  /**
+   * A download ended, either way (not when it was aborted): how long it
+   * took, and the codes of the attempts that were retried.
+   */
+  readonly downloaded: (ms: number, retried: readonly string[] | undefined) => void;
+  /** An image result, as the store reports it (done, failed or skipped). */
+  readonly image: (result: ImageResult) => void;
 };
 
 /** Where an image sits in its job: enough to make its GPU delay reproducible. */
@@ -34,9 +50,15 @@ export async function downloadImage(
   const started = deps.now();
   try {
     const measurement = await deps.fetchImage(place.url, signal);
-    return { ok: true, measurement, downloadMs: Math.round(deps.now() - started) };
+    const ms = deps.now() - started;
+    deps.observer?.downloaded(ms, measurement.retried);
+    return { ok: true, measurement, downloadMs: Math.round(ms) };
   } catch (error) {
     if (isAbortError(error) || signal?.aborted) throw error;
+    deps.observer?.downloaded(
+      deps.now() - started,
+      error instanceof DownloadError ? error.retried : undefined,
+    );
     return { ok: false, result: failedImage(place.url, error) };
   }
 }

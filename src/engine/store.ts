@@ -3,6 +3,7 @@ import {
   downloadImage,
   holdGpu,
   type Downloaded,
+  type ImageObserver,
   type ImagePlace,
   type ProcessDeps,
 } from './process-image.js';
@@ -40,10 +41,11 @@ export type StoreOutcome =
 export async function runStore(
   task: StoreTask,
   deps: StoreDeps,
-  sink: ImageSink,
+  storeSink: ImageSink,
   signal?: AbortSignal,
   startAt = 0,
 ): Promise<StoreOutcome> {
+  const sink = deps.observer ? observed(storeSink, deps.observer) : storeSink;
   if (deps.storeMaster && !deps.storeMaster.has(task.storeId)) {
     skipFrom(task, startAt, sink);
     const source = deps.storeMasterSource ? ` (${deps.storeMasterSource})` : '';
@@ -97,6 +99,13 @@ function skipFrom(task: StoreTask, from: number, sink: ImageSink): void {
   for (let index = from; index < task.images.length; index++) {
     sink(index, { url: task.images[index]?.url ?? '', status: 'skipped' });
   }
+}
+
+function observed(sink: ImageSink, observer: ImageObserver): ImageSink {
+  return (index, result) => {
+    observer.image(result);
+    sink(index, result);
+  };
 }
 
 function ignore(): void {

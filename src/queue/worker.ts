@@ -25,6 +25,7 @@ import { newWorkerId, Presence } from './presence.js';
 import { RedisWeather, retrying } from './weather.js';
 import type { EventLog } from '../log/event-log.js';
 import { logStoreEnd } from '../log/job-events.js';
+import type { Tallies } from '../metrics/tallies.js';
 
 /** BullMQ's lock and stall timing; short values let tests see a stall quickly. */
 export type LockTiming = {
@@ -77,6 +78,8 @@ export type WorkerOptions = {
   readonly sleep?: Sleep | undefined;
   /** How often it renews its presence (what dashboards list). @default HEARTBEAT_MS */
   readonly heartbeatMs?: number | undefined;
+  /** Counts downloads, results and running stores for `--metrics-port`. */
+  readonly metrics?: Tallies | undefined;
 };
 
 /**
@@ -106,6 +109,7 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     if (token === undefined || job.id === undefined) throw new Error('BullMQ gave no lock token');
     const run = new AbortController();
     running.set(job.id, run);
+    if (options.metrics) options.metrics.storesRunning = running.size;
     if (signal.aborted) run.abort();
     let interrupted: boolean;
     try {
@@ -119,6 +123,7 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
       interrupted = await runOneStore(job, job.id, token, context, run.signal);
     } finally {
       running.delete(job.id);
+      if (options.metrics) options.metrics.storesRunning = running.size;
       presence.remove(job.id);
     }
     if (interrupted) {
@@ -400,6 +405,7 @@ class EngineCache {
         gpuDelay: settings.gpuDelay,
         seed: settings.seed ?? undefined,
         sleep: this.#options.sleep,
+        observer: this.#options.metrics,
       });
       engine = { downloader, deps };
       this.#engines.set(key, engine);

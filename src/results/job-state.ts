@@ -155,6 +155,11 @@ export class JobState {
     };
   }
 
+  /** Stores by status, kept current (metrics read it at every scrape). */
+  get storeCounts(): Readonly<Record<StoreStatus, number>> {
+    return this.#storesBy;
+  }
+
   /** Bytes downloaded for the images done so far (for rates in progress). */
   get bytesDone(): number {
     return this.#bytesDone;

@@ -74,6 +74,7 @@ export class ResultsWriter {
   readonly #maxShare: number;
   readonly #continues: boolean;
   readonly #onFailure: ((error: unknown) => void) | undefined;
+  readonly #onSave: ((ms: number) => void) | undefined;
   readonly #text = new SnapshotText();
   #journal: number | undefined;
   #journalBytes = 0;
@@ -104,6 +105,8 @@ export class ResultsWriter {
    * block; a job whose snapshots cost more is refreshed less often. @default 0.03
    * @param options.onFailure Called once when a write fails; `close()`
    * throws the error then.
+   * @param options.onSave Told how long each snapshot took, from its start
+   * until it was in place (metrics).
    */
   constructor(
     path: string,
@@ -113,6 +116,7 @@ export class ResultsWriter {
       maxShare?: number;
       continues?: boolean;
       onFailure?: (error: unknown) => void;
+      onSave?: ((ms: number) => void) | undefined;
     } = {},
   ) {
     this.path = path;
@@ -123,6 +127,7 @@ export class ResultsWriter {
     this.#maxShare = options.maxShare ?? 0.03;
     this.#continues = options.continues ?? false;
     this.#onFailure = options.onFailure;
+    this.#onSave = options.onSave;
   }
 
   /** Writes the first snapshot and starts journaling every change. */
@@ -244,6 +249,7 @@ export class ResultsWriter {
     this.#committing = replaceFile(this.path, chunks)
       .then(() => {
         rmSync(this.#oldJournalPath, { force: true });
+        this.#onSave?.(performance.now() - started);
       })
       .catch((error: unknown) => {
         // The journals still hold every change since the last good snapshot.
@@ -265,6 +271,7 @@ export class ResultsWriter {
     this.#lastStart = started;
     this.#savingMs += cost;
     this.#saves++;
+    this.#onSave?.(cost);
     return cost;
   }
 

@@ -22,6 +22,7 @@ import { log } from '../log/process-log.js';
 import { logJobEnd, logJobStart } from '../log/job-events.js';
 import type { Sleep } from '../utils/sleep.js';
 import type { checkQueue, QueueRunner } from '../queue/coordinator.js';
+import type { Tallies } from '../metrics/tallies.js';
 
 type QueueTarget = Awaited<ReturnType<typeof checkQueue>>;
 import type { JobInput, ResultOptions, ResultsDocument, RunOptions } from '../types.js';
@@ -62,6 +63,8 @@ export type RunRequest = {
   readonly queueWaitMs?: number | undefined;
   /** How long an unfinished job's keys stay in Redis for `--resume`. */
   readonly queueRetentionMs?: number | undefined;
+  /** Counts downloads, results and saves for `--metrics-port`. */
+  readonly metrics?: Tallies | undefined;
 };
 
 export type RunningJob = {
@@ -137,6 +140,7 @@ async function runPrepared(
         onFailure: (error) => {
           stop.abort(error);
         },
+        onSave: request.metrics?.saved,
       }),
   );
   const downloader = createDownloader(options);
@@ -181,6 +185,7 @@ async function runPrepared(
             ? { ids: storeMaster, source: request.storeMasterPath }
             : undefined,
         sleep: request.sleep,
+        observer: request.metrics,
       }),
     );
     const failures: unknown[] = [];

@@ -88,6 +88,8 @@ export type DownloadErrorContext = {
   readonly transient?: boolean | undefined;
   /** Milliseconds the server asked us to wait (Retry-After), when it said so. */
   readonly retryAfterMs?: number | undefined;
+  /** Codes of the earlier attempts that were retried, in order (for metrics). */
+  readonly retried?: readonly ErrorCode[] | undefined;
 };
 
 /** One image could not be downloaded or measured. */
@@ -97,6 +99,7 @@ export class DownloadError extends ImgjobError {
   readonly attempts: number;
   readonly transient: boolean;
   readonly retryAfterMs: number | undefined;
+  readonly retried: readonly ErrorCode[] | undefined;
 
   constructor(
     code: ErrorCode,
@@ -110,6 +113,7 @@ export class DownloadError extends ImgjobError {
     this.attempts = context.attempts ?? 1;
     this.transient = context.transient ?? false;
     this.retryAfterMs = context.retryAfterMs;
+    this.retried = context.retried;
   }
 
   /**
@@ -126,13 +130,17 @@ export class DownloadError extends ImgjobError {
         attempts: this.attempts,
         transient: this.transient,
         retryAfterMs: this.retryAfterMs,
+        retried: this.retried,
       },
       { cause: this },
     );
   }
 
-  /** The same error, after `attempts` tries; the message says how many. */
-  withAttempts(attempts: number): DownloadError {
+  /**
+   * The same error, after `attempts` tries (the earlier ones failed with the
+   * `retried` codes); the message says how many.
+   */
+  withAttempts(attempts: number, retried?: readonly ErrorCode[]): DownloadError {
     const suffix = attempts > 1 ? ` (after ${attempts} attempts)` : '';
     return new DownloadError(
       this.code,
@@ -143,6 +151,7 @@ export class DownloadError extends ImgjobError {
         attempts,
         transient: this.transient,
         retryAfterMs: this.retryAfterMs,
+        retried,
       },
       { cause: this.cause },
     );

@@ -18,8 +18,13 @@ import {
   engineOptionsOf,
   inputFormatOption,
   logFormatOption,
+  metricsHostOption,
+  metricsPortOption,
   type EngineFlags,
+  type MetricsFlags,
 } from '../options.js';
+import { startCommandMetrics, sumCounts, type CommandMetrics } from '../metrics.js';
+import type { MetricSources } from '../../metrics/exposition.js';
 import { createEventLog, type EventLog, type LogFormat } from '../../log/event-log.js';
 import { setEventLog } from '../../log/process-log.js';
 import { outputWidth, paintFor, wantsColor } from '../paint.js';
@@ -48,7 +53,7 @@ type RunFlags = EngineFlags & {
   report?: string;
   logFormat: LogFormat;
   inputFormat?: InputFormat;
-};
+} & MetricsFlags;
 
 /** This run's share of a job's work: what was recorded before it started is not counted. */
 type Baseline = { readonly worked: number; readonly bytes: number };
@@ -112,6 +117,8 @@ export function addRunCommand(
         'events on stderr as text (notices and warnings only) or JSON lines (every job and store event; no progress)',
       ),
     )
+    .addOption(metricsPortOption())
+    .addOption(metricsHostOption())
     .action(async (manifests: string[], flags: RunFlags) => {
       setExit(await runCommand(manifests, flags, io, argv));
     });
@@ -151,8 +158,11 @@ async function runCommand(
   );
   const started = performance.now();
   const baselines = new Map<string, Baseline>();
+  let running: readonly RunningJob[] = [];
+  let metrics: CommandMetrics | undefined;
   let reports: JobReport[];
   try {
+    metrics = await startCommandMetrics(flags, log, () => runSources(() => running, flags.queue));
     reports = await runJobs({
       manifests,
       inputFormat: flags.inputFormat,
@@ -171,7 +181,9 @@ async function runCommand(
       onQueueNotice: (line) => {
         log.event('queue', line, {}, 'notice');
       },
+      metrics: metrics?.tallies,
       onStart: (jobs) => {
+        running = jobs;
         keepHeapTight(jobs.reduce((sum, job) => sum + job.state.counts.images, 0));
         for (const job of jobs) baselines.set(job.resultsPath, workOf(job));
         for (const job of jobs.filter((candidate) => candidate.resumed))
@@ -185,6 +197,7 @@ async function runCommand(
     progress.stop();
     removeSignals();
     setEventLog(undefined);
+    await metrics?.close();
   }
 
   for (const report of reports) {
@@ -228,6 +241,24 @@ async function runCommand(
     );
   }
   return worstExit(reports.map((report) => report.document.status));
+}
+
+/** What `run --metrics-port` shows beside the tallies: its jobs' stores and states, the queue. */
+async function runSources(
+  jobs: () => readonly RunningJob[],
+  queue: string | undefined,
+): Promise<MetricSources & { readonly close?: () => Promise<void> }> {
+  const sources: MetricSources = {
+    stores: () => sumCounts(jobs().map((job) => job.state.storeCounts)),
+    jobs: () => sumCounts(jobs().map((job) => ({ [job.state.status]: 1 }))),
+  };
+  if (queue === undefined) return sources;
+  const [{ parseRedisUrl }, { openQueueStats }] = await Promise.all([
+    import('../../queue/redis-url.js'),
+    import('../../queue/queue-stats.js'),
+  ]);
+  const reader = openQueueStats(parseRedisUrl(queue));
+  return { ...sources, queue: () => reader.read(), close: () => reader.close() };
 }
 
 async function parseReports(spec: string): Promise<ReportTarget[]> {

@@ -9,8 +9,17 @@
 import type { Command } from 'commander';
 
 import { EXIT, type CliIo } from '../io.js';
-import { DEFAULTS, intOption, logFormatOption, threadsOption } from '../options.js';
+import {
+  DEFAULTS,
+  intOption,
+  logFormatOption,
+  metricsHostOption,
+  metricsPortOption,
+  threadsOption,
+  type MetricsFlags,
+} from '../options.js';
 import { addNetworkOptions, networkOptionsOf, type NetworkFlags } from '../network-options.js';
+import { startCommandMetrics, type CommandMetrics } from '../metrics.js';
 import { createEventLog, type EventLog, type LogFormat } from '../../log/event-log.js';
 import { setEventLog } from '../../log/process-log.js';
 import type { RedisTarget } from '../../queue/redis-url.js';
@@ -21,7 +30,7 @@ type WorkerFlags = NetworkFlags & {
   perHost: number;
   threads: number;
   logFormat: LogFormat;
-};
+} & MetricsFlags;
 
 export function addWorkerCommand(
   program: Command,
@@ -47,6 +56,8 @@ export function addWorkerCommand(
         'one line per event: text on stdout (as ever), or JSON lines on stderr (also Redis, host and retry events)',
       ),
     )
+    .addOption(metricsPortOption())
+    .addOption(metricsHostOption())
     .addHelpText(
       'after',
       `
@@ -78,10 +89,20 @@ async function workerCommand(
       : (line) => io.stdout.write(`imgjob worker: ${line}\n`),
   });
   setEventLog(log);
+  let metrics: CommandMetrics | undefined;
   try {
-    return await runUntilStopped(flags, io, target, log);
+    metrics = await startCommandMetrics(flags, log, async () => {
+      const reader = (await import('../../queue/queue-stats.js')).openQueueStats(target);
+      return {
+        stores: () => ({ ongoing: metrics?.tallies.storesRunning ?? 0 }),
+        queue: () => reader.read(),
+        close: () => reader.close(),
+      };
+    });
+    return await runUntilStopped(flags, io, target, log, metrics);
   } finally {
     setEventLog(undefined);
+    await metrics?.close();
   }
 }
 
@@ -90,6 +111,7 @@ async function runUntilStopped(
   io: Pick<CliIo, 'stdout' | 'stderr'>,
   target: RedisTarget,
   log: EventLog,
+  metrics: CommandMetrics | undefined,
 ): Promise<number> {
   const [{ runWorker, DEFAULT_LOCK_TIMING }, guard] = await Promise.all([
     import('../../queue/worker.js'),
@@ -129,6 +151,7 @@ async function runUntilStopped(
         guardedConnector: (timeoutMs) =>
           guard.guardedConnector(guard.createAddressGuard(), { connect: { timeout: timeoutMs } }),
         log,
+        metrics: metrics?.tallies,
       },
       stop.signal,
     );
