@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 
 import { statusDocument } from '../results/status-document.js';
 import type { Counts, ResultsDocument, StatusDocument } from '../types.js';
+import { safeJson } from '../utils/outside-text.js';
 
 /**
  * What `run --json` and `status --json` print: the Retail Pulse status
@@ -20,4 +21,12 @@ export function jobJson(document: ResultsDocument, resultsPath: string): JobJson
     counts: document.counts,
     results_path: resolve(resultsPath),
   };
+}
+
+/**
+ * The job's JSON as one line to print: the store errors came from outside,
+ * so the characters JSON leaves raw (C1, bidi) are escaped too.
+ */
+export function jobJsonLine(document: ResultsDocument, resultsPath: string): string {
+  return `${safeJson(JSON.stringify(jobJson(document, resultsPath)))}\n`;
 }

@@ -11,6 +11,7 @@ import { addStatusCommand } from './commands/status.js';
 import { addValidateCommand } from './commands/validate.js';
 import { addWorkerCommand } from './commands/worker.js';
 import { EXIT, quote, type CliIo } from './io.js';
+import { outsideText } from '../utils/outside-text.js';
 
 /**
  * Runs the CLI on `argv` (as `process.argv`) and returns the exit code. The
@@ -42,7 +43,8 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
       return error.exitCode === 0 ? EXIT.completed : EXIT.usage;
     }
     if (error instanceof InputError) {
-      for (const line of error.problems) io.stderr.write(`imgjob: ${line}\n`);
+      // Problems quote what the user's files hold: shown with controls escaped.
+      for (const line of error.problems) io.stderr.write(`imgjob: ${outsideText(line)}\n`);
       return EXIT.usage;
     }
     if (error instanceof QueueUnavailableError) {

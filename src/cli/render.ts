@@ -1,6 +1,7 @@
 import Table from 'cli-table3';
 
 import type { ResultsDocument, StoreResult } from '../types.js';
+import { outsideText } from '../utils/outside-text.js';
 
 export type Paint = {
   readonly red: (text: string) => string;
@@ -59,10 +60,10 @@ export function renderStoreTable(document: ResultsDocument, options: TableOption
   const paint = options.paint ?? noColor;
   const maxRows = Math.max(1, options.maxRows ?? 40);
   const rows = rowsToShow(document.stores, maxRows).map((store) => ({
-    store: store.store_id,
+    store: outsideText(store.store_id),
     images: imagesCell(store),
     status: storeStatusOf(store, document),
-    error: store.error ?? '',
+    error: outsideText(store.error ?? ''),
   }));
   const widths = fitColumns(rows, options.width ?? 80);
   const table = new Table({
@@ -148,7 +149,7 @@ export function renderSummary(document: ResultsDocument, paint: Paint = noColor)
     document.status === 'ongoing' && document.interrupted
       ? paint.yellow('interrupted')
       : paintStatus(document.status, paint);
-  return `job ${document.job_id}: ${status} — ${plural(counts.images, 'image')} (${images}) in ${plural(counts.stores, 'store')} (${storeText || 'none'})`;
+  return `job ${outsideText(document.job_id)}: ${status} — ${plural(counts.images, 'image')} (${images}) in ${plural(counts.stores, 'store')} (${storeText || 'none'})`;
 }
 
 /**
@@ -159,7 +160,10 @@ export function renderSummary(document: ResultsDocument, paint: Paint = noColor)
 export function renderErrors(document: ResultsDocument, paint: Paint = noColor): string {
   return document.stores
     .filter((store) => store.status === 'failed')
-    .map((store) => `${paint.red('✗')} ${store.store_id}: ${store.error ?? 'failed'}`)
+    .map(
+      (store) =>
+        `${paint.red('✗')} ${outsideText(store.store_id)}: ${outsideText(store.error ?? 'failed')}`,
+    )
     .join('\n');
 }
 

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import type { z as Zod } from 'zod';
 
 import type { Visit } from '../types.js';
+import { quotedOutsideText } from '../utils/outside-text.js';
 
 /** The rules of one visit, built with the zod it is given. */
 export function buildVisitSchema(z: typeof Zod) {
@@ -234,12 +235,9 @@ function notHttpUrl(value: unknown): string {
   return `not an http(s) URL${spaced ? ' (it contains whitespace)' : ''}, ${got(value)}`;
 }
 
-/** A string as JSON shows it, with the controls JSON leaves raw (DEL, C1) escaped too. */
+/** A string as JSON shows it, with the controls JSON leaves raw (DEL, C1, bidi) escaped too. */
 function escaped(value: unknown): string {
-  return JSON.stringify(String(value)).replace(
-    /[\u007f-\u009f]/g,
-    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  return quotedOutsideText(String(value));
 }
 
 /** `visits[3].image_url[1]`, the way a user would write it in code (`x["a b"]` for odd keys). */
@@ -269,7 +267,7 @@ function got(value: unknown): string {
   if (value === undefined) return 'but it is missing';
   if (value === null) return 'got null';
   if (typeof value === 'string') {
-    return `got ${JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}…` : value)}`;
+    return `got ${escaped(value.length > 80 ? `${value.slice(0, 77)}…` : value)}`;
   }
   if (Array.isArray(value)) return value.length === 0 ? 'got []' : 'got an array';
   if (typeof value === 'object') return Object.keys(value).length > 0 ? 'got an object' : 'got {}';

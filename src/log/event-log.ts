@@ -10,6 +10,7 @@
  * ```
  */
 import { describeError } from '../utils/errors.js';
+import { outsideText, safeJson } from '../utils/outside-text.js';
 
 export type LogFormat = 'text' | 'json';
 export const LOG_FORMATS: readonly LogFormat[] = ['text', 'json'];
@@ -63,13 +64,16 @@ export function createEventLog(options: EventLogOptions): EventLog {
   const wants = (level: LogLevel): boolean => RANK[level] >= least;
   const write: EventLog['write'] = (level, event, msg, fields = {}) => {
     if (!wants(level)) return;
+    // A message carries text from outside (store errors, host names): one
+    // line, its controls escaped, so a log read in a terminal obeys none.
     if (options.format === 'text') {
-      options.sink(level === 'info' || level === 'notice' ? msg : `${level}: ${msg}`);
+      const text = outsideText(msg);
+      options.sink(level === 'info' || level === 'notice' ? text : `${level}: ${text}`);
       return;
     }
     const line: Record<string, unknown> = { time: now().toISOString(), level, event, msg };
     for (const [key, value] of Object.entries(fields)) if (value !== undefined) line[key] = value;
-    options.sink(JSON.stringify(line));
+    options.sink(safeJson(JSON.stringify(line)));
   };
   return {
     write,
@@ -79,7 +83,7 @@ export function createEventLog(options: EventLogOptions): EventLog {
     error(msg, error) {
       const stack = error instanceof Error && isBug(error) ? error.stack : undefined;
       if (options.format === 'text') {
-        options.sink(`${msg}: ${stack ?? describeError(error)}`);
+        options.sink(`${outsideText(msg)}: ${stack ?? outsideText(describeError(error))}`);
         return;
       }
       write('error', 'error', msg, { error: describeError(error), stack });

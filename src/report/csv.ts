@@ -1,10 +1,21 @@
 /**
  * The CSV report: one row per image, RFC 4180 (CRLF line ends; a field with
- * a comma, quote, CR or LF is quoted, its quotes doubled). Values are kept
- * exactly as recorded, so the file reads back to the same data; `index`
- * counts from 1 within the store, as imgjob's error messages do.
+ * a comma, quote, CR or LF is quoted, its quotes doubled); `index` counts
+ * from 1 within the store, as imgjob's error messages do.
+ *
+ * Its text came from outside (store ids, URLs, an image server's error
+ * text), and a spreadsheet runs a cell that starts like a formula
+ * (`=HYPERLINK(…)`): such a cell gets a `'` in front, as OWASP advises, and
+ * control characters are shown escaped. `raw` keeps every value exactly as
+ * recorded, for programs that read the file back.
  */
 import type { ResultsDocument } from '../types.js';
+import { outsideText } from '../utils/outside-text.js';
+
+export type CsvOptions = {
+  /** Values exactly as recorded: no `'` before formulas, controls not escaped. @default false */
+  readonly raw?: boolean | undefined;
+};
 
 export const CSV_COLUMNS = [
   'store_id',
@@ -21,7 +32,13 @@ export const CSV_COLUMNS = [
 ] as const;
 
 /** The report as pieces (a big job is never one string). */
-export function* csvReport(documents: readonly ResultsDocument[]): Generator<string> {
+export function* csvReport(
+  documents: readonly ResultsDocument[],
+  options: CsvOptions = {},
+): Generator<string> {
+  const text = options.raw === true ? (value: string) => value : safeCell;
+  const line = (fields: readonly (string | number | undefined)[]): string =>
+    `${fields.map((value) => field(typeof value === 'string' ? text(value) : value)).join(',')}\r\n`;
   yield line(CSV_COLUMNS);
   for (const document of documents) {
     for (const store of document.stores) {
@@ -47,8 +64,11 @@ export function* csvReport(documents: readonly ResultsDocument[]): Generator<str
   }
 }
 
-function line(fields: readonly (string | number | undefined)[]): string {
-  return `${fields.map(field).join(',')}\r\n`;
+/** Starts a formula in Excel, LibreOffice or Google Sheets (OWASP's list). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+function safeCell(value: string): string {
+  return FORMULA_START.test(value) ? `'${outsideText(value)}` : outsideText(value);
 }
 
 function field(value: string | number | undefined): string {

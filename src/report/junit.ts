@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 
 import type { ImageResult, ResultsDocument, StoreResult } from '../types.js';
 import { activeSeconds } from '../web/timeline.js';
+import { outsideText } from '../utils/outside-text.js';
 
 export function* junitReport(documents: readonly ResultsDocument[]): Generator<string> {
   const suites = documents.map(suiteOf);
@@ -65,7 +66,7 @@ function suiteOf(document: ResultsDocument, position: number): Suite {
       yield '    </properties>\n';
       for (const store of stores) yield testCase(store, className, document.status);
       const summary =
-        `job ${document.job_id} ${document.status}: ${counts.done} of ${counts.images} images done, ` +
+        `job ${outsideText(document.job_id)} ${document.status}: ${counts.done} of ${counts.images} images done, ` +
         `${counts.failed} failed, ${counts.skipped} skipped, ${counts.pending} pending`;
       yield `    <system-out>${text(summary)}</system-out>\n`;
       yield '    <system-err></system-err>\n';
@@ -98,8 +99,8 @@ function testCase(store: StoreResult, className: string, jobStatus: string): str
 }
 
 function failureText(store: StoreResult, error: string, image: ImageResult | undefined): string {
-  const lines = [error];
-  if (image) lines.push(`image: ${image.url}`);
+  const lines = [outsideText(error)];
+  if (image) lines.push(`image: ${outsideText(image.url)}`);
   const skipped = store.images.filter((candidate) => candidate.status === 'skipped').length;
   if (skipped > 0) lines.push(`${skipped} later image(s) skipped`);
   return lines.join('\n');
@@ -136,10 +137,7 @@ function text(value: string): string {
   return xmlChars(value).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/** Attribute values are one line each, and CI pages show them in logs: controls escaped. */
 function attr(value: string): string {
-  return text(value)
-    .replace(/"/g, '&quot;')
-    .replace(/\n/g, '&#10;')
-    .replace(/\r/g, '&#13;')
-    .replace(/\t/g, '&#9;');
+  return text(outsideText(value)).replace(/"/g, '&quot;');
 }

@@ -10,13 +10,20 @@ import { htmlReport } from './html.js';
 import { junitReport } from './junit.js';
 import type { ReportKind, ReportTarget } from './targets.js';
 
+/** How the reports are written. */
+export type ReportOptions = {
+  /** The CSV's values exactly as recorded (`--csv-raw`). @default false */
+  readonly csvRaw?: boolean | undefined;
+};
+
 export function reportPieces(
   kind: ReportKind,
   documents: readonly ResultsDocument[],
+  options: ReportOptions = {},
 ): Iterable<string> {
   if (kind === 'html') return [htmlReport(documents)];
   if (kind === 'junit') return junitReport(documents);
-  return csvReport(documents);
+  return csvReport(documents, { raw: options.csvRaw });
 }
 
 /**
@@ -27,10 +34,11 @@ export async function writeReports(
   targets: readonly ReportTarget[],
   documents: readonly ResultsDocument[],
   stdout: NodeJS.WritableStream,
+  options: ReportOptions = {},
 ): Promise<string[]> {
   const written: string[] = [];
   for (const target of targets) {
-    const pieces = reportPieces(target.kind, documents);
+    const pieces = reportPieces(target.kind, documents, options);
     if (target.path === '-') {
       for (const piece of pieces) stdout.write(piece);
       continue;

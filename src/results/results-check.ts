@@ -6,6 +6,7 @@
  * pass without allocations per image: a file of a million images is checked
  * in milliseconds.
  */
+import { quotedOutsideText } from '../utils/outside-text.js';
 import { IMAGE_STATUSES, STORE_STATUSES } from './job-state.js';
 
 /** The first problem of `value` as a results document, as `place: what`; undefined when it has none. */
@@ -181,6 +182,6 @@ function shown(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object' && value !== null) return 'an object';
-  const text = JSON.stringify(value);
+  const text = typeof value === 'string' ? quotedOutsideText(value) : JSON.stringify(value);
   return text.length > 40 ? `${text.slice(0, 37)}…` : text;
 }

@@ -11,6 +11,7 @@
  * | `/img/<name>` | the file; honours one `Range: bytes=a-b` (206, 416) |
  * | `/pad/<n>/<name>` | the file padded with zeros to exactly `n` bytes (streamed, so `n` may be huge) |
  * | `/status/<code>` | that status with a short text body (`?retry-after=` adds the header) |
+ * | `/reason/<code>?text=<reason>` | that status with any reason phrase, control characters included (written on the socket: node:http refuses them) |
  * | `/flaky/<n>/<key>/<name>` | the first `n` requests of this path fail, later ones get the file; `?fail=503` (default), any status, or `reset` |
  * | `/slow/<bytes>/<ms>/<name>` | headers at once, then `bytes` every `ms` |
  * | `/hang` | never answers |
@@ -208,6 +209,15 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
     pad: (ctx, [n, name]) => sendFile(ctx, name, Number(n)),
     status: (ctx, [code]) => {
       sendStatus(ctx, Number(code));
+    },
+    reason: (ctx, [code]) => {
+      const body = 'hostile\n';
+      const socket = ctx.req.socket;
+      socket.end(
+        `HTTP/1.1 ${Number(code)} ${ctx.query.get('text') ?? ''}\r\n` +
+          `content-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+        'latin1',
+      );
     },
     flaky: (ctx, [n, key, name]) => {
       const path = `${String(n)}/${String(key)}/${String(name)}`;

@@ -3,9 +3,16 @@ import type { Command } from 'commander';
 import { loadResults } from '../../results/reader.js';
 import type { ReportTarget } from '../../report/targets.js';
 import { InputError } from '../../utils/errors.js';
+import { outsideText } from '../../utils/outside-text.js';
 import { EXIT, worstExit, type CliIo } from '../io.js';
 
-type ReportFlags = { html?: string; junit?: string; csv?: string; strict?: boolean };
+type ReportFlags = {
+  html?: string;
+  junit?: string;
+  csv?: string;
+  csvRaw?: boolean;
+  strict?: boolean;
+};
 
 /** `imgjob report <results...>`: HTML, JUnit and CSV reports of jobs, also while they run. */
 export function addReportCommand(
@@ -25,6 +32,10 @@ export function addReportCommand(
       'JUnit XML: a test suite per job, a test case per store (- for stdout)',
     )
     .option('--csv <file>', 'CSV: one row per image, RFC 4180 (- for stdout)')
+    .option(
+      '--csv-raw',
+      "with --csv: every value exactly as recorded; by default a cell that starts like a formula (= + - @) gets a ' in front and control characters are shown escaped",
+    )
     .option('--strict', "exit with the job's code, as status does (1 for a failed job)")
     .addHelpText(
       'after',
@@ -56,11 +67,13 @@ async function reportCommand(paths: string[], flags: ReportFlags, io: CliIo): Pr
   checkTargets(targets, 'report');
   const documents = [];
   for (const path of paths) documents.push(await loadResults(path));
-  const written = await writeReports(targets, documents, io.stdout);
+  const written = await writeReports(targets, documents, io.stdout, {
+    csvRaw: flags.csvRaw === true,
+  });
   for (const document of documents) {
     if (document.status === 'ongoing')
       io.stderr.write(
-        `imgjob: job ${document.job_id} is still ongoing; the reports show it as of now\n`,
+        `imgjob: job ${outsideText(document.job_id)} is still ongoing; the reports show it as of now\n`,
       );
   }
   for (const path of written) io.stderr.write(writtenLine(path));

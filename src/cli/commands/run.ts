@@ -9,7 +9,7 @@ import { InputError } from '../../utils/errors.js';
 import { redactProxy } from '../../download/proxy.js';
 import { withResultsFileHints } from '../hints.js';
 import { quote, STOP_SIGNALS, worstExit, type CliIo, type StopSignal } from '../io.js';
-import { jobJson } from '../job-json.js';
+import { jobJsonLine } from '../job-json.js';
 import { redactText } from '../../queue/redis-url.js';
 import type { InputFormat } from '../../input/manifest-parser.js';
 import {
@@ -207,7 +207,7 @@ async function runCommand(
     const elapsedMs = performance.now() - started;
     const work = thisRun(report, baselines.get(report.resultsPath), elapsedMs);
     if (flags.json) {
-      io.stdout.write(`${JSON.stringify(jobJson(report.document, report.resultsPath))}\n`);
+      io.stdout.write(jobJsonLine(report.document, report.resultsPath));
       // With JSON lines, job_finished has said it.
       if (!json) io.stderr.write(`${renderSummary(report.document, paint)}\n`);
     } else {

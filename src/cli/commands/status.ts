@@ -5,9 +5,10 @@ import type { Command } from 'commander';
 import { isWriterAlive, loadResults } from '../../results/reader.js';
 import type { ResultsDocument } from '../../types.js';
 import { InputError } from '../../utils/errors.js';
+import { outsideText } from '../../utils/outside-text.js';
 import { manifestHint } from '../hints.js';
 import { EXIT, quote, STOP_SIGNALS, worstExit, type CliIo, type StopSignal } from '../io.js';
-import { jobJson } from '../job-json.js';
+import { jobJsonLine } from '../job-json.js';
 import { DEFAULTS, intOption } from '../options.js';
 import { isTerminal, outputWidth, paintFor } from '../paint.js';
 import { renderErrors, renderStoreTable, renderSummary, TABLE_CHROME_LINES } from '../render.js';
@@ -116,7 +117,7 @@ function render(
   flags: StatusFlags,
   stream: NodeJS.WriteStream,
 ): string {
-  if (flags.json) return `${JSON.stringify(jobJson(document, path))}\n`;
+  if (flags.json) return jobJsonLine(document, path);
   const paint = paintFor(stream);
   let text = `${renderSummary(document, paint)}\n`;
   // While watching, "run this again" is what is happening already.
@@ -132,7 +133,7 @@ function render(
 
 /** One line per change while watching through a pipe. */
 function brief(document: ResultsDocument, path: string, flags: StatusFlags): string {
-  if (flags.json) return `${JSON.stringify(jobJson(document, path))}\n`;
+  if (flags.json) return jobJsonLine(document, path);
   return `${renderSummary(document)}\n`;
 }
 
@@ -147,7 +148,7 @@ function describeWriter(document: ResultsDocument, path: string): string {
 /** The `run --resume` command that continues a job, with the options it was made with. */
 function resumeHint(document: ResultsDocument, path: string): string {
   const { options } = document;
-  const args = ['imgjob', 'run', document.manifest_source, '-o', path, '--resume'];
+  const args = ['imgjob', 'run', outsideText(document.manifest_source), '-o', path, '--resume'];
   args.push('--gpu-delay', options.gpu_delay);
   if (options.seed !== null) args.push('--seed', String(options.seed));
   if (options.header_only) args.push('--header-only');
