@@ -142,6 +142,8 @@ export type ResultsDocument = {
   readonly finished_at?: string;
   /** The run that last wrote the file, while it runs: lets `status` tell running from killed. */
   readonly writer?: { readonly pid: number; readonly host: string };
+  /** The last run's `--queue` Redis, credentials hidden: resume hints keep it. */
+  readonly queue?: string;
   /** True when the last run was stopped by a signal before the job finished. */
   readonly interrupted?: boolean;
   /** The options that change results; `--resume` refuses different ones. */

@@ -9,8 +9,17 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 
 import { spawnServe, type Served } from './helpers/cli.js';
-import { gatedJob, imageStatuses, queueTestBed, startWorker } from './helpers/queue-cluster.js';
-import { finished, submitOk, waitForJob } from './helpers/serve-client.js';
+import {
+  comparable,
+  expectPlainLines,
+  FAULT_STORES,
+  gatedJob,
+  imageStatuses,
+  queueTestBed,
+  startWorker,
+  type GatedJob,
+} from './helpers/queue-cluster.js';
+import { call, finished, results, submitOk, waitForJob } from './helpers/serve-client.js';
 
 // Several processes per test on a loaded machine: more than the default 30 s.
 vi.setConfig({ testTimeout: 90_000 });
@@ -60,6 +69,57 @@ describe.skipIf(!available)('serve --queue', () => {
     }
     expect(worker.stdout.match(/start +store/g)).toHaveLength(2);
     await second.run.kill('SIGTERM');
+    await worker.kill('SIGINT');
+  });
+
+  it('a cancel stops the stores running on workers within 2 s, nothing more is downloaded, and the job ends as a local cancel', async () => {
+    const url = bed.redis.urlFor(5);
+    const worker = await startWorker(url, { slots: 2 });
+    const cancelled = async (prefix: string, queue: readonly string[]) => {
+      const job = gatedJob(bed.server, prefix, FAULT_STORES);
+      folders.push(job.dir);
+      const served = await spawnServe(join(job.dir, 'jobs.db'), [
+        '--gpu-delay',
+        '20',
+        '--seed',
+        '7',
+        ...queue,
+      ]);
+      job.open(0, 0);
+      job.open(1, 0);
+      const id = await submitOk(served.url, JSON.parse(readFileSync(job.manifest, 'utf8')));
+      await Promise.all([
+        bed.server.gate(job.key(0, 1)).reached,
+        bed.server.gate(job.key(1, 1)).reached,
+      ]);
+      await waitForJob(served.url, id, (document) => document.counts.done === 2);
+      const reply = await call(served.url, `/api/jobs/${id}`, { method: 'DELETE' });
+      expect(reply.status).toBe(200);
+      return { job, served, id };
+    };
+    const finish = async ({ job, served, id }: { job: GatedJob; served: Served; id: number }) => {
+      job.openAll();
+      const document = await results(served.url, id);
+      const stopped = await served.run.kill('SIGTERM');
+      return { job, document, code: stopped.code, stderr: stopped.stderr };
+    };
+
+    const local = await finish(await cancelled('cancellocal', []));
+    const queued = await cancelled('cancelqueue', ['--queue', url]);
+    // The 2 s the issue allows; the workers look every half second.
+    await worker.waitForOutput(/called off +store S0/, 'stdout', { timeoutMs: 2_000 });
+    await worker.waitForOutput(/called off +store S1/, 'stdout', { timeoutMs: 2_000 });
+    const remote = await finish(queued);
+    expect(remote.code, remote.stderr).toBe(local.code);
+    expect(comparable(remote.document)).toEqual(comparable(local.document));
+    expect(imageStatuses(remote.document)).toEqual([
+      ['done', 'skipped', 'skipped'],
+      ['done', 'skipped', 'skipped'],
+    ]);
+    // Nothing past the image in flight at the cancel was asked for.
+    expect([remote.job.requests(0, 2), remote.job.requests(1, 2)]).toEqual([0, 0]);
+    expect(worker.done).toBe(false);
+    expectPlainLines(worker.stdout);
     await worker.kill('SIGINT');
   });
 });

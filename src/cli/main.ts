@@ -10,6 +10,7 @@ import { addServeCommand } from './commands/serve.js';
 import { addStatusCommand } from './commands/status.js';
 import { addValidateCommand } from './commands/validate.js';
 import { addWorkerCommand } from './commands/worker.js';
+import { addQueueCommand } from './commands/queue.js';
 import { EXIT, quote, type CliIo } from './io.js';
 import { outsideText } from '../utils/outside-text.js';
 
@@ -80,6 +81,7 @@ function buildProgram(
   addValidateCommand(program, io, setExit);
   addServeCommand(program, io, setExit);
   addWorkerCommand(program, io, setExit);
+  addQueueCommand(program, io, setExit);
   addReportCommand(program, io, setExit);
 
   program.addHelpText(

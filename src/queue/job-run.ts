@@ -10,6 +10,7 @@ import type { QueueRunnerOptions } from './coordinator.js';
 import { describeHolder, JobLease } from './lease.js';
 import {
   CALLED_OFF,
+  CANCEL_REASON,
   GROUP,
   PROTOCOL_VERSION,
   handOutsKey,
@@ -30,8 +31,6 @@ const READ_BLOCK_MS = 500;
 
 /** How long a stopped run still tries to withdraw its waiting stores and end its lease. */
 const GOODBYE_MS = 2_000;
-/** Why a serve job's signal fired when the job was cancelled (not the server stopping). */
-export const CANCEL_REASON = 'cancel';
 
 export type JobRunOptions = QueueRunnerOptions & {
   readonly settings: ProcessingSettings;

@@ -15,6 +15,13 @@ export const QUEUE_NAME = 'stores';
  */
 export const GROUP = 'coordinator';
 
+/**
+ * The reason a job's signal fires with when the job is cancelled (serve's
+ * DELETE), not stopped: the coordinator then calls its stores off on the
+ * workers, where a stop leaves them running for a later --resume.
+ */
+export const CANCEL_REASON = 'cancel';
+
 /** Bumped when the shapes below change incompatibly; a worker refuses others. */
 export const PROTOCOL_VERSION = 1;
 

@@ -297,7 +297,7 @@ export class JobState {
 
   /** The whole document as it stands, for the results file. */
   toDocument(
-    extra: Partial<Pick<ResultsDocument, 'writer' | 'interrupted' | 'finished_at'>> = {},
+    extra: Partial<Pick<ResultsDocument, 'writer' | 'interrupted' | 'finished_at' | 'queue'>> = {},
   ): ResultsDocument {
     const status = this.status;
     return {

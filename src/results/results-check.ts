@@ -164,6 +164,7 @@ const documentCheck = object(
     error: arrayOf(object({ store_id: string, error: string })),
     finished_at: string,
     writer: object({ pid: wholeNumber(1), host: string }),
+    queue: string,
     interrupted: boolean,
     timeline: arrayOf(arrayOf(sample)),
   },

@@ -96,6 +96,7 @@ export class ResultsWriter {
   #journalMs = 0;
   #journalWrites = 0;
   #saves = 0;
+  readonly #queue: { readonly queue?: string };
 
   /**
    * @param options.continues `state` was loaded from this file (`--resume`),
@@ -117,6 +118,8 @@ export class ResultsWriter {
       continues?: boolean;
       onFailure?: (error: unknown) => void;
       onSave?: ((ms: number) => void) | undefined;
+      /** The run's `--queue` Redis, credentials hidden (for a resume hint). */
+      queue?: string | undefined;
     } = {},
   ) {
     this.path = path;
@@ -128,6 +131,7 @@ export class ResultsWriter {
     this.#continues = options.continues ?? false;
     this.#onFailure = options.onFailure;
     this.#onSave = options.onSave;
+    this.#queue = options.queue === undefined ? {} : { queue: options.queue };
   }
 
   /** Writes the first snapshot and starts journaling every change. */
@@ -164,7 +168,10 @@ export class ResultsWriter {
     clearTimeout(this.#flushTimer);
     await this.#committing;
     if (this.#failure === undefined) this.#flush();
-    const extra = interrupted ? { interrupted: true } : { finished_at: new Date().toISOString() };
+    const extra = {
+      ...(interrupted ? { interrupted: true } : { finished_at: new Date().toISOString() }),
+      ...this.#queue,
+    };
     // No `writer` any more: nobody is writing this file now.
     let saved = false;
     try {
@@ -276,7 +283,10 @@ export class ResultsWriter {
   }
 
   #document(): ResultsDocument {
-    return this.#state.toDocument({ writer: { pid: process.pid, host: hostname() } });
+    return this.#state.toDocument({
+      writer: { pid: process.pid, host: hostname() },
+      ...this.#queue,
+    });
   }
 
   #append(entry: JournalEntry): void {

@@ -137,6 +137,7 @@ async function runPrepared(
     (job) =>
       new ResultsWriter(job.resultsPath, job.state, {
         continues: job.resumed,
+        queue: queueTarget?.safe,
         onFailure: (error) => {
           stop.abort(error);
         },

@@ -19,6 +19,7 @@ import type { StoreDeps } from '../engine/store.js';
 import type { JobInput, ResultOptions, ResultsDocument } from '../types.js';
 import { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
 import { JobRecords, type JobStatusDocument, type JobSummary } from './job-records.js';
+import { CANCEL_REASON } from '../queue/protocol.js';
 import { CANCELLED, jobView, type JobView } from './job-view.js';
 import type { EventLog } from '../log/event-log.js';
 import { logJobEnd, logJobStart } from '../log/job-events.js';
@@ -233,7 +234,8 @@ export class JobService {
   async cancel(id: number): Promise<JobView | undefined> {
     const live = this.#live.get(id);
     if (live !== undefined) {
-      live.cancel.abort();
+      // Told apart from a stop: with --queue, the workers drop its stores.
+      live.cancel.abort(CANCEL_REASON);
       await live.settled;
     }
     return this.view(id);

@@ -154,5 +154,8 @@ function resumeHint(document: ResultsDocument, path: string): string {
   if (options.header_only) args.push('--header-only');
   if (options.max_bytes !== DEFAULTS.maxBytes) args.push('--max-bytes', String(options.max_bytes));
   if (options.store_master !== null) args.push('--store-master', '<the same store master>');
+  // Its stores run on workers: resumed without the queue, they would be
+  // downloaded again here. The password is the user's to fill in.
+  if (document.queue !== undefined) args.push('--queue', document.queue);
   return args.map(quote).join(' ');
 }
