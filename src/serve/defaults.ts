@@ -18,6 +18,19 @@ export const SERVE_DEFAULTS = {
     /** Most connections open at once; more are closed at once. */
     maxConnections: 1024,
   },
+  /**
+   * The event streams' own budget, apart from the API's connections: past
+   * it 429. The total never passes half of `http.maxConnections`, so the
+   * API and /healthz always have connections left.
+   */
+  streams: {
+    /** Most streams one client address may hold. */
+    maxPerClient: 16,
+    /** Most streams over all clients. */
+    max: 256,
+    /** A stream open this long is ended (the browser reconnects with its Last-Event-ID). */
+    maxAgeMs: 10 * 60_000,
+  },
   /** How long close() lets open requests finish before cutting them. */
   closeGraceMs: 5000,
 } as const;

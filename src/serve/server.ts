@@ -162,11 +162,20 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   // The dashboard's Workers panel reads a snapshot refreshed in the background.
   const workerWatch: WorkerWatch | undefined =
     queueTarget && watcher?.watchWorkers(queueTarget, { namespace: queueOptions?.namespace });
+  const maxConnections = config.http?.maxConnections ?? SERVE_DEFAULTS.http.maxConnections;
   const dashboard = createDashboard({
     db,
     jobs: service,
     ...(workerWatch ? { workers: () => workerWatch.list() } : {}),
     ...config.dashboard,
+    // Streams hold their connections: half of them at most, the rest stay the API's.
+    maxStreams: Math.max(
+      1,
+      Math.min(
+        config.dashboard?.maxStreams ?? SERVE_DEFAULTS.streams.max,
+        Math.floor(maxConnections / 2),
+      ),
+    ),
   });
   const http = createHttpServer(createApi(service, dashboard.route), {
     maxBodyBytes: config.maxBodyBytes ?? SERVE_DEFAULTS.maxBodyBytes,

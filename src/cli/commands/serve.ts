@@ -11,6 +11,7 @@ import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
 import {
   addEngineOptions,
+  durationOption,
   engineOptionsOf,
   intOption,
   logFormatOption,
@@ -35,6 +36,9 @@ type ServeFlags = EngineFlags & {
   requestTimeout: number;
   keepAliveTimeout: number;
   maxConnections: number;
+  maxStreams: number;
+  maxStreamsPerClient: number;
+  streamMaxAge: number;
   logFormat: LogFormat;
   queue?: string;
 };
@@ -126,6 +130,29 @@ export function addServeCommand(
         1,
       ),
     )
+    .addOption(
+      intOption(
+        '--max-streams <n>',
+        'most dashboard event streams open at once (429 beyond; at most half of --max-connections)',
+        SERVE_DEFAULTS.streams.max,
+        1,
+      ),
+    )
+    .addOption(
+      intOption(
+        '--max-streams-per-client <n>',
+        'most dashboard event streams one client address may hold (429 beyond)',
+        SERVE_DEFAULTS.streams.maxPerClient,
+        1,
+      ),
+    )
+    .addOption(
+      durationOption(
+        '--stream-max-age <duration>',
+        'an event stream open this long is closed (the browser reconnects and misses nothing)',
+        `${SERVE_DEFAULTS.streams.maxAgeMs / 60_000}m`,
+      ),
+    )
     .addOption(logFormatOption('log lines on stderr as text or JSON lines'))
     .option('--queue <redis-url>', 'run the stores on `imgjob worker` processes through this Redis')
     .addHelpText(
@@ -204,6 +231,11 @@ async function serveWith(
       requestTimeoutMs: flags.requestTimeout,
       keepAliveTimeoutMs: flags.keepAliveTimeout,
       maxConnections: flags.maxConnections,
+    },
+    dashboard: {
+      maxStreams: flags.maxStreams,
+      maxStreamsPerClient: flags.maxStreamsPerClient,
+      streamMaxAgeMs: flags.streamMaxAge,
     },
     log: sink,
     logFormat: format,

@@ -14,10 +14,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { ResultsDocument } from '../../types.js';
+import { SERVE_DEFAULTS } from '../defaults.js';
 import { EventLog } from './event-log.js';
 import { EventStream, formatEvent } from './event-stream.js';
 import type { JobQuery, JobRow } from './job-query.js';
 import { JobWatch } from './job-watch.js';
+import { clientAddress, StreamBudget } from './stream-budget.js';
 
 export type JobSource = {
   results(id: number): ResultsDocument | undefined;
@@ -36,7 +38,19 @@ export type HubOptions = {
   readonly lingerMs?: number | undefined;
   /** Throughput samples kept per job (older ones are thinned out). @default 600 */
   readonly maxSamples?: number | undefined;
+  /** Most streams one client address may hold (429 beyond). @default 16 */
+  readonly maxStreamsPerClient?: number | undefined;
+  /** Most streams over all clients (429 beyond). @default 256 */
+  readonly maxStreams?: number | undefined;
+  /**
+   * A stream open this long is ended; the browser reconnects at once with its
+   * Last-Event-ID and misses nothing. No connection is held for ever. @default 600000
+   */
+  readonly streamMaxAgeMs?: number | undefined;
 };
+
+/** What a refused stream waits before it tries again, in seconds. */
+const STREAM_RETRY_AFTER_S = 10;
 
 /** `[epoch ms, images done or failed]` */
 export type Sample = readonly [number, number];
@@ -54,6 +68,8 @@ export class EventHub {
   readonly #known = new Map<number, string>();
   readonly #retryMs: number;
   readonly #maxSamples: number;
+  readonly #budget: StreamBudget;
+  readonly #maxAgeMs: number;
   readonly #ticker: NodeJS.Timeout;
   readonly #heartbeat: NodeJS.Timeout;
   #ongoing = new Set<number>();
@@ -78,6 +94,11 @@ export class EventHub {
     this.#maxSamples = options.maxSamples ?? 600;
     this.#lingerMs = options.lingerMs ?? 120_000;
     this.#jobsEveryMs = options.jobsEveryMs ?? 1000;
+    this.#budget = new StreamBudget({
+      perClient: options.maxStreamsPerClient ?? SERVE_DEFAULTS.streams.maxPerClient,
+      total: options.maxStreams ?? SERVE_DEFAULTS.streams.max,
+    });
+    this.#maxAgeMs = options.streamMaxAgeMs ?? SERVE_DEFAULTS.streams.maxAgeMs;
     // Jobs that were there before: only their ongoing ones are watched.
     this.#maxSeen = jobs.page({ limit: 1 }).jobs.map(idOf)[0] ?? 0;
     this.#ongoing = new Set(jobs.progress().map((job) => job.id));
@@ -110,6 +131,19 @@ export class EventHub {
       res.end('{"error":"the server is shutting down"}\n');
       return;
     }
+    const client = clientAddress(req.socket.remoteAddress);
+    const refusal = this.#budget.take(client);
+    if (refusal !== undefined) {
+      res.writeHead(429, {
+        'content-type': 'application/json; charset=utf-8',
+        'retry-after': String(STREAM_RETRY_AFTER_S),
+        'cache-control': 'no-store',
+        // The connection goes too: a refused client keeps no socket of ours.
+        connection: 'close',
+      });
+      res.end(`${JSON.stringify({ error: refusal.reason })}\n`);
+      return;
+    }
     // A job page needs its job only; the jobs list, the rows of the list.
     const topics = new Set([job === undefined ? 'jobs' : `job:${job}`]);
     this.#lastStreamAt = Date.now();
@@ -117,7 +151,12 @@ export class EventHub {
     if (job !== undefined) this.#watch(job);
     const stream = new EventStream(res, topics, this.#retryMs);
     this.#streams.add(stream);
+    const expiry = setTimeout(() => {
+      stream.end();
+    }, this.#maxAgeMs).unref();
     req.on('close', () => {
+      clearTimeout(expiry);
+      this.#budget.release(client);
       this.#streams.delete(stream);
       this.#lastStreamAt = Date.now();
       if (job !== undefined) this.#unwatchIfUnused(job);
