@@ -49,15 +49,3 @@ export async function startCommandMetrics(
     },
   };
 }
-
-/** Counts by state summed over several jobs (`imgjob_stores`, `imgjob_jobs`). */
-export function sumCounts(
-  counts: readonly Readonly<Partial<Record<string, number>>>[],
-): Record<string, number> {
-  const total: Record<string, number> = {};
-  for (const each of counts) {
-    for (const [state, count] of Object.entries(each))
-      total[state] = (total[state] ?? 0) + (count ?? 0);
-  }
-  return total;
-}

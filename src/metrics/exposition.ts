@@ -7,10 +7,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
 
 import type { BucketTally } from './bucket-tally.js';
+import type { StateCounts } from './state-counts.js';
 import { IMAGE_STATUSES, type Tallies } from './tallies.js';
-
-/** A count per state; a state left out counts 0. */
-export type StateCounts = Readonly<Partial<Record<string, number>>>;
 
 export type QueueCounts = {
   /** Stores in the shared queue by BullMQ state. */

@@ -4,7 +4,7 @@
  * Prometheus text format, and 404 to anything else. `serve` answers the
  * same route on its own port (metricsAnswer).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import type { Registry } from 'prom-client';
@@ -18,10 +18,24 @@ export type MetricsServer = {
 };
 
 /** The exposition text of a registry and its content type, for whoever answers. */
-export async function metricsAnswer(
-  registry: Registry,
-): Promise<{ readonly contentType: string; readonly text: string }> {
+export async function metricsAnswer(registry: Registry): Promise<MetricsAnswer> {
   return { contentType: registry.contentType, text: await registry.metrics() };
+}
+
+export type MetricsAnswer = { readonly contentType: string; readonly text: string };
+
+/** Answers a scrape (HEAD: the headers only). */
+export function sendMetrics(
+  req: IncomingMessage,
+  res: ServerResponse,
+  answer: MetricsAnswer,
+): void {
+  res.writeHead(200, {
+    'content-type': answer.contentType,
+    'content-length': Buffer.byteLength(answer.text),
+    'cache-control': 'no-store',
+  });
+  res.end(req.method === 'HEAD' ? undefined : answer.text);
 }
 
 /**
@@ -37,13 +51,8 @@ export async function startMetricsServer(
     const path = (req.url ?? '').split('?')[0];
     if ((req.method === 'GET' || req.method === 'HEAD') && path === '/metrics') {
       metricsAnswer(registry).then(
-        ({ contentType, text }) => {
-          res.writeHead(200, {
-            'content-type': contentType,
-            'content-length': Buffer.byteLength(text),
-            'cache-control': 'no-store',
-          });
-          res.end(req.method === 'HEAD' ? undefined : text);
+        (answer) => {
+          sendMetrics(req, res, answer);
         },
         (error: unknown) => {
           res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });

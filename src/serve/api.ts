@@ -7,12 +7,13 @@
  *   when failed); an unknown or missing jobid → 400 `{}`.
  *
  * Beyond it: `GET /api/jobs`, `GET|DELETE /api/jobs/<id>`, `GET /api/jobs/<id>/results`,
- * `GET /healthz`. `/api/status` also carries the job's `counts` beside the
+ * `GET /healthz`, `GET /metrics` (Prometheus). `/api/status` also carries the job's `counts` beside the
  * original three fields, which keep their meaning.
  * Nothing here touches a socket, so the routes are tested as functions.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+import { sendMetrics, type MetricsAnswer } from '../metrics/server.js';
 import { ManifestError } from '../utils/errors.js';
 import { JobTooLargeError, ShuttingDownError, type JobService } from './job-service.js';
 import { StorageUnavailableError } from './storage-error.js';
@@ -45,9 +46,13 @@ type Route = { readonly pattern: RegExp; readonly methods: Readonly<Record<strin
 /** Most jobs `GET /api/jobs` lists at once. */
 const MAX_LIST = 1000;
 
+/** The Prometheus exposition of the server's metrics (`GET /metrics`). */
+export type MetricsText = () => Promise<MetricsAnswer>;
+
 export function createApi(
   service: JobService,
   dashboard?: (request: ApiRequest) => ApiResponse | undefined,
+  metricsText?: MetricsText,
 ): (request: ApiRequest) => Promise<ApiResponse> {
   const routes: readonly Route[] = [
     { pattern: /^\/api\/submit\/?$/, methods: { POST: submit } },
@@ -56,6 +61,9 @@ export function createApi(
     { pattern: /^\/api\/jobs\/([^/]+)\/?$/, methods: { GET: view, DELETE: cancel } },
     { pattern: /^\/api\/jobs\/([^/]+)\/results\/?$/, methods: { GET: results } },
     { pattern: /^\/healthz\/?$/, methods: { GET: health } },
+    ...(metricsText
+      ? [{ pattern: /^\/metrics$/, methods: { GET: () => metricsPage(metricsText) } }]
+      : []),
   ];
 
   async function submit(request: ApiRequest): Promise<ApiResponse> {
@@ -145,6 +153,18 @@ export function createApi(
       };
     }
     return { status: 404, body: { error: `no such route: ${request.method} ${request.path}` } };
+  };
+}
+
+/** Plain text, not JSON: answered on the socket. */
+async function metricsPage(metricsText: MetricsText): Promise<ApiResponse> {
+  const answer = await metricsText();
+  return {
+    status: 200,
+    body: undefined,
+    raw: (req, res) => {
+      sendMetrics(req, res, answer);
+    },
   };
 }
 

@@ -30,6 +30,8 @@ export type BatchWriterOptions = {
   readonly onError?: ((error: unknown) => void) | undefined;
   /** Told when a write succeeds again after failures. */
   readonly onRecovered?: ((failedWrites: number) => void) | undefined;
+  /** Told how long each successful write took (metrics). */
+  readonly onSave?: ((ms: number) => void) | undefined;
 };
 
 export class BatchWriter {
@@ -38,6 +40,7 @@ export class BatchWriter {
   readonly #maxBatch: number;
   readonly #onError: (error: unknown) => void;
   readonly #onRecovered: (failedWrites: number) => void;
+  readonly #onSave: ((ms: number) => void) | undefined;
   /** Changes waiting, per job, in the order they happened. */
   #pending = new Map<JobState, JournalEntry[]>();
   #size = 0;
@@ -54,6 +57,7 @@ export class BatchWriter {
     this.#maxBatch = options.maxBatch ?? 2000;
     this.#onError = options.onError ?? (() => undefined);
     this.#onRecovered = options.onRecovered ?? (() => undefined);
+    this.#onSave = options.onSave;
   }
 
   /** Starts recording every change of `state`. */
@@ -97,6 +101,7 @@ export class BatchWriter {
       state,
       entries,
     }));
+    const started = performance.now();
     try {
       this.#records.write(changes);
     } catch (error) {
@@ -105,6 +110,7 @@ export class BatchWriter {
       this.#schedule();
       return false;
     }
+    this.#onSave?.(performance.now() - started);
     if (this.#failures > 0) this.#onRecovered(this.#failures);
     this.#failures = 0;
     this.#pending = new Map();

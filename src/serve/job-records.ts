@@ -185,6 +185,12 @@ export class JobRecords {
   }
 
   /** The most recent jobs, newest first; `before` pages back from an id. */
+  /** Jobs by status, over the whole database (metrics). */
+  countByStatus(): Record<string, number> {
+    const rows = this.#sql.countByStatus.all() as { status: string; count: number }[];
+    return Object.fromEntries(rows.map((row) => [row.status, row.count]));
+  }
+
   list(limit: number, before?: number): JobSummary[] {
     const rows = this.#sql.list.all(before ?? Number.MAX_SAFE_INTEGER, limit) as SummaryRow[];
     return rows.map((row) => ({
@@ -278,6 +284,7 @@ function prepare(db: Database) {
                       finished_at = COALESCE(finished_at, ?)
       WHERE id = ?`),
     unfinished: statement(`SELECT id FROM jobs WHERE status = 'ongoing' ORDER BY id`),
+    countByStatus: statement(`SELECT status, COUNT(*) AS count FROM jobs GROUP BY status`),
     job: statement(`
       SELECT id, status, manifest_source, manifest_digest, options, store_count, image_count,
              done, failed, skipped, created_at, updated_at, finished_at

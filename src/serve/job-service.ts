@@ -24,6 +24,7 @@ import { CANCELLED, jobView, type JobView } from './job-view.js';
 import type { EventLog } from '../log/event-log.js';
 import { logJobEnd, logJobStart } from '../log/job-events.js';
 import { plural } from '../utils/plural.js';
+import { sumCounts } from '../metrics/state-counts.js';
 import { StorageUnavailableError } from './storage-error.js';
 import { StorageHealth } from './storage-health.js';
 
@@ -262,6 +263,20 @@ export class JobService {
     return reason === undefined
       ? { status: 'ok', ...counts }
       : { status: 'unhealthy', reason, ...counts };
+  }
+
+  /** Stores of the running jobs by status (metrics). */
+  storeCounts(): Record<string, number> {
+    return sumCounts([...this.#live.values()].map(({ state }) => state.storeCounts));
+  }
+
+  /** Jobs of the database by status; empty while it cannot be read (metrics). */
+  jobCounts(): Record<string, number> {
+    try {
+      return this.#records.countByStatus();
+    } catch {
+      return {};
+    }
   }
 
   /** Resolves once every change recorded so far is in the database (`serve --queue` acks then). */

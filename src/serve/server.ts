@@ -24,7 +24,7 @@ import {
   type AddressGuard,
   type AddressRefusedError,
 } from '../download/address-guard.js';
-import { createApi } from './api.js';
+import { createApi, type MetricsText } from './api.js';
 import { createDashboard, type Dashboard, type DashboardOptions } from './dashboard/index.js';
 import type { BatchWriterOptions } from './batch-writer.js';
 import { openDatabase } from './db.js';
@@ -35,6 +35,11 @@ import { SERVE_DEFAULTS } from './defaults.js';
 import { JobService, type JobLimits } from './job-service.js';
 import type { QueueRunner, QueueRunnerOptions } from '../queue/coordinator.js';
 import type { WorkerWatch } from '../queue/worker-watch.js';
+import type { QueueStatsReader } from '../queue/queue-stats.js';
+import type { RedisTarget } from '../queue/redis-url.js';
+import { metricsAnswer } from '../metrics/server.js';
+import { Tallies } from '../metrics/tallies.js';
+import type { Registry } from 'prom-client';
 
 export type ServeConfig = {
   /** @default '127.0.0.1' */
@@ -140,6 +145,8 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     });
   const downloader = createDownloader(downloaderOptions(config, log));
   const { options } = config;
+  // Always counted (a few increments per image); prom-client loads at the first scrape.
+  const tallies = new Tallies();
   const service = new JobService(db, {
     concurrency: options.concurrency,
     resultOptions: resultOptionsOf(options, config.storeMaster?.ids),
@@ -149,8 +156,9 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       seed: options.seed,
       storeMaster: config.storeMaster,
       sleep: config.sleep,
+      observer: tallies,
     }),
-    writer: config.writer,
+    writer: { ...config.writer, onSave: tallies.saved },
     log,
     limits: {
       maxStores: config.limits?.maxStores ?? SERVE_DEFAULTS.maxStores,
@@ -177,7 +185,8 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       ),
     ),
   });
-  const http = createHttpServer(createApi(service, dashboard.route), {
+  const metrics = serveMetrics(tallies, service, queueTarget);
+  const http = createHttpServer(createApi(service, dashboard.route, metrics.text), {
     maxBodyBytes: config.maxBodyBytes ?? SERVE_DEFAULTS.maxBodyBytes,
     onError,
     closing: () => closing !== undefined,
@@ -200,6 +209,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     workerWatch?.close();
     await shutDown(service, downloader, db);
     await queue?.close();
+    await metrics.close();
     throw error;
   }
   // After listen, in the same tick: no request is answered before the jobs are back.
@@ -229,7 +239,39 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
         clearTimeout(grace);
         await shutDown(service, downloader, db);
         await queue?.close();
+        await metrics.close();
       })()),
+  };
+}
+
+/**
+ * `GET /metrics`: the registry is made at the first scrape (prom-client
+ * loads then, not at every start), with the queue's gauges under --queue.
+ */
+function serveMetrics(
+  tallies: Tallies,
+  service: JobService,
+  queueTarget: RedisTarget | undefined,
+): { readonly text: MetricsText; close(): Promise<void> } {
+  let registry: Promise<Registry> | undefined;
+  let queueStats: QueueStatsReader | undefined;
+  const open = async (): Promise<Registry> => {
+    const { createRegistry } = await import('../metrics/exposition.js');
+    if (queueTarget) {
+      queueStats = (await import('../queue/queue-stats.js')).openQueueStats(queueTarget);
+    }
+    const stats = queueStats;
+    return createRegistry(tallies, {
+      stores: () => service.storeCounts(),
+      jobs: () => service.jobCounts(),
+      queue: stats && (() => stats.read()),
+    });
+  };
+  return {
+    text: async () => metricsAnswer(await (registry ??= open())),
+    close: async () => {
+      await queueStats?.close();
+    },
   };
 }
 

@@ -23,7 +23,8 @@ import {
   type EngineFlags,
   type MetricsFlags,
 } from '../options.js';
-import { startCommandMetrics, sumCounts, type CommandMetrics } from '../metrics.js';
+import { startCommandMetrics, type CommandMetrics } from '../metrics.js';
+import { sumCounts } from '../../metrics/state-counts.js';
 import type { MetricSources } from '../../metrics/exposition.js';
 import { createEventLog, type EventLog, type LogFormat } from '../../log/event-log.js';
 import { setEventLog } from '../../log/process-log.js';

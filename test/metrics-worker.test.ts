@@ -1,0 +1,73 @@
+/**
+ * `/metrics` of `imgjob worker --metrics-port`, on a real redis-server: the
+ * worker is scraped while it holds a store (its image held at a gate) and
+ * after the coordinator's run ended. Every scrape passes `promtool check
+ * metrics`; counters only rise; the worker's image counters equal the
+ * results file (it was the only worker); the queue gauges see it.
+ */
+import { describe, expect, it, vi } from 'vitest';
+
+import { loadResults } from '../src/results/reader.js';
+import { spawnCli } from './helpers/cli.js';
+import { expectCountersRose, expectImagesOf, scrape } from './helpers/metrics.js';
+import { gatedJob, queueTestBed, startWorker } from './helpers/queue-cluster.js';
+
+// A worker, a coordinator and Redis on a loaded machine.
+vi.setConfig({ testTimeout: 60_000 });
+
+const bed = queueTestBed();
+
+describe.skipIf(!bed.available)('worker --metrics-port', () => {
+  it('counts the stores it ran, sees itself and the queue, and counters only rise', async () => {
+    const redis = bed.redis.urlFor(3);
+    const job = gatedJob(bed.server, 'metrics', [
+      ['image.png', 'image.gif'],
+      ['image.bmp', 'not-an-image.html', 'image.png'],
+      ['baseline.jpg'],
+    ]);
+    bed.folders.push(job.dir);
+    const worker = await startWorker(redis, { slots: 1, args: ['--metrics-port', '0'] });
+    const url = /metrics on (http:\/\/\S+)/.exec(worker.stdout)?.[1] ?? '';
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const first = await scrape(url);
+    expect(first.value('imgjob_workers')).toBe(1);
+
+    // One slot, longest store first: the worker holds S2 at its second image.
+    for (const [store, index] of [
+      [0, 0],
+      [0, 1],
+      [1, 0],
+      [1, 2],
+      [2, 0],
+    ] as const) {
+      job.open(store, index);
+    }
+    const run = spawnCli([
+      'run',
+      job.manifest,
+      '--queue',
+      redis,
+      '--gpu-delay',
+      '1-5',
+      '--seed',
+      '9',
+    ]);
+    await bed.server.gate(job.key(1, 1)).reached;
+    const during = await scrape(url);
+    expectCountersRose(first, during);
+    expect(during.value('imgjob_images_total', { status: 'done' })).toBe(1);
+    expect(during.value('imgjob_stores', { state: 'ongoing' })).toBe(1);
+    expect(during.value('imgjob_queue_stores', { state: 'active' })).toBe(1);
+    expect(during.value('imgjob_workers')).toBe(1);
+
+    job.openAll();
+    const ended = await run.exited;
+    expect(ended.code, ended.stderr).toBe(1);
+    const after = await scrape(url);
+    expectCountersRose(during, after);
+    expectImagesOf(after, [await loadResults(job.out)]);
+    expect(after.value('imgjob_stores', { state: 'ongoing' })).toBe(0);
+    expect(after.value('imgjob_queue_stores', { state: 'active' })).toBe(0);
+    await worker.kill('SIGTERM');
+  });
+});

@@ -1,0 +1,167 @@
+/**
+ * `/metrics` of `imgjob run --metrics-port` and `imgjob serve`, scraped while
+ * a job runs (an image held at the fault server's gate keeps it running) and
+ * after: every scrape passes `promtool check metrics`, counters only rise,
+ * and the image counters equal the results the job recorded. `run` also
+ * writes its events as JSON lines (--log-format json).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { loadResults } from '../src/results/reader.js';
+import { spawnCli, spawnServe, stopAll, waitForResults } from './helpers/cli.js';
+import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
+import { expectCountersRose, expectImagesOf, scrape } from './helpers/metrics.js';
+import { finished, results, submitOk, waitForJob } from './helpers/serve-client.js';
+
+let server: FaultServer;
+let dir: string;
+
+beforeAll(async () => {
+  server = await startFaultServer();
+  dir = mkdtempSync(join(tmpdir(), 'imgjob-metrics-'));
+});
+
+afterAll(async () => {
+  await stopAll();
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function manifest(name: string, stores: readonly (readonly string[])[]): string {
+  const visits = stores.map((paths, index) => ({
+    store_id: `S${index + 1}`,
+    image_url: paths.map((path) => server.url(path)),
+  }));
+  const path = join(dir, `${name}.json`);
+  writeFileSync(path, JSON.stringify({ count: visits.length, visits }));
+  return path;
+}
+
+type LogLine = { event: string; level: string; msg: string; [field: string]: unknown };
+
+describe('run --metrics-port', () => {
+  it('counts what the job records, counters only rise, and every event is a JSON line', async () => {
+    // Job A ends while job B waits at a gate: the run is still up to be scraped.
+    const a = manifest('a', [
+      ['/img/image.png', '/flaky/1/metrics-run/image.gif?fail=503'],
+      ['/img/image.bmp', '/status/404', '/img/image.png'],
+      ['/img/baseline.jpg'],
+    ]);
+    const b = manifest('b', [['/gate/metrics-run-b/image.png']]);
+    const out = join(dir, 'run-out');
+    const gate = server.gate('metrics-run-b');
+    const run = spawnCli([
+      'run',
+      a,
+      b,
+      '--out-dir',
+      out,
+      '--gpu-delay',
+      '1-9',
+      '--seed',
+      '5',
+      '--retry-wait',
+      '0',
+      '--metrics-port',
+      '0',
+      '--log-format',
+      'json',
+    ]);
+    const announced = await run.waitForOutput(/"event":"metrics_listening"/);
+    const url = lines(announced).find((line) => line.event === 'metrics_listening')?.url;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const first = await scrape(String(url));
+
+    const done = await waitForResults(join(out, 'a.results.json'), (document) =>
+      Boolean(document.finished_at),
+    );
+    await gate.reached;
+    const during = await scrape(String(url));
+    expectCountersRose(first, during);
+    expectImagesOf(during, [done]);
+    expect(done.counts).toMatchObject({ done: 4, failed: 1, skipped: 1 });
+    // The flaky GIF failed once with a 503 and was retried.
+    expect(during.value('imgjob_retries_total', { code: 'E_HTTP_STATUS' })).toBe(1);
+    expect(during.value('imgjob_jobs', { state: 'failed' })).toBe(1);
+    expect(during.value('imgjob_jobs', { state: 'ongoing' })).toBe(1);
+    expect(during.value('imgjob_stores', { state: 'completed' })).toBe(2);
+    expect(during.value('imgjob_stores', { state: 'failed' })).toBe(1);
+    expect(during.value('imgjob_stores', { state: 'ongoing' })).toBe(1);
+    // First and final save of A, first of B at least.
+    expect(during.value('imgjob_results_save_seconds_count')).toBeGreaterThanOrEqual(3);
+    expect(during.value('process_cpu_seconds_total')).toBeGreaterThan(0);
+
+    gate.open();
+    const ended = await run.exited;
+    expect(ended.code, ended.stderr).toBe(1);
+    const events = lines(ended.stderr);
+    const finishedA = events.find(
+      (line) => line.event === 'job_finished' && line.results_path === join(out, 'a.results.json'),
+    );
+    expect(finishedA).toMatchObject({ level: 'info', status: 'failed', done: 4, failed: 1 });
+    expect(events.filter((line) => line.event === 'job_submitted')).toHaveLength(2);
+    expect(events.filter((line) => line.event === 'job_finished')).toHaveLength(2);
+    const resultsB = await loadResults(join(out, 'b.results.json'));
+    expect(resultsB.status).toBe('completed');
+  });
+
+  it('refuses a port that is taken with exit 2 and one line', async () => {
+    const taken = Number(new URL(server.origin).port);
+    const run = spawnCli([
+      'run',
+      manifest('c', [['/img/image.png']]),
+      '-o',
+      join(dir, 'c.json'),
+      '--metrics-port',
+      String(taken),
+    ]);
+    const { code, stderr } = await run.exited;
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe(
+      `imgjob: cannot serve metrics on 127.0.0.1:${taken}: the port is taken`,
+    );
+  });
+});
+
+describe('serve /metrics', () => {
+  it('is on the API port: counts a job while it runs and after, counters only rising', async () => {
+    const { url } = await spawnServe(join(dir, 'serve.db'), ['--gpu-delay', '2', '--seed', '3']);
+    const gate = server.gate('metrics-serve');
+    const first = await scrape(`${url}/metrics`);
+    const id = await submitOk(url, {
+      count: 2,
+      visits: [
+        {
+          store_id: 'S1',
+          image_url: [server.url('/img/image.png'), server.url('/gate/metrics-serve/image.gif')],
+        },
+        { store_id: 'S2', image_url: [server.url('/status/500'), server.url('/img/image.png')] },
+      ],
+    });
+    await gate.reached;
+    const during = await scrape(`${url}/metrics`);
+    expectCountersRose(first, during);
+    expect(during.value('imgjob_jobs', { state: 'ongoing' })).toBe(1);
+    expect(during.value('imgjob_stores', { state: 'ongoing' })).toBeGreaterThanOrEqual(1);
+
+    gate.open();
+    await waitForJob(url, id, finished);
+    const after = await scrape(`${url}/metrics`);
+    expectCountersRose(during, after);
+    expectImagesOf(after, [await results(url, id)]);
+    expect(after.value('imgjob_jobs', { state: 'failed' })).toBe(1);
+    expect(after.value('imgjob_jobs', { state: 'ongoing' })).toBe(0);
+    expect(after.value('imgjob_results_save_seconds_count')).toBeGreaterThan(0);
+  });
+});
+
+function lines(text: string): LogLine[] {
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as LogLine);
+}
