@@ -25,8 +25,10 @@ export type QueueStatsReader = {
 
 export function openQueueStats(target: RedisTarget): QueueStatsReader {
   // Silent: the command's own connections say when Redis is away.
-  const redis = connect(target, 'imgjob-metrics', new RedisWeather(target, () => undefined));
+  const weather = new RedisWeather(target, () => undefined);
+  const redis = connect(target, 'imgjob-metrics', weather);
   const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: PREFIX });
+  weather.watch(queue);
   return {
     async read() {
       const [counts, workers] = await Promise.all([

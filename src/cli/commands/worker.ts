@@ -6,7 +6,7 @@
  * 130/143; a second signal leaves at once (the stores then come back when
  * their lock expires).
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 
 import { EXIT, type CliIo } from '../io.js';
 import {
@@ -40,9 +40,13 @@ export function addWorkerCommand(
   const command = program
     .command('worker')
     .description('run stores for coordinators on other machines, through a Redis queue (BullMQ)')
-    .requiredOption(
-      '--queue <redis-url>',
-      'the shared queue: redis://[:password@]host:6379/0 or rediss://…',
+    .addOption(
+      new Option(
+        '--queue <redis-url>',
+        'the shared queue: redis://[:password@]host:6379/0 or rediss://… (kept out of ps when given as IMGJOB_QUEUE)',
+      )
+        .env('IMGJOB_QUEUE')
+        .makeOptionMandatory(),
     )
     .addOption(
       intOption('-c, --concurrency <n>', 'stores this machine runs at once (its GPU slots)', 8, 1),
@@ -64,6 +68,11 @@ export function addWorkerCommand(
 What changes results (GPU delay and seed, --header-only, --max-bytes, --timeout,
 --retries, the address guard of serve) comes with each store from its coordinator;
 the proxy and the speed limit are this machine's own (its flags and environment).
+
+A Redis error never ends a worker: it keeps its unreported results, waits
+with one line ("Redis answers OOM (maxmemory reached): waiting") and says when
+Redis is back. A URL it cannot work with (an unknown database, a malformed
+password, an evicting Redis) is refused at start with exit 2.
 
 SIGINT/SIGTERM: hand the running stores back to the queue (nothing reported is
 redone), then exit 130/143.`,
