@@ -1,13 +1,14 @@
 /**
- * Where reports go: `--html f`, `--junit f`, `--csv f` of `imgjob report`,
- * or `--report html:f,junit:f,csv:f` of `imgjob run`; `-` is stdout.
+ * Where reports go: `--html f`, `--junit f`, `--csv f`, `--jsonl f`,
+ * `--parquet f` of `imgjob report`, or `--report html:f,junit:f,…` of
+ * `imgjob run`; `-` is stdout.
  */
 import { InputError } from '../utils/errors.js';
 
-export type ReportKind = 'html' | 'junit' | 'csv';
+export type ReportKind = 'html' | 'junit' | 'csv' | 'jsonl' | 'parquet';
 export type ReportTarget = { readonly kind: ReportKind; readonly path: string };
 
-const KINDS: readonly ReportKind[] = ['html', 'junit', 'csv'];
+export const REPORT_KINDS: readonly ReportKind[] = ['html', 'junit', 'csv', 'jsonl', 'parquet'];
 
 /**
  * Parses `html:out.html,junit:out.xml`.
@@ -17,10 +18,10 @@ export function parseReportTargets(spec: string): ReportTarget[] {
   const targets = spec.split(',').map((part): ReportTarget => {
     const match = /^([a-z]+):(.+)$/.exec(part.trim());
     const kind = match?.[1] as ReportKind | undefined;
-    if (!match || kind === undefined || !KINDS.includes(kind))
+    if (!match || kind === undefined || !REPORT_KINDS.includes(kind))
       throw new InputError(
         'E_USAGE',
-        `--report: expected kind:file with kind html, junit or csv (as html:report.html,junit:report.xml), got ${JSON.stringify(part)}`,
+        `--report: expected kind:file with kind html, junit, csv, jsonl or parquet (as html:report.html,junit:report.xml), got ${JSON.stringify(part)}`,
       );
     return { kind, path: match[2] ?? '' };
   });

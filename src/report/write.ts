@@ -1,13 +1,15 @@
 /**
  * Writing the reports: each file replaced atomically (a CI job never
- * uploads half a report), `-` to stdout.
+ * uploads half a report), `-` to stdout, streamed either way.
  */
-import { replaceFile } from '../utils/atomic-file.js';
+import { FileReplacement } from '../utils/atomic-file.js';
 import { InputError } from '../utils/errors.js';
 import type { ResultsDocument } from '../types.js';
 import { csvReport } from './csv.js';
 import { htmlReport } from './html.js';
+import { jsonlReport } from './jsonl.js';
 import { junitReport } from './junit.js';
+import { parquetReport } from './parquet.js';
 import type { ReportKind, ReportTarget } from './targets.js';
 
 /** How the reports are written. */
@@ -20,11 +22,16 @@ export function reportPieces(
   kind: ReportKind,
   documents: readonly ResultsDocument[],
   options: ReportOptions = {},
-): Iterable<string> {
+): Iterable<string | Uint8Array> {
   if (kind === 'html') return [htmlReport(documents)];
   if (kind === 'junit') return junitReport(documents);
+  if (kind === 'jsonl') return jsonlReport(documents);
+  if (kind === 'parquet') return parquetReport(documents);
   return csvReport(documents, { raw: options.csvRaw });
 }
+
+/** Bytes gathered before one write: a write per row would cost more than the rows. */
+const WRITE_BYTES = 1 << 20;
 
 /**
  * Writes every target; returns the paths written (not stdout).
@@ -43,22 +50,55 @@ export async function writeReports(
       for (const piece of pieces) stdout.write(piece);
       continue;
     }
-    // Built before the write, so that a fault in building is not blamed on the file.
-    const encoder = new TextEncoder();
-    const bytes = [...pieces].map((piece) => encoder.encode(piece));
-    try {
-      await replaceFile(target.path, bytes);
-    } catch (error) {
-      const reason =
-        (error as NodeJS.ErrnoException).code ??
-        (error instanceof Error ? error.message : String(error));
-      throw new InputError(
-        'E_USAGE',
-        `cannot write the ${target.kind} report to ${target.path}: ${reason}`,
-        { cause: error },
-      );
-    }
+    await writeFile(target, pieces);
     written.push(target.path);
   }
   return written;
+}
+
+/**
+ * Streams the pieces into the file, replaced atomically at the end: a report
+ * of a million rows is never whole in memory. Only a fault of the file is
+ * blamed on it; a fault in building the report propagates as it is.
+ */
+async function writeFile(
+  target: ReportTarget,
+  pieces: Iterable<string | Uint8Array>,
+): Promise<void> {
+  const file = await onFile(target, () => FileReplacement.open(target.path));
+  const encoder = new TextEncoder();
+  let batch: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (const piece of pieces) {
+      const bytes = typeof piece === 'string' ? encoder.encode(piece) : piece;
+      batch.push(bytes);
+      size += bytes.length;
+      if (size < WRITE_BYTES) continue;
+      const full = batch;
+      batch = [];
+      size = 0;
+      await onFile(target, () => file.write(full));
+    }
+    await onFile(target, () => file.write(batch));
+  } catch (error) {
+    await file.abort();
+    throw error;
+  }
+  await onFile(target, () => file.commit());
+}
+
+async function onFile<T>(target: ReportTarget, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    const reason =
+      (error as NodeJS.ErrnoException).code ??
+      (error instanceof Error ? error.message : String(error));
+    throw new InputError(
+      'E_USAGE',
+      `cannot write the ${target.kind} report to ${target.path}: ${reason}`,
+      { cause: error },
+    );
+  }
 }

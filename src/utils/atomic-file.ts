@@ -33,22 +33,64 @@ const MAX_IOV = 1024;
  * removed and `path` is left as it was.
  */
 export async function replaceFile(path: string, chunks: readonly Uint8Array[]): Promise<void> {
-  const temp = tempPathOf(path);
-  const handle = await open(temp, CREATE_NEW, 0o644);
-  let renamed = false;
+  const file = await FileReplacement.open(path);
   try {
-    try {
-      await writeAll(handle, chunks);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-    renamed = true;
-  } finally {
-    if (!renamed) await rm(temp, { force: true });
+    await file.write(chunks);
+  } catch (error) {
+    await file.abort();
+    throw error;
   }
-  await fsyncFolder(dirname(path));
+  await file.commit();
+}
+
+/**
+ * A file replaced atomically from pieces written one after another, for
+ * content too big to hold at once (a report of a million rows): the temp
+ * file grows until `commit` renames it over `path`, or `abort` removes it.
+ */
+export class FileReplacement {
+  readonly #path: string;
+  readonly #temp: string;
+  readonly #handle: FileHandle;
+
+  private constructor(path: string, temp: string, handle: FileHandle) {
+    this.#path = path;
+    this.#temp = temp;
+    this.#handle = handle;
+  }
+
+  static async open(path: string): Promise<FileReplacement> {
+    const temp = tempPathOf(path);
+    return new FileReplacement(path, temp, await open(temp, CREATE_NEW, 0o644));
+  }
+
+  /** Writes all of `chunks` after what was written, or throws what stopped it. */
+  async write(chunks: readonly Uint8Array[]): Promise<void> {
+    await writeAll(this.#handle, chunks);
+  }
+
+  /** fsync, rename over `path`, fsync of the folder; on failure the temp file goes. */
+  async commit(): Promise<void> {
+    let renamed = false;
+    try {
+      try {
+        await this.#handle.sync();
+      } finally {
+        await this.#handle.close();
+      }
+      await rename(this.#temp, this.#path);
+      renamed = true;
+    } finally {
+      if (!renamed) await rm(this.#temp, { force: true });
+    }
+    await fsyncFolder(dirname(this.#path));
+  }
+
+  /** Removes the temp file; `path` stays as it was. */
+  async abort(): Promise<void> {
+    await this.#handle.close().catch(() => undefined);
+    await rm(this.#temp, { force: true });
+  }
 }
 
 /** Writes all of `data` at the file's position, or throws what stopped it. */

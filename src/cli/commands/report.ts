@@ -1,20 +1,14 @@
 import type { Command } from 'commander';
 
 import { loadResults } from '../../results/reader.js';
-import type { ReportTarget } from '../../report/targets.js';
+import type { ReportKind, ReportTarget } from '../../report/targets.js';
 import { InputError } from '../../utils/errors.js';
 import { outsideText } from '../../utils/outside-text.js';
 import { EXIT, worstExit, type CliIo } from '../io.js';
 
-type ReportFlags = {
-  html?: string;
-  junit?: string;
-  csv?: string;
-  csvRaw?: boolean;
-  strict?: boolean;
-};
+type ReportFlags = Partial<Record<ReportKind, string>> & { csvRaw?: boolean; strict?: boolean };
 
-/** `imgjob report <results...>`: HTML, JUnit and CSV reports of jobs, also while they run. */
+/** `imgjob report <results...>`: HTML, JUnit, CSV, JSON Lines and Parquet reports of jobs, also while they run. */
 export function addReportCommand(
   program: Command,
   io: CliIo,
@@ -23,7 +17,7 @@ export function addReportCommand(
   return program
     .command('report')
     .description(
-      'write reports of jobs: HTML (self-contained), JUnit XML, CSV (works while a job runs)',
+      'write reports of jobs: HTML (self-contained), JUnit XML, CSV, JSON Lines, Parquet (works while a job runs)',
     )
     .argument('<results...>', 'results files written by imgjob run')
     .option('--html <file>', 'one self-contained HTML page per report (- for stdout)')
@@ -36,6 +30,14 @@ export function addReportCommand(
       '--csv-raw',
       "with --csv: every value exactly as recorded; by default a cell that starts like a formula (= + - @) gets a ' in front and control characters are shown escaped",
     )
+    .option(
+      '--jsonl <file>',
+      'JSON Lines: one object per image, the columns of --parquet (- for stdout)',
+    )
+    .option(
+      '--parquet <file>',
+      'Parquet: one row per image (job_id, store_id, store_status, image_index, url, status, width, height, perimeter, type, bytes, error_code, error, gpu_ms, download_ms), for DuckDB, pandas, Spark',
+    )
     .option('--strict', "exit with the job's code, as status does (1 for a failed job)")
     .addHelpText(
       'after',
@@ -45,7 +47,9 @@ With --strict, as \`status\`: 0 completed · 1 failed · 3 still ongoing.
 
 Examples:
   imgjob report job.results.json --html report.html --junit junit.xml
-  imgjob report job.results.json --csv - | head`,
+  imgjob report job.results.json --csv - | head
+  imgjob report job.results.json --parquet images.parquet
+  duckdb -c "select status, count(*), sum(perimeter) from 'images.parquet' group by all"`,
     )
     .action(async (paths: string[], flags: ReportFlags) => {
       setExit(await reportCommand(paths, flags, io));
@@ -54,16 +58,18 @@ Examples:
 
 async function reportCommand(paths: string[], flags: ReportFlags, io: CliIo): Promise<number> {
   // Loaded on use: other commands start without the report writers.
-  const [{ checkTargets }, { writeReports }] = await Promise.all([
+  const [{ checkTargets, REPORT_KINDS }, { writeReports }] = await Promise.all([
     import('../../report/targets.js'),
     import('../../report/write.js'),
   ]);
-  const targets: ReportTarget[] = [];
-  if (flags.html !== undefined) targets.push({ kind: 'html', path: flags.html });
-  if (flags.junit !== undefined) targets.push({ kind: 'junit', path: flags.junit });
-  if (flags.csv !== undefined) targets.push({ kind: 'csv', path: flags.csv });
-  if (targets.length === 0)
-    throw new InputError('E_USAGE', 'report: give at least one of --html, --junit, --csv');
+  const targets = REPORT_KINDS.flatMap((kind): ReportTarget[] => {
+    const path = flags[kind];
+    return path === undefined ? [] : [{ kind, path }];
+  });
+  if (targets.length === 0) {
+    const options = REPORT_KINDS.map((kind) => `--${kind}`).join(', ');
+    throw new InputError('E_USAGE', `report: give at least one of ${options}`);
+  }
   checkTargets(targets, 'report');
   const documents = [];
   for (const path of paths) documents.push(await loadResults(path));
