@@ -8,7 +8,7 @@
  * measured in the same repetition, the median over repetitions — next to its
  * target. See BENCHMARKS.md.
  *
- *   node bench/bench.js [--quick] [--only W1,W3] [--runs n] [--profile] [--write-md] [--keep] [--strict]
+ *   node bench/bench.js [--quick] [--only W1,W3 | --only web] [--runs n] [--profile] [--write-md] [--keep] [--strict]
  *
  * Exits 1 when a run is broken (an image not done, a bad exit code); a
  * missed target is a finding, not a failure, unless --strict.
@@ -46,7 +46,7 @@ const repo = fileURLToPath(new URL('..', import.meta.url));
 const OUT_DIR = join(repo, 'bench', 'out');
 
 const USAGE =
-  'usage: node bench/bench.js [--quick] [--only W1,W3] [--runs n] [--profile] [--write-md] [--keep] [--strict]';
+  'usage: node bench/bench.js [--quick] [--only W1,W3 | --only web] [--runs n] [--profile] [--write-md] [--keep] [--strict]';
 
 /** Bad arguments: exit 2 with the usage line, no stack trace. */
 class UsageError extends Error {}
@@ -75,6 +75,10 @@ async function main() {
     return 2;
   }
   const quick = flags.quick;
+  // The simulated web of many hosts is a bench of its own (bench/web.js).
+  if (flags.only?.trim().toLowerCase() === 'web') {
+    return (await import('./web.js')).runWebBench({ quick: Boolean(quick) });
+  }
   const runs = Number(flags.runs ?? (quick ? 1 : 3));
   if (!Number.isInteger(runs) || runs < 1)
     throw new UsageError(

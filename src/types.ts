@@ -146,6 +146,8 @@ export type ResultsDocument = {
   readonly queue?: string;
   /** True when the last run was stopped by a signal before the job finished. */
   readonly interrupted?: boolean;
+  /** The hosts of the run's downloads (absent with `--queue`: the workers download). */
+  readonly network?: NetworkSummary;
   /** The options that change results; `--resume` refuses different ones. */
   readonly options: ResultOptions;
   readonly counts: Counts;
@@ -160,6 +162,36 @@ export type ResultsDocument = {
 
 /** `[epoch ms, images done or failed so far]`: one point of a job's progress. */
 export type ProgressSample = readonly [number, number];
+
+/** One host's counts in the results file: requests sent, 429 and 503 answers. */
+export type HostCounts = {
+  readonly host: string;
+  readonly requests: number;
+  readonly status_429: number;
+  readonly status_503: number;
+};
+
+/** Hosts paused by a Retry-After right now, by the status that paused them (`"429"`). */
+export type PausedHosts = { readonly total: number; readonly by_status: Record<string, number> };
+
+/** A download in flight for 5 s or more. */
+export type SlowDownload = {
+  readonly url: string;
+  /** Seconds since its attempt started. */
+  readonly seconds: number;
+  /** Bytes its attempt has received. */
+  readonly bytes: number;
+};
+
+/** What the run's downloads met, in the results file. */
+export type NetworkSummary = {
+  /** The 20 hosts with the most requests. */
+  readonly hosts: readonly HostCounts[];
+  /** While the job runs: the hosts paused now. */
+  readonly paused?: PausedHosts;
+  /** While the job runs: the slowest downloads in flight, slowest first. */
+  readonly slowest?: readonly SlowDownload[];
+};
 
 /** The run options that change what a job records. */
 export type ResultOptions = {

@@ -3,6 +3,8 @@ import type { Ora } from 'ora';
 import { isTerminal } from './paint.js';
 import { formatBytes, formatDuration } from './render.js';
 import type { RunningJob } from '../run/run-jobs.js';
+import type { NetworkView } from '../download/downloader.js';
+import { pausedText, slowText } from './network-line.js';
 
 /**
  * Narrowest terminal the spinner draws on. ora wraps its line by the
@@ -51,6 +53,10 @@ export type ProgressFigures = {
   /** Bytes of the images done by this run. */
   readonly bytes: number;
   readonly seconds: number;
+  /** `2 hosts paused (429)` while any is. */
+  readonly paused?: string | undefined;
+  /** The slowest download in flight for 5 s or more: `…/shot.jpg 12s 40 KB`. */
+  readonly slowest?: string | undefined;
 };
 
 /** Live counts of a run on stderr: only when stderr is a terminal. */
@@ -58,6 +64,7 @@ export class Progress {
   #spinner: Ora | undefined;
   readonly #stream: NodeJS.WriteStream | undefined;
   #jobs: readonly RunningJob[] = [];
+  #network: (() => NetworkView) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #started = 0;
   #baseline = { worked: 0, bytes: 0 };
@@ -95,8 +102,9 @@ export class Progress {
   }
 
   /** Every job is prepared: from now on the counts are live. */
-  start(jobs: readonly RunningJob[]): void {
+  start(jobs: readonly RunningJob[], network?: () => NetworkView): void {
     this.#jobs = jobs;
+    this.#network = network;
     this.#started = performance.now();
     // Work recorded by an earlier run must not inflate this run's rates.
     const now = this.figures();
@@ -143,6 +151,16 @@ export class Progress {
       worked: worked - this.#baseline.worked,
       bytes: bytes - this.#baseline.bytes,
       seconds: this.#started > 0 ? (performance.now() - this.#started) / 1000 : 0,
+      ...this.#networkFigures(),
+    };
+  }
+
+  #networkFigures(): Pick<ProgressFigures, 'paused' | 'slowest'> {
+    const view = this.#network?.();
+    const slowest = view?.slowest[0];
+    return {
+      paused: pausedText(view?.paused),
+      slowest: slowest && `slowest: ${slowText(slowest)}`,
     };
   }
 
@@ -200,6 +218,8 @@ export function renderProgress(figures: ProgressFigures, width = Infinity): stri
     ...(rate > 0 && figures.pending > 0
       ? [{ text: `· ETA ${formatDuration(figures.pending / rate)}`, keep: 4 }]
       : []),
+    ...(figures.paused ? [{ text: `· ${figures.paused}`, keep: 4.5 }] : []),
+    ...(figures.slowest ? [{ text: `· ${figures.slowest}`, keep: 0.5 }] : []),
   ];
   const line = (): string =>
     fields

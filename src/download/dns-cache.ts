@@ -137,7 +137,7 @@ export async function systemResolve(hostname: string): Promise<Resolved> {
     return { addresses: [{ address: hostname, family: isIP(hostname) }], ttlMs: Infinity };
   }
   if (hostname === 'localhost' || hostname.endsWith('.localhost')) return fallback(hostname);
-  resolver ??= new dnsPromises.Resolver({ timeout: 2_000, tries: 2 });
+  resolver ??= newResolver();
   const [v4, v6] = await Promise.allSettled([
     resolver.resolve4(hostname, { ttl: true }),
     resolver.resolve6(hostname, { ttl: true }),
@@ -151,6 +151,17 @@ export async function systemResolve(hostname: string): Promise<Resolved> {
     addresses: records.map(({ address, family }) => ({ address, family })),
     ttlMs: Math.min(...records.map((record) => record.ttl)) * 1000,
   };
+}
+
+/**
+ * Test and bench seam: `IMGJOB_TEST_DNS_SERVERS=127.0.0.1:5353` makes c-ares
+ * ask that server (bench/sim-web.js runs one that counts the queries).
+ */
+function newResolver(): dnsPromises.Resolver {
+  const made = new dnsPromises.Resolver({ timeout: 2_000, tries: 2 });
+  const servers = process.env.IMGJOB_TEST_DNS_SERVERS;
+  if (servers) made.setServers(servers.split(','));
+  return made;
 }
 
 function fallback(hostname: string): Promise<Resolved> {

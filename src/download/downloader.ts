@@ -15,7 +15,7 @@
 import type { buildConnector } from 'undici';
 
 import { DownloadError } from '../utils/errors.js';
-import type { DownloadOptions, Measurement } from '../types.js';
+import type { DownloadOptions, Measurement, SlowDownload } from '../types.js';
 import type { InFlight, SpeedLimit } from './attempt.js';
 import { DnsCache, sharedDnsCache, type Resolve } from './dns-cache.js';
 import { abortedError, badUrl } from './errors.js';
@@ -98,14 +98,6 @@ export type AttemptRunner = {
   /** Attempts to one host it can run at once, each on a connection of its own. */
   capacity(): number;
   close(): Promise<void>;
-};
-
-/** A download in flight for a while, as progress and `status` name the slowest. */
-export type SlowDownload = {
-  readonly url: string;
-  /** Seconds since the attempt started. */
-  readonly seconds: number;
-  readonly bytes: number;
 };
 
 /** The network as a downloader sees it now. */

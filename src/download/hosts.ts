@@ -24,16 +24,9 @@ export type HostOutcome =
       readonly retryAfterMs: number | undefined;
     };
 
-/** One host's counts, as the results file summarises them. */
-export type HostCounts = {
-  readonly host: string;
-  readonly requests: number;
-  readonly status_429: number;
-  readonly status_503: number;
-};
+import type { HostCounts, PausedHosts } from '../types.js';
 
-/** The hosts paused right now, by the status that paused them. */
-export type PausedHosts = { readonly total: number; readonly byStatus: Record<string, number> };
+export type { HostCounts, PausedHosts };
 
 export type HostBoardOptions = {
   /** Most attempts in flight to one host. */
@@ -154,7 +147,7 @@ export class HostBoard {
       total++;
       byStatus[host.pausedBy] = (byStatus[host.pausedBy] ?? 0) + 1;
     }
-    return { total, byStatus };
+    return { total, by_status: byStatus };
   }
 
   /** The `top` hosts by requests sent (then 429/503 answers), with their counts. */

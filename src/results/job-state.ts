@@ -38,6 +38,7 @@ type Header = Omit<
   | 'interrupted'
   | 'finished_at'
   | 'timeline'
+  | 'network'
 >;
 
 /** Closer samples of a run replace its last one: about one a second. */
@@ -88,6 +89,7 @@ export class JobState {
       interrupted,
       finished_at,
       timeline,
+      network,
       ...header
     } = document;
     this.#header = header;
@@ -297,7 +299,9 @@ export class JobState {
 
   /** The whole document as it stands, for the results file. */
   toDocument(
-    extra: Partial<Pick<ResultsDocument, 'writer' | 'interrupted' | 'finished_at' | 'queue'>> = {},
+    extra: Partial<
+      Pick<ResultsDocument, 'writer' | 'interrupted' | 'finished_at' | 'queue' | 'network'>
+    > = {},
   ): ResultsDocument {
     const status = this.status;
     return {

@@ -7,7 +7,7 @@ import { JournalBuffer } from './journal.js';
 import { journalPathOf, oldJournalPathOf } from './paths.js';
 import { ResultsSaveError, saveErrorOf } from './save-error.js';
 import { SnapshotText, sizeOf } from './snapshot.js';
-import type { ResultsDocument } from '../types.js';
+import type { NetworkSummary, ResultsDocument } from '../types.js';
 
 export type SaveStats = {
   readonly saves: number;
@@ -75,6 +75,7 @@ export class ResultsWriter {
   readonly #continues: boolean;
   readonly #onFailure: ((error: unknown) => void) | undefined;
   readonly #onSave: ((ms: number) => void) | undefined;
+  readonly #network: (() => NetworkSummary | undefined) | undefined;
   readonly #text = new SnapshotText();
   #journal: number | undefined;
   #journalBytes = 0;
@@ -108,6 +109,7 @@ export class ResultsWriter {
    * throws the error then.
    * @param options.onSave Told how long each snapshot took, from its start
    * until it was in place (metrics).
+   * @param options.network What the downloads met, for every save (see `refresh()`).
    */
   constructor(
     path: string,
@@ -120,6 +122,7 @@ export class ResultsWriter {
       onSave?: ((ms: number) => void) | undefined;
       /** The run's `--queue` Redis, credentials hidden (for a resume hint). */
       queue?: string | undefined;
+      network?: () => NetworkSummary | undefined;
     } = {},
   ) {
     this.path = path;
@@ -132,6 +135,17 @@ export class ResultsWriter {
     this.#onFailure = options.onFailure;
     this.#onSave = options.onSave;
     this.#queue = options.queue === undefined ? {} : { queue: options.queue };
+    this.#network = options.network;
+  }
+
+  /**
+   * Saves again at the next turn although no image changed: the hosts
+   * paused and the slow downloads are news for `status` of a stuck job.
+   */
+  refresh(): void {
+    if (this.#closed || this.#state.onChange === undefined) return;
+    this.#dirty = true;
+    this.#schedule();
   }
 
   /** Writes the first snapshot and starts journaling every change. */
@@ -168,10 +182,13 @@ export class ResultsWriter {
     clearTimeout(this.#flushTimer);
     await this.#committing;
     if (this.#failure === undefined) this.#flush();
-    const extra = {
+    const ended = {
       ...(interrupted ? { interrupted: true } : { finished_at: new Date().toISOString() }),
       ...this.#queue,
     };
+    // Only the counts: nothing is paused or in flight once the job is over.
+    const hosts = this.#network?.()?.hosts;
+    const extra = hosts ? { ...ended, network: { hosts } } : ended;
     // No `writer` any more: nobody is writing this file now.
     let saved = false;
     try {
@@ -283,9 +300,11 @@ export class ResultsWriter {
   }
 
   #document(): ResultsDocument {
+    const network = this.#network?.();
     return this.#state.toDocument({
       writer: { pid: process.pid, host: hostname() },
       ...this.#queue,
+      ...(network ? { network } : {}),
     });
   }
 

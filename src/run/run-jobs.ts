@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import { Controller, type PreparedJob } from '../engine/controller.js';
-import { createDownloader } from '../download/downloader.js';
+import { createDownloader, type Downloader, type NetworkView } from '../download/downloader.js';
 import {
   describeFileError,
   InputError,
@@ -25,7 +25,13 @@ import type { checkQueue, QueueRunner } from '../queue/coordinator.js';
 import type { Tallies } from '../metrics/tallies.js';
 
 type QueueTarget = Awaited<ReturnType<typeof checkQueue>>;
-import type { JobInput, ResultOptions, ResultsDocument, RunOptions } from '../types.js';
+import type {
+  JobInput,
+  NetworkSummary,
+  ResultOptions,
+  ResultsDocument,
+  RunOptions,
+} from '../types.js';
 
 export type RunRequest = {
   /** Manifest paths; `-` reads standard input (once). */
@@ -51,8 +57,12 @@ export type RunRequest = {
   readonly stdin?: NodeJS.ReadableStream | undefined;
   /** Stops the run: new images are not started, results are saved. */
   readonly signal?: AbortSignal | undefined;
-  /** Called once every job is prepared, before any download: for progress. */
-  readonly onStart?: ((jobs: readonly RunningJob[]) => void) | undefined;
+  /**
+   * Called once every job is prepared, before any download: for progress;
+   * `network` tells the hosts paused and the slowest downloads at any time.
+   */
+  readonly onStart?:
+    ((jobs: readonly RunningJob[], network: () => NetworkView) => void) | undefined;
   /** Replaces the GPU sleep (tests, benchmarks). */
   readonly sleep?: Sleep | undefined;
   /** Redis URL: run the stores on `imgjob worker` processes through the queue. */
@@ -133,6 +143,8 @@ async function runPrepared(
   };
   if (request.signal?.aborted) forward();
   request.signal?.addEventListener('abort', forward, { once: true });
+  const downloader = createDownloader(options);
+  const network = (): NetworkSummary | undefined => networkSummary(downloader);
   const writers = prepared.map(
     (job) =>
       new ResultsWriter(job.resultsPath, job.state, {
@@ -142,9 +154,17 @@ async function runPrepared(
           stop.abort(error);
         },
         onSave: request.metrics?.saved,
+        network,
       }),
   );
-  const downloader = createDownloader(options);
+  // A job stuck on slow downloads or paused hosts changes no image: its
+  // file is refreshed anyway, so `status` names what it waits for.
+  const refresh = setInterval(() => {
+    const now = network();
+    if (!now?.paused && !now?.slowest) return;
+    for (const writer of writers) writer.refresh();
+  }, NETWORK_REFRESH_MS);
+  refresh.unref();
   let queue: QueueRunner | undefined;
   try {
     const master = storeMaster && { ids: storeMaster, source: request.storeMasterPath ?? '' };
@@ -174,7 +194,7 @@ async function runPrepared(
       });
     }
     for (const job of prepared) job.state.startRun();
-    request.onStart?.(prepared);
+    request.onStart?.(prepared, () => downloader.network());
     const controller = new Controller(
       options,
       createStoreDeps({
@@ -232,9 +252,24 @@ async function runPrepared(
     return reports;
   } finally {
     request.signal?.removeEventListener('abort', forward);
+    clearInterval(refresh);
     await downloader.close();
     await queue?.close();
   }
+}
+
+/** How often a job's file is saved while downloads are slow or hosts paused. */
+const NETWORK_REFRESH_MS = 5_000;
+
+/** The results file's view of the downloads: nothing before the first request. */
+function networkSummary(downloader: Downloader): NetworkSummary | undefined {
+  const { hosts, paused, slowest } = downloader.network();
+  if (hosts.length === 0) return undefined;
+  return {
+    hosts,
+    ...(paused.total > 0 ? { paused } : {}),
+    ...(slowest.length > 0 ? { slowest } : {}),
+  };
 }
 
 /**

@@ -183,13 +183,13 @@ async function runCommand(
         log.event('queue', line, {}, 'notice');
       },
       metrics: metrics?.tallies,
-      onStart: (jobs) => {
+      onStart: (jobs, network) => {
         running = jobs;
         keepHeapTight(jobs.reduce((sum, job) => sum + job.state.counts.images, 0));
         for (const job of jobs) baselines.set(job.resultsPath, workOf(job));
         for (const job of jobs.filter((candidate) => candidate.resumed))
           progress.note(resumingLine(job, jobs.length > 1));
-        progress.start(jobs);
+        progress.start(jobs, network);
       },
     });
   } catch (error) {

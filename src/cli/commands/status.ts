@@ -7,6 +7,7 @@ import type { ResultsDocument } from '../../types.js';
 import { InputError } from '../../utils/errors.js';
 import { outsideText } from '../../utils/outside-text.js';
 import { manifestHint } from '../hints.js';
+import { networkLines } from '../network-line.js';
 import { EXIT, quote, STOP_SIGNALS, worstExit, type CliIo, type StopSignal } from '../io.js';
 import { jobJsonLine } from '../job-json.js';
 import { DEFAULTS, intOption } from '../options.js';
@@ -124,6 +125,7 @@ function render(
   const live = isWriterAlive(document);
   if (document.status === 'ongoing' && !(flags.watch && live))
     text += `${describeWriter(document, path)}\n`;
+  if (document.status === 'ongoing' && live) text += networkLines(document.network);
   const table = renderStoreTable(document, { paint, width: outputWidth(stream) });
   if (table) text += `${table}\n`;
   const errors = renderErrors(document, paint);
