@@ -12,6 +12,8 @@ import {
   type ImageOrigin,
   type SelfSigned,
 } from './helpers/image-origin.js';
+import { createAddressGuard, guardedConnector } from '../src/download/address-guard.js';
+import { createDownloader } from '../src/download/downloader.js';
 import type { ResultsDocument } from '../src/types.js';
 
 const IMAGES = 12;
@@ -161,5 +163,53 @@ describe('through a forward proxy', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--proxy: expected an http:// or https:// proxy');
     expect(bad.stderr).not.toContain('s3cret');
+  });
+});
+
+describe('the address guard of serve, behind a proxy', () => {
+  /** A downloader as serve builds it, with every download through the proxy. */
+  function guardedThroughProxy(allow: readonly string[]): ReturnType<typeof createDownloader> {
+    return createDownloader({
+      timeoutMs: 5000,
+      maxBytes: 1_000_000,
+      retries: 0,
+      headerOnly: false,
+      perHost: 2,
+      proxy: { httpProxy: proxy.url, httpsProxy: proxy.url, noProxy: '' },
+      connect: guardedConnector(createAddressGuard({ allow }), {
+        // A name that leads inside, and one that leads to the test's origin.
+        lookup: (hostname, _options, callback) => {
+          const address = hostname === 'inside.test' ? '10.0.0.7' : '127.0.0.1';
+          callback(null, [{ address, family: 4 }]);
+        },
+      }),
+    });
+  }
+
+  it('refuses a private target before the request reaches the proxy, by address and by name', async () => {
+    const downloader = guardedThroughProxy([]);
+    try {
+      const port = new URL(http.origin).port;
+      for (const url of [`${http.origin}/img/a.png`, `http://inside.test:${port}/img/b.png`]) {
+        await expect(downloader.fetchImage(url)).rejects.toMatchObject({
+          code: 'E_ADDRESS_REFUSED',
+        });
+      }
+      expect(proxy.seen).toHaveLength(0);
+    } finally {
+      await downloader.close();
+    }
+  });
+
+  it('sends an allowed target through the proxy', async () => {
+    const downloader = guardedThroughProxy(['127.0.0.1']);
+    try {
+      await expect(downloader.fetchImage(`${http.origin}/img/c.png`)).resolves.toMatchObject({
+        width: expect.any(Number) as number,
+      });
+      expect(proxy.seen.map((seen) => seen.target)).toEqual([`${http.origin}/img/c.png`]);
+    } finally {
+      await downloader.close();
+    }
   });
 });

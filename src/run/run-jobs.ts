@@ -259,7 +259,7 @@ async function runPrepared(
 }
 
 /** How often a job's file is saved while downloads are slow or hosts paused. */
-const NETWORK_REFRESH_MS = 5_000;
+const NETWORK_REFRESH_MS = 1_000;
 
 /** The results file's view of the downloads: nothing before the first request. */
 function networkSummary(downloader: Downloader): NetworkSummary | undefined {
