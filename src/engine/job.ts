@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events';
 import type { JobState } from '../results/job-state.js';
 import { runStore, type StoreDeps, type StoreOutcome } from './store.js';
 import { createTimeSlice } from './time-slice.js';
-import type { ImageResult, JobInput, JobStatus } from '../types.js';
+import type { ImageResult, JobInput, JobStatus, StoreTask } from '../types.js';
 
 /**
  * Runs a task when a store slot is free. `rank` orders a job's own stores
@@ -50,33 +50,91 @@ export async function runJob(
     .map((task) => ({ task, remaining: task.images.length - state.firstPending(task.index) }))
     .sort((a, b) => b.remaining - a.remaining);
 
-  const runOne = async (task: (typeof unfinished)[number], rank: number): Promise<void> => {
-    const outcome = await deps.schedule(rank, async (): Promise<StoreOutcome> => {
+  const order = byRemainingWork.map(({ task }) => task);
+  // Stores that started (hold a slot or held one); a stopped job waits for these only.
+  const started = new Set<Promise<StoreOutcome>>();
+  let next = 0;
+  let outstanding = 0;
+  let failure: { readonly error: unknown } | undefined;
+  let finish: () => void = () => undefined;
+  const allSettled = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  // A job keeps only a few stores in the shared queue, the next ones in its
+  // order, topped up as they start: the scheduler hands slots out by rank,
+  // so the order is the same as with every store queued, but a job of 100k
+  // stores neither pays to queue them all nor leaves them there when stopped.
+  const queueNext = (): void => {
+    const task = jobSignal.aborted ? undefined : order[next];
+    if (task === undefined) {
+      if (outstanding === 0) finish();
+      return;
+    }
+    const rank = next++;
+    outstanding++;
+    runOne(task, rank).then(
+      () => {
+        outstanding--;
+        if (outstanding === 0 && (jobSignal.aborted || next >= order.length)) finish();
+      },
+      (error: unknown) => {
+        failure ??= { error };
+        finish();
+      },
+    );
+  };
+  const runOne = async (task: StoreTask, rank: number): Promise<void> => {
+    const outcome = await deps.schedule(rank, (): Promise<StoreOutcome> => {
       // A store still queued when the signal fires never starts.
-      if (jobSignal.aborted) return { status: 'interrupted' };
+      if (jobSignal.aborted) return Promise.resolve({ status: 'interrupted' });
+      queueNext();
       state.setStoreStatus(task.index, 'ongoing');
       const sink = (image: number, result: ImageResult): void => {
         state.recordImage(task.index, image, result);
       };
-      return runStore(task, deps, sink, jobSignal, state.firstPending(task.index));
+      const store = runStore(task, deps, sink, jobSignal, state.firstPending(task.index));
+      started.add(store);
+      return store;
     });
     settleStore(state, task.index, outcome, failFast.signal.aborted);
     if (outcome.status === 'failed' && deps.failFast) failFast.abort();
   };
-  // Queueing 100k stores is a stretch of work of its own: let the event loop turn.
-  const slice = createTimeSlice();
-  const running: Promise<void>[] = [];
-  for (const [rank, { task }] of byRemainingWork.entries()) {
-    await slice.turn();
-    const store = runOne(task, rank);
-    // Observed by Promise.all below; until then a rejection must not count as unhandled.
-    store.catch(() => undefined);
-    running.push(store);
+  for (let queued = 0; queued < QUEUED_PER_JOB && queued <= order.length; queued++) queueNext();
+  await Promise.race([allSettled, stoppedStores(signal, started)]);
+  if (failure !== undefined) throw failure.error;
+  // Fail-fast: the stores never queued end skipped too (a user's stop leaves them to resume).
+  if (failFast.signal.aborted && !signal.aborted) {
+    const slice = createTimeSlice();
+    for (const task of order.slice(next)) {
+      await slice.turn();
+      state.skipStore(task.index);
+    }
   }
-  await Promise.all(running);
 
   return { status: state.status, interrupted: signal.aborted && state.status === 'ongoing' };
 }
+
+/**
+ * Once `signal` fires, the job is over as soon as its started stores have
+ * stopped: its stores still queued behind other jobs' (a server's queue may
+ * hold hundreds of thousands) change nothing when their turn comes, so
+ * nobody waits for that turn. A fail-fast stop is not this: its queued
+ * stores must still be recorded as skipped, on their turn.
+ */
+async function stoppedStores(
+  signal: AbortSignal,
+  started: ReadonlySet<Promise<StoreOutcome>>,
+): Promise<void> {
+  if (!signal.aborted) {
+    await new Promise((resolve) => {
+      signal.addEventListener('abort', resolve, { once: true });
+    });
+  }
+  await Promise.allSettled([...started]);
+}
+
+/** Stores of one job waiting in the shared queue at once; more join as these start. */
+const QUEUED_PER_JOB = 8;
 
 function settleStore(
   state: JobState,
