@@ -93,19 +93,23 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
     await serving.kill('SIGTERM');
   });
 
-  it('drops a worker killed outright once its heartbeat stops', async () => {
+  it('shows a worker killed outright as lost, with the store it ran, once its heartbeat stops', async () => {
     const job = gatedJob(bed.server, 'killed', [['image.png']]);
     folders.push(job.dir);
     // A Redis database of its own: the dead worker's store, stalled, must not reach the other tests.
     const queue = bed.redis.urlFor(1);
     const { run: serving, url } = await serve(join(job.dir, 'jobs.db'), queue);
     const worker = await startWorker(queue, { env: { IMGJOB_WORKER_HEARTBEAT_MS: '200' } });
-    await submitOk(url, JSON.parse(readFileSync(job.manifest, 'utf8')));
+    const id = await submitOk(url, JSON.parse(readFileSync(job.manifest, 'utf8')));
     await bed.server.gate(job.key(0, 0)).reached;
-    await waitForWorkers(url, (workers) => workers[0]?.pid === worker.pid);
+    await waitForWorkers(url, (workers) => workers[0]?.running.length === 1);
     await worker.kill('SIGKILL');
     // No goodbye: the listing expires after three missed beats (600 ms here).
-    await waitForWorkers(url, (workers) => workers.length === 0, 5_000);
+    const [lost] = await waitForWorkers(url, (workers) => workers[0]?.lost_at !== undefined, 5_000);
+    expect(lost).toMatchObject({
+      pid: worker.pid,
+      running: [{ job_id: String(id), store_id: 'S0' }],
+    });
     job.openAll();
     await serving.kill('SIGTERM');
   });
@@ -172,9 +176,54 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
         job.openAll();
         await worker.kill('SIGTERM');
         await page.waitForSelector(item, { state: 'detached', timeout: 15_000 });
-        expect(await page.locator('.workers').textContent()).toContain('No worker connected.');
+        expect(await page.locator('.workers').textContent()).toContain(
+          'No worker on this queue: ongoing jobs are waiting for workers',
+        );
         expect(seen.outside).toEqual([]);
       } finally {
+        await browser.close();
+        await serving.kill('SIGTERM');
+      }
+    },
+  );
+
+  it.skipIf(!browserAvailable)(
+    'shows a job waiting for workers while none is on the queue, and a worker killed outright as lost',
+    async () => {
+      const job = gatedJob(bed.server, 'waiting', [['image.png']]);
+      folders.push(job.dir);
+      const queue = bed.redis.urlFor(3);
+      const { run: serving, url } = await serve(join(job.dir, 'jobs.db'), queue);
+      const id = await submitOk(url, JSON.parse(readFileSync(job.manifest, 'utf8')));
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.page();
+        const seen = await guardPage(page, url);
+        await page.goto(`${url}/`);
+        const row = `tr[data-job="${id}"] .waiting-workers`;
+        await page.locator(row, { hasText: 'waiting for workers' }).waitFor({ timeout: 10_000 });
+        expect(await page.locator('.workers [data-waiting]').count()).toBe(1);
+
+        const worker = await startWorker(queue, { env: { IMGJOB_WORKER_HEARTBEAT_MS: '200' } });
+        await bed.server.gate(job.key(0, 0)).reached;
+        const item = `.workers li[data-worker^="${hostname()}:${worker.pid}:"]`;
+        await page.waitForSelector(item, { timeout: 10_000 });
+        // A worker on the queue: the job no longer says it waits.
+        await page.waitForSelector(`${row}:empty`, { state: 'attached', timeout: 10_000 });
+
+        await worker.kill('SIGKILL');
+        const lost = `${item}[data-lost]`;
+        await page.waitForSelector(lost, { timeout: 15_000 });
+        expect(await page.locator(lost).textContent()).toMatch(
+          new RegExp(
+            `^${hostname()} pid ${worker.pid} lost at .+: no sign of life; its stores go to other workers: job #${id} store S0$`,
+          ),
+        );
+        mkdirSync(SCREENSHOTS, { recursive: true });
+        await page.screenshot({ path: join(SCREENSHOTS, 'workers-lost.png') });
+        expect(seen.outside).toEqual([]);
+      } finally {
+        job.openAll();
         await browser.close();
         await serving.kill('SIGTERM');
       }

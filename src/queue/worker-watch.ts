@@ -22,10 +22,22 @@ export type WorkerView = {
   readonly running: readonly { readonly job_id: string; readonly store_id: string }[];
   /** Stores it runs for other coordinators sharing the Redis (their ids are theirs). */
   readonly other_stores: number;
+  /**
+   * Epoch ms when it was found lost: its presence expired without a clean
+   * stop (killed, frozen, cut off). `running` is what it ran then; those
+   * stores go to other workers once their locks expire.
+   */
+  readonly lost_at?: number;
 };
 
+/** How long a lost worker stays listed. */
+const LOST_SHOWN_MS = 10 * 60_000;
+
 export type WorkerWatch = {
-  /** The last snapshot, host then pid order; empty until the first refresh. */
+  /**
+   * The last snapshot, host then pid order, then the workers lost in the
+   * last minutes (with `lost_at`); empty until the first refresh.
+   */
   list(): readonly WorkerView[];
   /** Reads the workers now (also what the timer does). */
   refresh(): Promise<void>;
@@ -47,11 +59,23 @@ export function watchWorkers(target: RedisTarget, options: WorkerWatchOptions = 
     new RedisWeather(target, () => undefined),
   );
   let snapshot: readonly WorkerView[] = [];
+  const lost = new Map<string, WorkerView>();
   let inFlight: Promise<void> | undefined;
   const refresh = (): Promise<void> =>
-    (inFlight ??= readWorkers(redis, options.namespace)
-      .then((workers) => {
+    (inFlight ??= readPresence(redis, options.namespace)
+      .then(async ({ workers, gone }) => {
+        const now = Date.now();
+        for (const id of gone) {
+          const last = snapshot.find((worker) => worker.id === id) ?? viewOfId(id);
+          lost.set(id, { ...last, lost_at: now });
+        }
+        for (const worker of workers) lost.delete(worker.id); // it woke up (a freeze)
+        for (const [id, worker] of lost) {
+          if (now - (worker.lost_at ?? now) > LOST_SHOWN_MS) lost.delete(id);
+        }
         snapshot = workers;
+        // Seen: off the list (after the snapshot, so a failed removal loses nothing).
+        if (gone.length > 0) await redis.srem(WORKERS_KEY, ...gone);
       })
       // Redis away: the last snapshot stays until it answers again.
       .catch(() => undefined)
@@ -67,7 +91,7 @@ export function watchWorkers(target: RedisTarget, options: WorkerWatchOptions = 
   timer.unref();
   tick();
   return {
-    list: () => snapshot,
+    list: () => (lost.size === 0 ? snapshot : [...snapshot, ...lost.values()]),
     refresh,
     close: () => {
       clearInterval(timer);
@@ -81,18 +105,45 @@ export async function readWorkers(
   redis: Redis,
   namespace: string | undefined,
 ): Promise<WorkerView[]> {
+  return (await readPresence(redis, namespace)).workers;
+}
+
+/**
+ * The workers on this queue, and the ids of those lost: a worker that stops
+ * takes its id off the list, one killed outright leaves it behind with its
+ * key expired. Only the watcher takes those off (`forget`), so it is the
+ * one to see them.
+ */
+async function readPresence(
+  redis: Redis,
+  namespace: string | undefined,
+): Promise<{ readonly workers: WorkerView[]; readonly gone: string[] }> {
   const ids = await redis.smembers(WORKERS_KEY);
-  if (ids.length === 0) return [];
+  if (ids.length === 0) return { workers: [], gone: [] };
   const values = await redis.mget(ids.map(workerKey));
   const gone = ids.filter((_, index) => values[index] === null);
-  // A worker killed outright leaves its id behind; its key expired.
-  if (gone.length > 0) await redis.srem(WORKERS_KEY, ...gone);
-  return values
+  const workers = values
     .flatMap((value) => {
       const presence = value === null ? undefined : parsePresence(value);
       return presence ? [viewOf(presence, namespace)] : [];
     })
     .sort((a, b) => a.host.localeCompare(b.host) || a.pid - b.pid);
+  return { workers, gone };
+}
+
+/** A lost worker known only by its id (`host:pid:random`). */
+function viewOfId(id: string): WorkerView {
+  const parts = id.split(':');
+  const pid = Number(parts.at(-2));
+  return {
+    id,
+    host: parts.slice(0, -2).join(':') || id,
+    pid: Number.isSafeInteger(pid) ? pid : 0,
+    slots: 0,
+    last_seen: 0,
+    running: [],
+    other_stores: 0,
+  };
 }
 
 function parsePresence(text: string): WorkerPresence | undefined {

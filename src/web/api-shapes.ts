@@ -34,4 +34,6 @@ export type WorkerInfo = {
   readonly running: readonly { readonly job_id: string; readonly store_id: string }[];
   /** Stores it runs for other servers or runs sharing the queue. */
   readonly other_stores?: number;
+  /** Epoch ms when it was found lost (no sign of life, no clean stop); `running` is what it ran then. */
+  readonly lost_at?: number;
 };

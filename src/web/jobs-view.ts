@@ -146,6 +146,10 @@ export function jobsView(
   function showWorkers(list: Overview['workers']): void {
     const key = JSON.stringify(list?.map(({ last_seen: _, ...shown }) => shown) ?? null);
     if (key !== workersShown) renderWorkers(workers, list);
+    waitingForWorkers = list !== undefined && !list.some((worker) => worker.lost_at === undefined);
+    for (const note of table.querySelectorAll('.waiting-workers')) {
+      note.textContent = waitingNote();
+    }
     workersShown = key;
     if (list !== undefined) pollWorkers();
   }
@@ -275,6 +279,13 @@ export function jobsView(
   return view;
 }
 
+/** `serve --queue` with no worker on its queue: ongoing jobs say what they wait for. */
+let waitingForWorkers = false;
+
+function waitingNote(): string {
+  return waitingForWorkers ? ' waiting for workers' : '';
+}
+
 function jobRow(job: JobRow, now: number): HTMLTableRowElement {
   const { counts } = job;
   const pace = paceOf(job, job.finished_at, now);
@@ -283,7 +294,12 @@ function jobRow(job: JobRow, now: number): HTMLTableRowElement {
     'tr',
     { 'data-job': job.job_id, 'data-status': job.status },
     el('th', { scope: 'row', 'data-label': 'Job' }, el('a', { href }, format.jobLabel(job.job_id))),
-    el('td', { 'data-label': 'Status' }, badge(job.status)),
+    el(
+      'td',
+      { 'data-label': 'Status' },
+      badge(job.status),
+      job.status === 'ongoing' ? el('span', { class: 'waiting-workers' }, waitingNote()) : '',
+    ),
     el('td', { 'data-label': 'Progress' }, progress({ ...counts, total: counts.images })),
     el(
       'td',
@@ -323,38 +339,67 @@ function jobRow(job: JobRow, now: number): HTMLTableRowElement {
 function renderWorkers(section: HTMLElement, workers: readonly WorkerInfo[] | undefined): void {
   section.hidden = workers === undefined;
   if (workers === undefined) return;
+  const live = workers.filter((worker) => worker.lost_at === undefined);
+  const lost = workers.filter((worker) => worker.lost_at !== undefined);
   replaceChildren(
     section,
-    el('h2', {}, `Workers (${workers.length})`),
-    workers.length === 0
-      ? el('p', { class: 'note' }, 'No worker connected.')
+    el('h2', {}, `Workers (${live.length})`),
+    live.length === 0
+      ? el(
+          'p',
+          { class: 'note', 'data-waiting': '' },
+          'No worker on this queue: ongoing jobs are waiting for workers (imgjob worker --queue <url>).',
+        )
+      : el('ul', {}, ...live.map(workerItem)),
+    lost.length === 0 ? '' : el('ul', { class: 'lost' }, ...lost.map(lostItem)),
+  );
+}
+
+function storeLinks(worker: WorkerInfo): (string | HTMLElement)[] {
+  return worker.running.flatMap((run, index) => [
+    index === 0 ? '' : ', ',
+    el(
+      'a',
+      { href: `/jobs/${encodeURIComponent(run.job_id)}` },
+      `job ${format.jobLabel(run.job_id)}`,
+    ),
+    ` store ${run.store_id}`,
+  ]);
+}
+
+function workerItem(worker: WorkerInfo): HTMLElement {
+  const busy = worker.running.length + (worker.other_stores ?? 0);
+  const runs = storeLinks(worker);
+  const others = worker.other_stores
+    ? `${runs.length > 0 ? ', and ' : ''}${format.count(worker.other_stores)} store(s) of other servers`
+    : '';
+  return el(
+    'li',
+    { 'data-worker': worker.id },
+    el('strong', {}, worker.host ?? worker.id),
+    worker.pid === undefined ? '' : ` pid ${worker.pid}`,
+    worker.slots === undefined ? '' : ` · ${busy} of ${worker.slots} slots`,
+    ': ',
+    busy === 0 ? 'idle' : el('span', { class: 'runs' }, ...runs, others),
+  );
+}
+
+/** A worker that vanished without a clean stop: its stores move to others once their locks expire. */
+function lostItem(worker: WorkerInfo): HTMLElement {
+  const runs = storeLinks(worker);
+  return el(
+    'li',
+    { 'data-worker': worker.id, 'data-lost': '' },
+    el('strong', {}, worker.host ?? worker.id),
+    worker.pid === undefined ? '' : ` pid ${worker.pid}`,
+    ` lost at ${format.time(new Date(worker.lost_at ?? 0).toISOString())}`,
+    runs.length === 0
+      ? ': no sign of life'
       : el(
-          'ul',
-          {},
-          ...workers.map((worker) => {
-            const busy = worker.running.length + (worker.other_stores ?? 0);
-            const runs = worker.running.flatMap((run, index) => [
-              index === 0 ? '' : ', ',
-              el(
-                'a',
-                { href: `/jobs/${encodeURIComponent(run.job_id)}` },
-                `job ${format.jobLabel(run.job_id)}`,
-              ),
-              ` store ${run.store_id}`,
-            ]);
-            const others = worker.other_stores
-              ? `${runs.length > 0 ? ', and ' : ''}${format.count(worker.other_stores)} store(s) of other servers`
-              : '';
-            return el(
-              'li',
-              { 'data-worker': worker.id },
-              el('strong', {}, worker.host ?? worker.id),
-              worker.pid === undefined ? '' : ` pid ${worker.pid}`,
-              worker.slots === undefined ? '' : ` · ${busy} of ${worker.slots} slots`,
-              ': ',
-              busy === 0 ? 'idle' : el('span', { class: 'runs' }, ...runs, others),
-            );
-          }),
+          'span',
+          { class: 'runs' },
+          ': no sign of life; its stores go to other workers: ',
+          ...runs,
         ),
   );
 }
