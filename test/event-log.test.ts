@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { createEventLog, type LogFormat, type LogLevel } from '../src/log/event-log.js';
 import { log, setEventLog } from '../src/log/process-log.js';
+import { HostBoard } from '../src/download/hosts.js';
 
 function capture(format: LogFormat, textLevel?: LogLevel) {
   const lines: string[] = [];
@@ -58,5 +59,30 @@ describe('the event log', () => {
     setEventLog(undefined);
     log.event('after', 'not seen');
     expect(lines.map((line) => (JSON.parse(line) as { event: string }).event)).toEqual(['during']);
+  });
+
+  it('says host_paused once when a Retry-After pauses a host, not again when a later answer extends it', () => {
+    const { lines, eventLog } = capture('json');
+    let now = 1_000;
+    const board = new HostBoard({ perHost: 4, maxPauseMs: 30_000, now: () => now });
+    setEventLog(eventLog);
+    try {
+      board.record('a.example', { ok: false, status: 429, retryAfterMs: 5_000 });
+      now += 1_000;
+      board.record('a.example', { ok: false, status: 503, retryAfterMs: 9_000 });
+      board.record('b.example', { ok: false, status: 503, retryAfterMs: undefined });
+      board.close();
+    } finally {
+      setEventLog(undefined);
+    }
+    expect(lines.map((line) => JSON.parse(line) as unknown)).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        event: 'host_paused',
+        host: 'a.example',
+        status: 429,
+        seconds: 5,
+      }),
+    ]);
   });
 });

@@ -3,7 +3,7 @@
  * a job runs (an image held at the fault server's gate keeps it running) and
  * after: every scrape passes `promtool check metrics`, counters only rise,
  * and the image counters equal the results the job recorded. `run` also
- * writes its events as JSON lines (--log-format json).
+ * writes its events as JSON lines (--log-format json): jobs, stores, retries.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,6 +105,22 @@ describe('run --metrics-port', () => {
     expect(finishedA).toMatchObject({ level: 'info', status: 'failed', done: 4, failed: 1 });
     expect(events.filter((line) => line.event === 'job_submitted')).toHaveLength(2);
     expect(events.filter((line) => line.event === 'job_finished')).toHaveLength(2);
+    const storeEnds = events.filter((line) => line.event === 'store_finished');
+    expect(storeEnds.map((line) => line.status).sort()).toEqual([
+      'completed',
+      'completed',
+      'completed',
+      'failed',
+    ]);
+    expect(storeEnds.find((line) => line.status === 'failed')).toMatchObject({
+      store_id: 'S2',
+      images: 3,
+      error: expect.stringContaining('HTTP 404') as unknown,
+    });
+    const retries = events.filter((line) => line.event === 'retry');
+    expect(retries).toEqual([
+      expect.objectContaining({ code: 'E_HTTP_STATUS', status: 503, attempt: 1 }),
+    ]);
     const resultsB = await loadResults(join(out, 'b.results.json'));
     expect(resultsB.status).toBe('completed');
   });

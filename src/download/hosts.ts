@@ -13,6 +13,8 @@
  * It also counts, per host, the requests sent and the 429/503 answers.
  */
 
+import { log } from '../log/process-log.js';
+
 /** What an attempt's answer says about its host. */
 export type HostOutcome =
   | { readonly ok: true }
@@ -128,8 +130,11 @@ export class HostBoard {
     else state.status503++;
     state.limit = Math.max(1, Math.floor(state.limit / 2));
     if (outcome.retryAfterMs !== undefined) {
-      const until = this.#now() + Math.min(outcome.retryAfterMs, this.#maxPauseMs);
+      const now = this.#now();
+      const until = now + Math.min(outcome.retryAfterMs, this.#maxPauseMs);
       if (until > state.pausedUntil) {
+        // Said once per pause, not again when a later answer extends it.
+        if (state.pausedUntil <= now) logPause(host, status, until - now);
         state.pausedUntil = until;
         state.pausedBy = status;
       }
@@ -223,4 +228,14 @@ export class HostBoard {
       this.#pump(host);
     }, wait);
   }
+}
+
+function logPause(host: string, status: number, ms: number): void {
+  const seconds = Math.round(ms / 100) / 10;
+  log.event(
+    'host_paused',
+    `paused ${host} for ${seconds} s: HTTP ${status} with Retry-After`,
+    { host, status, seconds },
+    'warn',
+  );
 }

@@ -9,6 +9,7 @@
  */
 import { DownloadError, type ErrorCode } from '../utils/errors.js';
 import { realSleep } from '../utils/sleep.js';
+import { log } from '../log/process-log.js';
 import { abortedError } from './errors.js';
 
 export type RetryPolicy = {
@@ -55,10 +56,29 @@ export async function withRetries<T>(
         throw error.withAttempts(attempts, retried);
       }
       (retried ??= []).push(error.code);
-      if (policy.hostPaced && pausesHost(error)) continue;
-      await backoff(backoffMs(attempts, error.retryAfterMs, policy, random), signal);
+      if (policy.hostPaced && pausesHost(error)) {
+        logRetry(error, attempts, undefined);
+        continue;
+      }
+      const wait = backoffMs(attempts, error.retryAfterMs, policy, random);
+      logRetry(error, attempts, wait);
+      await backoff(wait, signal);
     }
   }
+}
+
+/** `retry`: one line per retried attempt (info: JSON lines and the worker's text show it). */
+function logRetry(error: DownloadError, attempts: number, waitMs: number | undefined): void {
+  if (!log.wants('info')) return;
+  const after =
+    waitMs === undefined ? 'when its host takes requests again' : `in ${Math.round(waitMs)} ms`;
+  log.event('retry', `retry ${attempts} of ${error.url} ${after}: ${error.message}`, {
+    url: error.url,
+    attempt: attempts,
+    code: error.code,
+    status: error.status,
+    wait_ms: waitMs === undefined ? undefined : Math.round(waitMs),
+  });
 }
 
 /** A 429 or 503 with Retry-After: the host's pause, not one request's. */

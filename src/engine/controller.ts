@@ -1,7 +1,13 @@
 import PQueue from 'p-queue';
 
 import type { JobState } from '../results/job-state.js';
-import { runJob, type JobDeps, type JobOutcome, type ScheduleStore } from './job.js';
+import {
+  runJob,
+  type JobDeps,
+  type JobOutcome,
+  type ScheduleStore,
+  type StoreEndListener,
+} from './job.js';
 import type { StoreDeps } from './store.js';
 import { createTimeSlice } from './time-slice.js';
 import type { JobInput } from '../types.js';
@@ -12,6 +18,8 @@ export type ControllerOptions = {
   /** Most stores in flight at once, over all jobs. */
   readonly concurrency: number;
   readonly failFast: boolean;
+  /** Told when a store ends (the run's event log). */
+  readonly onStoreEnd?: StoreEndListener | undefined;
 };
 
 /**
@@ -43,7 +51,7 @@ export class Controller {
         },
         { priority: -rank },
       );
-    this.#deps = { ...deps, schedule, failFast: options.failFast };
+    this.#deps = { ...deps, schedule, failFast: options.failFast, onStoreEnd: options.onStoreEnd };
   }
 
   /** Runs a job to its end (or until `signal` fires) over the shared limit. */

@@ -14,7 +14,15 @@ export type ScheduleStore = <T>(rank: number, task: () => Promise<T>) => Promise
 export type JobDeps = StoreDeps & {
   readonly schedule: ScheduleStore;
   readonly failFast: boolean;
+  readonly onStoreEnd?: StoreEndListener | undefined;
 };
+
+/**
+ * Told when a store of a job ended (completed, failed, or skipped by
+ * fail-fast; not when a signal interrupted it), and how long it ran (undefined
+ * when it never started): the run's event log.
+ */
+export type StoreEndListener = (state: JobState, store: number, ms: number | undefined) => void;
 
 export type JobOutcome = {
   readonly status: JobStatus;
@@ -84,9 +92,11 @@ export async function runJob(
     );
   };
   const runOne = async (task: StoreTask, rank: number): Promise<void> => {
+    let startedAt: number | undefined;
     const outcome = await deps.schedule(rank, (): Promise<StoreOutcome> => {
       // A store still queued when the signal fires never starts.
       if (jobSignal.aborted) return Promise.resolve({ status: 'interrupted' });
+      startedAt = deps.now();
       queueNext();
       state.setStoreStatus(task.index, 'ongoing');
       const sink = (image: number, result: ImageResult): void => {
@@ -97,6 +107,13 @@ export async function runJob(
       return store;
     });
     settleStore(state, task.index, outcome, failFast.signal.aborted);
+    if (state.isStoreFinished(task.index)) {
+      deps.onStoreEnd?.(
+        state,
+        task.index,
+        startedAt === undefined ? undefined : deps.now() - startedAt,
+      );
+    }
     if (outcome.status === 'failed' && deps.failFast) failFast.abort();
   };
   for (let queued = 0; queued < QUEUED_PER_JOB && queued <= order.length; queued++) queueNext();

@@ -138,6 +138,17 @@ export class JobState {
     return this.#store(store).status;
   }
 
+  /** A store's id, status, error and image count (for its log line). */
+  storeView(store: number): {
+    readonly store_id: string;
+    readonly status: StoreStatus;
+    readonly error: string | undefined;
+    readonly images: number;
+  } {
+    const { store_id, status, error, images } = this.#store(store);
+    return { store_id, status, error, images: images.length };
+  }
+
   isStoreFinished(store: number): boolean {
     return FINISHED.has(this.#store(store).status);
   }

@@ -19,7 +19,7 @@ import { isWriterAlive, loadResults, readResultsHeader } from '../results/reader
 import { ResultsWriter, type SaveStats } from '../results/writer.js';
 import { removeStaleTemps } from '../utils/atomic-file.js';
 import { log } from '../log/process-log.js';
-import { logJobEnd, logJobStart } from '../log/job-events.js';
+import { logJobEnd, logJobStart, logStoreEnd } from '../log/job-events.js';
 import type { Sleep } from '../utils/sleep.js';
 import type { checkQueue, QueueRunner } from '../queue/coordinator.js';
 import type { Tallies } from '../metrics/tallies.js';
@@ -196,7 +196,7 @@ async function runPrepared(
     for (const job of prepared) job.state.startRun();
     request.onStart?.(prepared, () => downloader.network());
     const controller = new Controller(
-      options,
+      { ...options, onStoreEnd: logStoreOf },
       createStoreDeps({
         fetchImage: (url, fetchSignal) => downloader.fetchImage(url, fetchSignal),
         gpuDelay: options.gpuDelay,
@@ -270,6 +270,17 @@ function networkSummary(downloader: Downloader): NetworkSummary | undefined {
     ...(paused.total > 0 ? { paused } : {}),
     ...(slowest.length > 0 ? { slowest } : {}),
   };
+}
+
+/** `store_finished` of a store this run ran (for JSON lines: text hides info). */
+function logStoreOf(state: JobState, store: number, ms: number | undefined): void {
+  if (!log.wants('info')) return;
+  const { store_id, status, error, images } = state.storeView(store);
+  logStoreEnd(
+    log,
+    `${status.padEnd(12)} store ${store_id} (job ${state.jobId.slice(0, 8)}, ${images} images)`,
+    { job_id: state.jobId, store_id, status, error, images, ms },
+  );
 }
 
 /**
