@@ -235,7 +235,7 @@ function kindOf(draw) {
  * @typedef {object} SimDns
  * @property {string} server `127.0.0.1:<port>`, for IMGJOB_TEST_DNS_SERVERS
  * @property {() => number} queries Questions answered so far (A, AAAA, any name)
- * @property {() => number} lookups A questions for names it knows: one per name looked up
+ * @property {() => number} lookups A questions for names it knows, retransmissions not counted again
  * @property {() => Promise<void>} close
  */
 
@@ -249,14 +249,15 @@ function kindOf(draw) {
 export async function startSimulatedDns(options) {
   const socket = createSocket('udp4');
   let queries = 0;
-  let lookups = 0;
+  /** A and the query id: a retransmission (same id, after c-ares's timeout) is the same lookup. */
+  const lookups = new Set();
   socket.on('message', (query, peer) => {
     const question = readQuestion(query);
     if (!question) return;
     queries++;
     const index = /^h(\d+)\.web\.test$/.exec(question.name)?.[1];
     const known = index !== undefined;
-    if (known && question.type === 1) lookups++;
+    if (known && question.type === 1) lookups.add(`${question.name} ${query.readUInt16BE(0)}`);
     /** @type {Buffer[]} */
     const answers = [];
     if (known && question.type === 1) {
@@ -282,7 +283,7 @@ export async function startSimulatedDns(options) {
   return {
     server: `127.0.0.1:${socket.address().port}`,
     queries: () => queries,
-    lookups: () => lookups,
+    lookups: () => lookups.size,
     close: () =>
       new Promise((resolve) => {
         socket.close(() => resolve());

@@ -113,7 +113,7 @@ export async function runWebBench({ quick }) {
         `success: ${done}/${succeedable.length} of the images that can succeed (${(figures.successRate * 100).toFixed(2)}%; needed ≥ 99.5%)`,
         `most in flight on one host: ${stats.maxInFlight} (--per-host ${PER_HOST})`,
         `requests inside a Retry-After window: ${stats.insideRetryAfter} (${stats.insideRetryAfterRaw} counting those sent before the 429 arrived)`,
-        `DNS lookups: ${figures.dnsLookups} for ${usedHosts} names, TTL ${TTL_SECONDS} s (${figures.dnsQueries} queries with AAAA and search domains)`,
+        `DNS lookups: ${figures.dnsLookups} for ${usedHosts} names, TTL ${TTL_SECONDS} s (${figures.dnsQueries} queries with AAAA, search domains and retransmissions)`,
         `requests: ${stats.requests}, 429s: ${stats.answered429}, 503s: ${stats.answered503}`,
         `time: ${figures.seconds} s (imgjob exit ${code})`,
       ].join('\n'),

@@ -14,6 +14,13 @@ async function settled(promise: Promise<unknown>): Promise<boolean> {
   return done;
 }
 
+/** A turn on `host`, once the board has given it (turns are given on the next turn of the loop). */
+async function take(board: HostBoard, host: string, retry = false): Promise<Release> {
+  const turn = board.turn(host, undefined, retry);
+  await vi.advanceTimersByTimeAsync(0);
+  return turn;
+}
+
 describe('HostBoard', () => {
   beforeEach(() => {
     vi.useFakeTimers();
@@ -23,8 +30,8 @@ describe('HostBoard', () => {
   });
 
   it('pauses every turn on a host for its Retry-After, and only on that host', async () => {
-    const board = new HostBoard({ perHost: 4, maxPauseMs: 30_000 });
-    const first = await board.turn('a.test', undefined, false);
+    const board = new HostBoard({ perHost: 4, maxPauseMs: 30_000, defer: queueMicrotask });
+    const first = await take(board, 'a.test');
     board.record('a.test', { ok: false, status: 429, retryAfterMs: 2000 });
     first();
     const waiting = board.turn('a.test', undefined, false);
@@ -38,7 +45,7 @@ describe('HostBoard', () => {
   });
 
   it('caps a pause at maxPauseMs', async () => {
-    const board = new HostBoard({ perHost: 4, maxPauseMs: 500 });
+    const board = new HostBoard({ perHost: 4, maxPauseMs: 500, defer: queueMicrotask });
     board.record('a.test', { ok: false, status: 503, retryAfterMs: 3_600_000 });
     const waiting = board.turn('a.test', undefined, false);
     await vi.advanceTimersByTimeAsync(500);
@@ -46,10 +53,10 @@ describe('HostBoard', () => {
   });
 
   it('halves a host’s concurrency on a 503 without Retry-After, regrows it by one per success, never above perHost', async () => {
-    const board = new HostBoard({ perHost: 8, maxPauseMs: 30_000 });
+    const board = new HostBoard({ perHost: 8, maxPauseMs: 30_000, defer: queueMicrotask });
     board.record('a.test', { ok: false, status: 503, retryAfterMs: undefined });
     const held: Release[] = [];
-    for (let i = 0; i < 4; i++) held.push(await board.turn('a.test', undefined, false));
+    for (let i = 0; i < 4; i++) held.push(await take(board, 'a.test'));
     const fifth = board.turn('a.test', undefined, false);
     expect(await settled(fifth)).toBe(false);
     board.record('a.test', { ok: true });
@@ -59,21 +66,21 @@ describe('HostBoard', () => {
       board.record('a.test', { ok: false, status: 429, retryAfterMs: undefined });
     for (const release of held) release();
     (await fifth)();
-    const one = await board.turn('a.test', undefined, false);
+    const one = await take(board, 'a.test');
     const two = board.turn('a.test', undefined, false);
     expect(await settled(two)).toBe(false);
     one();
     expect(await settled(two)).toBe(true);
     for (let i = 0; i < 20; i++) board.record('a.test', { ok: true });
     const all: Release[] = [await two];
-    for (let i = 0; i < 7; i++) all.push(await board.turn('a.test', undefined, false));
+    for (let i = 0; i < 7; i++) all.push(await take(board, 'a.test'));
     expect(await settled(board.turn('a.test', undefined, false))).toBe(false);
   });
 
   it('gives a retry the first turn after a pause, before the requests queued behind it', async () => {
-    const board = new HostBoard({ perHost: 1, maxPauseMs: 30_000 });
+    const board = new HostBoard({ perHost: 1, maxPauseMs: 30_000, defer: queueMicrotask });
     const order: string[] = [];
-    const first = await board.turn('a.test', undefined, false);
+    const first = await take(board, 'a.test');
     board.record('a.test', { ok: false, status: 429, retryAfterMs: 1000 });
     first();
     const queued = board.turn('a.test', undefined, false).then((release) => {

@@ -44,6 +44,8 @@ export type HostBoardOptions = {
   readonly capacity?: () => number;
   /** @default Date.now */
   readonly now?: () => number;
+  /** Runs the turns' giving-out on a later turn of the event loop (see `#pump`). @default setImmediate */
+  readonly defer?: (give: () => void) => void;
 };
 
 type Waiter = {
@@ -74,12 +76,17 @@ export class HostBoard {
   readonly #now: () => number;
   readonly #capacity: () => number;
   readonly #hosts = new Map<string, Host>();
+  /** Hosts whose waiters may get a turn at the next grant. */
+  readonly #due = new Set<Host>();
+  #granting = false;
+  readonly #defer: (give: () => void) => void;
 
   constructor(options: HostBoardOptions) {
     this.#perHost = options.perHost;
     this.#maxPauseMs = options.maxPauseMs;
     this.#now = options.now ?? Date.now;
     this.#capacity = options.capacity ?? (() => this.#perHost);
+    this.#defer = options.defer ?? ((give) => setImmediate(give));
   }
 
   /**
@@ -90,10 +97,6 @@ export class HostBoard {
   turn(host: string, signal: AbortSignal | undefined, retry: boolean): Promise<Release> {
     const state = this.#host(host);
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
-    if (state.waiting.length === 0 && this.#open(state)) {
-      state.inFlight++;
-      return Promise.resolve(this.#release(state));
-    }
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         signal,
@@ -175,6 +178,7 @@ export class HostBoard {
 
   /** Stops the pause timers (the process may then exit). */
   close(): void {
+    this.#due.clear();
     for (const host of this.#hosts.values()) clearTimeout(host.timer);
   }
 
@@ -213,9 +217,26 @@ export class HostBoard {
     };
   }
 
+  /**
+   * Turns are given out on the next turn of the event loop, after every
+   * answer that has arrived by then was read: an answer waiting unread
+   * behind the one that freed a turn may be the 429 that pauses the host.
+   * (On a busy machine a process can be kept off the CPU for a long time,
+   * and many answers arrive at once when it comes back.)
+   */
   #pump(host: Host): void {
-    while (host.waiting.length > 0 && this.#open(host)) host.waiting.shift()?.grant();
-    this.#schedule(host);
+    this.#due.add(host);
+    if (this.#granting) return;
+    this.#granting = true;
+    this.#defer(() => {
+      this.#granting = false;
+      const due = [...this.#due];
+      this.#due.clear();
+      for (const one of due) {
+        while (one.waiting.length > 0 && this.#open(one)) one.waiting.shift()?.grant();
+        this.#schedule(one);
+      }
+    });
   }
 
   /** While paused with attempts waiting: wake up when the pause is over. */
