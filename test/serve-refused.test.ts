@@ -1,0 +1,63 @@
+/**
+ * A job of refused addresses ends in seconds (issue 19 §4): an image URL
+ * naming an address the guard refuses (an IP literal) fails at once with the
+ * same error a connection would get, without a connection being tried.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { startServer, type RunningServer } from '../src/serve/server.js';
+import { call, results, submitOk } from './helpers/serve-client.js';
+import { serveOptions } from './helpers/serve-options.js';
+
+const STORES = 20_000;
+const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-refused-'));
+let server: RunningServer;
+
+beforeAll(async () => {
+  server = await startServer({
+    port: 0,
+    dbPath: join(folder, 'refused.db'),
+    options: serveOptions({ concurrency: 64 }),
+  });
+});
+
+afterAll(async () => {
+  await server.close();
+  rmSync(folder, { recursive: true, force: true });
+});
+
+describe('a job of refused addresses', () => {
+  it(`of ${STORES} stores ends in seconds, each with the refusal a connection gets`, async () => {
+    const visits: string[] = [];
+    for (let i = 0; i < STORES; i++)
+      visits.push(`{"store_id":"S${i}","image_url":["http://127.0.0.1/x/${i}.png"]}`);
+    const id = await submitOk(server.url, `{"count":${STORES},"visits":[${visits.join(',')}]}`);
+    const started = performance.now();
+    await expect
+      .poll(
+        async () =>
+          ((await call(server.url, `/api/status?jobid=${id}`)).body as { status: string }).status,
+        {
+          timeout: 60_000,
+          interval: 100,
+        },
+      )
+      .not.toBe('ongoing');
+    // Before, each refused store cost a connection attempt: 10,000 took 20 s.
+    expect(performance.now() - started).toBeLessThan(15_000);
+    const document = await results(server.url, id);
+    expect(document.counts).toMatchObject({ stores: STORES, failed: STORES, done: 0 });
+    expect(document.stores[7]?.images[0]).toMatchObject({
+      status: 'failed',
+      code: 'E_ADDRESS_REFUSED',
+      attempts: 1,
+      error:
+        'refused: 127.0.0.1 is a loopback address; start the server with --allow-private to allow it',
+    });
+    expect((await call(server.url, '/healthz')).status).toBe(200);
+  }, 60_000);
+});
