@@ -27,6 +27,9 @@
  * @property {number | undefined} [loopPeakRssMb] W4: the loop's peak RSS.
  * @property {number} [w3WallMs] W5: W3's imgjob wall time in the same repetition.
  * @property {number} [w3Bytes] W5: W3's bytes in the same repetition.
+ * @property {number} [smallWallMs] W6: the smaller job's wall time in the same repetition.
+ * @property {number} [smallImages] W6: its images.
+ * @property {number | undefined} [smallPeakRssMb] W6: its peak RSS.
  */
 
 /**
@@ -141,6 +144,39 @@ export function figuresOf(workload, reps, extra) {
       }
       return rows;
     }
+    case 'W6': {
+      const perImage = (ms = NaN, images = NaN) => (ms * 1000) / images;
+      const ratio = median(
+        reps.map(
+          (rep) => perImage(rep.wallMs, rep.images) / perImage(rep.smallWallMs, rep.smallImages),
+        ),
+      );
+      const big = median(reps.map((rep) => perImage(rep.wallMs, rep.images)));
+      const small = median(reps.map((rep) => perImage(rep.smallWallMs, rep.smallImages)));
+      const rss = median(reps.map((rep) => rep.peakRssMb ?? NaN));
+      const smallRss = median(reps.map((rep) => rep.smallPeakRssMb ?? NaN));
+      const images = reps[0]?.images ?? 0;
+      const smallImages = reps[0]?.smallImages ?? 0;
+      return [
+        figure(
+          label,
+          `time per image at ${count(images)} ÷ at ${count(smallImages)}`,
+          ratio,
+          `${ratio.toFixed(2)} (${big.toFixed(0)} ÷ ${small.toFixed(0)} µs per image; ${seconds(wall)} for ${count(images)}${cpuUse(reps)})`,
+          1.15,
+          'max',
+          'ratio',
+        ),
+        figure(
+          label,
+          `peak RSS at ${count(images)} images (MB)`,
+          rss,
+          `${rss.toFixed(0)} MB (${smallRss.toFixed(0)} MB at ${count(smallImages)})`,
+          400,
+          'max',
+        ),
+      ];
+    }
     case 'W5':
     case 'W5m': {
       const ratio = median(reps.map((rep) => (rep.loopWallMs ?? Infinity) / rep.wallMs));
@@ -236,14 +272,16 @@ export function median(values) {
  * @param {string} shown
  * @param {number | undefined} limit `undefined`: no target, for context.
  * @param {'min' | 'max'} [kind] `min`: at least the limit; `max`: at most.
+ * @param {'ratio'} [unit] A `max` limit above 1 is in MB unless it is a ratio.
  * @returns {Figure}
  */
-function figure(workload, name, value, shown, limit, kind = 'min') {
+function figure(workload, name, value, shown, limit, kind = 'min', unit) {
   if (limit === undefined) return { workload, name, value, shown, target: '—', met: undefined };
+  const plain = workload === 'start-up' || unit === 'ratio';
   const target =
     kind === 'min'
       ? `≥ ${limit}`
-      : `≤ ${limit < 1 ? percent(limit) : workload === 'start-up' ? String(limit) : `${limit} MB`}`;
+      : `≤ ${limit < 1 ? percent(limit) : plain ? String(limit) : `${limit} MB`}`;
   const met = Number.isFinite(value) ? (kind === 'min' ? value >= limit : value <= limit) : false;
   return { workload, name, value, shown, target, met };
 }
@@ -280,4 +318,14 @@ export function saveCostOf(profile) {
     journalMs,
     durationMs: profile.durationMs,
   };
+}
+
+/**
+ * @param {number} images
+ * @returns {string} `100k`, `1M`
+ */
+function count(images) {
+  if (images >= 1e6 && images % 1e6 === 0) return `${images / 1e6}M`;
+  if (images >= 1e3 && images % 1e3 === 0) return `${images / 1e3}k`;
+  return String(images);
 }

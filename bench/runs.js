@@ -71,6 +71,13 @@ export async function runWorkload(ctx, workload, earlier) {
     extra.loopPeakRssMb = loop.peakRssMb;
     extra.loopCpuMs = loop.cpuMs;
   }
+  if (workload.smallSizes) {
+    // W6: the smaller job first, then the big one; their time per image is compared.
+    const small = await runImgjob(ctx, workload, [], `${workload.id}-small`);
+    extra.smallWallMs = small.wallMs;
+    extra.smallImages = small.images;
+    extra.smallPeakRssMb = small.peakRssMb;
+  }
   measured ??= await runImgjob(ctx, workload, []);
   if (workload.id === 'W5' || workload.id === 'W5m') {
     const w3 = (workload.id === 'W5' ? earlier.W3 : earlier.W3m)?.at(-1);
@@ -88,11 +95,14 @@ export async function runWorkload(ctx, workload, earlier) {
  * @param {Context} ctx
  * @param {Workload} workload
  * @param {readonly string[]} nodeFlags
+ * @param {string} [key] Which manifest: by default the workload's.
  * @returns {Promise<Rep>}
  */
-async function runImgjob(ctx, workload, nodeFlags) {
-  const { file, manifest } = manifestFor(ctx, workload);
-  const results = join(ctx.scratch, `${workload.id}.results.json`);
+async function runImgjob(ctx, workload, nodeFlags, key = workload.manifestOf ?? workload.id) {
+  const entry = ctx.manifests[key];
+  if (!entry) throw new Error(`no manifest written for ${key}`);
+  const { file, manifest } = entry;
+  const results = join(ctx.scratch, `${key}.results.json`);
   await ctx.server.stats(true);
   const run = await runMeasured(
     [
@@ -310,6 +320,17 @@ export async function writeManifest(ctx, workload, all) {
   await writeFile(file, JSON.stringify(manifest));
   await writeFile(urlsFile, JSON.stringify(urlsOf(manifest)));
   ctx.manifests[source.id] = { file, manifest, urlsFile };
+  if (source.smallSizes) {
+    // Its first stores: the same URLs, already served.
+    const small = manifestOf(
+      { ...source, storeSizes: source.smallSizes },
+      ctx.catalog,
+      ctx.server.origin,
+    );
+    const smallFile = join(ctx.scratch, `${source.id}-small.json`);
+    await writeFile(smallFile, JSON.stringify(small));
+    ctx.manifests[`${source.id}-small`] = { file: smallFile, manifest: small, urlsFile };
+  }
 }
 
 /**

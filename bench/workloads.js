@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * The five benchmark workloads: their manifests (seeded, so every run of the
+ * The benchmark workloads: their manifests (seeded, so every run of the
  * bench sees the same stores) and the imgjob options they run with.
  */
 import { imagePath } from './catalog.js';
@@ -9,7 +9,7 @@ import { imagePath } from './catalog.js';
 /** @typedef {import('./catalog.js').ImageSet} ImageSet */
 /** @typedef {{ store_id: string, image_url: string[], visit_time: string }} Visit */
 /** @typedef {{ count: number, visits: Visit[] }} Manifest */
-/** @typedef {'W1' | 'W1m' | 'W2' | 'W3' | 'W3m' | 'W4' | 'W5' | 'W5m'} WorkloadId */
+/** @typedef {'W1' | 'W1m' | 'W2' | 'W3' | 'W3m' | 'W4' | 'W5' | 'W5m' | 'W6'} WorkloadId */
 
 /**
  * @typedef {object} Workload
@@ -21,10 +21,11 @@ import { imagePath } from './catalog.js';
  * @property {number} machines The `-c` it runs with.
  * @property {readonly string[]} options imgjob `run` options (besides manifest, -o, --force, --json).
  * @property {WorkloadId} [manifestOf] Runs on another workload's manifest.
+ * @property {readonly number[]} [smallSizes] W6: the smaller job it compares with (its first stores).
  */
 
 /** @type {readonly WorkloadId[]} */
-export const WORKLOAD_IDS = ['W1', 'W1m', 'W2', 'W3', 'W3m', 'W4', 'W5', 'W5m'];
+export const WORKLOAD_IDS = ['W1', 'W1m', 'W2', 'W3', 'W3m', 'W4', 'W5', 'W5m', 'W6'];
 
 /** Visits hold at most this many images; a store's visits are consecutive. */
 const VISIT_IMAGES = 20;
@@ -50,6 +51,9 @@ export function defineWorkloads(quick) {
   const w3mSizes = Array.from({ length: quick ? 32 : 256 }, () => 16);
   const w1mSizes = Array.from({ length: quick ? 50 : 200 }, () => 20);
   const fast = ['--gpu-delay', '0', '-c', '64', '--per-host', '64'];
+  // Growth: the same tiny image, 100 per store, at 100k and 1M images (quick: 10k and 100k).
+  const w6Sizes = Array.from({ length: quick ? 1_000 : 10_000 }, () => 100);
+  const w6Small = w6Sizes.slice(0, w6Sizes.length / 10);
   return {
     W1: {
       id: 'W1',
@@ -124,6 +128,16 @@ export function defineWorkloads(quick) {
       machines: 64,
       options: [...fast, '--header-only'],
       manifestOf: 'W3m',
+    },
+    W6: {
+      id: 'W6',
+      title: 'growth',
+      set: 'thumb',
+      storeSizes: w6Sizes,
+      smallSizes: w6Small,
+      gpuDelayMs: 0,
+      machines: 256,
+      options: ['--gpu-delay', '0', '-c', '256', '--per-host', '64'],
     },
   };
 }
