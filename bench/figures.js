@@ -30,6 +30,7 @@
  * @property {number} [smallWallMs] W6: the smaller job's wall time in the same repetition.
  * @property {number} [smallImages] W6: its images.
  * @property {number | undefined} [smallPeakRssMb] W6: its peak RSS.
+ * @property {number | undefined} [smallSavingMs] W6: its time saving the results file.
  */
 
 /**
@@ -157,12 +158,20 @@ export function figuresOf(workload, reps, extra) {
       const smallRss = median(reps.map((rep) => rep.smallPeakRssMb ?? NaN));
       const images = reps[0]?.images ?? 0;
       const smallImages = reps[0]?.smallImages ?? 0;
+      // Where the growth may go: the share of wall time spent keeping the results file.
+      const saving = median(reps.map((rep) => (rep.savingMs ?? NaN) / rep.wallMs));
+      const smallSaving = median(
+        reps.map((rep) => (rep.smallSavingMs ?? NaN) / (rep.smallWallMs ?? NaN)),
+      );
+      const savingText = Number.isFinite(saving)
+        ? `; saving the results file ${percent(saving)} of wall (${percent(smallSaving)} at ${count(smallImages)})`
+        : '';
       return [
         figure(
           label,
           `time per image at ${count(images)} ÷ at ${count(smallImages)}`,
           ratio,
-          `${ratio.toFixed(2)} (${big.toFixed(0)} ÷ ${small.toFixed(0)} µs per image; ${seconds(wall)} for ${count(images)}${cpuUse(reps)})`,
+          `${ratio.toFixed(2)} (${big.toFixed(0)} ÷ ${small.toFixed(0)} µs per image; ${seconds(wall)} for ${count(images)}${cpuUse(reps)}${savingText})`,
           1.15,
           'max',
           'ratio',

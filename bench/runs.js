@@ -77,6 +77,7 @@ export async function runWorkload(ctx, workload, earlier) {
     extra.smallWallMs = small.wallMs;
     extra.smallImages = small.images;
     extra.smallPeakRssMb = small.peakRssMb;
+    extra.smallSavingMs = small.savingMs;
   }
   measured ??= await runImgjob(ctx, workload, []);
   if (workload.id === 'W5' || workload.id === 'W5m') {
