@@ -31,6 +31,7 @@
  * @property {number} [smallImages] W6: its images.
  * @property {number | undefined} [smallPeakRssMb] W6: its peak RSS.
  * @property {number | undefined} [smallSavingMs] W6: its time saving the results file.
+ * @property {number | undefined} [smallCpuMs] W6: its CPU time.
  */
 
 /**
@@ -158,6 +159,13 @@ export function figuresOf(workload, reps, extra) {
       const smallRss = median(reps.map((rep) => rep.smallPeakRssMb ?? NaN));
       const images = reps[0]?.images ?? 0;
       const smallImages = reps[0]?.smallImages ?? 0;
+      // CPU per image too: on a shared machine it drifts less than wall time.
+      const cpuRatio = median(
+        reps.map(
+          (rep) => perImage(rep.cpuMs, rep.images) / perImage(rep.smallCpuMs, rep.smallImages),
+        ),
+      );
+      const cpuText = Number.isFinite(cpuRatio) ? `; CPU per image ${cpuRatio.toFixed(2)}×` : '';
       // Where the growth may go: the share of wall time spent keeping the results file.
       const saving = median(reps.map((rep) => (rep.savingMs ?? NaN) / rep.wallMs));
       const smallSaving = median(
@@ -171,7 +179,7 @@ export function figuresOf(workload, reps, extra) {
           label,
           `time per image at ${count(images)} ÷ at ${count(smallImages)}`,
           ratio,
-          `${ratio.toFixed(2)} (${big.toFixed(0)} ÷ ${small.toFixed(0)} µs per image; ${seconds(wall)} for ${count(images)}${cpuUse(reps)}${savingText})`,
+          `${ratio.toFixed(2)} (${big.toFixed(0)} ÷ ${small.toFixed(0)} µs per image; ${seconds(wall)} for ${count(images)}${cpuUse(reps)}${cpuText}${savingText})`,
           1.15,
           'max',
           'ratio',

@@ -78,6 +78,7 @@ export async function runWorkload(ctx, workload, earlier) {
     extra.smallImages = small.images;
     extra.smallPeakRssMb = small.peakRssMb;
     extra.smallSavingMs = small.savingMs;
+    extra.smallCpuMs = small.cpuMs;
   }
   measured ??= await runImgjob(ctx, workload, []);
   if (workload.id === 'W5' || workload.id === 'W5m') {
