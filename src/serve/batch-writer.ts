@@ -19,8 +19,10 @@ export type BatchWriterOptions = {
    */
   readonly intervalMs?: number | undefined;
   /**
-   * Changes that trigger a write at once, whatever the time.
-   * @default 2000
+   * Changes that trigger a write at once, whatever the time. Small enough
+   * that one write holds the event loop for milliseconds, not a tenth of a
+   * second (a job of refused stores makes thousands of changes a second).
+   * @default 500
    */
   readonly maxBatch?: number | undefined;
   /**
@@ -54,7 +56,7 @@ export class BatchWriter {
   constructor(records: JobRecords, options: BatchWriterOptions = {}) {
     this.#records = records;
     this.#intervalMs = options.intervalMs ?? 50;
-    this.#maxBatch = options.maxBatch ?? 2000;
+    this.#maxBatch = options.maxBatch ?? 500;
     this.#onError = options.onError ?? (() => undefined);
     this.#onRecovered = options.onRecovered ?? (() => undefined);
     this.#onSave = options.onSave;
