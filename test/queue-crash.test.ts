@@ -78,7 +78,7 @@ describe.skipIf(!available)('the queue when parts die', () => {
     expect(stopped.code, stopped.stderr).toBe(143);
     expect(stopped.stdout).toMatch(/handed back +store S0/);
 
-    // Default (30 s) locks: only a hand-back lets the store move on in time.
+    // Default (25 s) locks: only a hand-back lets the store move on in time.
     const second = await startWorker(url, { slots: 1 });
     await second.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout');
     job.openAll();

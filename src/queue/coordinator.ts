@@ -18,7 +18,6 @@ import { readWorkers } from './worker-watch.js';
 export const DEFAULT_QUEUE_WAIT_MS = 10 * 60_000;
 /** Default `--queue-retention`: how long an unfinished job's keys wait for `--resume`. */
 export const DEFAULT_QUEUE_RETENTION_MS = 7 * 24 * 3600_000;
-/** With stores out and no result for this long, say how many workers there are (and again). */
 const WAITING_NOTICE_MS = 30_000;
 /** How often the coordinator looks at the time (give up? say it waits?). */
 const WATCH_MS = 1_000;
@@ -57,6 +56,8 @@ export type QueueRunnerOptions = Pick<
   readonly queueWaitMs?: number | undefined;
   /** @default DEFAULT_QUEUE_RETENTION_MS */
   readonly retentionMs?: number | undefined;
+  /** With stores out and no result for this long, say how many workers there are (and again). @default 30_000 */
+  readonly waitingNoticeMs?: number | undefined;
 };
 
 /** Checks a `--queue` URL and the Redis behind it; throws an InputError (exit 2). */
@@ -143,12 +144,13 @@ export function openQueueRunner(target: RedisTarget, options: QueueRunnerOptions
       );
       return;
     }
-    const quiet = slots.taken > 0 && now - lastResult >= WAITING_NOTICE_MS;
+    const noticeMs = options.waitingNoticeMs ?? WAITING_NOTICE_MS;
+    const quiet = slots.taken > 0 && now - lastResult >= noticeMs;
     if (!quiet) {
       workers = undefined;
       return;
     }
-    if (bad || now - lastNotice < WAITING_NOTICE_MS) return;
+    if (bad || now - lastNotice < noticeMs) return;
     lastNotice = now;
     countWorkers()
       .then(() => {

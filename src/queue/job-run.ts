@@ -7,7 +7,7 @@ import type { StoreTask } from '../types.js';
 import { InputError } from '../utils/errors.js';
 import { applyEntry, storeMasterFailure } from './apply.js';
 import type { QueueRunnerOptions } from './coordinator.js';
-import { describeHolder, JobLease } from './lease.js';
+import { describeHolder, JobLease, type LeaseHolder } from './lease.js';
 import {
   CALLED_OFF,
   CANCEL_REASON,
@@ -65,6 +65,8 @@ export class JobRun {
   #leased = false;
   /** Every store ended: the job's keys go. */
   #done = false;
+  /** Another coordinator took the lease: this run stopped recording. */
+  #lostTo: LeaseHolder | undefined;
 
   constructor(
     job: PreparedJob,
@@ -105,9 +107,7 @@ export class JobRun {
       }
       this.#leased = true;
       this.#lease.keep((other) => {
-        this.#options.onNotice?.(
-          `lost the lease of the job: ${describeHolder(state.jobId, other)}; this run stops recording results`,
-        );
+        this.#lostTo = other;
         this.#stop.abort('lease lost');
       });
       await this.#work();
@@ -116,6 +116,12 @@ export class JobRun {
     } finally {
       signal.removeEventListener('abort', forward);
       await this.#end();
+    }
+    if (this.#lostTo) {
+      throw new InputError(
+        'E_QUEUE',
+        `--queue: lost the lease of the job: ${describeHolder(state.jobId, this.#lostTo)}; this run stopped recording its results`,
+      );
     }
     const stopped = this.#stop.signal.aborted;
     return { status: state.status, interrupted: stopped && state.status === 'ongoing' };
@@ -133,6 +139,8 @@ export class JobRun {
       ? AbortSignal.abort()
       : AbortSignal.timeout(GOODBYE_MS);
     try {
+      // The job's keys are the new holder's now.
+      if (this.#lostTo) return;
       if (this.#done) await this.#cleanUp(goodbye);
       else {
         if (this.#stop.signal.reason === CANCEL_REASON) await this.#callOff(goodbye);

@@ -73,6 +73,8 @@ export type RunRequest = {
   readonly queueWaitMs?: number | undefined;
   /** How long an unfinished job's keys stay in Redis for `--resume`. */
   readonly queueRetentionMs?: number | undefined;
+  /** How long the queue is quiet before the coordinator says what it waits for. @default 30 s */
+  readonly queueNoticeMs?: number | undefined;
   /** Counts downloads, results and saves for `--metrics-port`. */
   readonly metrics?: Tallies | undefined;
 };
@@ -177,6 +179,7 @@ async function runPrepared(
         onNotice,
         queueWaitMs: request.queueWaitMs,
         retentionMs: request.queueRetentionMs,
+        waitingNoticeMs: request.queueNoticeMs,
         // Redis stayed unusable, or another coordinator holds a job: every
         // job stops and saves, then the run ends with the reason.
         onGiveUp: (error) => {

@@ -179,6 +179,8 @@ async function runCommand(
       queue: flags.queue,
       queueWaitMs: flags.queueWait,
       queueRetentionMs: flags.queueRetention,
+      // Hidden knob for tests: the 30 s of quiet before "waiting: … workers".
+      queueNoticeMs: Number(process.env.IMGJOB_QUEUE_NOTICE_MS) || undefined,
       onQueueNotice: (line) => {
         log.event('queue', line, {}, 'notice');
       },
