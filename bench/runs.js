@@ -81,6 +81,17 @@ export async function runWorkload(ctx, workload, earlier) {
     extra.smallCpuMs = small.cpuMs;
   }
   measured ??= await runImgjob(ctx, workload, []);
+  if (workload.id === 'W3') {
+    // Paired: the same run with --metrics-port, in this repetition, going
+    // first or second in turn. What metrics cost is its CPU over the plain run's.
+    const metricsFirst = (earlier[workload.id]?.length ?? 0) % 2 === 1;
+    const plain = metricsFirst ? undefined : await runImgjob(ctx, workload, []);
+    const withMetrics = await runImgjob(ctx, workload, [], undefined, ['--metrics-port', '0']);
+    const base = plain ?? (await runImgjob(ctx, workload, []));
+    extra.metricsCpuMs = withMetrics.cpuMs;
+    extra.metricsWallMs = withMetrics.wallMs;
+    extra.plainCpuMs = base.cpuMs;
+  }
   if (workload.id === 'W5' || workload.id === 'W5m') {
     const w3 = (workload.id === 'W5' ? earlier.W3 : earlier.W3m)?.at(-1);
     if (w3) {
@@ -98,9 +109,16 @@ export async function runWorkload(ctx, workload, earlier) {
  * @param {Workload} workload
  * @param {readonly string[]} nodeFlags
  * @param {string} [key] Which manifest: by default the workload's.
+ * @param {readonly string[]} [runArgs] More `imgjob run` options.
  * @returns {Promise<Rep>}
  */
-async function runImgjob(ctx, workload, nodeFlags, key = workload.manifestOf ?? workload.id) {
+async function runImgjob(
+  ctx,
+  workload,
+  nodeFlags,
+  key = workload.manifestOf ?? workload.id,
+  runArgs = [],
+) {
   const entry = ctx.manifests[key];
   if (!entry) throw new Error(`no manifest written for ${key}`);
   const { file, manifest } = entry;
@@ -118,6 +136,7 @@ async function runImgjob(ctx, workload, nodeFlags, key = workload.manifestOf ?? 
       '--force',
       '--json',
       ...workload.options,
+      ...runArgs,
     ],
     // Asks imgjob for its own save statistics; a build without that hook ignores it.
     { cwd: ctx.repo, scratch: ctx.scratch, env: { IMGJOB_STATS: '1' } },

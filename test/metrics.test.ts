@@ -5,7 +5,8 @@
  * and the image counters equal the results the job recorded. `run` also
  * writes its events as JSON lines (--log-format json): jobs, stores, retries.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -14,8 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadResults } from '../src/results/reader.js';
 import { spawnCli, spawnServe, stopAll, waitForResults } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
-import { expectCountersRose, expectImagesOf, scrape } from './helpers/metrics.js';
+import { expectCountersRose, expectImagesOf, promtoolPath, scrape } from './helpers/metrics.js';
 import { finished, results, submitOk, waitForJob } from './helpers/serve-client.js';
+
+const METRICS_DOC = readFileSync(new URL('../docs/metrics.md', import.meta.url), 'utf8');
 
 let server: FaultServer;
 let dir: string;
@@ -94,6 +97,9 @@ describe('run --metrics-port', () => {
     // First and final save of A, first of B at least.
     expect(during.value('imgjob_results_save_seconds_count')).toBeGreaterThanOrEqual(3);
     expect(during.value('process_cpu_seconds_total')).toBeGreaterThan(0);
+    for (const family of during.types.keys()) {
+      if (family.startsWith('imgjob_')) expect(METRICS_DOC, family).toContain(`| \`${family}\``);
+    }
 
     gate.open();
     const ended = await run.exited;
@@ -172,6 +178,34 @@ describe('serve /metrics', () => {
     expect(after.value('imgjob_jobs', { state: 'failed' })).toBe(1);
     expect(after.value('imgjob_jobs', { state: 'ongoing' })).toBe(0);
     expect(after.value('imgjob_results_save_seconds_count')).toBeGreaterThan(0);
+  });
+});
+
+describe('docs/grafana-dashboard.json', () => {
+  it('queries only documented metrics, in PromQL that promtool accepts', () => {
+    const dashboard = JSON.parse(
+      readFileSync(new URL('../docs/grafana-dashboard.json', import.meta.url), 'utf8'),
+    ) as { panels: { title: string; targets?: { expr: string }[] }[] };
+    const queries = dashboard.panels.flatMap((panel) =>
+      (panel.targets ?? []).map((target) => ({ panel: panel.title, expr: target.expr })),
+    );
+    expect(queries.length).toBeGreaterThan(10);
+    for (const { panel, expr } of queries) {
+      for (const [name] of expr.matchAll(/imgjob_[a-z_]+/g)) {
+        const family = name.replace(/_bucket$/, '');
+        expect(METRICS_DOC, `${panel}: ${family}`).toContain(`| \`${family}\``);
+      }
+    }
+    const path = promtoolPath();
+    if (path === undefined) return;
+    // Grafana's variables as Prometheus would see them once Grafana filled them in.
+    const rules = queries.map(({ expr }, index) => ({
+      record: `imgjob_dashboard_${index}`,
+      expr: expr.replaceAll('$__rate_interval', '5m').replaceAll(/\$(job|instance)/g, '.*'),
+    }));
+    const file = join(dir, 'dashboard-rules.json');
+    writeFileSync(file, JSON.stringify({ groups: [{ name: 'dashboard', rules }] }));
+    execFileSync(path, ['check', 'rules', file], { stdio: 'pipe' });
   });
 });
 

@@ -166,6 +166,7 @@ Endpoints:
   DELETE /api/jobs/1             cancel a job (its unfinished stores fail)
   GET  /api/jobs/1/results       the results document of a job
   GET  /healthz                  200 ok, 503 stopping or unhealthy (says why)
+  GET  /metrics                  Prometheus metrics (docs/metrics.md)
 
 Submits need Content-Type: application/json. Requests from web pages of other
 origins are refused unless --allow-origin names them.
