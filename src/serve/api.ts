@@ -27,6 +27,8 @@ export type ApiRequest = {
   readonly contentType?: string | undefined;
   /** Reads the body's bytes; rejects with a BodyTooLargeError past the limit. */
   readonly body: () => Promise<Buffer>;
+  /** A request header by its lower-case name (the first, when sent twice). */
+  readonly header?: ((name: string) => string | undefined) | undefined;
 };
 
 export type ApiResponse = {
@@ -51,7 +53,7 @@ export type MetricsText = () => Promise<MetricsAnswer>;
 
 export function createApi(
   service: JobService,
-  dashboard?: (request: ApiRequest) => ApiResponse | undefined,
+  dashboard?: (request: ApiRequest) => ApiResponse | Promise<ApiResponse> | undefined,
   metricsText?: MetricsText,
 ): (request: ApiRequest) => Promise<ApiResponse> {
   const routes: readonly Route[] = [

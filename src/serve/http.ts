@@ -173,6 +173,10 @@ async function answer(
       query: target.searchParams,
       contentType: req.headers['content-type'],
       body: () => readBody(req, options.maxBodyBytes),
+      header: (name) => {
+        const value = req.headers[name];
+        return Array.isArray(value) ? value[0] : value;
+      },
     });
   } catch (error) {
     if (error instanceof ClientGoneError) {

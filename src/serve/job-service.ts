@@ -242,6 +242,26 @@ export class JobService {
     return this.view(id);
   }
 
+  /**
+   * Takes up the failed stores of an ended job again (as `run --retry-failed`
+   * does): each from its first image without a `done` result, done images
+   * kept; a cancelled job's stores failed with "cancelled" go on the same way.
+   * `running` when the job has not ended; undefined for an unknown job.
+   */
+  retryFailed(
+    id: number,
+  ): { readonly view: JobView; readonly reopened: number } | 'running' | undefined {
+    if (this.#live.has(id)) return 'running';
+    if (this.#stop.signal.aborted) throw new ShuttingDownError();
+    const job = this.#records.load(id);
+    if (job === undefined) return undefined;
+    let reopened = 0;
+    this.#start(id, job.input, job.state, 'retried', () => {
+      reopened = job.state.reopenFailedStores();
+    });
+    return { view: jobView(job.state.toDocument()), reopened };
+  }
+
   /** Recent jobs, newest first (running ones with their counts of this instant). */
   list(limit: number, before?: number): JobSummary[] {
     return this.#records.list(limit, before).map((summary) => {
@@ -309,11 +329,20 @@ export class JobService {
     return this.#stop.signal.aborted;
   }
 
-  #start(id: number, input: JobInput, state: JobState, how: 'submitted' | 'resumed'): void {
+  /** `before` runs once the job's changes are recorded, before it starts (a retry reopens its stores there). */
+  #start(
+    id: number,
+    input: JobInput,
+    state: JobState,
+    how: 'submitted' | 'resumed' | 'retried',
+    before?: () => void,
+  ): void {
     const log = this.#options.log;
     const started = performance.now();
-    if (log) logJobStart(log, how, String(id), state.counts);
+    // A retry takes the job up again: a resume, to the log.
+    if (log) logJobStart(log, how === 'retried' ? 'resumed' : how, String(id), state.counts);
     this.#writer.watch(state);
+    before?.();
     state.startRun();
     const cancel = new AbortController();
     const signal = AbortSignal.any([this.#stop.signal, cancel.signal]);

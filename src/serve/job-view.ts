@@ -3,14 +3,11 @@
  * and one line per store with the store's own counts — without the images
  * (those are in `/api/jobs/<id>/results`).
  */
-import type { Counts, JobStatus, ResultsDocument, StoreStatus } from '../types.js';
+import type { Counts, JobStatus, ResultsDocument } from '../types.js';
+import { CANCELLED, type StoreRow } from '../web/api-shapes.js';
 
-export type StoreSummary = {
-  readonly store_id: string;
-  readonly status: StoreStatus;
-  readonly error?: string;
-  readonly counts: Omit<Counts, 'stores'>;
-};
+/** One store at a glance: the search's row without its position. */
+export type StoreSummary = Omit<StoreRow, 'index'>;
 
 export type JobView = {
   readonly job_id: string;
@@ -24,8 +21,7 @@ export type JobView = {
   readonly stores: readonly StoreSummary[];
 };
 
-/** The error of a store ended by `DELETE /api/jobs/<id>`. */
-export const CANCELLED = 'cancelled';
+export { CANCELLED };
 
 export function jobView(document: ResultsDocument): JobView {
   const stores = document.stores.map((store): StoreSummary => {

@@ -3,7 +3,10 @@
  * reads them, and the server (src/serve/dashboard) builds its answers to
  * match. Types only, and nothing of the server, so the page can import them.
  */
-import type { Counts, JobStatus } from '../types.js';
+import type { Counts, JobStatus, StoreStatus } from '../types.js';
+
+/** The error of a store ended by a cancel (`DELETE /api/jobs/<id>`, the page's Cancel button). */
+export const CANCELLED = 'cancelled';
 
 /** One line of the job list (`GET /api/jobs`). */
 export type JobSummary = {
@@ -19,6 +22,34 @@ export type JobSummary = {
 export type JobRow = JobSummary & {
   /** Stores that reached an end (completed, failed or skipped). */
   readonly stores_done: number;
+  /** Ended by a cancel: its unfinished stores failed with the error `cancelled`. */
+  readonly cancelled?: boolean;
+};
+
+/** One store of `GET /api/jobs/<id>/stores` (the job page's search). */
+export type StoreRow = {
+  /** Its position in the job. */
+  readonly index: number;
+  readonly store_id: string;
+  readonly status: StoreStatus;
+  readonly error?: string;
+  readonly counts: Omit<Counts, 'stores'>;
+};
+
+/** One page of a store search; `next_after` is the `after` of the next page, if any. */
+export type StorePage = {
+  readonly total: number;
+  readonly stores: readonly StoreRow[];
+  readonly next_after: number | null;
+};
+
+/** What a dashboard action (`POST /api/jobs/<id>/cancel|retry`) answers: the job's new state. */
+export type ActionResult = {
+  readonly job_id: string;
+  readonly status: JobStatus;
+  readonly cancelled: boolean;
+  /** What happened, in words for the page. */
+  readonly message: string;
 };
 
 /** A worker process of `serve --queue`, as the dashboard's Workers panel shows it. */

@@ -1,4 +1,5 @@
 /** The JSON API the page reads — the same one scripts use. */
+import type { ActionResult, StorePage } from './api-shapes.js';
 import type { Overview, ResultsDocument, Sample } from './model.js';
 
 export class ApiError extends Error {
@@ -38,4 +39,29 @@ export function results(id: string): Promise<ResultsDocument> {
 export async function timeline(id: string): Promise<Sample[]> {
   const body = await getJson<{ samples: Sample[] }>(`/api/jobs/${encodeURIComponent(id)}/timeline`);
   return body.samples;
+}
+
+export type StoreSearch = { readonly q: string; readonly after?: number | undefined };
+
+/** A page of a job's stores whose id or error holds `q`, searched by the server. */
+export function stores(id: string, search: StoreSearch, limit = 50): Promise<StorePage> {
+  const params = new URLSearchParams({ q: search.q, limit: String(limit) });
+  if (search.after !== undefined) params.set('after', String(search.after));
+  return getJson(`/api/jobs/${encodeURIComponent(id)}/stores?${params.toString()}`);
+}
+
+/**
+ * A job page's action (`cancel`, `retry`): a POST with this page's token,
+ * which the server gave it inside the page; rejects with the server's reason.
+ */
+export async function act(id: string, action: 'cancel' | 'retry'): Promise<ActionResult> {
+  const token =
+    document.querySelector<HTMLMetaElement>('meta[name="imgjob-page-token"]')?.content ?? '';
+  const res = await fetch(`/api/jobs/${encodeURIComponent(id)}/${action}`, {
+    method: 'POST',
+    headers: { accept: 'application/json', 'x-imgjob-token': token },
+  });
+  const body = (await res.json().catch(() => ({}))) as { error?: string };
+  if (!res.ok) throw new ApiError(res.status, body.error ?? `${action}: HTTP ${res.status}`);
+  return body as ActionResult;
 }

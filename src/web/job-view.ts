@@ -5,9 +5,13 @@
  * self-contained HTML report (data from the file, no request at all).
  */
 import * as api from './api.js';
+import { CANCELLED } from './api-shapes.js';
 import { attachCellTips, strip } from './cells.js';
 import { throughputChart } from './chart.js';
 import { el, replaceChildren } from './dom.js';
+import { errorGroups, renderErrorGroups } from './error-groups.js';
+import { JobActions } from './job-actions.js';
+import { localStoreSource, storeSearch, type StoreSource } from './store-search.js';
 import { activeSamples } from './timeline.js';
 import * as format from './format.js';
 import { badge, progress } from './jobs-view.js';
@@ -29,6 +33,10 @@ const FIRST_STORES = 100;
 export type JobPageOptions = {
   /** A report: no links back to a server, and a note on when it was written. */
   readonly report?: { readonly generatedAt: string } | undefined;
+  /** The buttons that act on the job (a live page only). */
+  readonly actions?: JobActions | undefined;
+  /** Where the search looks: the server, or (by default) the document the page holds. */
+  readonly stores?: StoreSource | undefined;
 };
 
 export class JobPage {
@@ -44,6 +52,8 @@ export class JobPage {
   readonly #summary = el('section', { class: 'summary', 'aria-label': 'Summary' });
   readonly #chart = el('section', { class: 'throughput', 'aria-labelledby': 'h-throughput' });
   readonly #failed = el('section', { class: 'failed-stores', 'aria-labelledby': 'h-failed' });
+  readonly #errors = el('section', { class: 'errors', 'aria-labelledby': 'h-errors' });
+  readonly #search = el('div');
   readonly #stores = el('section', { class: 'stores', 'aria-labelledby': 'h-stores' });
   readonly #title = el('h1');
 
@@ -61,9 +71,12 @@ export class JobPage {
       root,
       options.report ? null : el('p', { class: 'crumbs' }, el('a', { href: '/' }, '← All jobs')),
       this.#title,
+      options.actions?.element,
       this.#summary,
       this.#chart,
+      this.#errors,
       this.#failed,
+      this.#search,
       this.#stores,
     );
     attachCellTips(root, (s, i) => {
@@ -76,6 +89,7 @@ export class JobPage {
 
   show(document: ResultsDocument, samples: readonly Sample[]): void {
     this.#job = liveJob(document);
+    replaceChildren(this.#search, storeSearch(this.#options.stores ?? localStoreSource(this.#job)));
     this.#samples = [...samples];
     this.#dirty = 'all';
     this.#render();
@@ -101,8 +115,10 @@ export class JobPage {
     const focused =
       document.activeElement instanceof HTMLElement ? document.activeElement.dataset : undefined;
     const focusKey = focused?.s !== undefined ? [focused.s, focused.i] : undefined;
-    replaceChildren(this.#title, `Job ${format.jobLabel(job.job_id)} `, badge(job.status));
-    document.title = `imgjob · job ${format.jobLabel(job.job_id)} · ${job.status}`;
+    const status = shownStatus(job);
+    replaceChildren(this.#title, `Job ${format.jobLabel(job.job_id)} `, badge(status));
+    document.title = `imgjob · job ${format.jobLabel(job.job_id)} · ${status}`;
+    this.#options.actions?.update(job.status);
     this.#renderSummary(job);
     this.#renderChart(job);
     const dirty = this.#dirty;
@@ -239,6 +255,7 @@ export class JobPage {
   }
 
   #renderFailed(job: LiveJob): void {
+    renderErrorGroups(this.#errors, errorGroups(job));
     const failed = job.stores
       .map((store, s) => ({ store, s }))
       .filter(({ store }) => store.status === 'failed');
@@ -343,10 +360,16 @@ export class JobPage {
   }
 }
 
+/** `cancelled` for a job ended by a cancel (a failed job to the API), else its status. */
+function shownStatus(job: LiveJob): string {
+  return job.status === 'failed' && job.stores.some((store) => store.error === CANCELLED)
+    ? 'cancelled'
+    : job.status;
+}
+
 /** The live job page: loads the results and the samples, then follows `job` events. */
 export function jobView(root: HTMLElement, id: string): LiveView {
-  const page = new JobPage(root);
-  return {
+  const view: LiveView = {
     job: id,
     async load() {
       try {
@@ -366,4 +389,11 @@ export function jobView(root: HTMLElement, id: string): LiveView {
       page.update(delta);
     },
   };
+  // After a cancel or a retry the job is read again: a retry takes failed stores back, which events never do.
+  const actions = new JobActions(id, () => view.load());
+  const page = new JobPage(root, {
+    actions,
+    stores: (q, after) => api.stores(id, { q, after }),
+  });
+  return view;
 }

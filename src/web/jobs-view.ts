@@ -297,7 +297,7 @@ function jobRow(job: JobRow, now: number): HTMLTableRowElement {
     el(
       'td',
       { 'data-label': 'Status' },
-      badge(job.status),
+      badge(job.cancelled === true ? 'cancelled' : job.status),
       job.status === 'ongoing' ? el('span', { class: 'waiting-workers' }, waitingNote()) : '',
     ),
     el('td', { 'data-label': 'Progress' }, progress({ ...counts, total: counts.images })),

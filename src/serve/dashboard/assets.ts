@@ -33,8 +33,17 @@ const TYPES: ReadonlyMap<string, string> = new Map([
   ['icon.svg', 'image/svg+xml'],
 ]);
 
+/** Where the page's token goes in index.html. */
+const TOKEN_PLACE = '__IMGJOB_PAGE_TOKEN__';
+
 export class Assets {
   readonly #cache = new Map<string, Asset>();
+  readonly #pageToken: (() => string) | undefined;
+
+  /** `pageToken` fills index.html's token in, fresh for every page served. */
+  constructor(pageToken?: () => string) {
+    this.#pageToken = pageToken;
+  }
 
   /** Whether `name` is one of the dashboard's files. */
   has(name: string): boolean {
@@ -51,11 +60,12 @@ export class Assets {
       res.end('imgjob: the dashboard files are missing; build the package (npm run build)\n');
       return;
     }
+    if (name === 'index.html' && this.#pageToken) asset = this.#withToken(asset, this.#pageToken());
     const headers = {
       'content-type': asset.type,
       etag: asset.etag,
-      // The page itself is always checked again, so a new version shows at once.
-      'cache-control': name === 'index.html' ? 'no-cache' : 'public, max-age=300',
+      // The page itself is never kept: each one carries its own token.
+      'cache-control': name === 'index.html' ? 'no-store' : 'public, max-age=300',
       'content-security-policy': CSP,
       'x-content-type-options': 'nosniff',
       'referrer-policy': 'no-referrer',
@@ -68,6 +78,11 @@ export class Assets {
     }
     res.writeHead(200, { ...headers, 'content-length': asset.body.length });
     res.end(req.method === 'HEAD' ? undefined : asset.body);
+  }
+
+  #withToken(asset: Asset, token: string): Asset {
+    const body = Buffer.from(asset.body.toString('utf8').replace(TOKEN_PLACE, token));
+    return { ...asset, body, etag: `"${token.slice(-16)}"` };
   }
 
   #load(name: string): Asset {

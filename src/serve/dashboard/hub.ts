@@ -119,6 +119,15 @@ export class EventHub {
     return this.#samples.get(id) ?? [];
   }
 
+  /** A finished job taken up again (the page's Retry): followed again as an ongoing one. */
+  reopened(id: number): void {
+    this.#ongoing.add(id);
+    // Watched from its reopened state: a store that fails again (failed,
+    // pending, failed) is a change the page must hear of.
+    const document = this.#watches.has(id) ? this.#source.results(id) : undefined;
+    if (document) this.#watches.set(id, new JobWatch(document));
+  }
+
   /** Takes a request for `GET /api/events` over: it becomes a stream until either side ends it. */
   connect(
     req: IncomingMessage,

@@ -17,20 +17,22 @@ import type { Database } from 'better-sqlite3';
 import type { JobStatus } from '../../types.js';
 import type { WorkerInfo } from '../../web/api-shapes.js';
 import type { ApiRequest, ApiResponse } from '../api.js';
+import { PageTokens } from './actions.js';
 import { Assets } from './assets.js';
 import { EventHub, type HubOptions, type JobSource } from './hub.js';
 import { JobQuery } from './job-query.js';
+import { createJobRoutes, type JobActions } from './job-routes.js';
 
 export type DashboardOptions = HubOptions & {
   readonly db: Database;
-  readonly jobs: JobSource;
+  readonly jobs: JobSource & JobActions;
   /** The queue's workers, with `serve --queue`; without it the page shows no Workers panel. */
   readonly workers?: (() => readonly WorkerInfo[]) | undefined;
 };
 
 export type Dashboard = {
   /** The answer to a dashboard request, or undefined when it is not one. */
-  readonly route: (request: ApiRequest) => ApiResponse | undefined;
+  readonly route: (request: ApiRequest) => ApiResponse | Promise<ApiResponse> | undefined;
   /** Event streams open now. */
   readonly streamCount: number;
   /** Looks at the jobs now, without waiting for the timer. */
@@ -43,12 +45,17 @@ export type Dashboard = {
 
 const STATUSES: ReadonlySet<string> = new Set(['ongoing', 'completed', 'failed']);
 const MAX_PAGE = 200;
-const DASHBOARD_API = /^\/api\/(overview|events|jobs\/[^/]+\/timeline)\/?$/;
+const DASHBOARD_API = /^\/api\/(overview|events|jobs\/[^/]+\/(timeline|stores|cancel|retry))\/?$/;
 
 export function createDashboard(options: DashboardOptions): Dashboard {
   const query = new JobQuery(options.db);
   const hub = new EventHub(query, options.jobs, options);
-  const assets = new Assets();
+  const tokens = new PageTokens();
+  // Every page gets its own token, for the buttons that act (actions.ts).
+  const assets = new Assets(() => tokens.issue());
+  const jobRoutes = createJobRoutes(options.db, options.jobs, tokens, (id) => {
+    hub.reopened(id);
+  });
 
   const page = (name: string): ApiResponse => ({
     status: 200,
@@ -134,6 +141,23 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       if ((match = /^\/api\/jobs\/([^/]+)\/timeline\/?$/.exec(path)))
         return only(method, () => timeline(match?.[1] ?? ''));
       if (/^\/api\/events\/?$/.test(path)) return only(method, () => events(request));
+      if ((match = /^\/api\/jobs\/([^/]+)\/stores\/?$/.exec(path))) {
+        const id = jobId(match[1] ?? '');
+        return only(method, () =>
+          id === undefined ? noJob(match?.[1] ?? '') : jobRoutes.search(id, request),
+        );
+      }
+      if ((match = /^\/api\/jobs\/([^/]+)\/(cancel|retry)\/?$/.exec(path))) {
+        const id = jobId(match[1] ?? '');
+        const action = match[2] === 'cancel' ? 'cancel' : 'retry';
+        if (method !== 'POST')
+          return {
+            status: 405,
+            headers: { allow: 'POST' },
+            body: { error: `${method} is not allowed here; use POST` },
+          };
+        return id === undefined ? noJob(match[1] ?? '') : jobRoutes.act(action, id, request);
+      }
       return undefined;
     },
     get streamCount() {
@@ -177,6 +201,10 @@ function whole<T extends number | undefined>(
   const value = Number(text);
   if (/^\d+$/.test(text) && value >= 1 && value <= max) return value;
   return `expected a whole number from 1 to ${max}, got ${JSON.stringify(text)}`;
+}
+
+function noJob(raw: string): ApiResponse {
+  return { status: 404, body: { error: `no job ${raw}` } };
 }
 
 function badRequest(error: string): ApiResponse {

@@ -7,7 +7,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 
 import type { JobStatus } from '../../types.js';
-import type { JobRow } from '../../web/api-shapes.js';
+import { CANCELLED, type JobRow } from '../../web/api-shapes.js';
 
 export type { JobRow };
 
@@ -34,11 +34,18 @@ type Row = {
   created_at: string;
   updated_at: string;
   finished_at: string | null;
+  cancelled: 0 | 1;
 };
 
-const BASE_COLUMNS = `id, status, store_count, image_count, done, failed, skipped, created_at, updated_at, finished_at`;
+// A cancel leaves a failed job whose unfinished stores failed "cancelled":
+// looked for in failed jobs only, and stops at the first such store.
+const CANCELLED_COLUMN = `CASE WHEN status = 'failed' THEN EXISTS (SELECT 1 FROM stores c
+    WHERE c.job_id = jobs.id AND c.status = 'failed' AND c.error = '${CANCELLED}') ELSE 0 END AS cancelled`;
+const BASE_COLUMNS = `id, status, store_count, image_count, done, failed, skipped, created_at, updated_at, finished_at,
+  ${CANCELLED_COLUMN}`;
 const COLUMNS = `
   id, status, store_count, image_count, done, failed, skipped, created_at, updated_at, finished_at,
+  ${CANCELLED_COLUMN},
   (SELECT COUNT(*) FROM stores s
     WHERE s.job_id = jobs.id AND s.status IN ('completed', 'failed', 'skipped')) AS stores_done`;
 
@@ -155,5 +162,6 @@ function rowOf(row: Row): JobRow {
       pending: images - done - failed - skipped,
     },
     stores_done: row.stores_done,
+    ...(row.cancelled === 1 ? { cancelled: true } : {}),
   };
 }

@@ -26,7 +26,7 @@ export class JobWatch {
     this.#finished = document.status !== 'ongoing';
   }
 
-  /** Nothing more can change (until a restart resumes it, which starts a new watch). */
+  /** Nothing more can change (until a restart resumes it or a retry reopens it: each starts a new watch). */
   get finished(): boolean {
     return this.#finished;
   }

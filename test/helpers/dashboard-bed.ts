@@ -1,0 +1,51 @@
+/**
+ * What the dashboard's browser test files share: a fault server for the
+ * images, an `imgjob serve` on a free port whose dashboard looks often, and
+ * one headless Chromium — started before the file's tests, stopped after.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll } from 'vitest';
+
+import { createAddressGuard } from '../../src/download/address-guard.js';
+import { startServer, type RunningServer } from '../../src/serve/server.js';
+import { launchBrowser, type TestBrowser } from './browser.js';
+import { startFaultServer, type FaultServer } from './fault-server.js';
+import { serveOptions } from './serve-options.js';
+
+export type DashboardBed = {
+  readonly images: FaultServer;
+  readonly server: RunningServer;
+  readonly browser: TestBrowser;
+  /** The server's origin, `http://127.0.0.1:<port>`. */
+  readonly base: string;
+};
+
+/** The bed of this file; its fields are there once `beforeAll` ran (when `run`). */
+export function dashboardBed(name: string, run: boolean): DashboardBed {
+  const folder = mkdtempSync(join(tmpdir(), `imgjob-${name}-`));
+  const bed = {} as { -readonly [K in keyof DashboardBed]: DashboardBed[K] };
+  beforeAll(async () => {
+    if (!run) return;
+    bed.images = await startFaultServer();
+    bed.server = await startServer({
+      port: 0,
+      dbPath: join(folder, `${name}.db`),
+      options: serveOptions({ concurrency: 4, perHost: 32 }),
+      addressGuard: createAddressGuard({ allow: ['127.0.0.1'] }),
+      dashboard: { intervalMs: 25, jobsEveryMs: 100, retryMs: 100 },
+    });
+    bed.base = bed.server.url;
+    bed.browser = await launchBrowser();
+  }, 60_000);
+  afterAll(async () => {
+    if (!run) return;
+    await bed.browser.close();
+    await bed.server.close();
+    await bed.images.close();
+    rmSync(folder, { recursive: true, force: true });
+  });
+  return bed;
+}
