@@ -367,8 +367,12 @@ function shownStatus(job: LiveJob): string {
     : job.status;
 }
 
-/** The live job page: loads the results and the samples, then follows `job` events. */
-export function jobView(root: HTMLElement, id: string): LiveView {
+/**
+ * The live job page: loads the results and the samples, then follows `job`
+ * events. `reload` loads it again through the live connection (Live.reload),
+ * so the events that come meanwhile are applied after, not lost.
+ */
+export function jobView(root: HTMLElement, id: string, reload: () => Promise<void>): LiveView {
   const view: LiveView = {
     job: id,
     async load() {
@@ -390,7 +394,7 @@ export function jobView(root: HTMLElement, id: string): LiveView {
     },
   };
   // After a cancel or a retry the job is read again: a retry takes failed stores back, which events never do.
-  const actions = new JobActions(id, () => view.load());
+  const actions = new JobActions(id, reload);
   const page = new JobPage(root, {
     actions,
     stores: (q, after) => api.stores(id, { q, after }),

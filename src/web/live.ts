@@ -64,6 +64,11 @@ export class Live {
     }
   }
 
+  /** Loads the view afresh (after it acted on its job); events meanwhile wait and follow. */
+  reload(): Promise<void> {
+    return this.#load();
+  }
+
   pause(): void {
     if (this.#paused) return;
     this.#paused = true;

@@ -53,7 +53,7 @@ function startApp(root: HTMLElement): void {
     const container = el('div');
     replaceChildren(root, container);
     if (match) {
-      live.show(jobView(container, decodeURIComponent(match[1] ?? '')));
+      live.show(jobView(container, decodeURIComponent(match[1] ?? ''), () => live.reload()));
     } else {
       const params = new URLSearchParams(location.search);
       document.title = 'imgjob · jobs';
