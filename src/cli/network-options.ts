@@ -29,7 +29,7 @@ export function addNetworkOptions(command: Command): Command {
   return command
     .option(
       '--proxy <url>',
-      'a proxy for every download, http://[user:password@]host:port ("" for none; default: http_proxy, HTTPS_PROXY, either case)',
+      'a proxy for every download: http://[user:password@]host:port, "" for none (default: HTTP_PROXY, HTTPS_PROXY, either case)',
     )
     .addOption(noProxy)
     .addOption(

@@ -219,7 +219,7 @@ export function renderProgress(figures: ProgressFigures, width = Infinity): stri
       ? [{ text: `· ETA ${formatDuration(figures.pending / rate)}`, keep: 4 }]
       : []),
     ...(figures.paused ? [{ text: `· ${figures.paused}`, keep: 4.5 }] : []),
-    ...(figures.slowest ? [{ text: `· ${figures.slowest}`, keep: 0.5 }] : []),
+    ...(figures.slowest ? [{ text: `· ${figures.slowest}`, keep: 3.5 }] : []),
   ];
   const line = (): string =>
     fields
