@@ -57,8 +57,8 @@ describe.skipIf(!available)('the queue housekeeping', () => {
     expect(listed?.expires_in_s).toBeGreaterThan(7000);
     expect(listed?.expires_in_s).toBeLessThanOrEqual(7200);
     const text = await runCli(['queue', 'status', '--queue', url]);
-    expect(text.stdout).toContain(`${jobId}  0 waiting, 0 active, 0 stalled`);
-    expect(text.stdout).toContain('no coordinator, keys expire in 2 h');
+    expect(text.stdout).toContain(`  ${jobId}: no coordinator; keys expire in 2 h\n`);
+    expect(text.stdout).toContain('    stores: 0 waiting, 0 active, 0 stalled, 0 failed;');
     expect(text.stdout).toContain('workers: none on this queue');
 
     const cleaned = await runCli(['queue', 'clean', '--queue', url, '--job', jobId]);

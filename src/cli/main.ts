@@ -95,6 +95,7 @@ Examples:
   imgjob validate manifest.json                  # check it, download nothing
   imgjob status manifest.results.json            # where does the job stand?
   imgjob status --watch manifest.results.json    # follow it until it ends
+  imgjob queue status --queue redis://host/0     # the jobs and workers of a --queue
 
 Exit codes: 0 completed · 1 failed · 2 bad input or usage · 3 (status) unfinished
             70 internal error (a bug: please report it)

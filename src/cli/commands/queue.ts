@@ -76,9 +76,10 @@ function renderOverview(overview: QueueOverview): string {
         ? `coordinator ${job.coordinator.host} (pid ${job.coordinator.pid})`
         : 'no coordinator';
       const expiry =
-        job.expires_in_s === null ? '' : `, keys expire in ${formatSeconds(job.expires_in_s)}`;
+        job.expires_in_s === null ? '' : `; keys expire in ${formatSeconds(job.expires_in_s)}`;
+      lines.push(`  ${job.job_id}: ${by}${expiry}`);
       lines.push(
-        `  ${job.job_id}  ${job.waiting} waiting, ${job.active} active, ${job.stalled} stalled, ${job.failed} failed, ${job.unread} results unread; ${by}${expiry}`,
+        `    stores: ${job.waiting} waiting, ${job.active} active, ${job.stalled} stalled, ${job.failed} failed; ${job.unread} results unread`,
       );
     }
   }
