@@ -5,10 +5,14 @@
  * through a CONNECT tunnel, as curl sends them; hosts on the no-proxy list
  * are reached directly, through the same connector as without a proxy.
  *
- * What survives the proxy agent: `connections` still caps each origin's
- * pool (a tunnel per connection), and undici's timers. What does not: the
- * connector, since the proxy opens the connections; so a guarded connector's
- * check moves in front of the proxy (`guardProxiedTargets`).
+ * What survives the proxy agent: undici's timers; for https, `connections`
+ * still caps each origin's pool (a tunnel per connection). For plain http
+ * undici keeps one pool to the proxy per origin with no cap of its own: the
+ * hosts' turns (hosts.ts) keep every host within `--per-host` all the same.
+ * What does not survive: the connector, since the proxy opens the
+ * connections; a guarded connector's check moves in front of the proxy
+ * (`guardProxiedTargets`), and the DNS cache is not used for proxied hosts
+ * (the proxy resolves them).
  */
 import { Agent, EnvHttpProxyAgent, type buildConnector, type Dispatcher } from 'undici';
 
