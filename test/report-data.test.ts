@@ -16,10 +16,13 @@ import { loadResults } from '../src/results/reader.js';
 import type { ImageResult, ResultsDocument } from '../src/types.js';
 import { runCli, stopAll } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
+import { ptyIt, runOnPty } from './helpers/pty.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'imgjob-report-data-'));
 let server: FaultServer;
 let duck: DuckDBConnection;
+/** The results file of the first test's job. */
+let results = '';
 
 beforeAll(async () => {
   server = await startFaultServer();
@@ -63,7 +66,7 @@ describe('imgjob report --parquet --jsonl', () => {
     ].map((visit) => ({ ...visit, image_url: visit.image_url.map((path) => server.url(path)) }));
     const manifest = join(dir, 'job.json');
     writeFileSync(manifest, JSON.stringify({ count: visits.length, visits }));
-    const results = join(dir, 'job.results.json');
+    results = join(dir, 'job.results.json');
     await runCli(['run', manifest, '-o', results, '--gpu-delay', '0', '--retries', '0']);
     const document = await loadResults(results);
     expect(document.counts).toMatchObject({ images: 7, failed: 1 });
@@ -112,6 +115,16 @@ describe('imgjob report --parquet --jsonl', () => {
     expect(piped.stdout.trimEnd().split('\n')).toEqual(
       readFileSync(jsonl, 'utf8').trimEnd().split('\n'),
     );
+  });
+
+  ptyIt('refuses to write Parquet to a terminal', async () => {
+    expect(results).not.toBe('');
+    const onTerminal = await runOnPty(dir, ['report', results, '--parquet', '-'], {
+      cols: 80,
+      rows: 24,
+    }).result;
+    expect(onTerminal.code).toBe(2);
+    expect(onTerminal.output).toContain('would write binary data to the terminal');
   });
 
   it('writes a job of several row groups that reads back whole', async () => {

@@ -71,6 +71,12 @@ async function reportCommand(paths: string[], flags: ReportFlags, io: CliIo): Pr
     throw new InputError('E_USAGE', `report: give at least one of ${options}`);
   }
   checkTargets(targets, 'report');
+  if (io.stdout.isTTY && targets.some((t) => t.kind === 'parquet' && t.path === '-')) {
+    throw new InputError(
+      'E_USAGE',
+      'report: --parquet - would write binary data to the terminal; give a file, or redirect stdout',
+    );
+  }
   const documents = [];
   for (const path of paths) documents.push(await loadResults(path));
   const written = await writeReports(targets, documents, io.stdout, {
