@@ -12,7 +12,7 @@ import type { Route } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { guardPage, requireBrowser } from './helpers/browser.js';
-import { dashboardBed } from './helpers/dashboard-bed.js';
+import { dashboardBed, eventually } from './helpers/dashboard-bed.js';
 import { call, finished, submitOk, waitForJob } from './helpers/serve-client.js';
 
 /** What the page functions below use of the DOM (this Node program has no DOM types). */
@@ -102,9 +102,9 @@ describe.skipIf(!run)('the job page acts', () => {
     expect(route.request().headers()['x-imgjob-token']).toMatch(/^[\w.-]{20,}$/);
     await route.continue();
 
-    await expect
-      .poll(() => page.locator('.action-message').textContent())
-      .toBe(`job ${id}: 3 failed stores taken up again`);
+    await eventually(() => page.locator('.action-message').textContent()).toBe(
+      `job ${id}: 3 failed stores taken up again`,
+    );
     const after = await waitForJob(bed.base, id, finished);
     expect(Object.fromEntries(after.stores.map((store) => [store.store_id, store.status]))).toEqual(
       {
@@ -117,14 +117,12 @@ describe.skipIf(!run)('the job page acts', () => {
     );
     // Done images were kept: FLAKY1's first image was not fetched again.
     expect(bed.images.requestsTo('/img/image.png').length).toBe(2);
-    await expect
-      .poll(() =>
-        page.$$eval('.error-groups tbody tr th', (cells) =>
-          cells.map((cell) => (cell as unknown as Text).textContent),
-        ),
-      )
-      .toEqual(['E_NOT_IMAGE']);
-    await expect.poll(() => page.locator('h1 .badge').textContent()).toBe('failed');
+    await eventually(() =>
+      page.$$eval('.error-groups tbody tr th', (cells) =>
+        cells.map((cell) => (cell as unknown as Text).textContent),
+      ),
+    ).toEqual(['E_NOT_IMAGE']);
+    await eventually(() => page.locator('h1 .badge').textContent()).toBe('failed');
     expect(seen.outside).toEqual([]);
     expect(seen.errors).toEqual([]);
     await page.close();
@@ -144,7 +142,7 @@ describe.skipIf(!run)('the job page acts', () => {
     const { page, seen } = await open(`/jobs/${id}`);
     const cancel = page.getByRole('button', { name: 'Cancel job' });
     const retry = page.getByRole('button', { name: 'Retry failed stores' });
-    await expect.poll(() => cancel.isEnabled()).toBe(true);
+    await eventually(() => cancel.isEnabled()).toBe(true);
     expect(await retry.isDisabled()).toBe(true);
 
     page.once('dialog', (dialog) => void dialog.accept());
@@ -155,7 +153,7 @@ describe.skipIf(!run)('the job page acts', () => {
     expect(await retry.isDisabled()).toBe(true);
     await route.continue();
 
-    await expect.poll(() => page.locator('h1 .badge').textContent()).toBe('cancelled');
+    await eventually(() => page.locator('h1 .badge').textContent()).toBe('cancelled');
     const document = await waitForJob(bed.base, id, finished);
     expect(document.status).toBe('failed');
     expect(document.stores.filter((store) => store.error === 'cancelled')).toHaveLength(2);
@@ -165,7 +163,7 @@ describe.skipIf(!run)('the job page acts', () => {
     // The jobs list says it too, in the same colour, unlike a failed job's.
     await page.goto(`${bed.base}/`);
     const row = page.locator(`tr[data-job="${id}"] .badge`);
-    await expect.poll(() => row.textContent()).toBe('cancelled');
+    await eventually(() => row.textContent()).toBe('cancelled');
     expect(await colour(`tr[data-job="${id}"] .badge`)).toBe(cancelledColour);
     const failedBadge = page.locator('tbody .badge.failed').first();
     if ((await failedBadge.count()) > 0)

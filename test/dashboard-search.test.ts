@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { StorePage } from '../src/web/api-shapes.js';
 import { guardPage, requireBrowser } from './helpers/browser.js';
-import { dashboardBed } from './helpers/dashboard-bed.js';
+import { dashboardBed, eventually } from './helpers/dashboard-bed.js';
 import { call, submitOk } from './helpers/serve-client.js';
 
 const run = requireBrowser('dashboard-search.test.ts');
@@ -27,14 +27,11 @@ describe.skipIf(!run)('searching a 100,000-store job', () => {
     }));
     const id = await submitOk(bed.base, { count: visits.length, visits });
     // Polled through the search itself: a 100k-store results document is too big to poll.
-    await expect
-      .poll(
-        async () =>
-          ((await call(bed.base, `/api/jobs/${id}/stores?q=STORE-000000`)).body as StorePage)
-            .stores[0]?.status,
-        { timeout: 20_000 },
-      )
-      .toBe('failed');
+    await eventually(
+      async () =>
+        ((await call(bed.base, `/api/jobs/${id}/stores?q=STORE-000000`)).body as StorePage)
+          .stores[0]?.status,
+    ).toBe('failed');
 
     const search = async (query: string): Promise<StorePage> => {
       const started = performance.now();
@@ -70,15 +67,15 @@ describe.skipIf(!run)('searching a 100,000-store job', () => {
     await page.goto(`${bed.base}/jobs/${id}`);
     await page.waitForSelector('.summary dl');
     await page.fill('#store-search', 'store-0999');
-    await expect.poll(() => page.locator('.match-count').textContent()).toBe('100 stores match');
+    await eventually(() => page.locator('.match-count').textContent()).toBe('100 stores match');
     expect(await page.locator('.search-table tbody tr').count()).toBe(50);
     await page.getByRole('button', { name: 'More' }).click();
-    await expect.poll(() => page.locator('.search-table tbody tr').count()).toBe(100);
+    await eventually(() => page.locator('.search-table tbody tr').count()).toBe(100);
     expect(await page.locator('.search-table tbody tr').last().getAttribute('data-store')).toBe(
       'STORE-099999',
     );
     await page.fill('#store-search', 'not found');
-    await expect.poll(() => page.locator('.match-count').textContent()).toBe('1 store matches');
+    await eventually(() => page.locator('.match-count').textContent()).toBe('1 store matches');
     await page.close();
   }, 60_000);
 });

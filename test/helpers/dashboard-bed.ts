@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 
 import { createAddressGuard } from '../../src/download/address-guard.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
@@ -48,4 +48,13 @@ export function dashboardBed(name: string, run: boolean): DashboardBed {
     rmSync(folder, { recursive: true, force: true });
   });
   return bed;
+}
+
+/**
+ * `expect.poll` with room for a loaded machine: a page's state after a
+ * request and an event is reached in milliseconds, but not always within
+ * the default second when six test runs share two cores.
+ */
+export function eventually<T>(check: () => Promise<T> | T) {
+  return expect.poll(check, { timeout: 10_000 });
 }
