@@ -201,6 +201,39 @@ describe('the address guard of serve, behind a proxy', () => {
     }
   });
 
+  it('fails an image with one clear error when the proxy wants credentials (407), for http and https', async () => {
+    const { createServer } = await import('node:http');
+    const strict = createServer((_req, res) => {
+      res.writeHead(407, { 'proxy-authenticate': 'Basic realm="x"' }).end();
+    });
+    strict.on('connect', (_req, socket: import('node:net').Socket) => {
+      socket.end('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n');
+    });
+    await new Promise<void>((resolve) => strict.listen(0, '127.0.0.1', resolve));
+    const address = strict.address() as import('node:net').AddressInfo;
+    const proxyUrl = `http://127.0.0.1:${address.port}`;
+    const downloader = createDownloader({
+      timeoutMs: 5000,
+      maxBytes: 1_000_000,
+      retries: 2,
+      headerOnly: false,
+      perHost: 2,
+      proxy: { httpProxy: proxyUrl, httpsProxy: proxyUrl, noProxy: '' },
+    });
+    try {
+      for (const origin of [http.origin, https.origin]) {
+        await expect(downloader.fetchImage(`${origin}/img/d.png`)).rejects.toMatchObject({
+          code: 'E_NETWORK',
+          attempts: 1,
+          message: expect.stringMatching(/^the proxy refused the request: Proxy .*407/) as string,
+        });
+      }
+    } finally {
+      await downloader.close();
+      strict.close();
+    }
+  });
+
   it('sends an allowed target through the proxy', async () => {
     const downloader = guardedThroughProxy(['127.0.0.1']);
     try {

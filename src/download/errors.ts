@@ -101,6 +101,7 @@ export function tooLarge(source: Source, detail: string): DownloadError {
  */
 export function requestError(url: string, error: unknown, what?: string): unknown {
   if (error instanceof DownloadError) return error.url === url ? error : error.forUrl(url);
+  if (isProxyRefusal(error)) return proxyRefused(url, error);
   if (isProtocolError(error)) return protocolError(url, error);
   if (isNetworkError(error)) return networkError(url, error, what);
   return error;
@@ -119,6 +120,27 @@ export function networkError(url: string, error: unknown, what = 'network error'
     `${what}: ${describeError(error)}${detail}`,
     { url, transient: !PERMANENT_CODE.test(code) },
     { cause: error },
+  );
+}
+
+/**
+ * The proxy said no: undici reports a plain http proxy's 407 as an
+ * InvalidArgumentError (a programmer's error by its code) and a CONNECT
+ * that is not answered 200 as an abort, each with a message that starts
+ * "Proxy". Not transient: the proxy's rules do not change between attempts.
+ */
+export function proxyRefused(url: string, error: Error): DownloadError {
+  return new DownloadError(
+    'E_NETWORK',
+    `the proxy refused the request: ${error.message}`,
+    { url, transient: false },
+    { cause: error },
+  );
+}
+
+function isProxyRefusal(error: unknown): error is Error {
+  return (
+    error instanceof Error && /^Proxy (Authentication Required|response \()/.test(error.message)
   );
 }
 
