@@ -1,0 +1,53 @@
+/**
+ * The queue coordinator takes a manifest in any form: the job of a CSV
+ * manifest, run on an `imgjob worker` through a real redis-server, ends with
+ * the results of the same job run locally from the Retail Pulse JSON.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { describe, expect, it, vi } from 'vitest';
+
+import { loadResults } from '../src/results/reader.js';
+import { runCli } from './helpers/cli.js';
+import { spell, type Visit } from './helpers/manifest-forms.js';
+import {
+  comparable,
+  gatedJob,
+  localReference,
+  queueTestBed,
+  startWorker,
+} from './helpers/queue-cluster.js';
+
+const ARGS = ['--gpu-delay', '0-20', '--seed', '7', '--retries', '0'];
+const STORES = [
+  ['image.png', 'image.gif', 'baseline.jpg'],
+  ['image.tiff', 'not-an-image.html', 'image.png'],
+  ['image.webp'],
+];
+
+// Several processes on a loaded machine: more than the default 30 s.
+vi.setConfig({ testTimeout: 90_000 });
+
+const bed = queueTestBed();
+
+describe.skipIf(!bed.available)('run --queue on a CSV manifest', () => {
+  it('gives the results of the same job run locally from its JSON', async () => {
+    const reference = await localReference(bed, 'json', STORES, ARGS);
+    expect(reference.code).toBe(1);
+
+    const job = gatedJob(bed.server, 'csv', STORES);
+    bed.folders.push(job.dir);
+    job.openAll();
+    const { visits } = JSON.parse(readFileSync(job.manifest, 'utf8')) as { visits: Visit[] };
+    const csv = join(job.dir, 'manifest.csv');
+    writeFileSync(csv, spell(visits).csv);
+
+    const url = bed.redis.urlFor(1);
+    const worker = await startWorker(url);
+    const run = await runCli(['run', csv, '-o', job.out, ...ARGS, '--queue', url]);
+    expect(run.code, run.stderr).toBe(1);
+    expect(comparable(await loadResults(job.out))).toEqual(comparable(reference.document));
+    await worker.kill('SIGTERM');
+  });
+});
