@@ -14,7 +14,7 @@ import {
   FAULT_ARGS,
   FAULT_STORES,
   gatedJob,
-  localReference,
+  faultReference,
   queueTestBed,
   startWorker,
 } from './helpers/queue-cluster.js';
@@ -24,9 +24,7 @@ vi.setConfig({ testTimeout: 60_000 });
 const bed = queueTestBed();
 const { available, folders } = bed;
 
-let reference: ReturnType<typeof localReference> | undefined;
-const local = (): ReturnType<typeof localReference> =>
-  (reference ??= localReference(bed, 'clocal', FAULT_STORES, FAULT_ARGS));
+const local = faultReference(bed, 'clocal');
 
 describe.skipIf(!available)('the coordinator and its workers', () => {
   it('a worker on another db is not one of its workers: it says it waits, and ends once one comes on its db', async () => {

@@ -18,8 +18,7 @@ import {
   expectPlainLines,
   expectSameAsLocal,
   FAULT_ARGS,
-  FAULT_STORES,
-  localReference,
+  faultReference,
   queueTestBed,
   startMidRun,
 } from './helpers/queue-cluster.js';
@@ -31,7 +30,7 @@ const { available } = bed;
 
 describe.skipIf(!available)('one coordinator per job', () => {
   it('a second coordinator on a copy of the results file is refused (exit 2, naming the holder); the first ends as on one machine', async () => {
-    const expected = await localReference(bed, 'llocal', FAULT_STORES, FAULT_ARGS);
+    const expected = await faultReference(bed, 'llocal')();
     const midRun = await startMidRun(bed, 'csecond', 3);
     // The copy as on a second machine: its writer is not a process of this one.
     const copy = join(midRun.job.dir, 'copy.results.json');

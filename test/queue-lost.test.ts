@@ -10,9 +10,7 @@ import { describe, expect, it, vi } from 'vitest';
 
 import {
   expectSameAsLocal,
-  FAULT_ARGS,
-  FAULT_STORES,
-  localReference,
+  faultReference,
   queueTestBed,
   startMidRun,
 } from './helpers/queue-cluster.js';
@@ -22,9 +20,7 @@ vi.setConfig({ testTimeout: 60_000 });
 const bed = queueTestBed();
 const { available } = bed;
 
-let reference: ReturnType<typeof localReference> | undefined;
-const local = (): ReturnType<typeof localReference> =>
-  (reference ??= localReference(bed, 'llocal', FAULT_STORES, FAULT_ARGS));
+const local = faultReference(bed, 'llocal');
 
 const LOST_LINE = /imgjob: Redis lost the hand-outs of 2 stores; handing them out again/;
 

@@ -14,8 +14,7 @@ import {
   comparable,
   expectPlainLines,
   FAULT_ARGS,
-  FAULT_STORES,
-  localReference,
+  faultReference,
   queueTestBed,
   startMidRun,
 } from './helpers/queue-cluster.js';
@@ -27,7 +26,7 @@ const { available } = bed;
 
 describe.skipIf(!available)('--queue-wait', () => {
   it('Redis away past --queue-wait: results saved, exit 75 with one line; --resume once it is back ends as on one machine', async () => {
-    const expected = await localReference(bed, 'qlocal', FAULT_STORES, FAULT_ARGS);
+    const expected = await faultReference(bed, 'qlocal')();
     const midRun = await startMidRun(bed, 'qwait', 1, ['--queue-wait', '2s']);
     // No reconnecting: the shutdown's lost connection is its answer.
     const admin = new Redis(bed.redis.url, { retryStrategy: () => null, maxRetriesPerRequest: 0 });

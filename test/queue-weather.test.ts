@@ -12,9 +12,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { freePort } from '../scripts/free-port.js';
 import {
   expectSameAsLocal,
-  FAULT_ARGS,
-  FAULT_STORES,
-  localReference,
+  faultReference,
   queueTestBed,
   startMidRun,
   type MidRun,
@@ -28,9 +26,7 @@ const FAULT_MS = 5_000;
 const bed = queueTestBed();
 const { available } = bed;
 
-let reference: ReturnType<typeof localReference> | undefined;
-const local = (): ReturnType<typeof localReference> =>
-  (reference ??= localReference(bed, 'wlocal', FAULT_STORES, FAULT_ARGS));
+const local = faultReference(bed, 'wlocal');
 
 /** Lets the held images through, so the workers report into the weather. */
 function openSecondImages(midRun: MidRun): void {

@@ -186,6 +186,17 @@ export async function localReference(
   return { code: run.code, document: await loadResults(local.out) };
 }
 
+type Reference = { readonly code: number | null; readonly document: ResultsDocument };
+
+/**
+ * The local run of `FAULT_STORES` every fault test of a file compares with:
+ * run once, on first use (after the file's redis-server and image server are up).
+ */
+export function faultReference(bed: QueueTestBed, prefix: string): () => Promise<Reference> {
+  let reference: Promise<Reference> | undefined;
+  return () => (reference ??= localReference(bed, prefix, FAULT_STORES, FAULT_ARGS));
+}
+
 /** Two stores of three images: enough for a fault to land between images of both. */
 export const FAULT_STORES = [
   ['image.png', 'image.gif', 'baseline.jpg'],
