@@ -66,7 +66,8 @@ describe('progress on a pseudo-terminal', () => {
     const shown = runOnPty(['run', manifest, '--gpu-delay', '0', '-o', join(bed.dir, 'a.json')], {
       cols: 80,
       rows: 24,
-      hangupOn: 'img/s',
+      // The first frame may be drawn before image 1 is recorded: wait for the one asserted.
+      hangupOn: 'images 1/2',
     });
     const first = await shown.result;
     expect(first.output).toMatch(/stores 0\/1 \(1 running\) · images 1\/2 · [\d.]+ img\/s/);
