@@ -46,12 +46,12 @@ const done = (url: string): ImageResult => ({
 });
 
 describe('openDatabase', () => {
-  it('creates the schema in WAL mode, and opens it again as it is', () => {
+  it('creates the schema in WAL mode, and opens it again as it is', async () => {
     const path = fresh('schema');
     const db = openDatabase(path);
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    new JobRecords(db).create(parseManifest(MANIFEST, 'm'), OPTIONS, new Date());
+    await new JobRecords(db).create(parseManifest(MANIFEST, 'm'), OPTIONS, new Date());
     db.close();
     const again = openDatabase(path);
     expect(new JobRecords(again).unfinished()).toEqual([1]);
@@ -77,11 +77,11 @@ describe('openDatabase', () => {
 });
 
 describe('JobRecords', () => {
-  it('keeps a job as JobState holds it: the document from the rows is the one in memory', () => {
+  it('keeps a job as JobState holds it: the document from the rows is the one in memory', async () => {
     const db = openDatabase(fresh('records'));
     const records = new JobRecords(db);
     const input = parseManifest(MANIFEST, 'request body');
-    const state = records.create(input, OPTIONS, new Date('2024-01-02T03:04:05Z'));
+    const state = await records.create(input, OPTIONS, new Date('2024-01-02T03:04:05Z'));
     const entries: JournalEntry[] = [];
     state.onChange = (entry) => entries.push(entry);
     state.setStoreStatus(0, 'ongoing');
@@ -136,10 +136,10 @@ describe('JobRecords', () => {
     db.close();
   });
 
-  it('records an empty job as completed at once', () => {
+  it('records an empty job as completed at once', async () => {
     const db = openDatabase(fresh('empty'));
     const records = new JobRecords(db);
-    const state = records.create(
+    const state = await records.create(
       parseManifest('{"count": 0, "visits": []}', 'm'),
       OPTIONS,
       new Date(),

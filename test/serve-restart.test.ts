@@ -125,6 +125,46 @@ describe.each(['SIGKILL', 'SIGTERM'] as const)(
 );
 
 describe('imgjob serve at the door', () => {
+  it("a server killed while it writes a big submit's rows drops that never-accepted job at the next start", async () => {
+    const db = join(folder, 'killed-submit.db');
+    const first = await serve(db);
+    const stores = 100_000;
+    const visits: string[] = [];
+    for (let i = 0; i < stores; i++)
+      visits.push(`{"store_id":"S${i}","image_url":["http://127.0.0.1:9/${i}.png"]}`);
+    let answered = false;
+    const submitting = fetch(`${first.url}/api/submit/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"count":${stores},"visits":[${visits.join(',')}]}`,
+    }).then(
+      () => {
+        answered = true;
+      },
+      () => undefined,
+    );
+    // The rows go in a few thousand stores at a time, with other clients
+    // answered in between: the job shows in the list before its submit is
+    // answered. Kill the server then.
+    await expect
+      .poll(async () => ((await call(first.url, '/api/jobs')).body as { jobs: unknown[] }).jobs, {
+        timeout: 30_000,
+        interval: 5,
+      })
+      .toHaveLength(1);
+    expect(answered).toBe(false);
+    await first.run.kill('SIGKILL');
+    await submitting;
+    const second = await serve(db);
+    const jobs = await call(second.url, '/api/jobs');
+    expect(jobs.body).toEqual({ jobs: [] });
+    await second.run.kill('SIGTERM');
+    const ended = await second.run.exited;
+    expect(ended.stderr).toMatch(
+      /job 1 was being submitted when the server stopped; it was never accepted, and is removed/,
+    );
+  }, 60_000);
+
   it('refuses a database another server is using (exit 2), and an address in use', async () => {
     const db = join(folder, 'busy.db');
     const first = await serve(db);

@@ -53,6 +53,34 @@ export function parseManifest(
 }
 
 /**
+ * `parseManifest` of a Retail Pulse body for a server: its bytes go to the
+ * parser a chunk at a time, and `turn` is awaited before each chunk (it
+ * yields to the event loop when its slice of time is used up), so parsing a
+ * 16 MB submit never holds other clients for the whole of it.
+ * @throws {ManifestError} as `parseManifest` does.
+ */
+export async function parseManifestInSlices(
+  bytes: Uint8Array,
+  source: string,
+  turn: () => Promise<void> | undefined,
+): Promise<JobInput> {
+  const parser = parserFor('rp', source);
+  const decoder = new Utf8Stream();
+  try {
+    for (let at = 0; at < bytes.length; at += CHUNK_BYTES) {
+      await turn();
+      parser.push(decoder.decode(bytes.subarray(at, at + CHUNK_BYTES)));
+    }
+    parser.push(decoder.end());
+  } catch (error) {
+    if (error instanceof NotUtf8Error) throw new ManifestError(source, [error.message]);
+    throw error;
+  }
+  await turn();
+  return parser.end();
+}
+
+/**
  * Reads a manifest file, or stdin when `path` is `-`, in chunks: the text
  * is never held whole.
  * @param format By default from the extension (stdin: the Retail Pulse JSON).

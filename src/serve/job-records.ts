@@ -68,41 +68,86 @@ export class JobRecords {
   }
 
   /**
-   * Records a new job — the job, every store and every image — in one
-   * transaction, and returns its state (its id is the row's).
+   * Records a new job — the job, every store and every image — and returns
+   * its state (its id is the row's). The rows go in a few thousand stores per
+   * transaction, with `turn()` awaited between them, so that writing a
+   * 100k-store job never holds other clients for its whole length. The job
+   * is not handed out (not in the server's live jobs, its id unknown to the
+   * client) until its last rows are in; a job whose rows are not all there —
+   * the server stopped in between — was never accepted, and `isComplete`
+   * tells it at the next start. A failure removes what was written.
    */
-  create(input: JobInput, options: ResultOptions, now: Date): JobState {
-    return this.#db.transaction(() => {
-      const time = now.toISOString();
-      const { lastInsertRowid } = this.#sql.insertJob.run({
-        manifest: canonicalManifest(input),
-        manifest_source: input.source,
-        manifest_digest: input.digest,
-        options: JSON.stringify(options),
-        store_count: input.stores.length,
-        image_count: input.imageCount,
-        created_at: time,
-      });
-      const state = JobState.create(input, String(lastInsertRowid), options, now);
-      // Every row in one statement per table, SQLite reading them from JSON:
-      // 200k single-row inserts cost 4x as much, on the event loop.
-      this.#sql.insertStores.run(
-        lastInsertRowid,
-        JSON.stringify(
-          input.stores.map((task) => [
-            task.storeId,
-            task.visitTimes.length > 0 ? JSON.stringify(task.visitTimes) : null,
-          ]),
-        ),
-      );
-      this.#sql.insertImages.run(
-        lastInsertRowid,
-        JSON.stringify(input.stores.map((task) => task.images.map((image) => image.url))),
-      );
+  async create(
+    input: JobInput,
+    options: ResultOptions,
+    now: Date,
+    turn: () => Promise<void> = () => Promise.resolve(),
+  ): Promise<JobState> {
+    const time = now.toISOString();
+    const id = this.#db.transaction(
+      () =>
+        this.#sql.insertJob.run({
+          manifest: canonicalManifest(input),
+          manifest_source: input.source,
+          manifest_digest: input.digest,
+          options: JSON.stringify(options),
+          store_count: input.stores.length,
+          image_count: input.imageCount,
+          created_at: time,
+        }).lastInsertRowid,
+    )();
+    try {
+      for (let first = 0; first < input.stores.length; first += STORES_PER_WRITE) {
+        await turn();
+        const tasks = input.stores.slice(first, first + STORES_PER_WRITE);
+        // Every row in one statement per table, SQLite reading them from JSON:
+        // single-row inserts cost 4x as much, on the event loop.
+        this.#db.transaction(() => {
+          this.#sql.insertStores.run(
+            id,
+            first,
+            JSON.stringify(
+              tasks.map((task) => [
+                task.storeId,
+                task.visitTimes.length > 0 ? JSON.stringify(task.visitTimes) : null,
+              ]),
+            ),
+          );
+          this.#sql.insertImages.run(
+            id,
+            first,
+            JSON.stringify(tasks.map((task) => task.images.map((image) => image.url))),
+          );
+        })();
+      }
+      await turn();
+      const state = JobState.create(input, String(id), options, now);
       // A job without stores (count 0) is complete the moment it exists.
       this.#updateJob(state, time);
       return state;
-    })();
+    } catch (error) {
+      this.remove(Number(id));
+      throw error;
+    }
+  }
+
+  /** Whether every store and image row of a job is there (see `create`). */
+  isComplete(id: number): boolean {
+    const row = this.#sql.completeness.get(id, id, id) as { complete: number } | undefined;
+    return row?.complete === 1;
+  }
+
+  /** Deletes a job and its rows; best effort (the disk may be full). */
+  remove(id: number): void {
+    try {
+      this.#db.transaction(() => {
+        this.#sql.deleteImages.run(id);
+        this.#sql.deleteStores.run(id);
+        this.#sql.deleteJob.run(id);
+      })();
+    } catch {
+      // Left for the next start, which finds the job incomplete.
+    }
   }
 
   /** Writes the changes of several jobs in one transaction. */
@@ -251,6 +296,9 @@ export class JobRecords {
   }
 }
 
+/** Stores written per transaction by `create`: a few tens of milliseconds of the event loop. */
+const STORES_PER_WRITE = 2000;
+
 function countsOf(row: SummaryRow): Counts {
   const { store_count: stores, image_count: images, done, failed, skipped } = row;
   return { stores, images, done, failed, skipped, pending: images - done - failed - skipped };
@@ -264,17 +312,24 @@ function prepare(db: Database) {
                         store_count, image_count, created_at, updated_at)
       VALUES ('ongoing', @manifest, @manifest_source, @manifest_digest, @options,
               @store_count, @image_count, @created_at, @created_at)`),
-    // The second ?: [[store_id, visit_times JSON or null], …] in store order.
+    // Job id, index of the first store, [[store_id, visit_times JSON or null], …] in store order.
     insertStores: statement(`
       INSERT INTO stores (job_id, idx, store_id, status, visit_times)
-      SELECT ?, store.key, json_extract(store.value, '$[0]'), 'pending', json_extract(store.value, '$[1]')
+      SELECT ?, ? + store.key, json_extract(store.value, '$[0]'), 'pending', json_extract(store.value, '$[1]')
       FROM json_each(?) AS store ORDER BY store.key`),
-    // The second ?: [[url, …] per store], in store order.
+    // Job id, index of the first store, [[url, …] per store], in store order.
     insertImages: statement(`
       INSERT INTO images (job_id, store_idx, idx, url, status)
-      SELECT ?, store.key, image.key, image.value, 'pending'
+      SELECT ?, ? + store.key, image.key, image.value, 'pending'
       FROM json_each(?) AS store, json_each(store.value) AS image
       ORDER BY store.key, image.key`),
+    completeness: statement(`
+      SELECT (SELECT COUNT(*) FROM stores WHERE job_id = ?) = store_count
+         AND (SELECT COUNT(*) FROM images WHERE job_id = ?) = image_count AS complete
+      FROM jobs WHERE id = ?`),
+    deleteImages: statement(`DELETE FROM images WHERE job_id = ?`),
+    deleteStores: statement(`DELETE FROM stores WHERE job_id = ?`),
+    deleteJob: statement(`DELETE FROM jobs WHERE id = ?`),
     updateImage: statement(
       `UPDATE images SET status = ?, result = ? WHERE job_id = ? AND store_idx = ? AND idx = ?`,
     ),

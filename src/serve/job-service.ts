@@ -13,7 +13,7 @@ import { optionChanges } from '../engine/job-setup.js';
 import { describeError } from '../utils/errors.js';
 import { createTimeSlice } from '../engine/time-slice.js';
 import type { JobState } from '../results/job-state.js';
-import { parseManifest } from '../input/manifest.js';
+import { parseManifest, parseManifestInSlices } from '../input/manifest.js';
 import { statusDocument } from '../results/status-document.js';
 import type { StoreDeps } from '../engine/store.js';
 import type { JobInput, ResultOptions, ResultsDocument } from '../types.js';
@@ -99,6 +99,8 @@ export class JobService {
   readonly #options: JobServiceOptions;
   readonly #stop = new AbortController();
   readonly #live = new Map<number, LiveJob>();
+  /** Submits whose rows are being written: close() waits for them. */
+  readonly #creating = new Set<Promise<unknown>>();
   readonly #storage: StorageHealth;
 
   constructor(db: Database, options: JobServiceOptions) {
@@ -135,6 +137,14 @@ export class JobService {
     const resumed: number[] = [];
     const warnings: string[] = [];
     for (const id of this.#records.unfinished()) {
+      if (!this.#records.isComplete(id)) {
+        // Its submit never answered: the server stopped while writing its rows.
+        this.#records.remove(id);
+        warnings.push(
+          `job ${id} was being submitted when the server stopped; it was never accepted, and is removed`,
+        );
+        continue;
+      }
       let job: ReturnType<JobRecords['load']>;
       try {
         job = this.#records.load(id);
@@ -168,7 +178,12 @@ export class JobService {
    */
   async submit(manifest: Uint8Array | string): Promise<number> {
     if (this.#stop.signal.aborted) throw new ShuttingDownError();
-    const input = parseManifest(manifest, 'request body');
+    // In slices of the event loop: a 16 MB body takes a second or more to parse.
+    const slice = createTimeSlice(SUBMIT_SLICE_MS);
+    const input =
+      typeof manifest === 'string'
+        ? parseManifest(manifest, 'request body')
+        : await parseManifestInSlices(manifest, 'request body', () => slice.turn());
     const limits = this.#options.limits;
     if (limits !== undefined) {
       if (input.stores.length > limits.maxStores)
@@ -179,15 +194,25 @@ export class JobService {
     await nextTurn();
     if (this.#stopping()) throw new ShuttingDownError();
     let state: JobState;
+    const creating = this.#records.create(input, this.#options.resultOptions, new Date(), () =>
+      nextTurn().then(() => {
+        // Stopping: what was written is removed, and the client told to come back.
+        if (this.#stopping()) throw new ShuttingDownError();
+      }),
+    );
+    this.#creating.add(creating);
     try {
-      state = this.#records.create(input, this.#options.resultOptions, new Date());
+      state = await creating;
     } catch (error) {
+      if (error instanceof ShuttingDownError) throw error;
       const problem = this.#storage.failed(error);
       if (problem === undefined) throw error;
       this.#options.log?.write('error', 'submit_refused', `a submit was refused: ${problem}`, {
         reason: problem,
       });
       throw new StorageUnavailableError(problem, { cause: error });
+    } finally {
+      this.#creating.delete(creating);
     }
     if (!this.#writer.failing) this.#storage.worked();
     const id = Number(state.jobId);
@@ -311,6 +336,7 @@ export class JobService {
    */
   async close(): Promise<void> {
     this.#stop.abort();
+    await Promise.allSettled([...this.#creating]);
     await Promise.all([...this.#live.values()].map((job) => job.settled));
     const unwritten = this.#writer.size;
     if (!this.#writer.flush()) {
@@ -404,6 +430,9 @@ async function cancelStores(input: JobInput, state: JobState): Promise<void> {
     state.setStoreStatus(task.index, 'failed', CANCELLED);
   }
 }
+
+/** Longest a submit's parse holds the event loop at a time. */
+const SUBMIT_SLICE_MS = 10;
 
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
