@@ -145,7 +145,7 @@ async function main() {
       ...selected.flatMap((id) => {
         const profile = profiles[id];
         const saveCost = id === 'W4' && profile ? saveCostOf(profile) : undefined;
-        return figuresOf(workloads[id], reps[id] ?? [], { saveCost });
+        return figuresOf(workloads[id], reps[id] ?? [], { saveCost, startupCpu });
       }),
     );
     const report = {
