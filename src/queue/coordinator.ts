@@ -5,9 +5,10 @@ import type { PreparedJob } from '../engine/controller.js';
 import type { JobOutcome } from '../engine/job.js';
 import type { RunOptions } from '../types.js';
 import { InputError, QueueUnavailableError } from '../utils/errors.js';
+import { realSleep } from '../utils/sleep.js';
 import { connect, preflight } from './connection.js';
 import { JobRun } from './job-run.js';
-import { newCoordinatorId } from './lease.js';
+import { LEASE_MS, newCoordinatorId } from './lease.js';
 import { PREFIX, QUEUE_NAME, type ProcessingSettings, type StoreJobData } from './protocol.js';
 import { parseRedisUrl, type RedisTarget } from './redis-url.js';
 import { Slots } from './slots.js';
@@ -176,13 +177,23 @@ export function openQueueRunner(target: RedisTarget, options: QueueRunnerOptions
       const reader = connect(target, 'imgjob-coordinator-reader', weather);
       readers.add(reader);
       try {
-        return await new JobRun(job, queue, reader, slots, runOptions).run(signal);
-      } catch (error) {
-        // Another coordinator holds the job: this one leaves it alone.
-        if (!(error instanceof InputError)) throw error;
-        if (options.onGiveUp) options.onGiveUp(error);
-        else say(error.message);
-        return { status: job.state.status, interrupted: true };
+        for (;;) {
+          try {
+            return await new JobRun(job, queue, reader, slots, runOptions).run(signal);
+          } catch (error) {
+            // Another coordinator holds the job: `run` leaves it alone (exit
+            // 2); a server keeps the job and tries again once a lease
+            // nobody renews would have ended.
+            if (!(error instanceof InputError)) throw error;
+            if (options.onGiveUp) {
+              options.onGiveUp(error);
+              return { status: job.state.status, interrupted: true };
+            }
+            say(`${error.message}; trying again in ${LEASE_MS / 1000} s`);
+            await realSleep(LEASE_MS, signal).catch(() => undefined);
+            if (signal.aborted) return { status: job.state.status, interrupted: true };
+          }
+        }
       } finally {
         readers.delete(reader);
         reader.disconnect();
