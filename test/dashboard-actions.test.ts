@@ -176,6 +176,9 @@ describe.skipIf(!run)('the job page acts', () => {
     };
     const worked = document.counts.done + document.counts.failed;
     expect(Math.max(...timeline.samples.map(([, n]) => n))).toBeLessThanOrEqual(worked);
+    // And it ends where the job did, not when a page last looked (the list just did).
+    const end = Date.parse(document.finished_at ?? '');
+    expect(Math.max(...timeline.samples.map(([t]) => t))).toBeLessThanOrEqual(end);
     expect(seen.errors).toEqual([]);
     await page.close();
   });

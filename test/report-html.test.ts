@@ -124,6 +124,15 @@ describe.skipIf(!run)('the HTML report in Chromium', () => {
       expect(seen.outside).toEqual([]);
       expect(seen.requests.map((request) => new URL(request.url()).protocol)).toEqual(['file:']);
       expect(seen.errors).toEqual([]);
+      // Failed images grouped by code, and the search, work from the file alone.
+      expect(await page.locator('.error-groups tbody th').allTextContents()).toEqual([
+        'E_HTTP_STATUS',
+      ]);
+      await page.fill('#store-search', 'a1');
+      await page.waitForSelector('.match-count');
+      expect(await page.locator('.match-count').textContent()).toBe('1 store matches');
+      expect(await page.locator('.search-table tbody tr').getAttribute('data-store')).toBe('A1');
+      await page.fill('#store-search', '');
       await page.locator('.store-table .cell.failed').hover();
       await page.screenshot({
         path: join(SCREENSHOTS, `report-${colorScheme}.png`),

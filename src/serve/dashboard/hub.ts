@@ -197,7 +197,12 @@ export class EventHub {
       this.#maxSeen = Math.max(this.#maxSeen, id);
       const { done, failed, skipped } = row.counts;
       // Work done: a cancel skips thousands of images at once, and is no burst of speed.
-      this.#sample(id, [now, done + failed]);
+      // A job that ended is sampled at its end, not whenever a look happens to see it.
+      const at =
+        row.status === 'ongoing'
+          ? now
+          : Math.min(now, Date.parse(row.finished_at ?? row.updated_at) || now);
+      this.#sample(id, [at, done + failed]);
       if (row.status === 'ongoing') this.#ongoing.add(id);
       else this.#ongoing.delete(id);
       // updated_at moves with every write of the job, stores ending included.
@@ -299,6 +304,13 @@ export class EventHub {
 
   #sample(id: number, sample: Sample): void {
     let samples = this.#samples.get(id);
+    // Times only move forward: an ended job's sample may predate the last
+    // look, whose time then takes its count.
+    const last = samples?.at(-1);
+    if (samples !== undefined && last !== undefined && sample[0] <= last[0]) {
+      samples[samples.length - 1] = [last[0], sample[1]];
+      return;
+    }
     if (samples === undefined) {
       samples = [];
       this.#samples.set(id, samples);
