@@ -3,14 +3,15 @@
  * worker is scraped while it holds a store (its image held at a gate) and
  * after the coordinator's run ended. Every scrape passes `promtool check
  * metrics`; counters only rise; the worker's image counters equal the
- * results file (it was the only worker); the queue gauges see it.
+ * results file (it was the only worker); the queue gauges see it. Its events
+ * are JSON lines on stderr (--log-format json).
  */
 import { describe, expect, it, vi } from 'vitest';
 
 import { loadResults } from '../src/results/reader.js';
 import { spawnCli } from './helpers/cli.js';
 import { expectCountersRose, expectImagesOf, scrape } from './helpers/metrics.js';
-import { gatedJob, queueTestBed, startWorker } from './helpers/queue-cluster.js';
+import { gatedJob, queueTestBed } from './helpers/queue-cluster.js';
 
 // A worker, a coordinator and Redis on a loaded machine.
 vi.setConfig({ testTimeout: 60_000 });
@@ -26,8 +27,21 @@ describe.skipIf(!bed.available)('worker --metrics-port', () => {
       ['baseline.jpg'],
     ]);
     bed.folders.push(job.dir);
-    const worker = await startWorker(redis, { slots: 1, args: ['--metrics-port', '0'] });
-    const url = /metrics on (http:\/\/\S+)/.exec(worker.stdout)?.[1] ?? '';
+    const worker = spawnCli([
+      'worker',
+      '--queue',
+      redis,
+      '-c',
+      '1',
+      '--metrics-port',
+      '0',
+      '--log-format',
+      'json',
+    ]);
+    await worker.waitForOutput(/"event":"worker_ready"/);
+    const url = String(
+      events(worker.stderr).find((line) => line.event === 'metrics_listening')?.url,
+    );
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     const first = await scrape(url);
     expect(first.value('imgjob_workers')).toBe(1);
@@ -68,6 +82,23 @@ describe.skipIf(!bed.available)('worker --metrics-port', () => {
     expectImagesOf(after, [await loadResults(job.out)]);
     expect(after.value('imgjob_stores', { state: 'ongoing' })).toBe(0);
     expect(after.value('imgjob_queue_stores', { state: 'active' })).toBe(0);
-    await worker.kill('SIGTERM');
+    const { code, stdout, stderr } = await worker.kill('SIGTERM');
+    expect(code).toBe(143);
+    // JSON lines on stderr, nothing on stdout: one line per store started and finished.
+    expect(stdout).toBe('');
+    const lines = events(stderr);
+    expect(lines.filter((line) => line.event === 'store_started')).toHaveLength(3);
+    const finished = lines.filter((line) => line.event === 'store_finished');
+    expect(
+      finished.map((line) => `${String(line.store_id)} ${String(line.status)}`).sort(),
+    ).toEqual(['S0 completed', 'S1 failed', 'S2 completed']);
+    expect(lines.at(-1)).toMatchObject({ event: 'stopped', level: 'notice' });
   });
 });
+
+function events(text: string): { event: string; [field: string]: unknown }[] {
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as { event: string });
+}
