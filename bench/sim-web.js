@@ -25,6 +25,8 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createSocket } from 'node:dgram';
 
+import { mulberry32 } from './workloads.js';
+
 const PNG = readFileSync(new URL('../fixtures/images/image.png', import.meta.url));
 
 /**
@@ -307,17 +309,5 @@ function readQuestion(query) {
     name: labels.join('.').toLowerCase(),
     type: query.readUInt16BE(at + 1),
     raw: query.subarray(12, at + 5),
-  };
-}
-
-/** @param {number} seed */
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { startSimulatedDns, startSimulatedWeb } from './sim-web.js';
+import { mulberry32 } from './workloads.js';
 
 const CLI = fileURLToPath(new URL('../bin/imgjob.js', import.meta.url));
 const PER_HOST = 4;
@@ -151,16 +152,4 @@ function run(args, env) {
     });
     child.on('exit', (code) => resolve(code));
   });
-}
-
-/** @param {number} seed */
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
