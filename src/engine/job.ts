@@ -53,11 +53,16 @@ export async function runJob(
   if (deps.failFast && input.stores.some((task) => state.storeStatus(task.index) === 'failed')) {
     failFast.abort();
   }
-  const unfinished = input.stores.filter((task) => !state.isStoreFinished(task.index));
-  const byRemainingWork = unfinished
-    .map((task) => ({ task, remaining: task.images.length - state.firstPending(task.index) }))
-    .sort((a, b) => b.remaining - a.remaining);
-
+  // In slices of time: a server prepares a 100k-store job while it answers others.
+  const preparing = createTimeSlice();
+  const byRemainingWork: { readonly task: StoreTask; readonly remaining: number }[] = [];
+  for (const task of input.stores) {
+    const turn = preparing.turn();
+    if (turn !== undefined) await turn;
+    if (state.isStoreFinished(task.index)) continue;
+    byRemainingWork.push({ task, remaining: task.images.length - state.firstPending(task.index) });
+  }
+  byRemainingWork.sort((a, b) => b.remaining - a.remaining);
   const order = byRemainingWork.map(({ task }) => task);
   // Stores that started (hold a slot or held one); a stopped job waits for these only.
   const started = new Set<Promise<StoreOutcome>>();

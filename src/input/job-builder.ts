@@ -3,7 +3,7 @@
  * the manifest has, and fingerprints the job. What is kept of a visit is a
  * few numbers (`VisitSpan`): its images are in its store's list already.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 
 import type { ImageTask, JobInput, StoreTask, Visit, VisitSpan } from '../types.js';
 
@@ -38,20 +38,50 @@ export class JobBuilder {
   }
 
   finish(source: string): JobInput {
-    const stores: readonly StoreTask[] = this.#stores;
-    const visits: readonly VisitSpan[] = this.#visits;
     const hash = createHash('sha256');
+    // Only the hashing: the text is not kept.
+    const batches = this.#canonicalBatches(hash);
+    while (batches.next().done !== true);
+    return this.#input(source, hash.digest('hex'));
+  }
+
+  /**
+   * As `finish`, with `turn()` awaited now and then (a server must answer
+   * others while it takes a 16 MB manifest in), and the canonical manifest
+   * text as well: the server stores it, and spelling it is the digest's cost.
+   */
+  async finishInSlices(
+    source: string,
+    turn: () => Promise<void> | undefined,
+  ): Promise<{ readonly input: JobInput; readonly canonical: string }> {
+    const hash = createHash('sha256');
+    const batches: string[] = [];
+    for (const batch of this.#canonicalBatches(hash)) {
+      batches.push(batch);
+      await turn();
+    }
+    return { input: this.#input(source, hash.digest('hex')), canonical: batches.join('') };
+  }
+
+  /** The canonical manifest in pieces of about 64 KiB, each put into `hash` first. */
+  *#canonicalBatches(hash: Hash): Generator<string> {
     // Batched: a million small updates cost more than the hashing itself.
     let batch = '';
-    for (const part of canonicalParts(stores, visits)) {
+    for (const part of canonicalParts(this.#stores, this.#visits)) {
       batch += part;
       if (batch.length >= 1 << 16) {
         hash.update(batch);
+        yield batch;
         batch = '';
       }
     }
     hash.update(batch);
-    const digest = hash.digest('hex');
+    yield batch;
+  }
+
+  #input(source: string, digest: string): JobInput {
+    const stores: readonly StoreTask[] = this.#stores;
+    const visits: readonly VisitSpan[] = this.#visits;
     return { source, stores, visits, digest, imageCount: this.#images };
   }
 }

@@ -56,15 +56,17 @@ export function parseManifest(
  * `parseManifest` of a Retail Pulse body for a server: its bytes go to the
  * parser a chunk at a time, and `turn` is awaited before each chunk (it
  * yields to the event loop when its slice of time is used up), so parsing a
- * 16 MB submit never holds other clients for the whole of it.
+ * 16 MB submit never holds other clients for the whole of it. With the
+ * job comes its canonical manifest text (`canonicalManifest`), spelt in
+ * slices too.
  * @throws {ManifestError} as `parseManifest` does.
  */
 export async function parseManifestInSlices(
   bytes: Uint8Array,
   source: string,
   turn: () => Promise<void> | undefined,
-): Promise<JobInput> {
-  const parser = parserFor('rp', source);
+): Promise<{ readonly input: JobInput; readonly canonical: string }> {
+  const parser = new RetailPulseParser(source);
   const decoder = new Utf8Stream();
   try {
     for (let at = 0; at < bytes.length; at += CHUNK_BYTES) {
@@ -77,7 +79,7 @@ export async function parseManifestInSlices(
     throw error;
   }
   await turn();
-  return parser.end();
+  return parser.endInSlices(turn);
 }
 
 /**

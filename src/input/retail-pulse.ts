@@ -53,6 +53,19 @@ export class RetailPulseParser implements ManifestParser {
   }
 
   end(): JobInput {
+    this.#check();
+    return this.#builder.finish(this.#source);
+  }
+
+  /** As `end`, awaiting `turn()` now and then; with the canonical manifest text (see JobBuilder). */
+  endInSlices(
+    turn: () => Promise<void> | undefined,
+  ): Promise<{ readonly input: JobInput; readonly canonical: string }> {
+    this.#check();
+    return this.#builder.finishInSlices(this.#source, turn);
+  }
+
+  #check(): void {
     this.#syntax(() => {
       this.#json.end();
     });
@@ -68,7 +81,6 @@ export class RetailPulseParser implements ManifestParser {
     if (before.length + this.#problems.size + after.length > 0) {
       throw new ManifestError(this.#source, this.#problems.lines(before, after));
     }
-    return this.#builder.finish(this.#source);
   }
 
   /** Which values are parsed: the root unless an object, `count`, `visits` unless an array, each visit. */

@@ -7,6 +7,7 @@ import type {
   ResultsDocument,
   StoreError,
   StoreStatus,
+  StoreTask,
 } from '../types.js';
 
 /** One change to a job's results, in the order it happened; replayable. */
@@ -77,7 +78,8 @@ export class JobState {
   readonly #timeline: [number, number][][];
   onChange: ((entry: JournalEntry) => void) | undefined;
 
-  private constructor(document: ResultsDocument) {
+  /** @param fresh The stores of a job that has not started, built by `createInSlices`: taken as they are. */
+  private constructor(document: ResultsDocument, fresh?: FreshStores) {
     // Run-specific fields are the writer's to set afresh on every save.
     const {
       status,
@@ -94,35 +96,50 @@ export class JobState {
     } = document;
     this.#header = header;
     this.#timeline = (timeline ?? []).map((run) => run.map(([t, n]) => [t, n]));
+    this.#bytesDone = 0;
+    if (fresh !== undefined) {
+      this.#stores = fresh.stores;
+      this.#counts = { done: 0, failed: 0, skipped: 0, pending: fresh.images };
+      this.#storesBy.pending = fresh.stores.length;
+      return;
+    }
     this.#stores = stores.map((store) => ({ ...store, images: [...store.images] }));
     this.#counts = countImages(this.#stores);
     for (const store of this.#stores) this.#storesBy[store.status]++;
-    this.#bytesDone = 0;
     for (const store of this.#stores)
       for (const image of store.images) this.#bytesDone += bytesOf(image);
   }
 
   /** A job that has not started: every store pending, every image pending. */
   static create(input: JobInput, jobId: string, options: ResultOptions, now: Date): JobState {
-    const time = now.toISOString();
     return new JobState({
-      schema_version: 1,
-      tool: 'imgjob',
-      job_id: jobId,
-      status: 'ongoing',
-      manifest_digest: input.digest,
-      manifest_source: input.source,
-      options,
-      created_at: time,
-      updated_at: time,
-      counts: { stores: 0, images: 0, done: 0, failed: 0, skipped: 0, pending: 0 },
-      stores: input.stores.map((task) => ({
-        store_id: task.storeId,
-        status: 'pending',
-        ...(task.visitTimes.length > 0 ? { visit_times: task.visitTimes } : {}),
-        images: task.images.map((image) => ({ url: image.url, status: 'pending' })),
-      })),
+      ...headerOf(input, jobId, options, now),
+      stores: input.stores.map(freshStore),
     });
+  }
+
+  /**
+   * As `create`, with `turn()` awaited now and then: a server builds the
+   * state of a 100k-store job without holding other clients meanwhile.
+   */
+  static async createInSlices(
+    input: JobInput,
+    jobId: string,
+    options: ResultOptions,
+    now: Date,
+    turn: () => Promise<void> | undefined,
+  ): Promise<JobState> {
+    const stores: MutableStore[] = [];
+    for (const task of input.stores) {
+      // Awaited only when it yields: a promise per store would cost more than the store.
+      const next = turn();
+      if (next !== undefined) await next;
+      stores.push(freshStore(task));
+    }
+    return new JobState(
+      { ...headerOf(input, jobId, options, now), stores: [] },
+      { stores, images: input.imageCount },
+    );
   }
 
   /** A job taken up again from its results document. */
@@ -355,6 +372,40 @@ export function storeErrors(
   return stores
     .filter((store) => store.status === 'failed')
     .map((store) => ({ store_id: store.store_id, error: store.error ?? 'failed' }));
+}
+
+/** A job's stores before it starts, and how many images they hold. */
+type FreshStores = { readonly stores: MutableStore[]; readonly images: number };
+
+function headerOf(
+  input: JobInput,
+  jobId: string,
+  options: ResultOptions,
+  now: Date,
+): Omit<ResultsDocument, 'stores'> {
+  const time = now.toISOString();
+  return {
+    schema_version: 1,
+    tool: 'imgjob',
+    job_id: jobId,
+    status: 'ongoing',
+    manifest_digest: input.digest,
+    manifest_source: input.source,
+    options,
+    created_at: time,
+    updated_at: time,
+    counts: { stores: 0, images: 0, done: 0, failed: 0, skipped: 0, pending: 0 },
+  };
+}
+
+/** A store of a job that has not started: pending, every image pending. */
+function freshStore(task: StoreTask): MutableStore {
+  return {
+    store_id: task.storeId,
+    status: 'pending',
+    ...(task.visitTimes.length > 0 ? { visit_times: task.visitTimes } : {}),
+    images: task.images.map((image) => ({ url: image.url, status: 'pending' })),
+  };
 }
 
 function bytesOf(image: ImageResult): number {

@@ -13,7 +13,7 @@ import { optionChanges } from '../engine/job-setup.js';
 import { describeError } from '../utils/errors.js';
 import { createTimeSlice } from '../engine/time-slice.js';
 import type { JobState } from '../results/job-state.js';
-import { parseManifest, parseManifestInSlices } from '../input/manifest.js';
+import { canonicalManifest, parseManifest, parseManifestInSlices } from '../input/manifest.js';
 import { statusDocument } from '../results/status-document.js';
 import type { StoreDeps } from '../engine/store.js';
 import type { JobInput, ResultOptions, ResultsDocument } from '../types.js';
@@ -180,9 +180,9 @@ export class JobService {
     if (this.#stop.signal.aborted) throw new ShuttingDownError();
     // In slices of the event loop: a 16 MB body takes a second or more to parse.
     const slice = createTimeSlice(SUBMIT_SLICE_MS);
-    const input =
+    const { input, canonical } =
       typeof manifest === 'string'
-        ? parseManifest(manifest, 'request body')
+        ? withCanonical(parseManifest(manifest, 'request body'))
         : await parseManifestInSlices(manifest, 'request body', () => slice.turn());
     const limits = this.#options.limits;
     if (limits !== undefined) {
@@ -194,11 +194,16 @@ export class JobService {
     await nextTurn();
     if (this.#stopping()) throw new ShuttingDownError();
     let state: JobState;
-    const creating = this.#records.create(input, this.#options.resultOptions, new Date(), () =>
-      nextTurn().then(() => {
-        // Stopping: what was written is removed, and the client told to come back.
-        if (this.#stopping()) throw new ShuttingDownError();
-      }),
+    const creating = this.#records.create(
+      input,
+      this.#options.resultOptions,
+      new Date(),
+      () =>
+        nextTurn().then(() => {
+          // Stopping: what was written is removed, and the client told to come back.
+          if (this.#stopping()) throw new ShuttingDownError();
+        }),
+      canonical,
     );
     this.#creating.add(creating);
     try {
@@ -433,6 +438,10 @@ async function cancelStores(input: JobInput, state: JobState): Promise<void> {
 
 /** Longest a submit's parse holds the event loop at a time. */
 const SUBMIT_SLICE_MS = 10;
+
+function withCanonical(input: JobInput): { readonly input: JobInput; readonly canonical: string } {
+  return { input, canonical: canonicalManifest(input) };
+}
 
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

@@ -1,0 +1,120 @@
+/**
+ * The largest submit serve takes (issue 19, "Submits"): parsing, checking
+ * and recording it never keeps other clients waiting more than 100 ms.
+ * Asserted two ways: a /healthz probe from another process, and the
+ * server's own longest event-loop hold (monitorEventLoopDelay) while the
+ * submit is taken in.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { SERVE_DEFAULTS } from '../src/serve/defaults.js';
+import { startServer } from '../src/serve/server.js';
+import { serveOptions } from './helpers/serve-options.js';
+
+const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-submit-hold-'));
+afterAll(() => {
+  rmSync(folder, { recursive: true, force: true });
+});
+
+/**
+ * The most work one body may carry: --max-stores stores, each with as many
+ * images as --max-body and --max-images leave room for. The URLs are on a
+ * loopback address, which the server refuses without --allow-private.
+ */
+function largestManifest(): Buffer {
+  const stores = SERVE_DEFAULTS.maxStores;
+  for (let perStore = SERVE_DEFAULTS.maxImages / stores; ; perStore--) {
+    const visits = Array.from({ length: stores }, (_, store) => ({
+      store_id: `S${store}`,
+      image_url: Array.from({ length: perStore }, (_, image) => `http://127.1/${image}`),
+    }));
+    const body = Buffer.from(JSON.stringify({ count: stores, visits }));
+    if (body.length <= SERVE_DEFAULTS.maxBodyBytes) return body;
+  }
+}
+
+/** Probes `url` in a process of its own until its stdin closes; prints every latency in ms. */
+const PROBE = `
+let stop = false;
+process.stdin.on('end', () => { stop = true; }).resume();
+const url = process.argv[1];
+const latencies = [];
+(async () => {
+  while (!stop) {
+    const started = performance.now();
+    const res = await fetch(url);
+    await res.text();
+    if (res.status !== 200) throw new Error('healthz answered ' + res.status);
+    latencies.push(performance.now() - started);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  process.stdout.write(JSON.stringify(latencies));
+})();
+`;
+
+describe('the largest allowed submit', () => {
+  it('holds the event loop < 100 ms at a time, and /healthz answers meanwhile', async () => {
+    const body = largestManifest();
+    const server = await startServer({
+      port: 0,
+      dbPath: join(folder, 'hold.db'),
+      options: serveOptions({ concurrency: 8 }),
+    });
+    const probe = spawn(process.execPath, ['-e', PROBE, `${server.url}/healthz`], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let output = '';
+    probe.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const probed = new Promise<number[]>((resolve, reject) => {
+      probe.on('error', reject);
+      probe.on('exit', (code) => {
+        if (code === 0) resolve(JSON.parse(output) as number[]);
+        else reject(new Error(`the probe exited ${code}`));
+      });
+    });
+    // Awaited below; a test failing before then kills the probe.
+    probed.catch(() => undefined);
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    try {
+      delay.enable();
+      const started = performance.now();
+      const reply = await fetch(`${server.url}/api/submit/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      const submitMs = performance.now() - started;
+      expect(reply.status, await reply.text()).toBe(201);
+      // The stores are queued on a later turn, after the answer.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      delay.disable();
+      probe.stdin.end();
+      const latencies = await probed;
+      const holdMs = delay.max / 1e6;
+      const slowest = Math.max(...latencies);
+      const figures = `submit of ${body.length} bytes in ${Math.round(submitMs)} ms; longest event-loop hold ${holdMs.toFixed(1)} ms; /healthz ${latencies.length} probes, slowest ${slowest.toFixed(1)} ms`;
+      console.log(figures);
+      // Before the submit was taken in slices: 450 ms and more in one piece.
+      expect(holdMs, figures).toBeLessThan(100);
+      // Wall-clock probes on a shared 2-core machine wait on the OS as well as
+      // on the server (seen: 76-161 ms with the server's hold at 50-56 ms), so
+      // they only bound it loosely; the hold above is the measure.
+      expect(latencies.length, figures).toBeGreaterThan(10);
+      expect(slowest, figures).toBeLessThan(1000);
+      // The job was taken whole.
+      const job = await (await fetch(`${server.url}/api/jobs/1`)).json();
+      expect(job).toMatchObject({ counts: { stores: 100_000, images: 700_000 } });
+    } finally {
+      probe.kill();
+      await server.close();
+    }
+  }, 60_000);
+});
