@@ -1,12 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 
 import Sqlite from 'better-sqlite3';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
 import { JobState, type JournalEntry } from '../src/results/job-state.js';
-import { parseManifest } from '../src/input/manifest.js';
+import { canonicalManifest, parseManifest } from '../src/input/manifest.js';
 import type { ApiResponse } from '../src/serve/api.js';
 import { BatchWriter } from '../src/serve/batch-writer.js';
 import { openDatabase } from '../src/serve/db.js';
@@ -77,6 +78,23 @@ describe('openDatabase', () => {
 });
 
 describe('JobRecords', () => {
+  it('stores the manifest gzipped, and still takes up a job stored with it as text', async () => {
+    const db = openDatabase(fresh('manifest-text'));
+    const records = new JobRecords(db);
+    const input = parseManifest(MANIFEST, 'request body');
+    await records.create(input, OPTIONS, new Date());
+    await records.create(input, OPTIONS, new Date());
+    const stored = db.prepare('SELECT manifest FROM jobs WHERE id = 1').pluck().get();
+    expect(gunzipSync(stored as Buffer).toString('utf8')).toBe(canonicalManifest(input));
+    // As imgjob wrote it before manifests were compressed.
+    db.prepare('UPDATE jobs SET manifest = ? WHERE id = 2').run(canonicalManifest(input));
+    for (const id of [1, 2]) {
+      const loaded = records.load(id);
+      expect(loaded?.input.digest).toBe(input.digest);
+      expect(loaded?.input.stores).toEqual(input.stores);
+    }
+  });
+
   it('keeps a job as JobState holds it: the document from the rows is the one in memory', async () => {
     const db = openDatabase(fresh('records'));
     const records = new JobRecords(db);
