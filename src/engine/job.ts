@@ -122,7 +122,7 @@ export async function runJob(
     if (outcome.status === 'failed' && deps.failFast) failFast.abort();
   };
   for (let queued = 0; queued < QUEUED_PER_JOB && queued <= order.length; queued++) queueNext();
-  await Promise.race([allSettled, stoppedStores(signal, started)]);
+  await Promise.race([allSettled, stoppedStores(signal, started, allSettled)]);
   if (failure !== undefined) throw failure.error;
   // Fail-fast: the stores never queued end skipped too (a user's stop leaves them to resume).
   if (failFast.signal.aborted && !signal.aborted) {
@@ -146,13 +146,21 @@ export async function runJob(
 async function stoppedStores(
   signal: AbortSignal,
   started: ReadonlySet<Promise<StoreOutcome>>,
+  allSettled: Promise<void>,
 ): Promise<void> {
   if (!signal.aborted) {
-    await new Promise((resolve) => {
-      signal.addEventListener('abort', resolve, { once: true });
+    let stop = (): void => undefined;
+    const stopped = new Promise<void>((resolve) => {
+      stop = resolve;
     });
+    signal.addEventListener('abort', stop, { once: true });
+    // Taken off once the job ends: a server's stop signal outlives every job,
+    // and the listener held every store outcome of the job until shutdown.
+    await Promise.race([stopped, allSettled]);
+    signal.removeEventListener('abort', stop);
   }
-  await Promise.allSettled([...started]);
+  // Else the job ended by itself: nothing more to wait for.
+  if (signal.aborted) await Promise.allSettled([...started]);
 }
 
 /** Stores of one job waiting in the shared queue at once; more join as these start. */
