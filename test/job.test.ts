@@ -1,3 +1,5 @@
+import { getEventListeners } from 'node:events';
+
 import { describe, expect, it } from 'vitest';
 
 import { Controller, runController } from '../src/engine/controller.js';
@@ -65,6 +67,20 @@ describe('runJob and the controller', () => {
     expect(document.error).toBeUndefined();
     expect(document.counts).toMatchObject({ stores: 2, images: 5, done: 5, pending: 0 });
     expect(document.stores.map((store) => store.status)).toEqual(['completed', 'completed']);
+  });
+
+  it('leaves no listener on the signal it was given once the job ends (a server stops with one signal for every job)', async () => {
+    const serverStop = new AbortController();
+    const controller = new Controller(
+      { concurrency: 2, failFast: false },
+      depsWith(instantFetch([])),
+    );
+    for (const name of ['a', 'b', 'c']) {
+      const outcome = await controller.submit(prepared(jobOf(name, [2, 1])), serverStop.signal);
+      expect(outcome).toEqual({ status: 'completed', interrupted: false });
+    }
+    // Each left one before, holding every store outcome of its job until the server stopped.
+    expect(getEventListeners(serverStop.signal, 'abort')).toEqual([]);
   });
 
   it('completes an empty job at once', async () => {
