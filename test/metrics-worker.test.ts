@@ -67,7 +67,15 @@ describe.skipIf(!bed.available)('worker --metrics-port', () => {
       '9',
     ]);
     await bed.server.gate(job.key(1, 1)).reached;
-    const during = await scrape(url);
+    // Image 2 may be requested while image 1 is still on the GPU: wait for image 1's result.
+    const during = await vi.waitFor(
+      async () => {
+        const scraped = await scrape(url);
+        expect(scraped.value('imgjob_images_total', { status: 'done' })).toBe(1);
+        return scraped;
+      },
+      { timeout: 10_000, interval: 20 },
+    );
     expectCountersRose(first, during);
     expect(during.value('imgjob_images_total', { status: 'done' })).toBe(1);
     expect(during.value('imgjob_stores', { state: 'ongoing' })).toBe(1);
