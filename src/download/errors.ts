@@ -10,7 +10,13 @@
 import { STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 
-import { AbortedError, DownloadError, describeError, type ErrorCode } from '../utils/errors.js';
+import {
+  AbortedError,
+  DownloadError,
+  describeError,
+  type DownloadErrorContext,
+  type ErrorCode,
+} from '../utils/errors.js';
 
 /** What every error of one download names. */
 type Source = { readonly url: string; readonly maxBytes?: number };
@@ -234,30 +240,15 @@ export type ErrorData =
       readonly kind: 'download';
       readonly code: ErrorCode;
       readonly message: string;
-      readonly url: string;
-      readonly status: number | undefined;
-      readonly attempts: number;
-      readonly transient: boolean;
-      readonly retryAfterMs: number | undefined;
-      readonly retried: readonly ErrorCode[] | undefined;
+      readonly context: DownloadErrorContext;
     }
   | { readonly kind: 'aborted'; readonly message: string }
   | { readonly kind: 'bug'; readonly message: string; readonly stack: string | undefined };
 
 export function toErrorData(error: unknown): ErrorData {
   if (error instanceof DownloadError) {
-    const { code, message, url, status, attempts, transient, retryAfterMs, retried } = error;
-    return {
-      kind: 'download',
-      code,
-      message,
-      url,
-      status,
-      attempts,
-      transient,
-      retryAfterMs,
-      retried,
-    };
+    const { code, message, context } = error;
+    return { kind: 'download', code, message, context };
   }
   if (error instanceof AbortedError) return { kind: 'aborted', message: error.message };
   return {
@@ -270,8 +261,7 @@ export function toErrorData(error: unknown): ErrorData {
 export function fromErrorData(data: ErrorData): Error {
   switch (data.kind) {
     case 'download': {
-      const { code, message, ...context } = data;
-      return new DownloadError(code, message, context);
+      return new DownloadError(data.code, data.message, data.context);
     }
     case 'aborted':
       return new AbortedError(data.message);

@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
 
-import { describeError, InputError } from '../utils/errors.js';
+import { describeError, ImgjobError, InputError } from '../utils/errors.js';
 import { migrate } from './migrations.js';
 
 /**
@@ -55,7 +55,11 @@ export function openDatabase(path: string): Database {
 }
 
 /** A database that is not imgjob's: refused as it is, never changed. */
-class ForeignDatabaseError extends Error {}
+class ForeignDatabaseError extends ImgjobError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_DATABASE', message, options);
+  }
+}
 
 /**
  * A new file has no tables; an imgjob database has a `user_version` and only
@@ -85,7 +89,7 @@ function checkWritable(path: string): void {
   const readOnly = (what: string, error: unknown): ForeignDatabaseError => {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'EROFS' ? 'on a read-only file system' : 'not writable (permissions)';
-    return new ForeignDatabaseError(`${what} is read-only: ${why}`);
+    return new ForeignDatabaseError(`${what} is read-only: ${why}`, { cause: error });
   };
   // The WAL and its index live beside the file: the folder must take new files too.
   const targets: readonly (readonly [string, string])[] = [

@@ -14,7 +14,7 @@ import {
 } from 'node:http';
 import type { Duplex } from 'node:stream';
 
-import { describeError, InputError } from '../utils/errors.js';
+import { describeError, ImgjobError, InputError } from '../utils/errors.js';
 import type { ApiRequest, ApiResponse } from './api.js';
 import { SERVE_DEFAULTS } from './defaults.js';
 import type { GuardedRequest, Verdict } from './request-guard.js';
@@ -45,18 +45,20 @@ export type HttpOptions = {
 };
 
 /** The client went away before its request was read (an aborted upload): nobody to answer. */
-export class ClientGoneError extends Error {
+export class ClientGoneError extends ImgjobError {
   constructor(options?: ErrorOptions) {
-    super('the client closed the connection before its request was read', options);
-    this.name = 'ClientGoneError';
+    super('E_CLIENT_GONE', 'the client closed the connection before its request was read', options);
   }
 }
 
 /** The request body passed the limit. */
-export class BodyTooLargeError extends Error {
+export class BodyTooLargeError extends ImgjobError {
+  /** The limit, in bytes. */
+  readonly limit: number;
+
   constructor(limit: number) {
-    super(`request body over the limit of ${limit} bytes`);
-    this.name = 'BodyTooLargeError';
+    super('E_BODY_TOO_LARGE', `request body over the limit of ${limit} bytes`);
+    this.limit = limit;
   }
 }
 

@@ -10,7 +10,7 @@ import type { Database } from 'better-sqlite3';
 
 import { Controller } from '../engine/controller.js';
 import { optionChanges } from '../engine/job-setup.js';
-import { describeError } from '../utils/errors.js';
+import { describeError, ImgjobError } from '../utils/errors.js';
 import { createTimeSlice } from '../engine/time-slice.js';
 import type { JobState } from '../results/job-state.js';
 import { canonicalManifest, parseManifest, parseManifestInSlices } from '../input/manifest.js';
@@ -53,20 +53,28 @@ export type JobLimits = {
 };
 
 /** A submitted job over a limit: answered 413. */
-export class JobTooLargeError extends Error {
+export class JobTooLargeError extends ImgjobError {
+  readonly what: 'stores' | 'images';
+  /** How many the job has. */
+  readonly count: number;
+  /** How many the server takes in one job. */
+  readonly limit: number;
+
   constructor(what: 'stores' | 'images', count: number, limit: number) {
     super(
+      'E_JOB_TOO_LARGE',
       `the job has ${count} ${what}; this server takes at most ${limit} ${what} in one job (--max-${what})`,
     );
-    this.name = 'JobTooLargeError';
+    this.what = what;
+    this.count = count;
+    this.limit = limit;
   }
 }
 
 /** A submission after shutdown began. */
-export class ShuttingDownError extends Error {
+export class ShuttingDownError extends ImgjobError {
   constructor() {
-    super('the server is shutting down; submit again once it is back');
-    this.name = 'ShuttingDownError';
+    super('E_SHUTTING_DOWN', 'the server is shutting down; submit again once it is back');
   }
 }
 

@@ -6,6 +6,8 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
+import { ImgjobError } from '../utils/errors.js';
+
 /** What is wrong with the storage, in words, or undefined when `error` is something else. */
 export function storageProblem(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | undefined)?.code;
@@ -22,10 +24,17 @@ export function storageProblem(error: unknown): string | undefined {
 }
 
 /** A write the database could not take for a reason of the machine's: answered 503. */
-export class StorageUnavailableError extends Error {
+export class StorageUnavailableError extends ImgjobError {
+  /** What is wrong with the storage, in words (see `storageProblem`). */
+  readonly problem: string;
+
   constructor(problem: string, options?: ErrorOptions) {
-    super(`the server cannot write to its database: ${problem}; try again later`, options);
-    this.name = 'StorageUnavailableError';
+    super(
+      'E_STORAGE_UNAVAILABLE',
+      `the server cannot write to its database: ${problem}; try again later`,
+      options,
+    );
+    this.problem = problem;
   }
 }
 

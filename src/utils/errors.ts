@@ -32,7 +32,18 @@ export type ErrorCode =
   // serve: the address an image URL leads to is not allowed.
   | 'E_ADDRESS_REFUSED'
   // The run was stopped.
-  | 'E_ABORTED';
+  | 'E_ABORTED'
+  // serve: the database is not imgjob's, is damaged or cannot be written (exit 2).
+  | 'E_DATABASE'
+  // serve: the database's disk takes no writes now (answered 503).
+  | 'E_STORAGE_UNAVAILABLE'
+  // serve: a request body or a submitted job over its limit (answered 413).
+  | 'E_BODY_TOO_LARGE'
+  | 'E_JOB_TOO_LARGE'
+  // serve: a submission after shutdown began (answered 503).
+  | 'E_SHUTTING_DOWN'
+  // serve: the client went away before its request was read (nobody to answer).
+  | 'E_CLIENT_GONE';
 
 export class ImgjobError extends Error {
   readonly code: ErrorCode;
@@ -116,24 +127,18 @@ export class DownloadError extends ImgjobError {
     this.retried = context.retried;
   }
 
+  /** Its context as plain data: for a copy that changes one field, or for `postMessage`. */
+  get context(): DownloadErrorContext {
+    const { url, status, attempts, transient, retryAfterMs, retried } = this;
+    return { url, status, attempts, transient, retryAfterMs, retried };
+  }
+
   /**
    * The same error, told of the image URL: a connector's refusal knows only
    * the host it was asked to reach, while a download's error names its URL.
    */
   forUrl(url: string): DownloadError {
-    return new DownloadError(
-      this.code,
-      this.message,
-      {
-        url,
-        status: this.status,
-        attempts: this.attempts,
-        transient: this.transient,
-        retryAfterMs: this.retryAfterMs,
-        retried: this.retried,
-      },
-      { cause: this },
-    );
+    return new DownloadError(this.code, this.message, { ...this.context, url }, { cause: this });
   }
 
   /**
@@ -145,14 +150,7 @@ export class DownloadError extends ImgjobError {
     return new DownloadError(
       this.code,
       `${this.message}${suffix}`,
-      {
-        url: this.url,
-        status: this.status,
-        attempts,
-        transient: this.transient,
-        retryAfterMs: this.retryAfterMs,
-        retried,
-      },
+      { ...this.context, attempts, retried },
       { cause: this.cause },
     );
   }
