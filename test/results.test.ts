@@ -262,9 +262,9 @@ function compactText(document: ResultsDocument): string {
  */
 function snapshotChecker(state: JobState): () => void {
   const text = new SnapshotText();
-  state.onChange = (entry) => {
+  state.subscribe((entry) => {
     text.changed(entry);
-  };
+  });
   return () => {
     const document = state.toDocument();
     const written = Buffer.concat(text.chunks(document)).toString('utf8');

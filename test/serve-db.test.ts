@@ -101,7 +101,7 @@ describe('JobRecords', () => {
     const input = parseManifest(MANIFEST, 'request body');
     const state = await records.create(input, OPTIONS, new Date('2024-01-02T03:04:05Z'));
     const entries: JournalEntry[] = [];
-    state.onChange = (entry) => entries.push(entry);
+    state.subscribe((entry) => entries.push(entry));
     state.setStoreStatus(0, 'ongoing');
     state.recordImage(0, 0, done('http://x.test/1.png'));
     state.recordImage(0, 1, {

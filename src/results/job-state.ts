@@ -57,10 +57,14 @@ export const IMAGE_STATUSES: ReadonlySet<unknown> = new Set([
   'skipped',
 ]);
 
+/** Told of every change to a job's results, in the order they happen. */
+export type JobStateListener = (entry: JournalEntry) => void;
+
 /**
  * The single owner of one job's results while it runs. Every change goes
  * through a method here, which keeps the counts current and hands the change
- * to `onChange` (the journal), so memory, disk and progress never disagree.
+ * to every subscriber (the journal, the server's database, the dashboard),
+ * so memory, disk and progress never disagree.
  */
 export class JobState {
   readonly #header: Header;
@@ -76,7 +80,8 @@ export class JobState {
   };
   #bytesDone: number;
   readonly #timeline: [number, number][][];
-  onChange: ((entry: JournalEntry) => void) | undefined;
+  /** Replaced, never changed in place: a listener that unsubscribes during a delivery misses nothing already under way. */
+  #listeners: readonly JobStateListener[] = [];
 
   /** @param fresh The stores of a job that has not started, built by `createInSlices`: taken as they are. */
   private constructor(document: ResultsDocument, fresh?: FreshStores) {
@@ -350,8 +355,23 @@ export class JobState {
     return target;
   }
 
+  /**
+   * Delivers every later change to `listener`, after the listeners already
+   * subscribed; the returned function stops it (calling it twice is harmless).
+   */
+  subscribe(listener: JobStateListener): () => void {
+    // Its own function: the same listener subscribed twice is two subscriptions.
+    const subscription: JobStateListener = (entry) => {
+      listener(entry);
+    };
+    this.#listeners = [...this.#listeners, subscription];
+    return () => {
+      this.#listeners = this.#listeners.filter((each) => each !== subscription);
+    };
+  }
+
   #changed(entry: JournalEntry): void {
-    this.onChange?.(entry);
+    for (const listener of this.#listeners) listener(entry);
   }
 }
 

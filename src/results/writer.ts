@@ -86,6 +86,8 @@ export class ResultsWriter {
   #committing: Promise<void> | undefined;
   #failure: Error | undefined;
   #closed = false;
+  /** Set while the journal follows the state: from `open` to `close`. */
+  #unsubscribe: (() => void) | undefined;
   /** Start of the last snapshot, and how long building it blocked. */
   #lastStart = 0;
   #lastCost = 0;
@@ -143,7 +145,7 @@ export class ResultsWriter {
    * paused and the slow downloads are news for `status` of a stuck job.
    */
   refresh(): void {
-    if (this.#closed || this.#state.onChange === undefined) return;
+    if (this.#closed || this.#unsubscribe === undefined) return;
     this.#dirty = true;
     this.#schedule();
   }
@@ -162,12 +164,12 @@ export class ResultsWriter {
     } catch (error) {
       throw saveErrorOf(error, this.path, this.#lastSize);
     }
-    this.#state.onChange = (entry) => {
+    this.#unsubscribe = this.#state.subscribe((entry) => {
       this.#append(entry);
       this.#text.changed(entry);
       this.#dirty = true;
       this.#schedule();
-    };
+    });
   }
 
   /**
@@ -177,7 +179,8 @@ export class ResultsWriter {
    */
   async close(interrupted: boolean): Promise<void> {
     this.#closed = true;
-    this.#state.onChange = undefined;
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
     clearTimeout(this.#timer);
     clearTimeout(this.#flushTimer);
     await this.#committing;

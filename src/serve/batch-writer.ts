@@ -51,6 +51,8 @@ export class BatchWriter {
   #failures = 0;
   /** Callers of written(), told after the next successful write. */
   #waiters: (() => void)[] = [];
+  /** The states recorded, each with the function that stops it. */
+  readonly #watching = new Map<JobState, () => void>();
   #soon: NodeJS.Immediate | undefined;
 
   constructor(records: JobRecords, options: BatchWriterOptions = {}) {
@@ -64,14 +66,19 @@ export class BatchWriter {
 
   /** Starts recording every change of `state`. */
   watch(state: JobState): void {
-    state.onChange = (entry) => {
-      this.#add(state, entry);
-    };
+    this.unwatch(state);
+    this.#watching.set(
+      state,
+      state.subscribe((entry) => {
+        this.#add(state, entry);
+      }),
+    );
   }
 
   /** Stops recording `state`; changes already queued are still written. */
   unwatch(state: JobState): void {
-    state.onChange = undefined;
+    this.#watching.get(state)?.();
+    this.#watching.delete(state);
   }
 
   /**

@@ -1,0 +1,74 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { JobState, type JournalEntry } from '../src/results/job-state.js';
+import { loadResults } from '../src/results/reader.js';
+import { ResultsWriter } from '../src/results/writer.js';
+import { doneImage, jobInputOfGrid, resultOptions } from './helpers/job-input.js';
+import { journalWritten } from './helpers/journal.js';
+
+const OPTIONS = resultOptions();
+
+describe('JobState.subscribe', () => {
+  it('delivers every change to every listener, in order, until each unsubscribes', () => {
+    const state = JobState.create(jobInputOfGrid(2, 2), 'job-s', OPTIONS, new Date(0));
+    const first: JournalEntry[] = [];
+    const second: JournalEntry[] = [];
+    const stopFirst = state.subscribe((entry) => first.push(entry));
+    const stopSecond = state.subscribe((entry) => second.push(entry));
+
+    state.setStoreStatus(0, 'ongoing');
+    state.recordImage(0, 0, doneImage('http://h/0/0'));
+    state.recordImage(0, 1, { url: 'http://h/0/1', status: 'skipped' });
+    const expected: JournalEntry[] = [
+      { t: 'store', s: 0, status: 'ongoing' },
+      { t: 'image', s: 0, i: 0, r: doneImage('http://h/0/0') },
+      { t: 'image', s: 0, i: 1, r: { url: 'http://h/0/1', status: 'skipped' } },
+    ];
+    expect(first).toEqual(expected);
+    expect(second).toEqual(expected);
+
+    stopFirst();
+    state.setStoreStatus(0, 'completed');
+    expect(first).toHaveLength(3);
+    expect(second.at(-1)).toEqual({ t: 'store', s: 0, status: 'completed' });
+
+    stopSecond();
+    stopSecond();
+    state.setStoreStatus(1, 'ongoing');
+    expect(second).toHaveLength(4);
+  });
+
+  it('keeps one listener when the same function subscribes twice and unsubscribes once', () => {
+    const state = JobState.create(jobInputOfGrid(1, 1), 'job-t', OPTIONS, new Date(0));
+    const seen: JournalEntry[] = [];
+    const listener = (entry: JournalEntry): number => seen.push(entry);
+    state.subscribe(listener);
+    const stop = state.subscribe(listener);
+    stop();
+    state.setStoreStatus(0, 'ongoing');
+    expect(seen).toHaveLength(1);
+  });
+
+  it('lets the results writer journal while another listener follows the same job', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'imgjob-subscribe-')), 'job.results.json');
+    const state = JobState.create(jobInputOfGrid(1, 2), 'job-u', OPTIONS, new Date(0));
+    const writer = new ResultsWriter(path, state, { intervalMs: 60_000 });
+    await writer.open();
+    const seen: JournalEntry[] = [];
+    const stop = state.subscribe((entry) => seen.push(entry));
+
+    state.setStoreStatus(0, 'ongoing');
+    state.recordImage(0, 0, doneImage('http://h/0/0'));
+    expect(seen.map((entry) => entry.t)).toEqual(['store', 'image']);
+    // The writer kept its own subscription: the journal has both changes.
+    await journalWritten();
+    const live = await loadResults(path);
+    expect(live.counts).toMatchObject({ done: 1, pending: 1 });
+    stop();
+    await writer.close(false);
+  });
+});
