@@ -79,7 +79,8 @@ export default tseslint.config(
     rules: { 'no-restricted-properties': 'off' },
   },
   // Arrows run one way: cli → run | serve → queue → engine → results, input → download → utils;
-  // report reads results; web (the browser page) imports nothing of the server.
+  // report reads results; web (the browser page) imports nothing of the server,
+  // and the server nothing of the page: what both need is in shared.
   // log (the event log) and metrics (Prometheus) sit just above utils: any layer
   // may write events, the commands wire metrics, and neither knows the layers.
   ...layerRules({
@@ -103,7 +104,7 @@ export default tseslint.config(
     'src/results/**': ['engine', 'download', 'input', 'run', 'serve', 'queue', 'report', 'cli'],
     'src/engine/**': ['run', 'serve', 'queue', 'report', 'cli'],
     'src/run/**': ['serve', 'report', 'cli'],
-    'src/serve/**': ['run', 'cli'],
+    'src/serve/**': ['run', 'cli', 'web'],
     'src/queue/**': ['run', 'serve', 'report', 'cli'],
     'src/index.ts': ['serve', 'cli'],
     'src/report/**': ['engine', 'download', 'input', 'run', 'serve', 'queue', 'cli'],
@@ -116,11 +117,32 @@ export default tseslint.config(
       'results',
       'run',
       'serve',
+      'queue',
       'cli',
       'utils',
       'report',
     ],
   }),
+  // shared: the rules and shapes the server and the page both use. Every layer
+  // may import it, and it imports nothing but the data shapes of types.ts (which
+  // import nothing): the page's bundle and the server load it alike.
+  {
+    files: ['src/shared/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!\\./[^/]+$|\\.\\./types\\.js$)',
+              message:
+                'src/shared imports nothing but its own files and ../types.js: the server and the browser page both load it.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   prettier,
 );
 
@@ -135,7 +157,7 @@ function layerRules(/** @type {Record<string, string[]>} */ forbidden) {
           patterns: [
             {
               regex: `^(\\.\\.?/)+(${folders.join('|')})/`,
-              message: `${files.replace('/**', '')} must not import from ${folders.join(', ')}: the arrows run cli → run | serve → queue → engine → results, input → download → log, metrics → utils.`,
+              message: `${files.replace('/**', '')} must not import from ${folders.join(', ')}: the arrows run cli → run | serve → queue → engine → results, input → download → log, metrics → utils; web and serve meet in shared only.`,
             },
           ],
         },

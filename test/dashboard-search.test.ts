@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import type { StorePage } from '../src/web/api-shapes.js';
+import type { StorePage } from '../src/shared/api-shapes.js';
 import { guardPage, requireBrowser } from './helpers/browser.js';
 import { dashboardBed, eventually } from './helpers/dashboard-bed.js';
 import { call, submitOk } from './helpers/serve-client.js';

@@ -1,5 +1,6 @@
 import Table from 'cli-table3';
 
+import { storeErrorText } from '../shared/job-rules.js';
 import type { ResultsDocument, StoreResult } from '../types.js';
 import { outsideText } from '../utils/outside-text.js';
 
@@ -162,7 +163,7 @@ export function renderErrors(document: ResultsDocument, paint: Paint = noColor):
     .filter((store) => store.status === 'failed')
     .map(
       (store) =>
-        `${paint.red('✗')} ${outsideText(store.store_id)}: ${outsideText(store.error ?? 'failed')}`,
+        `${paint.red('✗')} ${outsideText(store.store_id)}: ${outsideText(storeErrorText(store.error))}`,
     )
     .join('\n');
 }

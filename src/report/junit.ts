@@ -8,6 +8,7 @@
 import { hostname } from 'node:os';
 
 import type { ImageResult, ResultsDocument, StoreResult } from '../types.js';
+import { storeErrorText } from '../shared/job-rules.js';
 import { activeSeconds } from '../web/timeline.js';
 import { outsideText } from '../utils/outside-text.js';
 
@@ -85,7 +86,7 @@ function testCase(store: StoreResult, className: string, jobStatus: string): str
   let body: string;
   if (store.status === 'failed') {
     const image = store.images.find((candidate) => candidate.status === 'failed');
-    const error = store.error ?? 'failed';
+    const error = storeErrorText(store.error);
     const code = image?.status === 'failed' ? image.code : 'E_STORE';
     body = `      <failure message="${attr(error)}" type="${attr(code)}">${text(failureText(store, error, image))}</failure>\n`;
   } else if (store.status === 'skipped') {

@@ -1,3 +1,4 @@
+import { FINISHED_STORE_STATUSES, storeErrors } from '../shared/job-rules.js';
 import type {
   Counts,
   ImageResult,
@@ -5,7 +6,6 @@ import type {
   JobStatus,
   ResultOptions,
   ResultsDocument,
-  StoreError,
   StoreStatus,
   StoreTask,
 } from '../types.js';
@@ -47,7 +47,7 @@ const SAMPLE_MS = 1000;
 /** Past this many samples, a run keeps every other one: a week-long run stays a few KB. */
 const MAX_RUN_SAMPLES = 1000;
 
-const FINISHED: ReadonlySet<StoreStatus> = new Set(['completed', 'failed', 'skipped']);
+const FINISHED = FINISHED_STORE_STATUSES;
 /** Every valid status, to check what comes from a file. */
 export const STORE_STATUSES: ReadonlySet<unknown> = new Set(['pending', 'ongoing', ...FINISHED]);
 export const IMAGE_STATUSES: ReadonlySet<unknown> = new Set([
@@ -373,25 +373,6 @@ export class JobState {
   #changed(entry: JournalEntry): void {
     for (const listener of this.#listeners) listener(entry);
   }
-}
-
-/** `ongoing` while a store is pending or running; then `failed` if any failed. */
-export function jobStatusOf(stores: readonly { readonly status: StoreStatus }[]): JobStatus {
-  if (stores.some((store) => !FINISHED.has(store.status))) return 'ongoing';
-  return stores.some((store) => store.status === 'failed') ? 'failed' : 'completed';
-}
-
-/** The Retail Pulse error list: one entry per failed store, in manifest order. */
-export function storeErrors(
-  stores: readonly {
-    readonly store_id: string;
-    readonly status: StoreStatus;
-    readonly error?: string;
-  }[],
-): StoreError[] {
-  return stores
-    .filter((store) => store.status === 'failed')
-    .map((store) => ({ store_id: store.store_id, error: store.error ?? 'failed' }));
 }
 
 /** A job's stores before it starts, and how many images they hold. */

@@ -8,7 +8,8 @@ import { gunzipSync, gzip } from 'node:zlib';
 
 import type { Database, Statement } from 'better-sqlite3';
 
-import { JobState, storeErrors, type JournalEntry } from '../results/job-state.js';
+import { JobState, type JournalEntry } from '../results/job-state.js';
+import { storeErrors, storeErrorText } from '../shared/job-rules.js';
 import { canonicalManifest, parseManifest } from '../input/manifest.js';
 import { createTimeSlice } from '../engine/time-slice.js';
 import type {
@@ -22,7 +23,7 @@ import type {
   StoreResult,
   StoreStatus,
 } from '../types.js';
-import type { JobSummary } from '../web/api-shapes.js';
+import type { JobSummary } from '../shared/api-shapes.js';
 
 export type { JobSummary };
 
@@ -231,7 +232,10 @@ export class JobRecords {
     return {
       status: row.status,
       job_id: String(id),
-      error: failed.map((store) => ({ store_id: store.store_id, error: store.error ?? 'failed' })),
+      error: failed.map((store) => ({
+        store_id: store.store_id,
+        error: storeErrorText(store.error),
+      })),
       counts,
     };
   }

@@ -4,7 +4,8 @@
  * (those are in `/api/jobs/<id>/results`).
  */
 import type { Counts, JobStatus, ResultsDocument } from '../types.js';
-import { CANCELLED, type StoreRow } from '../web/api-shapes.js';
+import type { StoreRow } from '../shared/api-shapes.js';
+import { CANCELLED } from '../shared/job-rules.js';
 
 /** One store at a glance: the search's row without its position. */
 export type StoreSummary = Omit<StoreRow, 'index'>;

@@ -1,6 +1,6 @@
 /** The JSON API the page reads — the same one scripts use. */
-import type { ActionResult, StorePage } from './api-shapes.js';
-import type { Overview, ResultsDocument, Sample } from './model.js';
+import type { ActionResult, Overview, StorePage } from '../shared/api-shapes.js';
+import type { ProgressSample, ResultsDocument } from '../types.js';
 
 export class ApiError extends Error {
   constructor(
@@ -36,8 +36,10 @@ export function results(id: string): Promise<ResultsDocument> {
   return getJson(`/api/jobs/${encodeURIComponent(id)}/results`);
 }
 
-export async function timeline(id: string): Promise<Sample[]> {
-  const body = await getJson<{ samples: Sample[] }>(`/api/jobs/${encodeURIComponent(id)}/timeline`);
+export async function timeline(id: string): Promise<ProgressSample[]> {
+  const body = await getJson<{ samples: ProgressSample[] }>(
+    `/api/jobs/${encodeURIComponent(id)}/timeline`,
+  );
   return body.samples;
 }
 

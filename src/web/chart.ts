@@ -4,13 +4,13 @@
  */
 import { el, svg } from './dom.js';
 import * as format from './format.js';
-import type { Sample } from './model.js';
+import type { ProgressSample } from '../types.js';
 
 const W = 900;
 const H = 200;
 const PAD = { left: 84, right: 12, top: 24, bottom: 30 };
 
-export function throughputChart(samples: readonly Sample[], caption: string): HTMLElement {
+export function throughputChart(samples: readonly ProgressSample[], caption: string): HTMLElement {
   const points = rates(samples);
   const figure = el('figure', { class: 'chart' });
   if (points.length < 2) {
@@ -67,12 +67,12 @@ export function throughputChart(samples: readonly Sample[], caption: string): HT
 const BUCKETS = 60;
 
 /** `[time, images/s]` from cumulative samples: the rate over each bucket, at its end. */
-function rates(samples: readonly Sample[]): [number, number][] {
+function rates(samples: readonly ProgressSample[]): [number, number][] {
   const first = samples[0];
   const last = samples.at(-1);
   if (!first || !last || last[0] <= first[0]) return [];
   const step = (last[0] - first[0]) / BUCKETS;
-  const kept: Sample[] = [first];
+  const kept: ProgressSample[] = [first];
   for (const sample of samples) {
     const previous = kept.at(-1) ?? first;
     if (sample[0] - previous[0] >= step || sample === last) kept.push(sample);

@@ -5,7 +5,7 @@
  * self-contained HTML report (data from the file, no request at all).
  */
 import * as api from './api.js';
-import { CANCELLED } from './api-shapes.js';
+import { CANCELLED, storeErrorText } from '../shared/job-rules.js';
 import { attachCellTips, strip } from './cells.js';
 import { throughputChart } from './chart.js';
 import { el, replaceChildren } from './dom.js';
@@ -24,7 +24,7 @@ import {
   storesDone,
   type LiveJob,
   type ResultsDocument,
-  type Sample,
+  type ProgressSample,
 } from './model.js';
 
 /** Stores shown before "Show all". */
@@ -43,7 +43,7 @@ export class JobPage {
   readonly #root: HTMLElement;
   readonly #options: JobPageOptions;
   #job: LiveJob | undefined;
-  #samples: Sample[] = [];
+  #samples: ProgressSample[] = [];
   #showAll = false;
   #frame: number | undefined;
   /** Stores changed since the last drawing; `all` redraws everything. */
@@ -87,7 +87,7 @@ export class JobPage {
     });
   }
 
-  show(document: ResultsDocument, samples: readonly Sample[]): void {
+  show(document: ResultsDocument, samples: readonly ProgressSample[]): void {
     this.#job = liveJob(document);
     replaceChildren(this.#search, storeSearch(this.#options.stores ?? localStoreSource(this.#job)));
     this.#samples = [...samples];
@@ -225,7 +225,7 @@ export class JobPage {
   }
 
   #renderChart(job: LiveJob): void {
-    let samples: readonly Sample[] = this.#samples;
+    let samples: readonly ProgressSample[] = this.#samples;
     let caption = 'Images done or failed per second, as this server saw the job run.';
     const recorded = activeSamples(job.timeline);
     if (samples.length < 2 && recorded.length >= 2) {
@@ -272,7 +272,7 @@ export class JobPage {
             'li',
             { class: 'failed-store', 'data-store': store.store_id },
             el('span', { class: 'store-id' }, store.store_id),
-            el('span', { class: 'error' }, store.error ?? 'failed'),
+            el('span', { class: 'error' }, storeErrorText(store.error)),
             strip(store, s),
           ),
         ),

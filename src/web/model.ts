@@ -3,49 +3,31 @@
  * arithmetic on it: progress, rate, ETA, and applying a live `job` event to
  * a results document.
  */
+import type { JobDelta, JobRow, Overview, WorkerInfo } from '../shared/api-shapes.js';
+import { FINISHED_STORE_STATUSES, jobStatusOf, storeErrors } from '../shared/job-rules.js';
 import type {
   Counts,
   ImageResult,
   JobStatus,
+  ProgressSample,
   ResultsDocument,
   StoreResult,
   StoreStatus,
 } from '../types.js';
-import type { JobRow, WorkerInfo } from './api-shapes.js';
 import { activeSeconds } from './timeline.js';
 
 export type {
   Counts,
   ImageResult,
+  JobDelta,
   JobRow,
   JobStatus,
+  Overview,
+  ProgressSample,
   ResultsDocument,
   StoreResult,
   StoreStatus,
   WorkerInfo,
-};
-
-export type Overview = {
-  readonly jobs: readonly JobRow[];
-  readonly next_before: number | null;
-  readonly totals: Readonly<Record<JobStatus | 'all', number>>;
-  readonly streams: number;
-  readonly now: string;
-  readonly workers?: readonly WorkerInfo[];
-};
-
-/** `[epoch ms, images finished]` */
-export type Sample = readonly [number, number];
-
-/** The `job` event: what changed in one job since the event before. */
-export type JobDelta = {
-  readonly job_id: string;
-  readonly status: JobStatus;
-  readonly counts: Counts;
-  readonly updated_at: string;
-  readonly stores: readonly { s: number; status: StoreStatus; error?: string }[];
-  readonly images: readonly { s: number; i: number; r: ImageResult }[];
-  readonly sample: Sample | null;
 };
 
 /** A results document the page may change in place. */
@@ -63,8 +45,6 @@ export function liveJob(document: ResultsDocument): LiveJob {
   };
 }
 
-const FINISHED_STORE: ReadonlySet<StoreStatus> = new Set(['completed', 'failed', 'skipped']);
-
 /**
  * Applies a `job` event. Events carry states, not increments, so applying
  * one twice, or one older than the document, does no harm: a finished
@@ -77,7 +57,10 @@ export function applyDelta(
   const touched = { stores: new Set<number>(), images: new Set<string>() };
   for (const change of delta.stores) {
     const store = job.stores[change.s];
-    if (!store || (FINISHED_STORE.has(store.status) && !FINISHED_STORE.has(change.status)))
+    if (
+      !store ||
+      (FINISHED_STORE_STATUSES.has(store.status) && !FINISHED_STORE_STATUSES.has(change.status))
+    )
       continue;
     store.status = change.status;
     if (change.error === undefined) delete store.error;
@@ -94,11 +77,8 @@ export function applyDelta(
     touched.images.add(`${change.s}:${change.i}`);
   }
   job.counts = countsOf(job);
-  job.status = statusOf(job.stores);
-  if (job.status === 'failed')
-    job.error = job.stores
-      .filter((store) => store.status === 'failed')
-      .map((store) => ({ store_id: store.store_id, error: store.error ?? 'failed' }));
+  job.status = jobStatusOf(job.stores);
+  if (job.status === 'failed') job.error = storeErrors(job.stores);
   if (delta.updated_at > job.updated_at) job.updated_at = delta.updated_at;
   return touched;
 }
@@ -120,13 +100,8 @@ export function countsOf(job: { readonly stores: readonly StoreResult[] }): Coun
   return counts;
 }
 
-export function statusOf(stores: readonly { readonly status: StoreStatus }[]): JobStatus {
-  if (stores.some((store) => !FINISHED_STORE.has(store.status))) return 'ongoing';
-  return stores.some((store) => store.status === 'failed') ? 'failed' : 'completed';
-}
-
 export function storesDone(stores: readonly StoreResult[]): number {
-  return stores.filter((store) => FINISHED_STORE.has(store.status)).length;
+  return stores.filter((store) => FINISHED_STORE_STATUSES.has(store.status)).length;
 }
 
 export type Pace = {

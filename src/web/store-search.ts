@@ -3,7 +3,7 @@
  * there, a page at a time (a 100k-store job is never filtered in the
  * browser); in a report, over the data the file holds, the same way.
  */
-import type { StorePage, StoreRow } from './api-shapes.js';
+import type { StorePage, StoreRow } from '../shared/api-shapes.js';
 import { el, replaceChildren } from './dom.js';
 import * as format from './format.js';
 import { badge } from './jobs-view.js';

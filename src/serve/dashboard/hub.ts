@@ -13,7 +13,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import type { ResultsDocument } from '../../types.js';
+import type { ProgressSample, ResultsDocument } from '../../types.js';
 import { SERVE_DEFAULTS } from '../defaults.js';
 import { EventLog } from './event-log.js';
 import { EventStream, formatEvent } from './event-stream.js';
@@ -52,9 +52,6 @@ export type HubOptions = {
 /** What a refused stream waits before it tries again, in seconds. */
 const STREAM_RETRY_AFTER_S = 10;
 
-/** `[epoch ms, images done or failed]` */
-export type Sample = readonly [number, number];
-
 export class EventHub {
   readonly #jobs: JobQuery;
   readonly #source: JobSource;
@@ -64,7 +61,7 @@ export class EventHub {
   /** Watches without a stream, and since when: kept a while, so a client that comes back resumes. */
   readonly #unwatched = new Map<number, number>();
   readonly #lingerMs: number;
-  readonly #samples = new Map<number, Sample[]>();
+  readonly #samples = new Map<number, ProgressSample[]>();
   readonly #known = new Map<number, string>();
   readonly #retryMs: number;
   readonly #maxSamples: number;
@@ -115,7 +112,7 @@ export class EventHub {
   }
 
   /** Throughput samples of a job seen running by this server. */
-  samples(id: number): readonly Sample[] {
+  samples(id: number): readonly ProgressSample[] {
     return this.#samples.get(id) ?? [];
   }
 
@@ -302,7 +299,7 @@ export class EventHub {
     this.#unwatched.set(id, Date.now());
   }
 
-  #sample(id: number, sample: Sample): void {
+  #sample(id: number, sample: ProgressSample): void {
     let samples = this.#samples.get(id);
     // Times only move forward: an ended job's sample may predate the last
     // look, whose time then takes its count.

@@ -15,7 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Database } from 'better-sqlite3';
 
 import type { JobStatus } from '../../types.js';
-import type { WorkerInfo } from '../../web/api-shapes.js';
+import type { Overview, WorkerInfo } from '../../shared/api-shapes.js';
 import type { ApiRequest, ApiResponse } from '../api.js';
 import { PageTokens } from './actions.js';
 import { Assets } from './assets.js';
@@ -84,17 +84,15 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       limit,
     });
     const workers = options.workers?.();
-    return {
-      status: 200,
-      body: {
-        jobs,
-        next_before: next,
-        totals: query.totals(),
-        streams: hub.streamCount,
-        now: new Date().toISOString(),
-        ...(workers === undefined ? {} : { workers }),
-      },
+    const body: Overview = {
+      jobs,
+      next_before: next,
+      totals: query.totals(),
+      streams: hub.streamCount,
+      now: new Date().toISOString(),
+      ...(workers === undefined ? {} : { workers }),
     };
+    return { status: 200, body };
   }
 
   function timeline(raw: string): ApiResponse {

@@ -7,7 +7,8 @@
 import type { Database, Statement } from 'better-sqlite3';
 
 import type { JobStatus } from '../../types.js';
-import { CANCELLED, type JobRow } from '../../web/api-shapes.js';
+import type { JobRow } from '../../shared/api-shapes.js';
+import { CANCELLED } from '../../shared/job-rules.js';
 
 export type { JobRow };
 

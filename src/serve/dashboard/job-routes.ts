@@ -11,7 +11,7 @@ import type { Database } from 'better-sqlite3';
 
 import { STORE_STATUSES } from '../../results/job-state.js';
 import type { StoreStatus } from '../../types.js';
-import type { ActionResult } from '../../web/api-shapes.js';
+import type { ActionResult } from '../../shared/api-shapes.js';
 import type { ApiRequest, ApiResponse } from '../api.js';
 import type { JobView } from '../job-view.js';
 import { actionRefusal, type PageTokens } from './actions.js';

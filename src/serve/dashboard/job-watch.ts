@@ -3,17 +3,11 @@
  * changed: store statuses and image results, compared by status (an image
  * changes status once; a store's error comes with its status).
  */
+import type { JobDelta } from '../../shared/api-shapes.js';
 import type { ImageResult, ResultsDocument, StoreStatus } from '../../types.js';
 
-/** The changes of one job since the previous look, as the `job` event carries them. */
-export type JobDelta = {
-  readonly job_id: string;
-  readonly status: ResultsDocument['status'];
-  readonly counts: ResultsDocument['counts'];
-  readonly updated_at: string;
-  readonly stores: readonly { s: number; status: StoreStatus; error?: string }[];
-  readonly images: readonly { s: number; i: number; r: ImageResult }[];
-};
+/** The changes of one job since the previous look: a `job` event but for its sample. */
+type JobChanges = Omit<JobDelta, 'sample'>;
 
 export class JobWatch {
   #stores: { status: StoreStatus; error: string | undefined }[];
@@ -32,9 +26,9 @@ export class JobWatch {
   }
 
   /** The changes in `document`, or undefined when there are none. */
-  diff(document: ResultsDocument): JobDelta | undefined {
-    const stores: JobDelta['stores'][number][] = [];
-    const images: JobDelta['images'][number][] = [];
+  diff(document: ResultsDocument): JobChanges | undefined {
+    const stores: JobChanges['stores'][number][] = [];
+    const images: JobChanges['images'][number][] = [];
     document.stores.forEach((store, s) => {
       const known = this.#stores[s];
       if (known?.status !== store.status || known.error !== store.error) {

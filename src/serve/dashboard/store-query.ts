@@ -8,7 +8,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 
 import type { ImageStatus, StoreStatus } from '../../types.js';
-import type { StorePage, StoreRow } from '../../web/api-shapes.js';
+import type { StorePage, StoreRow } from '../../shared/api-shapes.js';
 
 export type StoreFilter = {
   /** Part of a store id or of its error; '' for every store. */

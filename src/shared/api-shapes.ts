@@ -1,12 +1,9 @@
 /**
- * The shapes of the dashboard's JSON API that both sides name: the page
- * reads them, and the server (src/serve/dashboard) builds its answers to
- * match. Types only, and nothing of the server, so the page can import them.
+ * The shapes of the dashboard's JSON API and its events that both sides
+ * name: the page reads them, and the server (src/serve/dashboard) builds its
+ * answers to match. Types only.
  */
-import type { Counts, JobStatus, StoreStatus } from '../types.js';
-
-/** The error of a store ended by a cancel (`DELETE /api/jobs/<id>`, the page's Cancel button). */
-export const CANCELLED = 'cancelled';
+import type { Counts, ImageResult, JobStatus, ProgressSample, StoreStatus } from '../types.js';
 
 /** One line of the job list (`GET /api/jobs`). */
 export type JobSummary = {
@@ -67,4 +64,36 @@ export type WorkerInfo = {
   readonly other_stores?: number;
   /** Epoch ms when it was found lost (no sign of life, no clean stop); `running` is what it ran then. */
   readonly lost_at?: number;
+};
+
+/** `GET /api/overview`: one page of the jobs list, and what the page shows around it. */
+export type Overview = {
+  readonly jobs: readonly JobRow[];
+  readonly next_before: number | null;
+  readonly totals: Readonly<Record<JobStatus | 'all', number>>;
+  /** Event streams open on the server. */
+  readonly streams: number;
+  readonly now: string;
+  readonly workers?: readonly WorkerInfo[];
+};
+
+/**
+ * The `job` event: what changed in one job since the event before. It
+ * carries states, not increments, so applying one twice does no harm.
+ */
+export type JobDelta = {
+  readonly job_id: string;
+  readonly status: JobStatus;
+  readonly counts: Counts;
+  readonly updated_at: string;
+  /** Stores whose status (and error) changed, by position. */
+  readonly stores: readonly {
+    readonly s: number;
+    readonly status: StoreStatus;
+    readonly error?: string;
+  }[];
+  /** Images with a new result, by store and position. */
+  readonly images: readonly { readonly s: number; readonly i: number; readonly r: ImageResult }[];
+  /** The job's progress when the event was made. */
+  readonly sample: ProgressSample | null;
 };
