@@ -227,46 +227,36 @@ export type ProxySettings = {
 /** GPU delay: a fixed time, or a uniform range, in milliseconds. */
 export type GpuDelay = { readonly min: number; readonly max: number };
 
-/** Limits and policy of one download. */
+/**
+ * Limits and policy of one download. Each may be left out: the library fills
+ * in the default named here (`DOWNLOAD_DEFAULTS`), as the command line does.
+ */
 export type DownloadOptions = {
   /**
    * Deadline of one whole attempt: connect, headers and body together.
    * @default 30_000
    */
-  readonly timeoutMs: number;
+  readonly timeoutMs?: number | undefined;
   /**
    * Largest image accepted, in bytes; an image of exactly this size is accepted.
    * @default 50 MiB
    */
-  readonly maxBytes: number;
+  readonly maxBytes?: number | undefined;
   /**
    * Retries of a transient failure (network error, timeout, 408, 429, 5xx).
    * @default 3
    */
-  readonly retries: number;
+  readonly retries?: number | undefined;
   /**
    * Read only the bytes the dimensions need (a Range request first).
    * @default false
    */
-  readonly headerOnly: boolean;
-};
-
-/** Options of a run, shared by every job of it. */
-export type RunOptions = DownloadOptions & {
-  /**
-   * Most stores in flight at once, over all jobs.
-   * @default 32
-   */
-  readonly concurrency: number;
-  /** @default { min: 100, max: 400 } */
-  readonly gpuDelay: GpuDelay;
-  /** Makes the GPU delays reproducible. */
-  readonly seed?: number | undefined;
+  readonly headerOnly?: boolean | undefined;
   /**
    * Most connections open to one host at once.
    * @default 16
    */
-  readonly perHost: number;
+  readonly perHost?: number | undefined;
   /**
    * Threads for downloads and measuring; `1` keeps them on the main thread.
    * The command line's default is one per core.
@@ -274,18 +264,43 @@ export type RunOptions = DownloadOptions & {
    */
   readonly threads?: number | undefined;
   /**
-   * Stop a job at its first failed store.
-   * @default false
-   */
-  readonly failFast: boolean;
-  /**
    * Backoff base of the download retries: retry n waits a random time up to
    * `retryBaseMs * 2^(n-1)`, each wait capped at 30 s.
    * @default 250
    */
-  readonly retryBaseMs?: number;
+  readonly retryBaseMs?: number | undefined;
   /** The proxy of every download (`proxySettings()` reads flags and environment). @default none */
   readonly proxy?: ProxySettings | undefined;
   /** curl's low-speed limit: an attempt slower than this for this long is retried. @default none */
   readonly speedLimit?: SpeedLimit | undefined;
+};
+
+/**
+ * Options of a run, shared by every job of it. Each may be left out: the
+ * library fills in the default named here (`RUN_DEFAULTS`), the same one the
+ * command line's `--help` shows.
+ */
+export type RunOptions = DownloadOptions & {
+  /**
+   * Most stores in flight at once, over all jobs.
+   * @default 32
+   */
+  readonly concurrency?: number | undefined;
+  /** @default { min: 100, max: 400 } */
+  readonly gpuDelay?: GpuDelay | undefined;
+  /** Makes the GPU delays reproducible. @default none: Math.random() */
+  readonly seed?: number | undefined;
+  /**
+   * Stop a job at its first failed store.
+   * @default false
+   */
+  readonly failFast?: boolean | undefined;
+};
+
+/** RunOptions past the library's entry: every option that has a default holds it. */
+export type ResolvedRunOptions = RunOptions & {
+  readonly [K in Exclude<keyof RunOptions, 'seed' | 'proxy' | 'speedLimit'>]-?: Exclude<
+    RunOptions[K],
+    undefined
+  >;
 };

@@ -6,23 +6,21 @@ import { availableParallelism } from 'node:os';
 
 import { InvalidArgumentError, Option, type Command } from 'commander';
 
-import { parseGpuDelay } from '../engine/gpu-delay.js';
+import { DOWNLOAD_DEFAULTS } from '../download/defaults.js';
+import { formatGpuDelay, parseGpuDelay } from '../engine/gpu-delay.js';
+import { RUN_DEFAULTS } from '../engine/run-options.js';
 import { LOG_FORMATS } from '../log/event-log.js';
 import { INPUT_FORMATS } from '../input/manifest-parser.js';
 import type { GpuDelay } from '../types.js';
 import { addNetworkOptions, networkOptionsOf, type NetworkFlags } from './network-options.js';
 
+/** The flags' defaults are the library's own: `--help` shows what a library caller gets. */
 export const DEFAULTS = {
-  concurrency: 32,
-  gpuDelay: '100-400',
-  retries: 3,
-  timeoutMs: 30_000,
-  maxBytes: 50 * 1024 * 1024,
-  perHost: 16,
-  /** Backoff base of the download retries, in ms. */
-  retryWaitMs: 250,
+  ...RUN_DEFAULTS,
+  /** `--gpu-delay` as its help shows it. */
+  gpuDelayText: formatGpuDelay(RUN_DEFAULTS.gpuDelay),
   /** Longest single backoff wait (also caps a server's Retry-After), in ms. */
-  retryWaitCapMs: 30_000,
+  retryMaxMs: DOWNLOAD_DEFAULTS.retryMaxMs,
 } as const;
 
 /** The shared flags as commander hands them over. */
@@ -53,7 +51,7 @@ export function addEngineOptions(command: Command): Command {
     )
     .addOption(
       new Option('--gpu-delay <ms|min-max>', 'simulated GPU time per image; 0 turns it off')
-        .default(parseGpuDelay(DEFAULTS.gpuDelay), DEFAULTS.gpuDelay)
+        .default(DEFAULTS.gpuDelay, DEFAULTS.gpuDelayText)
         .argParser(gpuDelayArgument),
     )
     .addOption(intOption('--seed <n>', 'makes the random GPU delays reproducible', undefined, 0))
@@ -72,8 +70,8 @@ export function addEngineOptions(command: Command): Command {
     .addOption(
       intOption(
         '--retry-wait <ms>',
-        `backoff base: retry n waits a random time up to <ms> × 2^(n-1), each wait at most ${DEFAULTS.retryWaitCapMs / 1000} s`,
-        DEFAULTS.retryWaitMs,
+        `backoff base: retry n waits a random time up to <ms> × 2^(n-1), each wait at most ${DEFAULTS.retryMaxMs / 1000} s`,
+        DEFAULTS.retryBaseMs,
         0,
       ),
     )

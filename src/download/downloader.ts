@@ -16,18 +16,18 @@ import type { buildConnector } from 'undici';
 
 import { DownloadError } from '../utils/errors.js';
 import type { DownloadOptions, Measurement, SlowDownload } from '../types.js';
-import type { InFlight, SpeedLimit } from './attempt.js';
+import { withDefaults } from '../utils/with-defaults.js';
+import type { InFlight } from './attempt.js';
+import { DOWNLOAD_DEFAULTS } from './defaults.js';
 import { DnsCache, sharedDnsCache, type Resolve } from './dns-cache.js';
 import { abortedError, badUrl } from './errors.js';
 import { HostBoard, type HostCounts, type PausedHosts } from './hosts.js';
 import type { Measured } from './measure.js';
-import type { ProxySettings } from './proxy.js';
 import { parseTarget, type Target } from './response.js';
 import { withRetries, type RetryPolicy } from './retry.js';
 
-export type DownloaderOptions = DownloadOptions & {
-  /** Most connections open to one origin at once, over every thread. */
-  readonly perHost: number;
+/** What `createDownloader` takes; what is left out takes its DOWNLOAD_DEFAULTS value. */
+export type DownloaderInput = DownloadOptions & {
   /**
    * Download threads. `1` downloads on the calling thread; more starts a
    * pool of worker threads, one at a time as the work needs them, at most
@@ -46,17 +46,12 @@ export type DownloaderOptions = DownloadOptions & {
    * Most redirect hops followed.
    * @default 5
    */
-  readonly maxRedirects?: number;
-  /**
-   * Backoff base: retry n waits a random time up to `retryBaseMs * 2^(n-1)`.
-   * @default 250
-   */
-  readonly retryBaseMs?: number;
+  readonly maxRedirects?: number | undefined;
   /**
    * Cap of one backoff wait, a server's Retry-After included.
    * @default 30_000
    */
-  readonly retryMaxMs?: number;
+  readonly retryMaxMs?: number | undefined;
   /**
    * Opens the connections instead of undici's own connector (`serve` passes
    * one that refuses private addresses). A DownloadError it fails a
@@ -68,23 +63,15 @@ export type DownloaderOptions = DownloadOptions & {
    */
   readonly connect?: buildConnector.connector | undefined;
   /**
-   * The proxy every download goes through (see `proxySettings()`).
-   * @default no proxy
-   */
-  readonly proxy?: ProxySettings | undefined;
-  /**
-   * curl's `--speed-limit`/`--speed-time`: an attempt slower than this for
-   * this long is stopped and retried.
-   * @default none
-   */
-  readonly speedLimit?: SpeedLimit | undefined;
-  /**
    * Looks names up for this downloader's own DNS cache (tests count the
    * lookups). Threads ask the main thread's cache.
    * @default the process's DNS cache, over c-ares
    */
   readonly resolve?: Resolve | undefined;
 };
+
+/** The options past `createDownloader`'s entry: every default filled in. */
+export type DownloaderOptions = DownloaderInput & typeof DOWNLOAD_DEFAULTS;
 
 /** What a download thread runs with: the options that cross to it. */
 export type ThreadOptions = Omit<DownloaderOptions, 'connect' | 'threads' | 'resolve'>;
@@ -137,19 +124,21 @@ export type ConnectorRecipe = {
 
 export const CONNECTOR_RECIPE = Symbol.for('imgjob.connectorRecipe');
 
-export function createDownloader(options: DownloaderOptions): Downloader {
+export function createDownloader(input: DownloaderInput): Downloader {
+  const options: DownloaderOptions = withDefaults(input, DOWNLOAD_DEFAULTS);
   expectInteger('timeoutMs', options.timeoutMs, 1);
   expectInteger('maxBytes', options.maxBytes, 0);
   expectInteger('retries', options.retries, 0);
   expectInteger('perHost', options.perHost, 1);
-  expectInteger('maxRedirects', options.maxRedirects ?? 5, 0);
-  const threads = options.threads ?? 1;
+  expectInteger('maxRedirects', options.maxRedirects, 0);
+  const { threads } = options;
   expectInteger('threads', threads, 1);
-  expectInteger('workerMinBytes', options.workerMinBytes ?? 0, 0);
+  if (options.workerMinBytes !== undefined)
+    expectInteger('workerMinBytes', options.workerMinBytes, 0);
   const recipe = recipeOf(options.connect);
   const pooled = threads > 1 && (options.connect === undefined || recipe !== undefined);
   const dns = options.resolve ? new DnsCache({ resolve: options.resolve }) : sharedDnsCache();
-  const retryMaxMs = options.retryMaxMs ?? 30_000;
+  const { retryMaxMs } = options;
   const hosts = new HostBoard({
     perHost: options.perHost,
     maxPauseMs: retryMaxMs,
@@ -157,7 +146,7 @@ export function createDownloader(options: DownloaderOptions): Downloader {
   });
   const policy: RetryPolicy = {
     retries: options.retries,
-    baseMs: options.retryBaseMs ?? 250,
+    baseMs: options.retryBaseMs,
     maxMs: retryMaxMs,
     hostPaced: true,
   };

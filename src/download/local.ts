@@ -23,8 +23,7 @@ export function createLocalAttempts(
   connect: buildConnector.connector | undefined,
   lookup?: LookupFunction,
 ): AttemptRunner {
-  const { timeoutMs, maxBytes, perHost, headerOnly, speedLimit } = options;
-  const maxRedirects = options.maxRedirects ?? 5;
+  const { timeoutMs, maxBytes, perHost, headerOnly, speedLimit, maxRedirects } = options;
   // The deadline below bounds an attempt. undici's own timers get the same
   // value so they never cut an attempt short of the user's limit (its
   // connect timeout defaults to 10 s); when one of them fires first, it is

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 import { realSleep, type Sleep } from '../utils/sleep.js';
-import type { GpuDelay, ResultOptions, RunOptions } from '../types.js';
+import type { GpuDelay, ResolvedRunOptions, ResultOptions } from '../types.js';
 import { createGpuDelayPicker, formatGpuDelay } from './gpu-delay.js';
 import type { FetchImage, ImageObserver } from './process-image.js';
 import type { StoreDeps } from './store.js';
@@ -42,7 +42,7 @@ export function createStoreDeps(setup: {
  * or a restart (serve) compares them with the current ones.
  */
 export function resultOptionsOf(
-  options: Pick<RunOptions, 'gpuDelay' | 'seed' | 'headerOnly' | 'maxBytes'>,
+  options: Pick<ResolvedRunOptions, 'gpuDelay' | 'seed' | 'headerOnly' | 'maxBytes'>,
   storeMasterIds: ReadonlySet<string> | undefined,
 ): ResultOptions {
   return {

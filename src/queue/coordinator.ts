@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 
 import type { PreparedJob } from '../engine/controller.js';
 import type { JobOutcome } from '../engine/job.js';
-import type { RunOptions } from '../types.js';
+import type { ResolvedRunOptions } from '../types.js';
 import { InputError, QueueUnavailableError } from '../utils/errors.js';
 import { realSleep } from '../utils/sleep.js';
 import { connect, preflight } from './connection.js';
@@ -24,7 +24,7 @@ const WAITING_NOTICE_MS = 30_000;
 const WATCH_MS = 1_000;
 
 export type QueueRunnerOptions = Pick<
-  RunOptions,
+  ResolvedRunOptions,
   'gpuDelay' | 'seed' | 'headerOnly' | 'maxBytes' | 'timeoutMs' | 'retries' | 'failFast'
 > & {
   /** Most stores in flight over the whole cluster, over all jobs of this run. */

@@ -11,6 +11,7 @@ import {
   ManifestError,
   QueueUnavailableError,
 } from '../utils/errors.js';
+import { resolveRunOptions } from '../engine/run-options.js';
 import { createStoreDeps, optionChanges, resultOptionsOf } from '../engine/job-setup.js';
 import { JobState } from '../results/job-state.js';
 import { readManifest, type InputFormat } from '../input/manifest.js';
@@ -28,6 +29,7 @@ type QueueTarget = Awaited<ReturnType<typeof checkQueue>>;
 import type {
   JobInput,
   NetworkSummary,
+  ResolvedRunOptions,
   ResultOptions,
   ResultsDocument,
   RunOptions,
@@ -53,7 +55,8 @@ export type RunRequest = {
   readonly retryFailed?: boolean | undefined;
   /** Path of a store master CSV. */
   readonly storeMasterPath?: string | undefined;
-  readonly options: RunOptions;
+  /** What is left out takes its RUN_DEFAULTS value. */
+  readonly options?: RunOptions | undefined;
   readonly stdin?: NodeJS.ReadableStream | undefined;
   /** Stops the run: new images are not started, results are saved. */
   readonly signal?: AbortSignal | undefined;
@@ -79,6 +82,9 @@ export type RunRequest = {
   readonly metrics?: Tallies | undefined;
 };
 
+/** The request past `runJobs`' entry: every run option holds its value or default. */
+type ResolvedRequest = RunRequest & { readonly options: ResolvedRunOptions };
+
 export type RunningJob = {
   readonly input: JobInput;
   readonly state: JobState;
@@ -102,7 +108,8 @@ export type JobReport = {
  * download (bad input throws an InputError and writes nothing), then runs all
  * jobs at once over one shared store limit and keeps their results files.
  */
-export async function runJobs(request: RunRequest): Promise<JobReport[]> {
+export async function runJobs(given: RunRequest): Promise<JobReport[]> {
+  const request: ResolvedRequest = { ...given, options: resolveRunOptions(given.options) };
   const { options } = request;
   // Loaded on use: its CSV parser is start-up time most runs do not need.
   const storeMaster = request.storeMasterPath
@@ -132,7 +139,7 @@ export async function runJobs(request: RunRequest): Promise<JobReport[]> {
 async function runPrepared(
   prepared: readonly (PreparedJob & RunningJob)[],
   storeMaster: ReadonlySet<string> | undefined,
-  request: RunRequest,
+  request: ResolvedRequest,
   queueTarget: QueueTarget | undefined,
 ): Promise<JobReport[]> {
   const { options } = request;
@@ -388,7 +395,7 @@ export async function readManifests(
   return settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
 }
 
-function resultsPaths(inputs: readonly JobInput[], request: RunRequest): string[] {
+function resultsPaths(inputs: readonly JobInput[], request: ResolvedRequest): string[] {
   if (request.out && inputs.length > 1) {
     throw new InputError(
       'E_USAGE',
@@ -423,7 +430,7 @@ async function prepareJob(
   input: JobInput,
   resultsPath: string,
   options: ResultOptions,
-  request: RunRequest,
+  request: ResolvedRequest,
 ): Promise<PreparedJob & RunningJob> {
   const exists = existsSync(resultsPath);
   if (exists && request.resume) {

@@ -10,14 +10,11 @@ import { hostname } from 'node:os';
 
 import type { Database } from 'better-sqlite3';
 
-import {
-  createDownloader,
-  type Downloader,
-  type DownloaderOptions,
-} from '../download/downloader.js';
+import { createDownloader, type Downloader, type DownloaderInput } from '../download/downloader.js';
 import { createStoreDeps, resultOptionsOf, type StoreMaster } from '../engine/job-setup.js';
 import type { Sleep } from '../utils/sleep.js';
-import type { RunOptions } from '../types.js';
+import { resolveRunOptions } from '../engine/run-options.js';
+import type { ResolvedRunOptions, RunOptions } from '../types.js';
 import {
   createAddressGuard,
   guardedConnector,
@@ -50,8 +47,8 @@ export type ServeConfig = {
   readonly port?: number | undefined;
   /** The SQLite file; created when missing. */
   readonly dbPath: string;
-  /** The run options every job gets. */
-  readonly options: Omit<RunOptions, 'failFast'>;
+  /** The run options every job gets; what is left out takes its RUN_DEFAULTS value. */
+  readonly options?: Omit<RunOptions, 'failFast'> | undefined;
   /** Known store ids, and where they came from (for messages). */
   readonly storeMaster?: StoreMaster | undefined;
   /**
@@ -96,6 +93,9 @@ export type ServeConfig = {
   readonly queue?: string | undefined;
 };
 
+/** The config past `startServer`'s entry: every run option holds its value or default. */
+type ResolvedConfig = ServeConfig & { readonly options: ResolvedRunOptions };
+
 export type RunningServer = {
   /** `http://127.0.0.1:8080` */
   readonly url: string;
@@ -118,7 +118,8 @@ export type RunningServer = {
  * Opens the database, resumes its unfinished jobs and starts listening.
  * @throws {InputError} `E_USAGE` when the database or the address cannot be used.
  */
-export async function startServer(config: ServeConfig): Promise<RunningServer> {
+export async function startServer(given: ServeConfig): Promise<RunningServer> {
+  const config: ResolvedConfig = { ...given, options: resolveRunOptions(given.options) };
   const log = createEventLog({
     format: config.logFormat ?? 'text',
     sink: config.log ?? (() => undefined),
@@ -287,10 +288,10 @@ async function shutDown(service: JobService, downloader: Downloader, db: Databas
 }
 
 function downloaderOptions(
-  config: ServeConfig,
+  config: ResolvedConfig,
   guard: AddressGuard | undefined,
   log: EventLog,
-): DownloaderOptions {
+): DownloaderInput {
   const { options } = config;
   if (guard === undefined) return options;
   // undici's own connect timeout gets the attempt's deadline, as download.ts sets it.
@@ -348,7 +349,7 @@ function refusedAtOnce(guard: AddressGuard | undefined, url: string): Promise<ne
  * (unless --allow-private), under a namespace of this database file: job ids
  * are per database, and servers on other databases may share the Redis.
  */
-function queueOptionsOf(config: ServeConfig): QueueRunnerOptions {
+function queueOptionsOf(config: ResolvedConfig): QueueRunnerOptions {
   const { ino, birthtimeMs } = statSync(config.dbPath);
   const namespace = createHash('sha256')
     .update(`${hostname()}\0${realpathSync(config.dbPath)}\0${ino}\0${birthtimeMs}`)
