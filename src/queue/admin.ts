@@ -162,7 +162,7 @@ async function describeJob(admin: Admin, id: string): Promise<JobOnQueue> {
     if (state === 'waiting' || state === 'prioritized' || state === 'delayed') counts.waiting++;
     else if (state === 'failed') counts.failed++;
     else if (state === 'active') {
-      if ((await redis.exists(lockKey(bullId))) === 1) counts.active++;
+      if ((await redis.exists(lockKey(queue, bullId))) === 1) counts.active++;
       else counts.stalled++;
     }
   }

@@ -10,37 +10,13 @@ import { hostname } from 'node:os';
 
 import type { Redis } from 'ioredis';
 
+import { redisScript, type RedisScript } from './lua-scripts.js';
 import { PREFIX } from './protocol.js';
 import { abortable, retrying, type RedisWeather } from './weather.js';
 
 /** How long a lease lives unless renewed: a killed coordinator's job is free again after it. */
 export const LEASE_MS = 30_000;
 const RENEW_MS = 5_000;
-
-/**
- * Takes the lease when it is free (or Redis lost it), renews it when it is
- * ours. KEYS: lease. ARGV: id, host, pid, now, ttl. Returns 1 renewed, 2
- * taken, or the holder's [id, host, pid, since, renewed].
- */
-const CLAIM_SCRIPT = `
-local id = redis.call('HGET', KEYS[1], 'id')
-if id and id ~= ARGV[1] then
-  return redis.call('HMGET', KEYS[1], 'id', 'host', 'pid', 'since', 'renewed')
-end
-if not id then
-  redis.call('HSET', KEYS[1], 'id', ARGV[1], 'host', ARGV[2], 'pid', ARGV[3], 'since', ARGV[4])
-end
-redis.call('HSET', KEYS[1], 'renewed', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-if id then return 1 end
-return 2
-`;
-
-/** Ends the lease if it is `ARGV[1]`'s. */
-const RELEASE_SCRIPT = `
-if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`;
 
 export function leaseKey(jobId: string): string {
   return `${PREFIX}:lease:${jobId}`;
@@ -56,18 +32,18 @@ export type LeaseHolder = {
   readonly renewed: number;
 };
 
-type LeaseRedis = Redis & {
-  imgjobClaimLease(...args: (string | number)[]): Promise<number | (string | null)[]>;
-  imgjobReleaseLease(...args: string[]): Promise<number>;
-};
-
+/** 1 renewed, 2 taken, or the holder's [id, host, pid, since, renewed]. */
+type ClaimAnswer = 1 | 2 | (string | null)[];
 /** A coordinator's id: host and pid for people, a random tail so two never share one. */
 export function newCoordinatorId(): string {
   return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 }
 
 export class JobLease {
-  readonly #redis: LeaseRedis;
+  /** `lua/claimLease-1.lua`: takes the lease when free, renews it when ours. */
+  readonly #claimScript: RedisScript<ClaimAnswer>;
+  /** `lua/releaseLease-1.lua`: ends the lease if it is the given coordinator's. */
+  readonly #releaseScript: RedisScript<0 | 1>;
   readonly #weather: RedisWeather;
   readonly #key: string;
   readonly #id: string;
@@ -75,9 +51,8 @@ export class JobLease {
   #renewing: Promise<void> | undefined;
 
   constructor(redis: Redis, weather: RedisWeather, jobId: string, coordinatorId: string) {
-    redis.defineCommand('imgjobClaimLease', { numberOfKeys: 1, lua: CLAIM_SCRIPT });
-    redis.defineCommand('imgjobReleaseLease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
-    this.#redis = redis as LeaseRedis;
+    this.#claimScript = redisScript(redis, 'claimLease-1');
+    this.#releaseScript = redisScript(redis, 'releaseLease-1');
     this.#weather = weather;
     this.#key = leaseKey(jobId);
     this.#id = coordinatorId;
@@ -93,11 +68,7 @@ export class JobLease {
       if (typeof answer === 'number') return undefined;
       const holder = holderOf(answer);
       if (holder.host !== hostname() || processAlive(holder.pid)) return holder;
-      await retrying(
-        this.#weather,
-        () => this.#redis.imgjobReleaseLease(this.#key, holder.id),
-        signal,
-      );
+      await retrying(this.#weather, () => this.#releaseScript([this.#key], [holder.id]), signal);
     }
   }
 
@@ -130,22 +101,15 @@ export class JobLease {
     clearInterval(this.#timer);
     // A renewal sent just before Redis went away waits in ioredis's queue.
     await abortable(this.#renewing ?? Promise.resolve(), signal).catch(() => undefined);
-    await retrying(
-      this.#weather,
-      () => this.#redis.imgjobReleaseLease(this.#key, this.#id),
-      signal,
-    ).catch(() => undefined);
+    await retrying(this.#weather, () => this.#releaseScript([this.#key], [this.#id]), signal).catch(
+      () => undefined,
+    );
   }
 
-  #claim(): Promise<number | (string | null)[]> {
-    const now = Date.now();
-    return this.#redis.imgjobClaimLease(
-      this.#key,
-      this.#id,
-      hostname(),
-      process.pid,
-      now,
-      LEASE_MS,
+  #claim(): Promise<ClaimAnswer> {
+    return this.#claimScript(
+      [this.#key],
+      [this.#id, hostname(), process.pid, Date.now(), LEASE_MS],
     );
   }
 }

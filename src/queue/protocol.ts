@@ -3,6 +3,8 @@
  * data of a store job and the entries of a job's results stream. Plain
  * serialisable shapes: they cross machines as JSON.
  */
+import type { QueueBase } from 'bullmq';
+
 import type { GpuDelay, ImageResult, StoreTask } from '../types.js';
 
 /** BullMQ's key prefix and queue name: every key lives under `imgjob:`. */
@@ -92,9 +94,17 @@ export function progressKey(jobId: string): string {
   return `${PREFIX}:progress:${jobId}`;
 }
 
-/** BullMQ's lock key of a job: it holds the token of the worker that has it. */
-export function lockKey(bullJobId: string): string {
-  return `${PREFIX}:${QUEUE_NAME}:${bullJobId}:lock`;
+/** What names a queue's keys: any BullMQ `Queue` or `Worker` of `PREFIX:QUEUE_NAME`. */
+export type QueueKeys = Pick<QueueBase, 'toKey'>;
+
+/**
+ * BullMQ's lock key of a queue job: it holds the token of the worker that
+ * has it. BullMQ names it from its queue's `toKey` with a `:lock` tail (its
+ * `extendLock`, `moveToFinished`…); test/queue-lock-key.test.ts fails if a
+ * BullMQ release moves it.
+ */
+export function lockKey(queue: QueueKeys, bullJobId: string): string {
+  return `${queue.toKey(bullJobId)}:lock`;
 }
 
 /** The idempotency key of a result: (job, store, image index) or the store's end. */

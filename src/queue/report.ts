@@ -1,56 +1,39 @@
 import type { Redis } from 'ioredis';
 
+import { redisScript, type RedisScript } from './lua-scripts.js';
 import {
   CALLED_OFF,
   idempotencyKey,
   lockKey,
   progressKey,
   resultsStreamKey,
+  type QueueKeys,
   type ResultEntry,
 } from './protocol.js';
 import { retrying, type RedisWeather } from './weather.js';
 
-/**
- * Appends a result to its job's stream only while the reporting worker still
- * holds the store's BullMQ lock (its token is the fence) and only if the
- * result is past what the store already reported — in one Lua script, so no
- * other worker can take the store between the check and the append.
- *
- * KEYS: lock, stream, progress. ARGV: token, store, first position, next
- * position, idempotency key, entry JSON.
- * Returns 1 appended, 0 a duplicate (or the store was called off, or its job
- * is over: the coordinator creates the stream before it hands anything out
- * and deletes it at the end), -1 the lock is not this worker's any more.
- */
-const REPORT_SCRIPT = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-local reported = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0')
-if tonumber(ARGV[3]) < reported then return 0 end
-redis.call('XADD', KEYS[2], '*', 'k', ARGV[5], 'e', ARGV[6])
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
-return 1
-`;
-
 export type ReportOutcome = 'recorded' | 'duplicate' | 'lock-lost';
 
-type ReportingRedis = Redis & {
-  imgjobReport(...args: (string | number)[]): Promise<number>;
-};
-
 /**
- * Sends fenced reports for the stores this worker runs. Redis weather (OOM,
- * READONLY, a restart) is waited out: a report is sent until Redis answers
- * it, and the fence decides then whether it still counts.
+ * Sends fenced reports for the stores this worker runs (`lua/report-3.lua`:
+ * a result counts only while the worker holds the store's BullMQ lock, and
+ * only once). Redis weather (OOM, READONLY, a restart) is waited out: a
+ * report is sent until Redis answers it, and the fence decides then whether
+ * it still counts.
  */
 export class Reporter {
-  readonly #redis: ReportingRedis;
+  readonly #redis: Redis;
   readonly #weather: RedisWeather;
+  readonly #queue: QueueKeys;
+  /** 1 appended, 0 a duplicate (or called off, or the job is over), -1 the lock is another's. */
+  readonly #report: RedisScript<1 | 0 | -1>;
 
-  constructor(redis: Redis, weather: RedisWeather) {
-    redis.defineCommand('imgjobReport', { numberOfKeys: 3, lua: REPORT_SCRIPT });
-    this.#redis = redis as ReportingRedis;
+  /** `queue`: the worker's BullMQ queue, which names the stores' lock keys. */
+  constructor(redis: Redis, weather: RedisWeather, queue: QueueKeys) {
+    this.#redis = redis;
     this.#weather = weather;
+    this.#queue = queue;
+    this.#report = redisScript(redis, 'report-3');
   }
 
   async report(
@@ -61,16 +44,20 @@ export class Reporter {
     const [first, next] =
       entry.t === 'image' ? [entry.i, entry.i + 1] : [entry.from, imageCount + 1];
     const answer = await retrying(this.#weather, () =>
-      this.#redis.imgjobReport(
-        lockKey(fence.bullJobId),
-        resultsStreamKey(fence.jobId),
-        progressKey(fence.jobId),
-        fence.token,
-        entry.s,
-        first,
-        next,
-        idempotencyKey(entry, fence.jobId),
-        JSON.stringify(entry),
+      this.#report(
+        [
+          lockKey(this.#queue, fence.bullJobId),
+          resultsStreamKey(fence.jobId),
+          progressKey(fence.jobId),
+        ],
+        [
+          fence.token,
+          entry.s,
+          first,
+          next,
+          idempotencyKey(entry, fence.jobId),
+          JSON.stringify(entry),
+        ],
       ),
     );
     if (answer === 1) return 'recorded';

@@ -20,6 +20,7 @@ import {
   type StoreJobData,
 } from './protocol.js';
 import type { RedisTarget } from './redis-url.js';
+import { watchLockLoss } from './lock-loss.js';
 import { Reporter, type ReportOutcome } from './report.js';
 import { newWorkerId, Presence } from './presence.js';
 import { RedisWeather, retrying } from './weather.js';
@@ -95,7 +96,6 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     options.log.event('redis_state', line, { redis: options.target.safe }, bad ? 'warn' : 'notice');
   });
   const commands = connect(options.target, 'imgjob-worker', weather);
-  const reporter = new Reporter(commands, weather);
   const id = newWorkerId();
   const presence = new Presence(commands, {
     id,
@@ -159,13 +159,14 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     maxStalledCount: 10,
     autorun: false,
   });
+  // The worker's queue names the stores' lock keys, as BullMQ's own scripts read them.
+  const reporter = new Reporter(commands, weather, worker);
   let lastError = '';
+  const onlyLockLoss = watchLockLoss(worker);
   weather.watch(worker, (error) => {
     // A late worker's own completion is refused by BullMQ too; the line
     // about the lost lock has said it already.
-    if (/missing (lock|key) for job|could not renew lock|lock mismatch/i.test(error.message)) {
-      return;
-    }
+    if (onlyLockLoss(error)) return;
     const message = weather.redact(error);
     if (message !== lastError) {
       options.log.event('queue_error', `queue error: ${message}`, { error: message }, 'warn');
