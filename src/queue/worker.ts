@@ -1,6 +1,6 @@
 import { Worker, WaitingError, type Job } from 'bullmq';
-import type { buildConnector } from 'undici';
 
+import { createAddressGuard, guardedConnector } from '../download/address-guard.js';
 import {
   createDownloader,
   type Downloader,
@@ -68,11 +68,6 @@ export type WorkerOptions = {
   /** Threads for downloads and measuring (see DownloaderOptions.threads). @default 1 */
   readonly threads?: number | undefined;
   readonly timing?: LockTiming | undefined;
-  /**
-   * The connector for stores whose job asks for the address guard (`serve`),
-   * given the attempt deadline as its connect timeout.
-   */
-  readonly guardedConnector?: ((timeoutMs: number) => buildConnector.connector) | undefined;
   /** One event per store it starts, finishes or hands back (see log/job-events.ts). */
   readonly log: EventLog;
   /** Replaces the GPU sleep (benchmarks). */
@@ -386,9 +381,6 @@ class EngineCache {
     const key = JSON.stringify(settings);
     let engine = this.#engines.get(key);
     if (!engine) {
-      if (settings.guardAddresses && !this.#options.guardedConnector) {
-        throw new Error('a store asks for the address guard, but this worker has none');
-      }
       const downloader = createDownloader({
         timeoutMs: settings.timeoutMs,
         maxBytes: settings.maxBytes,
@@ -397,8 +389,10 @@ class EngineCache {
         perHost: this.#options.perHost,
         threads: this.#options.threads,
         ...this.#options.network,
+        // `serve`'s jobs (unless --allow-private): private, loopback and
+        // metadata addresses refused, the attempt deadline as connect timeout.
         connect: settings.guardAddresses
-          ? this.#options.guardedConnector?.(settings.timeoutMs)
+          ? guardedConnector(createAddressGuard(), { connect: { timeout: settings.timeoutMs } })
           : undefined,
       });
       const deps = createStoreDeps({

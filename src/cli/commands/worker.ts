@@ -122,10 +122,7 @@ async function runUntilStopped(
   log: EventLog,
   metrics: CommandMetrics | undefined,
 ): Promise<number> {
-  const [{ runWorker, DEFAULT_LOCK_TIMING }, guard] = await Promise.all([
-    import('../../queue/worker.js'),
-    import('../../download/address-guard.js'),
-  ]);
+  const { runWorker, DEFAULT_LOCK_TIMING } = await import('../../queue/worker.js');
   const json = flags.logFormat === 'json';
   const stop = new AbortController();
   const handler = (signal: NodeJS.Signals): void => {
@@ -157,8 +154,6 @@ async function runUntilStopped(
         },
         // Hidden knob for tests: a killed worker's listing expires after three beats.
         heartbeatMs: envMs('IMGJOB_WORKER_HEARTBEAT_MS'),
-        guardedConnector: (timeoutMs) =>
-          guard.guardedConnector(guard.createAddressGuard(), { connect: { timeout: timeoutMs } }),
         log,
         metrics: metrics?.tallies,
       },
