@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 
 import { redisScript, type RedisScript } from './lua-scripts.js';
-import { PREFIX } from './protocol.js';
+import { PREFIX, type ProcessIdentity } from './protocol.js';
 import { abortable, retrying, type RedisWeather } from './weather.js';
 
 /** How long a lease lives unless renewed: a killed coordinator's job is free again after it. */
@@ -22,10 +22,8 @@ export function leaseKey(jobId: string): string {
   return `${PREFIX}:lease:${jobId}`;
 }
 
-export type LeaseHolder = {
-  readonly id: string;
-  readonly host: string;
-  readonly pid: number;
+/** The coordinator that holds a job's lease. */
+export type LeaseHolder = ProcessIdentity & {
   /** Epoch ms. */
   readonly since: number;
   /** Epoch ms of its last renewal. */

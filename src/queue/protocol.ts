@@ -5,6 +5,7 @@
  */
 import type { QueueBase } from 'bullmq';
 
+import type { JournalEntry } from '../results/job-state.js';
 import type { GpuDelay, ImageResult, StoreTask } from '../types.js';
 
 /** BullMQ's key prefix and queue name: every key lives under `imgjob:`. */
@@ -54,8 +55,8 @@ export type StoreJobData = {
 
 /** One entry of a job's results stream. */
 export type ResultEntry =
-  /** A done image. */
-  | { readonly t: 'image'; readonly s: number; readonly i: number; readonly r: ImageResult }
+  /** A done image: as the job's journal records it. */
+  | Extract<JournalEntry, { readonly t: 'image' }>
   /**
    * The end of a store, with the results that are final only together with
    * it (a failed image and the skipped ones after it): one entry, so a
@@ -133,15 +134,22 @@ export function workerKey(workerId: string): string {
 }
 
 /**
- * What a worker tells about itself: who it is and the stores it runs now.
- * Nothing of the Redis URL: a dashboard shows it as it is.
+ * Who a coordinator or a worker is, in Redis: a job's lease names its
+ * coordinator, a worker's presence the worker.
  */
-export type WorkerPresence = {
-  readonly v: number;
-  /** `<host>:<pid>:<random>`: also its BullMQ worker name (CLIENT LIST). */
+export type ProcessIdentity = {
+  /** `<host>:<pid>:<random>`: two processes never share one (a worker's is also its BullMQ name, in CLIENT LIST). */
   readonly id: string;
   readonly host: string;
   readonly pid: number;
+};
+
+/**
+ * What a worker tells about itself: who it is and the stores it runs now.
+ * Nothing of the Redis URL: a dashboard shows it as it is.
+ */
+export type WorkerPresence = ProcessIdentity & {
+  readonly v: number;
   /** Stores it runs at once. */
   readonly slots: number;
   /** Epoch ms. */
