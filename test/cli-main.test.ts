@@ -2,14 +2,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 
 import { describe, expect, it } from 'vitest';
 
-import { main } from '../src/cli/main.js';
-import type { CliIo } from '../src/cli/io.js';
 import { JobState } from '../src/results/job-state.js';
 import { jobInputOf, resultOptions } from './helpers/job-input.js';
+import { runMain } from './helpers/main.js';
 
 describe('main', () => {
   it('treats a reader that closed stdout early (EPIPE) as no error', async () => {
@@ -29,10 +28,8 @@ describe('main', () => {
         callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
       },
     });
-    const stderr = new PassThrough();
-    const io = { stdout: closedPipe, stderr, stdin: new PassThrough() } as unknown as CliIo;
-
-    await expect(main(['node', 'imgjob', 'status', path], io)).resolves.toBe(3);
+    const { code, stderr } = await runMain(['status', path], { stdout: closedPipe });
+    expect(code, stderr).toBe(3);
     expect(writes).toBeGreaterThan(0);
   });
 });

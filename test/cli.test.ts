@@ -12,6 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ImageResult, ResultsDocument } from '../src/types.js';
 import { runCli as runCliIn, type CliResult } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
+import { runMain } from './helpers/main.js';
 
 const STORE_MASTER = new URL('../fixtures/store-master.csv', import.meta.url).pathname;
 const EXPECTED = JSON.parse(
@@ -328,6 +329,9 @@ describe('imgjob run', () => {
 });
 
 describe('bad input and usage: exit 2, one line per problem, no stack trace, no results file', () => {
+  // In-process through main(): the exit code and the lines are main's. The
+  // process itself (the code the shell sees, nothing else on stderr) is
+  // proved once, spawned, at the end.
   const cases: [string, unknown, RegExp][] = [
     [
       'count mismatch',
@@ -360,7 +364,7 @@ describe('bad input and usage: exit 2, one line per problem, no stack trace, no 
   it.each(cases)('%s', async (_name, manifest, message) => {
     const path = join(dir, 'bad.json');
     writeFileSync(path, JSON.stringify(manifest));
-    const { code, stdout, stderr } = await runCli(['run', path]);
+    const { code, stdout, stderr } = await runMain(['run', path]);
     expect(code).toBe(2);
     expect(stdout).toBe('');
     expect(stderr).toMatch(message);
@@ -370,7 +374,7 @@ describe('bad input and usage: exit 2, one line per problem, no stack trace, no 
 
   it('reports every problem of a file, each naming its place', async () => {
     const path = new URL('../fixtures/manifests/invalid.json', import.meta.url).pathname;
-    const { code, stderr } = await runCli(['run', path, '-o', join(dir, 'x.json')]);
+    const { code, stderr } = await runMain(['run', path, '-o', join(dir, 'x.json')]);
     expect(code).toBe(2);
     expect(stderr.trim().split('\n').length).toBeGreaterThanOrEqual(5);
     for (const line of stderr.trim().split('\n'))
@@ -380,7 +384,7 @@ describe('bad input and usage: exit 2, one line per problem, no stack trace, no 
   it('rejects invalid JSON with its position', async () => {
     const path = join(dir, 'broken.json');
     writeFileSync(path, '{"count": 1,\n "visits": [}');
-    const { code, stderr } = await runCli(['run', path]);
+    const { code, stderr } = await runMain(['run', path]);
     expect(code).toBe(2);
     expect(stderr).toMatch(/line 2/);
   });
@@ -394,18 +398,31 @@ describe('bad input and usage: exit 2, one line per problem, no stack trace, no 
     [['run', 'a.json', 'b.json', '-o', 'x.json'], /ONE job/],
   ])('usage error %j', async (args, message) => {
     for (const name of ['x.json', 'a.json', 'b.json']) writeManifest(name, []);
-    const { code, stderr } = await runCli(args);
+    const inDir = args.map((arg) => (arg.endsWith('.json') ? join(dir, arg) : arg));
+    const { code, stderr } = await runMain(inDir);
     expect(code).toBe(2);
     expect(stderr).toMatch(message);
   });
 
   it('shows the defaults in --help and the version with --version', async () => {
-    const help = await runCli(['run', '--help']);
+    const help = await runMain(['run', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--concurrency <n>[\s\S]*default: 32/);
     expect(help.stdout).toMatch(/default: 100-400/);
-    const version = await runCli(['--version']);
+    const version = await runMain(['--version']);
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('as a process: exit 2, the problem on one stderr line, nothing on stdout', async () => {
+    const path = join(dir, 'bad.json');
+    writeFileSync(path, JSON.stringify({ count: 0 }));
+    const bad = await runCli(['run', path]);
+    expect(bad).toMatchObject({ code: 2, signal: null, stdout: '' });
+    expect(bad.stderr).toMatch(/^imgjob: .*visits: .*\n$/);
+    const unknown = await runCli(['frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command/);
+    expect(unknown.stderr).not.toMatch(/\n\s+at /);
   });
 });
 
@@ -416,11 +433,11 @@ describe('imgjob status', () => {
     ]);
     await runCli(['run', manifest, ...FAST]);
     const path = join(dir, 'st.results.json');
-    const text = await runCli(['status', path]);
+    const text = await runMain(['status', path]);
     expect(text.code).toBe(1);
     expect(text.stdout).toContain('failed');
     expect(text.stdout).toContain('HTTP 404');
-    const json = await runCli(['status', path, '--json']);
+    const json = await runMain(['status', path, '--json']);
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout)).toEqual({
       status: 'failed',
@@ -434,7 +451,7 @@ describe('imgjob status', () => {
   it('refuses a file that is not an imgjob results file with exit 2', async () => {
     const path = join(dir, 'foreign.json');
     writeFileSync(path, '{"hello": "world"}');
-    const { code, stderr } = await runCli(['status', path]);
+    const { code, stderr } = await runMain(['status', path]);
     expect(code).toBe(2);
     expect(stderr).toContain('not an imgjob results file');
     const damaged = join(dir, 'damaged.json');
@@ -449,7 +466,7 @@ describe('imgjob status', () => {
       damaged,
       JSON.stringify({ ...header, stores: [{ store_id: 'S', status: 'odd', images: [] }] }),
     );
-    expect((await runCli(['status', damaged])).code).toBe(2);
-    expect((await runCli(['status', join(dir, 'missing.json')])).code).toBe(2);
+    expect((await runMain(['status', damaged])).code).toBe(2);
+    expect((await runMain(['status', join(dir, 'missing.json')])).code).toBe(2);
   });
 });

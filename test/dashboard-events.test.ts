@@ -19,11 +19,11 @@ import {
   submitOk,
   waitForJob,
 } from './helpers/serve-client.js';
-import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import { serveOptions } from './helpers/serve-options.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-dashboard-events-'));
-let images: ImageServer;
+let images: FaultServer;
 
 function serve(extra: Partial<ServeConfig> = {}): Promise<RunningServer> {
   return startServer({
@@ -110,7 +110,7 @@ async function openEvents(base: string, query = '', headers: Record<string, stri
 const seqOf = (event: Event): number => Number(event.id?.split('.')[1]);
 
 beforeAll(async () => {
-  images = await startImageServer();
+  images = await startFaultServer();
 });
 
 afterAll(async () => {
@@ -124,14 +124,14 @@ describe('GET /api/events', () => {
     try {
       const id = await submitOk(
         server.url,
-        manifestOf((s, i) => images.url(`/hold/ev1/${s}/${i}.png`), 3, 4),
+        manifestOf((s, i) => images.url(`/gate/ev1/png/${s}/${i}.png`), 3, 4),
       );
       const stream = await openEvents(server.url, `?job=${id}`);
       const list = await openEvents(server.url);
       await stream.until(() => stream.events.length > 0);
       expect(stream.events[0]).toMatchObject({ event: 'hello', data: { resumed: false } });
       const start = await results(server.url, id);
-      images.release('ev1');
+      images.gate('ev1').open();
       const final = await waitForJob(server.url, id, finished);
       await stream.until(() =>
         stream.events.some(
@@ -181,16 +181,16 @@ describe('GET /api/events', () => {
     try {
       const id = await submitOk(
         server.url,
-        manifestOf((s, i) => images.url(`/hold/ev2-${i}/${s}/${i}.png`), 2, 3),
+        manifestOf((s, i) => images.url(`/gate/ev2-${i}/png/${s}/${i}.png`), 2, 3),
       );
       const first = await openEvents(server.url, `?job=${id}`);
-      images.release('ev2-1');
+      images.gate('ev2-1').open();
       await first.until(() => first.events.some((event) => event.event === 'job'));
       const lastId = first.events.at(-1)?.id ?? '';
       await first.close();
       // Meanwhile the job goes on.
-      images.release('ev2-2');
-      images.release('ev2-3');
+      images.gate('ev2-2').open();
+      images.gate('ev2-3').open();
       const final = await waitForJob(server.url, id, finished);
       server.dashboard.tick();
       const second = await openEvents(server.url, `?job=${id}`, { 'last-event-id': lastId });
@@ -235,7 +235,7 @@ describe('GET /api/events', () => {
       await expect.poll(() => server.dashboard.streamCount).toBe(0);
       const id = await submitOk(
         server.url,
-        manifestOf((s, i) => images.url(`/img/idle/${s}/${i}.png`), 1, 2),
+        manifestOf((s, i) => images.url(`/png/idle/${s}/${i}.png`), 1, 2),
       );
       await waitForJob(server.url, id, finished);
       server.dashboard.tick();
@@ -279,7 +279,7 @@ describe('GET /api/overview', () => {
       for (let n = 0; n < 7; n++) {
         const manifest = manifestOf(
           (s, i) =>
-            images.url(n % 3 === 0 ? `/missing/${n}/${s}/${i}.png` : `/img/${n}/${s}/${i}.png`),
+            images.url(n % 3 === 0 ? `/missing/${n}/${s}/${i}.png` : `/png/${n}/${s}/${i}.png`),
           1,
           1,
         );

@@ -23,7 +23,7 @@ import {
   submitOk,
   waitForJob,
 } from './helpers/serve-client.js';
-import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import { serveOptions } from './helpers/serve-options.js';
 
 /** The little of the DOM the page functions below use (this Node program has no DOM types). */
@@ -35,19 +35,19 @@ declare const document: {
 const run = requireBrowser('dashboard.test.ts');
 export const SCREENSHOTS = join(process.cwd(), 'test-output', 'screenshots');
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-dashboard-'));
-let images: ImageServer;
+let images: FaultServer;
 let server: RunningServer;
 let browser: TestBrowser;
 let base: string;
 
 const XSS_STORE = '<img src=x onerror="window.__xss=1">';
 const XSS_URL_PATH =
-  '/img/</script><script>window.__xss=2</script><img/src=x/onerror=window.__xss=3>.png';
+  '/png/</script><script>window.__xss=2</script><img/src=x/onerror=window.__xss=3>.png';
 
 beforeAll(async () => {
   if (!run) return;
   mkdirSync(SCREENSHOTS, { recursive: true });
-  images = await startImageServer();
+  images = await startFaultServer();
   server = await startServer({
     port: 0,
     dbPath: join(folder, 'dashboard.db'),
@@ -117,11 +117,11 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     });
     const id = await submitOk(
       base,
-      manifestOf((s, i) => images.url(`/hold/live1/${s}/${i}.png`), 3, 5),
+      manifestOf((s, i) => images.url(`/gate/live1/png/${s}/${i}.png`), 3, 5),
     );
     const row = page.locator(`tr[data-job="${id}"]`);
     await row.locator('.badge.ongoing').waitFor();
-    images.release('live1');
+    images.gate('live1').open();
     await row.locator('.badge.completed').waitFor();
     const status = await call(base, `/api/status?jobid=${id}`);
     const document = await results(base, id);
@@ -153,7 +153,7 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     const id = await submitOk(
       base,
       manifestOf(
-        (s, i) => images.url(s === 2 && i === 2 ? '/missing/x.png' : `/img/f/${s}/${i}.png`),
+        (s, i) => images.url(s === 2 && i === 2 ? '/missing/x.png' : `/png/f/${s}/${i}.png`),
         3,
         4,
       ),
@@ -223,7 +223,7 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
   it('keeps one event stream per tab, and a dropped stream resumes without losing an event', async () => {
     const id = await submitOk(
       base,
-      manifestOf((s, i) => images.url(`/hold/drop-${i}/${s}/${i}.png`), 2, 3),
+      manifestOf((s, i) => images.url(`/gate/drop-${i}/png/${s}/${i}.png`), 2, 3),
     );
     // The streams of the tabs earlier tests closed are gone first.
     await expect.poll(() => server.dashboard.streamCount).toBe(0);
@@ -242,7 +242,7 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     await first.page.close();
 
     const { page } = second;
-    images.release('drop-1');
+    images.gate('drop-1').open();
     await expect.poll(() => cellCounts(page)).toMatchObject({ done: 2 });
     const loads: string[] = [];
     const reconnects: string[] = [];
@@ -252,8 +252,8 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
       if (url.pathname === '/api/events') reconnects.push(url.search);
     });
     server.dashboard.dropStreams();
-    images.release('drop-2');
-    images.release('drop-3');
+    images.gate('drop-2').open();
+    images.gate('drop-3').open();
     const document = await waitForJob(base, id, finished);
     await expect.poll(() => cellCounts(page)).toEqual({ done: 6 });
     expectNumbers(await jobNumbers(page), document);
@@ -268,17 +268,17 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
   it('stops updating when Paused, and catches up when Live again', async () => {
     const id = await submitOk(
       base,
-      manifestOf((s, i) => images.url(`/hold/pause-${i}/${s}/${i}.png`), 2, 2),
+      manifestOf((s, i) => images.url(`/gate/pause-${i}/png/${s}/${i}.png`), 2, 2),
     );
     const { page, seen } = await open(`/jobs/${id}`);
     await page.waitForSelector('#conn.live');
-    images.release('pause-1');
+    images.gate('pause-1').open();
     await expect.poll(() => cellCounts(page)).toMatchObject({ done: 2 });
     await page.locator('#live-toggle').click();
     await page.waitForSelector('#conn.paused');
     expect(await page.locator('#live-toggle').getAttribute('aria-pressed')).toBe('false');
     const streams = server.dashboard.streamCount;
-    images.release('pause-2');
+    images.gate('pause-2').open();
     const document = await waitForJob(base, id, finished);
     server.dashboard.tick();
     // The job is finished on the server; the paused page still shows it as it was.
@@ -305,7 +305,7 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
         Array.from({ length: 50 }, (_, k) => {
           const m = n + k;
           const manifest = manifestOf(
-            (s, i) => images.url(m % 10 === 0 ? `/missing/${m}.png` : `/img/p/${m}/${s}/${i}.png`),
+            (s, i) => images.url(m % 10 === 0 ? `/missing/${m}.png` : `/png/p/${m}/${s}/${i}.png`),
             1,
             1,
           );
@@ -386,8 +386,8 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
             s === 3 && i === 4
               ? '/missing/shot.png'
               : s >= 5 && i >= 6
-                ? `/hold/shot/${s}/${i}.png`
-                : `/img/shot/${s}/${i}.png`,
+                ? `/gate/shot/png/${s}/${i}.png`
+                : `/png/shot/${s}/${i}.png`,
           ),
         8,
         12,
@@ -412,6 +412,6 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     await phone.page.waitForSelector('tr[data-job]');
     await phone.page.screenshot({ path: join(SCREENSHOTS, 'jobs-phone.png') });
     await phone.page.close();
-    images.release('shot');
+    images.gate('shot').open();
   });
 });

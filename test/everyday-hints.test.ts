@@ -92,7 +92,7 @@ describe('small words', () => {
     }
   });
 
-  it('"not an image" names the Content-Type the bed.server sent', async () => {
+  it('"not an image" names the Content-Type the server sent', async () => {
     const manifest = writeManifest('m.json', ['/img/not-an-image.html?type=text/html']);
     const { code } = await runCli(['run', manifest, ...FAST]);
     expect(code).toBe(1);

@@ -25,7 +25,7 @@ const writeManifest = (stores: Record<string, string[]>): string => bed.writeMan
 const readResults = (path: string): ResultsDocument =>
   JSON.parse(readFileSync(path, 'utf8')) as ResultsDocument;
 
-/** Paths requested since `from` (an index into the bed.server's request log). */
+/** Paths requested since `from` (an index into the server's request log). */
 const requestedSince = (from: number): string[] =>
   bed.server.requests.slice(from).map((request) => request.path);
 

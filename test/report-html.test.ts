@@ -14,19 +14,19 @@ import { loadResults } from '../src/results/reader.js';
 import type { ResultsDocument } from '../src/types.js';
 import { guardPage, launchBrowser, requireBrowser, type TestBrowser } from './helpers/browser.js';
 import { runCli, spawnCli, stopAll, waitForResults } from './helpers/cli.js';
-import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
 const run = requireBrowser('report-html.test.ts');
 const SCREENSHOTS = join(process.cwd(), 'test-output', 'screenshots');
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-report-html-'));
 const XSS_STORE = '</script><script>window.__xss=1</script><img src=x onerror="window.__xss=2">';
-let images: ImageServer;
+let images: FaultServer;
 let browser: TestBrowser;
 
 beforeAll(async () => {
   if (!run) return;
   mkdirSync(SCREENSHOTS, { recursive: true });
-  images = await startImageServer();
+  images = await startFaultServer();
   browser = await launchBrowser();
 }, 60_000);
 
@@ -90,16 +90,16 @@ describe.skipIf(!run)('the HTML report in Chromium', () => {
   it('opens from file:// with no network and shows the numbers of the results file', async () => {
     const results = join(folder, 'mixed.results.json');
     const path = manifest('mixed', [
-      { store_id: 'A1', image_url: [images.url('/img/a/1.png'), images.url('/img/a/2.png')] },
+      { store_id: 'A1', image_url: [images.url('/png/a/1.png'), images.url('/png/a/2.png')] },
       {
         store_id: XSS_STORE,
         image_url: [
-          images.url('/img/</script>.png'),
+          images.url('/png/</script>.png'),
           images.url('/missing/b.png'),
-          images.url('/img/b/3.png'),
+          images.url('/png/b/3.png'),
         ],
       },
-      { store_id: 'C3', image_url: [images.url('/img/c/1.png')] },
+      { store_id: 'C3', image_url: [images.url('/png/c/1.png')] },
     ]);
     expect(
       (await runCli(['run', path, '-o', results, '--gpu-delay', '5', '--seed', '3'])).code,
@@ -145,8 +145,8 @@ describe.skipIf(!run)('the HTML report in Chromium', () => {
   it('a resumed job: its uuid without #, times with their zone, duration and chart over the time it ran', async () => {
     const results = join(folder, 'resumed.results.json');
     const path = manifest('resumed', [
-      { store_id: 'R1', image_url: [images.url('/img/r/1.png'), images.url('/img/r/2.png')] },
-      { store_id: 'R2', image_url: [images.url('/hold/report-resumed/3.png')] },
+      { store_id: 'R1', image_url: [images.url('/png/r/1.png'), images.url('/png/r/2.png')] },
+      { store_id: 'R2', image_url: [images.url('/gate/report-resumed/png/3.png')] },
     ]);
     const first = spawnCli(['run', path, '-o', results, '--gpu-delay', '0']);
     await waitForResults(results, (doc) => doc.counts.done === 2, { run: first });
@@ -162,7 +162,7 @@ describe.skipIf(!run)('the HTML report in Chromium', () => {
         timeline: stopped.timeline?.map((samples) => samples.map(([t, n]) => [t - HOUR, n])),
       }),
     );
-    images.release('report-resumed');
+    images.gate('report-resumed').open();
     const resumed = await runCli(['run', path, '-o', results, '--gpu-delay', '0', '--resume']);
     expect(resumed.code, resumed.stderr).toBe(0);
     const document = await loadResults(results);
@@ -191,14 +191,14 @@ describe.skipIf(!run)('the HTML report in Chromium', () => {
     const path = manifest('live', [
       {
         store_id: 'L',
-        image_url: [images.url('/img/l/1.png'), images.url('/hold/report-live/2.png')],
+        image_url: [images.url('/png/l/1.png'), images.url('/gate/report-live/png/2.png')],
       },
     ]);
     const job = spawnCli(['run', path, '-o', results, '--gpu-delay', '0']);
     const document = await waitForResults(results, (doc) => doc.counts.done === 1, { run: job });
     const html = join(folder, 'live.html');
     expect((await runCli(['report', results, '--html', html])).code).toBe(0);
-    images.release('report-live');
+    images.gate('report-live').open();
     expect((await job.exited).code).toBe(0);
     const { page, seen } = await openReport(html);
     expect(await page.locator('.banner.ongoing').textContent()).toContain('still ongoing');

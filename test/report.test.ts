@@ -16,11 +16,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadResults } from '../src/results/reader.js';
 import type { ResultsDocument } from '../src/types.js';
 import { runCli, spawnCli, stopAll, waitForResults } from './helpers/cli.js';
-import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
 const XSD = fileURLToPath(new URL('fixtures/junit.xsd', import.meta.url));
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-report-'));
-let images: ImageServer;
+let images: FaultServer;
 /** A finished, failed job with hostile store ids, URLs and error texts. */
 let failedResults: string;
 let failed: ResultsDocument;
@@ -57,15 +57,15 @@ beforeAll(async () => {
     console.warn(
       'report.test.ts: xmllint not found (apt-get install libxml2-utils): schema checks skipped',
     );
-  images = await startImageServer();
+  images = await startFaultServer();
   const manifest = writeManifest('failed', [
-    { store_id: 'S1', image_url: [images.url('/img/1/a.png'), images.url('/img/1/b.png')] },
+    { store_id: 'S1', image_url: [images.url('/png/1/a.png'), images.url('/png/1/b.png')] },
     {
       store_id: HOSTILE_STORE,
       image_url: [
-        images.url('/img/2/a,"b".png'),
+        images.url('/png/2/a,"b".png'),
         images.url('/missing/</script><script>alert(1)</script>.png'),
-        images.url('/img/2/c.png'),
+        images.url('/png/2/c.png'),
       ],
     },
   ]);
@@ -163,7 +163,7 @@ describe('imgjob report --csv', () => {
 describe('imgjob report: exit codes and files', () => {
   it('exits 0 for a completed job and writes every report it is asked for', async () => {
     const manifest = writeManifest('ok', [
-      { store_id: 'A', image_url: [images.url('/img/ok.png')] },
+      { store_id: 'A', image_url: [images.url('/png/ok.png')] },
     ]);
     const results = join(folder, 'ok.results.json');
     expect((await runCli(['run', manifest, '-o', results, '--gpu-delay', '0'])).code).toBe(0);
@@ -241,8 +241,11 @@ describe('imgjob report: exit codes and files', () => {
 
   it('reports a live run as ongoing (exit 3), then the killed and resumed file as it stands', async () => {
     const manifest = writeManifest('live', [
-      { store_id: 'L1', image_url: [images.url('/img/l1.png'), images.url('/hold/live/l1.png')] },
-      { store_id: 'L2', image_url: [images.url('/img/l2.png')] },
+      {
+        store_id: 'L1',
+        image_url: [images.url('/png/l1.png'), images.url('/gate/live/png/l1.png')],
+      },
+      { store_id: 'L2', image_url: [images.url('/png/l2.png')] },
     ]);
     const results = join(folder, 'live.results.json');
     const run = spawnCli(['run', manifest, '-o', results, '--gpu-delay', '0']);
@@ -267,7 +270,7 @@ describe('imgjob report: exit codes and files', () => {
     const status = await runCli(['status', results, '--json']);
     expect(status.code).toBe(3);
 
-    images.release('live');
+    images.gate('live').open();
     const resumed = await runCli(['run', manifest, '-o', results, '--gpu-delay', '0', '--resume']);
     expect(resumed.code, resumed.stderr).toBe(0);
     const after = await runCli(['report', results, '--csv', '-']);
@@ -284,7 +287,7 @@ describe('imgjob report: exit codes and files', () => {
 describe('imgjob run --report', () => {
   it('writes the reports at the end of the run', async () => {
     const manifest = writeManifest('run-report', [
-      { store_id: 'R', image_url: [images.url('/img/r.png')] },
+      { store_id: 'R', image_url: [images.url('/png/r.png')] },
     ]);
     const [html, junit, csv] = ['r.html', 'r.xml', 'r.csv'].map((name) => join(folder, name));
     const spec = `html:${html ?? ''},junit:${junit ?? ''},csv:${csv ?? ''}`;
@@ -300,7 +303,7 @@ describe('imgjob run --report', () => {
   it('refuses a bad --report before any download (exit 2)', async () => {
     images.reset();
     const manifest = writeManifest('bad-report', [
-      { store_id: 'B', image_url: [images.url('/img/b.png')] },
+      { store_id: 'B', image_url: [images.url('/png/b.png')] },
     ]);
     const run = await runCli([
       'run',

@@ -20,11 +20,11 @@ import {
   submitOk,
   waitForJob,
 } from './helpers/serve-client.js';
-import { PNG_SIZE, startImageServer, type ImageServer } from './helpers/serve-images.js';
+import { PNG_SIZE, startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import { serveOptions } from './helpers/serve-options.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-api-'));
-let images: ImageServer;
+let images: FaultServer;
 let server: RunningServer;
 let base: string;
 
@@ -40,7 +40,7 @@ async function serve(extra: Partial<ServeConfig> = {}): Promise<RunningServer> {
 }
 
 beforeAll(async () => {
-  images = await startImageServer();
+  images = await startFaultServer();
   server = await serve({ maxBodyBytes: 64 * 1024 });
   base = server.url;
 });
@@ -57,7 +57,7 @@ describe('POST /api/submit/', () => {
       const reply = await call(base, path, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(manifestOf((s, i) => images.url(`/img/${path}/${s}/${i}.png`), 1, 1)),
+        body: JSON.stringify(manifestOf((s, i) => images.url(`/png/${path}/${s}/${i}.png`), 1, 1)),
       });
       expect(reply.status).toBe(201);
       expect(reply.headers.get('content-type')).toBe('application/json; charset=utf-8');
@@ -151,7 +151,7 @@ describe('POST /api/submit/', () => {
   it('returns at once for a 100k-image job: rows first, processing after', async () => {
     const big = await serve({ options: { ...defaults(), concurrency: 2 } });
     try {
-      const manifest = manifestOf((s, i) => images.url(`/hold/big/${s}/${i}.png`), 1000, 100);
+      const manifest = manifestOf((s, i) => images.url(`/gate/big/png/${s}/${i}.png`), 1000, 100);
       const started = performance.now();
       const id = await submitOk(big.url, manifest);
       const elapsed = performance.now() - started;
@@ -178,7 +178,7 @@ describe('GET /api/status', () => {
   it('ongoing, then completed: {"status", "job_id"} with the id as a string, and the counts', async () => {
     const id = await submitOk(
       base,
-      manifestOf((s, i) => images.url(`/hold/st1/${s}/${i}.png`), 2, 2),
+      manifestOf((s, i) => images.url(`/gate/st1/png/${s}/${i}.png`), 2, 2),
     );
     const ongoing = await call(base, `/api/status?jobid=${id}`);
     expect(ongoing.status).toBe(200);
@@ -189,7 +189,7 @@ describe('GET /api/status', () => {
     });
     expect(Object.keys(ongoing.body as object)).toEqual(['status', 'job_id', 'counts']);
 
-    images.release('st1');
+    images.gate('st1').open();
     await waitForJob(base, id, finished);
     const completed = await call(base, `/api/status?jobid=${id}`);
     expect(completed.body).toStrictEqual({
@@ -203,10 +203,10 @@ describe('GET /api/status', () => {
     const id = await submitOk(base, {
       count: 2,
       visits: [
-        { store_id: 'S00339218', image_url: [images.url('/img/f/ok.png')] },
+        { store_id: 'S00339218', image_url: [images.url('/png/f/ok.png')] },
         {
           store_id: 'S01408764',
-          image_url: [images.url('/missing/1.png'), images.url('/img/f/never.png')],
+          image_url: [images.url('/missing/1.png'), images.url('/png/f/never.png')],
         },
       ],
     });
@@ -225,7 +225,7 @@ describe('GET /api/status', () => {
       ],
       counts: { stores: 2, images: 3, done: 1, failed: 1, skipped: 1, pending: 0 },
     });
-    expect(images.requests).not.toContain('/img/f/never.png');
+    expect(images.requestsTo('/png/f/never.png')).toEqual([]);
   });
 
   it.each(['', '?jobid=', '?jobid=999999', '?jobid=abc', '?jobid=0', '?jobid=1.5', '?job_id=1'])(
@@ -242,7 +242,7 @@ describe('GET /api/jobs/<id>/results', () => {
   it('is the results document of the CLI (schema-valid), measured image by image', async () => {
     const id = await submitOk(
       base,
-      manifestOf((s, i) => images.url(`/img/r/${s}/${i}.png`), 2, 3),
+      manifestOf((s, i) => images.url(`/png/r/${s}/${i}.png`), 2, 3),
     );
     const document = await waitForJob(base, id, finished);
     expect(validateResults(document), JSON.stringify(validateResults.errors)).toBe(true);
@@ -267,7 +267,7 @@ describe('GET /api/jobs/<id>/results', () => {
     for (const store of document.stores) {
       for (const [index, image] of store.images.entries()) {
         expect(image).toMatchObject({
-          url: images.url(`/img/r/${store.store_id.slice(1)}/${index + 1}.png`),
+          url: images.url(`/png/r/${store.store_id.slice(1)}/${index + 1}.png`),
           status: 'done',
           ...PNG_SIZE,
           gpu_ms: 0,
@@ -279,12 +279,12 @@ describe('GET /api/jobs/<id>/results', () => {
   it('a running job is answered from memory, valid all the same', async () => {
     const id = await submitOk(
       base,
-      manifestOf((s, i) => images.url(`/hold/live/${s}/${i}.png`), 1, 2),
+      manifestOf((s, i) => images.url(`/gate/live/png/${s}/${i}.png`), 1, 2),
     );
     const document = await results(base, id);
     expect(document.status).toBe('ongoing');
     expect(validateResults(document), JSON.stringify(validateResults.errors)).toBe(true);
-    images.release('live');
+    images.gate('live').open();
     await waitForJob(base, id, finished);
   });
 
@@ -299,7 +299,7 @@ describe('GET /api/jobs', () => {
     const a = await submitOk(base, { count: 0, visits: [] });
     const b = await submitOk(
       base,
-      manifestOf((s, i) => images.url(`/img/l/${s}/${i}.png`), 1, 2),
+      manifestOf((s, i) => images.url(`/png/l/${s}/${i}.png`), 1, 2),
     );
     await waitForJob(base, b, finished);
     const reply = await call(base, '/api/jobs?limit=2');
@@ -374,7 +374,7 @@ describe('the shared engine', () => {
       Array.from({ length: 8 }, (_, job) =>
         submitOk(
           base,
-          manifestOf((s, i) => images.url(`/img/many/${job}/${s}/${i}.png`), 3, 2),
+          manifestOf((s, i) => images.url(`/png/many/${job}/${s}/${i}.png`), 3, 2),
         ),
       ),
     );
@@ -387,7 +387,7 @@ describe('the shared engine', () => {
     try {
       const id = await submitOk(
         strict.url,
-        manifestOf((s, i) => images.url(`/img/sm/${s}/${i}.png`), 2, 1),
+        manifestOf((s, i) => images.url(`/png/sm/${s}/${i}.png`), 2, 1),
       );
       await waitForJob(strict.url, id, finished);
       const status = await call(strict.url, `/api/status?jobid=${id}`);
@@ -396,7 +396,7 @@ describe('the shared engine', () => {
         job_id: String(id),
         error: [{ store_id: 'S2', error: 'store S2 is not in the store master (stores.csv)' }],
       });
-      expect(images.requests).not.toContain('/img/sm/2/1.png');
+      expect(images.requestsTo('/png/sm/2/1.png')).toEqual([]);
     } finally {
       await strict.close();
     }
@@ -407,7 +407,7 @@ describe('the shared engine', () => {
     const first = await serve({ dbPath });
     const id = await submitOk(
       first.url,
-      manifestOf((s, i) => images.url(`/hold/close/${s}/${i}.png`), 1, 1),
+      manifestOf((s, i) => images.url(`/gate/close/png/${s}/${i}.png`), 1, 1),
     );
     await first.close();
     // A request already on an open connection meets the service closed.
@@ -425,7 +425,7 @@ describe('the shared engine', () => {
     const second = await serve({ dbPath });
     try {
       expect(second.resumed).toEqual([id]);
-      images.release('close');
+      images.gate('close').open();
       const document = await waitForJob(second.url, id, finished);
       expect(document.counts.done).toBe(1);
     } finally {

@@ -14,18 +14,18 @@ import { createAddressGuard } from '../src/download/address-guard.js';
 import { startServer, type RunningServer } from '../src/serve/server.js';
 import type { JobView } from '../src/serve/job-view.js';
 import { call, submitOk } from './helpers/serve-client.js';
-import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import { serveOptions } from './helpers/serve-options.js';
 
 const BIG = 100_000;
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-cancel-'));
-let images: ImageServer;
+let images: FaultServer;
 let server: RunningServer;
 let big: number[];
 
 /** A job of `stores` one-image stores, every image held by the image server; built as text (cheap). */
 function heldJob(key: string, stores: number): string {
-  const url = JSON.stringify(images.url(`/hold/${key}/image.png`));
+  const url = JSON.stringify(images.url(`/gate/${key}/png/image.png`));
   const visits: string[] = [];
   for (let i = 0; i < stores; i++) visits.push(`{"store_id":"${key}${i}","image_url":[${url}]}`);
   return `{"count":${stores},"visits":[${visits.join(',')}]}`;
@@ -38,7 +38,7 @@ async function cancel(id: number): Promise<{ status: number; view: JobView; ms: 
 }
 
 beforeAll(async () => {
-  images = await startImageServer();
+  images = await startFaultServer();
   server = await startServer({
     port: 0,
     dbPath: join(folder, 'cancel.db'),
@@ -50,7 +50,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const key of ['a', 'b', 'c', 'small']) images.release(key);
+  for (const key of ['a', 'b', 'c', 'small']) images.gate(key).open();
   await server.close();
   await images.close();
   rmSync(folder, { recursive: true, force: true });
@@ -71,7 +71,7 @@ describe('DELETE /api/jobs/<id> behind three 100k-store jobs', () => {
     });
     expect(view.stores.every((store) => store.error === 'cancelled')).toBe(true);
     expect(ms).toBeLessThan(1000);
-    expect(images.requests.filter((path) => path.startsWith('/hold/small/'))).toEqual([]);
+    expect(images.requestsTo('/gate/small/')).toEqual([]);
     // The jobs ahead go on.
     for (const other of big) {
       const reply = await call(server.url, `/api/status?jobid=${other}`);

@@ -29,13 +29,13 @@ import type { JobRecords } from '../src/serve/job-records.js';
 import { startServer } from '../src/serve/server.js';
 import { runCli } from './helpers/cli.js';
 import { call, manifestOf, submit, submitOk, waitForJob } from './helpers/serve-client.js';
-import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import { serveOptions } from './helpers/serve-options.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-disk-'));
-let images: ImageServer;
+let images: FaultServer;
 beforeAll(async () => {
-  images = await startImageServer();
+  images = await startFaultServer();
 });
 afterAll(async () => {
   await images.close();
@@ -107,11 +107,11 @@ describe('a full disk', () => {
     try {
       const running = await submitOk(
         server.url,
-        manifestOf((s, i) => images.url(`/hold/disk/${s}/${i}.png`), 4, 100),
+        manifestOf((s, i) => images.url(`/gate/disk/png/${s}/${i}.png`), 4, 100),
       );
       const filler = fillDisk(tmpfs.dir);
 
-      const big = manifestOf((s, i) => images.url(`/img/big/${s}/${i}.png`), 20, 100);
+      const big = manifestOf((s, i) => images.url(`/png/big/${s}/${i}.png`), 20, 100);
       const refused = await submit(server.url, big);
       expect(refused).toMatchObject({
         status: 503,
@@ -129,7 +129,7 @@ describe('a full disk', () => {
       });
 
       // The running job's results cannot be written either: the writer retries.
-      images.release('disk');
+      images.gate('disk').open();
       await vi.waitFor(() => {
         expect(log).toContain(
           'error: cannot write to the database: the disk is full (retrying until it works)',

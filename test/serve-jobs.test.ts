@@ -12,11 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAddressGuard } from '../src/download/address-guard.js';
 import { startServer, type RunningServer, type ServeConfig } from '../src/serve/server.js';
 import { call, finished, manifestOf, submitOk, waitForJob } from './helpers/serve-client.js';
-import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import { serveOptions } from './helpers/serve-options.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-jobs-'));
-let images: ImageServer;
+let images: FaultServer;
 let server: RunningServer;
 let base: string;
 const log: string[] = [];
@@ -34,7 +34,7 @@ async function serve(extra: Partial<ServeConfig> = {}): Promise<RunningServer> {
 }
 
 beforeAll(async () => {
-  images = await startImageServer();
+  images = await startFaultServer();
   server = await serve({ log: (line) => log.push(line) });
   base = server.url;
 });
@@ -50,9 +50,9 @@ describe('GET /api/jobs/<id>', () => {
     const id = await submitOk(base, {
       count: 3,
       visits: [
-        { store_id: 'A', image_url: [images.url('/img/v/1.png'), images.url('/img/v/2.png')] },
-        { store_id: 'B', image_url: [images.url('/missing/v.png'), images.url('/img/v/3.png')] },
-        { store_id: 'A', image_url: [images.url('/img/v/4.png')] },
+        { store_id: 'A', image_url: [images.url('/png/v/1.png'), images.url('/png/v/2.png')] },
+        { store_id: 'B', image_url: [images.url('/missing/v.png'), images.url('/png/v/3.png')] },
+        { store_id: 'A', image_url: [images.url('/png/v/4.png')] },
       ],
     });
     await waitForJob(base, id, finished);
@@ -85,14 +85,14 @@ describe('GET /api/jobs/<id>', () => {
   it('answers a running job from memory, its stores as they stand', async () => {
     const id = await submitOk(
       base,
-      manifestOf((s, i) => images.url(`/hold/view/${s}/${i}.png`), 2, 1),
+      manifestOf((s, i) => images.url(`/gate/view/png/${s}/${i}.png`), 2, 1),
     );
     const reply = await call(base, `/api/jobs/${id}/`);
     expect(reply.body).toMatchObject({
       status: 'ongoing',
       counts: { stores: 2, images: 2, pending: 2 },
     });
-    images.release('view');
+    images.gate('view').open();
     await waitForJob(base, id, finished);
   });
 
@@ -107,12 +107,12 @@ describe('DELETE /api/jobs/<id>', () => {
     const id = await submitOk(base, {
       count: 3,
       visits: [
-        { store_id: 'done', image_url: [images.url('/img/c/1.png')] },
+        { store_id: 'done', image_url: [images.url('/png/c/1.png')] },
         {
           store_id: 'held',
-          image_url: [images.url('/hold/cancel/1.png'), images.url('/img/c/never.png')],
+          image_url: [images.url('/gate/cancel/png/1.png'), images.url('/png/c/never.png')],
         },
-        { store_id: 'held2', image_url: [images.url('/hold/cancel/2.png')] },
+        { store_id: 'held2', image_url: [images.url('/gate/cancel/png/2.png')] },
       ],
     });
     await waitForJob(base, id, (document) => document.stores[0]?.status === 'completed');
@@ -142,14 +142,14 @@ describe('DELETE /api/jobs/<id>', () => {
     const again = await call(base, `/api/jobs/${id}`, { method: 'DELETE' });
     expect(again.body).toStrictEqual(reply.body);
     expect((await call(base, `/api/jobs/${id}/results`)).status).toBe(200);
-    images.release('cancel');
-    expect(images.requests).not.toContain('/img/c/never.png');
+    images.gate('cancel').open();
+    expect(images.requestsTo('/png/c/never.png')).toEqual([]);
   });
 
   it('changes nothing on a finished job', async () => {
     const id = await submitOk(
       base,
-      manifestOf((s, i) => images.url(`/img/f/${s}/${i}.png`), 1, 1),
+      manifestOf((s, i) => images.url(`/png/f/${s}/${i}.png`), 1, 1),
     );
     const before = (await waitForJob(base, id, finished)).counts;
     const reply = await call(base, `/api/jobs/${id}`, { method: 'DELETE' });
@@ -174,7 +174,7 @@ describe('DELETE /api/jobs/<id>', () => {
     const first = await serve({ dbPath });
     const id = await submitOk(
       first.url,
-      manifestOf((s, i) => images.url(`/hold/cr/${s}/${i}.png`), 2, 2),
+      manifestOf((s, i) => images.url(`/gate/cr/png/${s}/${i}.png`), 2, 2),
     );
     const cancelled = await call(first.url, `/api/jobs/${id}`, { method: 'DELETE' });
     await first.close();
@@ -185,7 +185,7 @@ describe('DELETE /api/jobs/<id>', () => {
       expect(reply.body).toStrictEqual(cancelled.body);
     } finally {
       await second.close();
-      images.release('cr');
+      images.gate('cr').open();
     }
   });
 });
@@ -194,7 +194,7 @@ describe('/healthz', () => {
   it('names what it counts', async () => {
     const id = await submitOk(
       base,
-      manifestOf((s, i) => images.url(`/hold/hz/${s}/${i}.png`), 6, 1),
+      manifestOf((s, i) => images.url(`/gate/hz/png/${s}/${i}.png`), 6, 1),
     );
     await waitForJob(base, id, (document) => document.stores.some((s) => s.status === 'ongoing'));
     const reply = await call(base, '/healthz');
@@ -206,7 +206,7 @@ describe('/healthz', () => {
       queued_stores: 2,
       unwritten_changes: expect.any(Number) as unknown,
     });
-    images.release('hz');
+    images.gate('hz').open();
     await waitForJob(base, id, finished);
   });
 });
@@ -215,7 +215,7 @@ describe('the log', () => {
   it('has one line per job on submit and one at its end (text)', async () => {
     const id = await submitOk(
       base,
-      manifestOf((s, i) => images.url(`/img/log/${s}/${i}.png`), 2, 3),
+      manifestOf((s, i) => images.url(`/png/log/${s}/${i}.png`), 2, 3),
     );
     await waitForJob(base, id, finished);
     await expect
@@ -236,7 +236,7 @@ describe('the log', () => {
     try {
       const id = await submitOk(
         json.url,
-        manifestOf((s, i) => images.url(`/hold/json/${s}/${i}.png`), 1, 2),
+        manifestOf((s, i) => images.url(`/gate/json/png/${s}/${i}.png`), 1, 2),
       );
       await call(json.url, `/api/jobs/${id}`, { method: 'DELETE' });
       const events = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -271,7 +271,7 @@ describe('the log', () => {
       expect(Date.parse(events[0]?.time as string)).not.toBeNaN();
     } finally {
       await json.close();
-      images.release('json');
+      images.gate('json').open();
     }
   });
 });

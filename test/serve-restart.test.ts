@@ -18,13 +18,13 @@ import {
   submitOk,
   waitForJob,
 } from './helpers/serve-client.js';
-import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-restart-'));
-let images: ImageServer;
+let images: FaultServer;
 
 beforeAll(async () => {
-  images = await startImageServer();
+  images = await startFaultServer();
 });
 afterEach(stopAll);
 afterAll(async () => {
@@ -58,10 +58,10 @@ describe.each(['SIGKILL', 'SIGTERM'] as const)(
       expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const small = await submitOk(
         first.url,
-        manifestOf((s, i) => images.url(`/img/${signal}/small/${s}/${i}.png`), 1, 1),
+        manifestOf((s, i) => images.url(`/png/${signal}/small/${s}/${i}.png`), 1, 1),
       );
       const smallDocument = await waitForJob(first.url, small, finished);
-      const prefix = `/img/${signal}/big/`;
+      const prefix = `/png/${signal}/big/`;
       const id = await submitOk(
         first.url,
         manifestOf((s, i) => images.url(`${prefix}${s}/${i}.png`), 4, 12),
@@ -87,7 +87,7 @@ describe.each(['SIGKILL', 'SIGTERM'] as const)(
         signal === 'SIGTERM' ? 12 : 1,
       );
       expect(pending.length).toBeGreaterThan(0);
-      const fetchedBefore = images.requests.filter((path) => path.startsWith(prefix)).length;
+      const fetchedBefore = images.requestsTo(prefix).length;
 
       const second = await serve(db);
       expect(second.run.stderr).toContain('resumed 1 job');
@@ -104,9 +104,10 @@ describe.each(['SIGKILL', 'SIGTERM'] as const)(
       expect(document.stores.map((store) => store.images.length)).toEqual([12, 12, 12, 12]);
 
       // Exactly the images without a recorded result were fetched, each once.
-      const fetchedAfter = images.requests
-        .filter((path) => path.startsWith(prefix))
-        .slice(fetchedBefore);
+      const fetchedAfter = images
+        .requestsTo(prefix)
+        .slice(fetchedBefore)
+        .map((request) => request.path);
       expect([...fetchedAfter].sort()).toEqual([...pending].sort());
 
       // The job that had finished before the stop answers as it did.

@@ -17,7 +17,7 @@ import { createDownloader } from '../src/download/downloader.js';
 import { DownloadError } from '../src/utils/errors.js';
 import { startServer, type RunningServer, type ServeConfig } from '../src/serve/server.js';
 import { finished, submitOk, waitForJob } from './helpers/serve-client.js';
-import { startImageServer, type ImageServer } from './helpers/serve-images.js';
+import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import { serveOptions } from './helpers/serve-options.js';
 
 describe('classifyAddress', () => {
@@ -129,12 +129,12 @@ describe('guardedLookup', () => {
 });
 
 describe('the guarded downloader', () => {
-  let inside: ImageServer;
-  let outside: ImageServer;
+  let inside: FaultServer;
+  let outside: FaultServer;
   beforeAll(async () => {
     // `outside` stands for the internet: the one address the guard lets through.
-    outside = await startImageServer('127.0.0.1');
-    inside = await startImageServer('127.0.0.2');
+    outside = await startFaultServer();
+    inside = await startFaultServer({ host: '127.0.0.2' });
   });
   afterAll(async () => {
     await Promise.all([inside.close(), outside.close()]);
@@ -164,22 +164,25 @@ describe('the guarded downloader', () => {
   it.each([
     [
       'an IP literal',
-      () => `${inside.origin}/img/a.png`,
+      () => `${inside.origin}/png/a.png`,
       'refused: 127.0.0.2 is a loopback address',
     ],
     [
       'a redirect to an IP literal',
-      () => outside.url(`/redirect?to=${inside.url('/img/b.png')}`),
+      () => outside.url(`/redirect-to?location=${inside.url('/png/b.png')}`),
       'refused: 127.0.0.2 is a loopback address',
     ],
     [
       'a redirect to a name that resolves inside',
-      () => outside.url(`/redirect?to=http://inside.test:${new URL(inside.origin).port}/img/c.png`),
+      () =>
+        outside.url(
+          `/redirect-to?location=http://inside.test:${new URL(inside.origin).port}/png/c.png`,
+        ),
       'refused: inside.test resolves to a private address',
     ],
     [
       'a redirect to the metadata address',
-      () => outside.url('/redirect?to=http://169.254.169.254/latest/meta-data/'),
+      () => outside.url('/redirect-to?location=http://169.254.169.254/latest/meta-data/'),
       'refused: 169.254.169.254 is a cloud metadata address',
     ],
   ])('refuses %s before connecting, at once and without retries', async (_name, url, message) => {
@@ -206,7 +209,7 @@ describe('the guarded downloader', () => {
     const download = downloader();
     try {
       const measured = await download.fetchImage(
-        outside.url(`/redirect?to=${outside.url('/img/d.png')}`),
+        outside.url(`/redirect-to?location=${outside.url('/png/d.png')}`),
       );
       expect(measured).toMatchObject({ width: 50, height: 30 });
     } finally {
@@ -217,9 +220,9 @@ describe('the guarded downloader', () => {
 
 describe('imgjob serve, safe by default', () => {
   const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-ssrf-'));
-  let images: ImageServer;
+  let images: FaultServer;
   beforeAll(async () => {
-    images = await startImageServer();
+    images = await startFaultServer();
   });
   afterAll(async () => {
     await images.close();
@@ -240,7 +243,7 @@ describe('imgjob serve, safe by default', () => {
     try {
       const port = new URL(images.origin).port;
       const urls = [
-        images.url('/img/1.png'),
+        images.url('/png/1.png'),
         `http://localhost:${port}/img/2.png`,
         `http://[::1]:${port}/img/3.png`,
         `http://[::ffff:127.0.0.1]:${port}/img/4.png`,
@@ -292,11 +295,11 @@ describe('imgjob serve, safe by default', () => {
     try {
       const id = await submitOk(server.url, {
         count: 1,
-        visits: [{ store_id: 'S1', image_url: [images.url('/img/ok.png')] }],
+        visits: [{ store_id: 'S1', image_url: [images.url('/png/ok.png')] }],
       });
       const document = await waitForJob(server.url, id, finished);
       expect(document.status).toBe('completed');
-      expect(images.requests).toEqual(['/img/ok.png']);
+      expect(images.requests.map((request) => request.path)).toEqual(['/png/ok.png']);
     } finally {
       await server.close();
     }

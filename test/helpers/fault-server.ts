@@ -9,6 +9,7 @@
  * | route | answer |
  * | --- | --- |
  * | `/img/<name>` | the file; honours one `Range: bytes=a-b` (206, 416) |
+ * | `/png/<any/path>` | the 50×30 fixture PNG (`PNG_SIZE`), whatever the rest of the path: one unique URL per image of a big job |
  * | `/pad/<n>/<name>` | the file padded with zeros to exactly `n` bytes (streamed, so `n` may be huge) |
  * | `/status/<code>` | that status with a short text body (`?retry-after=` adds the header) |
  * | `/reason/<code>?text=<reason>` | that status with any reason phrase, control characters included (written on the socket: node:http refuses them) |
@@ -24,6 +25,7 @@
  * | `/redirect-to?location=<url>` | one redirect to any Location (`ftp:`, `file:`, …) |
  * | `/html` | 200 `text/html` page |
  * | `/gate/<key>/<name>` | held until the test calls `gate(key).open()`, then the file |
+ * | `/gate/<key>/<route>/…` | held the same way, then answered as `/<route>/…` (`/gate/k/png/1/2.png`) |
  *
  * Query modifiers on every route that sends a file: `range=ignore` (answer 200
  * to a Range request), `cl=omit` (chunked, no Content-Length), `type=<mime>`.
@@ -94,6 +96,8 @@ export type FaultServer = {
 };
 
 export type FaultServerOptions = {
+  /** The loopback address to listen on (`127.0.0.2` for a second host). @default '127.0.0.1' */
+  readonly host?: string;
   /** Folder of the fixture files. @default fixtures/images of this repository */
   readonly fixtures?: URL;
   /** Answer 200 to every Range request, like a server without range support. @default false */
@@ -117,6 +121,10 @@ type Ctx = {
 /** "Endless" is bounded all the same, so a broken client cannot spin forever. */
 const ENDLESS_BYTES = 1024 ** 3;
 const DEFAULT_FIXTURES = new URL('../../fixtures/images/', import.meta.url);
+/** What `/png/…` answers: the fixture `image.png`. */
+const PNG_NAME = 'image.png';
+/** What the `/png/…` image measures. */
+export const PNG_SIZE = { width: 50, height: 30, perimeter: 160 } as const;
 
 export async function startFaultServer(options: FaultServerOptions = {}): Promise<FaultServer> {
   const fixtures = options.fixtures ?? DEFAULT_FIXTURES;
@@ -206,6 +214,7 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
 
   const routes: Record<string, Route> = {
     img: (ctx, [name]) => sendFile(ctx, name),
+    png: (ctx) => sendFile(ctx, PNG_NAME),
     pad: (ctx, [n, name]) => sendFile(ctx, name, Number(n)),
     status: (ctx, [code]) => {
       sendStatus(ctx, Number(code));
@@ -281,11 +290,13 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
         '<!doctype html>\n<html><head><title>Sign in</title></head><body>Log in</body></html>\n',
       );
     },
-    gate: async (ctx, [key, name]) => {
+    gate: async (ctx, [key, ...rest]) => {
       const state = gate(String(key));
       state.onReach(ctx.record);
       if (!state.isOpen) await new Promise<void>((resolve) => state.waiters.push(resolve));
-      await sendFile(ctx, name);
+      const [route = '', ...args] = rest;
+      if (rest.length === 1) await sendFile(ctx, route);
+      else await answer(ctx, route, args);
     },
   };
 
@@ -328,24 +339,25 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
       changed();
     });
     changed();
-    const [route = '', ...args] = url.pathname.slice(1).split('/').map(decodeURIComponent);
-    const ctx: Ctx = { req, res, query: url.searchParams, record };
-    const handler =
-      routes[route] ??
-      ((c: Ctx) => {
-        sendStatus(c, 404);
-      });
-    Promise.resolve(handler(ctx, args)).catch((error: unknown) => {
+    const [route = '', ...args] = url.pathname.slice(1).split('/').map(decodedOrAsIs);
+    answer({ req, res, query: url.searchParams, record }, route, args).catch((error: unknown) => {
       res.destroy(error instanceof Error ? error : new Error(String(error)));
     });
   });
+
+  async function answer(ctx: Ctx, route: string, args: string[]): Promise<void> {
+    const handler = Object.hasOwn(routes, route) ? routes[route] : undefined;
+    if (handler) await handler(ctx, args);
+    else sendStatus(ctx, 404);
+  }
   http.on('connection', (socket: Socket) => {
     sockets.set(socket, ++connections);
     socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => http.listen(0, host, resolve));
   const { port } = http.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = `http://${host}:${port}`;
 
   const server: FaultServer = {
     origin,
@@ -396,6 +408,15 @@ const MIME: Record<string, string> = {
   tiff: 'image/tiff',
   webp: 'image/webp',
 };
+
+/** A path segment decoded, or as sent when it is no valid percent-encoding (`/png/100%`). */
+function decodedOrAsIs(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
 
 function searchOf(url: string | undefined): string {
   const at = url?.indexOf('?') ?? -1;
