@@ -8,10 +8,9 @@
  * `node -e 0` (BENCHMARKS.md). The library entries (`imgjob`, `imgjob/serve`)
  * stay tsc's output.
  *
- * Two more entries sit at `dist/` beside the chunks, for the code that
- * names files by URL at run time: `worker.js` (the download thread the pool
- * starts as `./worker.js`) and `address-guard.js` (the connector a download
- * thread builds from serve's recipe, `./address-guard.js`).
+ * One more entry sits at `dist/` beside the chunks, for the code that names
+ * a file by URL at run time: `worker.js`, the download thread the pool starts
+ * as `./worker.js` (src/download/threads/worker-file.ts).
  *
  *   node scripts/bundle.js
  */
@@ -29,7 +28,6 @@ await build({
   entryPoints: {
     'cli/main': 'src/cli/main.ts',
     worker: 'src/download/threads/worker.ts',
-    'address-guard': 'src/download/address-guard.ts',
   },
   outdir: 'dist',
   bundle: true,

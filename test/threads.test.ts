@@ -16,10 +16,12 @@ import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import type { ImageResult, ResultsDocument } from '../src/types.js';
 
 type BuiltDownloader = typeof import('../src/download/downloader.js');
+type BuiltGuard = typeof import('../src/download/address-guard.js');
 
 let server: FaultServer;
 let dir: string;
 let built: BuiltDownloader;
+let builtGuard: BuiltGuard;
 
 beforeAll(async () => {
   server = await startFaultServer();
@@ -28,6 +30,9 @@ beforeAll(async () => {
   built = (await import(
     new URL('../dist/download/downloader.js', import.meta.url).href
   )) as BuiltDownloader;
+  builtGuard = (await import(
+    new URL('../dist/download/address-guard.js', import.meta.url).href
+  )) as BuiltGuard;
 });
 afterEach(async () => {
   await stopAll();
@@ -40,6 +45,17 @@ afterAll(async () => {
 const FILES = ['image.png', 'baseline.jpg', 'image.gif', 'image-lossless.webp', 'big-exif.jpg'];
 /** Workers start once the images seen average 32 KiB; this one is 100 KB. */
 const BIG = '/pad/100000/image.png';
+
+/** One connection on the main thread, one on a worker: of two downloads at once, the second goes to the worker. */
+const TWO_THREADS = {
+  timeoutMs: 10_000,
+  maxBytes: 1_000_000,
+  retries: 0,
+  headerOnly: false,
+  perHost: 2,
+  threads: 2,
+  workerMinBytes: 0,
+};
 
 /** `stores` stores of `perStore` images each, URLs from `path(store, image)`. */
 function writeManifest(
@@ -223,16 +239,7 @@ describe('the thread pool', () => {
 
   it('stops a download inside its thread when the caller aborts', async () => {
     server.gate('abort'); // never opened
-    // One connection on the main thread, one on a worker: the second download goes to the worker.
-    const downloader = built.createDownloader({
-      timeoutMs: 10_000,
-      maxBytes: 1_000_000,
-      retries: 0,
-      headerOnly: false,
-      perHost: 2,
-      threads: 2,
-      workerMinBytes: 0,
-    });
+    const downloader = built.createDownloader(TWO_THREADS);
     try {
       const stop = new AbortController();
       const settled = ['a', 'b'].map((name) =>
@@ -250,6 +257,40 @@ describe('the thread pool', () => {
       await server.until((requests) => requests.every((r) => r.state === 'aborted'));
     } finally {
       await downloader.close();
+    }
+  });
+  it('builds the address guard in each thread from its recipe: refused there too, allowed there too', async () => {
+    const { createAddressGuard, guardedConnector } = builtGuard;
+    const refusing = built.createDownloader({
+      ...TWO_THREADS,
+      connect: guardedConnector(createAddressGuard()),
+    });
+    try {
+      const urls = ['a', 'b'].map((name) => server.url(`/img/image.png?refused=${name}`));
+      const errors = await Promise.all(
+        urls.map((url) => refusing.fetchImage(url).catch((error: unknown) => error)),
+      );
+      for (const error of errors) expect(error).toMatchObject({ code: 'E_ADDRESS_REFUSED' });
+      expect(server.requests).toHaveLength(0);
+    } finally {
+      await refusing.close();
+    }
+    const allowing = built.createDownloader({
+      ...TWO_THREADS,
+      connect: guardedConnector(createAddressGuard({ allow: ['127.0.0.1'] })),
+    });
+    try {
+      const gate = server.gate('guard');
+      const done = ['a', 'b'].map((name) =>
+        allowing.fetchImage(server.url(`/gate/guard/image.png?allowed=${name}`)),
+      );
+      // Both threads' connections reached the server, each through its own guard.
+      await server.until((requests) => requests.length === 2);
+      expect(new Set(server.requests.map((r) => r.socket)).size).toBe(2);
+      gate.open();
+      for (const measured of await Promise.all(done)) expect(measured.width).toBeGreaterThan(0);
+    } finally {
+      await allowing.close();
     }
   });
 });

@@ -16,7 +16,7 @@ import { isIP, type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { buildConnector, type Dispatcher } from 'undici';
 
-import { CONNECTOR_RECIPE, type ConnectorRecipe } from './downloader.js';
+import { CONNECTOR_RECIPE } from './downloader.js';
 import { sharedDnsCache } from './dns-cache.js';
 import { DownloadError } from '../utils/errors.js';
 
@@ -317,7 +317,12 @@ function remember(options: AddressGuardOptions, guard: AddressGuard): AddressGua
   return guard;
 }
 
-type RecipeOptions = {
+/**
+ * How a download thread builds the same guarded connector (see
+ * `CONNECTOR_RECIPE`): the guard's options and undici's connect options,
+ * both plain data that survives `structuredClone`.
+ */
+export type ConnectorRecipe = {
   readonly guard: AddressGuardOptions;
   readonly connect: buildConnector.BuildOptions | undefined;
 };
@@ -335,19 +340,14 @@ function withRecipe(
 ): buildConnector.connector {
   const guardOptions = madeWith.get(guard);
   if (guardOptions === undefined || options.lookup !== undefined) return connector;
-  const recipe: ConnectorRecipe = {
-    // This module, by a name that holds in tsc's output and in the bundle (scripts/bundle.js).
-    module: new URL('./address-guard.js', import.meta.url).href,
-    exportName: 'connectorFromRecipe',
-    options: { guard: guardOptions, connect: options.connect } satisfies RecipeOptions,
-  };
+  const recipe: ConnectorRecipe = { guard: guardOptions, connect: options.connect };
   Object.defineProperty(connector, CONNECTOR_RECIPE, { value: recipe });
   return connector;
 }
 
 /** In a download thread: the guarded connector a recipe describes. */
-export function connectorFromRecipe(options: RecipeOptions): buildConnector.connector {
-  return guardedConnector(createAddressGuard(options.guard), { connect: options.connect });
+export function connectorFromRecipe(recipe: ConnectorRecipe): buildConnector.connector {
+  return guardedConnector(createAddressGuard(recipe.guard), { connect: recipe.connect });
 }
 
 /** A connection the guard refused: final (no retry can change the answer). */

@@ -19,12 +19,14 @@ import type { DownloadOptions, Measurement, SlowDownload } from '../types.js';
 import { withDefaults } from '../utils/with-defaults.js';
 import type { InFlight } from './attempt.js';
 import { DOWNLOAD_DEFAULTS } from './defaults.js';
+import type { ConnectorRecipe } from './address-guard.js';
 import { DnsCache, sharedDnsCache, type Resolve } from './dns-cache.js';
 import { abortedError, badUrl } from './errors.js';
 import { HostBoard, type HostCounts, type PausedHosts } from './hosts.js';
 import type { Measured } from './measure.js';
 import { parseTarget, type Target } from './response.js';
 import { withRetries, type RetryPolicy } from './retry.js';
+import { expectWorkerFile } from './threads/worker-file.js';
 
 /** What `createDownloader` takes; what is left out takes its DOWNLOAD_DEFAULTS value. */
 export type DownloaderInput = DownloadOptions & {
@@ -112,15 +114,11 @@ export type Downloader = {
 };
 
 /**
- * How a download thread builds a connector: `module` exports a function
- * `exportName(options)` that returns it; `options` must survive
- * `structuredClone`. A connector carries its recipe under this symbol.
+ * How a download thread builds the same connector: the one connector that
+ * crosses threads is the address guard's (address-guard.ts), and it carries
+ * its recipe under this symbol.
  */
-export type ConnectorRecipe = {
-  readonly module: string;
-  readonly exportName: string;
-  readonly options: unknown;
-};
+export type { ConnectorRecipe };
 
 export const CONNECTOR_RECIPE = Symbol.for('imgjob.connectorRecipe');
 
@@ -137,6 +135,8 @@ export function createDownloader(input: DownloaderInput): Downloader {
     expectInteger('workerMinBytes', options.workerMinBytes, 0);
   const recipe = recipeOf(options.connect);
   const pooled = threads > 1 && (options.connect === undefined || recipe !== undefined);
+  // Before any download: a package without the threads' module is broken, and says so at once.
+  if (pooled) expectWorkerFile();
   const dns = options.resolve ? new DnsCache({ resolve: options.resolve }) : sharedDnsCache();
   const { retryMaxMs } = options;
   const hosts = new HostBoard({

@@ -122,7 +122,12 @@ async function runUntilStopped(
   log: EventLog,
   metrics: CommandMetrics | undefined,
 ): Promise<number> {
-  const { runWorker, DEFAULT_LOCK_TIMING } = await import('../../queue/worker.js');
+  const [{ runWorker, DEFAULT_LOCK_TIMING }, { expectWorkerFile }] = await Promise.all([
+    import('../../queue/worker.js'),
+    import('../../download/threads/worker-file.js'),
+  ]);
+  // A package without the download threads' module is broken: a bug (exit 70) before any store.
+  if (flags.threads > 1) expectWorkerFile();
   const json = flags.logFormat === 'json';
   const stop = new AbortController();
   const handler = (signal: NodeJS.Signals): void => {

@@ -4,17 +4,10 @@
  * as its measurement (or its error, flattened); a thread asks the main
  * thread's DNS cache for names, and tells which of its attempts run long.
  */
-import type { ConnectorRecipe, ThreadOptions } from '../downloader.js';
 import type { InFlight } from '../attempt.js';
 import type { Resolved } from '../dns-cache.js';
 import type { ErrorData } from '../errors.js';
 import type { Measured } from '../measure.js';
-
-/** The thread's start-up data: its share of the limits, and how to build its connector. */
-export type ThreadInit = {
-  readonly options: ThreadOptions;
-  readonly recipe: ConnectorRecipe | undefined;
-};
 
 export type ToThread =
   /** Run one attempt (no retry: the main thread retries). */

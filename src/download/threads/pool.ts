@@ -25,9 +25,7 @@
  * - A thread is unref'd while it has nothing in flight, so an idle pool
  *   never keeps the process alive.
  */
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { DownloadError, describeError } from '../../utils/errors.js';
@@ -43,9 +41,9 @@ import { abortedError, errorCode, fromErrorData, threadCrashed } from '../errors
 import { createLocalAttempts } from '../local.js';
 import type { Measured } from '../measure.js';
 import type { Target } from '../response.js';
-import type { Batch, FromThread, ThreadInit, ToThread } from './messages.js';
+import type { Batch, FromThread, ToThread } from './messages.js';
+import { WORKER_URL, type ThreadInit } from './worker-file.js';
 
-const WORKER_URL = new URL('./worker.js', import.meta.url);
 /** Mean body size from which workers are started. */
 const WORKER_MIN_BYTES = 32 * 1024;
 /** Images measured before the mean is trusted. */
@@ -126,11 +124,9 @@ class Pool implements AttemptRunner {
     this.#options = rest;
     this.#recipe = recipe;
     this.#dns = dns;
-    // Run from the TypeScript sources (tests), there is no built worker to start.
-    const usable = existsSync(fileURLToPath(WORKER_URL)) ? threads : 1;
     const [mainShare = 1, ...workerShares] = splitShares(
       options.perHost,
-      Math.min(usable, options.perHost),
+      Math.min(threads, options.perHost),
     );
     this.#main = {
       attempts: createLocalAttempts({ ...rest, perHost: mainShare }, connect, dns.lookup),

@@ -7,14 +7,19 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
-import type { buildConnector as undiciConnector } from 'undici';
-
-import { SLOW_AFTER_MS } from '../downloader.js';
+import { connectorFromRecipe } from '../address-guard.js';
+import { SLOW_AFTER_MS, type ConnectorRecipe, type ThreadOptions } from '../downloader.js';
 import { useResolve, type Resolved } from '../dns-cache.js';
 import { toErrorData } from '../errors.js';
 import { createLocalAttempts } from '../local.js';
 import { parseTarget } from '../response.js';
-import type { Batch, FromThread, ThreadInit, ToThread } from './messages.js';
+import type { Batch, FromThread, ToThread } from './messages.js';
+
+/** What a thread starts with (its `workerData`): its share of the limits, and its connector's recipe. */
+export type ThreadInit = {
+  readonly options: ThreadOptions;
+  readonly recipe: ConnectorRecipe | undefined;
+};
 
 const port = parentPort;
 if (!port) throw new Error('src/download/threads/worker.ts runs as a worker thread only');
@@ -31,7 +36,7 @@ useResolve(
       send({ type: 'lookup', id, hostname });
     }),
 );
-const connect = init.recipe ? await connectorOf(init.recipe) : undefined;
+const connect = init.recipe ? connectorFromRecipe(init.recipe) : undefined;
 const attempts = createLocalAttempts(init.options, connect);
 /** Attempts in flight, by the id the main thread gave them. */
 const running = new Map<number, AbortController>();
@@ -107,17 +112,6 @@ function lookupError(data: { message: string; code: string | undefined } | undef
   const error: NodeJS.ErrnoException = new Error(data?.message ?? 'lookup failed');
   if (data?.code !== undefined) error.code = data.code;
   return error;
-}
-
-async function connectorOf(
-  recipe: NonNullable<ThreadInit['recipe']>,
-): Promise<undiciConnector.connector> {
-  const module = (await import(recipe.module)) as Record<string, unknown>;
-  const build = module[recipe.exportName];
-  if (typeof build !== 'function') {
-    throw new TypeError(`${recipe.module} has no connector factory ${recipe.exportName}`);
-  }
-  return (build as (options: unknown) => undiciConnector.connector)(recipe.options);
 }
 
 /**
