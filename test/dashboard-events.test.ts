@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createAddressGuard } from '../src/download/address-guard.js';
+import type { JobDelta } from '../src/shared/api-shapes.js';
 import { startServer, type RunningServer, type ServeConfig } from '../src/serve/server.js';
 import {
   call,
@@ -258,6 +259,58 @@ describe('GET /api/events', () => {
     await stream.until(() => stream.ended);
     await closed;
     expect(stream.events.at(-1)).toMatchObject({ event: 'bye' });
+  });
+
+  it('hears of a job change from the job itself: no timer looks at the jobs', async () => {
+    // The jobs-list timer never fires in this test: job events come by subscription only.
+    const server = await serve({ dashboard: { intervalMs: 3_600_000, coalesceMs: 10 } });
+    try {
+      const id = await submitOk(
+        server.url,
+        manifestOf((s, i) => images.url(`/gate/sub1/png/${s}/${i}.png`), 2, 3),
+      );
+      const stream = await openEvents(server.url, `?job=${id}`);
+      await stream.until(() => stream.events.length > 0);
+      images.gate('sub1').open();
+      await stream.until(() =>
+        stream.events.some(
+          (event) => event.event === 'job' && (event.data as JobDelta).status === 'completed',
+        ),
+      );
+      const deltas = stream.events.slice(1).map((event) => event.data as JobDelta);
+      expect(
+        deltas.flatMap((delta) => delta.images).filter((c) => c.r.status === 'done'),
+      ).toHaveLength(6);
+      expect(deltas.at(-1)?.counts).toMatchObject({ done: 6, pending: 0 });
+      await stream.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("gathers a job's changes into one event per window, not one per image", async () => {
+    const server = await serve({ dashboard: { intervalMs: 3_600_000, coalesceMs: 3_600_000 } });
+    try {
+      const id = await submitOk(
+        server.url,
+        manifestOf((s, i) => images.url(`/gate/sub2/png/${s}/${i}.png`), 4, 25),
+      );
+      const stream = await openEvents(server.url, `?job=${id}`);
+      await stream.until(() => stream.events.length > 0);
+      images.gate('sub2').open();
+      await waitForJob(server.url, id, finished);
+      // The window is still open: nothing was sent yet.
+      expect(stream.events.map((event) => event.event)).toEqual(['hello']);
+      server.dashboard.tick();
+      await stream.until(() => stream.events.length > 1);
+      const [delta] = stream.events.slice(1).map((event) => event.data as JobDelta);
+      expect(delta?.status).toBe('completed');
+      expect(delta?.images).toHaveLength(100);
+      expect(delta?.stores.map((store) => store.status)).toEqual(Array(4).fill('completed'));
+      await stream.close();
+    } finally {
+      await server.close();
+    }
   });
 
   it('refuses a job id that is no id', async () => {

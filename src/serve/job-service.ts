@@ -257,6 +257,11 @@ export class JobService {
     return state.toDocument();
   }
 
+  /** The state of a job running now (the dashboard follows its changes); undefined for any other. */
+  running(id: number): JobState | undefined {
+    return this.#live.get(id)?.state;
+  }
+
   /** The job with its counts and one summary per store. */
   view(id: number): JobView | undefined {
     const document = this.results(id);

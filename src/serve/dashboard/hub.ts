@@ -1,11 +1,13 @@
 /**
- * The live side of the dashboard: one timer for the whole server looks at
- * the jobs every `intervalMs`, turns what changed into numbered events, and
- * writes each event once per subscribed stream. 50 open tabs cost 50 socket
- * writes per change, not 50 database reads.
+ * The live side of the dashboard: turns what changed into numbered events,
+ * and writes each event once per subscribed stream. 50 open tabs cost 50
+ * socket writes per change, not 50 database reads.
  *
- * Topics: `jobs` (rows of the jobs list that changed) and `job:<id>` (the
- * store and image results of one job that changed). A stream opens with a
+ * Topics: `jobs` (rows of the jobs list that changed: one timer for the whole
+ * server asks the database every `intervalMs` for the rows written since its
+ * last look) and `job:<id>` (the store and image results of one job that
+ * changed: the running job tells them as they happen, see job-watch.ts; a job
+ * page costs nothing while its job is idle). A stream opens with a
  * `hello` event; one that came back with a `Last-Event-ID` the log still
  * covers gets what it missed, any other is told to load afresh
  * (`hello.resumed: false`). Comments keep idle streams alive; `close()`
@@ -13,26 +15,33 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import type { ProgressSample, ResultsDocument } from '../../types.js';
+import type { JobDelta } from '../../shared/api-shapes.js';
+import type { ProgressSample } from '../../types.js';
 import { SERVE_DEFAULTS } from '../defaults.js';
 import { EventLog } from './event-log.js';
 import { EventStream, formatEvent } from './event-stream.js';
 import type { JobQuery, JobRow } from './job-query.js';
-import { JobWatch } from './job-watch.js';
+import { JobWatch, type JobChanges, type WatchedJob } from './job-watch.js';
 import { clientAddress, StreamBudget } from './stream-budget.js';
 
 export type JobSource = {
-  results(id: number): ResultsDocument | undefined;
+  /** The job if it runs now, to follow its changes. */
+  running(id: number): WatchedJob | undefined;
 };
 
 export type HubOptions = {
-  /** How often the jobs are looked at. @default 500 */
+  /** How often the jobs list is looked at. @default 500 */
   readonly intervalMs?: number | undefined;
+  /**
+   * Longest a running job's change waits before a job page hears of it: the
+   * changes within it go out as one event. @default 250
+   */
+  readonly coalesceMs?: number | undefined;
   /** Comment lines on idle streams, so proxies and browsers keep them. @default 15000 */
   readonly heartbeatMs?: number | undefined;
   /** What browsers wait before they reconnect. @default 1000 */
   readonly retryMs?: number | undefined;
-  /** Least time between two `jobs` events (job pages get theirs every interval). @default 1000 */
+  /** Least time between two `jobs` events. @default 1000 */
   readonly jobsEveryMs?: number | undefined;
   /** How long a job is still watched after its last stream closed (for a resume). @default 120000 */
   readonly lingerMs?: number | undefined;
@@ -64,6 +73,7 @@ export class EventHub {
   readonly #samples = new Map<number, ProgressSample[]>();
   readonly #known = new Map<number, string>();
   readonly #retryMs: number;
+  readonly #coalesceMs: number;
   readonly #maxSamples: number;
   readonly #budget: StreamBudget;
   readonly #maxAgeMs: number;
@@ -88,6 +98,7 @@ export class EventHub {
     this.#jobs = jobs;
     this.#source = source;
     this.#retryMs = options.retryMs ?? 1000;
+    this.#coalesceMs = options.coalesceMs ?? 250;
     this.#maxSamples = options.maxSamples ?? 600;
     this.#lingerMs = options.lingerMs ?? 120_000;
     this.#jobsEveryMs = options.jobsEveryMs ?? 1000;
@@ -119,10 +130,10 @@ export class EventHub {
   /** A finished job taken up again (the page's Retry): followed again as an ongoing one. */
   reopened(id: number): void {
     this.#ongoing.add(id);
-    // Watched from its reopened state: a store that fails again (failed,
-    // pending, failed) is a change the page must hear of.
-    const document = this.#watches.has(id) ? this.#source.results(id) : undefined;
-    if (document) this.#watches.set(id, new JobWatch(document));
+    // It runs on a new state: a page that watches it follows that one from now.
+    this.#watches.get(id)?.close();
+    this.#watches.delete(id);
+    if (this.#unwatched.has(id) || this.#hasStream(id)) this.#watch(id);
   }
 
   /** Takes a request for `GET /api/events` over: it becomes a stream until either side ends it. */
@@ -154,7 +165,10 @@ export class EventHub {
     const topics = new Set([job === undefined ? 'jobs' : `job:${job}`]);
     this.#lastStreamAt = Date.now();
     // Watching from before the hello: nothing between the two goes unseen.
-    if (job !== undefined) this.#watch(job);
+    if (job !== undefined) {
+      this.#unwatched.delete(job);
+      this.#watch(job);
+    }
     const stream = new EventStream(res, topics, this.#retryMs);
     this.#streams.add(stream);
     const expiry = setTimeout(() => {
@@ -175,7 +189,7 @@ export class EventHub {
     for (const event of missed ?? []) stream.write(event.text);
   }
 
-  /** Looks at the jobs once; the timer calls it, tests may too. */
+  /** Looks at the jobs list once and sends the job changes waiting; the timer calls it, tests may too. */
   tick(): void {
     if (this.#closed) return;
     const now = Date.now();
@@ -225,18 +239,10 @@ export class EventHub {
     for (const [id, since] of this.#unwatched) {
       if (now - since < this.#lingerMs) continue;
       this.#unwatched.delete(id);
+      this.#watches.get(id)?.close();
       this.#watches.delete(id);
     }
-    for (const [id, watch] of this.#watches) {
-      if (watch.finished) continue;
-      const document = this.#source.results(id);
-      const delta = document && watch.diff(document);
-      if (delta)
-        this.#publish(`job:${id}`, 'job', {
-          ...delta,
-          sample: this.#samples.get(id)?.at(-1) ?? null,
-        });
-    }
+    for (const watch of this.#watches.values()) watch.flush();
   }
 
   /**
@@ -250,6 +256,7 @@ export class EventHub {
       this.#log.gap();
       this.#unsent.clear();
       this.#known.clear();
+      for (const watch of this.#watches.values()) watch.close();
       this.#watches.clear();
       this.#unwatched.clear();
     }
@@ -270,6 +277,8 @@ export class EventHub {
     this.#closed = true;
     clearInterval(this.#ticker);
     clearInterval(this.#heartbeat);
+    for (const watch of this.#watches.values()) watch.close();
+    this.#watches.clear();
     const bye = formatEvent('bye', { reason: 'the server is shutting down' });
     for (const stream of this.#streams) stream.end(bye);
     this.#streams.clear();
@@ -286,17 +295,35 @@ export class EventHub {
     for (const stream of this.#streams) if (stream.topics.has(topic)) stream.write(logged.text);
   }
 
+  /** Follows a job's changes (a job not running has none to follow). */
   #watch(id: number): void {
-    this.#unwatched.delete(id);
     if (this.#watches.has(id)) return;
-    const document = this.#source.results(id);
-    if (document) this.#watches.set(id, new JobWatch(document));
+    const job = this.#source.running(id);
+    if (job === undefined || job.status !== 'ongoing') return;
+    this.#watches.set(
+      id,
+      new JobWatch(job, this.#coalesceMs, (changes) => {
+        this.#jobChanged(id, changes);
+      }),
+    );
+  }
+
+  #jobChanged(id: number, { changedAt, ...changes }: JobChanges): void {
+    // Taken when the change happened: a job that ended is sampled at its end.
+    const sample: ProgressSample = [changedAt, changes.counts.done + changes.counts.failed];
+    this.#sample(id, sample);
+    const delta: JobDelta = { ...changes, sample };
+    this.#publish(`job:${id}`, 'job', delta);
   }
 
   #unwatchIfUnused(id: number): void {
+    if (!this.#hasStream(id)) this.#unwatched.set(id, Date.now());
+  }
+
+  #hasStream(id: number): boolean {
     const topic = `job:${id}`;
-    for (const stream of this.#streams) if (stream.topics.has(topic)) return;
-    this.#unwatched.set(id, Date.now());
+    for (const stream of this.#streams) if (stream.topics.has(topic)) return true;
+    return false;
   }
 
   #sample(id: number, sample: ProgressSample): void {

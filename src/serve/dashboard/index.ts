@@ -17,6 +17,7 @@ import type { Database } from 'better-sqlite3';
 import type { JobStatus } from '../../types.js';
 import type { Overview, WorkerInfo } from '../../shared/api-shapes.js';
 import type { ApiRequest, ApiResponse } from '../api.js';
+import type { JobService } from '../job-service.js';
 import { PageTokens } from './actions.js';
 import { Assets } from './assets.js';
 import { EventHub, type HubOptions, type JobSource } from './hub.js';
@@ -25,7 +26,7 @@ import { createJobRoutes, type JobActions } from './job-routes.js';
 
 export type DashboardOptions = HubOptions & {
   readonly db: Database;
-  readonly jobs: JobSource & JobActions;
+  readonly jobs: JobSource & JobActions & Pick<JobService, 'status'>;
   /** The queue's workers, with `serve --queue`; without it the page shows no Workers panel. */
   readonly workers?: (() => readonly WorkerInfo[]) | undefined;
 };
@@ -35,7 +36,7 @@ export type Dashboard = {
   readonly route: (request: ApiRequest) => ApiResponse | Promise<ApiResponse> | undefined;
   /** Event streams open now. */
   readonly streamCount: number;
-  /** Looks at the jobs now, without waiting for the timer. */
+  /** Looks at the jobs list now and sends the job changes waiting, without waiting for the timers. */
   tick(): void;
   /** Cuts every stream as a network drop would (tests of the resume). */
   dropStreams(): void;
@@ -97,7 +98,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
 
   function timeline(raw: string): ApiResponse {
     const id = jobId(raw);
-    if (id === undefined || options.jobs.results(id) === undefined)
+    if (id === undefined || options.jobs.status(id) === undefined)
       return { status: 404, body: { error: `no job ${raw}` } };
     return { status: 200, body: { job_id: String(id), samples: hub.samples(id) } };
   }
