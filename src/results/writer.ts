@@ -37,6 +37,19 @@ export type SaveStats = {
  */
 export const JOURNAL_FLUSH_MS = 2;
 
+/**
+ * The most bytes a second that snapshots taken while a job runs may write,
+ * on average. A snapshot is the whole document, so at a fixed interval the
+ * bytes written grow as the job's size times its length: a million images
+ * were ~170 MB rewritten every ~1.5 s, 60 times the final file in all, and
+ * the cost per image grew with the job. Spacing snapshots by their size
+ * keeps what saving costs per image the same at any size: a job under 8 MB
+ * (~50,000 images) is refreshed every second, a million images (~170 MB)
+ * every ~20 s, ten million every ~4 min. The journal is the live record in
+ * between; `imgjob status` replays it.
+ */
+export const SNAPSHOT_BYTES_PER_SECOND = 8_000_000;
+
 /** Appending, creating, and never through a planted symlink. */
 const JOURNAL_FLAGS =
   constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
@@ -48,7 +61,8 @@ const JOURNAL_FLAGS =
  *   file, fsync, rename, fsync of the folder): it is never half-written.
  *   While the job runs it is refreshed about once a second (`intervalMs`)
  *   whenever something changed, so readers of the bare file (jq, a
- *   dashboard) are at most about a second behind.
+ *   dashboard) are at most about a second behind; a big job's snapshot,
+ *   less often (`SNAPSHOT_BYTES_PER_SECOND`).
  * - `<file>.journal` gets a line per change, written within
  *   `JOURNAL_FLUSH_MS`, so a `kill -9` loses at most the images that were
  *   in flight or recorded in those last milliseconds.
@@ -72,6 +86,7 @@ export class ResultsWriter {
   readonly #oldJournalPath: string;
   readonly #intervalMs: number;
   readonly #maxShare: number;
+  readonly #bytesPerSecond: number;
   readonly #continues: boolean;
   readonly #onFailure: ((error: unknown) => void) | undefined;
   readonly #onSave: ((ms: number) => void) | undefined;
@@ -107,6 +122,8 @@ export class ResultsWriter {
    * @param options.intervalMs Least time between snapshot starts. @default 1000
    * @param options.maxShare Most of the wall time building snapshots may
    * block; a job whose snapshots cost more is refreshed less often. @default 0.03
+   * @param options.bytesPerSecond Most bytes a second snapshots may write on
+   * average; a big job is refreshed less often. @default SNAPSHOT_BYTES_PER_SECOND
    * @param options.onFailure Called once when a write fails; `close()`
    * throws the error then.
    * @param options.onSave Told how long each snapshot took, from its start
@@ -119,6 +136,7 @@ export class ResultsWriter {
     options: {
       intervalMs?: number;
       maxShare?: number;
+      bytesPerSecond?: number;
       continues?: boolean;
       onFailure?: (error: unknown) => void;
       onSave?: ((ms: number) => void) | undefined;
@@ -133,6 +151,7 @@ export class ResultsWriter {
     this.#oldJournalPath = oldJournalPathOf(path);
     this.#intervalMs = options.intervalMs ?? 1000;
     this.#maxShare = options.maxShare ?? 0.03;
+    this.#bytesPerSecond = options.bytesPerSecond ?? SNAPSHOT_BYTES_PER_SECOND;
     this.#continues = options.continues ?? false;
     this.#onFailure = options.onFailure;
     this.#onSave = options.onSave;
@@ -240,7 +259,11 @@ export class ResultsWriter {
   #schedule(): void {
     if (this.#timer !== undefined || this.#committing || this.#closed) return;
     if (this.#failure !== undefined || !this.#dirty) return;
-    const gap = Math.max(this.#intervalMs, this.#lastCost / this.#maxShare);
+    const gap = Math.max(
+      this.#intervalMs,
+      this.#lastCost / this.#maxShare,
+      (this.#lastSize / this.#bytesPerSecond) * 1000,
+    );
     const delay = Math.max(0, this.#lastStart + gap - performance.now());
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
