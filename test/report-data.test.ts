@@ -12,6 +12,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { parquetReport, ROW_GROUP_ROWS } from '../src/report/parquet.js';
+import { reportJobOf } from '../src/report/report-job.js';
 import { loadResults } from '../src/results/reader.js';
 import type { ImageResult, ResultsDocument } from '../src/types.js';
 import { runCli, stopAll } from './helpers/cli.js';
@@ -131,7 +132,9 @@ describe('imgjob report --parquet --jsonl', () => {
     const images = ROW_GROUP_ROWS * 2 + 7;
     const document = syntheticDocument(images);
     const path = join(dir, 'big.parquet');
-    writeFileSync(path, Buffer.concat([...parquetReport([document])]));
+    const pieces: Uint8Array[] = [];
+    for await (const piece of parquetReport([reportJobOf(document)])) pieces.push(piece);
+    writeFileSync(path, Buffer.concat(pieces));
     const [totals] = await query(
       `select count(*) as n, sum(perimeter) as perimeter, count(distinct store_id) as stores,
               max(image_index) as last from '${path}'`,

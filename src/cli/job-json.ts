@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 
 import { statusDocument } from '../results/status-document.js';
-import type { Counts, ResultsDocument, StatusDocument } from '../types.js';
+import type { ResultsHead } from '../results/results-stream.js';
+import type { Counts, StatusDocument } from '../types.js';
 import { safeJson } from '../utils/outside-text.js';
 
 /**
@@ -15,7 +16,7 @@ export type JobJson = StatusDocument & {
   readonly results_path: string;
 };
 
-export function jobJson(document: ResultsDocument, resultsPath: string): JobJson {
+export function jobJson(document: ResultsHead, resultsPath: string): JobJson {
   return {
     ...statusDocument(document),
     counts: document.counts,
@@ -27,6 +28,6 @@ export function jobJson(document: ResultsDocument, resultsPath: string): JobJson
  * The job's JSON as one line to print: the store errors came from outside,
  * so the characters JSON leaves raw (C1, bidi) are escaped too.
  */
-export function jobJsonLine(document: ResultsDocument, resultsPath: string): string {
+export function jobJsonLine(document: ResultsHead, resultsPath: string): string {
   return `${safeJson(JSON.stringify(jobJson(document, resultsPath)))}\n`;
 }

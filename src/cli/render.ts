@@ -1,5 +1,6 @@
 import Table from 'cli-table3';
 
+import type { JobSummary, ResultsHead, StoreSummary } from '../results/results-stream.js';
 import { storeErrorText } from '../shared/job-rules.js';
 import type { ResultsDocument, StoreResult } from '../types.js';
 import { outsideText } from '../utils/outside-text.js';
@@ -45,6 +46,11 @@ export type TableOptions = {
   readonly width?: number;
 };
 
+/** A job, whole or summed up: its head and its stores' ids, statuses and errors. */
+type JobLike = ResultsHead & {
+  readonly stores: readonly Pick<StoreResult, 'store_id' | 'status' | 'error'>[];
+};
+
 /** Lines a table of `rows` store rows takes: its borders, its head and the "… more" line. */
 export const TABLE_CHROME_LINES = 4;
 
@@ -56,11 +62,15 @@ const HEAD = ['store', 'images', 'status', 'error'] as const;
  * The table of a job's stores: id, images done/total, state, error. A job
  * without stores has no table: '' (its summary line says it all).
  */
-export function renderStoreTable(document: ResultsDocument, options: TableOptions = {}): string {
+export function renderStoreTable(
+  document: JobSummary | ResultsDocument,
+  options: TableOptions = {},
+): string {
   if (document.stores.length === 0) return '';
   const paint = options.paint ?? noColor;
   const maxRows = Math.max(1, options.maxRows ?? 40);
-  const rows = rowsToShow(document.stores, maxRows).map((store) => ({
+  const stores: readonly (StoreSummary | StoreResult)[] = document.stores;
+  const rows = rowsToShow(stores, maxRows).map((store) => ({
     store: outsideText(store.store_id),
     images: imagesCell(store),
     status: storeStatusOf(store, document),
@@ -128,13 +138,13 @@ export type ShownStoreStatus = (typeof STORE_ORDER)[number];
  */
 export function storeStatusOf(
   store: Pick<StoreResult, 'status'>,
-  document: Pick<ResultsDocument, 'interrupted'>,
+  document: Pick<ResultsHead, 'interrupted'>,
 ): ShownStoreStatus {
   return store.status === 'ongoing' && document.interrupted === true ? 'interrupted' : store.status;
 }
 
 /** One line that says where the job stands; `interrupted` when a signal stopped it. */
-export function renderSummary(document: ResultsDocument, paint: Paint = noColor): string {
+export function renderSummary(document: JobLike, paint: Paint = noColor): string {
   const { counts } = document;
   const stores = countBy(document.stores.map((store) => storeStatusOf(store, document)));
   const storeText = STORE_ORDER.filter((status) => stores[status] !== undefined)
@@ -158,7 +168,7 @@ export function renderSummary(document: ResultsDocument, paint: Paint = noColor)
  * rather than the status document's `error`, which only a finished job has:
  * an interrupted job still shows the stores that failed before the signal.
  */
-export function renderErrors(document: ResultsDocument, paint: Paint = noColor): string {
+export function renderErrors(document: JobLike, paint: Paint = noColor): string {
   return document.stores
     .filter((store) => store.status === 'failed')
     .map(
@@ -183,9 +193,12 @@ export function formatBytes(bytes: number): string {
 
 // Manifest order; when the table must be cut, failed stores are kept first,
 // then running ones, since they are what a reader of a long job looks for.
-function rowsToShow(stores: readonly StoreResult[], maxRows: number): StoreResult[] {
+function rowsToShow<Store extends Pick<StoreResult, 'status'>>(
+  stores: readonly Store[],
+  maxRows: number,
+): Store[] {
   if (stores.length <= maxRows) return [...stores];
-  const rank = (store: StoreResult): number =>
+  const rank = (store: Store): number =>
     store.status === 'failed' ? 0 : store.status === 'ongoing' ? 1 : 2;
   const shown = new Set(
     stores
@@ -197,7 +210,9 @@ function rowsToShow(stores: readonly StoreResult[], maxRows: number): StoreResul
   return stores.filter((store) => shown.has(store));
 }
 
-function imagesCell(store: StoreResult): string {
+/** Done of all: a summed-up store has the counts, a whole one its images. */
+function imagesCell(store: StoreSummary | StoreResult): string {
+  if (typeof store.images === 'number') return `${(store as StoreSummary).done}/${store.images}`;
   const done = store.images.filter((image) => image.status === 'done').length;
   return `${done}/${store.images.length}`;
 }

@@ -9,8 +9,8 @@
  * control characters are shown escaped. `raw` keeps every value exactly as
  * recorded, for programs that read the file back.
  */
-import type { ResultsDocument } from '../types.js';
 import { outsideText } from '../utils/outside-text.js';
+import type { ReportJob } from './report-job.js';
 
 export type CsvOptions = {
   /** Values exactly as recorded: no `'` before formulas, controls not escaped. @default false */
@@ -31,22 +31,22 @@ export const CSV_COLUMNS = [
   'job_id',
 ] as const;
 
-/** The report as pieces (a big job is never one string). */
-export function* csvReport(
-  documents: readonly ResultsDocument[],
+/** The report as pieces of about 64 KB (a big job is never one string). */
+export async function* csvReport(
+  jobs: readonly ReportJob[],
   options: CsvOptions = {},
-): Generator<string> {
+): AsyncGenerator<string> {
   const text = options.raw === true ? (value: string) => value : safeCell;
   const line = (fields: readonly (string | number | undefined)[]): string =>
     `${fields.map((value) => field(typeof value === 'string' ? text(value) : value)).join(',')}\r\n`;
-  yield line(CSV_COLUMNS);
-  for (const document of documents) {
-    for (const store of document.stores) {
+  let piece = line(CSV_COLUMNS);
+  for (const job of jobs) {
+    for await (const store of job.stores()) {
       let index = 0;
       for (const image of store.images) {
         index++;
         const done = image.status === 'done' ? image : undefined;
-        yield line([
+        piece += line([
           store.store_id,
           index,
           image.url,
@@ -57,11 +57,16 @@ export function* csvReport(
           done?.bytes,
           done?.gpu_ms,
           image.status === 'failed' ? image.error : undefined,
-          document.job_id,
+          job.head.job_id,
         ]);
+        if (piece.length >= 1 << 16) {
+          yield piece;
+          piece = '';
+        }
       }
     }
   }
+  yield piece;
 }
 
 /** Starts a formula in Excel, LibreOffice or Google Sheets (OWASP's list). */

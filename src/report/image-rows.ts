@@ -4,11 +4,13 @@
  * column says how to read its value and what Parquet type holds it; a
  * value the image does not have (the width of a failed one) is null.
  */
-import type { ImageResult, ResultsDocument, StoreResult } from '../types.js';
+import type { ResultsHead } from '../results/results-stream.js';
+import type { ImageResult, StoreResult } from '../types.js';
+import type { ReportJob } from './report-job.js';
 
 /** Where a row's values come from. `index` counts from 1 within the store, as imgjob's messages do. */
 export type ImageAt = {
-  readonly document: ResultsDocument;
+  readonly document: ResultsHead;
   readonly store: StoreResult;
   readonly image: ImageResult;
   readonly index: number;
@@ -62,14 +64,14 @@ export const IMAGE_COLUMNS: readonly ImageColumn[] = [
   },
 ];
 
-/** Every image of the documents, in order; one `ImageAt` object is reused (a million rows are read one by one). */
-export function* imagesOf(documents: readonly ResultsDocument[]): Generator<ImageAt> {
-  for (const document of documents) {
-    for (const store of document.stores) {
+/** Every image of the jobs, in order, a store at a time (a million rows are read one by one). */
+export async function* imagesOf(jobs: readonly ReportJob[]): AsyncGenerator<ImageAt> {
+  for (const job of jobs) {
+    for await (const store of job.stores()) {
       let index = 0;
       for (const image of store.images) {
         index++;
-        yield { document, store, image, index };
+        yield { document: job.head, store, image, index };
       }
     }
   }

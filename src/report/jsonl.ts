@@ -5,14 +5,14 @@
  * line separators) is escaped too (`\u009b`): the same data, and nothing a
  * terminal would obey when it is piped there.
  */
-import type { ResultsDocument } from '../types.js';
 import { safeJson } from '../utils/outside-text.js';
 import { IMAGE_COLUMNS, imagesOf } from './image-rows.js';
+import type { ReportJob } from './report-job.js';
 
 /** The report as pieces of about 64 KB (a big job is never one string). */
-export function* jsonlReport(documents: readonly ResultsDocument[]): Generator<string> {
+export async function* jsonlReport(jobs: readonly ReportJob[]): AsyncGenerator<string> {
   let piece = '';
-  for (const at of imagesOf(documents)) {
+  for await (const at of imagesOf(jobs)) {
     const row: Record<string, string | number | null> = {};
     for (const column of IMAGE_COLUMNS) row[column.name] = column.of(at);
     piece += `${safeJson(JSON.stringify(row))}\n`;

@@ -7,13 +7,16 @@
  */
 import { hostname } from 'node:os';
 
-import type { ImageResult, ResultsDocument, StoreResult } from '../types.js';
+import type { ImageResult, StoreResult, StoreStatus } from '../types.js';
 import { storeErrorText } from '../shared/job-rules.js';
+import type { ReportJob } from './report-job.js';
 import { activeSeconds } from '../web/timeline.js';
 import { outsideText } from '../utils/outside-text.js';
 
-export function* junitReport(documents: readonly ResultsDocument[]): Generator<string> {
-  const suites = documents.map(suiteOf);
+/** One suite per job; a streamed job is read once, its stores summed up as they pass. */
+export async function* junitReport(jobs: readonly ReportJob[]): AsyncGenerator<string> {
+  const suites: Suite[] = [];
+  for (const [position, job] of jobs.entries()) suites.push(await suiteOf(job, position));
   const sum = (key: 'tests' | 'failures' | 'skipped' | 'time'): number =>
     suites.reduce((total, suite) => total + suite[key], 0);
   yield '<?xml version="1.0" encoding="UTF-8"?>\n';
@@ -31,10 +34,45 @@ type Suite = {
   xml(): Generator<string>;
 };
 
-function suiteOf(document: ResultsDocument, position: number): Suite {
-  const { stores, counts } = document;
-  const failures = stores.filter((store) => store.status === 'failed').length;
-  const skipped = stores.filter(
+/** What a test case tells of a store: its images are summed up, not kept. */
+type Case = {
+  readonly store_id: string;
+  readonly status: StoreStatus;
+  readonly error: string | undefined;
+  /** GPU and download time of its done images. */
+  readonly ms: number;
+  /** Its first failed image. */
+  readonly failed: Extract<ImageResult, { status: 'failed' }> | undefined;
+  readonly skippedImages: number;
+};
+
+function caseOf(store: StoreResult): Case {
+  let ms = 0;
+  let failed: Case['failed'];
+  let skippedImages = 0;
+  for (const image of store.images) {
+    if (image.status === 'done') ms += image.gpu_ms + image.download_ms;
+    else if (image.status === 'failed') failed ??= image;
+    else if (image.status === 'skipped') skippedImages++;
+  }
+  return {
+    store_id: store.store_id,
+    status: store.status,
+    error: store.error,
+    ms,
+    failed,
+    skippedImages,
+  };
+}
+
+async function suiteOf(job: ReportJob, position: number): Promise<Suite> {
+  const cases: Case[] = [];
+  for await (const store of job.stores()) cases.push(caseOf(store));
+  // Read after the stores: a streamed job's head is final then.
+  const document = job.head;
+  const { counts } = document;
+  const failures = cases.filter((store) => store.status === 'failed').length;
+  const skipped = cases.filter(
     (store) => store.status !== 'failed' && store.status !== 'completed',
   ).length;
   const end = Date.parse(document.finished_at ?? document.updated_at);
@@ -55,17 +93,17 @@ function suiteOf(document: ResultsDocument, position: number): Suite {
     ['gpu_delay', document.options.gpu_delay],
   ];
   return {
-    tests: stores.length,
+    tests: cases.length,
     failures,
     skipped,
     time,
     *xml() {
-      yield `  <testsuite name="${attr(`job ${document.job_id}`)}" id="${position}" package="imgjob" tests="${stores.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(time)}" timestamp="${timestamp(document.created_at)}" hostname="${attr(document.writer?.host ?? hostname())}">\n`;
+      yield `  <testsuite name="${attr(`job ${document.job_id}`)}" id="${position}" package="imgjob" tests="${cases.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(time)}" timestamp="${timestamp(document.created_at)}" hostname="${attr(document.writer?.host ?? hostname())}">\n`;
       yield '    <properties>\n';
       for (const [name, value] of properties)
         yield `      <property name="${name}" value="${attr(String(value))}"/>\n`;
       yield '    </properties>\n';
-      for (const store of stores) yield testCase(store, className, document.status);
+      for (const store of cases) yield testCase(store, className, document.status);
       const summary =
         `job ${outsideText(document.job_id)} ${document.status}: ${counts.done} of ${counts.images} images done, ` +
         `${counts.failed} failed, ${counts.skipped} skipped, ${counts.pending} pending`;
@@ -76,18 +114,14 @@ function suiteOf(document: ResultsDocument, position: number): Suite {
   };
 }
 
-function testCase(store: StoreResult, className: string, jobStatus: string): string {
-  const ms = store.images.reduce(
-    (sum, image) => sum + (image.status === 'done' ? image.gpu_ms + image.download_ms : 0),
-    0,
-  );
-  const open = `    <testcase name="${attr(store.store_id)}" classname="${attr(className)}" time="${seconds(ms)}"`;
+function testCase(store: Case, className: string, jobStatus: string): string {
+  const open = `    <testcase name="${attr(store.store_id)}" classname="${attr(className)}" time="${seconds(store.ms)}"`;
   if (store.status === 'completed') return `${open}/>\n`;
   let body: string;
   if (store.status === 'failed') {
-    const image = store.images.find((candidate) => candidate.status === 'failed');
+    const image = store.failed;
     const error = storeErrorText(store.error);
-    const code = image?.status === 'failed' ? image.code : 'E_STORE';
+    const code = image ? image.code : 'E_STORE';
     body = `      <failure message="${attr(error)}" type="${attr(code)}">${text(failureText(store, error, image))}</failure>\n`;
   } else if (store.status === 'skipped') {
     body = '      <skipped message="not run: the job stopped at a failed store (--fail-fast)"/>\n';
@@ -99,11 +133,10 @@ function testCase(store: StoreResult, className: string, jobStatus: string): str
   return `${open}>\n${body}    </testcase>\n`;
 }
 
-function failureText(store: StoreResult, error: string, image: ImageResult | undefined): string {
+function failureText(store: Case, error: string, image: ImageResult | undefined): string {
   const lines = [outsideText(error)];
   if (image) lines.push(`image: ${outsideText(image.url)}`);
-  const skipped = store.images.filter((candidate) => candidate.status === 'skipped').length;
-  if (skipped > 0) lines.push(`${skipped} later image(s) skipped`);
+  if (store.skippedImages > 0) lines.push(`${store.skippedImages} later image(s) skipped`);
   return lines.join('\n');
 }
 

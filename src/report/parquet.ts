@@ -7,8 +7,8 @@
  */
 import { ByteWriter, ParquetWriter, type ColumnSource, type SchemaElement } from 'hyparquet-writer';
 
-import type { ResultsDocument } from '../types.js';
 import { IMAGE_COLUMNS, imagesOf } from './image-rows.js';
+import type { ReportJob } from './report-job.js';
 
 /**
  * Rows per row group. hyparquet-writer holds a group encoded twice over
@@ -19,7 +19,7 @@ import { IMAGE_COLUMNS, imagesOf } from './image-rows.js';
 export const ROW_GROUP_ROWS = 25_000;
 
 /** The file's bytes, a row group at a time. */
-export function* parquetReport(documents: readonly ResultsDocument[]): Generator<Uint8Array> {
+export async function* parquetReport(jobs: readonly ReportJob[]): AsyncGenerator<Uint8Array> {
   const out: Uint8Array[] = [];
   const bytes = new ByteWriter();
   // ParquetWriter calls flush after each row group: the bytes so far leave the buffer.
@@ -40,7 +40,7 @@ export function* parquetReport(documents: readonly ResultsDocument[]): Generator
     void writer.write({ columnData, rowGroupSize: ROW_GROUP_ROWS });
     columns = IMAGE_COLUMNS.map(() => []);
   };
-  for (const at of imagesOf(documents)) {
+  for await (const at of imagesOf(jobs)) {
     IMAGE_COLUMNS.forEach((column, i) => {
       const value = column.of(at);
       columns[i]?.push(column.type === 'INT64' && value !== null ? BigInt(value) : value);

@@ -4,12 +4,12 @@
  */
 import { FileReplacement } from '../utils/atomic-file.js';
 import { InputError } from '../utils/errors.js';
-import type { ResultsDocument } from '../types.js';
 import { csvReport } from './csv.js';
 import { htmlReport } from './html.js';
 import { jsonlReport } from './jsonl.js';
 import { junitReport } from './junit.js';
 import { parquetReport } from './parquet.js';
+import { wholeDocument, type ReportJob } from './report-job.js';
 import type { ReportKind, ReportTarget } from './targets.js';
 
 /** How the reports are written. */
@@ -18,16 +18,23 @@ export type ReportOptions = {
   readonly csvRaw?: boolean | undefined;
 };
 
-export function reportPieces(
+/**
+ * A report's pieces. The data reports and JUnit read each job a store at a
+ * time; the HTML report embeds whole documents.
+ */
+export async function* reportPieces(
   kind: ReportKind,
-  documents: readonly ResultsDocument[],
+  jobs: readonly ReportJob[],
   options: ReportOptions = {},
-): Iterable<string | Uint8Array> {
-  if (kind === 'html') return [htmlReport(documents)];
-  if (kind === 'junit') return junitReport(documents);
-  if (kind === 'jsonl') return jsonlReport(documents);
-  if (kind === 'parquet') return parquetReport(documents);
-  return csvReport(documents, { raw: options.csvRaw });
+): AsyncGenerator<string | Uint8Array> {
+  if (kind === 'html') {
+    const documents = [];
+    for (const job of jobs) documents.push(await wholeDocument(job));
+    yield htmlReport(documents);
+  } else if (kind === 'junit') yield* junitReport(jobs);
+  else if (kind === 'jsonl') yield* jsonlReport(jobs);
+  else if (kind === 'parquet') yield* parquetReport(jobs);
+  else yield* csvReport(jobs, { raw: options.csvRaw });
 }
 
 /** Bytes gathered before one write: a write per row would cost more than the rows. */
@@ -39,15 +46,15 @@ const WRITE_BYTES = 1 << 20;
  */
 export async function writeReports(
   targets: readonly ReportTarget[],
-  documents: readonly ResultsDocument[],
+  jobs: readonly ReportJob[],
   stdout: NodeJS.WritableStream,
   options: ReportOptions = {},
 ): Promise<string[]> {
   const written: string[] = [];
   for (const target of targets) {
-    const pieces = reportPieces(target.kind, documents, options);
+    const pieces = reportPieces(target.kind, jobs, options);
     if (target.path === '-') {
-      for (const piece of pieces) stdout.write(piece);
+      for await (const piece of pieces) stdout.write(piece);
       continue;
     }
     await writeFile(target, pieces);
@@ -63,14 +70,14 @@ export async function writeReports(
  */
 async function writeFile(
   target: ReportTarget,
-  pieces: Iterable<string | Uint8Array>,
+  pieces: AsyncIterable<string | Uint8Array>,
 ): Promise<void> {
   const file = await onFile(target, () => FileReplacement.open(target.path));
   const encoder = new TextEncoder();
   let batch: Uint8Array[] = [];
   let size = 0;
   try {
-    for (const piece of pieces) {
+    for await (const piece of pieces) {
       const bytes = typeof piece === 'string' ? encoder.encode(piece) : piece;
       batch.push(bytes);
       size += bytes.length;

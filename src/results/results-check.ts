@@ -14,6 +14,11 @@ export function resultsProblem(value: unknown): string | undefined {
   return documentCheck(value, '');
 }
 
+/** The first problem of `value` as the store at `place` (`stores[3]`); undefined when it has none. */
+export function storeProblem(value: unknown, place: string): string | undefined {
+  return store(value, place);
+}
+
 /** A check of one value at `place`: the problem, or undefined. */
 type Check = (value: unknown, place: string) => string | undefined;
 

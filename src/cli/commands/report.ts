@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 
-import { loadResults } from '../../results/reader.js';
+import { ResultsStream } from '../../results/results-stream.js';
 import type { ReportKind, ReportTarget } from '../../report/targets.js';
 import { InputError } from '../../utils/errors.js';
 import { outsideText } from '../../utils/outside-text.js';
@@ -77,20 +77,28 @@ async function reportCommand(paths: string[], flags: ReportFlags, io: CliIo): Pr
       'report: --parquet - would write binary data to the terminal; give a file, or redirect stdout',
     );
   }
-  const documents = [];
-  for (const path of paths) documents.push(await loadResults(path));
-  const written = await writeReports(targets, documents, io.stdout, {
-    csvRaw: flags.csvRaw === true,
-  });
-  for (const document of documents) {
-    if (document.status === 'ongoing')
-      io.stderr.write(
-        `imgjob: job ${outsideText(document.job_id)} is still ongoing; the reports show it as of now\n`,
-      );
+  // Each file is read a store at a time, once per report: a job of ten
+  // million images is never whole in memory (but for --html, which embeds it).
+  const jobs: ResultsStream[] = [];
+  try {
+    for (const path of paths) jobs.push(await ResultsStream.open(path));
+    const written = await writeReports(targets, jobs, io.stdout, {
+      csvRaw: flags.csvRaw === true,
+    });
+    // Every report read the stores through: each head is the replayed one.
+    const heads = jobs.map((job) => job.head);
+    for (const head of heads) {
+      if (head.status === 'ongoing')
+        io.stderr.write(
+          `imgjob: job ${outsideText(head.job_id)} is still ongoing; the reports show it as of now\n`,
+        );
+    }
+    for (const path of written) io.stderr.write(writtenLine(path));
+    // Writing a report of a failed job succeeded: a `set -e` script goes on to upload it.
+    return flags.strict ? worstExit(heads.map((head) => head.status)) : EXIT.completed;
+  } finally {
+    for (const job of jobs) await job.close();
   }
-  for (const path of written) io.stderr.write(writtenLine(path));
-  // Writing a report of a failed job succeeded: a `set -e` script goes on to upload it.
-  return flags.strict ? worstExit(documents.map((document) => document.status)) : EXIT.completed;
 }
 
 /** What `report` says for each file written (`run --report` logs the same words). */

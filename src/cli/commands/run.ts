@@ -275,9 +275,12 @@ async function writeRunReports(
   io: CliIo,
   log: EventLog,
 ): Promise<void> {
-  const { writeReports } = await import('../../report/write.js');
-  const documents = reports.map((report) => report.document);
-  for (const path of await writeReports(targets, documents, io.stdout))
+  const [{ writeReports }, { reportJobOf }] = await Promise.all([
+    import('../../report/write.js'),
+    import('../../report/report-job.js'),
+  ]);
+  const jobs = reports.map((report) => reportJobOf(report.document));
+  for (const path of await writeReports(targets, jobs, io.stdout))
     // Worded as `imgjob report` says it: `imgjob: wrote <file>`.
     log.event('report_written', `wrote ${path}`, { path }, 'notice');
 }

@@ -2,8 +2,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 import type { Command } from 'commander';
 
-import { isWriterAlive, loadResults } from '../../results/reader.js';
-import type { ResultsDocument } from '../../types.js';
+import { isWriterAlive } from '../../results/reader.js';
+import { ResultsStream, type JobSummary } from '../../results/results-stream.js';
 import { InputError } from '../../utils/errors.js';
 import { outsideText } from '../../utils/outside-text.js';
 import { manifestHint } from '../hints.js';
@@ -64,6 +64,7 @@ async function statusCommand(path: string, flags: StatusFlags, io: CliIo): Promi
   const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
   for (const signal of signals) process.on(signal, onSignal);
   let shown = '';
+  let loadMs = 0;
   try {
     for (;;) {
       const running = document.status === 'ongoing' && isWriterAlive(document);
@@ -75,13 +76,16 @@ async function statusCommand(path: string, flags: StatusFlags, io: CliIo): Promi
         shown = view;
       }
       try {
-        await delay(flags.interval, undefined, { signal: stop.signal });
+        // A big job takes a while to read: reading it back to back would keep a core busy.
+        await delay(Math.max(flags.interval, loadMs), undefined, { signal: stop.signal });
       } catch {
         // Ctrl-C: the screen goes back as it was, the job runs on.
         screen?.close();
         return STOP_SIGNALS[stop.signal.reason as StopSignal];
       }
+      const started = performance.now();
       document = await load(path);
+      loadMs = performance.now() - started;
     }
   } finally {
     screen?.close();
@@ -93,7 +97,7 @@ async function statusCommand(path: string, flags: StatusFlags, io: CliIo): Promi
 }
 
 /** One screen of a watched job: the summary first, then as many stores as the terminal has rows for. */
-function frame(document: ResultsDocument, stream: NodeJS.WriteStream, screen: WatchScreen): string {
+function frame(document: JobSummary, stream: NodeJS.WriteStream, screen: WatchScreen): string {
   const { columns, rows } = screen.size;
   const paint = paintFor(stream);
   const summary = `${wrapWords(renderSummary(document, paint), columns)}\n`;
@@ -101,9 +105,15 @@ function frame(document: ResultsDocument, stream: NodeJS.WriteStream, screen: Wa
   return `${summary}${renderStoreTable(document, { paint, width: columns, maxRows: room })}\n`;
 }
 
-async function load(path: string): Promise<ResultsDocument> {
+/** The job as it stands, read store by store: a job of ten million images is never whole in memory here. */
+async function load(path: string): Promise<JobSummary> {
   try {
-    return await loadResults(path);
+    const stream = await ResultsStream.open(path);
+    try {
+      return await stream.summary();
+    } finally {
+      await stream.close();
+    }
   } catch (error) {
     const hint = error instanceof InputError ? manifestHint(path) : undefined;
     throw hint && error instanceof InputError
@@ -113,7 +123,7 @@ async function load(path: string): Promise<ResultsDocument> {
 }
 
 function render(
-  document: ResultsDocument,
+  document: JobSummary,
   path: string,
   flags: StatusFlags,
   stream: NodeJS.WriteStream,
@@ -134,12 +144,12 @@ function render(
 }
 
 /** One line per change while watching through a pipe. */
-function brief(document: ResultsDocument, path: string, flags: StatusFlags): string {
+function brief(document: JobSummary, path: string, flags: StatusFlags): string {
   if (flags.json) return jobJsonLine(document, path);
   return `${renderSummary(document)}\n`;
 }
 
-function describeWriter(document: ResultsDocument, path: string): string {
+function describeWriter(document: JobSummary, path: string): string {
   if (isWriterAlive(document)) {
     return `running (pid ${document.writer?.pid ?? '?'}); run this again (or with --watch) to see it progress`;
   }
@@ -148,7 +158,7 @@ function describeWriter(document: ResultsDocument, path: string): string {
 }
 
 /** The `run --resume` command that continues a job, with the options it was made with. */
-function resumeHint(document: ResultsDocument, path: string): string {
+function resumeHint(document: JobSummary, path: string): string {
   const { options } = document;
   const args = ['imgjob', 'run', outsideText(document.manifest_source), '-o', path, '--resume'];
   args.push('--gpu-delay', options.gpu_delay);
