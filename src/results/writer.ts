@@ -43,12 +43,12 @@ export const JOURNAL_FLUSH_MS = 2;
  * bytes written grow as the job's size times its length: a million images
  * were ~170 MB rewritten every ~1.5 s, 60 times the final file in all, and
  * the cost per image grew with the job. Spacing snapshots by their size
- * keeps what saving costs per image the same at any size: a job under 8 MB
- * (~50,000 images) is refreshed every second, a million images (~170 MB)
- * every ~20 s, ten million every ~4 min. The journal is the live record in
- * between; `imgjob status` replays it.
+ * keeps what saving costs per image the same at any size: a job under 4 MB
+ * (~25,000 images) is refreshed every second, 100,000 images (~16 MB) every
+ * ~4 s, a million (~170 MB) every ~40 s, ten million every ~8 min. The
+ * journal is the live record in between; `status` and `report` replay it.
  */
-export const SNAPSHOT_BYTES_PER_SECOND = 8_000_000;
+export const SNAPSHOT_BYTES_PER_SECOND = 4_000_000;
 
 /** Appending, creating, and never through a planted symlink. */
 const JOURNAL_FLAGS =
