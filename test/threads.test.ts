@@ -46,6 +46,9 @@ const FILES = ['image.png', 'baseline.jpg', 'image.gif', 'image-lossless.webp', 
 /** Workers start once the images seen average 32 KiB; this one is 100 KB. */
 const BIG = '/pad/100000/image.png';
 
+/** Workers start by body size alone, whatever the machine's load (the pool's governor is off). */
+const EAGER = { env: { IMGJOB_TEST_EAGER_THREADS: '1' } };
+
 /** One connection on the main thread, one on a worker: of two downloads at once, the second goes to the worker. */
 const TWO_THREADS = {
   timeoutMs: 10_000,
@@ -105,7 +108,7 @@ describe('imgjob run --threads', () => {
     for (const threads of ['1', '3']) {
       const out = join(dir, `same-${threads}.results.json`);
       const args = ['run', manifest, '-o', out, '--force', '--seed', '7', '--gpu-delay', '0-3'];
-      const result = await runCli([...args, '-c', '8', '--threads', threads]);
+      const result = await runCli([...args, '-c', '8', '--threads', threads], EAGER);
       expect(result.code, result.stderr).toBe(0);
       runs.push(readResults(out));
     }
@@ -123,21 +126,24 @@ describe('imgjob run --threads', () => {
       own.url(image === 0 ? `${BIG}?s=${store}` : `/gate/ph/image.png?s=${store}&i=${image}`),
     );
     const out = join(dir, 'per-host.results.json');
-    const run = spawnCli([
-      'run',
-      manifest,
-      '-o',
-      out,
-      '--force',
-      '--gpu-delay',
-      '0',
-      '-c',
-      '20',
-      '--per-host',
-      '3',
-      '--threads',
-      '2',
-    ]);
+    const run = spawnCli(
+      [
+        'run',
+        manifest,
+        '-o',
+        out,
+        '--force',
+        '--gpu-delay',
+        '0',
+        '-c',
+        '20',
+        '--per-host',
+        '3',
+        '--threads',
+        '2',
+      ],
+      EAGER,
+    );
     try {
       // Twenty stores want a connection each: the limit alone holds them back.
       await own.until(
@@ -191,7 +197,7 @@ describe('imgjob run --threads', () => {
       );
       const out = join(dir, `${key}.results.json`);
       const args = ['run', manifest, '-o', out, '--gpu-delay', '0', '-c', '8', '--threads', '3'];
-      const run = spawnCli([...args, '--force']);
+      const run = spawnCli([...args, '--force'], EAGER);
       await waitForResults(out, (doc) => doc.counts.done >= 32, { run });
       await server.until(
         (requests) => requests.filter((r) => r.path.startsWith(`/gate/${key}/`)).length >= 8,

@@ -16,7 +16,11 @@
  *   `workerMinBytes` or more. For thumbnails, the work per image is the
  *   request, not the body, and a worker would add its messages and a second
  *   heap (~70 MB at 100k images) for little speed. So a job of a few images,
- *   or of small ones, starts no worker.
+ *   or of small ones, starts no worker. And by measured load (governor.ts):
+ *   workers take downloads only while the main thread is saturated and a
+ *   core is idle, and keep them only if the job then goes faster; otherwise
+ *   they take no new work, so the default never costs more than a thread
+ *   would save.
  * - Aborts: the caller's signal rejects the download at once, and an abort
  *   message stops it inside its thread.
  * - A thread that dies (a crash, out of memory) takes no image down with it
@@ -42,6 +46,7 @@ import { createLocalAttempts } from '../local.js';
 import type { Measured } from '../measure.js';
 import type { Target } from '../response.js';
 import type { Batch, FromThread, ToThread } from './messages.js';
+import { ThreadGovernor } from './governor.js';
 import { WORKER_URL, type ThreadInit } from './worker-file.js';
 
 /** Mean body size from which workers are started. */
@@ -50,6 +55,8 @@ const WORKER_MIN_BYTES = 32 * 1024;
 const SAMPLE_IMAGES = 8;
 /** Tests only: URLs the worker crashes on (see worker.ts) never run on the main thread. */
 const FAULT = process.env.IMGJOB_TEST_THREAD_FAULT || undefined;
+/** Tests only: workers start by body size alone, whatever the load (see governor.ts). */
+const EAGER = process.env.IMGJOB_TEST_EAGER_THREADS === '1';
 
 /** The threads a process gets by default: one per core. */
 export function defaultThreads(): number {
@@ -108,6 +115,8 @@ class Pool implements AttemptRunner {
   /** Tasks in flight under each caller signal: one abort listener per signal. */
   readonly #bySignal = new WeakMap<AbortSignal, Set<Task>>();
   readonly #workerMinBytes: number;
+  /** Whether workers pay by measured load; none when they start by size alone. */
+  readonly #governor: ThreadGovernor | undefined;
   /** Body bytes and images measured so far: their mean decides whether workers pay. */
   #seenBytes = 0;
   #seenImages = 0;
@@ -121,6 +130,7 @@ class Pool implements AttemptRunner {
   ) {
     const { connect, threads, resolve, workerMinBytes = WORKER_MIN_BYTES, ...rest } = options;
     this.#workerMinBytes = workerMinBytes;
+    this.#governor = workerMinBytes === 0 || EAGER ? undefined : new ThreadGovernor();
     this.#options = rest;
     this.#recipe = recipe;
     this.#dns = dns;
@@ -158,13 +168,10 @@ class Pool implements AttemptRunner {
     });
   }
 
-  /** The shares of the threads running, and of those that would start now. */
+  /** The main thread's share, and the workers' while they pay (running or to start). */
   capacity(): number {
-    const pay = this.#workersPay();
-    return this.#slots.reduce(
-      (sum, thread, index) => sum + (thread ? thread.share : pay ? (this.#shares[index] ?? 0) : 0),
-      this.#main.share,
-    );
+    if (!this.#workersPay()) return this.#main.share;
+    return this.#shares.reduce((sum, share) => sum + share, this.#main.share);
   }
 
   inFlight(): InFlight[] {
@@ -239,12 +246,14 @@ class Pool implements AttemptRunner {
     let bestLoad =
       workerOnly || !hasRoom(main.hosts, main.share) ? Infinity : main.inFlight / main.share;
     let free = -1;
+    // Workers that do not pay now take no new work while the main thread has room.
+    const skipWorkers = !workerOnly && bestLoad !== Infinity && !this.#workersPay();
     this.#slots.forEach((thread, index) => {
       if (thread === undefined) {
         if (free < 0) free = index;
         return;
       }
-      if (!hasRoom(thread.hosts, thread.share)) return;
+      if (skipWorkers || !hasRoom(thread.hosts, thread.share)) return;
       const load = thread.tasks.size / thread.share;
       if (load < bestLoad) {
         best = thread;
@@ -259,14 +268,19 @@ class Pool implements AttemptRunner {
   #seen(measured: Measured): void {
     this.#seenBytes += measured.bytes;
     this.#seenImages++;
+    this.#governor?.completed(measured.bytes);
   }
 
-  /** Whether the images so far are big enough for a worker to pay (see the top of the file). */
+  /**
+   * Whether workers pay now: the images so far are big enough, and the
+   * measured load says a worker speeds the job up (see the top of the file).
+   */
   #workersPay(): boolean {
     if (this.#workerMinBytes === 0) return true;
     return (
       this.#seenImages >= SAMPLE_IMAGES &&
-      this.#seenBytes >= this.#workerMinBytes * this.#seenImages
+      this.#seenBytes >= this.#workerMinBytes * this.#seenImages &&
+      (this.#governor?.workersWanted ?? true)
     );
   }
 
