@@ -53,7 +53,7 @@ function record(state: JobState, from: number, to: number): void {
 }
 
 const DISK_FULL =
-  /^cannot save .+: disk full \(needs about \d+ KB free\); free some space, then run the same command with --resume$/;
+  /^cannot save .+: disk full \(needs about [\d.]+ [KMG]?B free\); free some space, then run the same command with --resume$/;
 
 let disk: Tmpfs | undefined;
 afterEach(() => {

@@ -184,7 +184,7 @@ describe('an internal error', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(
       new RegExp(
-        `^imgjob: cannot save ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: disk full \\(needs about \\d+ KB free\\); free some space, then run the same command with --resume\\n$`,
+        `^imgjob: cannot save ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: disk full \\(needs about [\\d.]+ [KMG]?B free\\); free some space, then run the same command with --resume\\n$`,
       ),
     );
   });

@@ -4,7 +4,7 @@
  * for `status`.
  */
 import type { NetworkSummary, PausedHosts, SlowDownload } from '../types.js';
-import { formatBytes } from './render.js';
+import { formatBytes } from '../shared/bytes.js';
 
 /** `2 hosts paused (429)`, `3 hosts paused (2×429, 503)`; undefined when none is. */
 export function pausedText(paused: PausedHosts | undefined): string | undefined {

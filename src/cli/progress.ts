@@ -1,7 +1,8 @@
 import type { Ora } from 'ora';
 
 import { isTerminal } from './paint.js';
-import { formatBytes, formatDuration } from './render.js';
+import { formatBytes } from '../shared/bytes.js';
+import { formatDuration } from './render.js';
 import type { RunningJob } from '../run/run-jobs.js';
 import type { NetworkView } from '../download/downloader.js';
 import { pausedText, slowText } from './network-line.js';

@@ -4,6 +4,7 @@ import type { JobSummary, ResultsHead, StoreSummary } from '../results/results-s
 import { storeErrorText } from '../shared/job-rules.js';
 import type { ResultsDocument, StoreResult } from '../types.js';
 import { outsideText } from '../utils/outside-text.js';
+import { plural } from '../utils/plural.js';
 
 export type Paint = {
   readonly red: (text: string) => string;
@@ -176,19 +177,6 @@ export function renderErrors(document: JobLike, paint: Paint = noColor): string 
         `${paint.red('✗')} ${outsideText(store.store_id)}: ${outsideText(storeErrorText(store.error))}`,
     )
     .join('\n');
-}
-
-/** `1 image`, `3 images`. */
-export function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? '' : 's'}`;
-}
-
-/** `812 B`, `4.2 KB`, `37.5 MB`, `1.20 GB` (decimal units, as download tools show them). */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1000) return `${Math.round(bytes)} B`;
-  if (bytes < 1e6) return `${(bytes / 1e3).toFixed(1)} KB`;
-  if (bytes < 1e9) return `${(bytes / 1e6).toFixed(1)} MB`;
-  return `${(bytes / 1e9).toFixed(2)} GB`;
 }
 
 // Manifest order; when the table must be cut, failed stores are kept first,

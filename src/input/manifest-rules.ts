@@ -10,6 +10,7 @@ import type { z as Zod } from 'zod';
 
 import type { Visit } from '../types.js';
 import { quotedOutsideText } from '../utils/outside-text.js';
+import { plural } from '../utils/plural.js';
 
 /** The rules of one visit, built with the zod it is given. */
 export function buildVisitSchema(z: typeof Zod) {
@@ -205,7 +206,7 @@ export class ProblemList {
     const total = before.length + this.#count + after.length;
     if (total <= this.max) return all;
     const rest = total - this.max;
-    return [...all.slice(0, this.max), `… and ${rest} more problem${rest === 1 ? '' : 's'}`];
+    return [...all.slice(0, this.max), `… and ${plural(rest, 'more problem')}`];
   }
 }
 

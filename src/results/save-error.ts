@@ -4,6 +4,7 @@
  * bug: it gets one line that names the file and what to do (exit 2). Any
  * other I/O error stays what it is, an internal error (exit 70).
  */
+import { formatBytes } from '../shared/bytes.js';
 import { InputError } from '../utils/errors.js';
 
 /** Saving stopped for a reason the user can fix; what was saved is resumable. */
@@ -28,7 +29,7 @@ export function saveErrorOf(error: unknown, path: string, neededBytes: number): 
   if (error instanceof ResultsSaveError) return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const cannot = `cannot save ${path}`;
-  const room = `needs about ${formatSize(neededBytes)} free`;
+  const room = `needs about ${formatBytes(neededBytes, 'up')} free`;
   switch (code) {
     case 'ENOSPC':
       return new ResultsSaveError(
@@ -65,10 +66,4 @@ export function saveErrorOf(error: unknown, path: string, neededBytes: number): 
     default:
       return error instanceof Error ? error : new Error(String(error));
   }
-}
-
-/** `617 KB`, `15.2 MB`: rounded up, a room estimate should not fall short. */
-export function formatSize(bytes: number): string {
-  if (bytes < 1024 * 1024) return `${Math.max(1, Math.ceil(bytes / 1024))} KB`;
-  return `${(Math.ceil(bytes / (1024 * 102.4)) / 10).toFixed(1)} MB`;
 }

@@ -3,6 +3,7 @@
  * `code`. Expected failures travel as data (an image result, a store result);
  * only the CLI entry turns an error into an exit code.
  */
+import { plural } from './plural.js';
 
 export type ErrorCode =
   // Bad input or usage: exit 2.
@@ -190,5 +191,5 @@ export function describeFileError(error: unknown): string {
 export function limitProblems(problems: readonly string[], max = 20): string[] {
   if (problems.length <= max) return [...problems];
   const rest = problems.length - max;
-  return [...problems.slice(0, max), `… and ${rest} more problem${rest === 1 ? '' : 's'}`];
+  return [...problems.slice(0, max), `… and ${plural(rest, 'more problem')}`];
 }

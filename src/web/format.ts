@@ -48,8 +48,5 @@ export function jobLabel(id: string): string {
   return /^\d+$/.test(id) ? `#${id}` : id;
 }
 
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${decimal.format(n / 1024)} KiB`;
-  return `${decimal.format(n / 1024 / 1024)} MiB`;
-}
+/** The one byte formatter of the server and the page: decimal units. */
+export { formatBytes as bytes } from '../shared/bytes.js';

@@ -9,6 +9,9 @@ import { InputError } from '../../utils/errors.js';
 import { redactProxy } from '../../download/proxy.js';
 import { withResultsFileHints } from '../hints.js';
 import { quote, STOP_SIGNALS, worstExit, type CliIo, type StopSignal } from '../io.js';
+import { onStopSignals } from '../stop-signals.js';
+import { plural } from '../../utils/plural.js';
+import { formatBytes } from '../../shared/bytes.js';
 import { jobJsonLine } from '../job-json.js';
 import { redactText } from '../../queue/redis-url.js';
 import type { InputFormat } from '../../input/manifest-parser.js';
@@ -30,9 +33,7 @@ import { createEventLog, type EventLog, type LogFormat } from '../../log/event-l
 import { setEventLog } from '../../log/process-log.js';
 import { outputWidth, paintFor, wantsColor } from '../paint.js';
 import {
-  formatBytes,
   formatDuration,
-  plural,
   renderErrors,
   renderStoreTable,
   renderSummary,
@@ -150,7 +151,7 @@ async function runCommand(
   });
   setEventLog(log);
   const stop = new AbortController();
-  const removeSignals = onStopSignals(stop, io, log);
+  const removeSignals = stopOnSignals(stop, io, log);
   const progress = await Progress.create(
     io.stderr,
     // JSON lines are for a log collector: no spinner among them.
@@ -351,28 +352,25 @@ function keepHeapTight(images: number): void {
  * SIGINT, SIGTERM and SIGHUP (the terminal went away) all stop the run the
  * same way: no new images, results saved, exit 128 + the signal's number.
  */
-function onStopSignals(stop: AbortController, io: CliIo, log: EventLog): () => void {
-  const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
-  const handler = (signal: StopSignal): void => {
-    if (stop.signal.aborted) {
-      // A second signal: leave now. The files on disk are whole at any instant.
+function stopOnSignals(stop: AbortController, io: CliIo, log: EventLog): () => void {
+  return onStopSignals(
+    Object.keys(STOP_SIGNALS) as StopSignal[],
+    (signal) => {
+      // Off the progress line first.
+      if (!log.wants('info')) io.stderr.write('\n');
+      log.event(
+        'stopping',
+        `${signal}: stopping, saving results… (again to quit at once)`,
+        { signal },
+        'notice',
+      );
+      stop.abort(signal);
+    },
+    // A second signal leaves at once: the files on disk are whole at any instant.
+    (signal) => {
       if (signal === 'SIGHUP') detachFromHungUpTerminal();
-      process.exit(STOP_SIGNALS[signal]);
-    }
-    // Off the progress line first.
-    if (!log.wants('info')) io.stderr.write('\n');
-    log.event(
-      'stopping',
-      `${signal}: stopping, saving results… (again to quit at once)`,
-      { signal },
-      'notice',
-    );
-    stop.abort(signal);
-  };
-  for (const signal of signals) process.on(signal, handler);
-  return () => {
-    for (const signal of signals) process.off(signal, handler);
-  };
+    },
+  );
 }
 
 /**

@@ -8,7 +8,9 @@ import { isIP } from 'node:net';
 
 import type { Command } from 'commander';
 
-import type { CliIo } from '../io.js';
+import type { CliIo, StopSignal } from '../io.js';
+import { onStopSignals } from '../stop-signals.js';
+import { plural } from '../../utils/plural.js';
 import {
   addEngineOptions,
   durationOption,
@@ -247,7 +249,7 @@ async function serveWith(
   });
   for (const warning of server.warnings) log.write('warn', 'resume_warning', warning);
   const resumed = server.resumed.length;
-  const resumedNote = resumed > 0 ? `, resumed ${resumed} job${resumed === 1 ? '' : 's'}` : '';
+  const resumedNote = resumed > 0 ? `, resumed ${plural(resumed, 'job')}` : '';
   // Tests and scripts read the URL from this line.
   say(`listening on ${server.url} (database ${flags.db}${resumedNote})`, 'listening');
   if (!isLoopback(flags.host))
@@ -258,28 +260,20 @@ async function serveWith(
   const signal = await stopped.promise;
   say(`${signal}: shutting down (again to quit at once)…`, 'stopping');
   await server.close();
+  stopped.dispose();
   say('stopped; unfinished jobs resume at the next start', 'stopped');
   return 0;
 }
 
 /**
- * Resolves with the first SIGINT or SIGTERM, then lets the next one take its
- * default course (end the process), so a stuck shutdown can be cut short.
+ * Resolves with the first SIGINT or SIGTERM; a second one ends the process
+ * at once (onStopSignals), so a stuck shutdown can be cut short.
  */
-function nextStopSignal(): { readonly promise: Promise<NodeJS.Signals>; dispose(): void } {
-  let handler: (signal: NodeJS.Signals) => void = () => undefined;
-  const dispose = (): void => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-  };
-  const promise = new Promise<NodeJS.Signals>((resolve) => {
-    handler = (signal) => {
-      dispose();
-      resolve(signal);
-    };
+function nextStopSignal(): { readonly promise: Promise<StopSignal>; dispose(): void } {
+  let dispose = (): void => undefined;
+  const promise = new Promise<StopSignal>((resolve) => {
+    dispose = onStopSignals(['SIGINT', 'SIGTERM'], resolve);
   });
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
   return { promise, dispose };
 }
 

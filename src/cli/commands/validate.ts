@@ -9,7 +9,7 @@ import type { JobInput } from '../../types.js';
 import { withResultsFileHints } from '../hints.js';
 import { inputFormatOption } from '../options.js';
 import { EXIT, type CliIo } from '../io.js';
-import { plural } from '../render.js';
+import { plural } from '../../utils/plural.js';
 
 type ValidateFlags = { storeMaster?: string; json?: boolean; inputFormat?: InputFormat };
 

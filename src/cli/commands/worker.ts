@@ -19,6 +19,7 @@ import {
   type MetricsFlags,
 } from '../options.js';
 import { addNetworkOptions, networkOptionsOf, type NetworkFlags } from '../network-options.js';
+import { onStopSignals } from '../stop-signals.js';
 import { startCommandMetrics, type CommandMetrics } from '../metrics.js';
 import { createEventLog, type EventLog, type LogFormat } from '../../log/event-log.js';
 import { setEventLog } from '../../log/process-log.js';
@@ -130,8 +131,7 @@ async function runUntilStopped(
   if (flags.threads > 1) expectWorkerFile();
   const json = flags.logFormat === 'json';
   const stop = new AbortController();
-  const handler = (signal: NodeJS.Signals): void => {
-    if (stop.signal.aborted) process.exit(signal === 'SIGTERM' ? EXIT.sigterm : EXIT.sigint);
+  const removeSignals = onStopSignals(['SIGINT', 'SIGTERM'], (signal) => {
     if (json) {
       log.event('stopping', `${signal}: handing back running stores…`, { signal }, 'notice');
     } else {
@@ -140,9 +140,7 @@ async function runUntilStopped(
       );
     }
     stop.abort(signal);
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+  });
   try {
     await runWorker(
       {
@@ -165,8 +163,7 @@ async function runUntilStopped(
       stop.signal,
     );
   } finally {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
+    removeSignals();
   }
   if (!stop.signal.aborted) return EXIT.completed;
   if (json) log.event('stopped', 'stopped; every store it held is back in the queue', {}, 'notice');
