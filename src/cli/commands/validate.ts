@@ -54,7 +54,7 @@ async function validateCommand(
   flags: ValidateFlags,
   io: CliIo,
 ): Promise<number> {
-  const { readManifests } = await import('../../run/run-jobs.js');
+  const { readManifests } = await import('../../run/admission.js');
   // The same order as `run`: the store master first, then every manifest,
   // each problem reported (InputError → exit 2 in main).
   const storeMaster = flags.storeMaster ? await readStoreMaster(flags.storeMaster) : undefined;
