@@ -34,13 +34,14 @@ function machine() {
       ms: number,
       load: { busy: number; idleCores: number },
       bytes: number,
+      mainFull = false,
     ): void => {
       state.now += ms;
       state.active += ms * load.busy;
       state.idle += ms * (1 - load.busy);
       state.cpuTotal += ms * cores;
       state.cpuIdle += ms * load.idleCores;
-      governor.completed(bytes);
+      governor.completed(bytes, mainFull);
     },
   };
 }
@@ -87,5 +88,26 @@ describe('the thread governor', () => {
     expect(governor.mode).toBe('solo');
     for (let window = 0; window < 12; window++) pass(governor, 250, SATURATED_IDLE_CORE, 1e6);
     expect(governor.mode).toBe('trial');
+  });
+  it('tries workers when the main thread is short of connections rather than CPU, and keeps them when that pays', () => {
+    const { probe, pass } = machine();
+    const governor = new ThreadGovernor(probe);
+    const waiting = { busy: 0.3, idleCores: 0 };
+    // Far servers: the main thread mostly waits, with all its connections in use.
+    pass(governor, 250, waiting, 1e6, true);
+    pass(governor, 250, waiting, 1e6, true);
+    expect(governor.mode).toBe('trial');
+    // Twice the connections, twice the bytes per second.
+    for (let window = 0; window < 6; window++) pass(governor, 250, waiting, 2e6);
+    expect(governor.mode).toBe('on');
+  });
+
+  it('does not try workers for connections while the main thread is saturated without an idle core', () => {
+    const { probe, pass } = machine();
+    const governor = new ThreadGovernor(probe);
+    for (let window = 0; window < 8; window++) {
+      pass(governor, 250, { busy: 0.99, idleCores: 0.1 }, 1e6, true);
+    }
+    expect(governor.mode).toBe('solo');
   });
 });

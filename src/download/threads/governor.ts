@@ -8,8 +8,11 @@
  *
  * - `solo`: the main thread downloads alone (a worker started before takes
  *   no new work).
- * - `trial`: the main thread was busy ≥ 90% of its time for two windows in a
- *   row and the machine had ≥ 0.75 of a core idle: workers take work for
+ * - `trial`: for two windows in a row, either the main thread was busy ≥ 90%
+ *   of its time and the machine had ≥ 0.75 of a core idle (short of CPU), or
+ *   the main thread was not saturated but had all its connections in use at
+ *   ≥ 90% of the downloads that ended (short of connections: its share of
+ *   `perHost` is smaller than one thread's would be). Workers take work for
  *   `TRIAL_MS`; then the bytes per second downloaded are compared with the
  *   last two solo windows.
  * - `on`: the trial downloaded ≥ 10% more per second: workers keep taking
@@ -42,6 +45,8 @@ const TRIAL_MS = 1000;
 const SATURATED = 0.9;
 /** Idle cores the machine must have for a worker to start. */
 const IDLE_CORES = 0.75;
+/** Share of a window's downloads that ended with the main thread's connections all in use. */
+const CONNECTIONS_FULL = 0.9;
 /** How much faster a trial must download for workers to stay. */
 const GAIN = 1.1;
 const FIRST_BACKOFF_MS = 5000;
@@ -68,9 +73,11 @@ export class ThreadGovernor {
   #bytes = 0;
   #windowStart: number;
   #windowBytes = 0;
+  #windowDone = 0;
+  #windowFull = 0;
   #loop: EventLoopUtilization;
   #cpu: CpuTimes;
-  /** Saturated solo windows in a row, and the bytes per ms over the last two of them. */
+  /** Solo windows in a row short of CPU or connections, and the bytes per ms over the last two. */
   #saturatedRun = 0;
   #soloRates: number[] = [];
   /** When the trial's measured part began (its first window starts the worker: not counted). */
@@ -97,10 +104,15 @@ export class ThreadGovernor {
     return this.#mode !== 'solo';
   }
 
-  /** A download completed with `bytes` of body (on any thread). */
-  completed(bytes: number): void {
+  /**
+   * A download completed with `bytes` of body (on any thread); `mainFull`:
+   * the main thread had all its connections in use when it ended.
+   */
+  completed(bytes: number, mainFull = false): void {
     this.#bytes += bytes;
     this.#windowBytes += bytes;
+    this.#windowDone++;
+    if (mainFull) this.#windowFull++;
     const now = this.#probe.now();
     const elapsed = now - this.#windowStart;
     if (elapsed >= WINDOW_MS) this.#endWindow(now, elapsed);
@@ -114,14 +126,18 @@ export class ThreadGovernor {
     const idleCores = total > 0 ? ((cpu.idle - this.#cpu.idle) / total) * this.#cores : 0;
     this.#cpu = cpu;
     const rate = this.#windowBytes / elapsed;
+    const full = this.#windowFull >= CONNECTIONS_FULL * this.#windowDone;
     this.#windowBytes = 0;
+    this.#windowDone = 0;
+    this.#windowFull = 0;
     this.#windowStart = now;
     switch (this.#mode) {
       case 'solo': {
         const saturated = loop.utilization >= SATURATED;
-        this.#saturatedRun = saturated ? this.#saturatedRun + 1 : 0;
-        this.#soloRates = saturated ? [...this.#soloRates.slice(-1), rate] : [];
-        if (this.#saturatedRun >= 2 && idleCores >= IDLE_CORES && now >= this.#nextTrialAt) {
+        const short = saturated ? idleCores >= IDLE_CORES : full;
+        this.#saturatedRun = short ? this.#saturatedRun + 1 : 0;
+        this.#soloRates = short ? [...this.#soloRates.slice(-1), rate] : [];
+        if (this.#saturatedRun >= 2 && now >= this.#nextTrialAt) {
           this.#soloRate = (this.#soloRates[0] ?? rate) / 2 + rate / 2;
           this.#mode = 'trial';
           this.#trialStart = undefined;

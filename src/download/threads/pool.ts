@@ -17,8 +17,9 @@
  *   request, not the body, and a worker would add its messages and a second
  *   heap (~70 MB at 100k images) for little speed. So a job of a few images,
  *   or of small ones, starts no worker. And by measured load (governor.ts):
- *   workers take downloads only while the main thread is saturated and a
- *   core is idle, and keep them only if the job then goes faster; otherwise
+ *   workers take downloads only while the main thread is short of CPU (it
+ *   is saturated and a core is idle) or of connections (all of its share in
+ *   use), and keep them only if the job then goes faster; otherwise
  *   they take no new work, so the default never costs more than a thread
  *   would save.
  * - Aborts: the caller's signal rejects the download at once, and an abort
@@ -219,9 +220,10 @@ class Pool implements AttemptRunner {
     count(main.hosts, host, 1);
     main.attempts.run(task.url, task.target, task.signal).then(
       (measured) => {
+        const full = main.inFlight >= main.share;
         main.inFlight--;
         count(main.hosts, host, -1);
-        this.#seen(measured);
+        this.#seen(measured, full);
         this.#settle(task, undefined, measured);
       },
       (error: unknown) => {
@@ -265,10 +267,11 @@ class Pool implements AttemptRunner {
     return this.#start(free);
   }
 
-  #seen(measured: Measured): void {
+  /** A download done; `mainFull`: the main thread had all its connections in use. */
+  #seen(measured: Measured, mainFull = false): void {
     this.#seenBytes += measured.bytes;
     this.#seenImages++;
-    this.#governor?.completed(measured.bytes);
+    this.#governor?.completed(measured.bytes, mainFull);
   }
 
   /**
@@ -349,7 +352,7 @@ class Pool implements AttemptRunner {
     // A thread being terminated stays ref'd: the process waits for its exit.
     if (thread.tasks.size === 0 && !thread.dead) thread.worker.unref();
     if (message.type === 'done') {
-      this.#seen(message.measured);
+      this.#seen(message.measured, this.#main.inFlight >= this.#main.share);
       this.#settle(task, undefined, message.measured);
     } else {
       this.#settle(task, fromErrorData(message.error));
