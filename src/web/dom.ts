@@ -34,6 +34,28 @@ export function append(parent: Node, children: readonly Child[]): void {
   }
 }
 
+/**
+ * A table that scrolls sideways on a narrow screen: one header row of
+ * `columns`, then `body` (a `tbody`). Each cell of a row carries its
+ * column's name as `data-label`, which a phone shows beside the value.
+ */
+export function scrollTable(
+  className: string,
+  columns: readonly string[],
+  body: HTMLTableSectionElement,
+): HTMLElement {
+  return el(
+    'div',
+    { class: 'scroll' },
+    el(
+      'table',
+      { class: className },
+      el('thead', {}, el('tr', {}, ...columns.map((name) => el('th', { scope: 'col' }, name)))),
+      body,
+    ),
+  );
+}
+
 /** Replaces every child of `parent`. */
 export function replaceChildren(parent: Element, ...children: readonly Child[]): void {
   parent.replaceChildren();

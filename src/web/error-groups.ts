@@ -3,7 +3,7 @@
  * with its count, the stores it hit and one example message — what a
  * reader of a big failed job asks first: one cause, or many?
  */
-import { el, replaceChildren } from './dom.js';
+import { el, replaceChildren, scrollTable } from './dom.js';
 import * as format from './format.js';
 import type { ResultsDocument } from './model.js';
 
@@ -52,40 +52,25 @@ export function renderErrorGroups(section: HTMLElement, groups: readonly ErrorGr
   replaceChildren(
     section,
     el('h2', { id: 'h-errors' }, `Failed images by error (${format.count(groups.length)})`),
-    el(
-      'div',
-      { class: 'scroll' },
+    scrollTable(
+      'error-groups',
+      ['Error code', 'Images', 'Stores', 'Example'],
       el(
-        'table',
-        { class: 'error-groups' },
-        el(
-          'thead',
-          {},
+        'tbody',
+        {},
+        ...groups.map((group) =>
           el(
             'tr',
-            {},
-            ...['Error code', 'Images', 'Stores', 'Example'].map((name) =>
-              el('th', { scope: 'col' }, name),
-            ),
-          ),
-        ),
-        el(
-          'tbody',
-          {},
-          ...groups.map((group) =>
+            { 'data-code': group.code },
+            el('th', { scope: 'row', class: 'code', 'data-label': 'Error code' }, group.code),
+            el('td', { class: 'num', 'data-label': 'Images' }, format.count(group.images)),
+            el('td', { class: 'num', 'data-label': 'Stores' }, format.count(group.stores)),
             el(
-              'tr',
-              { 'data-code': group.code },
-              el('th', { scope: 'row', class: 'code', 'data-label': 'Error code' }, group.code),
-              el('td', { class: 'num', 'data-label': 'Images' }, format.count(group.images)),
-              el('td', { class: 'num', 'data-label': 'Stores' }, format.count(group.stores)),
-              el(
-                'td',
-                { class: 'example', 'data-label': 'Example' },
-                el('span', { class: 'store-id' }, group.example.store_id),
-                ': ',
-                el('span', { class: 'error' }, group.example.error),
-              ),
+              'td',
+              { class: 'example', 'data-label': 'Example' },
+              el('span', { class: 'store-id' }, group.example.store_id),
+              ': ',
+              el('span', { class: 'error' }, group.example.error),
             ),
           ),
         ),

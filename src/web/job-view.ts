@@ -8,7 +8,7 @@ import * as api from './api.js';
 import { CANCELLED, storeErrorText } from '../shared/job-rules.js';
 import { attachCellTips, strip } from './cells.js';
 import { throughputChart } from './chart.js';
-import { el, replaceChildren } from './dom.js';
+import { el, replaceChildren, scrollTable } from './dom.js';
 import { errorGroups, renderErrorGroups } from './error-groups.js';
 import { JobActions } from './job-actions.js';
 import { localStoreSource, storeSearch, type StoreSource } from './store-search.js';
@@ -317,25 +317,10 @@ export class JobPage {
           ),
         ),
       ),
-      el(
-        'div',
-        { class: 'scroll' },
-        el(
-          'table',
-          { class: 'store-table' },
-          el(
-            'thead',
-            {},
-            el(
-              'tr',
-              {},
-              ...['Store', 'Status', 'Progress', 'Done / failed / skipped / total', 'Images'].map(
-                (name) => el('th', { scope: 'col' }, name),
-              ),
-            ),
-          ),
-          body,
-        ),
+      scrollTable(
+        'store-table',
+        ['Store', 'Status', 'Progress', 'Done / failed / skipped / total', 'Images'],
+        body,
       ),
       more,
     );

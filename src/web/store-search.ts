@@ -4,7 +4,7 @@
  * browser); in a report, over the data the file holds, the same way.
  */
 import type { StorePage, StoreRow } from '../shared/api-shapes.js';
-import { el, replaceChildren } from './dom.js';
+import { el, replaceChildren, scrollTable } from './dom.js';
 import * as format from './format.js';
 import { badge } from './jobs-view.js';
 import type { ResultsDocument } from './model.js';
@@ -33,7 +33,7 @@ export function storeSearch(source: StoreSource): HTMLElement {
   let timer: number | undefined;
   // Answers can come back out of order: only the latest search is shown.
   let latest = 0;
-  const search = async (q: string, after: number | undefined, body?: HTMLElement) => {
+  const search = async (q: string, after: number | undefined, body?: HTMLTableSectionElement) => {
     const asked = ++latest;
     let page: StorePage;
     try {
@@ -111,26 +111,11 @@ export function localStoreSource(document: Pick<ResultsDocument, 'stores'>): Sto
   };
 }
 
-function table(body: HTMLElement): HTMLElement {
-  return el(
-    'div',
-    { class: 'scroll' },
-    el(
-      'table',
-      { class: 'search-table' },
-      el(
-        'thead',
-        {},
-        el(
-          'tr',
-          {},
-          ...['Store', 'Status', 'Done / failed / skipped / total', 'Error'].map((name) =>
-            el('th', { scope: 'col' }, name),
-          ),
-        ),
-      ),
-      body,
-    ),
+function table(body: HTMLTableSectionElement): HTMLElement {
+  return scrollTable(
+    'search-table',
+    ['Store', 'Status', 'Done / failed / skipped / total', 'Error'],
+    body,
   );
 }
 
