@@ -17,6 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { JobDelta } from '../../shared/api-shapes.js';
 import type { ProgressSample } from '../../types.js';
+import { withDefaults, type Defaults } from '../../utils/with-defaults.js';
 import { SERVE_DEFAULTS } from '../defaults.js';
 import { EventLog } from './event-log.js';
 import { EventStream, formatEvent } from './event-stream.js';
@@ -58,6 +59,20 @@ export type HubOptions = {
   readonly streamMaxAgeMs?: number | undefined;
 };
 
+/** Every hub option's default, laid under what the server is given. */
+const HUB_DEFAULTS: Defaults<HubOptions> = {
+  intervalMs: 500,
+  coalesceMs: 250,
+  heartbeatMs: 15_000,
+  retryMs: 1000,
+  jobsEveryMs: 1000,
+  lingerMs: 120_000,
+  maxSamples: 600,
+  maxStreamsPerClient: SERVE_DEFAULTS.streams.maxPerClient,
+  maxStreams: SERVE_DEFAULTS.streams.max,
+  streamMaxAgeMs: SERVE_DEFAULTS.streams.maxAgeMs,
+};
+
 /** What a refused stream waits before it tries again, in seconds. */
 const STREAM_RETRY_AFTER_S = 10;
 
@@ -94,28 +109,29 @@ export class EventHub {
   #maxSeen: number;
   #closed = false;
 
-  constructor(jobs: JobQuery, source: JobSource, options: HubOptions = {}) {
+  constructor(jobs: JobQuery, source: JobSource, given: HubOptions = {}) {
+    const options = withDefaults(given, HUB_DEFAULTS);
     this.#jobs = jobs;
     this.#source = source;
-    this.#retryMs = options.retryMs ?? 1000;
-    this.#coalesceMs = options.coalesceMs ?? 250;
-    this.#maxSamples = options.maxSamples ?? 600;
-    this.#lingerMs = options.lingerMs ?? 120_000;
-    this.#jobsEveryMs = options.jobsEveryMs ?? 1000;
+    this.#retryMs = options.retryMs;
+    this.#coalesceMs = options.coalesceMs;
+    this.#maxSamples = options.maxSamples;
+    this.#lingerMs = options.lingerMs;
+    this.#jobsEveryMs = options.jobsEveryMs;
     this.#budget = new StreamBudget({
-      perClient: options.maxStreamsPerClient ?? SERVE_DEFAULTS.streams.maxPerClient,
-      total: options.maxStreams ?? SERVE_DEFAULTS.streams.max,
+      perClient: options.maxStreamsPerClient,
+      total: options.maxStreams,
     });
-    this.#maxAgeMs = options.streamMaxAgeMs ?? SERVE_DEFAULTS.streams.maxAgeMs;
+    this.#maxAgeMs = options.streamMaxAgeMs;
     // Jobs that were there before: only their ongoing ones are watched.
     this.#maxSeen = jobs.page({ limit: 1 }).jobs.map(idOf)[0] ?? 0;
     this.#ongoing = new Set(jobs.progress().map((job) => job.id));
     this.#ticker = setInterval(() => {
       this.tick();
-    }, options.intervalMs ?? 500).unref();
+    }, options.intervalMs).unref();
     this.#heartbeat = setInterval(() => {
       for (const stream of this.#streams) stream.write(': heartbeat\n\n');
-    }, options.heartbeatMs ?? 15_000).unref();
+    }, options.heartbeatMs).unref();
   }
 
   get streamCount(): number {

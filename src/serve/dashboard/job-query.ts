@@ -8,7 +8,7 @@ import type { Database, Statement } from 'better-sqlite3';
 
 import type { JobStatus } from '../../types.js';
 import type { JobRow } from '../../shared/api-shapes.js';
-import { CANCELLED } from '../../shared/job-rules.js';
+import { CANCELLED, FINISHED_STORE_STATUSES } from '../../shared/job-rules.js';
 
 export type { JobRow };
 
@@ -38,6 +38,9 @@ type Row = {
   cancelled: 0 | 1;
 };
 
+/** `('completed', 'failed', 'skipped')`: the statuses of a store that ended, for `IN`. */
+const FINISHED = `(${[...FINISHED_STORE_STATUSES].map((status) => `'${status}'`).join(', ')})`;
+
 // A cancel leaves a failed job whose unfinished stores failed "cancelled":
 // looked for in failed jobs only, and stops at the first such store.
 const CANCELLED_COLUMN = `CASE WHEN status = 'failed' THEN EXISTS (SELECT 1 FROM stores c
@@ -48,7 +51,7 @@ const COLUMNS = `
   id, status, store_count, image_count, done, failed, skipped, created_at, updated_at, finished_at,
   ${CANCELLED_COLUMN},
   (SELECT COUNT(*) FROM stores s
-    WHERE s.job_id = jobs.id AND s.status IN ('completed', 'failed', 'skipped')) AS stores_done`;
+    WHERE s.job_id = jobs.id AND s.status IN ${FINISHED}) AS stores_done`;
 
 export class JobQuery {
   readonly #db: Database;
@@ -70,7 +73,7 @@ export class JobQuery {
     );
     this.#storesDone = db.prepare(`
       SELECT job_id, COUNT(*) AS n FROM stores
-      WHERE job_id IN (SELECT value FROM json_each(?)) AND status IN ('completed', 'failed', 'skipped')
+      WHERE job_id IN (SELECT value FROM json_each(?)) AND status IN ${FINISHED}
       GROUP BY job_id`);
     this.#totals = db.prepare(`SELECT status, COUNT(*) AS n FROM jobs GROUP BY status`);
   }
