@@ -1,3 +1,5 @@
+import { styleText } from 'node:util';
+
 import Table from 'cli-table3';
 
 import type { JobSummary, ResultsHead, StoreSummary } from '../results/results-stream.js';
@@ -23,15 +25,23 @@ export const noColor: Paint = {
   bold: identity,
 };
 
+/**
+ * Colours by `util.styleText`. Whether to colour at all is decided before
+ * (paint.ts: NO_COLOR, FORCE_COLOR, a terminal, for the stream written to),
+ * so its own check is off: it looks at stdout whatever the stream, and Node
+ * 20 before 20.19 has no such check at all.
+ */
 export function ansiPaint(): Paint {
-  const wrap = (open: number, close: number) => (text: string) =>
-    `\u001b[${open}m${text}\u001b[${close}m`;
+  const style =
+    (format: 'red' | 'green' | 'yellow' | 'dim' | 'bold') =>
+    (text: string): string =>
+      styleText(format, text, { validateStream: false });
   return {
-    red: wrap(31, 39),
-    green: wrap(32, 39),
-    yellow: wrap(33, 39),
-    dim: wrap(2, 22),
-    bold: wrap(1, 22),
+    red: style('red'),
+    green: style('green'),
+    yellow: style('yellow'),
+    dim: style('dim'),
+    bold: style('bold'),
   };
 }
 
