@@ -1,9 +1,14 @@
 import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 
 import { beforeEach, describe, expect, it } from 'vitest';
 
+import type { CliIo } from '../src/cli/io.js';
+import { main } from '../src/cli/main.js';
+import { HTML_MAX_IMAGES, reportPieces } from '../src/report/write.js';
+import { reportJobOf } from '../src/report/report-job.js';
 import { JobState } from '../src/results/job-state.js';
 import { loadResults } from '../src/results/reader.js';
 import { journalPathOf, oldJournalPathOf } from '../src/results/paths.js';
@@ -136,6 +141,72 @@ describe('a results file read store by store', () => {
     writeFileSync(path, lines.join('\n'));
     await expect(loadResults(path)).rejects.toThrow(
       `${path} is not a valid imgjob results file: stores[4].status: expected one of`,
+    );
+  });
+});
+
+/** The CLI in this process: its exit code and what it printed. */
+async function cli(
+  args: readonly string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const io = { stdout, stderr, stdin: new PassThrough() } as unknown as CliIo;
+  const code = await main(['node', 'imgjob', ...args], io);
+  return { code, stdout: out, stderr: err };
+}
+
+describe('status and report of a big job while it runs', () => {
+  it("show the journal's changes: the counts, and a row per image", async () => {
+    const { writer } = await journaledJob(failStore3);
+    try {
+      const status = await cli(['status', path, '--json']);
+      expect(status.code).toBe(3);
+      expect(JSON.parse(status.stdout)).toMatchObject({
+        status: 'ongoing',
+        counts: { images: 6000, done: 2, failed: 1, pending: 5997 },
+      });
+      const report = await cli(['report', path, '--jsonl', '-']);
+      expect(report.code, report.stderr).toBe(0);
+      const rows = report.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(rows).toHaveLength(6000);
+      expect(rows[301]).toMatchObject({
+        store_id: 'S3',
+        store_status: 'failed',
+        image_index: 2,
+        status: 'failed',
+        error_code: 'E_HTTP_STATUS',
+      });
+      expect(rows.filter((row) => row.status === 'done')).toHaveLength(2);
+      expect(report.stderr).toContain('is still ongoing');
+    } finally {
+      await writer.close(true);
+    }
+  });
+
+  it('refuses an HTML report of more images than a browser opens, before reading any store', async () => {
+    const document = JobState.create(
+      jobInputOfGrid(1, 1),
+      'job-html',
+      OPTIONS,
+      new Date(0),
+    ).toDocument();
+    const huge = {
+      head: { ...document, counts: { ...document.counts, images: HTML_MAX_IMAGES + 1 } },
+      stores: () => {
+        throw new Error('read a store');
+      },
+    };
+    const pieces = reportPieces('html', [reportJobOf(document), huge]);
+    await expect(pieces.next()).rejects.toThrow(
+      `the HTML report embeds every image, and ${HTML_MAX_IMAGES + 2} are more than a browser opens`,
     );
   });
 });

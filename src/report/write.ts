@@ -18,6 +18,9 @@ export type ReportOptions = {
   readonly csvRaw?: boolean | undefined;
 };
 
+/** Most images an HTML report embeds: a million are ~170 MB of JSON in the page already. */
+export const HTML_MAX_IMAGES = 1_000_000;
+
 /**
  * A report's pieces. The data reports and JUnit read each job a store at a
  * time; the HTML report embeds whole documents.
@@ -28,6 +31,12 @@ export async function* reportPieces(
   options: ReportOptions = {},
 ): AsyncGenerator<string | Uint8Array> {
   if (kind === 'html') {
+    const images = jobs.reduce((sum, job) => sum + job.head.counts.images, 0);
+    if (images > HTML_MAX_IMAGES)
+      throw new InputError(
+        'E_USAGE',
+        `the HTML report embeds every image, and ${images} are more than a browser opens (at most ${HTML_MAX_IMAGES}); write --parquet or --jsonl instead`,
+      );
     const documents = [];
     for (const job of jobs) documents.push(await wholeDocument(job));
     yield htmlReport(documents);
