@@ -63,7 +63,12 @@ export async function writeReports(
   for (const target of targets) {
     const pieces = reportPieces(target.kind, jobs, options);
     if (target.path === '-') {
-      for await (const piece of pieces) stdout.write(piece);
+      // A pipe is slower than the rows: wait for it, or the whole report
+      // piles up in memory; a reader gone (`| head`) ends the report.
+      for await (const piece of pieces) {
+        if (stdout.write(piece)) continue;
+        if (!(await drained(stdout))) break;
+      }
       continue;
     }
     await writeFile(target, pieces);
@@ -102,6 +107,26 @@ async function writeFile(
     throw error;
   }
   await onFile(target, () => file.commit());
+}
+
+/** Whether `stream` drained (true) or went away (false) meanwhile. */
+function drained(
+  stream: NodeJS.WritableStream & { readonly destroyed?: boolean },
+): Promise<boolean> {
+  if (stream.destroyed === true) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => (): void => {
+      stream.off('drain', onDrain);
+      stream.off('close', onGone);
+      stream.off('error', onGone);
+      resolve(ok);
+    };
+    const onDrain = done(true);
+    const onGone = done(false);
+    stream.on('drain', onDrain);
+    stream.on('close', onGone);
+    stream.on('error', onGone);
+  });
 }
 
 async function onFile<T>(target: ReportTarget, step: () => Promise<T>): Promise<T> {
