@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { JobState } from '../src/results/job-state.js';
 import { paceOf } from '../src/web/model.js';
-import { activeSamples, activeSeconds } from '../src/web/timeline.js';
+import { activeSamples, activeSeconds } from '../src/shared/timeline.js';
 import { doneImage, jobInputOfGrid, resultOptions } from './helpers/job-input.js';
 
 afterEach(() => {

@@ -6,13 +6,13 @@
  */
 import * as api from './api.js';
 import { CANCELLED, storeErrorText } from '../shared/job-rules.js';
+import { activeSamples } from '../shared/timeline.js';
 import { attachCellTips, strip } from './cells.js';
 import { throughputChart } from './chart.js';
 import { el, replaceChildren, scrollTable } from './dom.js';
 import { errorGroups, renderErrorGroups } from './error-groups.js';
 import { JobActions } from './job-actions.js';
 import { localStoreSource, storeSearch, type StoreSource } from './store-search.js';
-import { activeSamples } from './timeline.js';
 import * as format from './format.js';
 import { badge, progress } from './jobs-view.js';
 import type { LiveView } from './live.js';

@@ -5,6 +5,7 @@
  */
 import type { JobDelta, JobRow, Overview, WorkerInfo } from '../shared/api-shapes.js';
 import { FINISHED_STORE_STATUSES, jobStatusOf, storeErrors } from '../shared/job-rules.js';
+import { activeSeconds } from '../shared/timeline.js';
 import type {
   Counts,
   ImageResult,
@@ -14,7 +15,6 @@ import type {
   StoreResult,
   StoreStatus,
 } from '../types.js';
-import { activeSeconds } from './timeline.js';
 
 export type {
   Counts,
