@@ -1,8 +1,10 @@
 /**
- * Exactly-once on the queue when parts die: a worker killed or frozen past
- * its lock, the coordinator killed, Redis restarted empty. Real processes,
- * a real redis-server, images behind gates; the verdict comes from the
- * results file, the workers' output and what the image server saw.
+ * Exactly-once on the queue when parts die: a worker stopped or frozen past
+ * its lock (killed: queue-takeover.test.ts), the coordinator killed, Redis
+ * restarted empty. Real processes, a real redis-server (its own for a test
+ * that restarts it: the cases run at once), images behind gates; the
+ * verdict comes from the results file, the workers' output and what the
+ * image server saw.
  */
 
 import { describe, expect, it, vi } from 'vitest';
@@ -40,179 +42,173 @@ function imageDone(store: number, index: number) {
 }
 
 describe.skipIf(!available)('the queue when parts die', () => {
-  it('kill -9 a worker mid-store: another finishes it, recorded images are not downloaded again', async () => {
-    const url = bed.redis.urlFor(1);
-    const job = gatedJob(bed.server, 'wkill', [
-      ['image.png', 'image.gif', 'baseline.jpg', 'image.bmp'],
-    ]);
-    folders.push(job.dir);
-    const first = await startWorker(url, { slots: 1, env: SHORT_LOCKS });
-    job.open(0, 0);
-    job.open(0, 1);
-    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
-    await bed.server.gate(job.key(0, 2)).reached;
-    await waitForResults(job.out, imageDone(0, 1), { run });
-    await first.kill('SIGKILL');
+  it.concurrent(
+    'SIGTERM on a worker hands its store back at once: the next worker continues after the last recorded image',
+    async () => {
+      const url = bed.redis.urlFor(2);
+      const job = gatedJob(bed.server, 'wterm', [['image.png', 'image.gif', 'baseline.jpg']]);
+      folders.push(job.dir);
+      const first = await startWorker(url, { slots: 1 });
+      job.open(0, 0);
+      const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
+      await bed.server.gate(job.key(0, 1)).reached;
+      await waitForResults(job.out, imageDone(0, 0), { run });
+      const stopped = await first.kill('SIGTERM');
+      expect(stopped.code, stopped.stderr).toBe(143);
+      expect(stopped.stdout).toMatch(/handed back +store S0/);
 
-    const second = await startWorker(url, { slots: 1, env: SHORT_LOCKS });
-    job.openAll();
-    await second.waitForOutput(/start +store S0 .* from image 3 of 4/, 'stdout', STALL_WAIT);
-    const result = await run.exited;
-    expect(result.code, result.stderr).toBe(0);
-    const final = await loadResults(job.out);
-    expect(allDone(final)).toBe(true);
-    expect([0, 1, 2, 3].map((index) => job.requests(0, index))).toEqual([1, 1, 2, 1]);
-    await second.kill('SIGINT');
-  });
+      // Default (25 s) locks: only a hand-back lets the store move on in time.
+      const second = await startWorker(url, { slots: 1 });
+      await second.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout');
+      job.openAll();
+      const result = await run.exited;
+      expect(result.code, result.stderr).toBe(0);
+      expect(allDone(await loadResults(job.out))).toBe(true);
+      expect(job.requests(0, 0)).toBe(1);
+      await second.kill('SIGINT');
+    },
+  );
 
-  it('SIGTERM on a worker hands its store back at once: the next worker continues after the last recorded image', async () => {
-    const url = bed.redis.urlFor(2);
-    const job = gatedJob(bed.server, 'wterm', [['image.png', 'image.gif', 'baseline.jpg']]);
-    folders.push(job.dir);
-    const first = await startWorker(url, { slots: 1 });
-    job.open(0, 0);
-    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
-    await bed.server.gate(job.key(0, 1)).reached;
-    await waitForResults(job.out, imageDone(0, 0), { run });
-    const stopped = await first.kill('SIGTERM');
-    expect(stopped.code, stopped.stderr).toBe(143);
-    expect(stopped.stdout).toMatch(/handed back +store S0/);
+  it.concurrent(
+    'a worker frozen past its lock (SIGSTOP, SIGCONT): its late results are rejected, no duplicates',
+    async () => {
+      const url = bed.redis.urlFor(3);
+      const job = gatedJob(bed.server, 'wstop', [['image.png', 'image.gif', 'baseline.jpg']]);
+      folders.push(job.dir);
+      const frozen = await startWorker(url, { slots: 1, env: SHORT_LOCKS });
+      job.open(0, 0);
+      const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
+      await bed.server.gate(job.key(0, 1)).reached;
+      await waitForResults(job.out, imageDone(0, 0), { run });
+      frozen.child.kill('SIGSTOP');
 
-    // Default (25 s) locks: only a hand-back lets the store move on in time.
-    const second = await startWorker(url, { slots: 1 });
-    await second.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout');
-    job.openAll();
-    const result = await run.exited;
-    expect(result.code, result.stderr).toBe(0);
-    expect(allDone(await loadResults(job.out))).toBe(true);
-    expect(job.requests(0, 0)).toBe(1);
-    await second.kill('SIGINT');
-  });
+      // The store stalls and moves on; the new worker waits at the same image.
+      const second = await startWorker(url, { slots: 1, env: SHORT_LOCKS });
+      await second.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout', STALL_WAIT);
+      await bed.server.until(() => job.requests(0, 1) === 2);
+      frozen.child.kill('SIGCONT');
+      // Both get image 2 now; only the lock holder's report counts.
+      job.open(0, 1);
+      await frozen.waitForOutput(/lost lock +store S0/, 'stdout');
+      job.openAll();
+      const result = await run.exited;
+      expect(result.code, result.stderr).toBe(0);
+      const final = await loadResults(job.out);
+      expect(allDone(final)).toBe(true);
+      expect(final.counts).toMatchObject({ images: 3, done: 3 });
+      expect(frozen.stdout).not.toMatch(/completed +store S0/);
+      // BullMQ's refused renewal and completion are no queue error: the lost lock said it.
+      expect(frozen.stdout).not.toMatch(/queue error/);
+      expect(second.stdout).toMatch(/completed +store S0/);
+      expect(job.requests(0, 0)).toBe(1);
+      await Promise.all([frozen.kill('SIGINT'), second.kill('SIGINT')]);
+    },
+  );
 
-  it('a worker frozen past its lock (SIGSTOP, SIGCONT): its late results are rejected, no duplicates', async () => {
-    const url = bed.redis.urlFor(3);
-    const job = gatedJob(bed.server, 'wstop', [['image.png', 'image.gif', 'baseline.jpg']]);
-    folders.push(job.dir);
-    const frozen = await startWorker(url, { slots: 1, env: SHORT_LOCKS });
-    job.open(0, 0);
-    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
-    await bed.server.gate(job.key(0, 1)).reached;
-    await waitForResults(job.out, imageDone(0, 0), { run });
-    frozen.child.kill('SIGSTOP');
+  it.concurrent(
+    'kill -9 the coordinator, then --resume: it takes the results waiting in Redis and re-enqueues nothing running',
+    async () => {
+      const url = bed.redis.urlFor(4);
+      const job = gatedJob(bed.server, 'ckill', [
+        ['image.png', 'image.gif'],
+        ['baseline.jpg'],
+        ['image.bmp'],
+      ]);
+      folders.push(job.dir);
+      const worker = await startWorker(url, { slots: 4 });
+      job.open(0, 0);
+      const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
+      await Promise.all([
+        bed.server.gate(job.key(0, 1)).reached,
+        bed.server.gate(job.key(1, 0)).reached,
+        bed.server.gate(job.key(2, 0)).reached,
+      ]);
+      const atKill = await waitForResults(job.out, imageDone(0, 0), { run });
+      await run.kill('SIGKILL');
 
-    // The store stalls and moves on; the new worker waits at the same image.
-    const second = await startWorker(url, { slots: 1, env: SHORT_LOCKS });
-    await second.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout', STALL_WAIT);
-    await bed.server.until(() => job.requests(0, 1) === 2);
-    frozen.child.kill('SIGCONT');
-    // Both get image 2 now; only the lock holder's report counts.
-    job.open(0, 1);
-    await frozen.waitForOutput(/lost lock +store S0/, 'stdout');
-    job.openAll();
-    const result = await run.exited;
-    expect(result.code, result.stderr).toBe(0);
-    const final = await loadResults(job.out);
-    expect(allDone(final)).toBe(true);
-    expect(final.counts).toMatchObject({ images: 3, done: 3 });
-    expect(frozen.stdout).not.toMatch(/completed +store S0/);
-    expect(second.stdout).toMatch(/completed +store S0/);
-    expect(job.requests(0, 0)).toBe(1);
-    await Promise.all([frozen.kill('SIGINT'), second.kill('SIGINT')]);
-  });
+      // S0 ends with no coordinator: its results wait in the job's stream.
+      job.open(0, 1);
+      await worker.waitForOutput(/completed +store S0/, 'stdout');
+      const resumed = spawnCli(['run', job.manifest, ...ARGS, '--queue', url, '--resume']);
+      await waitForResults(job.out, (document) => document.stores[0]?.status === 'completed', {
+        run: resumed,
+      });
+      job.openAll();
+      const result = await resumed.exited;
+      expect(result.code, result.stderr).toBe(0);
+      const final = await loadResults(job.out);
+      expect(final.job_id).toBe(atKill.job_id);
+      expect(allDone(final)).toBe(true);
+      // S1 and S2 ran on once: not handed out again while the worker had them.
+      expect([
+        job.requests(0, 0),
+        job.requests(0, 1),
+        job.requests(1, 0),
+        job.requests(2, 0),
+      ]).toEqual([1, 1, 1, 1]);
+      expect(worker.stdout.match(/start +store/g)).toHaveLength(3);
+      await worker.kill('SIGINT');
+    },
+  );
 
-  it('kill -9 the coordinator, then --resume: it takes the results waiting in Redis and re-enqueues nothing running', async () => {
-    const url = bed.redis.urlFor(4);
-    const job = gatedJob(bed.server, 'ckill', [
-      ['image.png', 'image.gif'],
-      ['baseline.jpg'],
-      ['image.bmp'],
-    ]);
-    folders.push(job.dir);
-    const worker = await startWorker(url, { slots: 4 });
-    job.open(0, 0);
-    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
-    await Promise.all([
-      bed.server.gate(job.key(0, 1)).reached,
-      bed.server.gate(job.key(1, 0)).reached,
-      bed.server.gate(job.key(2, 0)).reached,
-    ]);
-    const atKill = await waitForResults(job.out, imageDone(0, 0), { run });
-    await run.kill('SIGKILL');
+  it.concurrent(
+    'Redis restarted empty mid-job, then --resume: the job completes, recorded images stay',
+    async () => {
+      const redis = await bed.ownRedis();
+      const url = redis.url;
+      const job = gatedJob(bed.server, 'rlost', [
+        ['image.png', 'image.gif', 'baseline.jpg'],
+        ['image.bmp'],
+      ]);
+      folders.push(job.dir);
+      const worker = await startWorker(url, { slots: 2 });
+      job.open(0, 0);
+      const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
+      await Promise.all([
+        bed.server.gate(job.key(0, 1)).reached,
+        bed.server.gate(job.key(1, 0)).reached,
+      ]);
+      await waitForResults(job.out, imageDone(0, 0), { run });
+      await run.kill('SIGKILL');
+      await redis.restart();
 
-    // S0 ends with no coordinator: its results wait in the job's stream.
-    job.open(0, 1);
-    await worker.waitForOutput(/completed +store S0/, 'stdout');
-    const resumed = spawnCli(['run', job.manifest, ...ARGS, '--queue', url, '--resume']);
-    await waitForResults(job.out, (document) => document.stores[0]?.status === 'completed', {
-      run: resumed,
-    });
-    job.openAll();
-    const result = await resumed.exited;
-    expect(result.code, result.stderr).toBe(0);
-    const final = await loadResults(job.out);
-    expect(final.job_id).toBe(atKill.job_id);
-    expect(allDone(final)).toBe(true);
-    // S1 and S2 ran on once: not handed out again while the worker had them.
-    expect([
-      job.requests(0, 0),
-      job.requests(0, 1),
-      job.requests(1, 0),
-      job.requests(2, 0),
-    ]).toEqual([1, 1, 1, 1]);
-    expect(worker.stdout.match(/start +store/g)).toHaveLength(3);
-    await worker.kill('SIGINT');
-  });
+      const resumed = spawnCli(['run', job.manifest, ...ARGS, '--queue', url, '--resume']);
+      job.openAll();
+      const result = await resumed.exited;
+      expect(result.code, result.stderr).toBe(0);
+      const final = await loadResults(job.out);
+      expect(allDone(final)).toBe(true);
+      expect(job.requests(0, 0)).toBe(1);
+      // The runs Redis forgot were fenced off; the stores ran again from where they were.
+      expect(worker.stdout).toMatch(/start +store S0 .* from image 2 of 3/);
+      await worker.kill('SIGINT');
+    },
+  );
 
-  it('Redis restarted empty mid-job, then --resume: the job completes, recorded images stay', async () => {
-    const url = bed.redis.urlFor(5);
-    const job = gatedJob(bed.server, 'rlost', [
-      ['image.png', 'image.gif', 'baseline.jpg'],
-      ['image.bmp'],
-    ]);
-    folders.push(job.dir);
-    const worker = await startWorker(url, { slots: 2 });
-    job.open(0, 0);
-    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
-    await Promise.all([
-      bed.server.gate(job.key(0, 1)).reached,
-      bed.server.gate(job.key(1, 0)).reached,
-    ]);
-    await waitForResults(job.out, imageDone(0, 0), { run });
-    await run.kill('SIGKILL');
-    await bed.redis.restart();
+  it.concurrent(
+    'Redis restarted empty under a running coordinator: it hands the lost stores out again and completes',
+    async () => {
+      const redis = await bed.ownRedis();
+      const url = redis.url;
+      const job = gatedJob(bed.server, 'rlive', [['image.png', 'image.gif', 'baseline.jpg']]);
+      folders.push(job.dir);
+      const worker = await startWorker(url, { slots: 2 });
+      job.open(0, 0);
+      const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
+      await bed.server.gate(job.key(0, 1)).reached;
+      await waitForResults(job.out, imageDone(0, 0), { run });
+      await redis.restart();
 
-    const resumed = spawnCli(['run', job.manifest, ...ARGS, '--queue', url, '--resume']);
-    job.openAll();
-    const result = await resumed.exited;
-    expect(result.code, result.stderr).toBe(0);
-    const final = await loadResults(job.out);
-    expect(allDone(final)).toBe(true);
-    expect(job.requests(0, 0)).toBe(1);
-    // The runs Redis forgot were fenced off; the stores ran again from where they were.
-    expect(worker.stdout).toMatch(/start +store S0 .* from image 2 of 3/);
-    await worker.kill('SIGINT');
-  });
-
-  it('Redis restarted empty under a running coordinator: it hands the lost stores out again and completes', async () => {
-    const url = bed.redis.urlFor(6);
-    const job = gatedJob(bed.server, 'rlive', [['image.png', 'image.gif', 'baseline.jpg']]);
-    folders.push(job.dir);
-    const worker = await startWorker(url, { slots: 2 });
-    job.open(0, 0);
-    const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
-    await bed.server.gate(job.key(0, 1)).reached;
-    await waitForResults(job.out, imageDone(0, 0), { run });
-    await bed.redis.restart();
-
-    // The coordinator notices, and the store runs again from image 2 beside the stale run.
-    await worker.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout', STALL_WAIT);
-    await bed.server.until(() => job.requests(0, 1) === 2);
-    job.openAll();
-    const result = await run.exited;
-    expect(result.code, result.stderr).toBe(0);
-    expect(allDone(await loadResults(job.out))).toBe(true);
-    expect(job.requests(0, 0)).toBe(1);
-    await worker.waitForOutput(/lost lock +store S0/, 'stdout');
-    await worker.kill('SIGINT');
-  });
+      // The coordinator notices, and the store runs again from image 2 beside the stale run.
+      await worker.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout', STALL_WAIT);
+      await bed.server.until(() => job.requests(0, 1) === 2);
+      job.openAll();
+      const result = await run.exited;
+      expect(result.code, result.stderr).toBe(0);
+      expect(allDone(await loadResults(job.out))).toBe(true);
+      expect(job.requests(0, 0)).toBe(1);
+      await worker.waitForOutput(/lost lock +store S0/, 'stdout');
+      await worker.kill('SIGINT');
+    },
+  );
 });

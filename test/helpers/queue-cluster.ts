@@ -122,6 +122,11 @@ export type QueueTestBed = {
   readonly available: boolean;
   readonly server: FaultServer;
   readonly redis: RedisServer;
+  /**
+   * A redis-server of one test's own, stopped after the file: for a test that
+   * restarts Redis or changes its settings while others of the file run.
+   */
+  ownRedis(): Promise<RedisServer>;
   /** Folders to remove after the file. */
   readonly folders: string[];
 };
@@ -130,6 +135,7 @@ export function queueTestBed(): QueueTestBed {
   const available = requireRedis();
   let server: FaultServer | undefined;
   let redis: RedisServer | undefined;
+  const own: Promise<RedisServer>[] = [];
   const folders: string[] = [];
   beforeAll(async () => {
     if (!available) return;
@@ -139,7 +145,8 @@ export function queueTestBed(): QueueTestBed {
     if (!available) return;
     await stopAll();
     await server?.close();
-    await redis?.stop();
+    const servers = [...(await Promise.all(own)), ...(redis ? [redis] : [])];
+    await Promise.all(servers.map((running) => running.stop()));
     for (const folder of folders) rmSync(folder, { recursive: true, force: true });
   });
   const started = <T>(value: T | undefined, what: string): T => {
@@ -153,6 +160,11 @@ export function queueTestBed(): QueueTestBed {
     },
     get redis() {
       return started(redis, 'redis-server');
+    },
+    ownRedis() {
+      const started = startRedis();
+      own.push(started);
+      return started;
     },
     folders,
   };
@@ -213,17 +225,18 @@ export type MidRun = {
 };
 
 /**
- * A queued run of `FAULT_STORES` on `db`, two one-slot workers, stopped
- * mid-run: each store's first image recorded, its second held at its gate.
+ * A queued run of `FAULT_STORES` on database `db` of the file's redis-server
+ * (or on a server of the test's own), two one-slot workers, stopped mid-run:
+ * each store's first image recorded, its second held at its gate.
  */
 export async function startMidRun(
   bed: QueueTestBed,
   prefix: string,
-  db: number,
+  db: number | RedisServer,
   /** More arguments for the coordinator's `imgjob run`. */
   args: readonly string[] = [],
 ): Promise<MidRun> {
-  const url = bed.redis.urlFor(db);
+  const url = typeof db === 'number' ? bed.redis.urlFor(db) : db.url;
   const job = gatedJob(bed.server, prefix, FAULT_STORES);
   bed.folders.push(job.dir);
   const workers = await Promise.all([
