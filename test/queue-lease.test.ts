@@ -29,61 +29,69 @@ const bed = queueTestBed();
 const { available } = bed;
 
 describe.skipIf(!available)('one coordinator per job', () => {
-  it('a second coordinator on a copy of the results file is refused (exit 2, naming the holder); the first ends as on one machine', async () => {
-    const expected = await faultReference(bed, 'llocal')();
-    const midRun = await startMidRun(bed, 'csecond', 3);
-    // The copy as on a second machine: its writer is not a process of this one.
-    const copy = join(midRun.job.dir, 'copy.results.json');
-    const document = JSON.parse(readFileSync(midRun.job.out, 'utf8')) as ResultsDocument;
-    writeFileSync(copy, JSON.stringify({ ...document, writer: { pid: 1, host: 'machine-b' } }));
-    const second = await runCli([
-      'run',
-      midRun.job.manifest,
-      ...FAULT_ARGS,
-      '--queue',
-      midRun.url,
-      '--resume',
-      '-o',
-      copy,
-    ]);
-    expect(second.code, second.stderr).toBe(2);
-    expect(second.stderr).toMatch(
-      new RegExp(
-        `^imgjob: --queue: job [0-9a-f-]+ is coordinated by ${hostname()} \\(pid ${midRun.run.pid}\\) since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC, lease renewed \\d+ s ago; one coordinator per job`,
-        'm',
-      ),
-    );
-    expectPlainLines(second.stderr);
-    await expectSameAsLocal(midRun, expected);
-  });
+  it.concurrent(
+    'a second coordinator on a copy of the results file is refused (exit 2, naming the holder); the first ends as on one machine',
+    async () => {
+      const [expected, midRun] = await Promise.all([
+        faultReference(bed, 'llocal')(),
+        startMidRun(bed, 'csecond', 3),
+      ]);
+      // The copy as on a second machine: its writer is not a process of this one.
+      const copy = join(midRun.job.dir, 'copy.results.json');
+      const document = JSON.parse(readFileSync(midRun.job.out, 'utf8')) as ResultsDocument;
+      writeFileSync(copy, JSON.stringify({ ...document, writer: { pid: 1, host: 'machine-b' } }));
+      const second = await runCli([
+        'run',
+        midRun.job.manifest,
+        ...FAULT_ARGS,
+        '--queue',
+        midRun.url,
+        '--resume',
+        '-o',
+        copy,
+      ]);
+      expect(second.code, second.stderr).toBe(2);
+      expect(second.stderr).toMatch(
+        new RegExp(
+          `^imgjob: --queue: job [0-9a-f-]+ is coordinated by ${hostname()} \\(pid ${midRun.run.pid}\\) since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC, lease renewed \\d+ s ago; one coordinator per job`,
+          'm',
+        ),
+      );
+      expectPlainLines(second.stderr);
+      await expectSameAsLocal(midRun, expected);
+    },
+  );
 
-  it('a coordinator whose lease another took stops recording and exits 2, naming the new holder', async () => {
-    const midRun = await startMidRun(bed, 'clease', 4);
-    const { job_id: jobId } = await loadResults(midRun.job.out);
-    const admin = new Redis(midRun.url);
-    const now = String(Date.now());
-    await admin.hset(`imgjob:lease:${jobId}`, {
-      id: 'machine-b:4242:abcdef',
-      host: 'machine-b',
-      pid: '4242',
-      since: now,
-      renewed: now,
-    });
-    admin.disconnect();
-    const stopped = await midRun.run.exited;
-    expect(stopped.code, stopped.stderr).toBe(2);
-    expect(stopped.stderr).toMatch(
-      new RegExp(
-        `^imgjob: --queue: lost the lease of the job: job ${jobId} is coordinated by machine-b \\(pid 4242\\) since .* UTC, lease renewed \\d+ s ago; this run stopped recording its results$`,
-        'm',
-      ),
-    );
-    expectPlainLines(stopped.stderr);
-    expect(await loadResults(midRun.job.out)).toMatchObject({
-      status: 'ongoing',
-      interrupted: true,
-    });
-    midRun.job.openAll();
-    for (const worker of midRun.workers) expect(worker.done).toBe(false);
-  });
+  it.concurrent(
+    'a coordinator whose lease another took stops recording and exits 2, naming the new holder',
+    async () => {
+      const midRun = await startMidRun(bed, 'clease', 4);
+      const { job_id: jobId } = await loadResults(midRun.job.out);
+      const admin = new Redis(midRun.url);
+      const now = String(Date.now());
+      await admin.hset(`imgjob:lease:${jobId}`, {
+        id: 'machine-b:4242:abcdef',
+        host: 'machine-b',
+        pid: '4242',
+        since: now,
+        renewed: now,
+      });
+      admin.disconnect();
+      const stopped = await midRun.run.exited;
+      expect(stopped.code, stopped.stderr).toBe(2);
+      expect(stopped.stderr).toMatch(
+        new RegExp(
+          `^imgjob: --queue: lost the lease of the job: job ${jobId} is coordinated by machine-b \\(pid 4242\\) since .* UTC, lease renewed \\d+ s ago; this run stopped recording its results$`,
+          'm',
+        ),
+      );
+      expectPlainLines(stopped.stderr);
+      expect(await loadResults(midRun.job.out)).toMatchObject({
+        status: 'ongoing',
+        interrupted: true,
+      });
+      midRun.job.openAll();
+      for (const worker of midRun.workers) expect(worker.done).toBe(false);
+    },
+  );
 });

@@ -26,8 +26,10 @@ const { available } = bed;
 
 describe.skipIf(!available)('--queue-wait', () => {
   it('Redis away past --queue-wait: results saved, exit 75 with one line; --resume once it is back ends as on one machine', async () => {
-    const expected = await faultReference(bed, 'qlocal')();
-    const midRun = await startMidRun(bed, 'qwait', 1, ['--queue-wait', '2s']);
+    const [expected, midRun] = await Promise.all([
+      faultReference(bed, 'qlocal')(),
+      startMidRun(bed, 'qwait', 1, ['--queue-wait', '2s']),
+    ]);
     // No reconnecting: the shutdown's lost connection is its answer.
     const admin = new Redis(bed.redis.url, { retryStrategy: () => null, maxRetriesPerRequest: 0 });
     admin.on('error', () => undefined);

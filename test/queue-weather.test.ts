@@ -2,7 +2,9 @@
  * Redis weather mid-run: for 5 s Redis answers OOM (maxmemory below its
  * use), then READONLY (a replica of a dead primary). Workers wait it out and
  * keep their results; nothing dies, nothing is recorded twice, and the job
- * ends as the same job run on one machine. Real redis-server, the BUILT CLI.
+ * ends as the same job run on one machine. Real redis-server (one per case:
+ * the faults are the whole server's, and the cases run at once), the BUILT
+ * CLI.
  */
 import { setTimeout as hold } from 'node:timers/promises';
 
@@ -39,41 +41,47 @@ function anyWorkerSays(midRun: MidRun, pattern: RegExp): Promise<string> {
 }
 
 describe.skipIf(!available)('the queue in Redis weather', () => {
-  it('OOM for 5 s mid-run: workers wait with their results, then the job ends as on one machine', async () => {
-    const expected = await local();
-    const midRun = await startMidRun(bed, 'woom', 1);
-    const admin = new Redis(bed.redis.url);
-    try {
-      await admin.config('SET', 'maxmemory', '1');
-      openSecondImages(midRun);
-      await anyWorkerSays(midRun, /Redis answers OOM \(maxmemory reached\): waiting/);
-      await hold(FAULT_MS);
-    } finally {
-      await admin.config('SET', 'maxmemory', '0');
-      admin.disconnect();
-    }
-    await anyWorkerSays(midRun, /Redis back after \d+ s/);
-    await expectSameAsLocal(midRun, expected);
-  });
+  it.concurrent(
+    'OOM for 5 s mid-run: workers wait with their results, then the job ends as on one machine',
+    async () => {
+      const redis = await bed.ownRedis();
+      const [expected, midRun] = await Promise.all([local(), startMidRun(bed, 'woom', redis)]);
+      const admin = new Redis(redis.url);
+      try {
+        await admin.config('SET', 'maxmemory', '1');
+        openSecondImages(midRun);
+        await anyWorkerSays(midRun, /Redis answers OOM \(maxmemory reached\): waiting/);
+        await hold(FAULT_MS);
+      } finally {
+        await admin.config('SET', 'maxmemory', '0');
+        admin.disconnect();
+      }
+      await anyWorkerSays(midRun, /Redis back after \d+ s/);
+      await expectSameAsLocal(midRun, expected);
+    },
+  );
 
-  it('read-only for 5 s mid-run (a replica of a dead primary, then promoted): the same', async () => {
-    const expected = await local();
-    const midRun = await startMidRun(bed, 'wro', 2);
-    const admin = new Redis(bed.redis.url);
-    try {
-      await admin.call('REPLICAOF', '127.0.0.1', String(await freePort()));
-      openSecondImages(midRun);
-      await anyWorkerSays(
-        midRun,
-        /Redis answers READONLY \(it is a replica now: a failover\?\): waiting/,
-      );
-      await hold(FAULT_MS);
-    } finally {
-      await admin.call('REPLICAOF', 'NO', 'ONE');
-      admin.disconnect();
-    }
-    await anyWorkerSays(midRun, /Redis back after \d+ s/);
-    const result = await expectSameAsLocal(midRun, expected);
-    expect(result.stderr).not.toMatch(/internal error/);
-  });
+  it.concurrent(
+    'read-only for 5 s mid-run (a replica of a dead primary, then promoted): the same',
+    async () => {
+      const redis = await bed.ownRedis();
+      const [expected, midRun] = await Promise.all([local(), startMidRun(bed, 'wro', redis)]);
+      const admin = new Redis(redis.url);
+      try {
+        await admin.call('REPLICAOF', '127.0.0.1', String(await freePort()));
+        openSecondImages(midRun);
+        await anyWorkerSays(
+          midRun,
+          /Redis answers READONLY \(it is a replica now: a failover\?\): waiting/,
+        );
+        await hold(FAULT_MS);
+      } finally {
+        await admin.call('REPLICAOF', 'NO', 'ONE');
+        admin.disconnect();
+      }
+      await anyWorkerSays(midRun, /Redis back after \d+ s/);
+      const result = await expectSameAsLocal(midRun, expected);
+      expect(result.stderr).not.toMatch(/internal error/);
+    },
+  );
 });
