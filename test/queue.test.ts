@@ -1,8 +1,10 @@
 /**
  * `run --queue` and `imgjob worker`, end to end: a real redis-server (started
  * here, stopped after), the BUILT CLI as coordinator and workers in separate
- * processes, images behind the fault server's gates. Every wait is on an
- * output line, a gate reached or the results file — never on time.
+ * processes, images behind the fault server's gates (usage errors through
+ * main(), in this process). Every wait is on an output line, a gate reached
+ * or the results file — never on time. The cases run at once, each on a
+ * Redis database of its own.
  */
 import { existsSync } from 'node:fs';
 
@@ -11,6 +13,7 @@ import { describe, expect, it, vi } from 'vitest';
 
 import { loadResults } from '../src/results/reader.js';
 import { runCli, spawnCli, waitForResults } from './helpers/cli.js';
+import { runMain } from './helpers/main.js';
 import {
   comparable,
   gatedJob,
@@ -37,189 +40,211 @@ const bed = queueTestBed();
 const { available, folders } = bed;
 
 describe.skipIf(!available)('run --queue with imgjob workers', () => {
-  it('three workers finish a job with the results of one machine and the same --seed', async () => {
-    const url = bed.redis.urlFor(1);
-    const local = gatedJob(bed.server, 'local', STORES);
-    const queued = gatedJob(bed.server, 'three', STORES);
-    folders.push(local.dir, queued.dir);
-    local.openAll();
-    queued.openAll();
-    const reference = await runCli(['run', local.manifest, ...ARGS]);
-    expect(reference.code, reference.stderr).toBe(1);
+  it.concurrent(
+    'three workers finish a job with the results of one machine and the same --seed',
+    async () => {
+      const url = bed.redis.urlFor(1);
+      const local = gatedJob(bed.server, 'local', STORES);
+      const queued = gatedJob(bed.server, 'three', STORES);
+      folders.push(local.dir, queued.dir);
+      local.openAll();
+      queued.openAll();
+      const [reference, ...workers] = await Promise.all([
+        runCli(['run', local.manifest, ...ARGS]),
+        ...[1, 2, 3].map(() => startWorker(url)),
+      ]);
+      expect(reference.code, reference.stderr).toBe(1);
 
-    const workers = await Promise.all([1, 2, 3].map(() => startWorker(url)));
-    const run = await runCli(['run', queued.manifest, ...ARGS, '--queue', url]);
-    expect(run.code, run.stderr).toBe(1);
-    expect(run.stdout).toMatch(/S2 .*failed/);
+      const run = await runCli(['run', queued.manifest, ...ARGS, '--queue', url]);
+      expect(run.code, run.stderr).toBe(1);
+      expect(run.stdout).toMatch(/S2 .*failed/);
 
-    const expected = await loadResults(local.out);
-    const got = await loadResults(queued.out);
-    expect(comparable(got)).toEqual(comparable(expected));
-    expect(imageStatuses(got)[2]).toEqual(['done', 'failed', 'skipped']);
-    // Each image downloaded once; the skipped one never.
-    STORES.forEach((files, store) => {
-      files.forEach((_, index) => {
-        expect(queued.requests(store, index), queued.key(store, index)).toBe(
-          store === 2 && index === 2 ? 0 : 1,
-        );
+      const expected = await loadResults(local.out);
+      const got = await loadResults(queued.out);
+      expect(comparable(got)).toEqual(comparable(expected));
+      expect(imageStatuses(got)[2]).toEqual(['done', 'failed', 'skipped']);
+      // Each image downloaded once; the skipped one never.
+      STORES.forEach((files, store) => {
+        files.forEach((_, index) => {
+          expect(queued.requests(store, index), queued.key(store, index)).toBe(
+            store === 2 && index === 2 ? 0 : 1,
+          );
+        });
       });
-    });
-    const started = workers.flatMap((worker) => worker.stdout.match(/start +store S\d/g) ?? []);
-    expect(started.map((line) => line.slice(-2)).sort()).toEqual(STORES.map((_, s) => `S${s}`));
+      const started = workers.flatMap((worker) => worker.stdout.match(/start +store S\d/g) ?? []);
+      expect(started.map((line) => line.slice(-2)).sort()).toEqual(STORES.map((_, s) => `S${s}`));
 
-    // The job leaves no stream, progress or hand-outs behind (a store's queue
-    // job goes when BullMQ completes it, which may be a moment after).
-    const client = new Redis(url);
-    const keys = await client.keys(`imgjob:*${got.job_id}*`);
-    client.disconnect();
-    expect(keys.filter((key) => !key.startsWith('imgjob:stores:'))).toEqual([]);
-
-    const stopped = await Promise.all(workers.map((worker) => worker.kill('SIGTERM')));
-    for (const result of stopped) {
-      expect(result.code, result.stderr).toBe(143);
-      expect(result.stderr).toContain('every store it held is back in the queue');
-    }
-  });
-
-  it('a worker downloads on --threads threads: with 2, an image sent to a thread that crashes fails E_THREAD; with 1 it is done', async () => {
-    const url = bed.redis.urlFor(4);
-    // The test seam routes a URL with `crash-me` to a worker thread, which dies on it.
-    const env = { IMGJOB_TEST_THREAD_FAULT: 'crash-me' };
-    const outcome = async (threads: string): Promise<unknown> => {
-      const job = gatedJob(bed.server, `threads${threads}`, [['image.png?crash-me', 'image.gif']]);
-      folders.push(job.dir);
-      job.openAll();
-      const worker = await startWorker(url, { env, args: ['--threads', threads] });
-      const run = await runCli(['run', job.manifest, ...ARGS, '--queue', url]);
-      await worker.kill('SIGTERM');
-      const [image] = (await loadResults(job.out)).stores[0]?.images ?? [];
-      expect(run.code === 0 || run.code === 1, run.stderr).toBe(true);
-      return image?.status === 'failed' ? image.code : image?.status;
-    };
-    expect(await outcome('2')).toBe('E_THREAD');
-    expect(await outcome('1')).toBe('done');
-  });
-
-  it('refuses a wrong URL, an unreachable Redis or an evicting one with exit 2, before anything starts', async () => {
-    const url = bed.redis.urlFor(2);
-    const job = gatedJob(bed.server, 'bad', [['image.png']]);
-    folders.push(job.dir);
-    const unreachable = 'redis://:sup3rsecret@127.0.0.1:1/0';
-    for (const url of ['http://127.0.0.1/0', 'redis://127.0.0.1:6379/x', unreachable]) {
-      const run = await runCli(['run', job.manifest, '--queue', url]);
-      expect(run.code, run.stderr).toBe(2);
-      expect(run.stderr.trim().split('\n')).toHaveLength(1);
-      expect(run.stderr).toMatch(/^imgjob: --queue: /);
-      expect(run.stderr).not.toContain('sup3rsecret');
-      expect(existsSync(job.out)).toBe(false);
-    }
-    const worker = await runCli(['worker', '--queue', unreachable]);
-    expect(worker.code, worker.stderr).toBe(2);
-    expect(worker.stderr).toContain('cannot reach Redis at redis://:***@127.0.0.1:1/0');
-    expect(worker.stderr + worker.stdout).not.toContain('sup3rsecret');
-
-    const client = new Redis(url);
-    await client.config('SET', 'maxmemory-policy', 'allkeys-lru');
-    try {
-      const run = await runCli(['run', job.manifest, '--queue', url]);
-      expect(run.code, run.stderr).toBe(2);
-      expect(run.stderr).toContain('maxmemory-policy allkeys-lru; the queue needs noeviction');
-    } finally {
-      await client.config('SET', 'maxmemory-policy', 'noeviction');
+      // The job leaves no stream, progress or hand-outs behind (a store's queue
+      // job goes when BullMQ completes it, which may be a moment after).
+      const client = new Redis(url);
+      const keys = await client.keys(`imgjob:*${got.job_id}*`);
       client.disconnect();
-    }
-    expect(existsSync(job.out)).toBe(false);
-    expect(job.requests(0, 0)).toBe(0);
-  });
+      expect(keys.filter((key) => !key.startsWith('imgjob:stores:'))).toEqual([]);
 
-  it('Ctrl-C on the coordinator stops handing out stores, saves the file, exits 130; --resume finishes it', async () => {
-    const url = bed.redis.urlFor(3);
-    const job = gatedJob(bed.server, 'sigint', [
-      ['image.png', 'image.gif'],
-      ['baseline.jpg'],
-      ['image.bmp'],
-      ['image.webp'],
-    ]);
-    folders.push(job.dir);
-    const worker = await startWorker(url, { slots: 4 });
-    job.open(0, 0);
-    // -c 2: two stores out at a time over the cluster.
-    const run = spawnCli(['run', job.manifest, ...ARGS, '-c', '2', '--queue', url]);
-    await Promise.all([
-      bed.server.gate(job.key(0, 1)).reached,
-      bed.server.gate(job.key(1, 0)).reached,
-    ]);
-    await waitForResults(job.out, (document) => document.counts.done === 1, { run });
-    const stopped = await run.kill('SIGINT');
-    expect(stopped.code, stopped.stderr).toBe(130);
-    expect(stopped.stderr).toContain('interrupted; results saved');
-    const saved = await loadResults(job.out);
-    expect(saved).toMatchObject({ status: 'ongoing', interrupted: true });
-    expect(imageStatuses(saved)[0]).toEqual(['done', 'pending']);
+      const stopped = await Promise.all(workers.map((worker) => worker.kill('SIGTERM')));
+      for (const result of stopped) {
+        expect(result.code, result.stderr).toBe(143);
+        expect(result.stderr).toContain('every store it held is back in the queue');
+      }
+    },
+  );
 
-    // The stores the worker holds finish into the stream; no other is handed out.
-    job.openAll();
-    await worker.waitForOutput(/completed +store S0/, 'stdout');
-    await worker.waitForOutput(/completed +store S1/, 'stdout');
-    expect(job.requests(2, 0) + job.requests(3, 0)).toBe(0);
+  it.concurrent(
+    'a worker downloads on --threads threads: with 2, an image sent to a thread that crashes fails E_THREAD; with 1 it is done',
+    async () => {
+      // The test seam routes a URL with `crash-me` to a worker thread, which dies on it.
+      const env = { IMGJOB_TEST_THREAD_FAULT: 'crash-me' };
+      const outcome = async (threads: string, db: number): Promise<unknown> => {
+        const url = bed.redis.urlFor(db);
+        const job = gatedJob(bed.server, `threads${threads}`, [
+          ['image.png?crash-me', 'image.gif'],
+        ]);
+        folders.push(job.dir);
+        job.openAll();
+        const worker = await startWorker(url, { env, args: ['--threads', threads] });
+        const run = await runCli(['run', job.manifest, ...ARGS, '--queue', url]);
+        await worker.kill('SIGTERM');
+        const [image] = (await loadResults(job.out)).stores[0]?.images ?? [];
+        expect(run.code === 0 || run.code === 1, run.stderr).toBe(true);
+        return image?.status === 'failed' ? image.code : image?.status;
+      };
+      const [two, one] = await Promise.all([outcome('2', 6), outcome('1', 7)]);
+      expect(two).toBe('E_THREAD');
+      expect(one).toBe('done');
+    },
+  );
 
-    const resumed = await runCli([
-      'run',
-      job.manifest,
-      ...ARGS,
-      '-c',
-      '2',
-      '--queue',
-      url,
-      '--resume',
-    ]);
-    expect(resumed.code, resumed.stderr).toBe(0);
-    const final = await loadResults(job.out);
-    expect(final.job_id).toBe(saved.job_id);
-    expect(
-      imageStatuses(final)
-        .flat()
-        .every((status) => status === 'done'),
-    ).toBe(true);
-    for (const [store, index] of [
-      [0, 0],
-      [0, 1],
-      [1, 0],
-      [2, 0],
-      [3, 0],
-    ] as const) {
-      expect(job.requests(store, index), job.key(store, index)).toBe(1);
-    }
-    await worker.kill('SIGINT');
-  });
+  it.concurrent(
+    'refuses a wrong URL, an unreachable Redis or an evicting one with exit 2, before anything starts',
+    async () => {
+      const job = gatedJob(bed.server, 'bad', [['image.png']]);
+      folders.push(job.dir);
+      const unreachable = 'redis://:sup3rsecret@127.0.0.1:1/0';
+      for (const url of ['http://127.0.0.1/0', 'redis://127.0.0.1:6379/x', unreachable]) {
+        // One thread: in this process the download threads' module is not built.
+        const run = await runMain(['run', job.manifest, '--threads', '1', '--queue', url]);
+        expect(run.code, run.stderr).toBe(2);
+        expect(run.stderr.trim().split('\n')).toHaveLength(1);
+        expect(run.stderr).toMatch(/^imgjob: --queue: /);
+        expect(run.stderr).not.toContain('sup3rsecret');
+        expect(existsSync(job.out)).toBe(false);
+      }
+      const worker = await runMain(['worker', '--threads', '1', '--queue', unreachable]);
+      expect(worker.code, worker.stderr).toBe(2);
+      expect(worker.stderr).toContain('cannot reach Redis at redis://:***@127.0.0.1:1/0');
+      expect(worker.stderr + worker.stdout).not.toContain('sup3rsecret');
 
-  it('--fail-fast: the first failed store skips the rest, and workers drop the stores called off', async () => {
-    const url = bed.redis.urlFor(4);
-    const job = gatedJob(bed.server, 'failfast', [
-      ['image.png', 'image.gif'],
-      ['not-an-image.html'],
-    ]);
-    folders.push(job.dir);
-    const worker = await startWorker(url, { slots: 2 });
-    job.open(0, 0);
-    const run = spawnCli(['run', job.manifest, ...ARGS, '--fail-fast', '--queue', url]);
-    await bed.server.gate(job.key(0, 1)).reached;
-    job.open(1, 0);
-    const result = await run.exited;
-    expect(result.code, result.stderr).toBe(1);
-    const document = await loadResults(job.out);
-    expect(document.stores.map((store) => store.status)).toEqual(['skipped', 'failed']);
-    expect(document.error?.map((entry) => entry.store_id)).toEqual(['S1']);
-    // The worker still holding S0 learns at its next report that it was called off.
-    job.openAll();
-    await worker.waitForOutput(/called off +store S0/, 'stdout');
-    expect(worker.stdout).not.toMatch(/completed +store S0/);
-    // Its late report left no stream or progress behind (the queue job itself
-    // goes when BullMQ completes it).
-    const client = new Redis(url);
-    const keys = await client.keys(`imgjob:*${document.job_id}*`);
-    client.disconnect();
-    expect(keys.filter((key) => !key.startsWith('imgjob:stores:'))).toEqual([]);
-    await worker.kill('SIGINT');
-  });
+      // A server of its own: the policy is the whole server's, and the other cases run meanwhile.
+      const evicting = (await bed.ownRedis()).url;
+      const client = new Redis(evicting);
+      await client.config('SET', 'maxmemory-policy', 'allkeys-lru');
+      try {
+        const run = await runMain(['run', job.manifest, '--threads', '1', '--queue', evicting]);
+        expect(run.code, run.stderr).toBe(2);
+        expect(run.stderr).toContain('maxmemory-policy allkeys-lru; the queue needs noeviction');
+      } finally {
+        await client.config('SET', 'maxmemory-policy', 'noeviction');
+        client.disconnect();
+      }
+      expect(existsSync(job.out)).toBe(false);
+      expect(job.requests(0, 0)).toBe(0);
+    },
+  );
+
+  it.concurrent(
+    'Ctrl-C on the coordinator stops handing out stores, saves the file, exits 130; --resume finishes it',
+    async () => {
+      const url = bed.redis.urlFor(3);
+      const job = gatedJob(bed.server, 'sigint', [
+        ['image.png', 'image.gif'],
+        ['baseline.jpg'],
+        ['image.bmp'],
+        ['image.webp'],
+      ]);
+      folders.push(job.dir);
+      const worker = await startWorker(url, { slots: 4 });
+      job.open(0, 0);
+      // -c 2: two stores out at a time over the cluster.
+      const run = spawnCli(['run', job.manifest, ...ARGS, '-c', '2', '--queue', url]);
+      await Promise.all([
+        bed.server.gate(job.key(0, 1)).reached,
+        bed.server.gate(job.key(1, 0)).reached,
+      ]);
+      await waitForResults(job.out, (document) => document.counts.done === 1, { run });
+      const stopped = await run.kill('SIGINT');
+      expect(stopped.code, stopped.stderr).toBe(130);
+      expect(stopped.stderr).toContain('interrupted; results saved');
+      const saved = await loadResults(job.out);
+      expect(saved).toMatchObject({ status: 'ongoing', interrupted: true });
+      expect(imageStatuses(saved)[0]).toEqual(['done', 'pending']);
+
+      // The stores the worker holds finish into the stream; no other is handed out.
+      job.openAll();
+      await worker.waitForOutput(/completed +store S0/, 'stdout');
+      await worker.waitForOutput(/completed +store S1/, 'stdout');
+      expect(job.requests(2, 0) + job.requests(3, 0)).toBe(0);
+
+      const resumed = await runCli([
+        'run',
+        job.manifest,
+        ...ARGS,
+        '-c',
+        '2',
+        '--queue',
+        url,
+        '--resume',
+      ]);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const final = await loadResults(job.out);
+      expect(final.job_id).toBe(saved.job_id);
+      expect(
+        imageStatuses(final)
+          .flat()
+          .every((status) => status === 'done'),
+      ).toBe(true);
+      for (const [store, index] of [
+        [0, 0],
+        [0, 1],
+        [1, 0],
+        [2, 0],
+        [3, 0],
+      ] as const) {
+        expect(job.requests(store, index), job.key(store, index)).toBe(1);
+      }
+      await worker.kill('SIGINT');
+    },
+  );
+
+  it.concurrent(
+    '--fail-fast: the first failed store skips the rest, and workers drop the stores called off',
+    async () => {
+      const url = bed.redis.urlFor(5);
+      const job = gatedJob(bed.server, 'failfast', [
+        ['image.png', 'image.gif'],
+        ['not-an-image.html'],
+      ]);
+      folders.push(job.dir);
+      const worker = await startWorker(url, { slots: 2 });
+      job.open(0, 0);
+      const run = spawnCli(['run', job.manifest, ...ARGS, '--fail-fast', '--queue', url]);
+      await bed.server.gate(job.key(0, 1)).reached;
+      job.open(1, 0);
+      const result = await run.exited;
+      expect(result.code, result.stderr).toBe(1);
+      const document = await loadResults(job.out);
+      expect(document.stores.map((store) => store.status)).toEqual(['skipped', 'failed']);
+      expect(document.error?.map((entry) => entry.store_id)).toEqual(['S1']);
+      // The worker still holding S0 learns at its next report that it was called off.
+      job.openAll();
+      await worker.waitForOutput(/called off +store S0/, 'stdout');
+      expect(worker.stdout).not.toMatch(/completed +store S0/);
+      // Its late report left no stream or progress behind (the queue job itself
+      // goes when BullMQ completes it).
+      const client = new Redis(url);
+      const keys = await client.keys(`imgjob:*${document.job_id}*`);
+      client.disconnect();
+      expect(keys.filter((key) => !key.startsWith('imgjob:stores:'))).toEqual([]);
+      await worker.kill('SIGINT');
+    },
+  );
 });

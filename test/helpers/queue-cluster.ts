@@ -82,7 +82,8 @@ export async function startWorker(
     ...(options.args ?? []),
   ];
   const worker = spawnCli(args, { env: options.env ?? {} });
-  await worker.waitForOutput(/ready: /, 'stdout');
+  // A loaded machine may take seconds to start a Node process.
+  await worker.waitForOutput(/ready: /, 'stdout', { timeoutMs: 30_000 });
   return worker;
 }
 
