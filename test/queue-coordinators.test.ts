@@ -7,7 +7,8 @@
 
 import { describe, expect, it, vi } from 'vitest';
 
-import { runCli, spawnCli } from './helpers/cli.js';
+import { spawnCli } from './helpers/cli.js';
+import { runMain } from './helpers/main.js';
 import {
   expectPlainLines,
   expectSameAsLocal,
@@ -27,45 +28,62 @@ const { available, folders } = bed;
 const local = faultReference(bed, 'clocal');
 
 describe.skipIf(!available)('the coordinator and its workers', () => {
-  it('a worker on another db is not one of its workers: it says it waits, and ends once one comes on its db', async () => {
-    const expected = await local();
-    const url = bed.redis.urlFor(1);
-    const elsewhere = await startWorker(bed.redis.urlFor(2), { slots: 2 });
-    const job = gatedJob(bed.server, 'cotherdb', FAULT_STORES);
-    folders.push(job.dir);
-    // The coordinator says what it waits for after 1 s of quiet here (30 s by default).
-    const run = spawnCli(['run', job.manifest, ...FAULT_ARGS, '--queue', url], {
-      env: { IMGJOB_QUEUE_NOTICE_MS: '1000' },
-    });
-    await run.waitForOutput(
-      `imgjob: no imgjob worker on this queue (${url}, prefix imgjob) yet: the stores wait until one starts`,
-      'stderr',
-    );
-    await run.waitForOutput(
-      new RegExp(
-        `^imgjob: waiting: 2 store\\(s\\) out, no result for \\d+ s; no imgjob worker on ${url.replace(/[.]/g, '\\.')} \\(prefix imgjob\\): start one with imgjob worker --queue <url>$`,
-        'm',
-      ),
-      'stderr',
-    );
-    const here = await startWorker(url, { slots: 2 });
-    const result = await expectSameAsLocal({ url, job, run, workers: [here, elsewhere] }, expected);
-    expect(elsewhere.stdout).not.toMatch(/start +store/);
-    expect(result.stderr).toMatch(/waiting: 2 store\(s\) out/);
-  });
+  it.concurrent(
+    'a worker on another db is not one of its workers: it says it waits, and ends once one comes on its db',
+    async () => {
+      const url = bed.redis.urlFor(1);
+      const [expected, elsewhere] = await Promise.all([
+        local(),
+        startWorker(bed.redis.urlFor(2), { slots: 2 }),
+      ]);
+      const job = gatedJob(bed.server, 'cotherdb', FAULT_STORES);
+      folders.push(job.dir);
+      // The coordinator says what it waits for after 1 s of quiet here (30 s by default).
+      const run = spawnCli(['run', job.manifest, ...FAULT_ARGS, '--queue', url], {
+        env: { IMGJOB_QUEUE_NOTICE_MS: '1000' },
+      });
+      await run.waitForOutput(
+        `imgjob: no imgjob worker on this queue (${url}, prefix imgjob) yet: the stores wait until one starts`,
+        'stderr',
+      );
+      await run.waitForOutput(
+        new RegExp(
+          `^imgjob: waiting: 2 store\\(s\\) out, no result for \\d+ s; no imgjob worker on ${url.replace(/[.]/g, '\\.')} \\(prefix imgjob\\): start one with imgjob worker --queue <url>$`,
+          'm',
+        ),
+        'stderr',
+      );
+      const here = await startWorker(url, { slots: 2 });
+      const result = await expectSameAsLocal(
+        { url, job, run, workers: [here, elsewhere] },
+        expected,
+      );
+      expect(elsewhere.stdout).not.toMatch(/start +store/);
+      expect(result.stderr).toMatch(/waiting: 2 store\(s\) out/);
+    },
+  );
 
-  it('refuses a worker whose database or URL cannot work, with exit 2 and one line', async () => {
-    const outOfRange = await runCli(['worker', '--queue', bed.redis.urlFor(99)]);
-    expect(outOfRange.code, outOfRange.stderr).toBe(2);
-    expect(outOfRange.stderr).toMatch(
-      /^imgjob: --queue: Redis at redis:\/\/127\.0\.0\.1:\d+\/99 refuses database 99: ERR DB index is out of range\n$/,
-    );
-    const badEscape = bed.redis.url.replace('redis://', 'redis://:s3cr%zzet@');
-    const malformed = await runCli(['worker', '--queue', badEscape]);
-    expect(malformed.code, malformed.stderr).toBe(2);
-    expect(malformed.stderr).toMatch(
-      /^imgjob: --queue: the password in redis:\/\/:\*\*\*@.* malformed %-escape/,
-    );
-    expectPlainLines(outOfRange.stderr + malformed.stderr, 's3cr');
-  });
+  it.concurrent(
+    'refuses a worker whose database or URL cannot work, with exit 2 and one line',
+    async () => {
+      const outOfRange = await runMain([
+        'worker',
+        '--threads',
+        '1',
+        '--queue',
+        bed.redis.urlFor(99),
+      ]);
+      expect(outOfRange.code, outOfRange.stderr).toBe(2);
+      expect(outOfRange.stderr).toMatch(
+        /^imgjob: --queue: Redis at redis:\/\/127\.0\.0\.1:\d+\/99 refuses database 99: ERR DB index is out of range\n$/,
+      );
+      const badEscape = bed.redis.url.replace('redis://', 'redis://:s3cr%zzet@');
+      const malformed = await runMain(['worker', '--threads', '1', '--queue', badEscape]);
+      expect(malformed.code, malformed.stderr).toBe(2);
+      expect(malformed.stderr).toMatch(
+        /^imgjob: --queue: the password in redis:\/\/:\*\*\*@.* malformed %-escape/,
+      );
+      expectPlainLines(outOfRange.stderr + malformed.stderr, 's3cr');
+    },
+  );
 });

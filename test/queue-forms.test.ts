@@ -33,7 +33,11 @@ const bed = queueTestBed();
 
 describe.skipIf(!bed.available)('run --queue on a CSV manifest', () => {
   it('gives the results of the same job run locally from its JSON', async () => {
-    const reference = await localReference(bed, 'json', STORES, ARGS);
+    const url = bed.redis.urlFor(1);
+    const [reference, worker] = await Promise.all([
+      localReference(bed, 'json', STORES, ARGS),
+      startWorker(url),
+    ]);
     expect(reference.code).toBe(1);
 
     const job = gatedJob(bed.server, 'csv', STORES);
@@ -43,8 +47,6 @@ describe.skipIf(!bed.available)('run --queue on a CSV manifest', () => {
     const csv = join(job.dir, 'manifest.csv');
     writeFileSync(csv, spell(visits).csv);
 
-    const url = bed.redis.urlFor(1);
-    const worker = await startWorker(url);
     const run = await runCli(['run', csv, '-o', job.out, ...ARGS, '--queue', url]);
     expect(run.code, run.stderr).toBe(1);
     expect(comparable(await loadResults(job.out))).toEqual(comparable(reference.document));

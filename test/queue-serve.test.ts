@@ -32,94 +32,104 @@ const serve = (db: string): Promise<Served> =>
   spawnServe(db, ['--gpu-delay', '0-20', '--seed', '7', '--queue', bed.redis.url]);
 
 describe.skipIf(!available)('serve --queue', () => {
-  it('runs a submitted job on the workers, and the job survives a kill -9 and restart of serve', async () => {
-    const job = gatedJob(bed.server, 'serve', [
-      ['image.png', 'image.gif', 'baseline.jpg'],
-      ['image.bmp'],
-    ]);
-    folders.push(job.dir);
-    const db = join(job.dir, 'jobs.db');
-    const worker = await startWorker(bed.redis.url, { slots: 2 });
-    const first = await serve(db);
-    job.open(0, 0);
-    const id = await submitOk(first.url, JSON.parse(readFileSync(job.manifest, 'utf8')));
-    await Promise.all([
-      bed.server.gate(job.key(0, 1)).reached,
-      bed.server.gate(job.key(1, 0)).reached,
-    ]);
-    await waitForJob(first.url, id, (document) => document.stores[0]?.images[0]?.status === 'done');
-    expect(worker.stdout).toMatch(/start +store S0/);
-    await first.run.kill('SIGKILL');
-
-    // S1 ends while no server runs: its results wait in Redis.
-    job.open(1, 0);
-    await worker.waitForOutput(/completed +store S1/, 'stdout');
-    const second = await serve(db);
-    job.openAll();
-    const final = await waitForJob(second.url, id, finished);
-    expect(final.status).toBe('completed');
-    expect(imageStatuses(final)).toEqual([['done', 'done', 'done'], ['done']]);
-    for (const [store, index] of [
-      [0, 0],
-      [0, 1],
-      [0, 2],
-      [1, 0],
-    ] as const) {
-      expect(job.requests(store, index), job.key(store, index)).toBe(1);
-    }
-    expect(worker.stdout.match(/start +store/g)).toHaveLength(2);
-    await second.run.kill('SIGTERM');
-    await worker.kill('SIGINT');
-  });
-
-  it('a cancel stops the stores running on workers within 2 s, nothing more is downloaded, and the job ends as a local cancel', async () => {
-    const url = bed.redis.urlFor(5);
-    const worker = await startWorker(url, { slots: 2 });
-    const cancelled = async (prefix: string, queue: readonly string[]) => {
-      const job = gatedJob(bed.server, prefix, FAULT_STORES);
-      folders.push(job.dir);
-      const served = await spawnServe(join(job.dir, 'jobs.db'), [
-        '--gpu-delay',
-        '20',
-        '--seed',
-        '7',
-        ...queue,
+  it.concurrent(
+    'runs a submitted job on the workers, and the job survives a kill -9 and restart of serve',
+    async () => {
+      const job = gatedJob(bed.server, 'serve', [
+        ['image.png', 'image.gif', 'baseline.jpg'],
+        ['image.bmp'],
       ]);
+      folders.push(job.dir);
+      const db = join(job.dir, 'jobs.db');
+      const worker = await startWorker(bed.redis.url, { slots: 2 });
+      const first = await serve(db);
       job.open(0, 0);
-      job.open(1, 0);
-      const id = await submitOk(served.url, JSON.parse(readFileSync(job.manifest, 'utf8')));
+      const id = await submitOk(first.url, JSON.parse(readFileSync(job.manifest, 'utf8')));
       await Promise.all([
         bed.server.gate(job.key(0, 1)).reached,
-        bed.server.gate(job.key(1, 1)).reached,
+        bed.server.gate(job.key(1, 0)).reached,
       ]);
-      await waitForJob(served.url, id, (document) => document.counts.done === 2);
-      const reply = await call(served.url, `/api/jobs/${id}`, { method: 'DELETE' });
-      expect(reply.status).toBe(200);
-      return { job, served, id };
-    };
-    const finish = async ({ job, served, id }: { job: GatedJob; served: Served; id: number }) => {
-      job.openAll();
-      const document = await results(served.url, id);
-      const stopped = await served.run.kill('SIGTERM');
-      return { job, document, code: stopped.code, stderr: stopped.stderr };
-    };
+      await waitForJob(
+        first.url,
+        id,
+        (document) => document.stores[0]?.images[0]?.status === 'done',
+      );
+      expect(worker.stdout).toMatch(/start +store S0/);
+      await first.run.kill('SIGKILL');
 
-    const local = await finish(await cancelled('cancellocal', []));
-    const queued = await cancelled('cancelqueue', ['--queue', url]);
-    // The 2 s the issue allows; the workers look every half second.
-    await worker.waitForOutput(/called off +store S0/, 'stdout', { timeoutMs: 2_000 });
-    await worker.waitForOutput(/called off +store S1/, 'stdout', { timeoutMs: 2_000 });
-    const remote = await finish(queued);
-    expect(remote.code, remote.stderr).toBe(local.code);
-    expect(comparable(remote.document)).toEqual(comparable(local.document));
-    expect(imageStatuses(remote.document)).toEqual([
-      ['done', 'skipped', 'skipped'],
-      ['done', 'skipped', 'skipped'],
-    ]);
-    // Nothing past the image in flight at the cancel was asked for.
-    expect([remote.job.requests(0, 2), remote.job.requests(1, 2)]).toEqual([0, 0]);
-    expect(worker.done).toBe(false);
-    expectPlainLines(worker.stdout);
-    await worker.kill('SIGINT');
-  });
+      // S1 ends while no server runs: its results wait in Redis.
+      job.open(1, 0);
+      await worker.waitForOutput(/completed +store S1/, 'stdout');
+      const second = await serve(db);
+      job.openAll();
+      const final = await waitForJob(second.url, id, finished);
+      expect(final.status).toBe('completed');
+      expect(imageStatuses(final)).toEqual([['done', 'done', 'done'], ['done']]);
+      for (const [store, index] of [
+        [0, 0],
+        [0, 1],
+        [0, 2],
+        [1, 0],
+      ] as const) {
+        expect(job.requests(store, index), job.key(store, index)).toBe(1);
+      }
+      expect(worker.stdout.match(/start +store/g)).toHaveLength(2);
+      await second.run.kill('SIGTERM');
+      await worker.kill('SIGINT');
+    },
+  );
+
+  it.concurrent(
+    'a cancel stops the stores running on workers within 2 s, nothing more is downloaded, and the job ends as a local cancel',
+    async () => {
+      const url = bed.redis.urlFor(5);
+      const worker = await startWorker(url, { slots: 2 });
+      const cancelled = async (prefix: string, queue: readonly string[]) => {
+        const job = gatedJob(bed.server, prefix, FAULT_STORES);
+        folders.push(job.dir);
+        const served = await spawnServe(join(job.dir, 'jobs.db'), [
+          '--gpu-delay',
+          '20',
+          '--seed',
+          '7',
+          ...queue,
+        ]);
+        job.open(0, 0);
+        job.open(1, 0);
+        const id = await submitOk(served.url, JSON.parse(readFileSync(job.manifest, 'utf8')));
+        await Promise.all([
+          bed.server.gate(job.key(0, 1)).reached,
+          bed.server.gate(job.key(1, 1)).reached,
+        ]);
+        await waitForJob(served.url, id, (document) => document.counts.done === 2);
+        const reply = await call(served.url, `/api/jobs/${id}`, { method: 'DELETE' });
+        expect(reply.status).toBe(200);
+        return { job, served, id };
+      };
+      const finish = async ({ job, served, id }: { job: GatedJob; served: Served; id: number }) => {
+        job.openAll();
+        const document = await results(served.url, id);
+        const stopped = await served.run.kill('SIGTERM');
+        return { job, document, code: stopped.code, stderr: stopped.stderr };
+      };
+
+      const local = await finish(await cancelled('cancellocal', []));
+      const queued = await cancelled('cancelqueue', ['--queue', url]);
+      // The 2 s the issue allows; the workers look every half second.
+      await worker.waitForOutput(/called off +store S0/, 'stdout', { timeoutMs: 2_000 });
+      await worker.waitForOutput(/called off +store S1/, 'stdout', { timeoutMs: 2_000 });
+      const remote = await finish(queued);
+      expect(remote.code, remote.stderr).toBe(local.code);
+      expect(comparable(remote.document)).toEqual(comparable(local.document));
+      expect(imageStatuses(remote.document)).toEqual([
+        ['done', 'skipped', 'skipped'],
+        ['done', 'skipped', 'skipped'],
+      ]);
+      // Nothing past the image in flight at the cancel was asked for.
+      expect([remote.job.requests(0, 2), remote.job.requests(1, 2)]).toEqual([0, 0]);
+      expect(worker.done).toBe(false);
+      expectPlainLines(worker.stdout);
+      await worker.kill('SIGINT');
+    },
+  );
 });
