@@ -76,7 +76,12 @@ Redis is back. A URL it cannot work with (an unknown database, a malformed
 password, an evicting Redis) is refused at start with exit 2.
 
 SIGINT/SIGTERM: hand the running stores back to the queue (nothing reported is
-redone), then exit 130/143.`,
+redone), then exit 130/143.
+
+A killed worker's stores go to another within the lock's life plus one stall
+check: IMGJOB_QUEUE_LOCK_MS (default 25000) and IMGJOB_QUEUE_STALLED_MS
+(default 5000), the same on every worker of a queue. A shorter lock moves
+them sooner but rides out a shorter Redis outage or pause of the worker.`,
     )
     .action(async (flags: WorkerFlags) => {
       setExit(await workerCommand(flags, io));
@@ -150,7 +155,8 @@ async function runUntilStopped(
         threads: flags.threads,
         network: networkOptionsOf(flags),
         timing: {
-          // Hidden knobs for tests: short locks make a stalled worker visible fast.
+          // The operator's trade (docs/queue.md, --help): a dead worker's
+          // stores move on sooner, Redis weather is ridden out for less long.
           lockDurationMs: envMs('IMGJOB_QUEUE_LOCK_MS') ?? DEFAULT_LOCK_TIMING.lockDurationMs,
           stalledIntervalMs:
             envMs('IMGJOB_QUEUE_STALLED_MS') ?? DEFAULT_LOCK_TIMING.stalledIntervalMs,
