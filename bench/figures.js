@@ -32,6 +32,8 @@
  * @property {number | undefined} [smallPeakRssMb] W6: its peak RSS.
  * @property {number | undefined} [smallSavingMs] W6: its time saving the results file.
  * @property {number | undefined} [smallCpuMs] W6: its CPU time.
+ * @property {number | undefined} [writtenBytes] Bytes imgjob wrote to disk (GNU time's %O).
+ * @property {number | undefined} [smallWrittenBytes] W6: the smaller job's.
  * @property {number | undefined} [metricsCpuMs] W3: CPU of the same run with `--metrics-port 0`.
  * @property {number} [metricsWallMs] W3: its wall time.
  * @property {number | undefined} [plainCpuMs] W3: CPU of the plain run paired with it.
@@ -196,12 +198,20 @@ export function figuresOf(workload, reps, extra) {
       const savingText = Number.isFinite(saving)
         ? `; saving the results file ${percent(saving)} of wall (${percent(smallSaving)} at ${count(smallImages)})`
         : '';
+      // A snapshot is the whole file: bytes written per image show whether saving grows with the job.
+      const written = median(reps.map((rep) => (rep.writtenBytes ?? NaN) / rep.images));
+      const smallWritten = median(
+        reps.map((rep) => (rep.smallWrittenBytes ?? NaN) / (rep.smallImages ?? NaN)),
+      );
+      const writtenText = Number.isFinite(written)
+        ? `; ${(written / 1000).toFixed(1)} KB written per image (${(smallWritten / 1000).toFixed(1)} KB at ${count(smallImages)})`
+        : '';
       return [
         figure(
           label,
           `time per image at ${count(images)} ÷ at ${count(smallImages)}`,
           ratio,
-          `${ratio.toFixed(2)} (${big.toFixed(0)} ÷ ${small.toFixed(0)} µs per image; ${seconds(wall)} for ${count(images)}${cpuUse(reps)}${cpuText}${savingText})`,
+          `${ratio.toFixed(2)} (${big.toFixed(0)} ÷ ${small.toFixed(0)} µs per image; ${seconds(wall)} for ${count(images)}${cpuUse(reps)}${cpuText}${savingText}${writtenText})`,
           1.15,
           'max',
           'ratio',

@@ -79,6 +79,7 @@ export async function runWorkload(ctx, workload, earlier) {
     extra.smallPeakRssMb = small.peakRssMb;
     extra.smallSavingMs = small.savingMs;
     extra.smallCpuMs = small.cpuMs;
+    extra.smallWrittenBytes = small.writtenBytes;
   }
   measured ??= await runImgjob(ctx, workload, []);
   if (workload.id === 'W3') {
@@ -156,6 +157,7 @@ async function runImgjob(
     connections: served.connections,
     peakRssMb: run.peakRssMb,
     cpuMs: run.cpuMs,
+    writtenBytes: run.writtenBytes,
     savingMs: reportedSavingMs(run.stderr),
   };
 }

@@ -20,6 +20,7 @@ const GNU_TIME = '/usr/bin/time';
  * @property {number} wallMs
  * @property {number | undefined} peakRssMb
  * @property {number | undefined} cpuMs User + system CPU time (GNU time only).
+ * @property {number | undefined} writtenBytes Bytes the process wrote to file systems (GNU time only).
  * @property {'gnu-time' | 'proc-poll'} rssBy
  * @property {string} stdout
  * @property {string} stderr
@@ -38,7 +39,7 @@ export async function runMeasured(argv, { cwd, scratch, env = {} }) {
   gnuTimeWorks ??= spawnSync(GNU_TIME, ['-f', '%M', 'true'], { stdio: 'ignore' }).status === 0;
   const timeFile = join(scratch, `time-${process.pid}-${Date.now()}.txt`);
   const [command = '', ...args] = gnuTimeWorks
-    ? [GNU_TIME, '-f', '%M %U %S', '-o', timeFile, ...argv]
+    ? [GNU_TIME, '-f', '%M %U %S %O', '-o', timeFile, ...argv]
     : argv;
   const started = performance.now();
   const child = spawn(command, args, {
@@ -68,14 +69,18 @@ export async function runMeasured(argv, { cwd, scratch, env = {} }) {
   let peakRssMb = polledKb > 0 ? polledKb / 1024 : undefined;
   /** @type {number | undefined} */
   let cpuMs;
+  /** @type {number | undefined} */
+  let writtenBytes;
   if (gnuTimeWorks) {
     // With -o, GNU time writes "Command exited with non-zero status n" above the figures.
     const text = await readFile(timeFile, 'utf8').catch(() => '');
-    const [kb = NaN, user = NaN, system = NaN] = (text.trim().split('\n').pop() ?? '')
+    const [kb = NaN, user = NaN, system = NaN, blocks = NaN] = (text.trim().split('\n').pop() ?? '')
       .split(' ')
       .map(Number);
     peakRssMb = kb > 0 ? kb / 1024 : undefined;
     cpuMs = Number.isFinite(user + system) ? Math.round((user + system) * 1000) : undefined;
+    // %O counts 512-byte blocks the kernel wrote for it (the results file, its journal).
+    writtenBytes = Number.isFinite(blocks) ? blocks * 512 : undefined;
     await rm(timeFile, { force: true });
   }
   return {
@@ -83,6 +88,7 @@ export async function runMeasured(argv, { cwd, scratch, env = {} }) {
     wallMs,
     peakRssMb,
     cpuMs,
+    writtenBytes,
     rssBy: gnuTimeWorks ? 'gnu-time' : 'proc-poll',
     stdout,
     stderr,
