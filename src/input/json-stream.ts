@@ -8,6 +8,7 @@
  * one object is reported too.
  */
 import { type JsonSyntaxError, describeChar } from './json-syntax.js';
+import { ImgjobError } from '../utils/errors.js';
 
 /** An open object or array, and where in it the scan is. */
 export type JsonFrame = {
@@ -27,9 +28,9 @@ export type JsonDuplicate = (path: readonly (string | number)[], key: string) =>
 export type JsonInterest = (path: readonly JsonFrame[], first: string) => 'capture' | 'scan';
 
 /** A syntax error, or a text that holds nothing but white space. */
-export class JsonStreamError extends Error {
+export class JsonStreamError extends ImgjobError {
   constructor(readonly found: JsonSyntaxError | 'empty') {
-    super(found === 'empty' ? 'empty JSON text' : found.reason);
+    super('E_MANIFEST', found === 'empty' ? 'empty JSON text' : found.reason);
   }
 }
 

@@ -4,6 +4,8 @@
  * cut mid-character) would become store ids and URLs nobody wrote.
  */
 
+import { ImgjobError } from '../utils/errors.js';
+
 const strict = new TextDecoder('utf-8', { fatal: true });
 const lenient = new TextDecoder('utf-8');
 
@@ -97,4 +99,9 @@ export class Utf8Stream {
   }
 }
 
-export class NotUtf8Error extends Error {}
+/** Bytes that are not UTF-8; the message names the line and column of the first. */
+export class NotUtf8Error extends ImgjobError {
+  constructor(message: string) {
+    super('E_MANIFEST', message);
+  }
+}
