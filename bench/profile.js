@@ -104,6 +104,8 @@ const WRITER_FUNCTIONS = new Set([
   '#snapshotInBackground',
   '#saveNow',
   '#document',
+  '#snapshot',
+  '#write',
   '#append',
   '#flush',
   '#rotateJournal',
@@ -132,7 +134,13 @@ function resultsPart(id, byId, parentOf) {
   }
   if (![...WRITER_FUNCTIONS].some((name) => names.has(name))) return undefined;
   if (names.has('close')) return 'finalMs';
-  if (names.has('#snapshotInBackground') || names.has('commit') || names.has('#saveNow')) {
+  if (
+    names.has('#snapshotInBackground') ||
+    names.has('commit') ||
+    names.has('#saveNow') ||
+    // A snapshot's text is spelled between its writes, where only #write is on the stack.
+    names.has('#write')
+  ) {
     return 'snapshotMs';
   }
   if (names.has('#append') || names.has('#flush')) return 'journalMs';

@@ -1,14 +1,8 @@
 import { FINISHED_STORE_STATUSES, storeErrors } from '../shared/job-rules.js';
-import type {
-  Counts,
-  ImageResult,
-  JobInput,
-  JobStatus,
-  ResultOptions,
-  ResultsDocument,
-  StoreStatus,
-  StoreTask,
-} from '../types.js';
+import { ImageTable } from './image-table.js';
+import { JobSnapshot, type SnapshotExtra, type StoreHead } from './snapshot.js';
+import type { Counts, ImageResult, JobInput, JobStatus, ResultOptions } from '../types.js';
+import type { ResultsDocument, StoreStatus, StoreTask } from '../types.js';
 
 /** One change to a job's results, in the order it happened; replayable. */
 export type JournalEntry =
@@ -20,13 +14,12 @@ export type JournalEntry =
       readonly error?: string;
     };
 
-type MutableStore = {
-  store_id: string;
-  status: StoreStatus;
-  error?: string;
-  visit_times?: readonly string[];
-  images: ImageResult[];
-};
+/**
+ * A store without its images, which are in the job's table from `first`
+ * on. Its keys are in the order the document spells them: `images` holds
+ * its place (and the count).
+ */
+type MutableStore = StoreHead & { status: StoreStatus; error?: string };
 
 type Header = Omit<
   ResultsDocument,
@@ -69,6 +62,11 @@ export type JobStateListener = (entry: JournalEntry) => void;
 export class JobState {
   readonly #header: Header;
   readonly #stores: MutableStore[];
+  /** Where each store's images start in `#images`, and (last) their total. */
+  readonly #first: Uint32Array;
+  readonly #images: ImageTable;
+  /** Each store's count of changes: a snapshot's kept store texts are checked against it. */
+  readonly #versions: Uint32Array;
   #counts: { done: number; failed: number; skipped: number; pending: number };
   /** Stores by status, kept current: the job's status is asked for often (every save, every poll). */
   readonly #storesBy: Record<StoreStatus, number> = {
@@ -78,13 +76,61 @@ export class JobState {
     failed: 0,
     skipped: 0,
   };
-  #bytesDone: number;
+  #bytesDone = 0;
   readonly #timeline: [number, number][][];
   /** Replaced, never changed in place: a listener that unsubscribes during a delivery misses nothing already under way. */
   #listeners: readonly JobStateListener[] = [];
 
-  /** @param fresh The stores of a job that has not started, built by `createInSlices`: taken as they are. */
-  private constructor(document: ResultsDocument, fresh?: FreshStores) {
+  private constructor(
+    header: Header,
+    timeline: ResultsDocument['timeline'],
+    stores: MutableStore[],
+    urls: readonly string[],
+  ) {
+    this.#header = header;
+    this.#timeline = (timeline ?? []).map((run) => run.map(([t, n]) => [t, n]));
+    this.#stores = stores;
+    this.#first = new Uint32Array(stores.length + 1);
+    stores.forEach((store, index) => {
+      this.#first[index + 1] = (this.#first[index] as number) + store.images;
+      this.#storesBy[store.status]++;
+    });
+    this.#images = ImageTable.pending(urls);
+    this.#versions = new Uint32Array(stores.length);
+    this.#counts = { done: 0, failed: 0, skipped: 0, pending: urls.length };
+  }
+
+  /** A job that has not started: every store pending, every image pending. */
+  static create(input: JobInput, jobId: string, options: ResultOptions, now: Date): JobState {
+    const urls: string[] = [];
+    const stores = input.stores.map((task) => freshStore(task, urls));
+    return new JobState(headerOf(input, jobId, options, now), undefined, stores, urls);
+  }
+
+  /**
+   * As `create`, with `turn()` awaited now and then: a server builds the
+   * state of a 100k-store job without holding other clients meanwhile.
+   */
+  static async createInSlices(
+    input: JobInput,
+    jobId: string,
+    options: ResultOptions,
+    now: Date,
+    turn: () => Promise<void> | undefined,
+  ): Promise<JobState> {
+    const urls: string[] = [];
+    const stores: MutableStore[] = [];
+    for (const task of input.stores) {
+      // Awaited only when it yields: a promise per store would cost more than the store.
+      const next = turn();
+      if (next !== undefined) await next;
+      stores.push(freshStore(task, urls));
+    }
+    return new JobState(headerOf(input, jobId, options, now), undefined, stores, urls);
+  }
+
+  /** A job taken up again from its results document. */
+  static fromDocument(document: ResultsDocument): JobState {
     // Run-specific fields are the writer's to set afresh on every save.
     const {
       status,
@@ -99,57 +145,16 @@ export class JobState {
       network,
       ...header
     } = document;
-    this.#header = header;
-    this.#timeline = (timeline ?? []).map((run) => run.map(([t, n]) => [t, n]));
-    this.#bytesDone = 0;
-    if (fresh !== undefined) {
-      this.#stores = fresh.stores;
-      this.#counts = { done: 0, failed: 0, skipped: 0, pending: fresh.images };
-      this.#storesBy.pending = fresh.stores.length;
-      return;
-    }
-    this.#stores = stores.map((store) => ({ ...store, images: [...store.images] }));
-    this.#counts = countImages(this.#stores);
-    for (const store of this.#stores) this.#storesBy[store.status]++;
-    for (const store of this.#stores)
-      for (const image of store.images) this.#bytesDone += bytesOf(image);
-  }
-
-  /** A job that has not started: every store pending, every image pending. */
-  static create(input: JobInput, jobId: string, options: ResultOptions, now: Date): JobState {
-    return new JobState({
-      ...headerOf(input, jobId, options, now),
-      stores: input.stores.map(freshStore),
+    const urls: string[] = [];
+    const heads = stores.map(({ images, ...store }): MutableStore => {
+      for (const image of images) urls.push(image.url);
+      // Spread over the store: `images` keeps its place among the keys.
+      return { ...store, images: images.length };
     });
-  }
-
-  /**
-   * As `create`, with `turn()` awaited now and then: a server builds the
-   * state of a 100k-store job without holding other clients meanwhile.
-   */
-  static async createInSlices(
-    input: JobInput,
-    jobId: string,
-    options: ResultOptions,
-    now: Date,
-    turn: () => Promise<void> | undefined,
-  ): Promise<JobState> {
-    const stores: MutableStore[] = [];
-    for (const task of input.stores) {
-      // Awaited only when it yields: a promise per store would cost more than the store.
-      const next = turn();
-      if (next !== undefined) await next;
-      stores.push(freshStore(task));
-    }
-    return new JobState(
-      { ...headerOf(input, jobId, options, now), stores: [] },
-      { stores, images: input.imageCount },
-    );
-  }
-
-  /** A job taken up again from its results document. */
-  static fromDocument(document: ResultsDocument): JobState {
-    return new JobState(document);
+    const state = new JobState(header, timeline, heads, urls);
+    let at = 0;
+    for (const store of stores) for (const image of store.images) state.#set(at++, image);
+    return state;
   }
 
   get jobId(): string {
@@ -168,7 +173,7 @@ export class JobState {
     readonly images: number;
   } {
     const { store_id, status, error, images } = this.#store(store);
-    return { store_id, status, error, images: images.length };
+    return { store_id, status, error, images };
   }
 
   isStoreFinished(store: number): boolean {
@@ -177,15 +182,17 @@ export class JobState {
 
   /** Index of the first image still to do in a store (its length when none). */
   firstPending(store: number): number {
-    const images = this.#store(store).images;
-    const index = images.findIndex((image) => image.status === 'pending');
-    return index === -1 ? images.length : index;
+    const { images } = this.#store(store);
+    const first = this.#first[store] as number;
+    for (let index = 0; index < images; index++)
+      if (this.#images.status(first + index) === 'pending') return index;
+    return images;
   }
 
   get counts(): Counts {
     return {
       stores: this.#stores.length,
-      images: this.#counts.done + this.#counts.failed + this.#counts.skipped + this.#counts.pending,
+      images: this.#images.length,
       ...this.#counts,
     };
   }
@@ -207,13 +214,8 @@ export class JobState {
   }
 
   recordImage(store: number, index: number, result: ImageResult): void {
-    const images = this.#store(store).images;
-    const previous = images[index];
-    if (!previous) throw new RangeError(`no image ${index} in store ${store}`);
-    this.#counts[previous.status]--;
-    this.#counts[result.status]++;
-    this.#bytesDone += bytesOf(result) - bytesOf(previous);
-    images[index] = result;
+    this.#set(this.#at(store, index), result);
+    this.#bumped(store);
     if (result.status === 'done' || result.status === 'failed') this.#sample(Date.now());
     this.#changed({ t: 'image', s: store, i: index, r: result });
   }
@@ -221,6 +223,15 @@ export class JobState {
   /** A run starts working on the job: its timeline begins here (see `ResultsDocument.timeline`). */
   startRun(now = Date.now()): void {
     this.#timeline.push([[now, this.#worked()]]);
+  }
+
+  #set(at: number, result: ImageResult): void {
+    const images = this.#images;
+    this.#counts[images.status(at)]--;
+    this.#counts[result.status]++;
+    this.#bytesDone -= images.bytes(at);
+    images.set(at, result);
+    this.#bytesDone += images.bytes(at);
   }
 
   #worked(): number {
@@ -248,6 +259,7 @@ export class JobState {
     this.#storesBy[target.status]--;
     this.#storesBy[status]++;
     target.status = status;
+    this.#bumped(store);
     if (error === undefined) delete target.error;
     else target.error = error;
     this.#changed({ t: 'store', s: store, status, ...(error === undefined ? {} : { error }) });
@@ -255,10 +267,7 @@ export class JobState {
 
   /** Fail-fast: a store that will not run (further) ends skipped, with its images. */
   skipStore(store: number): void {
-    this.#store(store).images.forEach((image, index) => {
-      if (image.status === 'pending')
-        this.recordImage(store, index, { url: image.url, status: 'skipped' });
-    });
+    this.#reset(store, ['pending'], 'skipped');
     this.setStoreStatus(store, 'skipped');
   }
 
@@ -276,11 +285,7 @@ export class JobState {
       if (FINISHED.has(store.status)) return;
       // Running in the run that stopped, not in this one: it waits for a slot like any other.
       if (store.status === 'ongoing') this.setStoreStatus(index, 'pending');
-      store.images.forEach((image, imageIndex) => {
-        if (image.status === 'failed' || image.status === 'skipped') {
-          this.recordImage(index, imageIndex, { url: image.url, status: 'pending' });
-        }
-      });
+      this.#reset(index, ['failed', 'skipped'], 'pending');
     });
   }
 
@@ -295,19 +300,26 @@ export class JobState {
     this.#stores.forEach((store, index) => {
       if (store.status !== 'failed' && store.status !== 'skipped') return;
       this.setStoreStatus(index, 'pending');
-      store.images.forEach((image, imageIndex) => {
-        if (image.status === 'failed' || image.status === 'skipped') {
-          this.recordImage(index, imageIndex, { url: image.url, status: 'pending' });
-        }
-      });
+      this.#reset(index, ['failed', 'skipped'], 'pending');
       reopened++;
     });
     return reopened;
   }
 
+  /** Records each image of `store` whose status is one of `from` as `to`, with its URL alone. */
+  #reset(store: number, from: readonly string[], to: 'pending' | 'skipped'): void {
+    const first = this.#first[store] as number;
+    for (let index = 0; index < this.#store(store).images; index++) {
+      const at = first + index;
+      if (from.includes(this.#images.status(at)))
+        this.recordImage(store, index, { url: this.#images.url(at), status: to });
+    }
+  }
+
   /** The URL of an image, or undefined when the job has no such image. */
   imageUrl(store: number, index: number): string | undefined {
-    return this.#stores[store]?.images[index]?.url;
+    const at = this.#atOrUndefined(store, index);
+    return at === undefined ? undefined : this.#images.url(at);
   }
 
   /** Whether an entry fits this job (a foreign or damaged journal may not). */
@@ -318,7 +330,7 @@ export class JobState {
     if (entry.t === 'store') return STORE_STATUSES.has(entry.status);
     const result = entry.r as Partial<ImageResult> | null | undefined;
     return (
-      store.images[entry.i] !== undefined &&
+      this.#atOrUndefined(entry.s, entry.i) !== undefined &&
       typeof result?.url === 'string' &&
       IMAGE_STATUSES.has(result.status)
     );
@@ -330,29 +342,33 @@ export class JobState {
     else this.setStoreStatus(entry.s, entry.status, entry.error);
   }
 
-  /** The whole document as it stands, for the results file. */
-  toDocument(
-    extra: Partial<
-      Pick<ResultsDocument, 'writer' | 'interrupted' | 'finished_at' | 'queue' | 'network'>
-    > = {},
-  ): ResultsDocument {
+  /**
+   * The job as it stands, for the results file: its header and stores as
+   * they are now, and a copy of the image columns, so later changes leave
+   * it as it is while it is written (see JobSnapshot).
+   */
+  snapshot(extra: SnapshotExtra = {}): JobSnapshot {
     const status = this.status;
-    return {
-      ...this.#header,
-      ...extra,
-      status,
-      ...(status === 'failed' ? { error: storeErrors(this.#stores) } : {}),
-      updated_at: new Date().toISOString(),
-      counts: this.counts,
-      ...(this.#timeline.length > 0 ? { timeline: this.#timeline.map((run) => [...run]) } : {}),
-      stores: this.#stores,
-    };
+    return new JobSnapshot(
+      {
+        ...this.#header,
+        ...extra,
+        status,
+        ...(status === 'failed' ? { error: storeErrors(this.#stores) } : {}),
+        updated_at: new Date().toISOString(),
+        counts: this.counts,
+        ...(this.#timeline.length > 0 ? { timeline: this.#timeline.map((run) => [...run]) } : {}),
+      },
+      this.#stores.map((store) => ({ ...store })),
+      this.#first,
+      this.#images.copy(),
+      this.#versions.slice(),
+    );
   }
 
-  #store(store: number): MutableStore {
-    const target = this.#stores[store];
-    if (!target) throw new RangeError(`no store ${store} in job ${this.jobId}`);
-    return target;
+  /** The whole document as it stands, as objects: for readers of whole results (a server's API, a run's summary). */
+  toDocument(extra: SnapshotExtra = {}): ResultsDocument {
+    return this.snapshot(extra).toDocument();
   }
 
   /**
@@ -370,56 +386,52 @@ export class JobState {
     };
   }
 
+  #store(store: number): MutableStore {
+    const target = this.#stores[store];
+    if (!target) throw new RangeError(`no store ${store} in job ${this.jobId}`);
+    return target;
+  }
+
+  #at(store: number, index: number): number {
+    const at = this.#atOrUndefined(store, index);
+    if (at === undefined) throw new RangeError(`no image ${index} in store ${store}`);
+    return at;
+  }
+
+  #atOrUndefined(store: number, index: number): number | undefined {
+    const target = this.#stores[store];
+    if (!target || !Number.isInteger(index) || index < 0 || index >= target.images) return;
+    return (this.#first[store] as number) + index;
+  }
+
+  #bumped(store: number): void {
+    this.#versions[store] = (this.#versions[store] as number) + 1;
+  }
+
   #changed(entry: JournalEntry): void {
     for (const listener of this.#listeners) listener(entry);
   }
 }
 
-/** A job's stores before it starts, and how many images they hold. */
-type FreshStores = { readonly stores: MutableStore[]; readonly images: number };
-
-function headerOf(
-  input: JobInput,
-  jobId: string,
-  options: ResultOptions,
-  now: Date,
-): Omit<ResultsDocument, 'stores'> {
-  const time = now.toISOString();
+function headerOf(input: JobInput, jobId: string, options: ResultOptions, now: Date): Header {
   return {
     schema_version: 1,
     tool: 'imgjob',
     job_id: jobId,
-    status: 'ongoing',
     manifest_digest: input.digest,
     manifest_source: input.source,
     options,
-    created_at: time,
-    updated_at: time,
-    counts: { stores: 0, images: 0, done: 0, failed: 0, skipped: 0, pending: 0 },
+    created_at: now.toISOString(),
   };
 }
 
-/** A store of a job that has not started: pending, every image pending. */
-function freshStore(task: StoreTask): MutableStore {
+/** A store of a job that has not started: pending; its URLs go to `urls`. */
+function freshStore(task: StoreTask, urls: string[]): MutableStore {
+  for (const image of task.images) urls.push(image.url);
   return {
     store_id: task.storeId,
     status: 'pending',
     ...(task.visitTimes.length > 0 ? { visit_times: task.visitTimes } : {}),
-    images: task.images.map((image) => ({ url: image.url, status: 'pending' })),
+    images: task.images.length,
   };
-}
-
-function bytesOf(image: ImageResult): number {
-  return image.status === 'done' ? image.bytes : 0;
-}
-
-function countImages(stores: readonly MutableStore[]): {
-  done: number;
-  failed: number;
-  skipped: number;
-  pending: number;
-} {
-  const counts = { done: 0, failed: 0, skipped: 0, pending: 0 };
-  for (const store of stores) for (const image of store.images) counts[image.status]++;
-  return counts;
 }

@@ -1,49 +1,52 @@
 /**
  * The journal's line format: one JSON value per line. A done image — nearly
- * every line of a big job — is a bare array `[store, image, width, height,
- * type, bytes, attempts, gpu_ms, download_ms]`, without its URL (the
- * snapshot has it) and written from a template rather than JSON.stringify:
- * ~35 bytes where the whole entry is ~200. Writing the journal costs about
+ * every line of a big job — is a bare array `[store, image, ...values]` of
+ * its `STORED_FIELDS` (`[0,3,640,480,"jpg",51234,1,120,35]`), without its
+ * URL (the snapshot has it) or what is derived, and spelled straight into
+ * bytes: ~35 bytes where the whole entry is ~200. Writing the journal costs about
  * its byte count, so this is most of what saving a 100k-image job costs.
  * Other changes are whole entries (`{"t":"image",…}`, `{"t":"store",…}`).
  */
 import type { JournalEntry } from './job-state.js';
-import { ByteText, doneLayout, isCount, isPlainDone } from './byte-text.js';
-import type { ImageResult } from '../types.js';
+import { ByteText, fieldSpelling } from './byte-text.js';
+import {
+  doneFromStored,
+  isCount,
+  isPlainDone,
+  STORED_FIELDS,
+  type DoneImage,
+} from './done-fields.js';
 
-/** A done image as journaled: `[0,3,640,480,"jpg",51234,1,120,35]`. */
-type DoneTuple = readonly [
-  s: number,
-  i: number,
-  w: number,
-  h: number,
-  ty: string,
-  b: number,
-  a: number,
-  g: number,
-  d: number,
-];
+/** A done image as journaled: `[store, image, ...its STORED_FIELDS]`, e.g. `[0,3,640,480,"jpg",51234,1,120,35]`. */
+type DoneTuple = readonly [s: number, i: number, ...values: unknown[]];
 
-/** A done image as earlier versions journaled it; still replayed (a resume after an upgrade). */
-type DoneLine = {
-  readonly t: 'done';
-  readonly s: number;
-  readonly i: number;
-  readonly w: number;
-  readonly h: number;
-  readonly ty: string;
-  readonly b: number;
-  readonly a: number;
-  readonly g: number;
-  readonly d: number;
-};
+/**
+ * A done image as earlier versions journaled it; still replayed (a resume
+ * after an upgrade). Frozen: its keys stand for the fields of that time.
+ */
+type DoneLine = { readonly t: 'done' } & Readonly<Record<(typeof DONE_LINE_KEYS)[number], unknown>>;
+const DONE_LINE_KEYS = ['s', 'i', 'w', 'h', 'ty', 'b', 'a', 'g', 'd'] as const;
 
 export type JournalLine = JournalEntry | DoneLine | DoneTuple;
 
+/** A done image the journal spells as a tuple: plain values, and its store and index counts. */
+function isTupleEntry(
+  entry: JournalEntry,
+): entry is { t: 'image'; s: number; i: number; r: DoneImage } {
+  return (
+    entry.t === 'image' &&
+    entry.r.status === 'done' &&
+    isCount(entry.s) &&
+    isCount(entry.i) &&
+    isPlainDone(entry.r)
+  );
+}
+
 export function encodeJournalEntry(entry: JournalEntry): string {
-  if (entry.t !== 'image' || entry.r.status !== 'done') return `${JSON.stringify(entry)}\n`;
+  if (!isTupleEntry(entry)) return `${JSON.stringify(entry)}\n`;
   const { s, i, r } = entry;
-  return `[${s},${i},${r.width},${r.height},${JSON.stringify(r.type)},${r.bytes},${r.attempts},${r.gpu_ms},${r.download_ms}]\n`;
+  const values = STORED_FIELDS.map((field) => JSON.stringify(r[field.key]));
+  return `[${s},${i},${values.join(',')}]\n`;
 }
 
 /**
@@ -68,46 +71,24 @@ export function entryOf(
   line: JournalLine,
   urlAt: (store: number, image: number) => string | undefined,
 ): JournalEntry | undefined {
-  if (Array.isArray(line)) {
-    const [s, i, w, h, ty, b, a, g, d] = line as DoneTuple;
-    return doneEntry({ t: 'done', s, i, w, h, ty, b, a, g, d }, urlAt);
-  }
+  if (Array.isArray(line)) return doneEntry(line as DoneTuple, urlAt);
   const entry = line as JournalEntry | DoneLine;
-  return entry.t === 'done' ? doneEntry(entry, urlAt) : entry;
+  if (entry.t !== 'done') return entry;
+  return doneEntry(DONE_LINE_KEYS.map((key) => entry[key]) as unknown as DoneTuple, urlAt);
 }
 
 function doneEntry(
-  line: DoneLine,
+  [s, i, ...values]: DoneTuple,
   urlAt: (store: number, image: number) => string | undefined,
 ): JournalEntry | undefined {
-  const { s, i, w, h } = line;
   const url = urlAt(s, i);
-  if (url === undefined || !Number.isInteger(w) || !Number.isInteger(h)) return undefined;
-  const result: ImageResult = {
-    url,
-    status: 'done',
-    width: w,
-    height: h,
-    perimeter: 2 * (w + h),
-    type: line.ty,
-    bytes: line.b,
-    attempts: line.a,
-    gpu_ms: line.g,
-    download_ms: line.d,
-  };
-  return { t: 'image', s, i, r: result };
+  if (url === undefined || values.length !== STORED_FIELDS.length) return undefined;
+  const result = doneFromStored(url, values);
+  return result && { t: 'image', s, i, r: result };
 }
 
 /** A done image's values in its journal line, after `[store,image`. */
-const DONE_TUPLE = doneLayout([
-  [',', 'width'],
-  [',', 'height'],
-  [',"', 'type'],
-  ['",', 'bytes'],
-  [',', 'attempts'],
-  [',', 'gpu_ms'],
-  [',', 'download_ms'],
-]);
+const TUPLE_SPELLING = fieldSpelling(STORED_FIELDS, () => ',');
 
 /**
  * Journal lines gathered as bytes until they are written (see ByteText): a
@@ -133,20 +114,16 @@ export class JournalBuffer {
   /** Adds the line of `entry`, exactly as `encodeJournalEntry` spells it. */
   append(entry: JournalEntry): void {
     const text = this.#text;
-    if (entry.t !== 'image' || entry.r.status !== 'done') {
+    if (!isTupleEntry(entry)) {
       text.text(encodeJournalEntry(entry));
       return;
     }
     const { s, i, r } = entry;
-    if (!isCount(s) || !isCount(i) || !isPlainDone(r)) {
-      text.text(encodeJournalEntry(entry));
-      return;
-    }
     text.ascii('[');
     text.count(s);
     text.ascii(',');
     text.count(i);
-    text.done(r, DONE_TUPLE);
+    text.fields(TUPLE_SPELLING, (field) => r[field.key], i);
     text.ascii(']\n');
   }
 }

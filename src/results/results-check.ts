@@ -8,6 +8,7 @@
  */
 import { quotedOutsideText } from '../utils/outside-text.js';
 import { IMAGE_STATUSES, STORE_STATUSES } from './job-state.js';
+import { DONE_FIELDS, type DoneField } from './done-fields.js';
 
 /** The first problem of `value` as a results document, as `place: what`; undefined when it has none. */
 export function resultsProblem(value: unknown): string | undefined {
@@ -103,17 +104,16 @@ const imageChecks: Readonly<Record<string, Check>> = {
   skipped: object({ url: nonEmptyString }),
   done: object({
     url: nonEmptyString,
-    width: count,
-    height: count,
-    perimeter: count,
-    type: string,
-    bytes: count,
-    attempts: wholeNumber(1),
-    gpu_ms: milliseconds,
-    download_ms: milliseconds,
+    ...Object.fromEntries(DONE_FIELDS.map((field) => [field.key, doneFieldCheck(field)])),
   }),
   failed: object({ url: nonEmptyString, error: nonEmptyString, code: string }),
 };
+
+/** What a results file may hold in a done image's field. */
+function doneFieldCheck(field: DoneField): Check {
+  if (field.kind === 'text') return string;
+  return field.fraction === true ? milliseconds : wholeNumber(field.least ?? 0);
+}
 
 const imageHead = object({ status: imageStatus });
 

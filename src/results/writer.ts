@@ -1,13 +1,13 @@
 import { closeSync, constants, ftruncateSync, openSync, renameSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 
-import { injectedWriteFault, replaceFile, writeAllSync } from '../utils/atomic-file.js';
+import { FileReplacement, injectedWriteFault, writeAllSync } from '../utils/atomic-file.js';
 import type { JobState, JournalEntry } from './job-state.js';
 import { JournalBuffer } from './journal.js';
 import { journalPathOf, oldJournalPathOf } from './paths.js';
 import { ResultsSaveError, saveErrorOf } from './save-error.js';
-import { SnapshotText, sizeOf } from './snapshot.js';
-import type { NetworkSummary, ResultsDocument } from '../types.js';
+import { StoreTextCache, type JobSnapshot } from './snapshot.js';
+import type { NetworkSummary } from '../types.js';
 
 export type SaveStats = {
   readonly saves: number;
@@ -91,7 +91,7 @@ export class ResultsWriter {
   readonly #onFailure: ((error: unknown) => void) | undefined;
   readonly #onSave: ((ms: number) => void) | undefined;
   readonly #network: (() => NetworkSummary | undefined) | undefined;
-  readonly #text = new SnapshotText();
+  readonly #kept = new StoreTextCache();
   #journal: number | undefined;
   #journalBytes = 0;
   readonly #lines = new JournalBuffer();
@@ -177,7 +177,7 @@ export class ResultsWriter {
     // last line would never be read. A failed first save keeps them.
     if (!this.#continues) this.#removeJournals();
     try {
-      await this.#saveNow(this.#document());
+      await this.#saveNow(this.#snapshot());
       this.#removeJournals();
       this.#journal = openSync(this.#journalPath, JOURNAL_FLAGS, 0o644);
     } catch (error) {
@@ -185,7 +185,6 @@ export class ResultsWriter {
     }
     this.#unsubscribe = this.#state.subscribe((entry) => {
       this.#append(entry);
-      this.#text.changed(entry);
       this.#dirty = true;
       this.#schedule();
     });
@@ -214,7 +213,7 @@ export class ResultsWriter {
     // No `writer` any more: nobody is writing this file now.
     let saved = false;
     try {
-      this.#finalMs = await this.#saveNow(this.#state.toDocument(extra));
+      this.#finalMs = await this.#saveNow(this.#state.snapshot(extra));
       saved = true;
     } catch (error) {
       // Its room estimate is the one that counts: this save is what must
@@ -280,24 +279,25 @@ export class ResultsWriter {
     this.#flush();
     if (this.#failed()) return;
     const started = performance.now();
-    let chunks: Buffer[];
+    let snapshot: JobSnapshot;
     try {
       this.#rotateJournal();
       this.#dirty = false;
-      chunks = this.#text.chunks(this.#document());
+      snapshot = this.#snapshot();
     } catch (error) {
       this.#fail(error);
       return;
     }
-    this.#lastSize = sizeOf(chunks);
-    // Only this part holds the job up; the throttle weighs it alone.
+    const taking = performance.now() - started;
     this.#lastStart = started;
-    this.#lastCost = performance.now() - started;
-    this.#snapshotMs += this.#lastCost;
-    this.#savingMs += this.#lastCost;
     this.#saves++;
-    this.#committing = replaceFile(this.path, chunks)
-      .then(() => {
+    this.#committing = this.#write(snapshot)
+      .then((spelling) => {
+        // Taking it and spelling its text held the job up; the throttle
+        // weighs them alone, not the writes in between.
+        this.#lastCost = taking + spelling;
+        this.#snapshotMs += this.#lastCost;
+        this.#savingMs += this.#lastCost;
         rmSync(this.#oldJournalPath, { force: true });
         this.#onSave?.(performance.now() - started);
       })
@@ -312,11 +312,9 @@ export class ResultsWriter {
   }
 
   /** A save the job waits for (the first and the last): all of it counts. */
-  async #saveNow(document: ResultsDocument): Promise<number> {
+  async #saveNow(snapshot: JobSnapshot): Promise<number> {
     const started = performance.now();
-    const chunks = this.#text.chunks(document);
-    this.#lastSize = sizeOf(chunks);
-    await replaceFile(this.path, chunks);
+    await this.#write(snapshot);
     const cost = performance.now() - started;
     this.#lastStart = started;
     this.#savingMs += cost;
@@ -325,9 +323,39 @@ export class ResultsWriter {
     return cost;
   }
 
-  #document(): ResultsDocument {
+  /**
+   * Replaces the results file with `snapshot`'s text, spelled a piece at a
+   * time, each written before the next is spelled.
+   * @returns the time spent spelling.
+   */
+  async #write(snapshot: JobSnapshot): Promise<number> {
+    const file = await FileReplacement.open(this.path);
+    let spelling = 0;
+    let size = 0;
+    try {
+      const pieces = snapshot.pieces(this.#kept);
+      for (;;) {
+        const start = performance.now();
+        const piece = pieces.next();
+        spelling += performance.now() - start;
+        if (piece.done === true) break;
+        size += piece.value.length;
+        // The room estimate of a failure: at least what this one had written.
+        this.#lastSize = Math.max(this.#lastSize, size);
+        await file.write([piece.value]);
+      }
+    } catch (error) {
+      await file.abort();
+      throw error;
+    }
+    await file.commit();
+    this.#lastSize = size;
+    return spelling;
+  }
+
+  #snapshot(): JobSnapshot {
     const network = this.#network?.();
-    return this.#state.toDocument({
+    return this.#state.snapshot({
       writer: { pid: process.pid, host: hostname() },
       ...this.#queue,
       ...(network ? { network } : {}),
