@@ -8,13 +8,16 @@
  *
  * - `solo`: the main thread downloads alone (a worker started before takes
  *   no new work).
- * - `trial`: for two windows in a row, either the main thread was busy ≥ 90%
- *   of its time and the machine had ≥ 0.75 of a core idle (short of CPU), or
- *   the main thread was not saturated but had all its connections in use at
- *   ≥ 90% of the downloads that ended (short of connections: its share of
- *   `perHost` is smaller than one thread's would be). Workers take work for
- *   `TRIAL_MS`; then the bytes per second downloaded are compared with the
- *   last two solo windows.
+ * - `trial`: for two windows in a row the main thread was busy ≥ 90% of its
+ *   time and the machine had ≥ 0.75 of a core idle (short of CPU). Workers
+ *   take work for `TRIAL_MS`; then the bytes per second downloaded are
+ *   compared with the last two solo windows.
+ * - straight to `on`: the main thread was not saturated but had all its
+ *   connections in use ≥ 75% of a window (short of connections: its share
+ *   of `perHost` is smaller than one thread's would be, far servers). The
+ *   workers' connections are the gain, and a thread with time to spare pays
+ *   the hand-off; without them the default would have half the connections
+ *   of `--threads 1`.
  * - `on`: the trial downloaded ≥ 10% more per second: workers keep taking
  *   work. Otherwise back to `solo`, and the next trial waits 5 s, doubling up
  *   to a minute.
@@ -45,8 +48,8 @@ const TRIAL_MS = 1000;
 const SATURATED = 0.9;
 /** Idle cores the machine must have for a worker to start. */
 const IDLE_CORES = 0.75;
-/** Share of a window's downloads that ended with the main thread's connections all in use. */
-const CONNECTIONS_FULL = 0.9;
+/** Share of a window's time the main thread had all its connections in use. */
+const CONNECTIONS_FULL = 0.75;
 /** How much faster a trial must download for workers to stay. */
 const GAIN = 1.1;
 const FIRST_BACKOFF_MS = 5000;
@@ -73,8 +76,9 @@ export class ThreadGovernor {
   #bytes = 0;
   #windowStart: number;
   #windowBytes = 0;
-  #windowDone = 0;
-  #windowFull = 0;
+  /** `fullMs()` at the window's start. */
+  #windowFullMs = 0;
+  readonly #fullMs: () => number;
   #loop: EventLoopUtilization;
   #cpu: CpuTimes;
   /** Solo windows in a row short of CPU or connections, and the bytes per ms over the last two. */
@@ -87,8 +91,13 @@ export class ThreadGovernor {
   #nextTrialAt = 0;
   #backoffMs = FIRST_BACKOFF_MS;
 
-  constructor(probe: LoadProbe = machineProbe) {
+  /**
+   * @param fullMs How long, in all, the main thread has had all its
+   *   connections in use (ms, by `probe.now()`).
+   */
+  constructor(fullMs: () => number, probe: LoadProbe = machineProbe) {
     this.#probe = probe;
+    this.#fullMs = fullMs;
     this.#cores = Math.max(1, cpus().length);
     this.#windowStart = probe.now();
     this.#loop = probe.loop();
@@ -104,15 +113,10 @@ export class ThreadGovernor {
     return this.#mode !== 'solo';
   }
 
-  /**
-   * A download completed with `bytes` of body (on any thread); `mainFull`:
-   * the main thread had all its connections in use when it ended.
-   */
-  completed(bytes: number, mainFull = false): void {
+  /** A download completed with `bytes` of body (on any thread). */
+  completed(bytes: number): void {
     this.#bytes += bytes;
     this.#windowBytes += bytes;
-    this.#windowDone++;
-    if (mainFull) this.#windowFull++;
     const now = this.#probe.now();
     const elapsed = now - this.#windowStart;
     if (elapsed >= WINDOW_MS) this.#endWindow(now, elapsed);
@@ -126,15 +130,21 @@ export class ThreadGovernor {
     const idleCores = total > 0 ? ((cpu.idle - this.#cpu.idle) / total) * this.#cores : 0;
     this.#cpu = cpu;
     const rate = this.#windowBytes / elapsed;
-    const full = this.#windowFull >= CONNECTIONS_FULL * this.#windowDone;
+    const fullMs = this.#fullMs();
+    const full = fullMs - this.#windowFullMs >= CONNECTIONS_FULL * elapsed;
+    this.#windowFullMs = fullMs;
     this.#windowBytes = 0;
-    this.#windowDone = 0;
-    this.#windowFull = 0;
     this.#windowStart = now;
     switch (this.#mode) {
       case 'solo': {
         const saturated = loop.utilization >= SATURATED;
-        const short = saturated ? idleCores >= IDLE_CORES : full;
+        if (!saturated && full) {
+          // Short of connections with CPU to spare: the workers' shares are
+          // the gain, and the hand-off costs a thread that has time for it.
+          this.#mode = 'on';
+          return;
+        }
+        const short = saturated && idleCores >= IDLE_CORES;
         this.#saturatedRun = short ? this.#saturatedRun + 1 : 0;
         this.#soloRates = short ? [...this.#soloRates.slice(-1), rate] : [];
         if (this.#saturatedRun >= 2 && now >= this.#nextTrialAt) {

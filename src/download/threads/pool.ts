@@ -121,6 +121,9 @@ class Pool implements AttemptRunner {
   /** Body bytes and images measured so far: their mean decides whether workers pay. */
   #seenBytes = 0;
   #seenImages = 0;
+  /** Time the main thread has had all its connections in use: closed spans, and since when. */
+  #fullMs = 0;
+  #fullSince = 0;
   #nextId = 1;
   #closed = false;
 
@@ -131,7 +134,8 @@ class Pool implements AttemptRunner {
   ) {
     const { connect, threads, resolve, workerMinBytes = WORKER_MIN_BYTES, ...rest } = options;
     this.#workerMinBytes = workerMinBytes;
-    this.#governor = workerMinBytes === 0 || EAGER ? undefined : new ThreadGovernor();
+    this.#governor =
+      workerMinBytes === 0 || EAGER ? undefined : new ThreadGovernor(() => this.#mainFullMs());
     this.#options = rest;
     this.#recipe = recipe;
     this.#dns = dns;
@@ -216,18 +220,17 @@ class Pool implements AttemptRunner {
     const main = this.#main;
     const host = task.target.host;
     task.thread = undefined;
-    main.inFlight++;
+    this.#mainInFlight(1);
     count(main.hosts, host, 1);
     main.attempts.run(task.url, task.target, task.signal).then(
       (measured) => {
-        const full = main.inFlight >= main.share;
-        main.inFlight--;
+        this.#mainInFlight(-1);
         count(main.hosts, host, -1);
-        this.#seen(measured, full);
+        this.#seen(measured);
         this.#settle(task, undefined, measured);
       },
       (error: unknown) => {
-        main.inFlight--;
+        this.#mainInFlight(-1);
         count(main.hosts, host, -1);
         this.#settle(task, error);
       },
@@ -267,11 +270,29 @@ class Pool implements AttemptRunner {
     return this.#start(free);
   }
 
-  /** A download done; `mainFull`: the main thread had all its connections in use. */
-  #seen(measured: Measured, mainFull = false): void {
+  #seen(measured: Measured): void {
     this.#seenBytes += measured.bytes;
     this.#seenImages++;
-    this.#governor?.completed(measured.bytes, mainFull);
+    this.#governor?.completed(measured.bytes);
+  }
+
+  /** Counts the main thread's downloads, and the time it has all its connections in use. */
+  #mainInFlight(by: 1 | -1): void {
+    const main = this.#main;
+    const wasFull = main.inFlight >= main.share;
+    main.inFlight += by;
+    const isFull = main.inFlight >= main.share;
+    if (wasFull === isFull) return;
+    const now = performance.now();
+    if (isFull) this.#fullSince = now;
+    else this.#fullMs += now - this.#fullSince;
+  }
+
+  /** How long the main thread has had all its connections in use (ms). */
+  #mainFullMs(): number {
+    const main = this.#main;
+    const open = main.inFlight >= main.share ? performance.now() - this.#fullSince : 0;
+    return this.#fullMs + open;
   }
 
   /**
@@ -352,7 +373,7 @@ class Pool implements AttemptRunner {
     // A thread being terminated stays ref'd: the process waits for its exit.
     if (thread.tasks.size === 0 && !thread.dead) thread.worker.unref();
     if (message.type === 'done') {
-      this.#seen(message.measured, this.#main.inFlight >= this.#main.share);
+      this.#seen(message.measured);
       this.#settle(task, undefined, message.measured);
     } else {
       this.#settle(task, fromErrorData(message.error));
