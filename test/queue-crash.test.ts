@@ -21,8 +21,13 @@ import {
 } from './helpers/queue-cluster.js';
 
 const ARGS = ['--gpu-delay', '0-20', '--seed', '7', '--retries', '0'];
-/** A stall is seen after the lock expires and two checks: seconds, not the default 10. */
-const STALL_WAIT = { timeoutMs: 20_000 };
+/**
+ * How long a wait on a line or the results file may take before the test
+ * fails: the cases run at once, each with a few processes, and a loaded
+ * machine may take seconds to start one (a stall itself is seen within the
+ * short lock and two checks).
+ */
+const WAIT = { timeoutMs: 30_000 };
 
 // Several processes per test on a loaded machine: more than the default 30 s.
 vi.setConfig({ testTimeout: 90_000 });
@@ -52,14 +57,14 @@ describe.skipIf(!available)('the queue when parts die', () => {
       job.open(0, 0);
       const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
       await bed.server.gate(job.key(0, 1)).reached;
-      await waitForResults(job.out, imageDone(0, 0), { run });
+      await waitForResults(job.out, imageDone(0, 0), { run, ...WAIT });
       const stopped = await first.kill('SIGTERM');
       expect(stopped.code, stopped.stderr).toBe(143);
       expect(stopped.stdout).toMatch(/handed back +store S0/);
 
       // Default (25 s) locks: only a hand-back lets the store move on in time.
       const second = await startWorker(url, { slots: 1 });
-      await second.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout');
+      await second.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout', WAIT);
       job.openAll();
       const result = await run.exited;
       expect(result.code, result.stderr).toBe(0);
@@ -79,17 +84,17 @@ describe.skipIf(!available)('the queue when parts die', () => {
       job.open(0, 0);
       const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
       await bed.server.gate(job.key(0, 1)).reached;
-      await waitForResults(job.out, imageDone(0, 0), { run });
+      await waitForResults(job.out, imageDone(0, 0), { run, ...WAIT });
       frozen.child.kill('SIGSTOP');
 
       // The store stalls and moves on; the new worker waits at the same image.
       const second = await startWorker(url, { slots: 1, env: SHORT_LOCKS });
-      await second.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout', STALL_WAIT);
+      await second.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout', WAIT);
       await bed.server.until(() => job.requests(0, 1) === 2);
       frozen.child.kill('SIGCONT');
       // Both get image 2 now; only the lock holder's report counts.
       job.open(0, 1);
-      await frozen.waitForOutput(/lost lock +store S0/, 'stdout');
+      await frozen.waitForOutput(/lost lock +store S0/, 'stdout', WAIT);
       job.openAll();
       const result = await run.exited;
       expect(result.code, result.stderr).toBe(0);
@@ -123,15 +128,16 @@ describe.skipIf(!available)('the queue when parts die', () => {
         bed.server.gate(job.key(1, 0)).reached,
         bed.server.gate(job.key(2, 0)).reached,
       ]);
-      const atKill = await waitForResults(job.out, imageDone(0, 0), { run });
+      const atKill = await waitForResults(job.out, imageDone(0, 0), { run, ...WAIT });
       await run.kill('SIGKILL');
 
       // S0 ends with no coordinator: its results wait in the job's stream.
       job.open(0, 1);
-      await worker.waitForOutput(/completed +store S0/, 'stdout');
+      await worker.waitForOutput(/completed +store S0/, 'stdout', WAIT);
       const resumed = spawnCli(['run', job.manifest, ...ARGS, '--queue', url, '--resume']);
       await waitForResults(job.out, (document) => document.stores[0]?.status === 'completed', {
         run: resumed,
+        ...WAIT,
       });
       job.openAll();
       const result = await resumed.exited;
@@ -168,7 +174,7 @@ describe.skipIf(!available)('the queue when parts die', () => {
         bed.server.gate(job.key(0, 1)).reached,
         bed.server.gate(job.key(1, 0)).reached,
       ]);
-      await waitForResults(job.out, imageDone(0, 0), { run });
+      await waitForResults(job.out, imageDone(0, 0), { run, ...WAIT });
       await run.kill('SIGKILL');
       await redis.restart();
 
@@ -196,18 +202,18 @@ describe.skipIf(!available)('the queue when parts die', () => {
       job.open(0, 0);
       const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
       await bed.server.gate(job.key(0, 1)).reached;
-      await waitForResults(job.out, imageDone(0, 0), { run });
+      await waitForResults(job.out, imageDone(0, 0), { run, ...WAIT });
       await redis.restart();
 
       // The coordinator notices, and the store runs again from image 2 beside the stale run.
-      await worker.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout', STALL_WAIT);
+      await worker.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout', WAIT);
       await bed.server.until(() => job.requests(0, 1) === 2);
       job.openAll();
       const result = await run.exited;
       expect(result.code, result.stderr).toBe(0);
       expect(allDone(await loadResults(job.out))).toBe(true);
       expect(job.requests(0, 0)).toBe(1);
-      await worker.waitForOutput(/lost lock +store S0/, 'stdout');
+      await worker.waitForOutput(/lost lock +store S0/, 'stdout', WAIT);
       await worker.kill('SIGINT');
     },
   );

@@ -59,7 +59,7 @@ async function overviewText(url: string): Promise<string> {
 async function waitForWorkers(
   url: string,
   predicate: (workers: readonly WorkerView[]) => boolean,
-  timeoutMs = 10_000,
+  timeoutMs = 20_000,
 ): Promise<readonly WorkerView[]> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {

@@ -251,7 +251,11 @@ export async function startMidRun(
     bed.server.gate(job.key(0, 1)).reached,
     bed.server.gate(job.key(1, 1)).reached,
   ]);
-  await waitForResults(job.out, (document) => document.counts.done === 2, { run });
+  // Generous: the cases of a file run at once, and a loaded machine starts processes slowly.
+  await waitForResults(job.out, (document) => document.counts.done === 2, {
+    run,
+    timeoutMs: 30_000,
+  });
   return { url, job, workers, run };
 }
 
