@@ -3,6 +3,8 @@
  * with exit 0, 1 or 2 and a message — never a crash or a stack trace. (The
  * parser itself is fuzzed by thousands of cases in manifest-fuzz.test.ts;
  * this checks the whole program on a few dozen, since each is a process.)
+ *
+ * @module-tag e2e
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -2,6 +2,8 @@
  * End-to-end: the built CLI, spawned as a user would run it, against a real
  * HTTP server on 127.0.0.1. Assertions are on exit codes, stdout, stderr, the
  * results file and what the server saw — never on timing.
+ *
+ * @module-tag e2e
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

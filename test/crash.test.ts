@@ -7,6 +7,8 @@
  * a kill point is reached when the server saw the held requests and the file
  * shows the expected results, and the job cannot move on from there because
  * every image it could start next is held at a closed gate.
+ *
+ * @module-tag e2e
  */
 import {
   appendFileSync,

@@ -4,6 +4,8 @@
  * up again, a Cancel button (its job then shows its own `cancelled` badge),
  * both disabled while one runs, refused to other origins and without the
  * page's token. (The search is in dashboard-search.test.ts.)
+ *
+ * @module-tag e2e
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';

@@ -12,14 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAddressGuard } from '../src/download/address-guard.js';
 import type { JobDelta } from '../src/shared/api-shapes.js';
 import { startServer, type RunningServer, type ServeConfig } from '../src/serve/server.js';
-import {
-  call,
-  finished,
-  manifestOf,
-  results,
-  submitOk,
-  waitForJob,
-} from './helpers/serve-client.js';
+import * as api from './helpers/serve-client.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import { serveOptions } from './helpers/serve-options.js';
 
@@ -123,17 +116,17 @@ describe('GET /api/events', () => {
   it('opens with a hello, numbers every event, and its job events rebuild the results', async () => {
     const server = await serve();
     try {
-      const id = await submitOk(
+      const id = await api.submitOk(
         server.url,
-        manifestOf((s, i) => images.url(`/gate/ev1/png/${s}/${i}.png`), 3, 4),
+        api.manifestOf((s, i) => images.url(`/gate/ev1/png/${s}/${i}.png`), 3, 4),
       );
       const stream = await openEvents(server.url, `?job=${id}`);
       const list = await openEvents(server.url);
       await stream.until(() => stream.events.length > 0);
       expect(stream.events[0]).toMatchObject({ event: 'hello', data: { resumed: false } });
-      const start = await results(server.url, id);
+      const start = await api.results(server.url, id);
       images.gate('ev1').open();
-      const final = await waitForJob(server.url, id, finished);
+      const final = await api.waitForJob(server.url, id, api.finished);
       await stream.until(() =>
         stream.events.some(
           (event) =>
@@ -180,9 +173,9 @@ describe('GET /api/events', () => {
   it('resumes after a drop with Last-Event-ID: every event once, none lost', async () => {
     const server = await serve();
     try {
-      const id = await submitOk(
+      const id = await api.submitOk(
         server.url,
-        manifestOf((s, i) => images.url(`/gate/ev2-${i}/png/${s}/${i}.png`), 2, 3),
+        api.manifestOf((s, i) => images.url(`/gate/ev2-${i}/png/${s}/${i}.png`), 2, 3),
       );
       const first = await openEvents(server.url, `?job=${id}`);
       images.gate('ev2-1').open();
@@ -192,7 +185,7 @@ describe('GET /api/events', () => {
       // Meanwhile the job goes on.
       images.gate('ev2-2').open();
       images.gate('ev2-3').open();
-      const final = await waitForJob(server.url, id, finished);
+      const final = await api.waitForJob(server.url, id, api.finished);
       server.dashboard.tick();
       const second = await openEvents(server.url, `?job=${id}`, { 'last-event-id': lastId });
       await second.until(() =>
@@ -234,11 +227,11 @@ describe('GET /api/events', () => {
       const lastId = stream.events[0]?.id ?? '';
       await stream.close();
       await expect.poll(() => server.dashboard.streamCount).toBe(0);
-      const id = await submitOk(
+      const id = await api.submitOk(
         server.url,
-        manifestOf((s, i) => images.url(`/png/idle/${s}/${i}.png`), 1, 2),
+        api.manifestOf((s, i) => images.url(`/png/idle/${s}/${i}.png`), 1, 2),
       );
-      await waitForJob(server.url, id, finished);
+      await api.waitForJob(server.url, id, api.finished);
       server.dashboard.tick();
       const again = await openEvents(server.url, '', { 'last-event-id': lastId });
       await again.until(() => again.events.length > 0);
@@ -316,7 +309,7 @@ describe('GET /api/events', () => {
   it('refuses a job id that is no id', async () => {
     const server = await serve();
     try {
-      const reply = await call(server.url, '/api/events?job=abc');
+      const reply = await api.call(server.url, '/api/events?job=abc');
       expect(reply.status).toBe(400);
     } finally {
       await server.close();
@@ -330,7 +323,7 @@ describe('GET /api/overview', () => {
     try {
       const ids: number[] = [];
       for (let n = 0; n < 7; n++) {
-        const manifest = manifestOf(
+        const manifest = api.manifestOf(
           (s, i) =>
             images.url(n % 3 === 0 ? `/missing/${n}/${s}/${i}.png` : `/png/${n}/${s}/${i}.png`),
           1,
@@ -342,16 +335,16 @@ describe('GET /api/overview', () => {
           image_url: manifest.visits[0]?.image_url ?? [],
           visit_time: 'x',
         };
-        ids.push(await submitOk(server.url, manifest));
+        ids.push(await api.submitOk(server.url, manifest));
       }
-      for (const id of ids) await waitForJob(server.url, id, finished);
+      for (const id of ids) await api.waitForJob(server.url, id, api.finished);
       type Page = {
         jobs: { job_id: string; status: string; stores_done: number }[];
         next_before: number | null;
         totals: Record<string, number>;
       };
       const get = async (query: string): Promise<Page> => {
-        const reply = await call(server.url, `/api/overview${query}`);
+        const reply = await api.call(server.url, `/api/overview${query}`);
         expect(reply.status).toBe(200);
         return reply.body as Page;
       };
@@ -381,8 +374,8 @@ describe('GET /api/overview', () => {
       }
       expect(seen).toEqual([...ids].reverse());
 
-      expect((await call(server.url, '/api/overview?status=nope')).status).toBe(400);
-      expect((await call(server.url, '/api/overview?limit=0')).status).toBe(400);
+      expect((await api.call(server.url, '/api/overview?status=nope')).status).toBe(400);
+      expect((await api.call(server.url, '/api/overview?limit=0')).status).toBe(400);
     } finally {
       await server.close();
     }
@@ -395,8 +388,8 @@ describe('the Workers seam (serve --queue)', () => {
     const withQueue = await serve({ dashboard: { workers: () => workers } });
     const without = await serve();
     try {
-      expect((await call(withQueue.url, '/api/overview')).body).toMatchObject({ workers });
-      expect((await call(without.url, '/api/overview')).body).not.toHaveProperty('workers');
+      expect((await api.call(withQueue.url, '/api/overview')).body).toMatchObject({ workers });
+      expect((await api.call(without.url, '/api/overview')).body).not.toHaveProperty('workers');
     } finally {
       await withQueue.close();
       await without.close();
@@ -428,7 +421,7 @@ describe('the page and its files', () => {
       expect((await fetch(`${server.url}/`, { method: 'POST' })).status).toBe(405);
       expect((await fetch(`${server.url}/assets/nope.js`)).status).toBe(404);
       // The job API is untouched.
-      expect((await call(server.url, '/healthz')).status).toBe(200);
+      expect((await api.call(server.url, '/healthz')).status).toBe(200);
     } finally {
       await server.close();
     }

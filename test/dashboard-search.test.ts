@@ -2,6 +2,8 @@
  * The job page's search over the stores and errors of a 100,000-store job,
  * in a real headless Chromium: run on the server, a page at a time (the
  * browser never filters the whole job).
+ *
+ * @module-tag e2e
  */
 import { describe, expect, it } from 'vitest';
 

@@ -3,6 +3,8 @@
  * chromium): live updates without reload, failures, hostile text, no request
  * beyond the server, one stream per tab with a lossless reconnect,
  * Paused/Live, search, filter and paging over 1,000 jobs, screenshots.
+ *
+ * @module-tag e2e
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,6 +1,8 @@
 /**
  * `npm run demo` is the README's first command: it must end with exit 0 on a
  * fresh clone, offline. It spawns the built CLI against its own fixture server.
+ *
+ * @module-tag e2e
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

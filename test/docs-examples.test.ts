@@ -44,7 +44,7 @@ describe('the README front part', () => {
   });
 });
 
-describe('docs/library.md', () => {
+describe('docs/library.md', { tags: ['e2e'] }, () => {
   it('runs the startServer example as written', async () => {
     const library = read('docs/library.md');
     const example = /```ts\n(import \{ startServer \} from 'imgjob\/serve';[\s\S]*?)```/.exec(

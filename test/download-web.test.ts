@@ -2,6 +2,8 @@
  * The simulated web of bench/sim-web.js, small: 40 hosts on 127.20.0.x
  * (transient 503s, rate limits with Retry-After, resets, trickling bodies,
  * a host of 404s), one job through the built command line.
+ *
+ * @module-tag e2e
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

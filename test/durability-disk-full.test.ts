@@ -7,6 +7,8 @@
  * Where no tmpfs can be mounted (not root), the CLI run is also tried with
  * short writes injected (IMGJOB_TEST_FS_LIMIT); under CI=true a failed mount
  * fails instead.
+ *
+ * @module-tag e2e
  */
 import {
   existsSync,

@@ -2,6 +2,8 @@
  * Temp files, symlinks and output paths (issue 13 §4), and how errors end a
  * run (issue 8 §3): what a user can fix is one line and exit 2, found before
  * any download; a bug is exit 70 with no stack unless asked for.
+ *
+ * @module-tag e2e
  */
 import {
   chmodSync,

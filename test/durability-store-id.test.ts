@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { parseManifest } from '../src/input/manifest.js';
 import { ManifestError } from '../src/utils/errors.js';
-import { runCli } from './helpers/cli.js';
+import { runMain } from './helpers/main.js';
 
 const URL_OK = 'http://127.0.0.1:9/a.png';
 const manifestOf = (...ids: string[]): string =>
@@ -62,7 +62,7 @@ describe('store_id', () => {
     folders.push(dir);
     const manifest = join(dir, 'm.json');
     writeFileSync(manifest, manifestOf('S\u00001'));
-    const result = await runCli(['run', manifest, '--gpu-delay', '0']);
+    const result = await runMain(['run', manifest, '--gpu-delay', '0']);
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
       `imgjob: ${manifest}: visits[0].store_id: must not contain control characters, got "S\\u00001"\n`,

@@ -1,4 +1,6 @@
-/** `npm run fixtures`: the fixture server on its own, for running the sample manifests by hand. */
+/** `npm run fixtures`: the fixture server on its own, for running the sample manifests by hand. *
+ * @module-tag e2e
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

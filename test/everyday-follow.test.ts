@@ -2,6 +2,8 @@
  * Know before you run, and follow along after: `validate`, `status --watch`,
  * the counts in `--json`, the summary after Ctrl-C, a table that fits 80
  * columns, and the progress line's figures.
+ *
+ * @module-tag e2e
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,4 +1,6 @@
-/** Hints for the usual mix-ups, and the small words: the built CLI as a user runs it. */
+/** Hints for the usual mix-ups, and the small words: the built CLI as a user runs it. *
+ * @module-tag e2e
+ */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 

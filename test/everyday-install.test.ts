@@ -3,6 +3,8 @@
  * empty prefix without the optional SQLite module, then `imgjob --version`,
  * a one-image job against a real server, `status`, and `serve` saying what
  * to install. Slow (npm installs from its registry or cache): one test.
+ *
+ * @module-tag e2e
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';

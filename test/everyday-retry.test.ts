@@ -3,6 +3,8 @@
  * skipped) is taken up again; done images are kept and never requested
  * twice; the job id stays. Counted at a real server with routes that fail
  * until they come back.
+ *
+ * @module-tag e2e
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -4,6 +4,8 @@
  * 40×24), a progress line that fits its terminal, what a resume and a
  * Ctrl-C leave on screen, and the small words (an empty job, a results file
  * given to `run`, `status --help`).
+ *
+ * @module-tag e2e
  */
 import { join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';

@@ -3,6 +3,8 @@
  * (what `script`, `docker run -t` or `ssh -tt` from a script give) must not
  * hang it, a terminal that shrinks to 0 columns mid-run must not either, a
  * hang-up saves and exits 129, and colours follow NO_COLOR / FORCE_COLOR.
+ *
+ * @module-tag e2e
  */
 import { join } from 'node:path';
 

@@ -3,6 +3,8 @@
  * a job runs, a reader of the bare file — plain JSON.parse, no journal, as
  * jq or a dashboard reads it — always gets whole JSON, and sees the done
  * count rise at least every 1.5 s (the file is refreshed about every second).
+ *
+ * @module-tag e2e
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

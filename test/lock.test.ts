@@ -2,6 +2,8 @@
  * One run per results file (issue 13 §3): `<results>.lock` is taken before
  * any download. Two runs started at the same instant on one file: exactly
  * one proceeds, the other is refused with exit 2 and asks for nothing.
+ *
+ * @module-tag e2e
  */
 import { spawnSync } from 'node:child_process';
 import {

@@ -2,6 +2,8 @@
  * A 200,000-image job read as a stream: the same job, with the same digest,
  * from each form, and a peak memory that the text a manifest carries does
  * not raise (a whole-document parse holds that text).
+ *
+ * @module-tag e2e
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -195,7 +195,7 @@ describe('read in chunks of any size', () => {
   });
 });
 
-describe('run, in each form', () => {
+describe('run, in each form', { tags: ['e2e'] }, () => {
   it('gives the same results, and a results file of one form resumes from another', async () => {
     const server = await startFaultServer();
     try {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { InputError, ManifestError } from '../src/utils/errors.js';
 import { canonicalManifest, parseManifest, readManifest } from '../src/input/manifest.js';
-import { runCli } from './helpers/cli.js';
+import { runMain } from './helpers/main.js';
 
 const url = (n: number): string => `https://cdn.example.com/${n}.jpg`;
 const visit = (store_id: unknown, image_url: unknown, extra: object = {}): object => ({
@@ -358,7 +358,7 @@ describe('imgjob run: a manifest that is not UTF-8 or repeats a key', () => {
     const twice =
       '{"count": 1, "visits": [{"store_id": "A", "store_id": "B", "image_url": ["https://h/1.png"]}]}';
     await writeFile(path, twice);
-    const run = await runCli(['run', path, '--gpu-delay', '0']);
+    const run = await runMain(['run', path, '--gpu-delay', '0']);
     expect(run).toMatchObject({
       code: 2,
       stderr: `imgjob: ${path}: visits[0]: duplicate key "store_id"\n`,
@@ -367,7 +367,7 @@ describe('imgjob run: a manifest that is not UTF-8 or repeats a key', () => {
       Buffer.from('{"count": 0, "visits": [], "n": "'),
       Buffer.from([0xe9, 0x22, 0x7d]),
     ]);
-    const piped = await runCli(['run', '-', '-o', join(folder, 'out.json')], { stdin });
+    const piped = await runMain(['run', '-', '-o', join(folder, 'out.json')], { stdin });
     expect(piped).toMatchObject({
       code: 2,
       stderr: 'imgjob: stdin: not valid UTF-8: byte 0xe9 at byte offset 33\n',

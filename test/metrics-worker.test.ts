@@ -5,6 +5,8 @@
  * metrics`; counters only rise; the worker's image counters equal the
  * results file (it was the only worker); the queue gauges see it. Its events
  * are JSON lines on stderr (--log-format json).
+ *
+ * @module-tag e2e
  */
 import { describe, expect, it, vi } from 'vitest';
 

@@ -4,6 +4,8 @@
  * after: every scrape passes `promtool check metrics`, counters only rise,
  * and the image counters equal the results the job recorded. `run` also
  * writes its events as JSON lines (--log-format json): jobs, stores, retries.
+ *
+ * @module-tag e2e
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

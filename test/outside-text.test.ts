@@ -4,6 +4,8 @@
  * would start a formula gets a `'` (§8). The results file keeps the text as
  * it came. End to end: an image server sends an escape sequence as its
  * reason phrase, and `run`, `status` and the CSV show it escaped.
+ *
+ * @module-tag e2e
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

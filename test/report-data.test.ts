@@ -3,6 +3,8 @@
  * reader other than the writer), one row per image with the row count,
  * perimeter sum and failures of the results file, and the same columns and
  * values in both forms.
+ *
+ * @module-tag e2e
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -2,6 +2,8 @@
  * The HTML report in a real headless Chromium: opened from file:// with
  * every request refused, it shows the numbers of the results file, renders
  * hostile text as text, and asks nothing of the network.
+ *
+ * @module-tag e2e
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

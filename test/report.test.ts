@@ -3,6 +3,8 @@
  * the JUnit file passes a JUnit schema (xmllint), the CSV round-trips
  * through csv-parse, exit codes follow `status`, and a live or killed run's
  * file is reported as it stands.
+ *
+ * @module-tag e2e
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

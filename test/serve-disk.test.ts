@@ -2,6 +2,8 @@
  * `serve` and its database under faults (issue 13 §5): a full disk (a real
  * small tmpfs), a read-only database, a SQLite file of another program, a
  * damaged file.
+ *
+ * @module-tag e2e
  */
 import { execFileSync } from 'node:child_process';
 import {

@@ -2,6 +2,8 @@
  * No job may keep the event loop from other clients (issue 13 §2): a job of
  * 100k stores whose URLs the address guard refuses at once used to run
  * entirely in microtasks and leave /healthz unanswered for half a minute.
+ *
+ * @module-tag e2e
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,6 +1,8 @@
 /**
  * `imgjob serve` as a user runs it: the built CLI in a child process, killed
  * and started again on the same database.
+ *
+ * @module-tag e2e
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,14 +12,7 @@ import Sqlite from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { spawnCli, spawnServe, stopAll, type Served } from './helpers/cli.js';
-import {
-  call,
-  finished,
-  manifestOf,
-  results,
-  submitOk,
-  waitForJob,
-} from './helpers/serve-client.js';
+import * as api from './helpers/serve-client.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-restart-'));
@@ -56,17 +51,17 @@ describe.each(['SIGKILL', 'SIGTERM'] as const)(
       const db = join(folder, `${signal}.db`);
       const first = await serve(db);
       expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      const small = await submitOk(
+      const small = await api.submitOk(
         first.url,
-        manifestOf((s, i) => images.url(`/png/${signal}/small/${s}/${i}.png`), 1, 1),
+        api.manifestOf((s, i) => images.url(`/png/${signal}/small/${s}/${i}.png`), 1, 1),
       );
-      const smallDocument = await waitForJob(first.url, small, finished);
+      const smallDocument = await api.waitForJob(first.url, small, api.finished);
       const prefix = `/png/${signal}/big/`;
-      const id = await submitOk(
+      const id = await api.submitOk(
         first.url,
-        manifestOf((s, i) => images.url(`${prefix}${s}/${i}.png`), 4, 12),
+        api.manifestOf((s, i) => images.url(`${prefix}${s}/${i}.png`), 4, 12),
       );
-      await waitForJob(first.url, id, (document) => document.counts.done >= 12);
+      await api.waitForJob(first.url, id, (document) => document.counts.done >= 12);
 
       const stopped = await first.run.kill(signal);
       if (signal === 'SIGTERM') {
@@ -91,7 +86,7 @@ describe.each(['SIGKILL', 'SIGTERM'] as const)(
 
       const second = await serve(db);
       expect(second.run.stderr).toContain('resumed 1 job');
-      const document = await waitForJob(second.url, id, finished);
+      const document = await api.waitForJob(second.url, id, api.finished);
       expect(document.status).toBe('completed');
       expect(document.counts).toEqual({
         stores: 4,
@@ -111,12 +106,12 @@ describe.each(['SIGKILL', 'SIGTERM'] as const)(
       expect([...fetchedAfter].sort()).toEqual([...pending].sort());
 
       // The job that had finished before the stop answers as it did.
-      expect((await call(second.url, `/api/status?jobid=${small}`)).body).toStrictEqual({
+      expect((await api.call(second.url, `/api/status?jobid=${small}`)).body).toStrictEqual({
         status: 'completed',
         job_id: String(small),
         counts: smallDocument.counts,
       });
-      expect(await results(second.url, small)).toEqual(smallDocument);
+      expect(await api.results(second.url, small)).toEqual(smallDocument);
 
       const end = await second.run.kill('SIGTERM');
       expect(end.code).toBe(0);
@@ -148,16 +143,19 @@ describe('imgjob serve at the door', () => {
     // answered in between: the job shows in the list before its submit is
     // answered. Kill the server then.
     await expect
-      .poll(async () => ((await call(first.url, '/api/jobs')).body as { jobs: unknown[] }).jobs, {
-        timeout: 30_000,
-        interval: 5,
-      })
+      .poll(
+        async () => ((await api.call(first.url, '/api/jobs')).body as { jobs: unknown[] }).jobs,
+        {
+          timeout: 30_000,
+          interval: 5,
+        },
+      )
       .toHaveLength(1);
     expect(answered).toBe(false);
     await first.run.kill('SIGKILL');
     await submitting;
     const second = await serve(db);
-    const jobs = await call(second.url, '/api/jobs');
+    const jobs = await api.call(second.url, '/api/jobs');
     expect(jobs.body).toEqual({ jobs: [] });
     await second.run.kill('SIGTERM');
     const ended = await second.run.exited;

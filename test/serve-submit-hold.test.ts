@@ -4,6 +4,8 @@
  * Asserted two ways: a /healthz probe from another process, and the
  * server's own longest event-loop hold (monitorEventLoopDelay) while the
  * submit is taken in.
+ *
+ * @module-tag e2e
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -4,6 +4,8 @@
  * runs built JavaScript): the same results as on one thread, the per-host
  * limit over all threads, aborts that reach a thread, a crashed thread that
  * fails its image instead of hanging the job, and signals with threads busy.
+ *
+ * @module-tag e2e
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -20,7 +20,7 @@ export type MainResult = Omit<CliResult, 'signal'>;
 
 export type MainOptions = {
   /** The whole standard input (closed after). @default nothing */
-  readonly stdin?: string;
+  readonly stdin?: string | Uint8Array;
   /** A stdout of the test's own (a closed pipe, a broken stream) instead of the captured one. */
   readonly stdout?: Writable;
 };

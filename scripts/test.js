@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// `npm test`: every check and every test, arranged for a 2-core machine.
+// The build and the type check go first, side by side (each keeps about one
+// core busy). Then the tests run, and eslint and prettier run beside them:
+// most test files wait on a spawned imgjob, Redis or a browser, and the two
+// linters use the cores the tests leave idle. The checks' output is held
+// and printed after the tests', so it does not cut through vitest's.
+// Nothing is skipped or cached: a fresh clone checks exactly what a warm
+// one does. Exit: 0 when all passed, else 1.
+import { spawn } from 'node:child_process';
+
+/** @typedef {'build' | 'typecheck' | 'eslint' | 'prettier' | 'vitest'} Step */
+/** @typedef {{ name: Step, code: number, output: string, ms: number }} StepResult */
+
+/** @type {Record<Step, [string, string[]]>} */
+const steps = {
+  build: ['npm', ['run', 'build']],
+  typecheck: ['npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']],
+  eslint: ['npx', ['eslint', '.']],
+  prettier: ['npx', ['prettier', '--check', '.']],
+  vitest: ['npx', ['vitest', 'run', ...process.argv.slice(2)]],
+};
+
+const [build, typecheck] = await Promise.all([run('build'), run('typecheck')]);
+const results = [build, typecheck];
+if (build.code === 0) {
+  results.push(...(await Promise.all([run('vitest', true), run('eslint'), run('prettier')])));
+}
+for (const result of results) {
+  if (result.output !== '') process.stdout.write(`\n── ${result.name}\n${result.output}`);
+}
+const failed = results.filter((result) => result.code !== 0).map((result) => result.name);
+const seconds = (/** @type {StepResult} */ result) =>
+  `${result.name} ${(result.ms / 1000).toFixed(1)} s`;
+process.stdout.write(`\n${results.map(seconds).join(', ')}\n`);
+if (build.code !== 0) process.stdout.write('the build failed: the tests did not run\n');
+if (failed.length > 0) process.stdout.write(`failed: ${failed.join(', ')}\n`);
+process.exitCode = failed.length > 0 ? 1 : 0;
+
+/**
+ * Runs one step; its output is passed through when `live`, else kept for later.
+ * @param {Step} name
+ * @returns {Promise<StepResult>}
+ */
+function run(name, live = false) {
+  const [command, args] = steps[name];
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: live ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk) => (output += chunk));
+    child.stderr?.setEncoding('utf8').on('data', (chunk) => (output += chunk));
+    child.on('error', (error) => {
+      output += `${error.message}\n`;
+    });
+    child.on('close', (code) => {
+      resolve({ name, code: code ?? 1, output, ms: performance.now() - started });
+    });
+  });
+}
