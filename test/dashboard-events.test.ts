@@ -258,9 +258,9 @@ describe('GET /api/events', () => {
     // The jobs-list timer never fires in this test: job events come by subscription only.
     const server = await serve({ dashboard: { intervalMs: 3_600_000, coalesceMs: 10 } });
     try {
-      const id = await submitOk(
+      const id = await api.submitOk(
         server.url,
-        manifestOf((s, i) => images.url(`/gate/sub1/png/${s}/${i}.png`), 2, 3),
+        api.manifestOf((s, i) => images.url(`/gate/sub1/png/${s}/${i}.png`), 2, 3),
       );
       const stream = await openEvents(server.url, `?job=${id}`);
       await stream.until(() => stream.events.length > 0);
@@ -284,14 +284,14 @@ describe('GET /api/events', () => {
   it("gathers a job's changes into one event per window, not one per image", async () => {
     const server = await serve({ dashboard: { intervalMs: 3_600_000, coalesceMs: 3_600_000 } });
     try {
-      const id = await submitOk(
+      const id = await api.submitOk(
         server.url,
-        manifestOf((s, i) => images.url(`/gate/sub2/png/${s}/${i}.png`), 4, 25),
+        api.manifestOf((s, i) => images.url(`/gate/sub2/png/${s}/${i}.png`), 4, 25),
       );
       const stream = await openEvents(server.url, `?job=${id}`);
       await stream.until(() => stream.events.length > 0);
       images.gate('sub2').open();
-      await waitForJob(server.url, id, finished);
+      await api.waitForJob(server.url, id, api.finished);
       // The window is still open: nothing was sent yet.
       expect(stream.events.map((event) => event.event)).toEqual(['hello']);
       server.dashboard.tick();
