@@ -152,9 +152,9 @@ describe('POST /api/submit/', () => {
     const big = await serve({ options: { ...defaults(), concurrency: 2 } });
     try {
       const manifest = manifestOf((s, i) => images.url(`/gate/big/png/${s}/${i}.png`), 1000, 100);
-      const started = performance.now();
+      // Every image is held at the server: a submit that waited for any
+      // processing would never answer, so the answer itself is the proof.
       const id = await submitOk(big.url, manifest);
-      const elapsed = performance.now() - started;
       const status = await call(big.url, `/api/status?jobid=${id}`);
       expect(status.body).toMatchObject({ status: 'ongoing', job_id: String(id) });
       const listed = await call(big.url, '/api/jobs');
@@ -166,8 +166,6 @@ describe('POST /api/submit/', () => {
         skipped: 0,
         pending: 100_000,
       });
-      // Generous for slow machines; typically well under a second.
-      expect(elapsed).toBeLessThan(5000);
     } finally {
       await big.close();
     }
