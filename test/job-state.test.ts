@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { JobState, type JournalEntry } from '../src/results/job-state.js';
 import { loadResults } from '../src/results/reader.js';
+import { summaryOf } from '../src/results/results-stream.js';
 import { ResultsWriter } from '../src/results/writer.js';
 import { doneImage, jobInputOfGrid, resultOptions } from './helpers/job-input.js';
 import { journalWritten } from './helpers/journal.js';
@@ -70,5 +71,38 @@ describe('JobState.subscribe', () => {
     expect(live.counts).toMatchObject({ done: 1, pending: 1 });
     stop();
     await writer.close(false);
+  });
+});
+
+describe('JobState.summary', () => {
+  it('counts each store as the whole document does, without holding its images', () => {
+    const state = JobState.create(jobInputOfGrid(3, 3), 'job-m', OPTIONS, new Date(0));
+    state.setStoreStatus(0, 'ongoing');
+    state.recordImage(0, 0, doneImage('http://h/0/0'));
+    state.recordImage(0, 1, doneImage('http://h/0/1'));
+    state.setStoreStatus(1, 'ongoing');
+    state.recordImage(1, 0, doneImage('http://h/1/0'));
+    state.recordImage(1, 1, {
+      url: 'http://h/1/1',
+      status: 'failed',
+      error: 'HTTP 404',
+      code: 'HTTP_404',
+      attempts: 1,
+    });
+    state.skipStore(1);
+    state.setStoreStatus(1, 'failed', 'image 1: HTTP 404');
+
+    const { updated_at: _summaryTime, ...summary } = state.summary({ interrupted: true });
+    const { updated_at: _documentTime, ...whole } = summaryOf(
+      state.toDocument({ interrupted: true }),
+    );
+    expect(summary).toEqual(whole);
+    expect(summary.stores.map(({ done, images }) => `${done}/${images}`)).toEqual([
+      '2/3',
+      '1/3',
+      '0/3',
+    ]);
+    expect(summary.status).toBe('ongoing');
+    expect(summary.interrupted).toBe(true);
   });
 });

@@ -1,5 +1,6 @@
 import { FINISHED_STORE_STATUSES, storeErrors } from '../shared/job-rules.js';
 import { ImageTable } from './image-table.js';
+import type { JobSummary, StoreSummary } from './results-stream.js';
 import { JobSnapshot, type SnapshotExtra, type StoreHead } from './snapshot.js';
 import type { Counts, ImageResult, JobInput, JobStatus, ResultOptions } from '../types.js';
 import type { ResultsDocument, StoreStatus, StoreTask } from '../types.js';
@@ -348,17 +349,8 @@ export class JobState {
    * it as it is while it is written (see JobSnapshot).
    */
   snapshot(extra: SnapshotExtra = {}): JobSnapshot {
-    const status = this.status;
     return new JobSnapshot(
-      {
-        ...this.#header,
-        ...extra,
-        status,
-        ...(status === 'failed' ? { error: storeErrors(this.#stores) } : {}),
-        updated_at: new Date().toISOString(),
-        counts: this.counts,
-        ...(this.#timeline.length > 0 ? { timeline: this.#timeline.map((run) => [...run]) } : {}),
-      },
+      this.#head(extra),
       this.#stores.map((store) => ({ ...store })),
       this.#first,
       this.#images.copy(),
@@ -366,9 +358,41 @@ export class JobState {
     );
   }
 
-  /** The whole document as it stands, as objects: for readers of whole results (a server's API, a run's summary). */
+  /** The whole document as it stands, as objects: for readers of whole results (a server's API, a library's report). */
   toDocument(extra: SnapshotExtra = {}): ResultsDocument {
     return this.snapshot(extra).toDocument();
+  }
+
+  /**
+   * The job as `status` shows it: the header, and each store's images
+   * counted rather than held, so a run's closing table of a million images
+   * costs a few bytes a store instead of an object an image.
+   */
+  summary(extra: SnapshotExtra = {}): JobSummary {
+    return {
+      ...this.#head(extra),
+      stores: this.#stores.map((store, index): StoreSummary => {
+        const first = this.#first[index] as number;
+        let done = 0;
+        for (let image = first; image < first + store.images; image++)
+          if (this.#images.status(image) === 'done') done++;
+        const { store_id, status, error, images } = store;
+        return { store_id, status, ...(error === undefined ? {} : { error }), images, done };
+      }),
+    };
+  }
+
+  #head(extra: SnapshotExtra): Omit<ResultsDocument, 'stores'> {
+    const status = this.status;
+    return {
+      ...this.#header,
+      ...extra,
+      status,
+      ...(status === 'failed' ? { error: storeErrors(this.#stores) } : {}),
+      updated_at: new Date().toISOString(),
+      counts: this.counts,
+      ...(this.#timeline.length > 0 ? { timeline: this.#timeline.map((run) => [...run]) } : {}),
+    };
   }
 
   /**

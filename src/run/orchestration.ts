@@ -12,7 +12,7 @@ import { log } from '../log/process-log.js';
 import type { QueueRunner } from '../queue/coordinator.js';
 import type { JobState } from '../results/job-state.js';
 import { ResultsWriter } from '../results/writer.js';
-import type { NetworkSummary } from '../types.js';
+import type { NetworkSummary, ResultsDocument } from '../types.js';
 import { InputError, QueueUnavailableError } from '../utils/errors.js';
 import type { Admitted } from './admission.js';
 import type { JobReport, ResolvedRequest } from './request.js';
@@ -112,10 +112,17 @@ export async function runAdmitted(
           { status, counts, ms: performance.now() - started, interrupted },
           { results_path: job.resultsPath },
         );
+        const extra = interrupted ? { interrupted } : {};
+        let document: ResultsDocument | undefined;
         return {
           source: job.input.source,
           resultsPath: job.resultsPath,
-          document: job.state.toDocument(interrupted ? { interrupted } : {}),
+          get document(): ResultsDocument {
+            document ??= job.state.toDocument(extra);
+            return document;
+          },
+          summary: job.state.summary(extra),
+          bytesDone: job.state.bytesDone,
           interrupted,
           saves: writer.stats,
         };

@@ -2,6 +2,7 @@ import type { NetworkView } from '../download/downloader.js';
 import type { InputFormat } from '../input/manifest.js';
 import type { Tallies } from '../metrics/tallies.js';
 import type { JobState } from '../results/job-state.js';
+import type { JobSummary } from '../results/results-stream.js';
 import type { SaveStats } from '../results/writer.js';
 import type { JobInput, ResolvedRunOptions, ResultsDocument, RunOptions } from '../types.js';
 import type { Sleep } from '../utils/sleep.js';
@@ -67,7 +68,15 @@ export type RunningJob = {
 export type JobReport = {
   readonly source: string;
   readonly resultsPath: string;
+  /**
+   * The job's whole results as objects, built when first read: a job of a
+   * million images is ~140 MB of them, which the command line never needs.
+   */
   readonly document: ResultsDocument;
+  /** The job with each store's images counted, not held: what the command line prints. */
+  readonly summary: JobSummary;
+  /** Bytes downloaded for the job's done images, over all its runs. */
+  readonly bytesDone: number;
   /** The run was stopped by its signal before this job finished. */
   readonly interrupted: boolean;
   /** Snapshot saves and the time they took. */

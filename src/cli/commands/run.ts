@@ -211,9 +211,9 @@ async function runCommand(
     const elapsedMs = performance.now() - started;
     const work = thisRun(report, baselines.get(report.resultsPath), elapsedMs);
     if (flags.json) {
-      io.stdout.write(jobJsonLine(report.document, report.resultsPath));
+      io.stdout.write(jobJsonLine(report.summary, report.resultsPath));
       // With JSON lines, job_finished has said it.
-      if (!json) io.stderr.write(`${renderSummary(report.document, paint)}\n`);
+      if (!json) io.stderr.write(`${renderSummary(report.summary, paint)}\n`);
     } else {
       writeJobReport(io.stdout, report, paintFor(io.stdout), work);
     }
@@ -232,7 +232,7 @@ async function runCommand(
     return STOP_SIGNALS[signal];
   }
   const failedStores = reports.reduce(
-    (sum, report) => sum + report.document.stores.filter((s) => s.status === 'failed').length,
+    (sum, report) => sum + report.summary.stores.filter((s) => s.status === 'failed').length,
     0,
   );
   if (failedStores > 0) {
@@ -244,7 +244,7 @@ async function runCommand(
       'notice',
     );
   }
-  return worstExit(reports.map((report) => report.document.status));
+  return worstExit(reports.map((report) => report.summary.status));
 }
 
 /** What `run --metrics-port` shows beside the tallies: its jobs' stores and states, the queue. */
@@ -292,7 +292,7 @@ function writeJobReport(
   paint: Paint,
   work: string,
 ): void {
-  const { document } = report;
+  const document = report.summary;
   const table = renderStoreTable(document, { paint, width: outputWidth(stream) });
   if (table) stream.write(`${table}\n`);
   const errors = renderErrors(document, paint);
@@ -316,9 +316,9 @@ function workOf(job: RunningJob): Baseline {
 
 /** `run took 3.2s: 14 images at 4.4 images/s, 1.2 MB at 0.4 MB/s` */
 function thisRun(report: JobReport, before: Baseline | undefined, elapsedMs: number): string {
-  const { counts } = report.document;
+  const { counts } = report.summary;
   const images = counts.done + counts.failed - (before?.worked ?? 0);
-  const bytes = sumBytes(report) - (before?.bytes ?? 0);
+  const bytes = report.bytesDone - (before?.bytes ?? 0);
   const seconds = elapsedMs / 1000;
   const rate = (value: number): number => (seconds > 0 ? value / seconds : 0);
   // A resumed job that had nothing left: no rate to speak of.
@@ -327,13 +327,6 @@ function thisRun(report: JobReport, before: Baseline | undefined, elapsedMs: num
     `run took ${formatDuration(seconds)}: ${plural(images, 'image')} at ${rate(images).toFixed(1)} images/s, ` +
     `${formatBytes(bytes)} at ${formatBytes(rate(bytes))}/s`
   );
-}
-
-function sumBytes(report: JobReport): number {
-  let bytes = 0;
-  for (const store of report.document.stores)
-    for (const image of store.images) if (image.status === 'done') bytes += image.bytes;
-  return bytes;
 }
 
 /**
