@@ -53,7 +53,13 @@ async function sh(
 describe('npm pack → install into an empty prefix', () => {
   it('installs without better-sqlite3, runs a job, and serve says what to install', async () => {
     const work = mkdtempSync(join(tmpdir(), 'imgjob-install-'));
-    const packed = await sh('npm', ['pack', '--pack-destination', work, '--silent'], REPO);
+    // The dist/ that npm test has built: packing must not run `prepare`, which
+    // would rebuild dist/ under the feet of the files running beside this one.
+    const packed = await sh(
+      'npm',
+      ['pack', '--ignore-scripts', '--pack-destination', work, '--silent'],
+      REPO,
+    );
     expect(packed.code, packed.stderr).toBe(0);
     const tarball = readdirSync(work).find((name) => name.endsWith('.tgz'));
     expect(tarball).toBe(`imgjob-${pkg.version}.tgz`);
@@ -68,6 +74,7 @@ describe('npm pack → install into an empty prefix', () => {
         '--omit=optional',
         '--no-audit',
         '--no-fund',
+        '--prefer-offline',
         join(work, tarball ?? ''),
       ],
       work,
