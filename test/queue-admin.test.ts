@@ -3,6 +3,8 @@
  * --queue-retention (then they expire), its resume hints keep --queue (the
  * password hidden), `imgjob queue status` lists it and `imgjob queue clean`
  * removes it. Real redis-server, the BUILT CLI.
+ *
+ * @module-tag e2e
  */
 import { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';

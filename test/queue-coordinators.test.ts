@@ -3,6 +3,8 @@
  * Redis are not counted as its workers (it says it waits for one), and URLs
  * a worker cannot work with are refused at start. Real redis-server, the
  * BUILT CLI.
+ *
+ * @module-tag e2e
  */
 
 import { describe, expect, it, vi } from 'vitest';

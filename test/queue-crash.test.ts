@@ -5,6 +5,8 @@
  * that restarts it: the cases run at once), images behind gates; the
  * verdict comes from the results file, the workers' output and what the
  * image server saw.
+ *
+ * @module-tag e2e
  */
 
 import { describe, expect, it, vi } from 'vitest';

@@ -2,6 +2,8 @@
  * The queue coordinator takes a manifest in any form: the job of a CSV
  * manifest, run on an `imgjob worker` through a real redis-server, ends with
  * the results of the same job run locally from the Retail Pulse JSON.
+ *
+ * @module-tag e2e
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

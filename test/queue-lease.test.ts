@@ -3,6 +3,8 @@
  * job (a copy of its results file, `--resume`) is refused while the first
  * holds the job's lease, and a coordinator whose lease another took stops
  * recording. Real redis-server, the BUILT CLI.
+ *
+ * @module-tag e2e
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';

@@ -4,6 +4,8 @@
  * the key of a job's lock (the fence of every report) and what a worker
  * says when a lock is gone. In-process: a BullMQ Worker of imgjob's queue
  * runs a job and holds it until the test lets it go.
+ *
+ * @module-tag e2e
  */
 import { once } from 'node:events';
 

@@ -4,6 +4,8 @@
  * what Redis lost, hands those stores out again from its own record, and
  * the job ends as on one machine (never an exit 70). Real redis-server (one
  * per case: the cases run at once), the BUILT CLI.
+ *
+ * @module-tag e2e
  */
 import { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';

@@ -2,6 +2,8 @@
  * `serve --queue`: the API hands the stores of a submitted job to `imgjob
  * worker` processes, and a job survives the server being killed and started
  * again on the same database. Real redis-server, the BUILT CLI.
+ *
+ * @module-tag e2e
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -5,6 +5,8 @@
  * takeover runs with a short lock (IMGJOB_QUEUE_LOCK_MS and
  * IMGJOB_QUEUE_STALLED_MS, the operator's settings); that a worker left to
  * its defaults sets a 25 s lock and a 5 s check is read in Redis.
+ *
+ * @module-tag e2e
  */
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';

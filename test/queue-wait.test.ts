@@ -4,6 +4,8 @@
  * wait for Redis to come back, and `--resume` then ends the job as on one
  * machine. Real redis-server (shut down, then started again empty), the
  * BUILT CLI.
+ *
+ * @module-tag e2e
  */
 import { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';

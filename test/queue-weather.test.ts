@@ -5,6 +5,8 @@
  * ends as the same job run on one machine. Real redis-server (one per case:
  * the faults are the whole server's, and the cases run at once), the BUILT
  * CLI.
+ *
+ * @module-tag e2e
  */
 import { setTimeout as hold } from 'node:timers/promises';
 

@@ -4,6 +4,8 @@
  * panel): each case looks at both, the API and the page in one Chromium.
  * Real redis-server (a database per case: the cases run at once), the BUILT
  * CLI; the worker is held mid-store by a gate of the image server.
+ *
+ * @module-tag e2e
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';

@@ -5,6 +5,8 @@
  * main(), in this process). Every wait is on an output line, a gate reached
  * or the results file — never on time. The cases run at once, each on a
  * Redis database of its own.
+ *
+ * @module-tag e2e
  */
 import { existsSync } from 'node:fs';
 
