@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { packageRoot } from '../utils/package-root.js';
 import { InputError } from '../utils/errors.js';
 import type { ResultsDocument } from '../types.js';
-import { time } from '../web/format.js';
+import { time } from '../shared/format.js';
 
 /** The package's dist/web/, wherever this module was built into. */
 const WEB_DIR = pathToFileURL(`${join(packageRoot(), 'dist', 'web')}/`);

@@ -4,7 +4,7 @@
  * and on keyboard focus. Arrow keys move along a strip (one tab stop each).
  */
 import { append, el, replaceChildren } from './dom.js';
-import * as format from './format.js';
+import * as format from '../shared/format.js';
 import { inFlightIndex, type ImageResult, type StoreResult } from './model.js';
 
 export function strip(store: StoreResult, s: number): HTMLElement {

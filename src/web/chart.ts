@@ -3,7 +3,7 @@
  * samples, drawn as an area. Sizes come from the viewBox; colours from CSS.
  */
 import { el, svg } from './dom.js';
-import * as format from './format.js';
+import * as format from '../shared/format.js';
 import type { ProgressSample } from '../types.js';
 
 const W = 900;

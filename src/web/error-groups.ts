@@ -4,7 +4,7 @@
  * reader of a big failed job asks first: one cause, or many?
  */
 import { el, replaceChildren, scrollTable } from './dom.js';
-import * as format from './format.js';
+import * as format from '../shared/format.js';
 import type { ResultsDocument } from './model.js';
 
 export type ErrorGroup = {

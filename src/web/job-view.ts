@@ -13,7 +13,7 @@ import { el, replaceChildren, scrollTable } from './dom.js';
 import { errorGroups, renderErrorGroups } from './error-groups.js';
 import { JobActions } from './job-actions.js';
 import { localStoreSource, storeSearch, type StoreSource } from './store-search.js';
-import * as format from './format.js';
+import * as format from '../shared/format.js';
 import { badge, progress } from './jobs-view.js';
 import type { LiveView } from './live.js';
 import {

@@ -6,7 +6,7 @@
  */
 import * as api from './api.js';
 import { el, replaceChildren, svg } from './dom.js';
-import * as format from './format.js';
+import * as format from '../shared/format.js';
 import type { LiveView } from './live.js';
 import { paceOf, type JobRow, type Overview, type WorkerInfo } from './model.js';
 import { navigate } from './router.js';

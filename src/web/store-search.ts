@@ -5,7 +5,7 @@
  */
 import type { StorePage, StoreRow } from '../shared/api-shapes.js';
 import { el, replaceChildren, scrollTable } from './dom.js';
-import * as format from './format.js';
+import * as format from '../shared/format.js';
 import { badge } from './jobs-view.js';
 import type { ResultsDocument } from './model.js';
 

@@ -1,4 +1,4 @@
-/** Numbers, times and rates as the page shows them. */
+/** Numbers, times and rates as the dashboard page and the HTML report show them. */
 
 const integer = new Intl.NumberFormat('en', { maximumFractionDigits: 0 });
 const decimal = new Intl.NumberFormat('en', { maximumFractionDigits: 1 });
@@ -48,5 +48,5 @@ export function jobLabel(id: string): string {
   return /^\d+$/.test(id) ? `#${id}` : id;
 }
 
-/** The one byte formatter of the server and the page: decimal units. */
-export { formatBytes as bytes } from '../shared/bytes.js';
+/** The one byte formatter of the server, the page and the report: decimal units. */
+export { formatBytes as bytes } from './bytes.js';
