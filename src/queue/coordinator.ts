@@ -14,6 +14,7 @@ import { parseRedisUrl, type RedisTarget } from './redis-url.js';
 import { Slots } from './slots.js';
 import { describeCondition, RedisWeather } from './weather.js';
 import { readWorkers } from './worker-watch.js';
+import { plural } from '../utils/plural.js';
 
 /** Default `--queue-wait`: how long an unusable Redis is waited for. */
 export const DEFAULT_QUEUE_WAIT_MS = 10 * 60_000;
@@ -219,7 +220,7 @@ export function openQueueRunner(target: RedisTarget, options: QueueRunnerOptions
 function describeWorkers(count: number, target: RedisTarget): string {
   const where = `on ${target.safe} (prefix ${PREFIX})`;
   if (count === 0) return `no imgjob worker ${where}: start one with imgjob worker --queue <url>`;
-  return `${count} imgjob worker${count === 1 ? '' : 's'} ${where}`;
+  return `${plural(count, 'imgjob worker')} ${where}`;
 }
 
 /** `45 s`, `10 min`. */

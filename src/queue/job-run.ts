@@ -23,6 +23,7 @@ import {
 } from './protocol.js';
 import type { Slots } from './slots.js';
 import { abortable, retrying, Stopped, type RedisWeather } from './weather.js';
+import { plural } from '../utils/plural.js';
 
 /** How often the stores in flight are checked against the queue (lost by Redis, failed). */
 const RECONCILE_MS = 2_000;
@@ -416,7 +417,7 @@ export class JobRun {
     }
     if (lost.length === 0) return;
     this.#options.onNotice?.(
-      `Redis lost the hand-outs of ${lost.length} store${lost.length === 1 ? '' : 's'}; handing them out again`,
+      `Redis lost the hand-outs of ${plural(lost.length, 'store')}; handing them out again`,
     );
     for (const task of lost) await this.#enqueue(task);
   }

@@ -8,14 +8,13 @@
 import { ByteText } from './byte-text.js';
 import type { ImageTable } from './image-table.js';
 import type { ResultsDocument, StoreResult, StoreStatus } from '../types.js';
+import { FINISHED_STORE_STATUSES } from '../shared/job-rules.js';
 
 /** Jobs up to this many images are written indented, for people to read. */
 const INDENTED_MAX_IMAGES = 5000;
 
 /** About the size of each piece of a big job's text. */
 const PIECE_BYTES = 1 << 20;
-
-const ENDED: ReadonlySet<StoreStatus> = new Set(['completed', 'failed', 'skipped']);
 
 /**
  * The text of stores that have ended, kept from one snapshot to the next up
@@ -134,7 +133,7 @@ export class JobSnapshot {
             start = undefined;
           }
         }
-        if (start !== undefined && ENDED.has(store.status))
+        if (start !== undefined && FINISHED_STORE_STATUSES.has(store.status))
           cache?.offer(index, version, text.bytes.subarray(start));
       }
       if (text.length >= PIECE_BYTES) {

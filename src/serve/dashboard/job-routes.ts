@@ -16,6 +16,7 @@ import type { ApiRequest, ApiResponse } from '../api.js';
 import type { JobView } from '../job-view.js';
 import { actionRefusal, type PageTokens } from './actions.js';
 import { StoreQuery } from './store-query.js';
+import { plural } from '../../utils/plural.js';
 
 /** What the page's buttons ask of the jobs. */
 export type JobActions = {
@@ -85,7 +86,7 @@ export function createJobRoutes(
     const message =
       stores === 0
         ? `job ${id} has no failed store to retry`
-        : `job ${id}: ${stores} failed store${stores === 1 ? '' : 's'} taken up again`;
+        : `job ${id}: ${plural(stores, 'failed store')} taken up again`;
     return { status: 200, body: result(view, message) };
   }
 
