@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { PreparedJob } from '../engine/controller.js';
 import type { JobOutcome } from '../engine/job.js';
 import type { StoreTask } from '../types.js';
-import { InputError } from '../utils/errors.js';
+import { AbortedError, InputError } from '../utils/errors.js';
 import { applyEntry, storeMasterFailure } from './apply.js';
 import type { QueueRunnerOptions } from './coordinator.js';
 import { describeHolder, JobLease, type LeaseHolder } from './lease.js';
@@ -22,7 +22,7 @@ import {
   type StoreJobData,
 } from './protocol.js';
 import type { Slots } from './slots.js';
-import { abortable, retrying, Stopped, type RedisWeather } from './weather.js';
+import { abortable, retrying, type RedisWeather } from './weather.js';
 import { plural } from '../utils/plural.js';
 
 /** How often the stores in flight are checked against the queue (lost by Redis, failed). */
@@ -113,7 +113,8 @@ export class JobRun {
       });
       await this.#work();
     } catch (error) {
-      if (!(error instanceof Stopped)) throw error;
+      // The run was stopped (a signal, a cancel, the lease lost) while it waited on Redis.
+      if (!(error instanceof AbortedError && this.#stop.signal.aborted)) throw error;
     } finally {
       signal.removeEventListener('abort', forward);
       await this.#end();
@@ -150,7 +151,7 @@ export class JobRun {
       }
     } catch (error) {
       // Redis did not answer in time: the waiting stores stay for --resume.
-      if (!(error instanceof Stopped)) throw error;
+      if (!(error instanceof AbortedError && goodbye.aborted)) throw error;
     } finally {
       this.#slots.give(this.#inFlight.size);
       this.#inFlight.clear();

@@ -5,6 +5,7 @@
  * says each change of condition in one line, and `retrying` runs a command
  * until Redis answers it.
  */
+import { AbortedError } from '../utils/errors.js';
 import { realSleep } from '../utils/sleep.js';
 import { redactText, type RedisTarget } from './redis-url.js';
 
@@ -160,11 +161,8 @@ export function hostOf(target: RedisTarget): string {
 }
 
 /** The run this wait belongs to was stopped (its signal fired). */
-export class Stopped extends Error {
-  constructor() {
-    super('stopped');
-    this.name = 'Stopped';
-  }
+function stopped(): AbortedError {
+  return new AbortedError('stopped while waiting on Redis');
 }
 
 const FIRST_BACKOFF_MS = 100;
@@ -174,7 +172,7 @@ const MAX_BACKOFF_MS = 2_000;
  * Runs a Redis command until Redis answers it: weather errors are waited
  * out with a growing backoff, others are thrown. A command can also hang
  * while the connection is away (ioredis queues it): `signal` ends the wait
- * either way, with `Stopped`.
+ * either way, with an AbortedError.
  */
 export async function retrying<T>(
   weather: RedisWeather,
@@ -184,7 +182,7 @@ export async function retrying<T>(
   let backoff = FIRST_BACKOFF_MS;
   let failed = false;
   for (;;) {
-    if (signal?.aborted) throw new Stopped();
+    if (signal?.aborted) throw stopped();
     try {
       const answer = await abortable(command(), signal);
       // Only an answer to what failed says Redis is back: under OOM, reads
@@ -192,7 +190,7 @@ export async function retrying<T>(
       if (failed) weather.clear();
       return answer;
     } catch (error) {
-      if (error instanceof Stopped || !weather.observe(error)) throw error;
+      if (error instanceof AbortedError || !weather.observe(error)) throw error;
       failed = true;
     }
     // Cut short by the signal: the loop's first line then ends the wait.
@@ -201,12 +199,12 @@ export async function retrying<T>(
   }
 }
 
-/** Resolves as `promise` does, or rejects with `Stopped` once `signal` fires. */
+/** Resolves as `promise` does, or rejects with an AbortedError once `signal` fires. */
 export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
   return new Promise<T>((resolve, reject) => {
     const stop = (): void => {
-      reject(new Stopped());
+      reject(stopped());
     };
     if (signal.aborted) stop();
     signal.addEventListener('abort', stop, { once: true });
