@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { outsideText, quotedOutsideText, safeJson } from '../src/utils/outside-text.js';
+import { outsideText, quotedOutsideText, safeJson } from '../src/shared/outside-text.js';
 import { runCli } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 

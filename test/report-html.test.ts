@@ -21,7 +21,10 @@ import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 const run = requireBrowser('report-html.test.ts');
 const SCREENSHOTS = join(process.cwd(), 'test-output', 'screenshots');
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-report-html-'));
-const XSS_STORE = '</script><script>window.__xss=1</script><img src=x onerror="window.__xss=2">';
+// Markup that must stay text, and a right-to-left override that must show as
+// an escape (it would make the rest of the id read backwards).
+const XSS_STORE =
+  '</script><script>window.__xss=1</script><img src=x onerror="window.__xss=2">\u202egpj.exe';
 let images: FaultServer;
 let browser: TestBrowser;
 
@@ -115,7 +118,9 @@ describe.skipIf(!run)('the HTML report in Chromium', () => {
       const view = await shown(page);
       expect(view.numbers).toMatchObject(expected(document).numbers);
       expect(view.cells).toEqual(expected(document).cells);
-      expect(await page.locator('.failed-store .store-id').textContent()).toBe(XSS_STORE);
+      expect(await page.locator('.failed-store .store-id').textContent()).toBe(
+        XSS_STORE.replace('\u202e', '\\u202e'),
+      );
       expect(await page.locator('.failed-store .error').textContent()).toBe(
         document.stores[1]?.error,
       );

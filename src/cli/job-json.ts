@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { statusDocument } from '../results/status-document.js';
 import type { ResultsHead } from '../results/results-stream.js';
 import type { Counts, StatusDocument } from '../types.js';
-import { safeJson } from '../utils/outside-text.js';
+import { safeJson } from '../shared/outside-text.js';
 
 /**
  * What `run --json` and `status --json` print: the Retail Pulse status

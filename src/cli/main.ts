@@ -12,7 +12,7 @@ import { addValidateCommand } from './commands/validate.js';
 import { addWorkerCommand } from './commands/worker.js';
 import { addQueueCommand } from './commands/queue.js';
 import { EXIT, quote, type CliIo } from './io.js';
-import { outsideText } from '../utils/outside-text.js';
+import { outsideText } from '../shared/outside-text.js';
 
 /**
  * Runs the CLI on `argv` (as `process.argv`) and returns the exit code. The

@@ -5,7 +5,7 @@ import Table from 'cli-table3';
 import type { JobSummary, ResultsHead, StoreSummary } from '../results/results-stream.js';
 import { storeErrorText } from '../shared/job-rules.js';
 import type { ResultsDocument, StoreResult } from '../types.js';
-import { outsideText } from '../utils/outside-text.js';
+import { outsideText } from '../shared/outside-text.js';
 import { plural } from '../utils/plural.js';
 
 export type Paint = {

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import type { z as Zod } from 'zod';
 
 import type { Visit } from '../types.js';
-import { quotedOutsideText } from '../utils/outside-text.js';
+import { quotedOutsideText } from '../shared/outside-text.js';
 import { plural } from '../utils/plural.js';
 
 /** The rules of one visit, built with the zod it is given. */

@@ -10,7 +10,7 @@
  * ```
  */
 import { describeError } from '../utils/errors.js';
-import { outsideText, safeJson } from '../utils/outside-text.js';
+import { outsideText, safeJson } from '../shared/outside-text.js';
 
 export type LogFormat = 'text' | 'json';
 export const LOG_FORMATS: readonly LogFormat[] = ['text', 'json'];

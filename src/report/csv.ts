@@ -9,7 +9,7 @@
  * control characters are shown escaped. `raw` keeps every value exactly as
  * recorded, for programs that read the file back.
  */
-import { outsideText } from '../utils/outside-text.js';
+import { outsideText } from '../shared/outside-text.js';
 import type { ReportJob } from './report-job.js';
 
 export type CsvOptions = {

@@ -5,7 +5,7 @@
  * line separators) is escaped too (`\u009b`): the same data, and nothing a
  * terminal would obey when it is piped there.
  */
-import { safeJson } from '../utils/outside-text.js';
+import { safeJson } from '../shared/outside-text.js';
 import { IMAGE_COLUMNS, imagesOf } from './image-rows.js';
 import type { ReportJob } from './report-job.js';
 

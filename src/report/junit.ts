@@ -11,7 +11,7 @@ import type { ImageResult, StoreResult, StoreStatus } from '../types.js';
 import { storeErrorText } from '../shared/job-rules.js';
 import type { ReportJob } from './report-job.js';
 import { activeSeconds } from '../shared/timeline.js';
-import { outsideText } from '../utils/outside-text.js';
+import { outsideText } from '../shared/outside-text.js';
 
 /** One suite per job; a streamed job is read once, its stores summed up as they pass. */
 export async function* junitReport(jobs: readonly ReportJob[]): AsyncGenerator<string> {

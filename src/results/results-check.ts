@@ -6,7 +6,7 @@
  * pass without allocations per image: a file of a million images is checked
  * in milliseconds.
  */
-import { quotedOutsideText } from '../utils/outside-text.js';
+import { quotedOutsideText } from '../shared/outside-text.js';
 import { IMAGE_STATUSES, STORE_STATUSES } from './job-state.js';
 import { DONE_FIELDS, type DoneField } from './done-fields.js';
 

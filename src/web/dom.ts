@@ -1,8 +1,13 @@
 /**
  * Building DOM nodes safely: every string becomes a text node or an
  * attribute value, never markup. No innerHTML anywhere in the page: store
- * ids, URLs and error texts come from clients of the API.
+ * ids, URLs and error texts come from clients of the API. What is shown
+ * (text, titles, labels) has its control and bidi characters escaped as the
+ * command line escapes them, so `\u202e` cannot make a store id read
+ * backwards.
  */
+import { outsideText } from '../shared/outside-text.js';
+
 export type Child = Node | string | number | null | undefined | false;
 export type Props = Readonly<Record<string, string | number | boolean | null | undefined>>;
 
@@ -30,7 +35,9 @@ export function svg(tag: string, props: Props = {}, ...children: readonly Child[
 export function append(parent: Node, children: readonly Child[]): void {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
-    parent.appendChild(typeof child === 'object' ? child : document.createTextNode(String(child)));
+    parent.appendChild(
+      typeof child === 'object' ? child : document.createTextNode(outsideText(String(child))),
+    );
   }
 }
 
@@ -62,11 +69,20 @@ export function replaceChildren(parent: Element, ...children: readonly Child[]):
   append(parent, children);
 }
 
+/** Attributes a person reads (a tooltip, what a screen reader says); the rest are data. */
+const SHOWN_ATTRIBUTES: ReadonlySet<string> = new Set([
+  'title',
+  'aria-label',
+  'alt',
+  'placeholder',
+]);
+
 function setProps(node: Element, props: Props): void {
   for (const [name, value] of Object.entries(props)) {
     if (value === null || value === undefined || value === false) continue;
     // Attributes, not properties: no `on…` handler can be set through here.
     if (name.startsWith('on')) throw new Error(`el(): no event handlers as props (${name})`);
-    node.setAttribute(name, value === true ? '' : String(value));
+    const text = value === true ? '' : String(value);
+    node.setAttribute(name, SHOWN_ATTRIBUTES.has(name) ? outsideText(text) : text);
   }
 }

@@ -44,12 +44,12 @@ export class JobActions {
     this.#message.textContent = action === 'cancel' ? 'Cancelling…' : 'Retrying…';
     try {
       const result = await api.act(this.#jobId, action);
-      this.#message.textContent = result.message;
+      replaceChildren(this.#message, result.message);
       this.#status = result.status;
       await done();
     } catch (error) {
       this.#message.className = 'action-message bad';
-      this.#message.textContent = error instanceof Error ? error.message : String(error);
+      replaceChildren(this.#message, error instanceof Error ? error.message : String(error));
     } finally {
       this.#busy = false;
       this.#sync();

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { ResultsStream } from '../../results/results-stream.js';
 import type { ReportKind, ReportTarget } from '../../report/targets.js';
 import { InputError } from '../../utils/errors.js';
-import { outsideText } from '../../utils/outside-text.js';
+import { outsideText } from '../../shared/outside-text.js';
 import { EXIT, worstExit, type CliIo } from '../io.js';
 
 type ReportFlags = Partial<Record<ReportKind, string>> & { csvRaw?: boolean; strict?: boolean };

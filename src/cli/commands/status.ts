@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { isWriterAlive } from '../../results/reader.js';
 import { ResultsStream, type JobSummary } from '../../results/results-stream.js';
 import { InputError } from '../../utils/errors.js';
-import { outsideText } from '../../utils/outside-text.js';
+import { outsideText } from '../../shared/outside-text.js';
 import { manifestHint } from '../hints.js';
 import { networkLines } from '../network-line.js';
 import { EXIT, quote, STOP_SIGNALS, worstExit, type CliIo, type StopSignal } from '../io.js';
