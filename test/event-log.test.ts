@@ -61,7 +61,7 @@ describe('the event log', () => {
     expect(lines.map((line) => (JSON.parse(line) as { event: string }).event)).toEqual(['during']);
   });
 
-  it('says host_paused once when a Retry-After pauses a host, not again when a later answer extends it', () => {
+  it('says host_paused once when a Retry-After pauses a host, not again when a later answer extends it; a later pause is info', () => {
     const { lines, eventLog } = capture('json');
     let now = 1_000;
     const board = new HostBoard({ perHost: 4, maxPauseMs: 30_000, now: () => now });
@@ -71,6 +71,8 @@ describe('the event log', () => {
       now += 1_000;
       board.record('a.example', { ok: false, status: 503, retryAfterMs: 9_000 });
       board.record('b.example', { ok: false, status: 503, retryAfterMs: undefined });
+      now += 10_000;
+      board.record('a.example', { ok: false, status: 429, retryAfterMs: 2_000 });
       board.close();
     } finally {
       setEventLog(undefined);
@@ -82,7 +84,31 @@ describe('the event log', () => {
         host: 'a.example',
         status: 429,
         seconds: 5,
+        pause: 1,
+      }),
+      expect.objectContaining({
+        level: 'info',
+        event: 'host_paused',
+        msg: 'paused a.example again (pause 2) for 2 s: HTTP 429 with Retry-After',
+        pause: 2,
       }),
     ]);
+  });
+
+  it("shows a host's first pause on run's terminal, not the ones after it", () => {
+    const { lines, eventLog } = capture('text', 'notice');
+    let now = 1_000;
+    const board = new HostBoard({ perHost: 4, maxPauseMs: 30_000, now: () => now });
+    setEventLog(eventLog);
+    try {
+      for (let pause = 0; pause < 3; pause++) {
+        board.record('a.example', { ok: false, status: 429, retryAfterMs: 1_000 });
+        now += 2_000;
+      }
+      board.close();
+    } finally {
+      setEventLog(undefined);
+    }
+    expect(lines).toEqual(['warn: paused a.example for 1 s: HTTP 429 with Retry-After']);
   });
 });

@@ -65,6 +65,8 @@ type Host = {
   requests: number;
   status429: number;
   status503: number;
+  /** How many times a Retry-After has paused the host. */
+  pauses: number;
 };
 
 /** Gives up a turn taken with `HostBoard.turn()`. */
@@ -137,7 +139,7 @@ export class HostBoard {
       const until = now + Math.min(outcome.retryAfterMs, this.#maxPauseMs);
       if (until > state.pausedUntil) {
         // Said once per pause, not again when a later answer extends it.
-        if (state.pausedUntil <= now) logPause(host, status, until - now);
+        if (state.pausedUntil <= now) logPause(host, status, until - now, ++state.pauses);
         state.pausedUntil = until;
         state.pausedBy = status;
       }
@@ -196,6 +198,7 @@ export class HostBoard {
         requests: 0,
         status429: 0,
         status503: 0,
+        pauses: 0,
       };
       this.#hosts.set(name, host);
     }
@@ -251,12 +254,18 @@ export class HostBoard {
   }
 }
 
-function logPause(host: string, status: number, ms: number): void {
+/**
+ * A host's first pause is a warning; its later ones are routine (`info`,
+ * which `run`'s terminal hides): a rate-limited host pauses again and again,
+ * and the progress line already counts the hosts paused now.
+ */
+function logPause(host: string, status: number, ms: number, pause: number): void {
   const seconds = Math.round(ms / 100) / 10;
+  const again = pause === 1 ? '' : ` again (pause ${pause})`;
   log.event(
     'host_paused',
-    `paused ${host} for ${seconds} s: HTTP ${status} with Retry-After`,
-    { host, status, seconds },
-    'warn',
+    `paused ${host}${again} for ${seconds} s: HTTP ${status} with Retry-After`,
+    { host, status, seconds, pause },
+    pause === 1 ? 'warn' : 'info',
   );
 }
