@@ -13,9 +13,10 @@
  * | `ok` | the rest | the image; 1% of images trickle (8 chunks over ~1.4 s) |
  *
  * It measures what a well-behaved client must keep at zero or low: the most
- * requests in flight on one host at once, and the requests that arrived
+ * requests in flight on one host at once, the requests that arrived
  * inside a Retry-After window the host gave (after a grace of `GRACE_MS`
- * for requests the client had sent before the 429 reached it).
+ * for requests the client had sent before the 429 reached it), and the
+ * retries of an image that arrived inside the window its own 429 gave.
  *
  * Also a tiny DNS server (UDP) answering A records for `h<i>.web.test`,
  * counting the queries, so imgjob's DNS cache can be measured through
@@ -53,6 +54,12 @@ export const GRACE_MS = 250;
  * @property {string} maxInFlightHost
  * @property {number} insideRetryAfter Requests that arrived inside a Retry-After window, after the grace.
  * @property {number} insideRetryAfterRaw The same without the grace.
+ * @property {number} retriedInsideWindow Requests for an image that arrived
+ *   inside the window its own 429 gave. Unlike the two above, this one needs
+ *   no grace, and so does not depend on how busy the machine is: the client
+ *   can only send an image's retry after it has read that image's 429, and
+ *   a window that starts when the client reads the 429 ends after the one
+ *   that started when the host sent it.
  * @property {number} answered429
  * @property {number} answered503
  */
@@ -87,7 +94,7 @@ export async function startSimulatedWeb(options) {
     if (host && !hosts.some((other) => other.kind === kind)) host.kind = kind;
   });
   const byAddress = new Map(hosts.map((host) => [host.address, host]));
-  /** @type {Map<string, { inFlight: number, served: number[], windows: { sentAt: number, until: number }[], seen: Set<string> }>} */
+  /** @type {Map<string, { inFlight: number, served: number[], windows: { sentAt: number, until: number }[], seen: Set<string>, limitedUntil: Map<string, number> }>} */
   const state = new Map();
   /** @type {SimStats} */
   const stats = {
@@ -96,6 +103,7 @@ export async function startSimulatedWeb(options) {
     maxInFlightHost: '',
     insideRetryAfter: 0,
     insideRetryAfterRaw: 0,
+    retriedInsideWindow: 0,
     answered429: 0,
     answered503: 0,
   };
@@ -114,7 +122,13 @@ export async function startSimulatedWeb(options) {
     stats.requests++;
     let hostState = state.get(address);
     if (!hostState) {
-      hostState = { inFlight: 0, served: [], windows: [], seen: new Set() };
+      hostState = {
+        inFlight: 0,
+        served: [],
+        windows: [],
+        seen: new Set(),
+        limitedUntil: new Map(),
+      };
       state.set(address, hostState);
     }
     const own = hostState;
@@ -144,6 +158,7 @@ export async function startSimulatedWeb(options) {
     const image = Number(/(\d+)\.png$/.exec(path)?.[1] ?? 0);
     const first = !own.seen.has(path);
     own.seen.add(path);
+    if (now < (own.limitedUntil.get(path) ?? 0)) stats.retriedInsideWindow++;
     switch (host.kind) {
       case 'missing':
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not here');
@@ -168,6 +183,7 @@ export async function startSimulatedWeb(options) {
           const oldest = own.served[0] ?? now;
           const seconds = Math.max(1, Math.ceil((oldest + 1000 - now) / 1000));
           own.windows.push({ sentAt: now, until: now + seconds * 1000 });
+          own.limitedUntil.set(path, now + seconds * 1000);
           stats.answered429++;
           res.writeHead(429, { 'retry-after': String(seconds), 'content-type': 'text/plain' });
           res.end('slow down');

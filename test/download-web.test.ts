@@ -28,7 +28,11 @@ afterAll(async () => {
   rmSync(folder, { recursive: true, force: true });
 });
 
-it('on a web of failing and rate-limiting hosts: every image that can succeed does, no request inside a Retry-After window, never more than --per-host on a host', async () => {
+// That a 429 pauses every store on its host is HostBoard's test (download-hosts):
+// here, on a shared machine, a request that arrives inside a host's window may
+// have been sent before its 429 reached the client, so only an image's own
+// retry is certain to be early when it arrives inside its window.
+it('on a web of failing and rate-limiting hosts: every image that can succeed does, no image retried inside its Retry-After window, never more than --per-host on a host', async () => {
   let seed = 11;
   const next = (): number => (seed = (seed * 48_271) % 2_147_483_647);
   const placed: { host: number; store: number; url: string }[] = [];
@@ -74,13 +78,23 @@ it('on a web of failing and rate-limiting hosts: every image that can succeed do
     return !stopped.has(store);
   });
   const done = succeedable.filter(({ url }) => status.get(url) === 'done');
-  expect(done.length / succeedable.length, stderr).toBeGreaterThanOrEqual(0.995);
+  const failed = document.stores
+    .flatMap((store) => store.images)
+    .flatMap((image) =>
+      image.status === 'failed' && succeedable.some(({ url }) => url === image.url)
+        ? [`${image.url} ${image.code}: ${image.error}`]
+        : [],
+    );
+  expect(
+    done.length / succeedable.length,
+    `${failed.join('\n')}\n${stderr}`,
+  ).toBeGreaterThanOrEqual(0.995);
   expect(stopped.size).toBeGreaterThan(0);
   const stats = web.stats();
   // The job met every kind of host: the figures below mean something.
   expect(stats.answered429).toBeGreaterThan(0);
   expect(stats.answered503).toBeGreaterThan(0);
-  expect(stats.insideRetryAfter).toBe(0);
+  expect(stats.retriedInsideWindow).toBe(0);
   expect(stats.maxInFlight).toBeLessThanOrEqual(PER_HOST);
   expect(stats.maxInFlight).toBeGreaterThan(1);
   // The results file counts each host's requests and 429/503 answers.
