@@ -117,6 +117,11 @@ export function logFormatOption(description: string): Option {
   return new Option('--log-format <format>', description).choices(LOG_FORMATS).default('text');
 }
 
+/** `--queue-retention <duration>`: how long a stopped, unfinished queue job keeps its keys (`run`, `serve`). */
+export function queueRetentionOption(description: string): Option {
+  return durationOption('--queue-retention <duration>', description, '7d');
+}
+
 /** The flags `--metrics-port` and `--metrics-host` (`run`, `worker`). */
 export type MetricsFlags = { metricsPort?: number; metricsHost: string };
 

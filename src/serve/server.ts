@@ -91,6 +91,11 @@ export type ServeConfig = {
   readonly logFormat?: LogFormat | undefined;
   /** Redis URL: the stores run on `imgjob worker` processes (serve --queue). */
   readonly queue?: string | undefined;
+  /**
+   * With `queue`: how long the keys of a job left unfinished at shutdown stay
+   * in Redis. @default DEFAULT_QUEUE_RETENTION_MS (7 days)
+   */
+  readonly queueRetentionMs?: number | undefined;
 };
 
 /** The config past `startServer`'s entry: every run option holds its value or default. */
@@ -361,5 +366,6 @@ function queueOptionsOf(config: ResolvedConfig): QueueRunnerOptions {
     storeMaster: config.storeMaster,
     guardAddresses: !config.allowPrivate,
     namespace: `serve-${namespace}`,
+    retentionMs: config.queueRetentionMs,
   };
 }

@@ -23,6 +23,7 @@ import {
   logFormatOption,
   metricsHostOption,
   metricsPortOption,
+  queueRetentionOption,
   type EngineFlags,
   type MetricsFlags,
 } from '../options.js';
@@ -104,10 +105,8 @@ export function addRunCommand(
       ),
     )
     .addOption(
-      durationOption(
-        '--queue-retention <duration>',
+      queueRetentionOption(
         "with --queue: how long an unfinished job's keys stay in Redis for --resume",
-        '7d',
       ),
     )
     .option(

@@ -17,6 +17,7 @@ import {
   engineOptionsOf,
   intOption,
   logFormatOption,
+  queueRetentionOption,
   type EngineFlags,
 } from '../options.js';
 import { SERVE_DEFAULTS } from '../../serve/defaults.js';
@@ -43,6 +44,7 @@ type ServeFlags = EngineFlags & {
   streamMaxAge: number;
   logFormat: LogFormat;
   queue?: string;
+  queueRetention: number;
 };
 
 const collect = (value: string, previous: readonly string[] = []): string[] => [...previous, value];
@@ -157,6 +159,11 @@ export function addServeCommand(
     )
     .addOption(logFormatOption('log lines on stderr as text or JSON lines'))
     .option('--queue <redis-url>', 'run the stores on `imgjob worker` processes through this Redis')
+    .addOption(
+      queueRetentionOption(
+        'with --queue: how long the keys of a job left unfinished at shutdown stay in Redis (serve takes the job up again on restart)',
+      ),
+    )
     .addHelpText(
       'after',
       `
@@ -243,6 +250,7 @@ async function serveWith(
     log: sink,
     logFormat: format,
     queue: flags.queue,
+    queueRetentionMs: flags.queueRetention,
   }).catch((error: unknown) => {
     stopped.dispose();
     throw error;
