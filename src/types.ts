@@ -21,24 +21,27 @@ export type Manifest = {
   readonly visits: readonly Visit[];
 };
 
-/** One image of a store, in the order it must be processed. */
-export type ImageTask = {
-  readonly url: string;
-  /** Index of the visit this image came from (for results and debugging). */
-  readonly visit: number;
+/**
+ * A store's image URLs in the order they must be processed: an array, or
+ * (a parsed manifest's) a compact list that makes each string when asked.
+ */
+export type ImageUrls = {
+  readonly length: number;
+  at(index: number): string | undefined;
+  [Symbol.iterator](): Iterator<string>;
 };
 
 /**
  * All visits of one `store_id`, merged in manifest order. This is the unit of
  * work a store pipeline takes: self-contained, so it can be shipped to a
- * remote worker as is.
+ * remote worker as is (as JSON, its URLs are an array).
  */
 export type StoreTask = {
   readonly storeId: string;
   /** Position of the store in its job (first appearance in the manifest). */
   readonly index: number;
   readonly visitTimes: readonly string[];
-  readonly images: readonly ImageTask[];
+  readonly urls: ImageUrls;
 };
 
 /** One visit as a job keeps it: its images are the next `images` of its store's. */

@@ -214,13 +214,11 @@ function expectStoresMatch(job: JobInput, value: Json): void {
   const expected = ids.map((id, index) => ({
     storeId: id,
     index,
-    images: visits.flatMap((v, i) =>
-      v.store_id === id ? v.image_url.map((url) => ({ url, visit: i })) : [],
-    ),
+    urls: visits.flatMap((v) => (v.store_id === id ? v.image_url : [])),
   }));
-  expect(job.stores.map(({ storeId, index, images }) => ({ storeId, index, images }))).toEqual(
-    expected,
-  );
+  expect(
+    job.stores.map(({ storeId, index, urls }) => ({ storeId, index, urls: [...urls] })),
+  ).toEqual(expected);
   expect(job.imageCount).toBe(visits.flatMap((v) => v.image_url).length);
 }
 

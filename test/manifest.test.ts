@@ -40,29 +40,12 @@ describe('parseManifest: a valid manifest', () => {
       ]),
       'm.json',
     );
-    expect(job.stores).toEqual([
-      {
-        storeId: 'B',
-        index: 0,
-        visitTimes: ['t0', 't2'],
-        images: [
-          { url: url(1), visit: 0 },
-          { url: url(2), visit: 0 },
-          { url: url(4), visit: 2 },
-        ],
-      },
-      {
-        storeId: 'A',
-        index: 1,
-        visitTimes: ['t4'],
-        images: [
-          { url: url(3), visit: 1 },
-          { url: url(6), visit: 4 },
-          { url: url(7), visit: 4 },
-        ],
-      },
-      { storeId: 'C', index: 2, visitTimes: ['t3'], images: [{ url: url(5), visit: 3 }] },
+    expect(job.stores.map((store) => ({ ...store, urls: [...store.urls] }))).toEqual([
+      { storeId: 'B', index: 0, visitTimes: ['t0', 't2'], urls: [url(1), url(2), url(4)] },
+      { storeId: 'A', index: 1, visitTimes: ['t4'], urls: [url(3), url(6), url(7)] },
+      { storeId: 'C', index: 2, visitTimes: ['t3'], urls: [url(5)] },
     ]);
+    expect(job.visits.map((visit) => visit.store)).toEqual([0, 1, 0, 2, 1]);
     expect(job.imageCount).toBe(7);
     expect(job.source).toBe('m.json');
     expect(job.digest).toMatch(/^[0-9a-f]{64}$/);
@@ -474,6 +457,6 @@ describe('readManifest', () => {
     const job = await readManifest(path);
     expect(job.imageCount).toBe(100_000);
     expect(job.stores).toHaveLength(700);
-    expect(job.stores[0]?.images).toHaveLength(200);
+    expect(job.stores[0]?.urls).toHaveLength(200);
   });
 });

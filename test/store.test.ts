@@ -6,7 +6,7 @@ import type { ImageResult, StoreTask } from '../src/types.js';
 import { deferredFetch } from './helpers/deferred-fetch.js';
 
 function storeOf(storeId: string, urls: string[]): StoreTask {
-  return { storeId, index: 0, visitTimes: [], images: urls.map((url) => ({ url, visit: 0 })) };
+  return { storeId, index: 0, visitTimes: [], urls };
 }
 
 /** A GPU whose sleeps end only when the test releases them, in order. */

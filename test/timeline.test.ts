@@ -21,7 +21,7 @@ describe('the timeline JobState records', () => {
     const state = JobState.create(input, 'job', resultOptions(), new Date());
     state.startRun();
     const record = (s: number, i: number): void => {
-      state.recordImage(s, i, doneImage(input.stores[s]?.images[i]?.url ?? ''));
+      state.recordImage(s, i, doneImage(input.stores[s]?.urls.at(i) ?? ''));
     };
     record(0, 0);
     vi.advanceTimersByTime(300);
@@ -41,7 +41,7 @@ describe('the timeline JobState records', () => {
     const resumed = JobState.fromDocument(state.toDocument());
     resumed.startRun();
     vi.advanceTimersByTime(2000);
-    resumed.recordImage(1, 1, doneImage(input.stores[1]?.images[1]?.url ?? ''));
+    resumed.recordImage(1, 1, doneImage(input.stores[1]?.urls.at(1) ?? ''));
     const timeline = resumed.toDocument().timeline;
     expect(timeline).toHaveLength(2);
     expect(activeSeconds(timeline)).toBeCloseTo(1.3 + 2, 5);

@@ -60,7 +60,7 @@ export async function runJob(
     const turn = preparing.turn();
     if (turn !== undefined) await turn;
     if (state.isStoreFinished(task.index)) continue;
-    byRemainingWork.push({ task, remaining: task.images.length - state.firstPending(task.index) });
+    byRemainingWork.push({ task, remaining: task.urls.length - state.firstPending(task.index) });
   }
   byRemainingWork.sort((a, b) => b.remaining - a.remaining);
   const order = byRemainingWork.map(({ task }) => task);

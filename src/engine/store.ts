@@ -66,11 +66,11 @@ async function runImages(
   signal: AbortSignal | undefined,
   startAt: number,
 ): Promise<StoreOutcome> {
-  const count = task.images.length;
+  const count = task.urls.length;
   const placeOf = (index: number): ImagePlace => ({
     storeId: task.storeId,
     index,
-    url: task.images[index]?.url ?? '',
+    url: task.urls.at(index) ?? '',
   });
   let current: Promise<Downloaded> | undefined =
     startAt < count ? downloadImage(placeOf(startAt), deps, signal) : undefined;
@@ -96,8 +96,8 @@ async function runImages(
 }
 
 function skipFrom(task: StoreTask, from: number, sink: ImageSink): void {
-  for (let index = from; index < task.images.length; index++) {
-    sink(index, { url: task.images[index]?.url ?? '', status: 'skipped' });
+  for (let index = from; index < task.urls.length; index++) {
+    sink(index, { url: task.urls.at(index) ?? '', status: 'skipped' });
   }
 }
 

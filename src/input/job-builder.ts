@@ -2,12 +2,15 @@
  * Groups checked visits into store tasks as they stream in, whatever form
  * the manifest has, and fingerprints the job. What is kept of a visit is a
  * few numbers (`VisitSpan`): its images are in its store's list already.
+ * A store's URLs are one compact list (`UrlList`), not an object an image:
+ * at a million images that is ~45 bytes an image instead of ~115.
  */
 import { createHash, type Hash } from 'node:crypto';
 
-import type { ImageTask, JobInput, StoreTask, Visit, VisitSpan } from '../types.js';
+import { UrlList } from '../utils/url-list.js';
+import type { JobInput, StoreTask, Visit, VisitSpan } from '../types.js';
 
-type Building = { storeId: string; index: number; visitTimes: string[]; images: ImageTask[] };
+type Building = { storeId: string; index: number; visitTimes: string[]; urls: UrlList };
 
 export class JobBuilder {
   readonly #byId = new Map<string, Building>();
@@ -18,13 +21,17 @@ export class JobBuilder {
   add({ store_id, image_url, visit_time }: Visit): void {
     let store = this.#byId.get(store_id);
     if (store === undefined) {
-      store = { storeId: store_id, index: this.#stores.length, visitTimes: [], images: [] };
+      store = {
+        storeId: store_id,
+        index: this.#stores.length,
+        visitTimes: [],
+        urls: new UrlList(),
+      };
       this.#byId.set(store_id, store);
       this.#stores.push(store);
     }
-    const visit = this.#visits.length;
     if (visit_time !== undefined) store.visitTimes.push(visit_time);
-    for (const url of image_url) store.images.push({ url, visit });
+    for (const url of image_url) store.urls.push(url);
     this.#images += image_url.length;
     this.#visits.push(
       visit_time === undefined
@@ -80,6 +87,7 @@ export class JobBuilder {
   }
 
   #input(source: string, digest: string): JobInput {
+    for (const store of this.#stores) store.urls.seal();
     const stores: readonly StoreTask[] = this.#stores;
     const visits: readonly VisitSpan[] = this.#visits;
     return { source, stores, visits, digest, imageCount: this.#images };
@@ -111,7 +119,7 @@ function* canonicalParts(
     // Spelled by hand as JSON.stringify would spell the visit object: 3x faster.
     let text = i === 0 ? '{"image_url":[' : ',{"image_url":[';
     for (let k = from; k < from + images; k++) {
-      text += `${k === from ? '' : ','}${jsonString((task.images[k] as ImageTask).url)}`;
+      text += `${k === from ? '' : ','}${jsonString(task.urls.at(k) as string)}`;
     }
     text += `],"store_id":${jsonString(task.storeId)}`;
     text += time === undefined ? '}' : `,"visit_time":${jsonString(time)}}`;

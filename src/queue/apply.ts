@@ -26,7 +26,7 @@ export function applyEntry(
     const index = entry.from + offset;
     if (isPending(state, entry.s, index)) state.recordImage(entry.s, index, result);
   });
-  if (entry.status === 'completed' && state.firstPending(entry.s) < task.images.length) {
+  if (entry.status === 'completed' && state.firstPending(entry.s) < task.urls.length) {
     // A report of an end whose images are not all here would lose results: a bug.
     throw new Error(`store ${task.storeId} reported its end with images still pending`);
   }

@@ -220,7 +220,7 @@ export class JobRun {
   }
 
   #remaining(task: StoreTask): number {
-    return task.images.length - this.#job.state.firstPending(task.index);
+    return task.urls.length - this.#job.state.firstPending(task.index);
   }
 
   async #ensureGroup(): Promise<void> {
@@ -271,7 +271,8 @@ export class JobRun {
     const data: StoreJobData = {
       v: PROTOCOL_VERSION,
       jobId: this.#id,
-      store: task,
+      // Its URLs as an array: the job's list is compact, the data is JSON.
+      store: { ...task, urls: [...task.urls] },
       startAt: state.firstPending(task.index),
       settings: this.#options.settings,
     };
@@ -410,7 +411,7 @@ export class JobRun {
         const reported = await this.#call(() =>
           this.#redis.hget(progressKey(this.#id), String(store)),
         );
-        if (task && Number(reported ?? 0) <= task.images.length) lost.push(task);
+        if (task && Number(reported ?? 0) <= task.urls.length) lost.push(task);
       } else if ((await this.#call(() => job.getState())) === 'failed') {
         state.setStoreStatus(store, 'failed', `queue: ${job.failedReason}`);
         this.#endInFlight(store);

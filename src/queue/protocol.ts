@@ -26,7 +26,7 @@ export const GROUP = 'coordinator';
 export const CANCEL_REASON = 'cancel';
 
 /** Bumped when the shapes below change incompatibly; a worker refuses others. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /**
  * Everything that changes an image's result travels with the store, so any

@@ -220,7 +220,7 @@ async function runOneStore(
     throw new Error(`store job of protocol ${data.v}; this worker speaks ${PROTOCOL_VERSION}`);
   }
   const { store } = data;
-  const count = store.images.length;
+  const count = store.urls.length;
   const reported = await context.reporter.reported(data.jobId, store.index);
   if (reported > count) return false; // Its end is reported already (or it was called off).
   const startAt = Math.max(data.startAt, reported);
@@ -358,11 +358,11 @@ function storeFields(data: StoreJobData): {
   readonly store_id: string;
   readonly images: number;
 } {
-  return { job_id: data.jobId, store_id: data.store.storeId, images: data.store.images.length };
+  return { job_id: data.jobId, store_id: data.store.storeId, images: data.store.urls.length };
 }
 
 function describeStore(data: StoreJobData): string {
-  return `store ${data.store.storeId} (job ${data.jobId.slice(0, 8)}, ${data.store.images.length} images)`;
+  return `store ${data.store.storeId} (job ${data.jobId.slice(0, 8)}, ${data.store.urls.length} images)`;
 }
 
 /**

@@ -1,12 +1,13 @@
 /**
  * The images of a job as columns: a status code and each stored field of
  * the done-image table (`STORED_FIELDS`) in a typed array, one slot per
- * image, and each URL once. A million images cost ~30 bytes each here,
+ * image; the URLs are the job input's (`JobUrls`). A million images cost ~30 bytes each here,
  * where a million result objects cost ~100 and weigh on every GC. An image
  * the columns cannot hold exactly (a failed one, with its error text; a
  * done one with values past a column's range) is kept whole beside them.
  */
 import type { ByteText } from './byte-text.js';
+import type { JobUrls } from './job-urls.js';
 import {
   DONE_FIELDS,
   isPlainDone,
@@ -61,7 +62,7 @@ const DONE_LEAD = Buffer.from(',"status":"done"');
 const END = Buffer.from('}');
 
 export class ImageTable {
-  readonly #urls: readonly string[];
+  readonly #urls: JobUrls;
   readonly #status: Uint8Array;
   readonly #columns: readonly Column[];
   /** Shared by the copies of a table: codes are only ever added. */
@@ -71,7 +72,7 @@ export class ImageTable {
   readonly #sources: readonly (Uint32Array | Uint8Array | null)[];
 
   private constructor(
-    urls: readonly string[],
+    urls: JobUrls,
     status: Uint8Array,
     columns: readonly Column[],
     texts: TextCodes,
@@ -86,7 +87,7 @@ export class ImageTable {
   }
 
   /** Every image pending. */
-  static pending(urls: readonly string[]): ImageTable {
+  static pending(urls: JobUrls): ImageTable {
     const columns = STORED_FIELDS.map((field) => ({
       field,
       values: field.kind === 'text' ? new Uint8Array(urls.length) : new Uint32Array(urls.length),
@@ -119,7 +120,7 @@ export class ImageTable {
   }
 
   url(image: number): string {
-    return this.#urls[image] as string;
+    return this.#urls.url(image);
   }
 
   /** Bytes downloaded for a done image; 0 for any other. */
@@ -146,7 +147,7 @@ export class ImageTable {
   set(image: number, result: ImageResult): void {
     this.#status[image] = STATUS_CODE.get(result.status) ?? PENDING;
     this.#whole.delete(image);
-    if (result.url !== this.#urls[image]) this.#whole.set(image, result);
+    if (!this.#urls.holds(image, result.url)) this.#whole.set(image, result);
     else if (result.status === 'failed') this.#whole.set(image, result);
     else if (result.status === 'done' && !this.#setDone(image, result))
       this.#whole.set(image, result);

@@ -1,8 +1,11 @@
 import { FINISHED_STORE_STATUSES, storeErrors } from '../shared/job-rules.js';
 import { ImageTable } from './image-table.js';
+import { JobUrls } from './job-urls.js';
+import { UrlList } from '../utils/url-list.js';
 import type { JobSummary, StoreSummary } from './results-stream.js';
 import { JobSnapshot, type SnapshotExtra, type StoreHead } from './snapshot.js';
-import type { Counts, ImageResult, JobInput, JobStatus, ResultOptions } from '../types.js';
+import type { Counts, ImageResult, ImageUrls, JobInput, JobStatus } from '../types.js';
+import type { ResultOptions } from '../types.js';
 import type { ResultsDocument, StoreStatus, StoreTask } from '../types.js';
 
 /** One change to a job's results, in the order it happened; replayable. */
@@ -86,7 +89,7 @@ export class JobState {
     header: Header,
     timeline: ResultsDocument['timeline'],
     stores: MutableStore[],
-    urls: readonly string[],
+    urls: readonly ImageUrls[],
   ) {
     this.#header = header;
     this.#timeline = (timeline ?? []).map((run) => run.map(([t, n]) => [t, n]));
@@ -96,15 +99,15 @@ export class JobState {
       this.#first[index + 1] = (this.#first[index] as number) + store.images;
       this.#storesBy[store.status]++;
     });
-    this.#images = ImageTable.pending(urls);
+    this.#images = ImageTable.pending(new JobUrls(urls));
     this.#versions = new Uint32Array(stores.length);
-    this.#counts = { done: 0, failed: 0, skipped: 0, pending: urls.length };
+    this.#counts = { done: 0, failed: 0, skipped: 0, pending: this.#images.length };
   }
 
   /** A job that has not started: every store pending, every image pending. */
   static create(input: JobInput, jobId: string, options: ResultOptions, now: Date): JobState {
-    const urls: string[] = [];
-    const stores = input.stores.map((task) => freshStore(task, urls));
+    const stores = input.stores.map(freshStore);
+    const urls = input.stores.map((task) => task.urls);
     return new JobState(headerOf(input, jobId, options, now), undefined, stores, urls);
   }
 
@@ -119,14 +122,14 @@ export class JobState {
     now: Date,
     turn: () => Promise<void> | undefined,
   ): Promise<JobState> {
-    const urls: string[] = [];
     const stores: MutableStore[] = [];
     for (const task of input.stores) {
       // Awaited only when it yields: a promise per store would cost more than the store.
       const next = turn();
       if (next !== undefined) await next;
-      stores.push(freshStore(task, urls));
+      stores.push(freshStore(task));
     }
+    const urls = input.stores.map((task) => task.urls);
     return new JobState(headerOf(input, jobId, options, now), undefined, stores, urls);
   }
 
@@ -146,9 +149,9 @@ export class JobState {
       network,
       ...header
     } = document;
-    const urls: string[] = [];
+    const urls: UrlList[] = [];
     const heads = stores.map(({ images, ...store }): MutableStore => {
-      for (const image of images) urls.push(image.url);
+      urls.push(UrlList.of(images.map((image) => image.url)).seal());
       // Spread over the store: `images` keeps its place among the keys.
       return { ...store, images: images.length };
     });
@@ -449,13 +452,12 @@ function headerOf(input: JobInput, jobId: string, options: ResultOptions, now: D
   };
 }
 
-/** A store of a job that has not started: pending; its URLs go to `urls`. */
-function freshStore(task: StoreTask, urls: string[]): MutableStore {
-  for (const image of task.images) urls.push(image.url);
+/** A store of a job that has not started: pending. */
+function freshStore(task: StoreTask): MutableStore {
   return {
     store_id: task.storeId,
     status: 'pending',
     ...(task.visitTimes.length > 0 ? { visit_times: task.visitTimes } : {}),
-    images: task.images.length,
+    images: task.urls.length,
   };
 }

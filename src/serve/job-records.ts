@@ -128,7 +128,7 @@ export class JobRecords {
           this.#sql.insertImages.run(
             id,
             first,
-            JSON.stringify(tasks.map((task) => task.images.map((image) => image.url))),
+            JSON.stringify(tasks.map((task) => [...task.urls])),
           );
         })();
         size = nextWriteSize(tasks.length, performance.now() - started);

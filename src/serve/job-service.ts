@@ -439,9 +439,9 @@ async function cancelStores(input: JobInput, state: JobState): Promise<void> {
   for (const task of input.stores) {
     await slice.turn();
     if (state.isStoreFinished(task.index)) continue;
-    for (let image = state.firstPending(task.index); image < task.images.length; image++) {
+    for (let image = state.firstPending(task.index); image < task.urls.length; image++) {
       state.recordImage(task.index, image, {
-        url: task.images[image]?.url ?? '',
+        url: task.urls.at(image) ?? '',
         status: 'skipped',
       });
     }

@@ -80,8 +80,8 @@ async function validateCommand(
 export function factsOf(input: JobInput, storeMaster?: ReadonlySet<string>): ManifestFacts {
   const hosts = new Map<string, number>();
   for (const store of input.stores) {
-    for (const image of store.images) {
-      const host = new URL(image.url).host;
+    for (const url of store.urls) {
+      const host = new URL(url).host;
       hosts.set(host, (hosts.get(host) ?? 0) + 1);
     }
   }
