@@ -16,6 +16,7 @@
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { build } from 'esbuild';
 
@@ -23,6 +24,16 @@ import { build } from 'esbuild';
 for (const name of readdirSync('dist')) {
   if (/-[A-Z0-9]{8}\.js(\.map)?$/.test(name)) rmSync(join('dist', name));
 }
+
+/** `'undici'` is the few classes the downloads use (scripts/undici-parts.js), not its whole index. */
+/** @type {import('esbuild').Plugin} */
+const undiciParts = {
+  name: 'undici-parts',
+  setup(build) {
+    const path = fileURLToPath(new URL('undici-parts.js', import.meta.url));
+    build.onResolve({ filter: /^undici$/ }, () => ({ path }));
+  },
+};
 
 await build({
   entryPoints: {
@@ -43,5 +54,6 @@ await build({
   banner: {
     js: "import { createRequire as __imgjobRequire } from 'node:module'; const require = __imgjobRequire(import.meta.url);",
   },
+  plugins: [undiciParts],
   logLevel: 'warning',
 });

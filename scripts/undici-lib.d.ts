@@ -1,0 +1,3 @@
+// undici's lib/ files carry no types of their own (scripts/undici-parts.js);
+// src/ is typed by the package's index.
+declare module 'undici/lib/*';
