@@ -10,6 +10,7 @@ import { redactProxy } from '../../download/proxy.js';
 import { withResultsFileHints } from '../hints.js';
 import { quote, STOP_SIGNALS, worstExit, type CliIo, type StopSignal } from '../io.js';
 import { onStopSignals } from '../stop-signals.js';
+import { heapGrowingPercent } from '../../run/heap-growth.js';
 import { plural } from '../../utils/plural.js';
 import { formatBytes } from '../../shared/bytes.js';
 import { jobJsonLine } from '../job-json.js';
@@ -187,7 +188,7 @@ async function runCommand(
       metrics: metrics?.tallies,
       onStart: (jobs, network) => {
         running = jobs;
-        keepHeapTight(jobs.reduce((sum, job) => sum + job.state.counts.images, 0));
+        setHeapGrowth(jobs.reduce((sum, job) => sum + job.state.counts.images, 0));
         for (const job of jobs) baselines.set(job.resultsPath, workOf(job));
         for (const job of jobs.filter((candidate) => candidate.resumed))
           progress.note(resumingLine(job, jobs.length > 1));
@@ -328,16 +329,10 @@ function thisRun(report: JobReport, before: Baseline | undefined, elapsedMs: num
   );
 }
 
-/**
- * A huge job keeps ~0.4 KB of results per image alive and makes much
- * short-lived garbage around it; V8 lets the heap grow to ~4× the live set
- * before a full collection, which for 100k images is ~250 MB of RSS. Growing
- * by 1.5× instead keeps it under 200 MB for a few percent more GC time. Not
- * for smaller jobs of big images: there the same policy doubled the CPU time
- * (BENCHMARKS.md), as their live set is small and their buffers large.
- */
-function keepHeapTight(images: number): void {
-  if (images >= 50_000) setFlagsFromString('--heap-growing-percent=50');
+/** The heap's growth between full collections, by the job's size (run/heap-growth.ts). */
+function setHeapGrowth(images: number): void {
+  const percent = heapGrowingPercent(images, process.memoryUsage().heapUsed);
+  setFlagsFromString(`--heap-growing-percent=${percent}`);
 }
 
 /**
