@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // `npm test`: every check and every test, arranged for a 2-core machine.
-// The build and the type check go first, side by side (each keeps about one
-// core busy). Then the tests run, and eslint and prettier run beside them:
-// most test files wait on a spawned imgjob, Redis or a browser, and the two
-// linters use the cores the tests leave idle. The checks' output is held
-// and printed after the tests', so it does not cut through vitest's.
-// Nothing is skipped or cached: a fresh clone checks exactly what a warm
-// one does. Exit: 0 when all passed, else 1.
+// The type check, eslint and prettier start at once, beside the build; the
+// tests start when the build is done (they spawn the built CLI). Most test
+// files wait on a spawned imgjob, Redis or a browser, and the checks use the
+// cores the tests leave idle. The checks' output is held and printed after
+// the tests', so it does not cut through vitest's.
+// The build is make-style: `tsc -b` skips what its build info
+// (dist/.tsbuildinfo) says is up to date with src/, so right after `npm ci`
+// (whose `prepare` built dist/) it only checks file stamps, and a changed
+// source file is compiled again before any test runs. The checks keep no
+// cache: a fresh clone checks exactly what a warm one does.
+// Exit: 0 when all passed, else 1.
 import { spawn } from 'node:child_process';
 
 /** @typedef {'build' | 'typecheck' | 'eslint' | 'prettier' | 'vitest'} Step */
@@ -21,11 +25,10 @@ const steps = {
   vitest: ['npx', ['vitest', 'run', ...process.argv.slice(2)]],
 };
 
-const [build, typecheck] = await Promise.all([run('build'), run('typecheck')]);
-const results = [build, typecheck];
-if (build.code === 0) {
-  results.push(...(await Promise.all([run('vitest', true), run('eslint'), run('prettier')])));
-}
+const checks = Promise.all([run('typecheck'), run('eslint'), run('prettier')]);
+const build = await run('build');
+const tests = build.code === 0 ? [await run('vitest', true)] : [];
+const results = [build, ...(await checks), ...tests];
 for (const result of results) {
   if (result.output !== '') process.stdout.write(`\n── ${result.name}\n${result.output}`);
 }
