@@ -15,7 +15,7 @@ import { journalPathOf, oldJournalPathOf } from '../src/results/paths.js';
 import { ResultsStream } from '../src/results/results-stream.js';
 import { ResultsWriter } from '../src/results/writer.js';
 import type { ResultsDocument } from '../src/types.js';
-import { doneImage, jobInputOfGrid, resultOptions } from './helpers/job-input.js';
+import { doneImage, jobInputOfGrid, jobInputOfSizes, resultOptions } from './helpers/job-input.js';
 import { journalWritten } from './helpers/journal.js';
 
 const OPTIONS = resultOptions();
@@ -90,6 +90,27 @@ describe('a results file read store by store', () => {
     }
     expect(comparable(await loadResults(path))).toEqual(comparable(expected));
     await writer.close(true);
+  });
+
+  it('takes a job up again a store at a time, with its manifest’s URLs, and refuses another manifest’s stores', async () => {
+    const { state, writer } = await journaledJob(failStore3);
+    await writer.close(true);
+    const expected = state.toDocument();
+    const stream = await ResultsStream.open(path);
+    try {
+      const resumed = await JobState.fromStream(stream, jobInputOfGrid(60, 100));
+      expect(comparable(resumed.toDocument())).toEqual(comparable(expected));
+      expect(resumed.counts).toEqual(state.counts);
+      expect(resumed.firstPending(3)).toBe(2);
+      // Another job's stores: S59 holds 99 images there.
+      const other = jobInputOfSizes([...Array.from({ length: 59 }, () => 100), 99]);
+      await expect(JobState.fromStream(stream, other)).rejects.toMatchObject({
+        code: 'E_RESULTS_FILE',
+        message: expect.stringContaining('store 60 differs') as string,
+      });
+    } finally {
+      await stream.close();
+    }
   });
 
   it('ends the replay at the first line that fits no image, for the stores after it too', async () => {

@@ -2,7 +2,8 @@ import { FINISHED_STORE_STATUSES, storeErrors } from '../shared/job-rules.js';
 import { ImageTable } from './image-table.js';
 import { JobUrls } from './job-urls.js';
 import { UrlList } from '../utils/url-list.js';
-import type { JobSummary, StoreSummary } from './results-stream.js';
+import type { JobSummary, ResultsStream, StoreSummary } from './results-stream.js';
+import { InputError } from '../utils/errors.js';
 import { JobSnapshot, type SnapshotExtra, type StoreHead } from './snapshot.js';
 import type { Counts, ImageResult, ImageUrls, JobInput, JobStatus } from '../types.js';
 import type { ResultOptions } from '../types.js';
@@ -135,29 +136,46 @@ export class JobState {
 
   /** A job taken up again from its results document. */
   static fromDocument(document: ResultsDocument): JobState {
-    // Run-specific fields are the writer's to set afresh on every save.
-    const {
-      status,
-      error,
-      counts,
-      stores,
-      updated_at,
-      writer,
-      interrupted,
-      finished_at,
-      timeline,
-      network,
-      ...header
-    } = document;
+    const { stores, ...head } = document;
     const urls: UrlList[] = [];
     const heads = stores.map(({ images, ...store }): MutableStore => {
       urls.push(UrlList.of(images.map((image) => image.url)).seal());
       // Spread over the store: `images` keeps its place among the keys.
       return { ...store, images: images.length };
     });
+    const { header, timeline } = recordedHeader(head);
     const state = new JobState(header, timeline, heads, urls);
     let at = 0;
     for (const store of stores) for (const image of store.images) state.#set(at++, image);
+    return state;
+  }
+
+  /**
+   * A job taken up again from its results file, read a store at a time
+   * (the document of a 10M-image job would not fit in memory), with the
+   * stores of its manifest: their URLs are kept once, in `input`, where the
+   * file has the same ones.
+   * @throws {InputError} `E_RESULTS_FILE` when the file's stores are not the manifest's.
+   */
+  static async fromStream(stream: ResultsStream, input: JobInput): Promise<JobState> {
+    const heads = input.stores.map(freshStore);
+    const urls = input.stores.map((task) => task.urls);
+    // The head before a pass: its header and timeline are the file's, which a pass keeps.
+    const { header, timeline } = recordedHeader(stream.head);
+    const state = new JobState(header, timeline, heads, urls);
+    let index = 0;
+    for await (const { images, ...store } of stream.stores()) {
+      const task = input.stores[index];
+      if (task?.storeId !== store.store_id || task.urls.length !== images.length)
+        throw notTheManifests(stream.path, index);
+      state.#storesBy[(heads[index] as MutableStore).status]--;
+      state.#storesBy[store.status]++;
+      heads[index] = { ...store, images: images.length };
+      const first = state.#first[index] as number;
+      for (const [offset, image] of images.entries()) state.#set(first + offset, image);
+      index++;
+    }
+    if (index !== heads.length) throw notTheManifests(stream.path, index);
     return state;
   }
 
@@ -438,6 +456,33 @@ export class JobState {
   #changed(entry: JournalEntry): void {
     for (const listener of this.#listeners) listener(entry);
   }
+}
+
+/** The header a results file's head records, and its timeline: the rest is the writer's to set afresh on every save. */
+function recordedHeader(head: Omit<ResultsDocument, 'stores'>): {
+  readonly header: Header;
+  readonly timeline: ResultsDocument['timeline'];
+} {
+  const {
+    status: _status,
+    error: _error,
+    counts: _counts,
+    updated_at: _updated,
+    writer: _writer,
+    interrupted: _interrupted,
+    finished_at: _finished,
+    timeline,
+    network: _network,
+    ...header
+  } = head;
+  return { header, timeline };
+}
+
+function notTheManifests(path: string, store: number): InputError {
+  return new InputError(
+    'E_RESULTS_FILE',
+    `${path} does not hold the stores of its manifest (store ${store + 1} differs): use --force to start over`,
+  );
 }
 
 function headerOf(input: JobInput, jobId: string, options: ResultOptions, now: Date): Header {

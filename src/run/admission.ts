@@ -15,7 +15,8 @@ import { readManifest, type InputFormat } from '../input/manifest.js';
 import type { checkQueue } from '../queue/coordinator.js';
 import { JobState } from '../results/job-state.js';
 import { lockResults, type ResultsLock } from '../results/lock.js';
-import { isWriterAlive, loadResults, readResultsHeader } from '../results/reader.js';
+import { isWriterAlive, readResultsHeader } from '../results/reader.js';
+import { ResultsStream, type ResultsHead } from '../results/results-stream.js';
 import type { JobInput, ResultOptions, ResultsDocument } from '../types.js';
 import { removeStaleTemps } from '../utils/atomic-file.js';
 import { describeFileError, InputError, ManifestError } from '../utils/errors.js';
@@ -198,10 +199,16 @@ async function prepareJob(
 ): Promise<PreparedJob & RunningJob> {
   const exists = existsSync(resultsPath);
   if (exists && request.resume) {
-    const document = await loadResults(resultsPath);
-    refuseLiveWriter(document, resultsPath);
-    checkResumable(document, input, options, resultsPath);
-    const state = JobState.fromDocument(document);
+    // Store by store: a 10M-image job's document would not fit in memory.
+    const stream = await ResultsStream.open(resultsPath);
+    let state: JobState;
+    try {
+      refuseLiveWriter(stream.head, resultsPath);
+      checkResumable(stream.head, input, options, resultsPath);
+      state = await JobState.fromStream(stream, input);
+    } finally {
+      await stream.close();
+    }
     state.reopenUnfinishedStores();
     if (request.retryFailed) state.reopenFailedStores();
     return { input, resultsPath, state, resumed: true };
@@ -234,7 +241,7 @@ function refuseLiveWriter(
 }
 
 function checkResumable(
-  document: ResultsDocument,
+  document: ResultsHead,
   input: JobInput,
   options: ResultOptions,
   path: string,
