@@ -2,7 +2,9 @@
  * The queue's housekeeping: a queue run stopped unfinished keeps its keys for
  * --queue-retention (then they expire), its resume hints keep --queue (the
  * password hidden), `imgjob queue status` lists it and `imgjob queue clean`
- * removes it. Real redis-server, the BUILT CLI.
+ * removes it. Real redis-server, the BUILT CLI for the run a signal stops;
+ * the quick commands (`status`, `queue status`, `queue clean`) through
+ * main() in this process.
  *
  * @module-tag e2e
  */
@@ -10,7 +12,8 @@ import { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 
 import type { QueueOverview } from '../src/queue/admin.js';
-import { runCli, spawnCli, waitForResults } from './helpers/cli.js';
+import { spawnCli, waitForResults } from './helpers/cli.js';
+import { runMain } from './helpers/main.js';
 import { expectPlainLines, gatedJob, queueTestBed } from './helpers/queue-cluster.js';
 
 vi.setConfig({ testTimeout: 60_000 });
@@ -19,7 +22,7 @@ const bed = queueTestBed();
 const { available, folders } = bed;
 
 async function overview(url: string): Promise<QueueOverview> {
-  const result = await runCli(['queue', 'status', '--queue', url, '--json']);
+  const result = await runMain(['queue', 'status', '--queue', url, '--json']);
   expect(result.code, result.stderr).toBe(0);
   return JSON.parse(result.stdout) as QueueOverview;
 }
@@ -53,19 +56,19 @@ describe.skipIf(!available)('the queue housekeeping', () => {
       expect(stopped.stderr).toContain(`--queue ${url} --queue-retention 2h --resume`);
       expectPlainLines(stopped.stderr.replace(/^\n/, ''));
 
-      const status = await runCli(['status', job.out]);
+      const status = await runMain(['status', job.out]);
       expect(status.stdout).toMatch(new RegExp(`continue it with: imgjob run .* --queue ${url}`));
 
       const listed = (await overview(url)).jobs.find((entry) => entry.job_id === jobId);
       expect(listed).toMatchObject({ job_id: jobId, coordinator: null });
       expect(listed?.expires_in_s).toBeGreaterThan(7000);
       expect(listed?.expires_in_s).toBeLessThanOrEqual(7200);
-      const text = await runCli(['queue', 'status', '--queue', url]);
+      const text = await runMain(['queue', 'status', '--queue', url]);
       expect(text.stdout).toContain(`  ${jobId}: no coordinator; keys expire in 2 h\n`);
       expect(text.stdout).toContain('    stores: 0 waiting, 0 active, 0 stalled, 0 failed;');
       expect(text.stdout).toContain('workers: none on this queue');
 
-      const cleaned = await runCli(['queue', 'clean', '--queue', url, '--job', jobId]);
+      const cleaned = await runMain(['queue', 'clean', '--queue', url, '--job', jobId]);
       expect(cleaned.code, cleaned.stderr).toBe(0);
       expect(cleaned.stdout).toMatch(new RegExp(`^removed job ${jobId}: [1-9]\\d* key\\(s\\)`));
       expect((await overview(url)).jobs).toEqual([]);
@@ -73,7 +76,7 @@ describe.skipIf(!available)('the queue housekeeping', () => {
       expect(await client.keys(`imgjob:*${jobId}*`)).toEqual([]);
       client.disconnect();
 
-      const again = await runCli(['queue', 'clean', '--queue', url, '--job', jobId]);
+      const again = await runMain(['queue', 'clean', '--queue', url, '--job', jobId]);
       expect(again.code).toBe(2);
       expect(again.stderr).toBe(`imgjob: queue clean: no job ${jobId} on ${url}\n`);
     },
@@ -98,7 +101,7 @@ describe.skipIf(!available)('the queue housekeeping', () => {
           `--queue 'redis://:***@127.0.0.1:${server.port}/2' --resume`,
         );
         expect(stopped.stderr + stopped.stdout).not.toContain('sup3rsecret');
-        const status = await runCli(['status', job.out]);
+        const status = await runMain(['status', job.out]);
         expect(status.stdout).toContain(`--queue 'redis://:***@127.0.0.1:${server.port}/2'`);
       } finally {
         await client.redis.call('AUTH', 'sup3rsecret');
