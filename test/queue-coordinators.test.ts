@@ -2,7 +2,8 @@
  * Who the coordinator talks to: workers on another database of the same
  * Redis are not counted as its workers (it says it waits for one), and URLs
  * a worker cannot work with are refused at start. Real redis-server, the
- * BUILT CLI.
+ * BUILT CLI as coordinator, the workers in this process (their logic is what
+ * counts here).
  *
  * @module-tag e2e
  */
@@ -19,8 +20,8 @@ import {
   gatedJob,
   faultReference,
   queueTestBed,
-  startWorker,
 } from './helpers/queue-cluster.js';
+import { startWorkerHere } from './helpers/queue-worker.js';
 
 vi.setConfig({ testTimeout: 60_000 });
 
@@ -36,7 +37,7 @@ describe.skipIf(!available)('the coordinator and its workers', () => {
       const url = bed.redis.urlFor(1);
       const [expected, elsewhere] = await Promise.all([
         local(),
-        startWorker(bed.redis.urlFor(2), { slots: 2 }),
+        startWorkerHere(bed.redis.urlFor(2), { slots: 2 }),
       ]);
       const job = gatedJob(bed.server, 'cotherdb', FAULT_STORES);
       folders.push(job.dir);
@@ -55,7 +56,7 @@ describe.skipIf(!available)('the coordinator and its workers', () => {
         ),
         'stderr',
       );
-      const here = await startWorker(url, { slots: 2 });
+      const here = await startWorkerHere(url, { slots: 2 });
       const result = await expectSameAsLocal(
         { url, job, run, workers: [here, elsewhere] },
         expected,

@@ -1,10 +1,11 @@
 /**
  * `run --queue` and `imgjob worker`, end to end: a real redis-server (started
- * here, stopped after), the BUILT CLI as coordinator and workers in separate
- * processes, images behind the fault server's gates (usage errors through
- * main(), in this process). Every wait is on an output line, a gate reached
- * or the results file — never on time. The cases run at once, each on a
- * Redis database of its own.
+ * here, stopped after), the BUILT CLI as coordinator, workers as processes
+ * where the process counts (a signal, --threads) and in this process where
+ * only their logic does (startWorkerHere), images behind the fault server's
+ * gates (usage errors through main(), in this process). Every wait is on an
+ * output line, a gate reached or the results file — never on time. The
+ * cases run at once, each on a Redis database of its own.
  *
  * @module-tag e2e
  */
@@ -23,6 +24,7 @@ import {
   queueTestBed,
   startWorker,
 } from './helpers/queue-cluster.js';
+import { startWorkerHere } from './helpers/queue-worker.js';
 
 const ARGS = ['--gpu-delay', '0-20', '--seed', '7', '--retries', '0'];
 /** Six stores; S2 fails at its HTML page, so its last image is skipped. */
@@ -51,10 +53,13 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
       folders.push(local.dir, queued.dir);
       local.openAll();
       queued.openAll();
-      const [reference, ...workers] = await Promise.all([
+      // One a process of its own (its SIGTERM is checked below), two in this process.
+      const [reference, spawned, ...here] = await Promise.all([
         runCli(['run', local.manifest, ...ARGS]),
-        ...[1, 2, 3].map(() => startWorker(url)),
+        startWorker(url),
+        ...[1, 2].map(() => startWorkerHere(url)),
       ]);
+      const workers = [spawned, ...here];
       expect(reference.code, reference.stderr).toBe(1);
 
       const run = await runCli(['run', queued.manifest, ...ARGS, '--queue', url]);
@@ -83,11 +88,10 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
       client.disconnect();
       expect(keys.filter((key) => !key.startsWith('imgjob:stores:'))).toEqual([]);
 
-      const stopped = await Promise.all(workers.map((worker) => worker.kill('SIGTERM')));
-      for (const result of stopped) {
-        expect(result.code, result.stderr).toBe(143);
-        expect(result.stderr).toContain('every store it held is back in the queue');
-      }
+      const stopped = await spawned.kill('SIGTERM');
+      expect(stopped.code, stopped.stderr).toBe(143);
+      expect(stopped.stderr).toContain('every store it held is back in the queue');
+      await Promise.all(here.map((worker) => worker.stop()));
     },
   );
 
@@ -164,7 +168,7 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
         ['image.webp'],
       ]);
       folders.push(job.dir);
-      const worker = await startWorker(url, { slots: 4 });
+      const worker = await startWorkerHere(url, { slots: 4 });
       job.open(0, 0);
       // -c 2: two stores out at a time over the cluster.
       const run = spawnCli(['run', job.manifest, ...ARGS, '-c', '2', '--queue', url]);
@@ -213,7 +217,7 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
       ] as const) {
         expect(job.requests(store, index), job.key(store, index)).toBe(1);
       }
-      await worker.kill('SIGINT');
+      await worker.stop();
     },
   );
 
@@ -226,7 +230,7 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
         ['not-an-image.html'],
       ]);
       folders.push(job.dir);
-      const worker = await startWorker(url, { slots: 2 });
+      const worker = await startWorkerHere(url, { slots: 2 });
       job.open(0, 0);
       const run = spawnCli(['run', job.manifest, ...ARGS, '--fail-fast', '--queue', url]);
       await bed.server.gate(job.key(0, 1)).reached;
@@ -246,7 +250,7 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
       const keys = await client.keys(`imgjob:*${document.job_id}*`);
       client.disconnect();
       expect(keys.filter((key) => !key.startsWith('imgjob:stores:'))).toEqual([]);
-      await worker.kill('SIGINT');
+      await worker.stop();
     },
   );
 });

@@ -13,6 +13,7 @@ import { loadResults } from '../../src/results/reader.js';
 import type { ResultsDocument } from '../../src/types.js';
 import { runCli, spawnCli, stopAll, waitForResults, type CliResult, type CliRun } from './cli.js';
 import { startFaultServer, type FaultServer } from './fault-server.js';
+import type { WorkerOutput } from './queue-worker.js';
 import { requireRedis, startRedis, type RedisServer } from './redis.js';
 
 /** Short locks, so a dead or frozen worker's store moves on within seconds. */
@@ -221,7 +222,7 @@ export const FAULT_ARGS = ['--gpu-delay', '20', '--seed', '7', '--retries', '0']
 export type MidRun = {
   readonly url: string;
   readonly job: GatedJob;
-  readonly workers: readonly CliRun[];
+  readonly workers: readonly WorkerOutput[];
   readonly run: CliRun;
 };
 

@@ -1,0 +1,133 @@
+/**
+ * An imgjob queue worker in this process: `runWorker()` from src/queue, the
+ * code `imgjob worker` runs, with its lines captured as the command prints
+ * them (`imgjob worker: …`). For the cases where the worker's logic is what
+ * counts (which stores it runs, what it reports, what it is told), not the
+ * process: a spawned worker costs ~0.5 s of CPU to start. What only a
+ * process shows — a signal, kill -9, SIGSTOP, its exit code, its pid — stays
+ * with `startWorker()` of ./queue-cluster.js.
+ *
+ * ```ts
+ * const worker = await startWorkerHere(url, { slots: 2 });
+ * await worker.waitForOutput(/completed +store S0/);
+ * await worker.stop(); // hands its stores back, as on SIGINT
+ * ```
+ */
+import { afterAll } from 'vitest';
+
+import { createEventLog } from '../../src/log/event-log.js';
+import { parseRedisUrl } from '../../src/queue/redis-url.js';
+import { DEFAULT_LOCK_TIMING, runWorker } from '../../src/queue/worker.js';
+import type { WaitOptions } from './cli.js';
+
+/** What the queue tests read of a worker, spawned (CliRun) or here. */
+export type WorkerOutput = {
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Whether it has stopped (a worker stops only when told, or on a bug). */
+  readonly done: boolean;
+  waitForOutput(
+    pattern: RegExp | string,
+    stream?: 'stdout' | 'stderr',
+    options?: WaitOptions,
+  ): Promise<string>;
+};
+
+export type WorkerHere = WorkerOutput & {
+  /** Hands its running stores back and resolves once it stopped (SIGINT's path). */
+  stop(): Promise<void>;
+};
+
+const running = new Set<WorkerHere>();
+afterAll(async () => {
+  await Promise.all([...running].map((worker) => worker.stop()));
+});
+
+/** Starts a worker of `slots` stores on `url` here, and resolves once it is taking stores. */
+export async function startWorkerHere(
+  url: string,
+  options: { readonly slots?: number } = {},
+): Promise<WorkerHere> {
+  let stdout = '';
+  let failure: Error | undefined;
+  let done = false;
+  const watchers = new Set<() => void>();
+  const changed = (): void => {
+    for (const check of watchers) check();
+  };
+  const log = createEventLog({
+    format: 'text',
+    sink: (line) => {
+      stdout += `imgjob worker: ${line}\n`;
+      changed();
+    },
+  });
+  const stopping = new AbortController();
+  const finished = runWorker(
+    {
+      target: parseRedisUrl(url),
+      concurrency: options.slots ?? 2,
+      perHost: 4,
+      // The download threads' module is dist's: here, the downloads run on this thread.
+      threads: 1,
+      timing: DEFAULT_LOCK_TIMING,
+      log,
+    },
+    stopping.signal,
+  ).then(
+    () => undefined,
+    (error: unknown) => {
+      failure = error instanceof Error ? error : new Error(String(error));
+    },
+  );
+  void finished.finally(() => {
+    done = true;
+    running.delete(worker);
+    changed();
+  });
+
+  const worker: WorkerHere = {
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return failure?.stack ?? '';
+    },
+    get done() {
+      return done;
+    },
+    waitForOutput(pattern, stream = 'stdout', waitOptions = {}) {
+      const matches = (text: string): boolean =>
+        typeof pattern === 'string' ? text.includes(pattern) : pattern.test(text);
+      return new Promise<string>((resolve, reject) => {
+        const finish = (error?: Error): void => {
+          clearTimeout(timer);
+          watchers.delete(check);
+          if (error) reject(error);
+          else resolve(stream === 'stdout' ? stdout : worker.stderr);
+        };
+        const check = (): void => {
+          if (matches(stream === 'stdout' ? stdout : worker.stderr)) finish();
+          else if (done) {
+            finish(new Error(`the worker stopped before showing ${String(pattern)}\n${stdout}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          finish(
+            new Error(`timed out waiting for the worker to show ${String(pattern)}\n${stdout}`),
+          );
+        }, waitOptions.timeoutMs ?? 10_000);
+        watchers.add(check);
+        check();
+      });
+    },
+    async stop() {
+      stopping.abort('SIGINT');
+      await finished;
+      if (failure !== undefined) throw failure;
+    },
+  };
+  running.add(worker);
+  await worker.waitForOutput(/ready: /, 'stdout', { timeoutMs: 30_000 });
+  return worker;
+}
