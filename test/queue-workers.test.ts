@@ -57,7 +57,11 @@ async function overviewText(url: string): Promise<string> {
   return res.text();
 }
 
-/** Polls `/api/overview` until its `workers` satisfy `predicate` (the snapshot refreshes every second). */
+/**
+ * Polls `/api/overview` until its `workers` satisfy `predicate`. The workers
+ * snapshot behind it refreshes once a second: four looks a second see each
+ * refresh soon enough, and leave serve's CPU to the cases running beside.
+ */
 async function waitForWorkers(
   url: string,
   predicate: (workers: readonly WorkerView[]) => boolean,
@@ -71,7 +75,7 @@ async function waitForWorkers(
     if (performance.now() > deadline) {
       throw new Error(`timed out waiting for the workers: ${JSON.stringify(workers)}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 
