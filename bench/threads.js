@@ -9,7 +9,10 @@
  * per round and as medians: the default's wall time ÷ one thread's, the CPU
  * per image of each, and imgjob's images/s ÷ the compiled client's.
  *
- *   node bench/threads.js [--rounds 3] [--threads default,2] [--no-cc]
+ * `--images` takes W3m's first stores up to that many images (the issue's
+ * W3 figures are 2,000 photos of the mix, mean ~585 KB).
+ *
+ *   node bench/threads.js [--rounds 3] [--images 2000] [--threads default,2] [--no-cc]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -28,6 +31,7 @@ const repo = fileURLToPath(new URL('..', import.meta.url));
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
+    images: { type: 'string', default: '2000' },
     threads: { type: 'string', default: 'default' },
     'no-cc': { type: 'boolean', default: false },
   },
@@ -39,7 +43,7 @@ const catalog = loadCatalog();
 const server = hasNginx() ? await spawnNginx(catalog) : await spawnImageServer();
 const scratch = await mkdtemp(join(tmpdir(), 'imgjob-threads-'));
 try {
-  const workload = defineWorkloads(false).W3m;
+  const workload = firstImages(defineWorkloads(false).W3m, Number(values.images));
   const manifest = manifestOf(workload, catalog, server.origin);
   const urls = urlsOf(manifest);
   await server.serveUrls(urls);
@@ -68,7 +72,7 @@ try {
   if (cclient) commands.cc = [cclient, hostname, port, paths, String(workload.machines)];
   const names = Object.keys(commands);
   console.log(
-    `[threads] ${server.kind}; ${urls.length} images (W3m); load ${loadavg()
+    `[threads] ${server.kind}; ${urls.length} images (W3m's first); load ${loadavg()
       .map((l) => l.toFixed(1))
       .join(' / ')}`,
   );
@@ -135,6 +139,24 @@ function buildClient() {
     return undefined;
   }
   return out;
+}
+
+/**
+ * The workload's first stores, the last one cut, to `images` images in all.
+ * @param {import('./workloads.js').Workload} workload
+ * @param {number} images
+ * @returns {import('./workloads.js').Workload}
+ */
+function firstImages(workload, images) {
+  /** @type {number[]} */
+  const storeSizes = [];
+  let left = images;
+  for (const size of workload.storeSizes) {
+    if (left <= 0) break;
+    storeSizes.push(Math.min(size, left));
+    left -= size;
+  }
+  return { ...workload, storeSizes };
 }
 
 /** @param {number[]} list */
