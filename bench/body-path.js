@@ -15,13 +15,16 @@
  * - `request-dump`: undici `request()`, the first chunk, then `body.dump()`;
  * - `request-hwm`: `request-iter` with a 1 MiB `highWaterMark` on the body stream;
  * - `http-data`: `node:http` with a keep-alive Agent, `res.on('data')`;
- * - `http-resume`: `node:http`, the first chunk, then `res.resume()`.
+ * - `http-resume`: `node:http`, the first chunk, then `res.resume()`;
  * - `net-data`: no HTTP library: `node:net` sockets, 'data' events, the head
  *   parsed by hand (Content-Length bodies only) — Node's floor with a Buffer per read;
  * - `net-onread`: the same with `onread`: every read into one reused 256 KiB
  *   buffer, no Buffer per read — the least Node can spend per byte;
  * - `dispatch-onread`: `dispatch` over sockets that read with `onread` and
  *   push a copy of each read (see `onreadConnect`).
+ *
+ * Any way with `+roomy` after it runs with `--heap-growing-percent=900`, the
+ * heap room `imgjob run` gives a job of fewer than 50k images here.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -77,7 +80,7 @@ if (values.way) {
 async function compare() {
   const ways = /** @type {Way[]} */ (values.ways.split(','));
   for (const way of ways)
-    if (!WAYS.includes(/** @type {Way} */ (way.replace(/\+semi$/, ''))))
+    if (!WAYS.includes(/** @type {Way} */ (way.replace(/\+roomy$/, ''))))
       throw new Error(`no way ${way}`);
   const catalog = loadCatalog();
   const server = hasNginx() ? await spawnNginx(catalog) : await spawnImageServer();
@@ -139,12 +142,12 @@ function child(way, urlsFile) {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      // `way+semi`: the same way with a larger young generation (fewer scavenges).
+      // `way+roomy`: the same way with the heap room `imgjob run` gives a job under 50k images (src/run/heap-growth.ts).
       [
-        ...(way.endsWith('+semi') ? ['--max-semi-space-size=64'] : []),
+        ...(way.endsWith('+roomy') ? ['--heap-growing-percent=900'] : []),
         self,
         '--way',
-        way.replace(/\+semi$/, ''),
+        way.replace(/\+roomy$/, ''),
         '--urls',
         urlsFile,
       ],
