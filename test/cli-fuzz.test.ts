@@ -2,7 +2,8 @@
  * Hostile manifests through the real CLI: whatever comes in, imgjob answers
  * with exit 0, 1 or 2 and a message — never a crash or a stack trace. (The
  * parser itself is fuzzed by thousands of cases in manifest-fuzz.test.ts;
- * this checks the whole program on a few dozen, since each is a process.)
+ * this checks the whole program on a few dozen: in this process through
+ * main(), and a few as processes.)
  *
  * @module-tag e2e
  */
@@ -14,6 +15,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { runCli } from './helpers/cli.js';
+import { runMain, type MainResult } from './helpers/main.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
 let server: FaultServer;
@@ -73,35 +75,37 @@ const manifestText = (): fc.Arbitrary<string> =>
     fc.json(),
   );
 
+const ARGS = ['--gpu-delay', '0', '--retries', '0', '--timeout', '2000', '--json', '--force'];
+
+/** Writes the case, runs it through `run`, and checks the answer. */
+function property(run: (args: string[]) => Promise<MainResult>, tag: string) {
+  let case_ = 0;
+  return fc.asyncProperty(manifestText(), async (text) => {
+    const path = join(dir, `${tag}${++case_}.json`);
+    writeFileSync(path, text);
+    const { code, stdout, stderr } = await run(['run', path, ...ARGS]);
+    expect([0, 1, 2]).toContain(code);
+    expect(stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
+    if (code === 2) expect(stderr).toMatch(/^imgjob: /);
+    else expect(JSON.parse(stdout)).toHaveProperty('status', code === 0 ? 'completed' : 'failed');
+  });
+}
+
 describe('the CLI on random and mutated manifests', () => {
+  // In this process (on the main thread: the download threads' module exists
+  // only built), where an error that escapes main() fails the test file too.
   it('always exits 0, 1 or 2 with a message and never prints a stack trace', async () => {
-    let case_ = 0;
     await fc.assert(
-      fc.asyncProperty(manifestText(), async (text) => {
-        const path = join(dir, `m${++case_}.json`);
-        writeFileSync(path, text);
-        const { code, stdout, stderr } = await runCli(
-          [
-            'run',
-            path,
-            '--gpu-delay',
-            '0',
-            '--retries',
-            '0',
-            '--timeout',
-            '2000',
-            '--json',
-            '--force',
-          ],
-          { env: { CI: '1' } },
-        );
-        expect([0, 1, 2]).toContain(code);
-        expect(stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
-        if (code === 2) expect(stderr).toMatch(/^imgjob: /);
-        else
-          expect(JSON.parse(stdout)).toHaveProperty('status', code === 0 ? 'completed' : 'failed');
-      }),
+      property((args) => runMain([...args, '--threads', '1']), 'm'),
       { numRuns: 30, seed: 20261127 },
+    );
+  });
+
+  // A few as processes: the exit code the OS sees, and a stack trace on a real stderr.
+  it('as a process too', async () => {
+    await fc.assert(
+      property((args) => runCli(args, { env: { CI: '1' } }), 'p'),
+      { numRuns: 6, seed: 20261207 },
     );
   });
 });

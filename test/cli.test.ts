@@ -1,7 +1,9 @@
 /**
- * End-to-end: the built CLI, spawned as a user would run it, against a real
- * HTTP server on 127.0.0.1. Assertions are on exit codes, stdout, stderr, the
- * results file and what the server saw — never on timing.
+ * End-to-end: the CLI against a real HTTP server on 127.0.0.1. Assertions are
+ * on exit codes, stdout, stderr, the results file and what the server saw —
+ * never on timing. The built CLI is spawned where the process is the point
+ * (a job as a user starts it, standard input and the current folder, a
+ * second process holding the file); the rest runs main() in this process.
  *
  * @module-tag e2e
  */
@@ -14,7 +16,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ImageResult, ResultsDocument } from '../src/types.js';
 import { runCli as runCliIn, type CliResult } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
-import { runMain } from './helpers/main.js';
+import { runMain, type MainResult } from './helpers/main.js';
 
 const STORE_MASTER = new URL('../fixtures/store-master.csv', import.meta.url).pathname;
 const EXPECTED = JSON.parse(
@@ -39,6 +41,8 @@ function readResults(path: string): ResultsDocument {
 }
 
 const FAST = ['--gpu-delay', '0', '--retries', '0', '--timeout', '5000'];
+/** `imgjob run` in this process, on the main thread: the download threads' module exists only built. */
+const runHere = (args: string[]): Promise<MainResult> => runMain([...args, '--threads', '1']);
 
 let server: FaultServer;
 let dir: string;
@@ -149,7 +153,7 @@ describe('imgjob run', () => {
         visit_time: '2024-11-15T11:00:00Z',
       },
     ]);
-    expect((await runCli(['run', manifest, ...FAST])).code).toBe(0);
+    expect((await runHere(['run', manifest, ...FAST])).code).toBe(0);
     const results = readResults(join(dir, 'merge.results.json'));
     expect(results.stores.map((store) => store.store_id)).toEqual(['S1', 'S2']);
     expect(results.stores[0]?.images.map((image) => image.url)).toEqual([
@@ -168,7 +172,7 @@ describe('imgjob run', () => {
       { store_id: 'S00339218', image_url: [img('image.png')] },
       { store_id: 'NOPE', image_url: [img('image.gif'), img('image.bmp')] },
     ]);
-    const { code } = await runCli(['run', manifest, ...FAST, '--store-master', STORE_MASTER]);
+    const { code } = await runHere(['run', manifest, ...FAST, '--store-master', STORE_MASTER]);
     expect(code).toBe(1);
     const results = readResults(join(dir, 'master.results.json'));
     expect(results.error).toEqual([
@@ -180,7 +184,7 @@ describe('imgjob run', () => {
 
   it('refuses a missing store master with exit 2 before any download', async () => {
     const manifest = writeManifest('m.json', [{ store_id: 'S', image_url: [img('image.png')] }]);
-    const { code, stderr } = await runCli([
+    const { code, stderr } = await runHere([
       'run',
       manifest,
       ...FAST,
@@ -195,7 +199,7 @@ describe('imgjob run', () => {
 
   it('completes an empty job (count 0) at once', async () => {
     const manifest = writeManifest('empty.json', []);
-    const { code, stdout } = await runCli(['run', manifest, '--json']);
+    const { code, stdout } = await runHere(['run', manifest, '--json']);
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({ status: 'completed' });
   });
@@ -216,7 +220,7 @@ describe('imgjob run', () => {
       { store_id: 'B', image_url: [server.url('/status/500')] },
     ]);
     const out = join(dir, 'out');
-    const { code, stdout } = await runCli(['run', good, bad, '--out-dir', out, '--json', ...FAST]);
+    const { code, stdout } = await runHere(['run', good, bad, '--out-dir', out, '--json', ...FAST]);
     expect(code).toBe(1);
     const lines = stdout
       .trim()
@@ -244,7 +248,7 @@ describe('imgjob run', () => {
       { store_id: 'F', image_url: [server.url('/status/404')] },
       { store_id: 'L', image_url: [img('image.png'), img('image.gif')] },
     ]);
-    const { code, stdout } = await runCli([
+    const { code, stdout } = await runHere([
       'run',
       manifest,
       ...FAST,
@@ -265,7 +269,7 @@ describe('imgjob run', () => {
     const manifest = writeManifest('quiet.json', [
       { store_id: 'S', image_url: [img('image.png')] },
     ]);
-    const { code, stdout } = await runCli(['run', manifest, '--json', ...FAST]);
+    const { code, stdout } = await runHere(['run', manifest, '--json', ...FAST]);
     expect(code).toBe(0);
     expect(stdout.trim().split('\n')).toHaveLength(1);
     expect(Object.keys(JSON.parse(stdout) as object)).toEqual([
@@ -280,16 +284,16 @@ describe('imgjob run', () => {
     const manifest = writeManifest('again.json', [
       { store_id: 'S', image_url: [img('image.png')] },
     ]);
-    expect((await runCli(['run', manifest, ...FAST])).code).toBe(0);
+    expect((await runHere(['run', manifest, ...FAST])).code).toBe(0);
     const path = join(dir, 'again.results.json');
     const before = readFileSync(path, 'utf8');
 
-    const refused = await runCli(['run', manifest, ...FAST]);
+    const refused = await runHere(['run', manifest, ...FAST]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('already exists');
     expect(readFileSync(path, 'utf8')).toBe(before);
 
-    expect((await runCli(['run', manifest, ...FAST, '--force'])).code).toBe(0);
+    expect((await runHere(['run', manifest, ...FAST, '--force'])).code).toBe(0);
     expect(readResults(path).job_id).not.toBe((JSON.parse(before) as ResultsDocument).job_id);
   });
 
@@ -301,7 +305,7 @@ describe('imgjob run', () => {
     const running = runCli(['run', manifest, ...FAST]);
     await gate.reached;
     for (const flag of ['--force', '--resume']) {
-      const refused = await runCli(['run', manifest, ...FAST, flag]);
+      const refused = await runHere(['run', manifest, ...FAST, flag]);
       expect(refused.code).toBe(2);
       expect(refused.stderr).toMatch(/being written by a running imgjob \(pid \d+\)/);
     }
@@ -317,8 +321,19 @@ describe('imgjob run', () => {
     const gpu = async (args: string[]): Promise<number[]> => {
       const out = join(dir, `${args.join('')}.json`);
       expect(
-        (await runCli(['run', manifest, '-o', out, '--seed', '42', '--gpu-delay', '1-20', ...args]))
-          .code,
+        (
+          await runHere([
+            'run',
+            manifest,
+            '-o',
+            out,
+            '--seed',
+            '42',
+            '--gpu-delay',
+            '1-20',
+            ...args,
+          ])
+        ).code,
       ).toBe(0);
       return readResults(out).stores.flatMap((store) =>
         store.images.map((image: ImageResult) => (image.status === 'done' ? image.gpu_ms : -1)),
@@ -433,7 +448,7 @@ describe('imgjob status', () => {
     const manifest = writeManifest('st.json', [
       { store_id: 'S', image_url: [server.url('/status/404')] },
     ]);
-    await runCli(['run', manifest, ...FAST]);
+    await runHere(['run', manifest, ...FAST]);
     const path = join(dir, 'st.results.json');
     const text = await runMain(['status', path]);
     expect(text.code).toBe(1);
