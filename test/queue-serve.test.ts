@@ -115,8 +115,11 @@ describe.skipIf(!available)('serve --queue', () => {
         return { job, document, code: stopped.code, stderr: stopped.stderr };
       };
 
-      const local = await finish(await cancelled('cancellocal', []));
-      const queued = await cancelled('cancelqueue', ['--queue', url]);
+      // The local cancel (the reference) runs beside the queued one: their gates are their own.
+      const [local, queued] = await Promise.all([
+        cancelled('cancellocal', []).then(finish),
+        cancelled('cancelqueue', ['--queue', url]),
+      ]);
       // The 2 s the issue allows; the workers look every half second.
       await worker.waitForOutput(/called off +store S0/, 'stdout', { timeoutMs: 2_000 });
       await worker.waitForOutput(/called off +store S1/, 'stdout', { timeoutMs: 2_000 });
