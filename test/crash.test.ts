@@ -29,7 +29,8 @@ import { createGpuDelayPicker } from '../src/engine/gpu-delay.js';
 import { loadResults } from '../src/results/reader.js';
 import { journalPathOf } from '../src/results/paths.js';
 import type { ImageStatus, ResultsDocument } from '../src/types.js';
-import { runCli, spawnCli, stopAll, waitForResults, type CliResult } from './helpers/cli.js';
+import { spawnCli, stopAll, waitForResults, type CliResult } from './helpers/cli.js';
+import { runMain, type MainResult } from './helpers/main.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
 const SEED = 7;
@@ -37,6 +38,14 @@ const SEED = 7;
 const GPU_DELAY = { min: 0, max: 20 };
 /** `--retries 0`: a stray retry would show up as a second request, not hide. */
 const ARGS = `--gpu-delay ${GPU_DELAY.min}-${GPU_DELAY.max} --seed ${SEED} --retries 0`.split(' ');
+
+/**
+ * A run that is not killed (the reference, every resume, every refusal) runs
+ * main() in this process, on the main thread (the download threads' module
+ * exists only built); the runs that are killed are processes.
+ */
+const runHere = (args: readonly string[]): Promise<MainResult> =>
+  runMain([...args, '--threads', '1']);
 
 /**
  * The job: 4 stores, 10 images (S1 spans two visits). `c1` is an HTML page,
@@ -71,7 +80,7 @@ beforeAll(async () => {
   // The uninterrupted run every resumed run must equal.
   const job = newJob('ref');
   openGates(job);
-  const result = await runCli(['run', job.manifest, ...ARGS]);
+  const result = await runHere(['run', job.manifest, ...ARGS]);
   expect(result.code, result.stderr).toBe(1);
   const document = await loadResults(job.out);
   reference = { job, document, stores: comparable(document, job.prefix) };
@@ -159,7 +168,8 @@ const KILL_POINTS: readonly KillPoint[] = [
 
 const EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
 
-describe.each(KILL_POINTS)('killed $name', (point) => {
+// Each case has its own gates, folder and URL prefix: they run side by side.
+describe.concurrent.each(KILL_POINTS)('killed $name', (point) => {
   it.each<Signal>(['SIGKILL', 'SIGINT', 'SIGTERM'])(
     'by %s, then resumed: one result per image, nothing recorded is fetched again, same results and job_id',
     async (signal) => {
@@ -196,7 +206,7 @@ describe.each(KILL_POINTS)('killed $name', (point) => {
 
       const mark = server.requests.length;
       openGates(job);
-      const resumed = await runCli(resumeArgs);
+      const resumed = await runHere(resumeArgs);
       expect(resumed.code, resumed.stderr).toBe(1);
       const final = await expectFinished(job);
       expect(final.job_id).toBe(atKill.job_id);
@@ -216,7 +226,7 @@ describe('a finished job', () => {
   it('resumed right after completion: nothing is fetched, same results, exit 1 as its status', async () => {
     const { job } = reference;
     const mark = server.requests.length;
-    const resumed = await runCli(['run', job.manifest, ...ARGS, '--resume']);
+    const resumed = await runHere(['run', job.manifest, ...ARGS, '--resume']);
     expect(resumed.code, resumed.stderr).toBe(1);
     expect(requestedKeys(job, mark)).toEqual([]);
     const final = await expectFinished(job);
@@ -253,7 +263,7 @@ describe('crash windows', () => {
 
     const mark = server.requests.length;
     openGates(job);
-    const third = await runCli(['run', job.manifest, ...ARGS, '--resume']);
+    const third = await runHere(['run', job.manifest, ...ARGS, '--resume']);
     expect(third.code, third.stderr).toBe(1);
     const final = await expectFinished(job);
     expect(final.job_id).toBe(jobId);
@@ -286,7 +296,7 @@ describe('crash windows', () => {
 
     const mark = server.requests.length;
     openGates(job);
-    const resumed = await runCli(['run', job.manifest, ...ARGS, '--resume']);
+    const resumed = await runHere(['run', job.manifest, ...ARGS, '--resume']);
     expect(resumed.code, resumed.stderr).toBe(1);
     const final = await expectFinished(job);
     expect(comparable(final, job.prefix)).toEqual(reference.stores);
@@ -314,7 +324,7 @@ describe('crash windows', () => {
     await second.kill('SIGKILL');
 
     openGates(job);
-    const resumed = await runCli(['run', job.manifest, '-o', old.out, '--resume', ...ARGS]);
+    const resumed = await runHere(['run', job.manifest, '-o', old.out, '--resume', ...ARGS]);
     expect(resumed.code, resumed.stderr).toBe(1);
     const final = await loadResults(old.out);
     expect(final.job_id).toBe(fresh.job_id);
@@ -357,8 +367,8 @@ describe('imgjob status while a job runs', () => {
 
     const { job_id: jobId } = await loadResults(job.out);
     const [text, json] = await Promise.all([
-      runCli(['status', job.out]),
-      runCli(['status', job.out, '--json']),
+      runMain(['status', job.out]),
+      runMain(['status', job.out, '--json']),
     ]);
     expect(text.code, text.stderr).toBe(3);
     expect(text.stdout).toMatch(/\bongoing\b/);
@@ -384,7 +394,7 @@ describe.concurrent('--resume and existing results files', () => {
   it('with no results file yet, --resume simply starts the job', async ({ expect }) => {
     const job = newJob('fresh');
     openGates(job);
-    const result = await runCli(['run', job.manifest, ...ARGS, '--resume']);
+    const result = await runHere(['run', job.manifest, ...ARGS, '--resume']);
     expect(result.code, result.stderr).toBe(1);
     expect(comparable(await loadResults(job.out), job.prefix)).toEqual(reference.stores);
   });
@@ -394,7 +404,7 @@ describe.concurrent('--resume and existing results files', () => {
   }) => {
     const other = newJob('other');
     const out = keptCopy();
-    const result = await runCli(['run', other.manifest, '-o', out.path, '--resume', ...ARGS]);
+    const result = await runHere(['run', other.manifest, '-o', out.path, '--resume', ...ARGS]);
     expectRefusal(result, /^imgjob: cannot resume .* it belongs to a different manifest/, expect);
     out.expectUntouched(expect);
   });
@@ -404,7 +414,7 @@ describe.concurrent('--resume and existing results files', () => {
     ['--gpu-delay', ['--gpu-delay', '0'], /gpu_delay was "0-20", now "0"/],
   ] as const)('refuses to resume with a different %s', async ([, change, message], { expect }) => {
     const out = keptCopy();
-    const result = await runCli([
+    const result = await runHere([
       'run',
       reference.job.manifest,
       '-o',
@@ -419,7 +429,7 @@ describe.concurrent('--resume and existing results files', () => {
 
   it('refuses an existing results file without --resume or --force', async ({ expect }) => {
     const out = keptCopy();
-    const result = await runCli(['run', reference.job.manifest, '-o', out.path, ...ARGS]);
+    const result = await runHere(['run', reference.job.manifest, '-o', out.path, ...ARGS]);
     expectRefusal(result, /already exists: use --resume .* or --force/, expect);
     out.expectUntouched(expect);
   });
@@ -436,8 +446,8 @@ describe.concurrent('--resume and existing results files', () => {
       writeFileSync(path, text);
       writeFileSync(manifest, readFileSync(reference.job.manifest));
       const [run, status] = await Promise.all([
-        runCli(['run', manifest, '-o', path, '--resume', ...ARGS]),
-        runCli(['status', path]),
+        runHere(['run', manifest, '-o', path, '--resume', ...ARGS]),
+        runMain(['status', path]),
       ]);
       for (const result of [run, status]) {
         expectRefusal(result, /is not an imgjob results file/, expect);
@@ -566,7 +576,7 @@ function expectGracefulStop(result: CliResult, signal: 'SIGINT' | 'SIGTERM', job
 }
 
 async function expectStatusNotRunning(path: string, jobId: string): Promise<void> {
-  const status = await runCli(['status', path]);
+  const status = await runMain(['status', path]);
   expect(status.code, status.stderr).toBe(3);
   expect(status.stdout).toContain(jobId);
   // Killed: its stores still read ongoing; stopped by a signal: interrupted.
@@ -575,7 +585,7 @@ async function expectStatusNotRunning(path: string, jobId: string): Promise<void
   expect(status.stdout).not.toMatch(/running \(pid/);
 }
 
-function expectRefusal(result: CliResult, message: RegExp, check: typeof expect): void {
+function expectRefusal(result: MainResult, message: RegExp, check: typeof expect): void {
   check(result.code, result.stderr).toBe(2);
   const lines = result.stderr.trimEnd().split('\n');
   // One line, and at most a hint after it (a manifest given as a results
