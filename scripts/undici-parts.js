@@ -8,14 +8,14 @@
  * A name imported from 'undici' that is not exported here fails the build
  * (esbuild: no matching export), so nothing goes missing in silence.
  */
-import api from 'undici/lib/api/index.js';
+import connect from 'undici/lib/api/api-connect.js';
 import buildConnector from 'undici/lib/core/connect.js';
 import Agent from 'undici/lib/dispatcher/agent.js';
 import Dispatcher from 'undici/lib/dispatcher/dispatcher.js';
 import EnvHttpProxyAgent from 'undici/lib/dispatcher/env-http-proxy-agent.js';
 
-// As the index does: the proxy agent opens its tunnels with `connect()`, one
-// of these methods.
-Object.assign(Dispatcher.prototype, api);
+// The index gives every dispatcher undici's request methods; of those, the
+// proxy agent uses `connect()`, for its tunnels (test/download-proxy.test.ts).
+Object.assign(Dispatcher.prototype, { connect });
 
 export { Agent, EnvHttpProxyAgent, buildConnector };

@@ -1,4 +1,41 @@
-import { ansiPaint, noColor, type Paint } from './render.js';
+import { styleText } from 'node:util';
+
+export type Paint = {
+  readonly red: (text: string) => string;
+  readonly green: (text: string) => string;
+  readonly yellow: (text: string) => string;
+  readonly dim: (text: string) => string;
+  readonly bold: (text: string) => string;
+};
+
+const identity = (text: string): string => text;
+export const noColor: Paint = {
+  red: identity,
+  green: identity,
+  yellow: identity,
+  dim: identity,
+  bold: identity,
+};
+
+/**
+ * Colours by `util.styleText`. Whether to colour at all is decided before
+ * (`paintFor`: NO_COLOR, FORCE_COLOR, a terminal, for the stream written to),
+ * so its own check is off: it looks at stdout whatever the stream, and Node
+ * 20 before 20.19 has no such check at all.
+ */
+export function ansiPaint(): Paint {
+  const style =
+    (format: 'red' | 'green' | 'yellow' | 'dim' | 'bold') =>
+    (text: string): string =>
+      styleText(format, text, { validateStream: false });
+  return {
+    red: style('red'),
+    green: style('green'),
+    yellow: style('yellow'),
+    dim: style('dim'),
+    bold: style('bold'),
+  };
+}
 
 /**
  * Colours for a stream. `FORCE_COLOR` (any value but `0`/`false`) colours

@@ -1,5 +1,3 @@
-import { styleText } from 'node:util';
-
 import Table from 'cli-table3';
 
 import type { JobSummary, ResultsHead, StoreSummary } from '../results/results-stream.js';
@@ -7,43 +5,7 @@ import { storeErrorText } from '../shared/job-rules.js';
 import type { ResultsDocument, StoreResult } from '../types.js';
 import { outsideText } from '../shared/outside-text.js';
 import { plural } from '../utils/plural.js';
-
-export type Paint = {
-  readonly red: (text: string) => string;
-  readonly green: (text: string) => string;
-  readonly yellow: (text: string) => string;
-  readonly dim: (text: string) => string;
-  readonly bold: (text: string) => string;
-};
-
-const identity = (text: string): string => text;
-export const noColor: Paint = {
-  red: identity,
-  green: identity,
-  yellow: identity,
-  dim: identity,
-  bold: identity,
-};
-
-/**
- * Colours by `util.styleText`. Whether to colour at all is decided before
- * (paint.ts: NO_COLOR, FORCE_COLOR, a terminal, for the stream written to),
- * so its own check is off: it looks at stdout whatever the stream, and Node
- * 20 before 20.19 has no such check at all.
- */
-export function ansiPaint(): Paint {
-  const style =
-    (format: 'red' | 'green' | 'yellow' | 'dim' | 'bold') =>
-    (text: string): string =>
-      styleText(format, text, { validateStream: false });
-  return {
-    red: style('red'),
-    green: style('green'),
-    yellow: style('yellow'),
-    dim: style('dim'),
-    bold: style('bold'),
-  };
-}
+import { noColor, type Paint } from './paint.js';
 
 export type TableOptions = {
   readonly paint?: Paint;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 
-import { ResultsStream } from '../../results/results-stream.js';
+import type { ResultsStream } from '../../results/results-stream.js';
 import type { ReportKind, ReportTarget } from '../../report/targets.js';
 import { InputError } from '../../utils/errors.js';
 import { outsideText } from '../../shared/outside-text.js';
@@ -58,9 +58,10 @@ Examples:
 
 async function reportCommand(paths: string[], flags: ReportFlags, io: CliIo): Promise<number> {
   // Loaded on use: other commands start without the report writers.
-  const [{ checkTargets, REPORT_KINDS }, { writeReports }] = await Promise.all([
+  const [{ checkTargets, REPORT_KINDS }, { writeReports }, { ResultsStream }] = await Promise.all([
     import('../../report/targets.js'),
     import('../../report/write.js'),
+    import('../../results/results-stream.js'),
   ]);
   const targets = REPORT_KINDS.flatMap((kind): ReportTarget[] => {
     const path = flags[kind];

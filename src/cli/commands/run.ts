@@ -33,14 +33,7 @@ import { sumCounts } from '../../metrics/state-counts.js';
 import type { MetricSources } from '../../metrics/exposition.js';
 import { createEventLog, type EventLog, type LogFormat } from '../../log/event-log.js';
 import { setEventLog } from '../../log/process-log.js';
-import { outputWidth, paintFor, wantsColor } from '../paint.js';
-import {
-  formatDuration,
-  renderErrors,
-  renderStoreTable,
-  renderSummary,
-  type Paint,
-} from '../render.js';
+import { outputWidth, paintFor, wantsColor, type Paint } from '../paint.js';
 
 type RunFlags = EngineFlags & {
   out?: string;
@@ -209,13 +202,13 @@ async function runCommand(
     if (process.env.IMGJOB_STATS === '1')
       io.stderr.write(`imgjob: stats ${JSON.stringify(report.saves)}\n`);
     const elapsedMs = performance.now() - started;
-    const work = thisRun(report, baselines.get(report.resultsPath), elapsedMs);
+    const work = await thisRun(report, baselines.get(report.resultsPath), elapsedMs);
     if (flags.json) {
       io.stdout.write(jobJsonLine(report.summary, report.resultsPath));
       // With JSON lines, job_finished has said it.
-      if (!json) io.stderr.write(`${renderSummary(report.summary, paint)}\n`);
+      if (!json) io.stderr.write(`${(await loadRender()).renderSummary(report.summary, paint)}\n`);
     } else {
-      writeJobReport(io.stdout, report, paintFor(io.stdout), work);
+      await writeJobReport(io.stdout, report, paintFor(io.stdout), work);
     }
   }
   if (reportTargets) await writeRunReports(reportTargets, reports, io, log);
@@ -286,12 +279,22 @@ async function writeRunReports(
     log.event('report_written', `wrote ${path}`, { path }, 'notice');
 }
 
-function writeJobReport(
+/**
+ * The table and the summary lines (cli-table3): loaded once run prints them
+ * (its progress line has them already), so that `--version`, `status
+ * --json` and the rest start without them.
+ */
+function loadRender(): Promise<typeof import('../render.js')> {
+  return import('../render.js');
+}
+
+async function writeJobReport(
   stream: NodeJS.WriteStream,
   report: JobReport,
   paint: Paint,
   work: string,
-): void {
+): Promise<void> {
+  const { renderErrors, renderStoreTable, renderSummary } = await loadRender();
   const document = report.summary;
   const table = renderStoreTable(document, { paint, width: outputWidth(stream) });
   if (table) stream.write(`${table}\n`);
@@ -315,7 +318,12 @@ function workOf(job: RunningJob): Baseline {
 }
 
 /** `run took 3.2s: 14 images at 4.4 images/s, 1.2 MB at 0.4 MB/s` */
-function thisRun(report: JobReport, before: Baseline | undefined, elapsedMs: number): string {
+async function thisRun(
+  report: JobReport,
+  before: Baseline | undefined,
+  elapsedMs: number,
+): Promise<string> {
+  const { formatDuration } = await loadRender();
   const { counts } = report.summary;
   const images = counts.done + counts.failed - (before?.worked ?? 0);
   const bytes = report.bytesDone - (before?.bytes ?? 0);

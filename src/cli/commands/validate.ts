@@ -4,7 +4,6 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 
 import type { InputFormat } from '../../input/manifest-parser.js';
-import { readStoreMaster } from '../../input/store-master.js';
 import type { JobInput } from '../../types.js';
 import { withResultsFileHints } from '../hints.js';
 import { inputFormatOption } from '../options.js';
@@ -57,7 +56,12 @@ async function validateCommand(
   const { readManifests } = await import('../../run/admission.js');
   // The same order as `run`: the store master first, then every manifest,
   // each problem reported (InputError → exit 2 in main).
-  const storeMaster = flags.storeMaster ? await readStoreMaster(flags.storeMaster) : undefined;
+  let storeMaster: ReadonlySet<string> | undefined;
+  if (flags.storeMaster) {
+    // Loaded on use: the CSV parser, for --store-master only.
+    const { readStoreMaster } = await import('../../input/store-master.js');
+    storeMaster = await readStoreMaster(flags.storeMaster);
+  }
   const inputs = await readManifests(manifests, io.stdin, flags.inputFormat).catch(
     (error: unknown) => {
       throw withResultsFileHints(error, manifests);
