@@ -21,11 +21,12 @@ import {
   faultReference,
   queueTestBed,
 } from './helpers/queue-cluster.js';
-import { startWorkerHere } from './helpers/queue-worker.js';
+import { workersHere } from './helpers/queue-worker.js';
 
 vi.setConfig({ testTimeout: 60_000 });
 
 const bed = queueTestBed();
+const startWorkerHere = workersHere();
 const { available, folders } = bed;
 
 const local = faultReference(bed, 'clocal');

@@ -24,7 +24,7 @@ import {
   queueTestBed,
   startWorker,
 } from './helpers/queue-cluster.js';
-import { startWorkerHere } from './helpers/queue-worker.js';
+import { workersHere } from './helpers/queue-worker.js';
 
 const ARGS = ['--gpu-delay', '0-20', '--seed', '7', '--retries', '0'];
 /** Six stores; S2 fails at its HTML page, so its last image is skipped. */
@@ -41,6 +41,7 @@ const STORES = [
 vi.setConfig({ testTimeout: 90_000 });
 
 const bed = queueTestBed();
+const startWorkerHere = workersHere();
 const { available, folders } = bed;
 
 describe.skipIf(!available)('run --queue with imgjob workers', () => {

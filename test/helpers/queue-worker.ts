@@ -8,6 +8,7 @@
  * with `startWorker()` of ./queue-cluster.js.
  *
  * ```ts
+ * const startWorkerHere = workersHere(); // at the top of the file
  * const worker = await startWorkerHere(url, { slots: 2 });
  * await worker.waitForOutput(/completed +store S0/);
  * await worker.stop(); // hands its stores back, as on SIGINT
@@ -38,15 +39,29 @@ export type WorkerHere = WorkerOutput & {
   stop(): Promise<void>;
 };
 
-const running = new Set<WorkerHere>();
-afterAll(async () => {
-  await Promise.all([...running].map((worker) => worker.stop()));
-});
+export type WorkerHereOptions = {
+  /** Stores it runs at once. @default 2 */
+  readonly slots?: number;
+};
+
+/**
+ * The file's starter of workers here; those a failed case left running stop
+ * after the file. Call it at the top of the file: the test files of a vitest
+ * worker share this module, each file its own list.
+ */
+export function workersHere(): (url: string, options?: WorkerHereOptions) => Promise<WorkerHere> {
+  const running = new Set<WorkerHere>();
+  afterAll(async () => {
+    await Promise.all([...running].map((worker) => worker.stop()));
+  });
+  return (url, options = {}) => startWorkerHere(url, options, running);
+}
 
 /** Starts a worker of `slots` stores on `url` here, and resolves once it is taking stores. */
-export async function startWorkerHere(
+async function startWorkerHere(
   url: string,
-  options: { readonly slots?: number } = {},
+  options: WorkerHereOptions,
+  running: Set<WorkerHere>,
 ): Promise<WorkerHere> {
   let stdout = '';
   let failure: Error | undefined;
