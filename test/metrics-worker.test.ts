@@ -45,8 +45,15 @@ describe.skipIf(!bed.available)('worker --metrics-port', () => {
       events(worker.stderr).find((line) => line.event === 'metrics_listening')?.url,
     );
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
-    const first = await scrape(url);
-    expect(first.value('imgjob_workers')).toBe(1);
+    // The worker says it is ready as it announces itself: the listing lands a moment after.
+    const first = await vi.waitFor(
+      async () => {
+        const scraped = await scrape(url);
+        expect(scraped.value('imgjob_workers')).toBe(1);
+        return scraped;
+      },
+      { timeout: 10_000, interval: 20 },
+    );
 
     // One slot, longest store first: the worker holds S2 at its second image.
     for (const [store, index] of [
