@@ -16,6 +16,7 @@
  */
 import { afterAll } from 'vitest';
 
+import { DOWNLOAD_DEFAULTS } from '../../src/download/defaults.js';
 import { createEventLog } from '../../src/log/event-log.js';
 import { parseRedisUrl } from '../../src/queue/redis-url.js';
 import { DEFAULT_LOCK_TIMING, runWorker } from '../../src/queue/worker.js';
@@ -82,7 +83,7 @@ async function startWorkerHere(
     {
       target: parseRedisUrl(url),
       concurrency: options.slots ?? 2,
-      perHost: 4,
+      perHost: DOWNLOAD_DEFAULTS.perHost,
       // The download threads' module is dist's: here, the downloads run on this thread.
       threads: 1,
       timing: DEFAULT_LOCK_TIMING,
