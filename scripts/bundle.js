@@ -8,6 +8,11 @@
  * `node -e 0` (BENCHMARKS.md). The library entries (`imgjob`, `imgjob/serve`)
  * stay tsc's output.
  *
+ * What a command does not use stays out of what it loads: a command's heavy
+ * modules are imported on use (`await import()` in its action), which
+ * esbuild turns into chunks of their own. test/cli-startup.test.ts names the
+ * packages each light command must not load.
+ *
  * One more entry sits at `dist/` beside the chunks, for the code that names
  * a file by URL at run time: `worker.js`, the download thread the pool starts
  * as `./worker.js` (src/download/threads/worker-file.ts).
