@@ -15,7 +15,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { runCli } from './helpers/cli.js';
-import { runMain, type MainResult } from './helpers/main.js';
+import { runJobHere, type MainResult } from './helpers/main.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
 let server: FaultServer;
@@ -92,13 +92,9 @@ function property(run: (args: string[]) => Promise<MainResult>, tag: string) {
 }
 
 describe('the CLI on random and mutated manifests', () => {
-  // In this process (on the main thread: the download threads' module exists
-  // only built), where an error that escapes main() fails the test file too.
+  // In this process, where an error that escapes main() fails the test file too.
   it('always exits 0, 1 or 2 with a message and never prints a stack trace', async () => {
-    await fc.assert(
-      property((args) => runMain([...args, '--threads', '1']), 'm'),
-      { numRuns: 30, seed: 20261127 },
-    );
+    await fc.assert(property(runJobHere, 'm'), { numRuns: 30, seed: 20261127 });
   });
 
   // A few as processes: the exit code the OS sees, and a stack trace on a real stderr.

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ImageResult, ResultsDocument } from '../src/types.js';
 import { runCli as runCliIn, type CliResult } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
-import { runMain, type MainResult } from './helpers/main.js';
+import { runJobHere, runMain } from './helpers/main.js';
 
 const STORE_MASTER = new URL('../fixtures/store-master.csv', import.meta.url).pathname;
 const EXPECTED = JSON.parse(
@@ -41,8 +41,6 @@ function readResults(path: string): ResultsDocument {
 }
 
 const FAST = ['--gpu-delay', '0', '--retries', '0', '--timeout', '5000'];
-/** `imgjob run` in this process, on the main thread: the download threads' module exists only built. */
-const runHere = (args: string[]): Promise<MainResult> => runMain([...args, '--threads', '1']);
 
 let server: FaultServer;
 let dir: string;
@@ -153,7 +151,7 @@ describe('imgjob run', () => {
         visit_time: '2024-11-15T11:00:00Z',
       },
     ]);
-    expect((await runHere(['run', manifest, ...FAST])).code).toBe(0);
+    expect((await runJobHere(['run', manifest, ...FAST])).code).toBe(0);
     const results = readResults(join(dir, 'merge.results.json'));
     expect(results.stores.map((store) => store.store_id)).toEqual(['S1', 'S2']);
     expect(results.stores[0]?.images.map((image) => image.url)).toEqual([
@@ -172,7 +170,7 @@ describe('imgjob run', () => {
       { store_id: 'S00339218', image_url: [img('image.png')] },
       { store_id: 'NOPE', image_url: [img('image.gif'), img('image.bmp')] },
     ]);
-    const { code } = await runHere(['run', manifest, ...FAST, '--store-master', STORE_MASTER]);
+    const { code } = await runJobHere(['run', manifest, ...FAST, '--store-master', STORE_MASTER]);
     expect(code).toBe(1);
     const results = readResults(join(dir, 'master.results.json'));
     expect(results.error).toEqual([
@@ -184,7 +182,7 @@ describe('imgjob run', () => {
 
   it('refuses a missing store master with exit 2 before any download', async () => {
     const manifest = writeManifest('m.json', [{ store_id: 'S', image_url: [img('image.png')] }]);
-    const { code, stderr } = await runHere([
+    const { code, stderr } = await runJobHere([
       'run',
       manifest,
       ...FAST,
@@ -199,7 +197,7 @@ describe('imgjob run', () => {
 
   it('completes an empty job (count 0) at once', async () => {
     const manifest = writeManifest('empty.json', []);
-    const { code, stdout } = await runHere(['run', manifest, '--json']);
+    const { code, stdout } = await runJobHere(['run', manifest, '--json']);
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({ status: 'completed' });
   });
@@ -220,7 +218,15 @@ describe('imgjob run', () => {
       { store_id: 'B', image_url: [server.url('/status/500')] },
     ]);
     const out = join(dir, 'out');
-    const { code, stdout } = await runHere(['run', good, bad, '--out-dir', out, '--json', ...FAST]);
+    const { code, stdout } = await runJobHere([
+      'run',
+      good,
+      bad,
+      '--out-dir',
+      out,
+      '--json',
+      ...FAST,
+    ]);
     expect(code).toBe(1);
     const lines = stdout
       .trim()
@@ -248,7 +254,7 @@ describe('imgjob run', () => {
       { store_id: 'F', image_url: [server.url('/status/404')] },
       { store_id: 'L', image_url: [img('image.png'), img('image.gif')] },
     ]);
-    const { code, stdout } = await runHere([
+    const { code, stdout } = await runJobHere([
       'run',
       manifest,
       ...FAST,
@@ -269,7 +275,7 @@ describe('imgjob run', () => {
     const manifest = writeManifest('quiet.json', [
       { store_id: 'S', image_url: [img('image.png')] },
     ]);
-    const { code, stdout } = await runHere(['run', manifest, '--json', ...FAST]);
+    const { code, stdout } = await runJobHere(['run', manifest, '--json', ...FAST]);
     expect(code).toBe(0);
     expect(stdout.trim().split('\n')).toHaveLength(1);
     expect(Object.keys(JSON.parse(stdout) as object)).toEqual([
@@ -284,16 +290,16 @@ describe('imgjob run', () => {
     const manifest = writeManifest('again.json', [
       { store_id: 'S', image_url: [img('image.png')] },
     ]);
-    expect((await runHere(['run', manifest, ...FAST])).code).toBe(0);
+    expect((await runJobHere(['run', manifest, ...FAST])).code).toBe(0);
     const path = join(dir, 'again.results.json');
     const before = readFileSync(path, 'utf8');
 
-    const refused = await runHere(['run', manifest, ...FAST]);
+    const refused = await runJobHere(['run', manifest, ...FAST]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('already exists');
     expect(readFileSync(path, 'utf8')).toBe(before);
 
-    expect((await runHere(['run', manifest, ...FAST, '--force'])).code).toBe(0);
+    expect((await runJobHere(['run', manifest, ...FAST, '--force'])).code).toBe(0);
     expect(readResults(path).job_id).not.toBe((JSON.parse(before) as ResultsDocument).job_id);
   });
 
@@ -305,7 +311,7 @@ describe('imgjob run', () => {
     const running = runCli(['run', manifest, ...FAST]);
     await gate.reached;
     for (const flag of ['--force', '--resume']) {
-      const refused = await runHere(['run', manifest, ...FAST, flag]);
+      const refused = await runJobHere(['run', manifest, ...FAST, flag]);
       expect(refused.code).toBe(2);
       expect(refused.stderr).toMatch(/being written by a running imgjob \(pid \d+\)/);
     }
@@ -322,7 +328,7 @@ describe('imgjob run', () => {
       const out = join(dir, `${args.join('')}.json`);
       expect(
         (
-          await runHere([
+          await runJobHere([
             'run',
             manifest,
             '-o',
@@ -448,7 +454,7 @@ describe('imgjob status', () => {
     const manifest = writeManifest('st.json', [
       { store_id: 'S', image_url: [server.url('/status/404')] },
     ]);
-    await runHere(['run', manifest, ...FAST]);
+    await runJobHere(['run', manifest, ...FAST]);
     const path = join(dir, 'st.results.json');
     const text = await runMain(['status', path]);
     expect(text.code).toBe(1);

@@ -30,7 +30,7 @@ import { loadResults } from '../src/results/reader.js';
 import { journalPathOf } from '../src/results/paths.js';
 import type { ImageStatus, ResultsDocument } from '../src/types.js';
 import { spawnCli, stopAll, waitForResults, type CliResult } from './helpers/cli.js';
-import { runMain, type MainResult } from './helpers/main.js';
+import { runJobHere, runMain, type MainResult } from './helpers/main.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
 const SEED = 7;
@@ -39,13 +39,8 @@ const GPU_DELAY = { min: 0, max: 20 };
 /** `--retries 0`: a stray retry would show up as a second request, not hide. */
 const ARGS = `--gpu-delay ${GPU_DELAY.min}-${GPU_DELAY.max} --seed ${SEED} --retries 0`.split(' ');
 
-/**
- * A run that is not killed (the reference, every resume, every refusal) runs
- * main() in this process, on the main thread (the download threads' module
- * exists only built); the runs that are killed are processes.
- */
-const runHere = (args: readonly string[]): Promise<MainResult> =>
-  runMain([...args, '--threads', '1']);
+// A run that is not killed (the reference, every resume, every refusal) runs
+// main() in this process; the runs that are killed are processes.
 
 /**
  * The job: 4 stores, 10 images (S1 spans two visits). `c1` is an HTML page,
@@ -80,7 +75,7 @@ beforeAll(async () => {
   // The uninterrupted run every resumed run must equal.
   const job = newJob('ref');
   openGates(job);
-  const result = await runHere(['run', job.manifest, ...ARGS]);
+  const result = await runJobHere(['run', job.manifest, ...ARGS]);
   expect(result.code, result.stderr).toBe(1);
   const document = await loadResults(job.out);
   reference = { job, document, stores: comparable(document, job.prefix) };
@@ -206,7 +201,7 @@ describe.concurrent.each(KILL_POINTS)('killed $name', (point) => {
 
       const mark = server.requests.length;
       openGates(job);
-      const resumed = await runHere(resumeArgs);
+      const resumed = await runJobHere(resumeArgs);
       expect(resumed.code, resumed.stderr).toBe(1);
       const final = await expectFinished(job);
       expect(final.job_id).toBe(atKill.job_id);
@@ -226,7 +221,7 @@ describe('a finished job', () => {
   it('resumed right after completion: nothing is fetched, same results, exit 1 as its status', async () => {
     const { job } = reference;
     const mark = server.requests.length;
-    const resumed = await runHere(['run', job.manifest, ...ARGS, '--resume']);
+    const resumed = await runJobHere(['run', job.manifest, ...ARGS, '--resume']);
     expect(resumed.code, resumed.stderr).toBe(1);
     expect(requestedKeys(job, mark)).toEqual([]);
     const final = await expectFinished(job);
@@ -263,7 +258,7 @@ describe('crash windows', () => {
 
     const mark = server.requests.length;
     openGates(job);
-    const third = await runHere(['run', job.manifest, ...ARGS, '--resume']);
+    const third = await runJobHere(['run', job.manifest, ...ARGS, '--resume']);
     expect(third.code, third.stderr).toBe(1);
     const final = await expectFinished(job);
     expect(final.job_id).toBe(jobId);
@@ -296,7 +291,7 @@ describe('crash windows', () => {
 
     const mark = server.requests.length;
     openGates(job);
-    const resumed = await runHere(['run', job.manifest, ...ARGS, '--resume']);
+    const resumed = await runJobHere(['run', job.manifest, ...ARGS, '--resume']);
     expect(resumed.code, resumed.stderr).toBe(1);
     const final = await expectFinished(job);
     expect(comparable(final, job.prefix)).toEqual(reference.stores);
@@ -324,7 +319,7 @@ describe('crash windows', () => {
     await second.kill('SIGKILL');
 
     openGates(job);
-    const resumed = await runHere(['run', job.manifest, '-o', old.out, '--resume', ...ARGS]);
+    const resumed = await runJobHere(['run', job.manifest, '-o', old.out, '--resume', ...ARGS]);
     expect(resumed.code, resumed.stderr).toBe(1);
     const final = await loadResults(old.out);
     expect(final.job_id).toBe(fresh.job_id);
@@ -394,7 +389,7 @@ describe.concurrent('--resume and existing results files', () => {
   it('with no results file yet, --resume simply starts the job', async ({ expect }) => {
     const job = newJob('fresh');
     openGates(job);
-    const result = await runHere(['run', job.manifest, ...ARGS, '--resume']);
+    const result = await runJobHere(['run', job.manifest, ...ARGS, '--resume']);
     expect(result.code, result.stderr).toBe(1);
     expect(comparable(await loadResults(job.out), job.prefix)).toEqual(reference.stores);
   });
@@ -404,7 +399,7 @@ describe.concurrent('--resume and existing results files', () => {
   }) => {
     const other = newJob('other');
     const out = keptCopy();
-    const result = await runHere(['run', other.manifest, '-o', out.path, '--resume', ...ARGS]);
+    const result = await runJobHere(['run', other.manifest, '-o', out.path, '--resume', ...ARGS]);
     expectRefusal(result, /^imgjob: cannot resume .* it belongs to a different manifest/, expect);
     out.expectUntouched(expect);
   });
@@ -414,7 +409,7 @@ describe.concurrent('--resume and existing results files', () => {
     ['--gpu-delay', ['--gpu-delay', '0'], /gpu_delay was "0-20", now "0"/],
   ] as const)('refuses to resume with a different %s', async ([, change, message], { expect }) => {
     const out = keptCopy();
-    const result = await runHere([
+    const result = await runJobHere([
       'run',
       reference.job.manifest,
       '-o',
@@ -429,7 +424,7 @@ describe.concurrent('--resume and existing results files', () => {
 
   it('refuses an existing results file without --resume or --force', async ({ expect }) => {
     const out = keptCopy();
-    const result = await runHere(['run', reference.job.manifest, '-o', out.path, ...ARGS]);
+    const result = await runJobHere(['run', reference.job.manifest, '-o', out.path, ...ARGS]);
     expectRefusal(result, /already exists: use --resume .* or --force/, expect);
     out.expectUntouched(expect);
   });
@@ -446,7 +441,7 @@ describe.concurrent('--resume and existing results files', () => {
       writeFileSync(path, text);
       writeFileSync(manifest, readFileSync(reference.job.manifest));
       const [run, status] = await Promise.all([
-        runHere(['run', manifest, '-o', path, '--resume', ...ARGS]),
+        runJobHere(['run', manifest, '-o', path, '--resume', ...ARGS]),
         runMain(['status', path]),
       ]);
       for (const result of [run, status]) {

@@ -24,12 +24,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockPathOf } from '../src/results/paths.js';
 import { loadResults } from '../src/results/reader.js';
 import { runCli, spawnCli, stopAll, type CliResult } from './helpers/cli.js';
-import { runMain } from './helpers/main.js';
+import { runJobHere, runMain } from './helpers/main.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
 const ARGS = ['--gpu-delay', '0', '--retries', '0'];
-/** The runs whose process does not matter run main() here, on the main thread (the download threads' module exists only built). */
-const HERE = [...ARGS, '--threads', '1'];
 const LOCKED =
   /^imgjob: .+ is being written by a running imgjob \(pid \d+( on .+)?\); wait for it to end or stop it, or choose another file with -o \(lock: .+\.lock\)\n$/;
 
@@ -103,7 +101,7 @@ describe('two runs on one results file', () => {
     const run = spawnCli(['run', manifest, '-o', out, ...ARGS]);
     await server.until((requests) => requests.some((r) => r.path.startsWith('/gate/held/')));
     const lock = readFileSync(lockPathOf(out), 'utf8');
-    const second = await runMain(['run', manifest, '-o', out, '--resume', ...HERE]);
+    const second = await runJobHere(['run', manifest, '-o', out, '--resume', ...ARGS]);
     expect(second.code).toBe(2);
     expect(second.stderr).toMatch(LOCKED);
     expect(second.stderr).toContain(`pid ${run.pid}`);
@@ -122,7 +120,7 @@ describe('a lock left behind', () => {
       lockPathOf(out),
       JSON.stringify({ pid: deadPid(), host: hostname(), token: 'old' }),
     );
-    const result = await runMain(['run', manifest, '-o', out, ...HERE]);
+    const result = await runJobHere(['run', manifest, '-o', out, ...ARGS]);
     expect(result.code, result.stderr).toBe(0);
     expect(existsSync(lockPathOf(out))).toBe(false);
   });
@@ -193,7 +191,7 @@ describe('something at the name of the lock that is not a lock file', () => {
       const { manifest, out } = gatedJob(key);
       const lock = lockPathOf(out);
       plant(lock);
-      const result = await runMain(['run', manifest, '-o', out, ...HERE]);
+      const result = await runJobHere(['run', manifest, '-o', out, ...ARGS]);
       expect(result.code).toBe(2);
       expect(result.stderr).toBe(
         `imgjob: cannot lock ${out}: ${lock} is ${what.replace('LOCK', lock)}, not an imgjob lock file; remove it, or choose another file with -o\n`,

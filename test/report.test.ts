@@ -18,6 +18,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadResults } from '../src/results/reader.js';
 import type { ResultsDocument } from '../src/types.js';
 import { runCli, spawnCli, stopAll, waitForResults } from './helpers/cli.js';
+import { runJobHere, runMain } from './helpers/main.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
 const XSD = fileURLToPath(new URL('fixtures/junit.xsd', import.meta.url));
@@ -72,7 +73,7 @@ beforeAll(async () => {
     },
   ]);
   failedResults = join(folder, 'failed.results.json');
-  const run = await runCli([
+  const run = await runJobHere([
     'run',
     manifest,
     '-o',
@@ -96,7 +97,7 @@ afterAll(async () => {
 describe('imgjob report --junit', () => {
   it('writes one suite per job, one case per store, a failure with the store error, valid against the JUnit schema', async () => {
     const out = join(folder, 'junit.xml');
-    const { code, stderr } = await runCli(['report', failedResults, '--junit', out]);
+    const { code, stderr } = await runMain(['report', failedResults, '--junit', out]);
     expect(code, stderr).toBe(0);
     validateJunit(out);
     const xml = readFileSync(out, 'utf8');
@@ -118,14 +119,20 @@ describe('imgjob report --junit', () => {
 
   it('exits 1 for a failed job with --strict, after writing the report all the same', async () => {
     const out = join(folder, 'strict.xml');
-    const { code, stderr } = await runCli(['report', failedResults, '--junit', out, '--strict']);
+    const { code, stderr } = await runMain(['report', failedResults, '--junit', out, '--strict']);
     expect(code).toBe(1);
     expect(stderr).toBe(`imgjob: wrote ${out}\n`);
     validateJunit(out);
   });
 
   it('writes several jobs as several suites, to stdout with -', async () => {
-    const { code, stdout } = await runCli(['report', failedResults, failedResults, '--junit', '-']);
+    const { code, stdout } = await runMain([
+      'report',
+      failedResults,
+      failedResults,
+      '--junit',
+      '-',
+    ]);
     // Written as asked: 0, failed jobs or not (a `set -e` script goes on to upload it).
     expect(code).toBe(0);
     expect(stdout.match(/<testsuite /g)).toHaveLength(2);
@@ -137,7 +144,7 @@ describe('imgjob report --junit', () => {
 
 describe('imgjob report --csv', () => {
   it('writes one row per image that csv-parse reads back to the results file', async () => {
-    const { code, stdout } = await runCli(['report', failedResults, '--csv', '-']);
+    const { code, stdout } = await runMain(['report', failedResults, '--csv', '-']);
     expect(code).toBe(0);
     expect(stdout.endsWith('\r\n')).toBe(true);
     const rows = parse<Record<string, string>>(stdout, { columns: true });
@@ -188,17 +195,17 @@ describe('imgjob report: exit codes and files', () => {
   it('exits 2 with one line for a file that is not a results file, and for no report asked', async () => {
     const bogus = join(folder, 'bogus.json');
     writeFileSync(bogus, '{"hello": 1}');
-    const bad = await runCli(['report', bogus, '--csv', '-']);
+    const bad = await runMain(['report', bogus, '--csv', '-']);
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split('\n')).toEqual([
       `imgjob: ${bogus} is not an imgjob results file`,
     ]);
-    const missing = await runCli(['report', join(folder, 'nope.json'), '--csv', '-']);
+    const missing = await runMain(['report', join(folder, 'nope.json'), '--csv', '-']);
     expect(missing.code).toBe(2);
-    const none = await runCli(['report', failedResults]);
+    const none = await runMain(['report', failedResults]);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('give at least one of --html, --junit, --csv');
-    const twice = await runCli(['report', failedResults, '--csv', '-', '--junit', '-']);
+    const twice = await runMain(['report', failedResults, '--csv', '-', '--junit', '-']);
     expect(twice.code).toBe(2);
   });
 
@@ -235,7 +242,7 @@ describe('imgjob report: exit codes and files', () => {
         ['report', hostile, '--html', '-'],
         ['report', hostile, '--csv', '-'],
       ]) {
-        const result = await runCli(args);
+        const result = await runMain(args);
         expect(result, args.join(' ')).toMatchObject({ code: 2, stdout: '', stderr: line });
       }
     },
@@ -254,11 +261,11 @@ describe('imgjob report: exit codes and files', () => {
     await waitForResults(results, (doc) => doc.counts.done === 2, { run });
 
     const junit = join(folder, 'live.xml');
-    const live = await runCli(['report', results, '--csv', '-', '--junit', junit]);
+    const live = await runMain(['report', results, '--csv', '-', '--junit', junit]);
     expect(live.code, live.stderr).toBe(0);
     expect(live.stderr).toContain('still ongoing');
     expect(live.stderr).toContain(`imgjob: wrote ${junit}\n`);
-    const strict = await runCli(['report', results, '--csv', '-', '--strict']);
+    const strict = await runMain(['report', results, '--csv', '-', '--strict']);
     expect(strict.code).toBe(3);
     expect(live.stdout).toContain('pending');
     validateJunit(junit);
@@ -267,15 +274,23 @@ describe('imgjob report: exit codes and files', () => {
     );
 
     await run.kill('SIGKILL');
-    const killed = await runCli(['report', results, '--csv', '-']);
+    const killed = await runMain(['report', results, '--csv', '-']);
     expect(killed.code).toBe(0);
-    const status = await runCli(['status', results, '--json']);
+    const status = await runMain(['status', results, '--json']);
     expect(status.code).toBe(3);
 
     images.gate('live').open();
-    const resumed = await runCli(['run', manifest, '-o', results, '--gpu-delay', '0', '--resume']);
+    const resumed = await runJobHere([
+      'run',
+      manifest,
+      '-o',
+      results,
+      '--gpu-delay',
+      '0',
+      '--resume',
+    ]);
     expect(resumed.code, resumed.stderr).toBe(0);
-    const after = await runCli(['report', results, '--csv', '-']);
+    const after = await runMain(['report', results, '--csv', '-']);
     expect(after.code).toBe(0);
     const rows = parse<Record<string, string>>(after.stdout, { columns: true });
     expect(rows.map((row) => `${row.store_id}:${row.status}`)).toEqual([
@@ -293,7 +308,15 @@ describe('imgjob run --report', () => {
     ]);
     const [html, junit, csv] = ['r.html', 'r.xml', 'r.csv'].map((name) => join(folder, name));
     const spec = `html:${html ?? ''},junit:${junit ?? ''},csv:${csv ?? ''}`;
-    const run = await runCli(['run', manifest, '--force', '--gpu-delay', '0', '--report', spec]);
+    const run = await runJobHere([
+      'run',
+      manifest,
+      '--force',
+      '--gpu-delay',
+      '0',
+      '--report',
+      spec,
+    ]);
     expect(run.code, run.stderr).toBe(0);
     // One wording for a file written, in run --report as in report.
     expect(run.stderr).toContain(`imgjob: wrote ${junit ?? ''}\n`);
@@ -307,7 +330,7 @@ describe('imgjob run --report', () => {
     const manifest = writeManifest('bad-report', [
       { store_id: 'B', image_url: [images.url('/png/b.png')] },
     ]);
-    const run = await runCli([
+    const run = await runJobHere([
       'run',
       manifest,
       '--force',

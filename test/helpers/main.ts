@@ -43,6 +43,15 @@ export async function runMain(
   return { code, stdout: out.text(), stderr: err.text() };
 }
 
+/**
+ * `imgjob run …` (`args` start with `run`) through `main()`, its downloads on
+ * the main thread (`--threads 1`): the download threads' module exists only
+ * in the built `dist/`, not beside the sources this process runs.
+ */
+export function runJobHere(args: readonly string[], options?: MainOptions): Promise<MainResult> {
+  return runMain([...args, '--threads', '1'], options);
+}
+
 function capture(): { stream: PassThrough; text: () => string } {
   const stream = new PassThrough();
   let text = '';
