@@ -14,13 +14,15 @@ import { describe, expect, it } from 'vitest';
 
 import { addEngineOptions, engineOptionsOf, type EngineFlags } from '../src/cli/options.js';
 import type { ResultsDocument } from '../src/types.js';
-import { runCli as runCliIn, type CliResult } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
+import { runJobHere, runMain, type MainResult } from './helpers/main.js';
 import { caseBed } from './helpers/case-bed.js';
 
 const bed = caseBed('retry');
 
-const runCli = (args: string[]): Promise<CliResult> =>
-  runCliIn(args, { cwd: bed.dir, env: { CI: '1' } });
+/** `imgjob <args>` through main() in this process: no case here is about the process. */
+const imgjob = (args: string[]): Promise<MainResult> =>
+  args[0] === 'run' ? runJobHere(args) : runMain(args);
 
 const writeManifest = (stores: Record<string, string[]>): string => bed.writeManifest(stores);
 
@@ -42,7 +44,8 @@ describe('--retry-failed', () => {
       C: ['/flaky/1/c/image.bmp', '/img/progressive.jpg'],
     });
     const out = join(bed.dir, 'm.results.json');
-    const first = await runCli(['run', manifest, ...FAST]);
+    // A process: the hint repeats the command line as the user typed it.
+    const first = await runCli(['run', manifest, ...FAST], { cwd: bed.dir, env: { CI: '1' } });
     expect(first.code).toBe(1);
     expect(first.stderr).toContain(
       `imgjob: 2 stores failed; once the cause is fixed, take them up again with: imgjob run ${manifest} ${FAST.join(' ')} --retry-failed`,
@@ -56,7 +59,7 @@ describe('--retry-failed', () => {
     ]);
 
     const before = bed.server.requests.length;
-    const retry = await runCli(['run', manifest, ...FAST, '--retry-failed']);
+    const retry = await imgjob(['run', manifest, ...FAST, '--retry-failed']);
     expect(retry.code, retry.stderr).toBe(0);
     // Only the failed images and the ones skipped after them; never a done one.
     expect(requestedSince(before).sort()).toEqual(
@@ -86,7 +89,7 @@ describe('--retry-failed', () => {
     const out = join(bed.dir, 'm.results.json');
     // One store at a time: X fails first, and fail-fast skips Y and Z.
     const args = ['run', manifest, ...FAST, '--fail-fast', '-c', '1'];
-    expect((await runCli(args)).code).toBe(1);
+    expect((await imgjob(args)).code).toBe(1);
     expect(readResults(out).stores.map((store) => store.status)).toEqual([
       'failed',
       'skipped',
@@ -95,7 +98,7 @@ describe('--retry-failed', () => {
     expect(requestedSince(0)).toEqual(['/flaky/1/x/image.png']);
 
     const before = bed.server.requests.length;
-    const retry = await runCli([...args, '--resume', '--retry-failed']);
+    const retry = await imgjob([...args, '--resume', '--retry-failed']);
     expect(retry.code, retry.stderr).toBe(0);
     expect(requestedSince(before).sort()).toEqual(
       ['/flaky/1/x/image.png', '/img/image.gif', '/img/image.webp'].sort(),
@@ -109,15 +112,15 @@ describe('--retry-failed', () => {
 
   it('without --retry-failed, --resume leaves a failed job as it is and requests nothing', async () => {
     const manifest = writeManifest({ A: ['/img/image.png', '/flaky/1/r/image.gif'] });
-    expect((await runCli(['run', manifest, ...FAST])).code).toBe(1);
+    expect((await imgjob(['run', manifest, ...FAST])).code).toBe(1);
     const before = bed.server.requests.length;
-    expect((await runCli(['run', manifest, ...FAST, '--resume'])).code).toBe(1);
+    expect((await imgjob(['run', manifest, ...FAST, '--resume'])).code).toBe(1);
     expect(requestedSince(before)).toEqual([]);
   });
 
   it('refuses --retry-failed with --force (exit 2)', async () => {
     const manifest = writeManifest({ A: ['/img/image.png'] });
-    const { code, stderr } = await runCli(['run', manifest, '--force', '--retry-failed']);
+    const { code, stderr } = await imgjob(['run', manifest, '--force', '--retry-failed']);
     expect(code).toBe(2);
     expect(stderr).toBe('imgjob: --force and --retry-failed cannot be used together\n');
   });
@@ -125,11 +128,11 @@ describe('--retry-failed', () => {
 
 describe('--retry-wait', () => {
   it('is a documented option with its cap, and 0 retries at once', async () => {
-    const help = await runCli(['run', '--help']);
+    const help = await imgjob(['run', '--help']);
     expect(help.stdout).toMatch(/--retry-wait <ms>\s+backoff base: retry n waits/);
     expect(help.stdout).toMatch(/each wait at most 30 s/);
     const manifest = writeManifest({ A: ['/flaky/2/w/image.png'] });
-    const run = await runCli([
+    const run = await imgjob([
       'run',
       manifest,
       '--gpu-delay',
@@ -141,7 +144,7 @@ describe('--retry-wait', () => {
     ]);
     expect(run.code, run.stderr).toBe(0);
     expect(requestedSince(0)).toHaveLength(3);
-    const bad = await runCli(['run', manifest, '--retry-wait', '-5']);
+    const bad = await imgjob(['run', manifest, '--retry-wait', '-5']);
     expect(bad.code).toBe(2);
   });
 
