@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: every check and every test, arranged for a 2-core machine.
-// The type check, eslint and prettier start at once, beside the build; the
-// tests start when the build is done (they spawn the built CLI). Most test
+// The type check with eslint (one process over one TypeScript program:
+// scripts/check.js) and prettier start at once, beside the build; the tests
+// start when the build is done (they spawn the built CLI). Most test
 // files wait on a spawned imgjob, Redis or a browser, and the checks use the
 // cores the tests leave idle. The checks' output is held and printed after
 // the tests', so it does not cut through vitest's.
@@ -13,19 +14,18 @@
 // Exit: 0 when all passed, else 1.
 import { spawn } from 'node:child_process';
 
-/** @typedef {'build' | 'typecheck' | 'eslint' | 'prettier' | 'vitest'} Step */
+/** @typedef {'build' | 'typecheck+eslint' | 'prettier' | 'vitest'} Step */
 /** @typedef {{ name: Step, code: number, output: string, ms: number }} StepResult */
 
 /** @type {Record<Step, [string, string[]]>} */
 const steps = {
   build: ['npm', ['run', 'build']],
-  typecheck: ['npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']],
-  eslint: ['npx', ['eslint', '.']],
+  'typecheck+eslint': ['node', ['scripts/check.js']],
   prettier: ['npx', ['prettier', '--check', '.']],
   vitest: ['npx', ['vitest', 'run', ...process.argv.slice(2)]],
 };
 
-const checks = Promise.all([run('typecheck'), run('eslint'), run('prettier')]);
+const checks = Promise.all([run('typecheck+eslint'), run('prettier')]);
 const build = await run('build');
 const tests = build.code === 0 ? [await run('vitest', true)] : [];
 const results = [build, ...(await checks), ...tests];
