@@ -8,6 +8,7 @@ import { JobState, type JournalEntry } from '../src/results/job-state.js';
 import { loadResults } from '../src/results/reader.js';
 import { summaryOf } from '../src/results/results-stream.js';
 import { ResultsWriter } from '../src/results/writer.js';
+import type { ResultsDocument } from '../src/types.js';
 import { doneImage, jobInputOfGrid, resultOptions } from './helpers/job-input.js';
 import { journalWritten } from './helpers/journal.js';
 
@@ -104,5 +105,26 @@ describe('JobState.summary', () => {
     ]);
     expect(summary.status).toBe('ongoing');
     expect(summary.interrupted).toBe(true);
+  });
+});
+
+describe('JobState: values past a narrow column', () => {
+  it('keeps an image whose counts do not fit its columns whole, and spells it as it came', () => {
+    // Over 5,000 images: the file is spelled from the columns, not from objects.
+    const state = JobState.create(jobInputOfGrid(2, 2_600), 'job-w', OPTIONS, new Date(0));
+    const images = [
+      { ...doneImage('http://h/0/0'), width: 65_535, height: 1, perimeter: 131_072 },
+      { ...doneImage('http://h/0/1'), width: 70_000, height: 2, perimeter: 140_004 },
+      { ...doneImage('http://h/0/2'), attempts: 256, gpu_ms: 65_536, download_ms: 90_000 },
+      { ...doneImage('http://h/0/3'), bytes: 4_000_000_000 },
+    ];
+    images.forEach((image, index) => {
+      state.recordImage(0, index, image);
+    });
+    expect(state.toDocument().stores[0]?.images.slice(0, 4)).toEqual(images);
+    const text = Buffer.concat([...state.snapshot().pieces()]).toString();
+    const written = JSON.parse(text) as ResultsDocument;
+    expect(written.stores[0]?.images.slice(0, 4)).toEqual(images);
+    expect(state.bytesDone).toBe(images.reduce((sum, image) => sum + image.bytes, 0));
   });
 });

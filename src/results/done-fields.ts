@@ -27,6 +27,11 @@ type FieldOf<K extends keyof DoneValues> = {
   readonly least?: number;
   /** A count a results file may hold as a fraction (a time): valid, and kept whole. */
   readonly fraction?: true;
+  /**
+   * Bits of the count's column in JobState, when fewer than 32 hold nearly
+   * every value: an image with a larger one is kept whole. @default 32
+   */
+  readonly bits?: 8 | 16;
 };
 
 /** A done image's value by key, wherever the image is kept. */
@@ -36,14 +41,14 @@ export type DoneField = { [K in keyof DoneValues]: FieldOf<K> }[keyof DoneValues
 
 /** In the order every text spells them: the results file's key order. */
 const TABLE = [
-  { key: 'width', kind: 'count' },
-  { key: 'height', kind: 'count' },
+  { key: 'width', kind: 'count', bits: 16 },
+  { key: 'height', kind: 'count', bits: 16 },
   { key: 'perimeter', kind: 'count', derive: (value) => 2 * (value('width') + value('height')) },
   { key: 'type', kind: 'text' },
   { key: 'bytes', kind: 'count' },
-  { key: 'attempts', kind: 'count', least: 1 },
-  { key: 'gpu_ms', kind: 'count', fraction: true },
-  { key: 'download_ms', kind: 'count', fraction: true },
+  { key: 'attempts', kind: 'count', least: 1, bits: 8 },
+  { key: 'gpu_ms', kind: 'count', fraction: true, bits: 16 },
+  { key: 'download_ms', kind: 'count', fraction: true, bits: 16 },
 ] as const satisfies readonly DoneField[];
 
 /** The compiler's check that the table has every field of the type: else a key names what is missing. */

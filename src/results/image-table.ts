@@ -1,8 +1,9 @@
 /**
  * The images of a job as columns: a status code and each stored field of
- * the done-image table (`STORED_FIELDS`) in a typed array, one slot per
- * image; the URLs are the job input's (`JobUrls`). A million images cost ~30 bytes each here,
- * where a million result objects cost ~100 and weigh on every GC. An image
+ * the done-image table (`STORED_FIELDS`) in a typed array as narrow as the
+ * field allows, one slot per image; the URLs are the job input's
+ * (`JobUrls`). A million images cost ~15 bytes each here, where a million
+ * result objects cost ~100 and weigh on every GC. An image
  * the columns cannot hold exactly (a failed one, with its error text; a
  * done one with values past a column's range) is kept whole beside them.
  */
@@ -44,7 +45,21 @@ class TextCodes {
   }
 }
 
-type Column = { readonly field: DoneField; readonly values: Uint32Array | Uint8Array };
+type Values = Uint32Array | Uint16Array | Uint8Array;
+/** A stored field's column, and the largest value it holds. */
+type Column = { readonly field: DoneField; readonly values: Values; readonly max: number };
+
+/** A column of `length` slots as narrow as its field allows (a text's code is a byte). */
+function columnOf(field: DoneField, length: number): Column {
+  const bits = field.kind === 'text' ? 8 : (field.bits ?? 32);
+  const values =
+    bits === 8
+      ? new Uint8Array(length)
+      : bits === 16
+        ? new Uint16Array(length)
+        : new Uint32Array(length);
+  return { field, values, max: 2 ** bits - 1 };
+}
 
 const fieldByKey = Object.fromEntries(DONE_FIELDS.map((field) => [field.key, field])) as {
   readonly [K in keyof DoneValues]: DoneField;
@@ -69,7 +84,7 @@ export class ImageTable {
   readonly #texts: TextCodes;
   readonly #whole: Map<number, ImageResult>;
   /** Each field's column, in `DONE_FIELDS` order; null for a derived one. */
-  readonly #sources: readonly (Uint32Array | Uint8Array | null)[];
+  readonly #sources: readonly (Values | null)[];
 
   private constructor(
     urls: JobUrls,
@@ -88,10 +103,7 @@ export class ImageTable {
 
   /** Every image pending. */
   static pending(urls: JobUrls): ImageTable {
-    const columns = STORED_FIELDS.map((field) => ({
-      field,
-      values: field.kind === 'text' ? new Uint8Array(urls.length) : new Uint32Array(urls.length),
-    }));
+    const columns = STORED_FIELDS.map((field) => columnOf(field, urls.length));
     return new ImageTable(urls, new Uint8Array(urls.length), columns, new TextCodes(), new Map());
   }
 
@@ -105,7 +117,7 @@ export class ImageTable {
    * URLs, which never change, are shared.
    */
   copy(): ImageTable {
-    const columns = this.#columns.map(({ field, values }) => ({ field, values: values.slice() }));
+    const columns = this.#columns.map((column) => ({ ...column, values: column.values.slice() }));
     return new ImageTable(
       this.#urls,
       this.#status.slice(),
@@ -184,8 +196,11 @@ export class ImageTable {
   #setDone(image: number, result: DoneImage): boolean {
     if (!isPlainDone(result)) return false;
     const codes: number[] = [];
-    for (const { field } of this.#columns) {
-      if (field.kind !== 'text') continue;
+    for (const { field, max } of this.#columns) {
+      if (field.kind !== 'text') {
+        if (result[field.key] > max) return false;
+        continue;
+      }
       const code = this.#texts.codeOf(result[field.key]);
       if (code === undefined) return false;
       codes.push(code);
@@ -198,7 +213,7 @@ export class ImageTable {
   }
 
   /** The column of a stored field; undefined for a derived one. */
-  #sourceOf(field: DoneField): Uint32Array | Uint8Array | undefined {
+  #sourceOf(field: DoneField): Values | undefined {
     const index = columnIndex.get(field);
     return index === undefined ? undefined : this.#columns[index]?.values;
   }
