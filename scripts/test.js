@@ -20,7 +20,9 @@ import { spawn } from 'node:child_process';
 /** @type {Record<Step, [string, string[]]>} */
 const steps = {
   build: ['npm', ['run', 'build']],
-  'typecheck+eslint': ['node', ['scripts/check.js']],
+  // A larger young generation: the TypeScript program's many short-lived
+  // objects are collected less often (~8% less CPU in two paired runs).
+  'typecheck+eslint': ['node', ['--max-semi-space-size=32', 'scripts/check.js']],
   prettier: ['npx', ['prettier', '--check', '.']],
   vitest: ['npx', ['vitest', 'run', ...process.argv.slice(2)]],
 };
