@@ -14,6 +14,7 @@ import { renderProgress } from '../src/cli/progress.js';
 import type { ResultsDocument } from '../src/types.js';
 import { runCli as runCliIn, spawnCli, waitForResults, type CliResult } from './helpers/cli.js';
 import { caseBed } from './helpers/case-bed.js';
+import { runJobHere, runMain } from './helpers/main.js';
 
 const STORE_MASTER = new URL('../fixtures/store-master.csv', import.meta.url).pathname;
 
@@ -41,7 +42,7 @@ describe('imgjob validate', () => {
       { store_id: 'S00339218', image_url: [url('/img/c.png')] },
       { store_id: 'NOPE', image_url: [url('/img/d.png')] },
     ]);
-    const { code, stdout, stderr } = await runCli([
+    const { code, stdout, stderr } = await runMain([
       'validate',
       manifest,
       '--store-master',
@@ -65,18 +66,18 @@ describe('imgjob validate', () => {
   it('reports every problem of every manifest with exit 2, like run', async () => {
     const bad = writeManifest('bad.json', [{ store_id: '', image_url: ['ftp://x/y.png'] }]);
     const good = writeManifest('good.json', [{ store_id: 'S', image_url: [url('/img/a.png')] }]);
-    const { code, stdout, stderr } = await runCli(['validate', good, bad]);
+    const { code, stdout, stderr } = await runMain(['validate', good, bad]);
     expect(code).toBe(2);
     expect(stdout).toBe('');
     expect(stderr).toContain(`${bad}: visits[0].store_id`);
     expect(stderr).toContain(`${bad}: visits[0].image_url[0]`);
-    const missing = await runCli(['validate', good, '--store-master', join(bed.dir, 'none.csv')]);
+    const missing = await runMain(['validate', good, '--store-master', join(bed.dir, 'none.csv')]);
     expect(missing.code).toBe(2);
   });
 
   it('prints JSON with --json', async () => {
     const manifest = writeManifest('m.json', [{ store_id: 'S', image_url: [url('/img/a.png')] }]);
-    const { code, stdout } = await runCli(['validate', manifest, '--json']);
+    const { code, stdout } = await runMain(['validate', manifest, '--json']);
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({
       stores: 1,
@@ -95,7 +96,7 @@ describe('--json counts and results_path', () => {
       { store_id: 'BAD', image_url: [url('/status/404'), url('/img/image.webp')] },
     ]);
     const out = join(bed.dir, 'm.results.json');
-    const run = await runCli(['run', manifest, ...FAST, '--json']);
+    const run = await runJobHere(['run', manifest, ...FAST, '--json']);
     expect(run.code).toBe(1);
     const document = JSON.parse(run.stdout) as Record<string, unknown>;
     expect(Object.keys(document)).toEqual(['status', 'job_id', 'error', 'counts', 'results_path']);
@@ -105,7 +106,7 @@ describe('--json counts and results_path', () => {
       counts: { stores: 2, images: 4, done: 2, failed: 1, skipped: 1, pending: 0 },
       results_path: out,
     });
-    const status = await runCli(['status', out, '--json']);
+    const status = await runMain(['status', out, '--json']);
     expect(status.code).toBe(1);
     expect(JSON.parse(status.stdout)).toEqual(document);
   });
@@ -172,7 +173,7 @@ describe('after Ctrl-C', () => {
     expect(stdout).toMatch(/: interrupted — 2 images \(0 done, 1 failed, 0 skipped, 1 pending\)/);
     expect(stdout).not.toMatch(/: ongoing —/);
     expect(stdout).toContain('✗ BROKEN: image 1 of 1');
-    const status = await runCli(['status', out]);
+    const status = await runMain(['status', out]);
     expect(status.code).toBe(3);
     expect(status.stdout).toMatch(/: interrupted —/);
     expect(status.stdout).toContain('✗ BROKEN: image 1 of 1');
@@ -197,7 +198,7 @@ describe('the table fits the terminal', () => {
     expect(full).toContain('why-'.repeat(40));
     // The list under the table, the file and status --json keep the whole text.
     expect(run.stdout).toContain(full);
-    const status = await runCli(['status', out, '--json']);
+    const status = await runMain(['status', out, '--json']);
     expect((JSON.parse(status.stdout) as { error: { error: string }[] }).error[0]?.error).toBe(
       full,
     );
