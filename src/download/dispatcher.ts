@@ -14,6 +14,8 @@
  * (`guardProxiedTargets`), and the DNS cache is not used for proxied hosts
  * (the proxy resolves them).
  */
+import { setFlagsFromString } from 'node:v8';
+
 import { Agent, EnvHttpProxyAgent, type buildConnector, type Dispatcher } from 'undici';
 
 import { guardedBy, guardProxiedTargets } from './address-guard.js';
@@ -33,8 +35,28 @@ export type DispatcherOptions = {
   readonly lookup?: LookupFunction | undefined;
 };
 
+/**
+ * V8's budget before undici's HTTP parser (llhttp, WebAssembly) is compiled
+ * again with TurboFan: ~1e9 lasts some 100–200 responses. By default
+ * (1.8e6) that happens after the first two, and costs ~120 ms of CPU on a
+ * background thread that the process then waits for at exit: as much as the
+ * rest of a run of a few images (the runs the tests spawn). After a hundred
+ * responses that compilation pays.
+ *
+ * Set at the first dispatcher, not at start-up: once a flag changes, V8
+ * refuses Node's code cache for the built-in modules loaded after it (~10 ms
+ * more per process); by now undici and the modules it needs are loaded.
+ */
+const PARSER_TIERING_BUDGET = 1_000_000_000;
+let parserTieringSet = false;
+
 export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const { connections, timeoutMs, proxy } = options;
+  if (!parserTieringSet) {
+    // Read when the parser's module is compiled, at the first connection.
+    setFlagsFromString(`--wasm-tiering-budget=${PARSER_TIERING_BUDGET}`);
+    parserTieringSet = true;
+  }
   const lookup = options.lookup ?? sharedDnsCache().lookup;
   const common = {
     connections,
