@@ -212,7 +212,11 @@ export type Served = { readonly run: CliRun; readonly url: string };
  */
 export async function spawnServe(db: string, args: readonly string[]): Promise<Served> {
   const run = spawnCli(['serve', '--port', '0', '--db', db, '--allow-private', ...args]);
-  const output = await run.waitForOutput(/listening on http:\/\/\S+/);
+  // Several servers starting at once on a loaded 2-core machine took 5–6 s
+  // each to listen: the bound is a hang detector, as for workers.
+  const output = await run.waitForOutput(/listening on http:\/\/\S+/, 'stderr', {
+    timeoutMs: 30_000,
+  });
   return { run, url: /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? '' };
 }
 
