@@ -6,7 +6,9 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * Files that hold the issue's own time bounds (an event-loop hold under
  * 100 ms, an answer under 1 s, a live file's news at least every 1.5 s).
  * They measure imgjob, not the machine, only when nothing else competes for
- * the cores: they run after the other files, one at a time.
+ * the cores: they run after the other files, one at a time, each in a fresh
+ * module graph (no garbage of the files before it to collect mid-measure);
+ * `npm test` starts them once the other files and the checks have ended.
  */
 const ALONE = [
   'test/serve-submit-hold.test.ts',
@@ -70,6 +72,7 @@ export default defineConfig({
         test: {
           name: 'alone',
           include: ALONE,
+          isolate: true,
           fileParallelism: false,
           sequence: { groupOrder: 1 },
         },

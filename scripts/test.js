@@ -4,8 +4,10 @@
 // scripts/check.js) and prettier start at once, beside the build; the tests
 // start when the build is done (they spawn the built CLI). Most test
 // files wait on a spawned imgjob, Redis or a browser, and the checks use the
-// cores the tests leave idle. The checks' output is held and printed after
-// the tests', so it does not cut through vitest's.
+// cores the tests leave idle. The files that hold an issue's own time bound
+// (vitest project `alone`) run last, once everything else has ended, so
+// nothing of npm test competes with what they measure. The checks' output
+// is held and printed after the tests', so it does not cut through vitest's.
 // The build is make-style: `tsc -b` skips what its build info
 // (dist/.tsbuildinfo) says is up to date with src/, so right after `npm ci`
 // (whose `prepare` built dist/) it only checks file stamps, and a changed
@@ -14,7 +16,7 @@
 // Exit: 0 when all passed, else 1.
 import { spawn } from 'node:child_process';
 
-/** @typedef {'build' | 'typecheck+eslint' | 'prettier' | 'vitest'} Step */
+/** @typedef {'build' | 'typecheck+eslint' | 'prettier' | 'vitest' | 'vitest alone'} Step */
 /** @typedef {{ name: Step, code: number, output: string, ms: number }} StepResult */
 
 /** @type {Record<Step, [string, string[]]>} */
@@ -24,13 +26,16 @@ const steps = {
   // objects are collected less often (~8% less CPU in two paired runs).
   'typecheck+eslint': ['node', ['--max-semi-space-size=32', 'scripts/check.js']],
   prettier: ['npx', ['prettier', '--check', '.']],
-  vitest: ['npx', ['vitest', 'run', ...process.argv.slice(2)]],
+  vitest: ['npx', vitest('shared', 'isolated')],
+  'vitest alone': ['npx', vitest('alone')],
 };
 
 const checks = Promise.all([run('typecheck+eslint'), run('prettier')]);
 const build = await run('build');
 const tests = build.code === 0 ? [await run('vitest', true)] : [];
-const results = [build, ...(await checks), ...tests];
+const checked = await checks;
+if (build.code === 0) tests.push(await run('vitest alone', true));
+const results = [build, ...checked, ...tests];
 for (const result of results) {
   if (result.output !== '') process.stdout.write(`\n── ${result.name}\n${result.output}`);
 }
@@ -41,6 +46,22 @@ process.stdout.write(`\n${results.map(seconds).join(', ')}\n`);
 if (build.code !== 0) process.stdout.write('the build failed: the tests did not run\n');
 if (failed.length > 0) process.stdout.write(`failed: ${failed.join(', ')}\n`);
 process.exitCode = failed.length > 0 ? 1 : 0;
+
+/**
+ * `vitest run` of some of vitest.config.ts's projects, with the files or
+ * options given to npm test. Given files may all lie in the other projects.
+ * @param {string[]} projects
+ */
+function vitest(...projects) {
+  const given = process.argv.slice(2);
+  return [
+    'vitest',
+    'run',
+    ...projects.flatMap((project) => ['--project', project]),
+    ...(given.length > 0 ? ['--passWithNoTests'] : []),
+    ...given,
+  ];
+}
 
 /**
  * Runs one step; its output is passed through when `live`, else kept for later.
