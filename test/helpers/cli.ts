@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 
 import { loadResults } from '../../src/results/reader.js';
 import type { ResultsDocument } from '../../src/types.js';
+import { waitForText } from './text-wait.js';
 
 /** The command line to test. */
 export const CLI_PATH = fileURLToPath(new URL('../../bin/imgjob.js', import.meta.url));
@@ -143,34 +144,17 @@ export function spawnCli(args: readonly string[], options: CliOptions = {}): Cli
       return done;
     },
     waitForOutput(pattern, stream = 'stderr', waitOptions = {}) {
-      const matches = (text: string): boolean =>
-        typeof pattern === 'string' ? text.includes(pattern) : pattern.test(text);
-      return new Promise<string>((resolve, reject) => {
-        const finish = (error?: Error): void => {
-          clearTimeout(timer);
-          watchers.delete(check);
-          if (error) reject(error);
-          else resolve(output[stream]);
-        };
-        const check = (): void => {
-          if (matches(output[stream])) finish();
-          else if (done)
-            finish(
-              new Error(
-                `imgjob exited before its ${stream} showed ${String(pattern)}\n${describe(run)}`,
-              ),
-            );
-        };
-        const timer = setTimeout(() => {
-          finish(
-            new Error(
-              `timed out waiting for ${stream} to show ${String(pattern)}\n${describe(run)}`,
-            ),
-          );
-        }, waitOptions.timeoutMs ?? 10_000);
-        watchers.add(check);
-        check();
-      });
+      return waitForText(
+        {
+          text: () => output[stream],
+          done: () => done,
+          watchers,
+          describe: () => describe(run),
+          what: `imgjob's ${stream}`,
+        },
+        pattern,
+        waitOptions.timeoutMs,
+      );
     },
     stdinTaken(waitOptions = {}) {
       return new Promise<void>((resolve, reject) => {

@@ -21,6 +21,7 @@ import { createEventLog } from '../../src/log/event-log.js';
 import { parseRedisUrl } from '../../src/queue/redis-url.js';
 import { DEFAULT_LOCK_TIMING, runWorker } from '../../src/queue/worker.js';
 import type { WaitOptions } from './cli.js';
+import { waitForText } from './text-wait.js';
 
 /** What the queue tests read of a worker, spawned (CliRun) or here. */
 export type WorkerOutput = {
@@ -113,29 +114,17 @@ async function startWorkerHere(
       return done;
     },
     waitForOutput(pattern, stream = 'stdout', waitOptions = {}) {
-      const matches = (text: string): boolean =>
-        typeof pattern === 'string' ? text.includes(pattern) : pattern.test(text);
-      return new Promise<string>((resolve, reject) => {
-        const finish = (error?: Error): void => {
-          clearTimeout(timer);
-          watchers.delete(check);
-          if (error) reject(error);
-          else resolve(stream === 'stdout' ? stdout : worker.stderr);
-        };
-        const check = (): void => {
-          if (matches(stream === 'stdout' ? stdout : worker.stderr)) finish();
-          else if (done) {
-            finish(new Error(`the worker stopped before showing ${String(pattern)}\n${stdout}`));
-          }
-        };
-        const timer = setTimeout(() => {
-          finish(
-            new Error(`timed out waiting for the worker to show ${String(pattern)}\n${stdout}`),
-          );
-        }, waitOptions.timeoutMs ?? 10_000);
-        watchers.add(check);
-        check();
-      });
+      return waitForText(
+        {
+          text: () => (stream === 'stdout' ? stdout : worker.stderr),
+          done: () => done,
+          watchers,
+          describe: () => stdout,
+          what: 'the worker',
+        },
+        pattern,
+        waitOptions.timeoutMs,
+      );
     },
     async stop() {
       stopping.abort('SIGINT');
