@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 
 import { loadResults } from '../../src/results/reader.js';
 import type { ResultsDocument } from '../../src/types.js';
-import { waitForText } from './text-wait.js';
+import { waitForText, type GrowingOutput, type WaitOptions } from './text-wait.js';
 
 /** The command line to test. */
 export const CLI_PATH = fileURLToPath(new URL('../../bin/imgjob.js', import.meta.url));
@@ -54,27 +54,13 @@ export type CliResult = {
   readonly stderr: string;
 };
 
-export type WaitOptions = {
-  /** Give up after this long. @default 10_000 */
-  readonly timeoutMs?: number;
-};
+export type { WaitOptions } from './text-wait.js';
 
-export type CliRun = {
+export type CliRun = GrowingOutput & {
   readonly child: ChildProcess;
   readonly pid: number;
   /** Resolves once the child exited and its output streams closed; never rejects. */
   readonly exited: Promise<CliResult>;
-  /** Output so far. */
-  readonly stdout: string;
-  readonly stderr: string;
-  /** Whether the child has exited. */
-  readonly done: boolean;
-  /** Resolves with the output so far once `stream` matches `pattern`. */
-  waitForOutput(
-    pattern: RegExp | string,
-    stream?: 'stdout' | 'stderr',
-    options?: WaitOptions,
-  ): Promise<string>;
   /**
    * Resolves once everything written to standard input has left this
    * process. With more than a pipe holds (64 KiB) written, that proves the

@@ -20,21 +20,10 @@ import { DOWNLOAD_DEFAULTS } from '../../src/download/defaults.js';
 import { createEventLog } from '../../src/log/event-log.js';
 import { parseRedisUrl } from '../../src/queue/redis-url.js';
 import { DEFAULT_LOCK_TIMING, runWorker } from '../../src/queue/worker.js';
-import type { WaitOptions } from './cli.js';
-import { waitForText } from './text-wait.js';
+import { waitForText, type GrowingOutput } from './text-wait.js';
 
 /** What the queue tests read of a worker, spawned (CliRun) or here. */
-export type WorkerOutput = {
-  readonly stdout: string;
-  readonly stderr: string;
-  /** Whether it has stopped (a worker stops only when told, or on a bug). */
-  readonly done: boolean;
-  waitForOutput(
-    pattern: RegExp | string,
-    stream?: 'stdout' | 'stderr',
-    options?: WaitOptions,
-  ): Promise<string>;
-};
+export type WorkerOutput = GrowingOutput;
 
 export type WorkerHere = WorkerOutput & {
   /** Hands its running stores back and resolves once it stopped (SIGINT's path). */

@@ -5,6 +5,25 @@
  * after `timeoutMs` otherwise. The producer calls every watcher it holds
  * whenever its text grows or it ends.
  */
+export type WaitOptions = {
+  /** Give up after this long. @default 10_000 */
+  readonly timeoutMs?: number;
+};
+
+/** Output a test reads as it grows: a spawned imgjob's (`CliRun`) or an in-process worker's. */
+export type GrowingOutput = {
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Whether no more output will come (the process exited, the worker stopped). */
+  readonly done: boolean;
+  /** Resolves with the output so far once `stream` matches `pattern`. */
+  waitForOutput(
+    pattern: RegExp | string,
+    stream?: 'stdout' | 'stderr',
+    options?: WaitOptions,
+  ): Promise<string>;
+};
+
 export type TextSource = {
   /** The text so far. */
   readonly text: () => string;
