@@ -10,7 +10,7 @@ import { redactProxy } from '../../download/proxy.js';
 import { withResultsFileHints } from '../hints.js';
 import { quote, STOP_SIGNALS, worstExit, type CliIo, type StopSignal } from '../io.js';
 import { onStopSignals } from '../stop-signals.js';
-import { heapGrowingPercent } from '../../run/heap-growth.js';
+import { heapGrowingPercent, TIGHT_PERCENT } from '../../run/heap-growth.js';
 import { plural } from '../../utils/plural.js';
 import { formatBytes } from '../../shared/bytes.js';
 import { jobJsonLine } from '../job-json.js';
@@ -160,7 +160,7 @@ async function runCommand(
   // limit at each one, so the growth in force while a big manifest is read
   // holds until well into the run (a 1M-image job's heap went to 3.4× its
   // live set before its second full collection, 36 s in).
-  setHeapGrowth(Number.POSITIVE_INFINITY);
+  setHeapGrowth(TIGHT_PERCENT);
   try {
     metrics = await startCommandMetrics(flags, log, () => runSources(() => running, flags.queue));
     reports = await runJobs({
@@ -186,7 +186,8 @@ async function runCommand(
       metrics: metrics?.tallies,
       onStart: (jobs, network) => {
         running = jobs;
-        setHeapGrowth(jobs.reduce((sum, job) => sum + job.state.counts.images, 0));
+        const images = jobs.reduce((sum, job) => sum + job.state.counts.images, 0);
+        setHeapGrowth(heapGrowingPercent(images, process.memoryUsage().heapUsed));
         for (const job of jobs) baselines.set(job.resultsPath, workOf(job));
         for (const job of jobs.filter((candidate) => candidate.resumed))
           progress.note(resumingLine(job, jobs.length > 1));
@@ -342,9 +343,8 @@ async function thisRun(
   );
 }
 
-/** The heap's growth between full collections, by the job's size (run/heap-growth.ts). */
-function setHeapGrowth(images: number): void {
-  const percent = heapGrowingPercent(images, process.memoryUsage().heapUsed);
+/** The heap's growth between full collections (run/heap-growth.ts). */
+function setHeapGrowth(percent: number): void {
   setFlagsFromString(`--heap-growing-percent=${percent}`);
 }
 
