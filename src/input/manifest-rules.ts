@@ -11,6 +11,7 @@ import type { z as Zod } from 'zod';
 import type { Visit } from '../types.js';
 import { quotedOutsideText } from '../shared/outside-text.js';
 import { plural } from '../utils/plural.js';
+import { canParseUrl } from '../utils/can-parse-url.js';
 
 /** The rules of one visit, built with the zod it is given. */
 export function buildVisitSchema(z: typeof Zod) {
@@ -222,7 +223,7 @@ function urlProblem(value: string): string | undefined {
   // The regex above already explained a wrong scheme; only report what it cannot see.
   if (!/^https?:\/\/\S+$/i.test(value)) return undefined;
   // canParse builds no URL object: a 100k-image manifest spends most of its time here.
-  if (!URL.canParse(value)) return notHttpUrl(value);
+  if (!canParseUrl(value)) return notHttpUrl(value);
   const url = value.includes('@') ? new URL(value) : undefined;
   // Never echo the value: it holds a password.
   if (url !== undefined && (url.username !== '' || url.password !== '')) {

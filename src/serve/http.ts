@@ -15,6 +15,7 @@ import {
 import type { Duplex } from 'node:stream';
 
 import { describeError, ImgjobError, InputError } from '../utils/errors.js';
+import { canParseUrl } from '../utils/can-parse-url.js';
 import type { ApiRequest, ApiResponse } from './api.js';
 import { SERVE_DEFAULTS } from './defaults.js';
 import type { GuardedRequest, Verdict } from './request-guard.js';
@@ -211,7 +212,7 @@ function requestTarget(raw: string): URL | undefined {
   const absolute = !raw.startsWith('/');
   const text = absolute ? raw : `http://localhost${raw}`;
   // URL.parse is newer than Node 20.0.
-  if (!URL.canParse(text)) return undefined;
+  if (!canParseUrl(text)) return undefined;
   const url = new URL(text);
   if (absolute && url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
   return url;

@@ -23,6 +23,7 @@ import {
   type AddressRefusedError,
 } from '../download/address-guard.js';
 import { DownloadError } from '../utils/errors.js';
+import { canParseUrl } from '../utils/can-parse-url.js';
 import { createApi, type MetricsText } from './api.js';
 import { createDashboard, type Dashboard, type DashboardOptions } from './dashboard/index.js';
 import type { BatchWriterOptions } from './batch-writer.js';
@@ -328,7 +329,7 @@ function downloaderOptions(
  * connection attempts, so it ends in seconds.
  */
 function refusedAtOnce(guard: AddressGuard | undefined, url: string): Promise<never> | undefined {
-  if (guard === undefined || !URL.canParse(url)) return undefined;
+  if (guard === undefined || !canParseUrl(url)) return undefined;
   const host = new URL(url).hostname;
   const address = host.startsWith('[') ? host.slice(1, -1) : host;
   const family = isIP(address);
