@@ -406,6 +406,21 @@ describe('readManifest', () => {
     expect(job).toMatchObject({ source: path, imageCount: 1 });
   });
 
+  it('accepts a Latin-1 URL after 10,000 others (Node 20 misjudged them once optimised)', async () => {
+    // Node 20's optimised URL.canParse reads such a string as broken UTF-8:
+    // this file was refused at its last URL before canParseUrl.
+    const path = join(dir, 'latin1-last.json');
+    const visits = Array.from({ length: 200 }, (_, s) =>
+      visit(
+        `S${String(s)}`,
+        Array.from({ length: 50 }, (_, i) => url(s * 50 + i)),
+      ),
+    );
+    await writeFile(path, manifest([...visits, visit('Z', ['https://bücher.example/ä.jpg'])]));
+    const job = await readManifest(path);
+    expect(job.imageCount).toBe(10_001);
+  });
+
   it('reads stdin for `-`, even when a character is split across chunks', async () => {
     const bytes = Buffer.from(manifest([visit('Stör€', [url(1)])]));
     const cut = bytes.indexOf(Buffer.from('€')) + 1;
