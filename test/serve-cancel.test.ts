@@ -45,12 +45,14 @@ beforeAll(async () => {
     options: serveOptions({ concurrency: 2, perHost: 4 }),
     addressGuard: createAddressGuard({ allow: ['127.0.0.1'] }),
   });
+  // Three jobs of one text, spelt once: the queue's length is the point, not what it holds.
+  const bigJob = heldJob('big', BIG);
   big = [];
-  for (const key of ['a', 'b', 'c']) big.push(await submitOk(server.url, heldJob(key, BIG)));
+  for (let job = 0; job < 3; job++) big.push(await submitOk(server.url, bigJob));
 }, 60_000);
 
 afterAll(async () => {
-  for (const key of ['a', 'b', 'c', 'small']) images.gate(key).open();
+  for (const key of ['big', 'small']) images.gate(key).open();
   await server.close();
   await images.close();
   rmSync(folder, { recursive: true, force: true });
