@@ -97,7 +97,7 @@ describe('imgjob run', () => {
       },
       { store_id: 'S2', image_url: [img('image.webp')] },
     ]);
-    const { code, stdout } = await runCli(['run', manifest, ...FAST]);
+    const { code, stdout } = await runJobHere(['run', manifest, ...FAST]);
     expect(code).toBe(1);
     expect(stdout).toContain('HTTP 404');
 
@@ -127,7 +127,7 @@ describe('imgjob run', () => {
       },
       { store_id: 'B', image_url: [server.url('/gate/b/image.webp'), img('image.bmp')] },
     ]);
-    const running = runCli(['run', manifest, ...FAST]);
+    const running = runJobHere(['run', manifest, ...FAST]);
     // Both stores' first images are at the server before either is answered.
     await Promise.all([gateA.reached, gateB.reached]);
     expect(server.requestsTo('/img/')).toHaveLength(0);

@@ -3,7 +3,8 @@
  * as one screen redrawn in place (on real pseudo-terminals of 80×24 and
  * 40×24), a progress line that fits its terminal, what a resume and a
  * Ctrl-C leave on screen, and the small words (an empty job, a results file
- * given to `run`, `status --help`).
+ * given to `run`, `status --help`). Spawned where a terminal, a signal or a
+ * second process is the point; the small words run main() in this process.
  *
  * @module-tag e2e
  */
@@ -13,8 +14,9 @@ import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
 import { caseBed } from './helpers/case-bed.js';
-import { runCli, spawnCli, waitForResults, type CliRun } from './helpers/cli.js';
+import { spawnCli, waitForResults, type CliRun } from './helpers/cli.js';
 import type { Gate } from './helpers/fault-server.js';
+import { runJobHere, runMain } from './helpers/main.js';
 import { ESC, ptyIt, runOnPty } from './helpers/pty.js';
 
 const bed = caseBed('screen');
@@ -151,7 +153,7 @@ describe('after a Ctrl-C and a resume', () => {
     );
     expect((await first.kill('SIGINT')).code).toBe(130);
 
-    const status = await runCli(['status', out], { cwd: bed.dir });
+    const status = await runMain(['status', out]);
     expect(status.code).toBe(3);
     expect(status.stdout).toMatch(/in 3 stores \(2 interrupted, 1 pending\)/);
     expect(status.stdout.match(/│ S\d +│ 1\/2 +│ interrupted │/g)).toHaveLength(2);
@@ -181,10 +183,10 @@ describe('small words', () => {
   it('an empty job prints one line, not an empty table', async () => {
     const manifest = bed.writeManifest({});
     const out = join(bed.dir, 'm.results.json');
-    const run = await runCli(['run', manifest, ...FAST], { cwd: bed.dir, env: { CI: '1' } });
+    const run = await runJobHere(['run', manifest, ...FAST]);
     expect(run.code).toBe(0);
     expect(run.stdout).not.toMatch(/[┌│└]/);
-    const status = await runCli(['status', out], { cwd: bed.dir });
+    const status = await runMain(['status', out]);
     expect(status.code).toBe(0);
     expect(status.stdout.trimEnd().split('\n')).toEqual([
       expect.stringMatching(/^job [\w-]+: completed — 0 images .* in 0 stores \(none\)$/),
@@ -194,10 +196,8 @@ describe('small words', () => {
   it('a results file given to run: the hint comes first', async () => {
     const manifest = bed.writeManifest({ S1: ['/img/image.png'] });
     const out = join(bed.dir, 'm.results.json');
-    expect((await runCli(['run', manifest, ...FAST], { cwd: bed.dir })).code).toBe(0);
-    const { code, stderr } = await runCli(['run', out, ...FAST, '-o', join(bed.dir, 'x.json')], {
-      cwd: bed.dir,
-    });
+    expect((await runJobHere(['run', manifest, ...FAST])).code).toBe(0);
+    const { code, stderr } = await runMain(['run', out, ...FAST, '-o', join(bed.dir, 'x.json')]);
     expect(code).toBe(2);
     expect(stderr.split('\n')[0]).toBe(
       `imgjob: ${out}: this is an imgjob results file; did you mean \`imgjob status ${out}\`?`,
@@ -205,7 +205,7 @@ describe('small words', () => {
   });
 
   it('status --help lists its exit codes', async () => {
-    const { code, stdout } = await runCli(['status', '--help']);
+    const { code, stdout } = await runMain(['status', '--help']);
     expect(code).toBe(0);
     expect(stdout).toMatch(/Exit codes: 0 completed · 1 failed · 3 still ongoing.* · 2 /);
   });

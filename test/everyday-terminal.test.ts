@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { loadResults } from '../src/results/reader.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { caseBed } from './helpers/case-bed.js';
+import { runJobHere } from './helpers/main.js';
 import { ESC, ptyIt, runOnPty as runOnPtyIn, type PtyOptions, type PtyRun } from './helpers/pty.js';
 
 const bed = caseBed('terminal');
@@ -126,9 +127,7 @@ describe('a hang-up (SIGHUP)', () => {
     expect(stderr).toMatch(/Resume with: imgjob run .* --resume/);
     expect(await loadResults(out)).toMatchObject({ status: 'ongoing', interrupted: true });
     gate.open();
-    const resumed = await runCli(['run', manifest, '--gpu-delay', '0', '--resume'], {
-      cwd: bed.dir,
-    });
+    const resumed = await runJobHere(['run', manifest, '--gpu-delay', '0', '--resume']);
     expect(resumed.code).toBe(0);
   });
 });

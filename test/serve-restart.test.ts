@@ -1,6 +1,7 @@
 /**
  * `imgjob serve` as a user runs it: the built CLI in a child process, killed
- * and started again on the same database.
+ * and started again on the same database. The refusals at the door (a busy
+ * database or port, a bad flag) run main() in this process.
  *
  * @module-tag e2e
  */
@@ -11,7 +12,8 @@ import { join } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { spawnCli, spawnServe, stopAll, type Served } from './helpers/cli.js';
+import { spawnServe, stopAll, type Served } from './helpers/cli.js';
+import { runMain } from './helpers/main.js';
 import * as api from './helpers/serve-client.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
@@ -167,16 +169,18 @@ describe('imgjob serve at the door', () => {
   it('refuses a database another server is using (exit 2), and an address in use', async () => {
     const db = join(folder, 'busy.db');
     const first = await serve(db);
-    const second = await spawnCli(['serve', '--port', '0', '--db', db]).exited;
+    // The refusals come from main() before any server starts: in this process.
+    const second = await runMain(['serve', '--port', '0', '--db', db]);
     expect(second.code).toBe(2);
     expect(second.stderr).toBe(
       `imgjob: cannot use database ${db}: it is in use by another imgjob serve\n`,
     );
 
     const port = new URL(first.url).port;
-    const taken = await spawnCli(['serve', '--port', port, '--db', join(folder, 'other.db')])
-      .exited;
-    expect(taken.code).toBe(2);
+    // --threads 1: the download threads' module is built into dist/ only, not beside src/.
+    const other = join(folder, 'other.db');
+    const taken = await runMain(['serve', '--port', port, '--db', other, '--threads', '1']);
+    expect(taken.code, taken.stderr).toBe(2);
     expect(taken.stderr).toBe(
       `imgjob: cannot listen on 127.0.0.1:${port}: the address is in use\n`,
     );
@@ -184,7 +188,7 @@ describe('imgjob serve at the door', () => {
   });
 
   it('refuses a bad flag with exit 2', async () => {
-    const result = await spawnCli(['serve', '--port', 'eighty']).exited;
+    const result = await runMain(['serve', '--port', 'eighty']);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(
       'Expected `port` to be a whole number from 0 and up, got `eighty`',
