@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { runCli } from './helpers/cli.js';
+import { runMain } from './helpers/main.js';
 import { startForwardProxy, type ForwardProxy } from './helpers/forward-proxy.js';
 import {
   selfSigned,
@@ -160,7 +161,8 @@ describe('through a forward proxy', () => {
     const down = await runJob(http, {}, ['--proxy', 'http://ann:s3cret@127.0.0.1:9']);
     expect(down.code).toBe(1);
     expect(down.output + JSON.stringify(down.document)).not.toContain('s3cret');
-    const bad = await runCli(['run', '-', '--proxy', 'ftp://ann:s3cret@proxy'], { stdin: '{}' });
+    // A usage error, before any download or environment: in this process.
+    const bad = await runMain(['run', '-', '--proxy', 'ftp://ann:s3cret@proxy'], { stdin: '{}' });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--proxy: expected an http:// or https:// proxy');
     expect(bad.stderr).not.toContain('s3cret');

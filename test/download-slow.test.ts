@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createDownloader } from '../src/download/downloader.js';
 import { DownloadError } from '../src/utils/errors.js';
-import { runCli, spawnCli, stopAll, waitForResults } from './helpers/cli.js';
+import { spawnCli, stopAll, waitForResults } from './helpers/cli.js';
+import { runMain } from './helpers/main.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
 let server: FaultServer;
@@ -77,7 +78,7 @@ describe('status of a running job', () => {
         (document.network?.slowest?.length ?? 0) > 0 && (document.network?.paused?.total ?? 0) > 0,
       { run, timeoutMs: 15_000 },
     );
-    const { code, stdout } = await runCli(['status', out]);
+    const { code, stdout } = await runMain(['status', out]);
     expect(code).toBe(3);
     expect(stdout).toContain('1 host paused (429)');
     expect(stdout).toMatch(/slowest downloads: …\/image\.png \d+s \d+ B/);

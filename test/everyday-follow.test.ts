@@ -120,9 +120,10 @@ describe('imgjob status --watch', () => {
       { store_id: 'S2', image_url: [url('/status/404')] },
     ]);
     const out = join(bed.dir, 'm.results.json');
-    const run = spawnCli(['run', manifest, ...FAST], { cwd: bed.dir, env: { CI: '1' } });
+    // The job in this process; the watch, what the user runs, as a process.
+    const run = runJobHere(['run', manifest, ...FAST]);
     await gate.reached;
-    await waitForResults(out, (document) => document.counts.done === 1, { run });
+    await waitForResults(out, (document) => document.counts.done === 1);
     const watch = spawnCli(['status', '--watch', '--interval', '50', out], { cwd: bed.dir });
     // One line per change while it runs…
     await watch.waitForOutput(
@@ -136,7 +137,7 @@ describe('imgjob status --watch', () => {
     expect(watched.code).toBe(1);
     expect(watched.stdout).toMatch(/failed — 3 images \(2 done, 1 failed, 0 skipped\)/);
     expect(watched.stdout).toContain('✗ S2: image 1 of 1');
-    expect((await run.exited).code).toBe(1);
+    expect((await run).code).toBe(1);
   });
 
   it('stops with exit 3 when nobody writes the job any more', async () => {
@@ -148,7 +149,7 @@ describe('imgjob status --watch', () => {
     const run = spawnCli(['run', manifest, ...FAST], { cwd: bed.dir, env: { CI: '1' } });
     await waitForResults(out, (document) => document.writer !== undefined, { run });
     await run.kill('SIGKILL');
-    const watched = await runCli(['status', '--watch', '--interval', '50', out]);
+    const watched = await runMain(['status', '--watch', '--interval', '50', out]);
     expect(watched.code).toBe(3);
     expect(watched.stdout).toContain('is not running (killed?)');
   });

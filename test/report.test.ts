@@ -175,7 +175,8 @@ describe('imgjob report: exit codes and files', () => {
       { store_id: 'A', image_url: [images.url('/png/ok.png')] },
     ]);
     const results = join(folder, 'ok.results.json');
-    expect((await runCli(['run', manifest, '-o', results, '--gpu-delay', '0'])).code).toBe(0);
+    expect((await runJobHere(['run', manifest, '-o', results, '--gpu-delay', '0'])).code).toBe(0);
+    // The report, this file's user-facing command, as a process.
     const [html, junit, csv] = ['ok.html', 'ok.xml', 'ok.csv'].map((name) => join(folder, name));
     const run = await runCli([
       'report',
