@@ -29,7 +29,7 @@ import { BatchWriter } from '../src/serve/batch-writer.js';
 import { openDatabase } from '../src/serve/db.js';
 import type { JobRecords } from '../src/serve/job-records.js';
 import { startServer } from '../src/serve/server.js';
-import { runCli } from './helpers/cli.js';
+import { runMain } from './helpers/main.js';
 import { call, manifestOf, submit, submitOk, waitForJob } from './helpers/serve-client.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import { serveOptions } from './helpers/serve-options.js';
@@ -212,13 +212,14 @@ describe('the database file', () => {
       const path = join(tmpfs.dir, 'jobs.db');
       openDatabase(path).close();
       execFileSync('mount', ['-o', 'remount,ro', tmpfs.dir]);
-      const { code, stderr } = await runCli(['serve', '--db', path, '--port', '0']);
+      // main() in this process: the refusal comes before any server starts.
+      const { code, stderr } = await runMain(['serve', '--db', path, '--port', '0']);
       expect(code).toBe(2);
       expect(stderr.trim()).toBe(
         `imgjob: cannot use database ${path}: it is read-only: on a read-only file system`,
       );
       const fresh = join(tmpfs.dir, 'new.db');
-      const second = await runCli(['serve', '--db', fresh, '--port', '0']);
+      const second = await runMain(['serve', '--db', fresh, '--port', '0']);
       expect(second.code).toBe(2);
       expect(second.stderr).toContain(
         `cannot use database ${fresh}: its folder is read-only: on a read-only file system`,
