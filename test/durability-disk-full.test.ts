@@ -36,6 +36,7 @@ import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import { doneImage, jobInputOfGrid, resultOptions } from './helpers/job-input.js';
 import { mountTmpfs, tmpfsSkipReason, type Tmpfs } from './helpers/tmpfs.js';
 import { journalWritten } from './helpers/journal.js';
+import { runJobHere, runMain } from './helpers/main.js';
 
 const skipReason = tmpfsSkipReason();
 if (skipReason) console.log(`skipping the full-disk tests: ${skipReason}`);
@@ -78,7 +79,7 @@ describe.skipIf(skipReason !== undefined)('the results writer on a full tmpfs', 
       onFailure: (error) => failures.push(error),
     });
     await writer.open();
-    const first = readFileSync(path);
+    const first = readFileSync(path, 'utf8');
     record(state, 0, 50);
     await journalWritten();
     const journalBefore = readFileSync(journalPathOf(path), 'utf8');
@@ -101,7 +102,7 @@ describe.skipIf(skipReason !== undefined)('the results writer on a full tmpfs', 
 
     // The final save fails too: the snapshot and the journal stay as they were.
     await expect(writer.close(false)).rejects.toThrow(DISK_FULL);
-    expect(readFileSync(path)).toEqual(first);
+    expect(readFileSync(path, 'utf8')).toBe(first);
     expect(readFileSync(journalPathOf(path), 'utf8')).toBe(journalBefore);
     expect(tempFiles(disk.dir)).toEqual([]);
     expect((await loadResults(path)).counts.done).toBe(50);
@@ -151,18 +152,18 @@ describe.skipIf(skipReason !== undefined)('the results writer on a full tmpfs', 
     const state = JobState.create(jobOf(60, 100), 'job-f', OPTIONS, new Date(0));
     const writer = new ResultsWriter(path, state, { intervalMs: 60_000 });
     await writer.open();
-    const first = readFileSync(path);
+    const first = readFileSync(path, 'utf8');
     record(state, 0, 6000);
     await journalWritten();
-    const journal = readFileSync(journalPathOf(path));
+    const journal = readFileSync(journalPathOf(path), 'utf8');
 
     // ~100 KB free for a ~800 KB document: the write comes up short.
     disk.fill(100 * 1024);
     const closing = writer.close(false);
     await expect(closing).rejects.toBeInstanceOf(ResultsSaveError);
     await expect(closing).rejects.toThrow(DISK_FULL);
-    expect(readFileSync(path)).toEqual(first);
-    expect(readFileSync(journalPathOf(path))).toEqual(journal);
+    expect(readFileSync(path, 'utf8')).toBe(first);
+    expect(readFileSync(journalPathOf(path), 'utf8')).toBe(journal);
     expect(tempFiles(disk.dir)).toEqual([]);
     const loaded = await loadResults(path);
     expect(loaded.counts.done).toBe(6000);
@@ -223,7 +224,7 @@ describe('imgjob run on a disk that fills up', () => {
   });
 
   /**
-   * Runs a 2,000-image job (~230 KB pending, ~650 KB done, indented) into
+   * Runs a 500-image job (~60 KB pending, ~160 KB done, indented) into
    * `folder` until the disk is full, frees space with `free()`, resumes.
    */
   async function fillAndResume(
@@ -232,7 +233,7 @@ describe('imgjob run on a disk that fills up', () => {
     free: () => void,
   ): Promise<void> {
     const manifest = join(work, 'big.json');
-    const visits = Array.from({ length: 20 }, (_, store) => ({
+    const visits = Array.from({ length: 5 }, (_, store) => ({
       store_id: `S${store}`,
       image_url: Array.from({ length: 100 }, (_, n) =>
         server.url(`/img/image.png?n=${store * 100 + n}`),
@@ -260,17 +261,17 @@ describe('imgjob run on a disk that fills up', () => {
     // Snapshot and journal together: what was recorded (all of it, when
     // only the final save failed), as `status` shows it.
     const saved = await loadResults(out);
-    const status = await runCli(['status', out]);
+    const status = await runMain(['status', out]);
     expect(status.code, status.stderr).toBe(saved.status === 'ongoing' ? 3 : 0);
 
     free();
     const mark = server.requests.length;
-    const resumed = await runCli([...args, '--resume']);
+    const resumed = await runJobHere([...args, '--resume']);
     expect(resumed.code, resumed.stderr).toBe(0);
     const final = await loadResults(out);
     expect(final.job_id).toBe(saved.job_id);
     expect(final.status).toBe('completed');
-    expect(final.counts).toMatchObject({ images: 2000, done: 2000, pending: 0 });
+    expect(final.counts).toMatchObject({ images: 500, done: 500, pending: 0 });
     // Only what was not saved is fetched again.
     expect(server.requests.length - mark).toBe(saved.counts.pending);
     expect(existsSync(journalPathOf(out))).toBe(false);
@@ -279,9 +280,9 @@ describe('imgjob run on a disk that fills up', () => {
   }
 
   it.skipIf(skipReason !== undefined)(
-    'of 700 KB (a real tmpfs): one line and exit 2, a whole file and its journal kept, and --resume completes once space is freed',
+    'of 175 KB (a real tmpfs): one line and exit 2, a whole file and its journal kept, and --resume completes once space is freed',
     async () => {
-      const full = mountTmpfs('700k');
+      const full = mountTmpfs('175k');
       disk = full;
       await fillAndResume(full.dir, {}, () => {
         full.resize('8m');
@@ -293,6 +294,6 @@ describe('imgjob run on a disk that fills up', () => {
     const folder = join(work, 'injected');
     mkdirSync(folder);
     // Room for the first snapshot and some journal lines, not for the rest.
-    await fillAndResume(folder, { IMGJOB_TEST_FS_LIMIT: '400000' }, () => undefined);
+    await fillAndResume(folder, { IMGJOB_TEST_FS_LIMIT: '100000' }, () => undefined);
   });
 });
