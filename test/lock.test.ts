@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { lockPathOf } from '../src/results/paths.js';
 import { loadResults } from '../src/results/reader.js';
-import { runCli, spawnCli, stopAll, type CliResult } from './helpers/cli.js';
+import { spawnCli, stopAll, type CliResult } from './helpers/cli.js';
 import { runJobHere, runMain } from './helpers/main.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
@@ -58,8 +58,7 @@ function mkfifo(path: string): void {
 
 /** A pid that belonged to a process of this host and is free now. */
 function deadPid(): number {
-  const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
-  return Number(child.stdout.toString());
+  return spawnSync('true').pid;
 }
 
 describe('two runs on one results file', () => {
@@ -128,13 +127,15 @@ describe('a lock left behind', () => {
   it('by a live process is respected; one of another host cannot be checked and is respected too', async () => {
     const { manifest, out } = gatedJob('live');
     server.gate('live').open();
+    // The run is in this process, so the live holder is another one: its
+    // parent (a lock with the run's own pid is one an earlier process left).
     for (const holder of [
-      { pid: process.pid, host: hostname(), token: 'live' },
+      { pid: process.ppid, host: hostname(), token: 'live' },
       { pid: deadPid(), host: 'elsewhere.example', token: 'far' },
     ]) {
       const text = JSON.stringify(holder);
       writeFileSync(lockPathOf(out), text);
-      const result = await runCli(['run', manifest, '-o', out, ...ARGS]);
+      const result = await runJobHere(['run', manifest, '-o', out, ...ARGS]);
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(LOCKED);
       expect(readFileSync(lockPathOf(out), 'utf8')).toBe(text);
