@@ -23,8 +23,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { lockPathOf } from '../src/results/paths.js';
 import { loadResults } from '../src/results/reader.js';
-import { runCli, spawnCli, stopAll } from './helpers/cli.js';
+import { runCli, stopAll } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
+import { runJobHere } from './helpers/main.js';
 import { mountTmpfs, tmpfsSkipReason, type Tmpfs } from './helpers/tmpfs.js';
 
 const ARGS = ['--gpu-delay', '0', '--retries', '0'];
@@ -76,18 +77,16 @@ describe('temp files', () => {
     const out = join(work, 'job.results.json');
     const victim = join(work, 'victim.txt');
     writeFileSync(victim, 'precious\n');
-    // The manifest comes on stdin, held open: the run waits with its pid known.
-    const run = spawnCli(['run', '-', '-o', out, ...ARGS], { holdStdin: true });
-    // Every name an older imgjob would have used, and a lock and journal too.
+    // Every name an older imgjob would have used, and a lock and journal too:
+    // the run is in this process, so its pid is known before it starts.
     for (const name of [
-      `.job.results.json.${run.pid}.tmp`,
+      `.job.results.json.${process.pid}.tmp`,
       'job.results.json.journal',
       'job.results.json.journal.old',
     ]) {
       symlinkSync(victim, join(work, name));
     }
-    run.child.stdin?.end(manifestText);
-    const result = await run.exited;
+    const result = await runJobHere(['run', '-', '-o', out, ...ARGS], { stdin: manifestText });
     expect(result.code, result.stderr).toBe(0);
     expect(readFileSync(victim, 'utf8')).toBe('precious\n');
     expect((await loadResults(out)).status).toBe('completed');
@@ -100,7 +99,7 @@ describe('an output that cannot be written is found before any download: one lin
     const out = folder('a-folder.json');
     const mark = server.requests.length;
     for (const extra of [[], ['--force'], ['--resume']]) {
-      const result = await runCli(['run', manifest, '-o', out, ...ARGS, ...extra]);
+      const result = await runJobHere(['run', manifest, '-o', out, ...ARGS, ...extra]);
       expect(result.code).toBe(2);
       expect(result.stderr).toBe(`imgjob: cannot write ${out}: it is a folder, not a file\n`);
     }
@@ -136,7 +135,7 @@ describe('an output that cannot be written is found before any download: one lin
           [['--out-dir', join(locked, 'sub')], /^imgjob: cannot create the output folder .*sub: /],
         ];
         for (const [flags, message] of cases) {
-          const result = await runCli(['run', manifest, ...flags, ...ARGS]);
+          const result = await runJobHere(['run', manifest, ...flags, ...ARGS]);
           expect(result.code, result.stderr).toBe(2);
           expect(result.stderr).toMatch(message);
           expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
