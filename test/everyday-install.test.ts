@@ -83,9 +83,6 @@ describe('npm pack → install into an empty prefix', () => {
     expect(existsSync(join(prefix, 'node_modules', 'better-sqlite3'))).toBe(false);
     const imgjob = join(prefix, 'node_modules', '.bin', 'imgjob');
 
-    const version = await sh(imgjob, ['--version'], work);
-    expect(version).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
-
     const manifest = join(work, 'one.json');
     writeFileSync(
       manifest,
@@ -94,7 +91,13 @@ describe('npm pack → install into an empty prefix', () => {
         visits: [{ store_id: 'S1', image_url: [server.url('/img/image.png')] }],
       }),
     );
-    const job = await sh(imgjob, ['run', manifest, '--gpu-delay', '0'], work);
+    // Three commands that do not depend on each other, side by side.
+    const [version, job, serve] = await Promise.all([
+      sh(imgjob, ['--version'], work),
+      sh(imgjob, ['run', manifest, '--gpu-delay', '0'], work),
+      sh(imgjob, ['serve', '--port', '0', '--db', join(work, 'x.db')], work),
+    ]);
+    expect(version).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
     expect(job.code, job.stderr).toBe(0);
     const results = JSON.parse(
       readFileSync(join(work, 'one.results.json'), 'utf8'),
@@ -110,7 +113,6 @@ describe('npm pack → install into an empty prefix', () => {
     expect(status.code).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({ status: 'completed' });
 
-    const serve = await sh(imgjob, ['serve', '--port', '0', '--db', join(work, 'x.db')], work);
     expect(serve.code).toBe(2);
     expect(serve.stderr).toContain(
       'serve needs the SQLite module better-sqlite3, which is not installed',
