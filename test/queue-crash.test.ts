@@ -1,10 +1,12 @@
 /**
  * Exactly-once on the queue when parts die: a worker stopped or frozen past
  * its lock (killed: queue-takeover.test.ts), the coordinator killed, Redis
- * restarted empty. Real processes, a real redis-server (its own for a test
- * that restarts it: the cases run at once), images behind gates; the
- * verdict comes from the results file, the workers' output and what the
- * image server saw.
+ * restarted empty. Real processes where the fault strikes one (a signal,
+ * kill -9); the coordinators and workers beside them run here, through
+ * main() and runWorker() (each spawned one costs ~0.3-0.5 s of CPU). A
+ * real redis-server (its own for a test that restarts it: the cases run at
+ * once), images behind gates; the verdict comes from the results file, the
+ * workers' output and what the image server saw.
  *
  * @module-tag e2e
  */
@@ -15,12 +17,15 @@ import { loadResults } from '../src/results/reader.js';
 import type { ResultsDocument } from '../src/types.js';
 import { spawnCli, waitForResults } from './helpers/cli.js';
 import {
+  coordinateHere,
   gatedJob,
   imageStatuses,
+  SHORT_LOCK_TIMING,
   SHORT_LOCKS,
   queueTestBed,
   startWorker,
 } from './helpers/queue-cluster.js';
+import { workersHere } from './helpers/queue-worker.js';
 
 const ARGS = ['--gpu-delay', '0-20', '--seed', '7', '--retries', '0'];
 /**
@@ -35,6 +40,7 @@ const WAIT = { timeoutMs: 30_000 };
 vi.setConfig({ testTimeout: 90_000 });
 
 const bed = queueTestBed();
+const startWorkerHere = workersHere();
 const { available, folders } = bed;
 
 function allDone(document: ResultsDocument): boolean {
@@ -57,22 +63,22 @@ describe.skipIf(!available)('the queue when parts die', () => {
       folders.push(job.dir);
       const first = await startWorker(url, { slots: 1 });
       job.open(0, 0);
-      const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
+      const run = coordinateHere(['run', job.manifest, ...ARGS, '--queue', url]);
       await bed.server.gate(job.key(0, 1)).reached;
-      await waitForResults(job.out, imageDone(0, 0), { run, ...WAIT });
+      await run.results(job.out, imageDone(0, 0));
       const stopped = await first.kill('SIGTERM');
       expect(stopped.code, stopped.stderr).toBe(143);
       expect(stopped.stdout).toMatch(/handed back +store S0/);
 
       // Default (25 s) locks: only a hand-back lets the store move on in time.
-      const second = await startWorker(url, { slots: 1 });
+      const second = await startWorkerHere(url, { slots: 1 });
       await second.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout', WAIT);
       job.openAll();
       const result = await run.exited;
       expect(result.code, result.stderr).toBe(0);
       expect(allDone(await loadResults(job.out))).toBe(true);
       expect(job.requests(0, 0)).toBe(1);
-      await second.kill('SIGINT');
+      await second.stop();
     },
   );
 
@@ -84,13 +90,18 @@ describe.skipIf(!available)('the queue when parts die', () => {
       folders.push(job.dir);
       const frozen = await startWorker(url, { slots: 1, env: SHORT_LOCKS });
       job.open(0, 0);
-      const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
+      const run = coordinateHere(['run', job.manifest, ...ARGS, '--queue', url]);
       await bed.server.gate(job.key(0, 1)).reached;
-      await waitForResults(job.out, imageDone(0, 0), { run, ...WAIT });
+      await run.results(job.out, imageDone(0, 0));
       frozen.child.kill('SIGSTOP');
 
-      // The store stalls and moves on; the new worker waits at the same image.
-      const second = await startWorker(url, { slots: 1, env: SHORT_LOCKS });
+      // The store stalls and moves on; the new worker waits at the same image. Its
+      // checks are as short as the frozen one's; its own lock is the default, which
+      // a turn of this busy process's event loop cannot outlast.
+      const second = await startWorkerHere(url, {
+        slots: 1,
+        timing: { lockDurationMs: 25_000, stalledIntervalMs: SHORT_LOCK_TIMING.stalledIntervalMs },
+      });
       await second.waitForOutput(/start +store S0 .* from image 2 of 3/, 'stdout', WAIT);
       await bed.server.until(() => job.requests(0, 1) === 2);
       frozen.child.kill('SIGCONT');
@@ -108,7 +119,7 @@ describe.skipIf(!available)('the queue when parts die', () => {
       expect(frozen.stdout).not.toMatch(/queue error/);
       expect(second.stdout).toMatch(/completed +store S0/);
       expect(job.requests(0, 0)).toBe(1);
-      await Promise.all([frozen.kill('SIGINT'), second.kill('SIGINT')]);
+      await Promise.all([frozen.kill('SIGINT'), second.stop()]);
     },
   );
 
@@ -122,7 +133,7 @@ describe.skipIf(!available)('the queue when parts die', () => {
         ['image.bmp'],
       ]);
       folders.push(job.dir);
-      const worker = await startWorker(url, { slots: 4 });
+      const worker = await startWorkerHere(url, { slots: 4 });
       job.open(0, 0);
       const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
       await Promise.all([
@@ -136,11 +147,8 @@ describe.skipIf(!available)('the queue when parts die', () => {
       // S0 ends with no coordinator: its results wait in the job's stream.
       job.open(0, 1);
       await worker.waitForOutput(/completed +store S0/, 'stdout', WAIT);
-      const resumed = spawnCli(['run', job.manifest, ...ARGS, '--queue', url, '--resume']);
-      await waitForResults(job.out, (document) => document.stores[0]?.status === 'completed', {
-        run: resumed,
-        ...WAIT,
-      });
+      const resumed = coordinateHere(['run', job.manifest, ...ARGS, '--queue', url, '--resume']);
+      await resumed.results(job.out, (document) => document.stores[0]?.status === 'completed');
       job.openAll();
       const result = await resumed.exited;
       expect(result.code, result.stderr).toBe(0);
@@ -155,7 +163,7 @@ describe.skipIf(!available)('the queue when parts die', () => {
         job.requests(2, 0),
       ]).toEqual([1, 1, 1, 1]);
       expect(worker.stdout.match(/start +store/g)).toHaveLength(3);
-      await worker.kill('SIGINT');
+      await worker.stop();
     },
   );
 
@@ -169,7 +177,7 @@ describe.skipIf(!available)('the queue when parts die', () => {
         ['image.bmp'],
       ]);
       folders.push(job.dir);
-      const worker = await startWorker(url, { slots: 2 });
+      const worker = await startWorkerHere(url, { slots: 2 });
       job.open(0, 0);
       const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
       await Promise.all([
@@ -180,7 +188,7 @@ describe.skipIf(!available)('the queue when parts die', () => {
       await run.kill('SIGKILL');
       await redis.restart();
 
-      const resumed = spawnCli(['run', job.manifest, ...ARGS, '--queue', url, '--resume']);
+      const resumed = coordinateHere(['run', job.manifest, ...ARGS, '--queue', url, '--resume']);
       job.openAll();
       const result = await resumed.exited;
       expect(result.code, result.stderr).toBe(0);
@@ -189,7 +197,7 @@ describe.skipIf(!available)('the queue when parts die', () => {
       expect(job.requests(0, 0)).toBe(1);
       // The runs Redis forgot were fenced off; the stores ran again from where they were.
       expect(worker.stdout).toMatch(/start +store S0 .* from image 2 of 3/);
-      await worker.kill('SIGINT');
+      await worker.stop();
     },
   );
 
@@ -200,11 +208,11 @@ describe.skipIf(!available)('the queue when parts die', () => {
       const url = redis.url;
       const job = gatedJob(bed.server, 'rlive', [['image.png', 'image.gif', 'baseline.jpg']]);
       folders.push(job.dir);
-      const worker = await startWorker(url, { slots: 2 });
+      const worker = await startWorkerHere(url, { slots: 2 });
       job.open(0, 0);
-      const run = spawnCli(['run', job.manifest, ...ARGS, '--queue', url]);
+      const run = coordinateHere(['run', job.manifest, ...ARGS, '--queue', url]);
       await bed.server.gate(job.key(0, 1)).reached;
-      await waitForResults(job.out, imageDone(0, 0), { run, ...WAIT });
+      await run.results(job.out, imageDone(0, 0));
       await redis.restart();
 
       // The coordinator notices, and the store runs again from image 2 beside the stale run.
@@ -216,7 +224,7 @@ describe.skipIf(!available)('the queue when parts die', () => {
       expect(allDone(await loadResults(job.out))).toBe(true);
       expect(job.requests(0, 0)).toBe(1);
       await worker.waitForOutput(/lost lock +store S0/, 'stdout', WAIT);
-      await worker.kill('SIGINT');
+      await worker.stop();
     },
   );
 });

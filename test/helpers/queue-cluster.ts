@@ -11,13 +11,16 @@ import { afterAll, beforeAll, expect } from 'vitest';
 
 import { loadResults } from '../../src/results/reader.js';
 import type { ResultsDocument } from '../../src/types.js';
-import { runCli, spawnCli, stopAll, waitForResults, type CliResult, type CliRun } from './cli.js';
+import { spawnCli, stopAll, waitForResults, type CliResult, type CliRun } from './cli.js';
 import { startFaultServer, type FaultServer } from './fault-server.js';
+import { runJobHere, type MainResult } from './main.js';
 import type { WorkerOutput } from './queue-worker.js';
 import { requireRedis, startRedis, type RedisServer } from './redis.js';
 
 /** Short locks, so a dead or frozen worker's store moves on within seconds. */
 export const SHORT_LOCKS = { IMGJOB_QUEUE_LOCK_MS: '1500', IMGJOB_QUEUE_STALLED_MS: '500' };
+/** SHORT_LOCKS for a worker here (test/helpers/queue-worker.ts). */
+export const SHORT_LOCK_TIMING = { lockDurationMs: 1_500, stalledIntervalMs: 500 };
 
 export type GatedJob = {
   readonly dir: string;
@@ -61,6 +64,46 @@ export function gatedJob(
     openAll: () => {
       for (const gate of all) server.gate(gate).open();
     },
+  };
+}
+
+/** A coordinator (`imgjob run … --queue`) running here, through main(). */
+export type RunHere = {
+  readonly done: boolean;
+  readonly exited: Promise<MainResult>;
+  /** The results file once `predicate` holds; fails at once if the run ended first. */
+  results(
+    path: string,
+    predicate: (document: ResultsDocument) => boolean,
+  ): Promise<ResultsDocument>;
+};
+
+/**
+ * `imgjob run <args>` here, not awaited: a coordinator whose decisions are
+ * what a case looks at (what it records, hands out, exits with), where no
+ * signal or kill reaches it. A spawned one costs ~0.5 s of CPU. Its
+ * downloads run on this thread (`--threads 1`), its event lines go to its
+ * stderr only while no other command runs here.
+ */
+export function coordinateHere(args: readonly string[]): RunHere {
+  let done = false;
+  const exited = runJobHere(args).finally(() => {
+    done = true;
+  });
+  return {
+    get done() {
+      return done;
+    },
+    exited,
+    results: (path, predicate) =>
+      Promise.race([
+        waitForResults(path, predicate, { timeoutMs: 30_000, intervalMs: 25 }),
+        exited.then((result) => {
+          throw new Error(
+            `imgjob run ended (${String(result.code)}) before ${path} reached the awaited state:\n${result.stderr}`,
+          );
+        }),
+      ]),
   };
 }
 
@@ -186,7 +229,11 @@ export function expectPlainLines(text: string, secret?: string): void {
   }
 }
 
-/** The local run of a job's stores (every gate open): the reference a queued run must equal. */
+/**
+ * The local run of a job's stores (every gate open): the reference a queued
+ * run must equal. Run here through main(): what it gives is its results, and
+ * a spawned `imgjob run` costs ~0.5 s of CPU.
+ */
 export async function localReference(
   bed: QueueTestBed,
   prefix: string,
@@ -196,7 +243,7 @@ export async function localReference(
   const local = gatedJob(bed.server, prefix, stores);
   bed.folders.push(local.dir);
   local.openAll();
-  const run = await runCli(['run', local.manifest, ...args]);
+  const run = await runJobHere(['run', local.manifest, ...args]);
   return { code: run.code, document: await loadResults(local.out) };
 }
 

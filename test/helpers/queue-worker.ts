@@ -19,7 +19,7 @@ import { afterAll } from 'vitest';
 import { DOWNLOAD_DEFAULTS } from '../../src/download/defaults.js';
 import { createEventLog } from '../../src/log/event-log.js';
 import { parseRedisUrl } from '../../src/queue/redis-url.js';
-import { DEFAULT_LOCK_TIMING, runWorker } from '../../src/queue/worker.js';
+import { DEFAULT_LOCK_TIMING, runWorker, type LockTiming } from '../../src/queue/worker.js';
 import { waitForText, type GrowingOutput } from './text-wait.js';
 
 /** What the queue tests read of a worker, spawned (CliRun) or here. */
@@ -33,6 +33,8 @@ export type WorkerHere = WorkerOutput & {
 export type WorkerHereOptions = {
   /** Stores it runs at once. @default 2 */
   readonly slots?: number;
+  /** Its lock and stall check (IMGJOB_QUEUE_LOCK_MS, IMGJOB_QUEUE_STALLED_MS). @default 25 s, 5 s */
+  readonly timing?: LockTiming;
 };
 
 /**
@@ -76,7 +78,7 @@ async function startWorkerHere(
       perHost: DOWNLOAD_DEFAULTS.perHost,
       // The download threads' module is dist's: here, the downloads run on this thread.
       threads: 1,
-      timing: DEFAULT_LOCK_TIMING,
+      timing: options.timing ?? DEFAULT_LOCK_TIMING,
       log,
     },
     stopping.signal,
