@@ -1,9 +1,9 @@
 /**
  * `run --queue` and `imgjob worker`, end to end: a real redis-server (started
- * here, stopped after), the BUILT CLI as coordinator, workers as processes
- * where the process counts (a signal, --threads) and in this process where
- * only their logic does (startWorkerHere), images behind the fault server's
- * gates (usage errors through main(), in this process). Every wait is on an
+ * here, stopped after), coordinators and workers as processes of the BUILT
+ * CLI where the process counts (a signal, --threads) and in this process
+ * where only their logic does (startWorkerHere, main()), images behind the
+ * fault server's gates (usage errors through main(), in this process). Every wait is on an
  * output line, a gate reached or the results file — never on time. The
  * cases run at once, each on a Redis database of its own.
  *
@@ -15,10 +15,11 @@ import { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 
 import { loadResults } from '../src/results/reader.js';
-import { runCli, spawnCli, waitForResults } from './helpers/cli.js';
-import { runMain } from './helpers/main.js';
+import { spawnCli, waitForResults } from './helpers/cli.js';
+import { runJobHere, runMain } from './helpers/main.js';
 import {
   comparable,
+  coordinateHere,
   gatedJob,
   imageStatuses,
   queueTestBed,
@@ -56,14 +57,14 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
       queued.openAll();
       // One a process of its own (its SIGTERM is checked below), two in this process.
       const [reference, spawned, ...here] = await Promise.all([
-        runCli(['run', local.manifest, ...ARGS]),
+        runJobHere(['run', local.manifest, ...ARGS]),
         startWorker(url),
         ...[1, 2].map(() => startWorkerHere(url)),
       ]);
       const workers = [spawned, ...here];
       expect(reference.code, reference.stderr).toBe(1);
 
-      const run = await runCli(['run', queued.manifest, ...ARGS, '--queue', url]);
+      const run = await runJobHere(['run', queued.manifest, ...ARGS, '--queue', url]);
       expect(run.code, run.stderr).toBe(1);
       expect(run.stdout).toMatch(/S2 .*failed/);
 
@@ -109,7 +110,7 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
         folders.push(job.dir);
         job.openAll();
         const worker = await startWorker(url, { env, args: ['--threads', threads] });
-        const run = await runCli(['run', job.manifest, ...ARGS, '--queue', url]);
+        const run = await runJobHere(['run', job.manifest, ...ARGS, '--queue', url]);
         await worker.kill('SIGTERM');
         const [image] = (await loadResults(job.out)).stores[0]?.images ?? [];
         expect(run.code === 0 || run.code === 1, run.stderr).toBe(true);
@@ -191,7 +192,7 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
       await worker.waitForOutput(/completed +store S1/, 'stdout');
       expect(job.requests(2, 0) + job.requests(3, 0)).toBe(0);
 
-      const resumed = await runCli([
+      const resumed = await runJobHere([
         'run',
         job.manifest,
         ...ARGS,
@@ -233,7 +234,7 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
       folders.push(job.dir);
       const worker = await startWorkerHere(url, { slots: 2 });
       job.open(0, 0);
-      const run = spawnCli(['run', job.manifest, ...ARGS, '--fail-fast', '--queue', url]);
+      const run = coordinateHere(['run', job.manifest, ...ARGS, '--fail-fast', '--queue', url]);
       await bed.server.gate(job.key(0, 1)).reached;
       job.open(1, 0);
       const result = await run.exited;
