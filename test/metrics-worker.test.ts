@@ -13,7 +13,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { loadResults } from '../src/results/reader.js';
 import { spawnCli } from './helpers/cli.js';
 import { expectCountersRose, expectImagesOf, scrape } from './helpers/metrics.js';
-import { gatedJob, queueTestBed } from './helpers/queue-cluster.js';
+import { coordinateHere, gatedJob, queueTestBed } from './helpers/queue-cluster.js';
 
 // A worker, a coordinator and Redis on a loaded machine.
 vi.setConfig({ testTimeout: 60_000 });
@@ -65,7 +65,8 @@ describe.skipIf(!bed.available)('worker --metrics-port', () => {
     ] as const) {
       job.open(store, index);
     }
-    const run = spawnCli([
+    // The worker is the process scraped; the coordinator's process is not the point.
+    const run = coordinateHere([
       'run',
       job.manifest,
       '--queue',

@@ -2,7 +2,8 @@
  * One coordinator per job, on any machine: a second coordinator of the same
  * job (a copy of its results file, `--resume`) is refused while the first
  * holds the job's lease, and a coordinator whose lease another took stops
- * recording. Real redis-server, the BUILT CLI.
+ * recording. Real redis-server, the BUILT CLI as the first coordinator;
+ * the second and the worker run here (their logic is what counts).
  *
  * @module-tag e2e
  */
@@ -15,7 +16,7 @@ import { describe, expect, it, vi } from 'vitest';
 
 import { loadResults } from '../src/results/reader.js';
 import type { ResultsDocument } from '../src/types.js';
-import { runCli } from './helpers/cli.js';
+import { runJobHere } from './helpers/main.js';
 import {
   expectPlainLines,
   expectSameAsLocal,
@@ -24,10 +25,12 @@ import {
   queueTestBed,
   startMidRun,
 } from './helpers/queue-cluster.js';
+import { workersHere } from './helpers/queue-worker.js';
 
 vi.setConfig({ testTimeout: 60_000 });
 
 const bed = queueTestBed();
+const startWorkerHere = workersHere();
 const { available } = bed;
 
 describe.skipIf(!available)('one coordinator per job', () => {
@@ -36,13 +39,13 @@ describe.skipIf(!available)('one coordinator per job', () => {
     async () => {
       const [expected, midRun] = await Promise.all([
         faultReference(bed, 'llocal')(),
-        startMidRun(bed, 'csecond', 3),
+        startMidRun(bed, 'csecond', 3, [], startWorkerHere),
       ]);
       // The copy as on a second machine: its writer is not a process of this one.
       const copy = join(midRun.job.dir, 'copy.results.json');
       const document = JSON.parse(readFileSync(midRun.job.out, 'utf8')) as ResultsDocument;
       writeFileSync(copy, JSON.stringify({ ...document, writer: { pid: 1, host: 'machine-b' } }));
-      const second = await runCli([
+      const second = await runJobHere([
         'run',
         midRun.job.manifest,
         ...FAULT_ARGS,
@@ -67,7 +70,7 @@ describe.skipIf(!available)('one coordinator per job', () => {
   it.concurrent(
     'a coordinator whose lease another took stops recording and exits 2, naming the new holder',
     async () => {
-      const midRun = await startMidRun(bed, 'clease', 4);
+      const midRun = await startMidRun(bed, 'clease', 4, [], startWorkerHere);
       const { job_id: jobId } = await loadResults(midRun.job.out);
       const admin = new Redis(midRun.url);
       const now = String(Date.now());

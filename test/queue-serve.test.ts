@@ -1,7 +1,8 @@
 /**
  * `serve --queue`: the API hands the stores of a submitted job to `imgjob
- * worker` processes, and a job survives the server being killed and started
- * again on the same database. Real redis-server, the BUILT CLI.
+ * worker`s, and a job survives the server being killed and started again on
+ * the same database. Real redis-server, the BUILT CLI's serve; the workers
+ * run here (what they are told and do is what counts).
  *
  * @module-tag e2e
  */
@@ -18,15 +19,16 @@ import {
   gatedJob,
   imageStatuses,
   queueTestBed,
-  startWorker,
   type GatedJob,
 } from './helpers/queue-cluster.js';
+import { workersHere } from './helpers/queue-worker.js';
 import { call, finished, results, submitOk, waitForJob } from './helpers/serve-client.js';
 
 // Several processes per test on a loaded machine: more than the default 30 s.
 vi.setConfig({ testTimeout: 90_000 });
 
 const bed = queueTestBed();
+const startWorkerHere = workersHere();
 const { available, folders } = bed;
 
 /** Starts `imgjob serve --queue` on `db`. */
@@ -43,7 +45,7 @@ describe.skipIf(!available)('serve --queue', () => {
       ]);
       folders.push(job.dir);
       const db = join(job.dir, 'jobs.db');
-      const worker = await startWorker(bed.redis.url, { slots: 2 });
+      const worker = await startWorkerHere(bed.redis.url, { slots: 2 });
       const first = await serve(db);
       job.open(0, 0);
       const id = await submitOk(first.url, JSON.parse(readFileSync(job.manifest, 'utf8')));
@@ -77,7 +79,7 @@ describe.skipIf(!available)('serve --queue', () => {
       }
       expect(worker.stdout.match(/start +store/g)).toHaveLength(2);
       await second.run.kill('SIGTERM');
-      await worker.kill('SIGINT');
+      await worker.stop();
     },
   );
 
@@ -85,7 +87,7 @@ describe.skipIf(!available)('serve --queue', () => {
     'a cancel stops the stores running on workers within 2 s, nothing more is downloaded, and the job ends as a local cancel',
     async () => {
       const url = bed.redis.urlFor(5);
-      const worker = await startWorker(url, { slots: 2 });
+      const worker = await startWorkerHere(url, { slots: 2 });
       const cancelled = async (prefix: string, queue: readonly string[]) => {
         const job = gatedJob(bed.server, prefix, FAULT_STORES);
         folders.push(job.dir);
@@ -134,7 +136,7 @@ describe.skipIf(!available)('serve --queue', () => {
       expect([remote.job.requests(0, 2), remote.job.requests(1, 2)]).toEqual([0, 0]);
       expect(worker.done).toBe(false);
       expectPlainLines(worker.stdout);
-      await worker.kill('SIGINT');
+      await worker.stop();
     },
   );
 });

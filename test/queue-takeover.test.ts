@@ -4,7 +4,10 @@
  * (docs/queue.md: ≤ 30 s with the default 25 s lock and 5 s check). The
  * takeover runs with a short lock (IMGJOB_QUEUE_LOCK_MS and
  * IMGJOB_QUEUE_STALLED_MS, the operator's settings); that a worker left to
- * its defaults sets a 25 s lock and a 5 s check is read in Redis.
+ * its defaults sets a 25 s lock and a 5 s check is read in Redis. The
+ * workers whose process is the point (the one killed, the one left to the
+ * command's defaults) are spawned; the coordinators and the survivor run
+ * here.
  *
  * @module-tag e2e
  */
@@ -14,9 +17,9 @@ import { describe, expect, it, vi } from 'vitest';
 
 import { handOutsKey, lockKey, PREFIX, QUEUE_NAME } from '../src/queue/protocol.js';
 import { loadResults } from '../src/results/reader.js';
-import { spawnCli, waitForResults } from './helpers/cli.js';
 import {
   comparable,
+  coordinateHere,
   expectPlainLines,
   FAULT_ARGS,
   gatedJob,
@@ -24,6 +27,7 @@ import {
   queueTestBed,
   startWorker,
 } from './helpers/queue-cluster.js';
+import { workersHere } from './helpers/queue-worker.js';
 
 vi.setConfig({ testTimeout: 60_000 });
 
@@ -36,6 +40,7 @@ const STALLED_MS = 500;
 const TAKEOVER_LIMIT_MS = LOCK_MS + STALLED_MS + 5_000;
 
 const bed = queueTestBed();
+const startWorkerHere = workersHere();
 const { available, folders } = bed;
 
 const STORES = [['image.png', 'image.gif', 'baseline.jpg', 'image.bmp']] as const;
@@ -65,12 +70,17 @@ describe.skipIf(!available)('a killed worker', () => {
       const doomed = await startWorker(url, { slots: 1, env });
       job.open(0, 0);
       job.open(0, 1);
-      const run = spawnCli(['run', job.manifest, ...FAULT_ARGS, '--queue', url]);
+      const run = coordinateHere(['run', job.manifest, ...FAULT_ARGS, '--queue', url]);
       await bed.server.gate(job.key(0, 2)).reached;
       // The store is the doomed worker's: the survivor starts while its results come in.
+      // Its stall checks are the short ones; its own lock is the default, which a turn
+      // of this busy process's event loop cannot outlast.
       const [survivor] = await Promise.all([
-        startWorker(url, { slots: 1, env }),
-        waitForResults(job.out, (document) => document.counts.done === 2, { run }),
+        startWorkerHere(url, {
+          slots: 1,
+          timing: { lockDurationMs: 25_000, stalledIntervalMs: STALLED_MS },
+        }),
+        run.results(job.out, (document) => document.counts.done === 2),
       ]);
       const killedAt = performance.now();
       await doomed.kill('SIGKILL');
@@ -93,7 +103,7 @@ describe.skipIf(!available)('a killed worker', () => {
       expect(survivor.done).toBe(false);
       expectPlainLines(result.stderr);
       expectPlainLines(survivor.stdout);
-      await survivor.kill('SIGINT');
+      await survivor.stop();
     },
   );
 
@@ -104,9 +114,9 @@ describe.skipIf(!available)('a killed worker', () => {
       const job = gatedJob(bed.server, 'tdefault', [['image.png']]);
       folders.push(job.dir);
       const worker = await startWorker(url, { slots: 1 });
-      const run = spawnCli(['run', job.manifest, ...FAULT_ARGS, '--queue', url]);
+      const run = coordinateHere(['run', job.manifest, ...FAULT_ARGS, '--queue', url]);
       await bed.server.gate(job.key(0, 0)).reached;
-      const { job_id: jobId } = await waitForResults(job.out, () => true, { run });
+      const { job_id: jobId } = await run.results(job.out, () => true);
       const redis = new Redis(url);
       const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: PREFIX });
       try {

@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 
 import { loadResults } from '../src/results/reader.js';
-import { runCli } from './helpers/cli.js';
+import { runJobHere } from './helpers/main.js';
 import {
   comparable,
   expectPlainLines,
@@ -53,7 +53,8 @@ describe.skipIf(!available)('--queue-wait', () => {
 
     await bed.redis.restart();
     midRun.job.openAll();
-    const resumed = await runCli([
+    // The resume's process is not the point: what it records is.
+    const resumed = await runJobHere([
       'run',
       midRun.job.manifest,
       ...FAULT_ARGS,

@@ -3,7 +3,9 @@
  * stores each runs (`/api/overview` → `workers`, the dashboard's Workers
  * panel): each case looks at both, the API and the page in one Chromium.
  * Real redis-server (a database per case: the cases run at once), the BUILT
- * CLI; the worker is held mid-store by a gate of the image server.
+ * CLI's serve; the worker is held mid-store by a gate of the image server.
+ * A worker runs here (its pid is this process's) unless it is killed
+ * outright: what serve shows of it is the point, not its process.
  *
  * @module-tag e2e
  */
@@ -18,6 +20,7 @@ import { guardPage, launchBrowser, requireBrowser, type TestBrowser } from './he
 import { spawnServe, type Served } from './helpers/cli.js';
 import type { WorkerView } from '../src/queue/worker-watch.js';
 import { gatedJob, queueTestBed, startWorker } from './helpers/queue-cluster.js';
+import { workersHere } from './helpers/queue-worker.js';
 import { call, submitOk } from './helpers/serve-client.js';
 
 vi.setConfig({ testTimeout: 90_000 });
@@ -25,6 +28,7 @@ vi.setConfig({ testTimeout: 90_000 });
 const SCREENSHOTS = join(process.cwd(), 'test-output', 'screenshots');
 
 const bed = queueTestBed();
+const startWorkerHere = workersHere();
 const { available, folders } = bed;
 const browserAvailable = requireBrowser('queue-workers.test.ts');
 
@@ -90,19 +94,20 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
       // With the queue on and no worker yet, the panel is there and empty.
       await waitForWorkers(url, (workers) => workers.length === 0, 5_000);
 
-      const worker = await startWorker(queue, { slots: 3 });
+      const worker = await startWorkerHere(queue, { slots: 3 });
+      const { pid } = process;
       const id = await submitOk(url, JSON.parse(readFileSync(job.manifest, 'utf8')));
       // The worker holds store S0 at its first image: mid-store.
       await bed.server.gate(job.key(0, 0)).reached;
       const [busy] = await waitForWorkers(url, (workers) => workers[0]?.running.length === 1);
       expect(busy).toMatchObject({
         host: hostname(),
-        pid: worker.pid,
+        pid,
         slots: 3,
         running: [{ job_id: String(id), store_id: 'S0' }],
         other_stores: 0,
       });
-      expect(busy?.id).toMatch(new RegExp(`^${hostname()}:${worker.pid}:[0-9a-f]+$`));
+      expect(busy?.id).toMatch(new RegExp(`^${hostname()}:${pid}:[0-9a-f]+$`));
       expect(worker.stdout).toContain(`as worker ${busy?.id ?? '?'}`);
       expect(Math.abs(Date.now() - (busy?.last_seen ?? 0))).toBeLessThan(10_000);
       // Nothing of the Redis URL is shown.
@@ -116,7 +121,7 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
         const { page } = shown;
         await page.waitForSelector(item, { timeout: 10_000 });
         expect(await page.locator(item).textContent()).toBe(
-          `${hostname()} pid ${worker.pid} · 1 of 3 slots: job #${id} store S0`,
+          `${hostname()} pid ${pid} · 1 of 3 slots: job #${id} store S0`,
         );
         expect(await page.locator(`${item} a`).getAttribute('href')).toBe(`/jobs/${id}`);
         mkdirSync(SCREENSHOTS, { recursive: true });
@@ -131,8 +136,7 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
       );
 
       // Stopped, it leaves the list within a few refreshes; the panel follows on its own.
-      const stopped = await worker.kill('SIGTERM');
-      expect(stopped.code).toBe(143);
+      await worker.stop();
       await waitForWorkers(url, (workers) => workers.length === 0, 5_000);
       if (shown) {
         const { page, seen } = shown;
@@ -213,7 +217,7 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
       serve(join(mine.dir, 'jobs.db'), queue),
       serve(join(theirs.dir, 'jobs.db'), queue),
     ]);
-    const worker = await startWorker(queue, { slots: 2 });
+    const worker = await startWorkerHere(queue, { slots: 2 });
     const mineId = await submitOk(a.url, JSON.parse(readFileSync(mine.manifest, 'utf8')));
     await submitOk(b.url, JSON.parse(readFileSync(theirs.manifest, 'utf8')));
     await Promise.all([
@@ -225,13 +229,13 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
       (workers) => (workers[0]?.running.length ?? 0) + (workers[0]?.other_stores ?? 0) === 2,
     );
     expect(seen).toMatchObject({
-      pid: worker.pid,
+      pid: process.pid,
       running: [{ job_id: String(mineId), store_id: 'S0' }],
       other_stores: 1,
     });
     mine.openAll();
     theirs.openAll();
-    await worker.kill('SIGTERM');
+    await worker.stop();
     await Promise.all([a.run.kill('SIGTERM'), b.run.kill('SIGTERM')]);
   });
 });

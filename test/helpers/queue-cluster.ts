@@ -14,7 +14,7 @@ import type { ResultsDocument } from '../../src/types.js';
 import { spawnCli, stopAll, waitForResults, type CliResult, type CliRun } from './cli.js';
 import { startFaultServer, type FaultServer } from './fault-server.js';
 import { runJobHere, type MainResult } from './main.js';
-import type { WorkerOutput } from './queue-worker.js';
+import type { WorkerHere, WorkerHereOptions, WorkerOutput } from './queue-worker.js';
 import { requireRedis, startRedis, type RedisServer } from './redis.js';
 
 /** Short locks, so a dead or frozen worker's store moves on within seconds. */
@@ -278,8 +278,10 @@ export type MidRun = {
  * (or on a server of the test's own), stopped mid-run: each store's first
  * image recorded, its second held at its gate. One two-slot worker runs both
  * stores: what the faults test is the worker's and the coordinator's logic,
- * and each spawned worker costs ~0.7 s of CPU (a run of results from
- * several workers is queue.test.ts's).
+ * and each spawned worker costs ~0.3-0.5 s of CPU (a run of results from
+ * several workers is queue.test.ts's). The worker is a process (all it
+ * prints is seen) unless `here` (a file's workersHere()) is given, for a
+ * fault that is the coordinator's alone.
  */
 export async function startMidRun(
   bed: QueueTestBed,
@@ -287,11 +289,13 @@ export async function startMidRun(
   db: number | RedisServer,
   /** More arguments for the coordinator's `imgjob run`. */
   args: readonly string[] = [],
+  here?: (url: string, options: WorkerHereOptions) => Promise<WorkerHere>,
 ): Promise<MidRun> {
   const url = typeof db === 'number' ? bed.redis.urlFor(db) : db.url;
   const job = gatedJob(bed.server, prefix, FAULT_STORES);
   bed.folders.push(job.dir);
-  const workers = [await startWorker(url, { slots: FAULT_STORES.length })];
+  const slots = FAULT_STORES.length;
+  const workers = [await (here ? here(url, { slots }) : startWorker(url, { slots }))];
   job.open(0, 0);
   job.open(1, 0);
   const run = spawnCli(['run', job.manifest, ...FAULT_ARGS, '--queue', url, ...args]);
