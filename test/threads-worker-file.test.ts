@@ -6,7 +6,17 @@
  * package with the file taken out; the build itself must hold both files.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,9 +32,8 @@ let copy: string;
 beforeAll(async () => {
   server = await startFaultServer();
   copy = mkdtempSync(join(tmpdir(), 'imgjob-no-worker-'));
-  for (const part of ['bin', 'dist', 'package.json']) {
-    cpSync(join(repo, part), join(copy, part), { recursive: true });
-  }
+  for (const part of ['bin', 'dist']) linkTree(join(repo, part), join(copy, part));
+  copyFileSync(join(repo, 'package.json'), join(copy, 'package.json'));
   symlinkSync(join(repo, 'node_modules'), join(copy, 'node_modules'));
   rmSync(join(copy, 'dist/worker.js'));
   rmSync(join(copy, 'dist/download/threads/worker.js'));
@@ -33,6 +42,28 @@ afterAll(async () => {
   await server.close();
   rmSync(copy, { recursive: true, force: true });
 });
+
+/**
+ * The files of `from` at `to`, hard-linked where the file system allows:
+ * a copy of dist's 14 MB cost ~0.5 s of CPU. Not symlinks: Node would
+ * resolve them, and the copy's modules would find the repo's files beside
+ * them. Source maps and declarations stay out.
+ */
+function linkTree(from: string, to: string): void {
+  mkdirSync(to, { recursive: true });
+  for (const entry of readdirSync(from, { withFileTypes: true })) {
+    const source = join(from, entry.name);
+    const target = join(to, entry.name);
+    if (entry.isDirectory()) linkTree(source, target);
+    else if (!/\.(map|d\.ts)$/.test(entry.name)) {
+      try {
+        linkSync(source, target);
+      } catch {
+        copyFileSync(source, target);
+      }
+    }
+  }
+}
 
 function runCopy(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
   return runNode([join(copy, 'bin/imgjob.js'), ...args]);
