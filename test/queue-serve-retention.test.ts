@@ -1,7 +1,7 @@
 /**
  * `serve --queue --queue-retention`: a job left unfinished when the server
  * stops keeps its Redis keys for the retention given, not the 7-day default.
- * Real redis-server, the BUILT CLI.
+ * Real redis-server, the BUILT CLI's serve (queue status through main()).
  *
  * @module-tag e2e
  */
@@ -12,7 +12,8 @@ import { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 
 import type { QueueOverview } from '../src/queue/admin.js';
-import { runCli, spawnServe } from './helpers/cli.js';
+import { spawnServe } from './helpers/cli.js';
+import { runMain } from './helpers/main.js';
 import { gatedJob, queueTestBed } from './helpers/queue-cluster.js';
 import { submitOk } from './helpers/serve-client.js';
 
@@ -53,7 +54,7 @@ describe.skipIf(!available)('serve --queue-retention', () => {
     const stopped = await served.run.kill('SIGTERM');
     expect(stopped.code, stopped.stderr).toBe(0);
 
-    const status = await runCli(['queue', 'status', '--queue', url, '--json']);
+    const status = await runMain(['queue', 'status', '--queue', url, '--json']);
     expect(status.code, status.stderr).toBe(0);
     const { jobs } = JSON.parse(status.stdout) as QueueOverview;
     expect(jobs).toHaveLength(1);
