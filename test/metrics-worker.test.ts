@@ -40,7 +40,8 @@ describe.skipIf(!bed.available)('worker --metrics-port', () => {
       '--log-format',
       'json',
     ]);
-    await worker.waitForOutput(/"event":"worker_ready"/);
+    // A loaded machine (npm test's) may take over 10 s to start a process.
+    await worker.waitForOutput(/"event":"worker_ready"/, 'stderr', { timeoutMs: 30_000 });
     const url = String(
       events(worker.stderr).find((line) => line.event === 'metrics_listening')?.url,
     );

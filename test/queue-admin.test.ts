@@ -18,6 +18,9 @@ import { expectPlainLines, gatedJob, queueTestBed } from './helpers/queue-cluste
 
 vi.setConfig({ testTimeout: 60_000 });
 
+/** A spawned run's first word: a loaded machine (npm test's) may take over 10 s to start one. */
+const WAIT = { timeoutMs: 30_000 };
+
 const bed = queueTestBed();
 const { available, folders } = bed;
 
@@ -49,7 +52,7 @@ describe.skipIf(!available)('the queue housekeeping', () => {
       folders.push(job.dir);
       // No worker: the store waits in the queue until the run is stopped.
       const run = spawnCli(['run', job.manifest, '--queue', url, '--queue-retention', '2h']);
-      const { job_id: jobId } = await waitForResults(job.out, () => true, { run });
+      const { job_id: jobId } = await waitForResults(job.out, () => true, { run, ...WAIT });
       await handedOut(url, jobId);
       const stopped = await run.kill('SIGINT');
       expect(stopped.code, stopped.stderr).toBe(130);
@@ -94,7 +97,7 @@ describe.skipIf(!available)('the queue housekeeping', () => {
         const job = gatedJob(bed.server, 'adminpw', [['image.png']]);
         folders.push(job.dir);
         const run = spawnCli(['run', job.manifest, '--queue', url]);
-        await run.waitForOutput(/no imgjob worker on this queue/, 'stderr');
+        await run.waitForOutput(/no imgjob worker on this queue/, 'stderr', WAIT);
         const stopped = await run.kill('SIGINT');
         expect(stopped.code, stopped.stderr).toBe(130);
         expect(stopped.stderr).toContain(

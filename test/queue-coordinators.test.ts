@@ -49,6 +49,8 @@ describe.skipIf(!available)('the coordinator and its workers', () => {
       await run.waitForOutput(
         `imgjob: no imgjob worker on this queue (${url}, prefix imgjob) yet: the stores wait until one starts`,
         'stderr',
+        // A loaded machine (npm test's) may take over 10 s to start a process.
+        { timeoutMs: 30_000 },
       );
       await run.waitForOutput(
         new RegExp(

@@ -178,7 +178,11 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
         bed.server.gate(job.key(0, 1)).reached,
         bed.server.gate(job.key(1, 0)).reached,
       ]);
-      await waitForResults(job.out, (document) => document.counts.done === 1, { run });
+      // A loaded machine (npm test's) may take over 10 s to start a process.
+      await waitForResults(job.out, (document) => document.counts.done === 1, {
+        run,
+        timeoutMs: 30_000,
+      });
       const stopped = await run.kill('SIGINT');
       expect(stopped.code, stopped.stderr).toBe(130);
       expect(stopped.stderr).toContain('interrupted; results saved');
