@@ -1,7 +1,8 @@
 /**
  * What the dashboard's browser test files share: a fault server for the
  * images, an `imgjob serve` on a free port whose dashboard looks often, and
- * one headless Chromium — started before the file's tests, stopped after.
+ * a context of the worker's headless Chromium — started before the file's
+ * tests, stopped after.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 
 import { createAddressGuard } from '../../src/download/address-guard.js';
-import { startServer, type RunningServer } from '../../src/serve/server.js';
+import { startServer, type RunningServer, type ServeConfig } from '../../src/serve/server.js';
 import { launchBrowser, type TestBrowser } from './browser.js';
 import { startFaultServer, type FaultServer } from './fault-server.js';
 import { serveOptions } from './serve-options.js';
@@ -23,22 +24,32 @@ export type DashboardBed = {
   readonly base: string;
 };
 
-/** The bed of this file; its fields are there once `beforeAll` ran (when `run`). */
-export function dashboardBed(name: string, run: boolean): DashboardBed {
+/**
+ * The bed of this file; its fields are there once `beforeAll` ran (when `run`).
+ * @param options The server's engine options beyond `serveOptions`' (a file's own concurrency).
+ */
+export function dashboardBed(
+  name: string,
+  run: boolean,
+  options: Partial<ServeConfig['options']> = {},
+): DashboardBed {
   const folder = mkdtempSync(join(tmpdir(), `imgjob-${name}-`));
   const bed = {} as { -readonly [K in keyof DashboardBed]: DashboardBed[K] };
   beforeAll(async () => {
     if (!run) return;
-    bed.images = await startFaultServer();
-    bed.server = await startServer({
-      port: 0,
-      dbPath: join(folder, `${name}.db`),
-      options: serveOptions({ concurrency: 4, perHost: 32 }),
-      addressGuard: createAddressGuard({ allow: ['127.0.0.1'] }),
-      dashboard: { intervalMs: 25, jobsEveryMs: 100, retryMs: 100 },
-    });
+    // Side by side: Chromium starts (when it is the worker's first) while the servers do.
+    [bed.images, bed.server, bed.browser] = await Promise.all([
+      startFaultServer(),
+      startServer({
+        port: 0,
+        dbPath: join(folder, `${name}.db`),
+        options: serveOptions({ concurrency: 4, perHost: 32, ...options }),
+        addressGuard: createAddressGuard({ allow: ['127.0.0.1'] }),
+        dashboard: { intervalMs: 25, jobsEveryMs: 100, retryMs: 100 },
+      }),
+      launchBrowser(),
+    ]);
     bed.base = bed.server.url;
-    bed.browser = await launchBrowser();
   }, 60_000);
   afterAll(async () => {
     if (!run) return;
