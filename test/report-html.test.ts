@@ -1,7 +1,9 @@
 /**
  * The HTML report in a real headless Chromium: opened from file:// with
  * every request refused, it shows the numbers of the results file, renders
- * hostile text as text, and asks nothing of the network.
+ * hostile text as text, and asks nothing of the network. The runs and the
+ * reports go through `main()` in this process, but for the run stopped by
+ * SIGINT, which only a process of its own can take.
  *
  * @module-tag e2e
  */
@@ -15,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadResults } from '../src/results/reader.js';
 import type { ResultsDocument } from '../src/types.js';
 import { guardPage, launchBrowser, requireBrowser, type TestBrowser } from './helpers/browser.js';
-import { runCli, spawnCli, stopAll, waitForResults } from './helpers/cli.js';
+import { spawnCli, stopAll, waitForResults } from './helpers/cli.js';
+import { runJobHere, runMain } from './helpers/main.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
 const run = requireBrowser('report-html.test.ts');
@@ -107,11 +110,11 @@ describe.skipIf(!run)('the HTML report in Chromium', () => {
       { store_id: 'C3', image_url: [images.url('/png/c/1.png')] },
     ]);
     expect(
-      (await runCli(['run', path, '-o', results, '--gpu-delay', '5', '--seed', '3'])).code,
+      (await runJobHere(['run', path, '-o', results, '--gpu-delay', '5', '--seed', '3'])).code,
     ).toBe(1);
     const document = await loadResults(results);
     const html = join(folder, 'mixed.html');
-    expect((await runCli(['report', results, '--html', html])).code).toBe(0);
+    expect((await runMain(['report', results, '--html', html])).code).toBe(0);
 
     for (const colorScheme of ['light', 'dark'] as const) {
       const { page, seen } = await openReport(html, colorScheme);
@@ -170,12 +173,12 @@ describe.skipIf(!run)('the HTML report in Chromium', () => {
       }),
     );
     images.gate('report-resumed').open();
-    const resumed = await runCli(['run', path, '-o', results, '--gpu-delay', '0', '--resume']);
+    const resumed = await runJobHere(['run', path, '-o', results, '--gpu-delay', '0', '--resume']);
     expect(resumed.code, resumed.stderr).toBe(0);
     const document = await loadResults(results);
     expect(document.timeline).toHaveLength(2);
     const html = join(folder, 'resumed.html');
-    expect((await runCli(['report', results, '--html', html])).code).toBe(0);
+    expect((await runMain(['report', results, '--html', html])).code).toBe(0);
 
     const { page } = await openReport(html);
     expect(await page.locator('h1').textContent()).toBe(`Job ${document.job_id} completed`);
@@ -201,12 +204,12 @@ describe.skipIf(!run)('the HTML report in Chromium', () => {
         image_url: [images.url('/png/l/1.png'), images.url('/gate/report-live/png/2.png')],
       },
     ]);
-    const job = spawnCli(['run', path, '-o', results, '--gpu-delay', '0']);
-    const document = await waitForResults(results, (doc) => doc.counts.done === 1, { run: job });
+    const job = runJobHere(['run', path, '-o', results, '--gpu-delay', '0']);
+    const document = await waitForResults(results, (doc) => doc.counts.done === 1);
     const html = join(folder, 'live.html');
-    expect((await runCli(['report', results, '--html', html])).code).toBe(0);
+    expect((await runMain(['report', results, '--html', html])).code).toBe(0);
     images.gate('report-live').open();
-    expect((await job.exited).code).toBe(0);
+    expect((await job).code).toBe(0);
     const { page, seen } = await openReport(html);
     expect(await page.locator('.banner.ongoing').textContent()).toContain('still ongoing');
     expect(await page.locator('h1 .badge').textContent()).toBe('ongoing');
