@@ -1,8 +1,7 @@
 /**
  * `serve --queue`: the API hands the stores of a submitted job to `imgjob
- * worker`s, and a job survives the server being killed and started again on
- * the same database. Real redis-server, the BUILT CLI's serve; the workers
- * run here (what they are told and do is what counts).
+ * worker` processes, and a job survives the server being killed and started
+ * again on the same database. Real redis-server, the BUILT CLI.
  *
  * @module-tag e2e
  */
@@ -19,16 +18,15 @@ import {
   gatedJob,
   imageStatuses,
   queueTestBed,
+  startWorker,
   type GatedJob,
 } from './helpers/queue-cluster.js';
-import { workersHere } from './helpers/queue-worker.js';
 import { call, finished, results, submitOk, waitForJob } from './helpers/serve-client.js';
 
 // Several processes per test on a loaded machine: more than the default 30 s.
 vi.setConfig({ testTimeout: 90_000 });
 
 const bed = queueTestBed();
-const startWorkerHere = workersHere();
 const { available, folders } = bed;
 
 /** Starts `imgjob serve --queue` on `db`. */
@@ -45,7 +43,7 @@ describe.skipIf(!available)('serve --queue', () => {
       ]);
       folders.push(job.dir);
       const db = join(job.dir, 'jobs.db');
-      const worker = await startWorkerHere(bed.redis.url, { slots: 2 });
+      const worker = await startWorker(bed.redis.url, { slots: 2 });
       const first = await serve(db);
       job.open(0, 0);
       const id = await submitOk(first.url, JSON.parse(readFileSync(job.manifest, 'utf8')));
@@ -79,7 +77,7 @@ describe.skipIf(!available)('serve --queue', () => {
       }
       expect(worker.stdout.match(/start +store/g)).toHaveLength(2);
       await second.run.kill('SIGTERM');
-      await worker.stop();
+      await worker.kill('SIGINT');
     },
   );
 
@@ -87,7 +85,7 @@ describe.skipIf(!available)('serve --queue', () => {
     'a cancel stops the stores running on workers within 2 s, nothing more is downloaded, and the job ends as a local cancel',
     async () => {
       const url = bed.redis.urlFor(5);
-      const worker = await startWorkerHere(url, { slots: 2 });
+      const worker = await startWorker(url, { slots: 2 });
       const cancelled = async (prefix: string, queue: readonly string[]) => {
         const job = gatedJob(bed.server, prefix, FAULT_STORES);
         folders.push(job.dir);
@@ -136,7 +134,7 @@ describe.skipIf(!available)('serve --queue', () => {
       expect([remote.job.requests(0, 2), remote.job.requests(1, 2)]).toEqual([0, 0]);
       expect(worker.done).toBe(false);
       expectPlainLines(worker.stdout);
-      await worker.stop();
+      await worker.kill('SIGINT');
     },
   );
 });
