@@ -26,7 +26,10 @@ const SCREENSHOTS = join(process.cwd(), 'test-output', 'screenshots');
 beforeAll(() => {
   mkdirSync(SCREENSHOTS, { recursive: true });
 });
-const bed = dashboardBed('dashboard-actions', run);
+// A gated image waits for the cancel, however long a loaded machine takes
+// to get there: under the default 5 s download timeout the job could fail on
+// its own first (seen under a load of ~20: badge "failed", Cancel disabled).
+const bed = dashboardBed('dashboard-actions', run, { timeoutMs: 60_000 });
 
 function manifest(stores: Record<string, string[]>) {
   const visits = Object.entries(stores).map(([store_id, paths]) => ({
