@@ -110,7 +110,11 @@ async function launchWorkerBrowser(): Promise<Browser> {
   });
   // Closed, not killed, as the worker ends: the worker waits for Chromium,
   // so its CPU counts in the run's, and playwright removes its profile.
+  // Vitest kills the worker 500 ms after SIGTERM, which a loaded machine's
+  // close can outlast: by then the worker exits, and playwright's exit hook
+  // kills Chromium and removes the profile at once (else left in /tmp).
   process.once('SIGTERM', () => {
+    setTimeout(() => process.exit(143), 400).unref();
     void browser.close().finally(() => process.exit(143));
   });
   return browser;
