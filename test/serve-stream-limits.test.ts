@@ -4,37 +4,18 @@
  * resumes. No time bound here: the one case that has one, the answer beside
  * 1,024 streams of one client, is serve-streams.test.ts, run alone.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { startServer, type RunningServer, type ServeConfig } from '../src/serve/server.js';
 import { call } from './helpers/serve-client.js';
-import { openStream } from './helpers/event-stream.js';
-import { serveOptions } from './helpers/serve-options.js';
+import { openStream, streamServers } from './helpers/event-stream.js';
 
-const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-stream-limits-'));
-let servers = 0;
-
-function serve(dashboard: ServeConfig['dashboard'] = {}): Promise<RunningServer> {
-  return startServer({
-    port: 0,
-    dbPath: join(folder, `${++servers}.db`),
-    options: serveOptions({ concurrency: 2 }),
-    dashboard: { heartbeatMs: 60_000, ...dashboard },
-  });
-}
-
-afterAll(() => {
-  rmSync(folder, { recursive: true, force: true });
-});
+const serve = streamServers('serve-stream-limits');
 
 describe('the total over all clients', () => {
   it('refuses a stream past --max-streams, whichever address asks', async () => {
-    const server = await serve({ maxStreams: 3, maxStreamsPerClient: 2 });
+    const server = await serve({ dashboard: { maxStreams: 3, maxStreamsPerClient: 2 } });
     const sockets: Socket[] = [];
     try {
       const first = await Promise.all([
@@ -59,12 +40,9 @@ describe('the total over all clients', () => {
   });
 
   it('never lets streams take more than half of --max-connections', async () => {
-    const server = await startServer({
-      port: 0,
-      dbPath: join(folder, `${++servers}.db`),
-      options: serveOptions({ concurrency: 2 }),
+    const server = await serve({
       http: { maxConnections: 8 },
-      dashboard: { heartbeatMs: 60_000, maxStreamsPerClient: 100 },
+      dashboard: { maxStreamsPerClient: 100 },
     });
     const sockets: Socket[] = [];
     try {
@@ -83,7 +61,7 @@ describe('the total over all clients', () => {
 
 describe('--stream-max-age', () => {
   it('ends a stream that old; its reconnect with Last-Event-ID resumes', async () => {
-    const server = await serve({ streamMaxAgeMs: 200 });
+    const server = await serve({ dashboard: { streamMaxAgeMs: 200 } });
     try {
       const first = await fetch(`${server.url}/api/events`);
       const text = await first.text(); // ends when the server ends the stream

@@ -6,33 +6,14 @@
  * 1,024 streams) and runs alone; the other limits are in
  * serve-stream-limits.test.ts.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { startServer, type RunningServer, type ServeConfig } from '../src/serve/server.js';
+import type { RunningServer } from '../src/serve/server.js';
 import { SERVE_DEFAULTS } from '../src/serve/defaults.js';
 import { call, submitOk } from './helpers/serve-client.js';
-import { closed, openStream, type Opened } from './helpers/event-stream.js';
-import { serveOptions } from './helpers/serve-options.js';
+import { closed, openStream, streamServers, type Opened } from './helpers/event-stream.js';
 
-const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-streams-'));
-let servers = 0;
-
-function serve(dashboard: ServeConfig['dashboard'] = {}): Promise<RunningServer> {
-  return startServer({
-    port: 0,
-    dbPath: join(folder, `${++servers}.db`),
-    options: serveOptions({ concurrency: 2 }),
-    dashboard: { heartbeatMs: 60_000, ...dashboard },
-  });
-}
-
-afterAll(() => {
-  rmSync(folder, { recursive: true, force: true });
-});
+const serve = streamServers('serve-streams');
 
 /** A request's answer and how long it took. */
 async function timed(base: string, path: string): Promise<{ status: number; ms: number }> {

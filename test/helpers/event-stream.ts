@@ -3,7 +3,40 @@
  * on a connection of its own, from a chosen local address (127.0.0.x), so a
  * test can be many clients or one.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll } from 'vitest';
+
+import { startServer, type RunningServer, type ServeConfig } from '../../src/serve/server.js';
+import { serveOptions } from './serve-options.js';
+
+/** What a streams test sets of its server; the heartbeat is off unless set. */
+export type StreamServerConfig = Pick<ServeConfig, 'dashboard' | 'http'>;
+
+/**
+ * Starts the servers of one streams test file, each on a database of its own
+ * in one folder, removed after the file.
+ */
+export function streamServers(
+  name: string,
+): (config?: StreamServerConfig) => Promise<RunningServer> {
+  const folder = mkdtempSync(join(tmpdir(), `imgjob-${name}-`));
+  let servers = 0;
+  afterAll(() => {
+    rmSync(folder, { recursive: true, force: true });
+  });
+  return ({ dashboard = {}, http } = {}) =>
+    startServer({
+      port: 0,
+      dbPath: join(folder, `${String(++servers)}.db`),
+      options: serveOptions({ concurrency: 2 }),
+      ...(http === undefined ? {} : { http }),
+      dashboard: { heartbeatMs: 60_000, ...dashboard },
+    });
+}
 
 export type Opened = { readonly status: number; readonly head: string; readonly socket: Socket };
 
