@@ -7,7 +7,7 @@
  * @module-tag e2e
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,12 +26,15 @@ const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {
 };
 
 let server: FaultServer;
+/** The install's folder: ~50 MB of node_modules, not to be left in /tmp. */
+let installFolder: string | undefined;
 
 beforeAll(async () => {
   server = await startFaultServer();
 });
 afterAll(async () => {
   await server.close();
+  if (installFolder !== undefined) rmSync(installFolder, { recursive: true, force: true });
 });
 
 /** Runs a command to its end; a failing exit code is returned, not thrown. */
@@ -53,6 +56,7 @@ async function sh(
 describe('npm pack → install into an empty prefix', () => {
   it('installs without better-sqlite3, runs a job, and serve says what to install', async () => {
     const work = mkdtempSync(join(tmpdir(), 'imgjob-install-'));
+    installFolder = work;
     // The dist/ that npm test has built: packing must not run `prepare`, which
     // would rebuild dist/ under the feet of the files running beside this one.
     const packed = await sh(
