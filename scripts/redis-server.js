@@ -25,11 +25,22 @@ import { freePort } from './free-port.js';
 
 const CANDIDATES = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'];
 
+/** @type {{ readonly path: string | undefined } | undefined} */
+let lookedUp;
+
 /**
- * The redis-server binary, or undefined when this machine has none.
+ * The redis-server binary, or undefined when this machine has none. Looked
+ * up once per process: each look spawns `redis-server --version` (~20 ms of
+ * CPU from a big test worker), and a test worker asks for every queue file.
  * @returns {string | undefined}
  */
 export function redisServerPath() {
+  lookedUp ??= { path: findRedisServer() };
+  return lookedUp.path;
+}
+
+/** @returns {string | undefined} */
+function findRedisServer() {
   for (const path of CANDIDATES) {
     if (spawnSync(path, ['--version'], { stdio: 'ignore' }).status === 0) return path;
   }

@@ -12,24 +12,10 @@
  * the suite (`requireRedis()` throws); elsewhere the queue tests skip with
  * one line saying how to enable them.
  */
-import {
-  redisServerPath as findRedisServer,
-  startRedis as launchRedis,
-} from '../../scripts/redis-server.js';
+import { redisServerPath, startRedis as launchRedis } from '../../scripts/redis-server.js';
 
 export type { RedisServer } from '../../scripts/redis-server.js';
-
-/**
- * Looked up once per vitest worker: each look runs `redis-server --version`,
- * a spawn from a big worker process (~20 ms of CPU), and every queue file
- * asks at least twice.
- */
-let lookedUp: { readonly path: string | undefined } | undefined;
-
-export function redisServerPath(): string | undefined {
-  lookedUp ??= { path: findRedisServer() };
-  return lookedUp.path;
-}
+export { redisServerPath };
 
 /**
  * Whether the queue tests can run here. Without redis-server: under CI it
