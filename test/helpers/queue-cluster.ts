@@ -20,7 +20,10 @@ import { requireRedis, startRedis, type RedisServer } from './redis.js';
 /** Short locks, so a dead or frozen worker's store moves on within seconds. */
 export const SHORT_LOCKS = { IMGJOB_QUEUE_LOCK_MS: '1500', IMGJOB_QUEUE_STALLED_MS: '500' };
 /** SHORT_LOCKS for a worker here (test/helpers/queue-worker.ts). */
-export const SHORT_LOCK_TIMING = { lockDurationMs: 1_500, stalledIntervalMs: 500 };
+export const SHORT_LOCK_TIMING = {
+  lockDurationMs: Number(SHORT_LOCKS.IMGJOB_QUEUE_LOCK_MS),
+  stalledIntervalMs: Number(SHORT_LOCKS.IMGJOB_QUEUE_STALLED_MS),
+};
 
 export type GatedJob = {
   readonly dir: string;
