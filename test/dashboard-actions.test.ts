@@ -166,7 +166,10 @@ describe.skipIf(!run)('the job page acts', () => {
     // and a badge read after it was replaced has no colour ('').
     const colour = (selector: string) =>
       page.$eval(selector, (node) => getComputedStyle(node).color);
-    const cancelledColour = await colour('h1 .badge');
+    // A badge the page is redrawing may have no computed colour yet (''):
+    // the first read that has one is the one compared.
+    let cancelledColour = '';
+    await eventually(async () => (cancelledColour = await colour('h1 .badge'))).not.toBe('');
     // The jobs list says it too, in the same colour, unlike a failed job's.
     await page.goto(`${bed.base}/`);
     const row = page.locator(`tr[data-job="${id}"] .badge`);
