@@ -84,8 +84,17 @@ export type PtyOptions = {
 };
 
 export const ESC = '\u001b';
-const python = spawnSync('python3', ['-c', 'import pty, termios'], { stdio: 'ignore' });
+/**
+ * python3's own executable, looked up once: the `python3` on PATH may be a
+ * version manager's shim (pyenv's is a shell script that costs ~0.4 s of CPU
+ * a start, more than the python it starts).
+ */
+const python = spawnSync('python3', ['-c', 'import pty, sys, termios; print(sys.executable)'], {
+  encoding: 'utf8',
+  stdio: ['ignore', 'pipe', 'ignore'],
+});
 const hasPty = python.status === 0;
+const PYTHON = (hasPty && python.stdout.trim()) || 'python3';
 if (!hasPty && !process.env.CI)
   console.warn('skipping the pseudo-terminal tests: python3 with pty is not available');
 /** `it`, skipped without python3's pty (and failing under CI=true instead). */
@@ -99,8 +108,10 @@ export function runOnPty(cwd: string, args: readonly string[], options: PtyOptio
   delete env.FORCE_COLOR;
   Object.assign(env, options.env);
   const child = spawn(
-    'python3',
+    PYTHON,
     [
+      // No site packages: the runner needs the standard library only (half of python's start).
+      '-S',
       '-c',
       PTY_RUNNER,
       String(options.cols),
