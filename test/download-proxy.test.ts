@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { runCli } from './helpers/cli.js';
-import { runMain } from './helpers/main.js';
+import { runJobHere, runMain } from './helpers/main.js';
 import { startForwardProxy, type ForwardProxy } from './helpers/forward-proxy.js';
 import {
   selfSigned,
@@ -44,7 +44,12 @@ afterAll(async () => {
 
 type Job = { code: number | null; output: string; document: ResultsDocument; ports: number[] };
 
-/** Runs a job of 3 stores × 4 images on `origin` with `env`; what the origin saw of it. */
+/**
+ * Runs a job of 3 stores × 4 images on `origin` with `env`; what the origin saw of it.
+ * An https job runs in a process of its own: it trusts the test certificate through
+ * NODE_EXTRA_CA_CERTS, which Node reads only at start. An http job runs here, through
+ * main(), with `env` over this process's environment for the run's length.
+ */
 async function runJob(
   origin: ImageOrigin,
   env: Record<string, string>,
@@ -58,23 +63,32 @@ async function runJob(
   const manifest = join(folder, `job-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(manifest, JSON.stringify({ count: visits.length, visits }));
   const out = `${manifest}.results.json`;
-  const { code, stdout, stderr } = await runCli(
-    ['run', manifest, '-o', out, '--gpu-delay', '0', '--retries', '0', ...args],
-    {
-      // Trusts the test certificate; no proxy of the machine running the tests counts.
-      env: {
-        NODE_EXTRA_CA_CERTS: tls.certPath,
-        ...Object.fromEntries(PROXY_VARIABLES.map((name) => [name, ''])),
-        ...env,
-      },
-    },
-  );
+  const run = ['run', manifest, '-o', out, '--gpu-delay', '0', '--retries', '0', ...args];
+  // No proxy of the machine running the tests counts.
+  const jobEnv = { ...Object.fromEntries(PROXY_VARIABLES.map((name) => [name, ''])), ...env };
+  const { code, stdout, stderr } = origin.origin.startsWith('https:')
+    ? await runCli(run, { env: { NODE_EXTRA_CA_CERTS: tls.certPath, ...jobEnv } })
+    : await withEnv(jobEnv, () => runJobHere(run));
   return {
     code,
     output: stdout + stderr,
     document: JSON.parse(readFileSync(out, 'utf8')) as ResultsDocument,
     ports: origin.clientPorts.slice(before),
   };
+}
+
+/** `action()` with `env` set in process.env, which is then as it was. */
+async function withEnv<T>(env: Record<string, string>, action: () => Promise<T>): Promise<T> {
+  const saved = Object.keys(env).map((name) => [name, process.env[name]] as const);
+  Object.assign(process.env, env);
+  try {
+    return await action();
+  } finally {
+    for (const [name, value] of saved) {
+      if (value === undefined) Reflect.deleteProperty(process.env, name);
+      else process.env[name] = value;
+    }
+  }
 }
 
 const PROXY_VARIABLES = [
