@@ -4,6 +4,9 @@
  * after: every scrape passes `promtool check metrics`, counters only rise,
  * and the image counters equal the results the job recorded. `run` also
  * writes its events as JSON lines (--log-format json): jobs, stores, retries.
+ * The run and the server run in this process (main(), startServer()): what
+ * they serve and print is the point, no signal reaches them, and a spawned
+ * imgjob costs ~0.4 s of CPU.
  *
  * @module-tag e2e
  */
@@ -11,19 +14,26 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import type { CliIo } from '../src/cli/io.js';
+import { main } from '../src/cli/main.js';
 import { loadResults } from '../src/results/reader.js';
-import { spawnCli, spawnServe, stopAll, waitForResults } from './helpers/cli.js';
+import { waitForResults } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
+import { runMain, type MainResult } from './helpers/main.js';
 import { expectCountersRose, expectImagesOf, promtoolPath, scrape } from './helpers/metrics.js';
+import { serversHere } from './helpers/queue-serve-here.js';
 import { finished, results, submitOk, waitForJob } from './helpers/serve-client.js';
+import { waitForText } from './helpers/text-wait.js';
 
 const METRICS_DOC = readFileSync(new URL('../docs/metrics.md', import.meta.url), 'utf8');
 
 let server: FaultServer;
 let dir: string;
+const serveHere = serversHere();
 
 beforeAll(async () => {
   server = await startFaultServer();
@@ -31,7 +41,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stopAll();
   await server.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -59,7 +68,7 @@ describe('run --metrics-port', () => {
     const b = manifest('b', [['/gate/metrics-run-b/image.png']]);
     const out = join(dir, 'run-out');
     const gate = server.gate('metrics-run-b');
-    const run = spawnCli([
+    const run = runHere([
       'run',
       a,
       b,
@@ -76,7 +85,7 @@ describe('run --metrics-port', () => {
       '--log-format',
       'json',
     ]);
-    const announced = await run.waitForOutput(/"event":"metrics_listening"/);
+    const announced = await run.waitForStderr(/"event":"metrics_listening"/);
     const url = lines(announced).find((line) => line.event === 'metrics_listening')?.url;
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     const first = await scrape(String(url));
@@ -135,15 +144,16 @@ describe('run --metrics-port', () => {
 
   it('refuses a port that is taken with exit 2 and one line', async () => {
     const taken = Number(new URL(server.origin).port);
-    const run = spawnCli([
+    const { code, stderr } = await runMain([
       'run',
       manifest('c', [['/img/image.png']]),
       '-o',
       join(dir, 'c.json'),
       '--metrics-port',
       String(taken),
+      '--threads',
+      '1',
     ]);
-    const { code, stderr } = await run.exited;
     expect(code).toBe(2);
     expect(stderr.trim()).toBe(
       `imgjob: cannot serve metrics on 127.0.0.1:${taken}: the port is taken`,
@@ -153,7 +163,8 @@ describe('run --metrics-port', () => {
 
 describe('serve /metrics', () => {
   it('is on the API port: counts a job while it runs and after, counters only rising', async () => {
-    const { url } = await spawnServe(join(dir, 'serve.db'), ['--gpu-delay', '2', '--seed', '3']);
+    const served = await serveHere(join(dir, 'serve.db'), { gpuDelay: '2', seed: 3 });
+    const { url } = served;
     const gate = server.gate('metrics-serve');
     const first = await scrape(`${url}/metrics`);
     const id = await submitOk(url, {
@@ -180,6 +191,7 @@ describe('serve /metrics', () => {
     expect(after.value('imgjob_jobs', { state: 'failed' })).toBe(1);
     expect(after.value('imgjob_jobs', { state: 'ongoing' })).toBe(0);
     expect(after.value('imgjob_results_save_seconds_count')).toBeGreaterThan(0);
+    await served.close();
   });
 });
 
@@ -210,6 +222,58 @@ describe('docs/grafana-dashboard.json', () => {
     execFileSync(path, ['check', 'rules', file], { stdio: 'pipe' });
   });
 });
+
+/**
+ * `imgjob run <args>` through main() here, not awaited, its stderr read as it
+ * grows. Its downloads run on this thread (`--threads 1`): the download
+ * threads' module is built into dist/ only.
+ */
+function runHere(args: readonly string[]): {
+  waitForStderr(pattern: RegExp): Promise<string>;
+  readonly exited: Promise<MainResult>;
+} {
+  let stdout = '';
+  let stderr = '';
+  let done = false;
+  const watchers = new Set<() => void>();
+  const grown = (): void => {
+    for (const check of watchers) check();
+  };
+  const out = new PassThrough().setEncoding('utf8');
+  const err = new PassThrough().setEncoding('utf8');
+  out.on('data', (chunk: string) => (stdout += chunk));
+  err.on('data', (chunk: string) => {
+    stderr += chunk;
+    grown();
+  });
+  const stdin = new PassThrough();
+  stdin.end();
+  const io: CliIo = {
+    stdout: out as unknown as NodeJS.WriteStream,
+    stderr: err as unknown as NodeJS.WriteStream,
+    stdin: stdin as unknown as NodeJS.ReadStream,
+  };
+  const exited = main(['node', 'imgjob', ...args, '--threads', '1'], io).then((code) => {
+    done = true;
+    grown();
+    return { code, stdout, stderr };
+  });
+  return {
+    waitForStderr: (pattern) =>
+      waitForText(
+        {
+          text: () => stderr,
+          done: () => done,
+          watchers,
+          describe: () => stderr,
+          what: 'imgjob run',
+        },
+        pattern,
+        30_000,
+      ),
+    exited,
+  };
+}
 
 function lines(text: string): LogLine[] {
   return text

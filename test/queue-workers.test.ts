@@ -2,10 +2,11 @@
  * `serve --queue` lists the connected `imgjob worker` processes and the
  * stores each runs (`/api/overview` → `workers`, the dashboard's Workers
  * panel): each case looks at both, the API and the page in one Chromium.
- * Real redis-server (a database per case: the cases run at once), the BUILT
- * CLI's serve; the worker is held mid-store by a gate of the image server.
- * A worker runs here (its pid is this process's) unless it is killed
- * outright: what serve shows of it is the point, not its process.
+ * Real redis-server (a database per case: the cases run at once); the worker
+ * is held mid-store by a gate of the image server. Serve runs here, and a
+ * worker too (its pid is this process's) unless it is killed outright: what
+ * serve shows of them is the point, not their processes (a spawned
+ * `serve --queue` costs ~0.7 s of CPU).
  *
  * @module-tag e2e
  */
@@ -17,9 +18,9 @@ import type { Page } from 'playwright-core';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
 import { guardPage, launchBrowser, requireBrowser, type TestBrowser } from './helpers/browser.js';
-import { spawnServe, type Served } from './helpers/cli.js';
 import type { WorkerView } from '../src/queue/worker-watch.js';
 import { gatedJob, queueTestBed, startWorker } from './helpers/queue-cluster.js';
+import { serversHere, type ServedHere } from './helpers/queue-serve-here.js';
 import { workersHere } from './helpers/queue-worker.js';
 import { call, submitOk } from './helpers/serve-client.js';
 
@@ -29,11 +30,12 @@ const SCREENSHOTS = join(process.cwd(), 'test-output', 'screenshots');
 
 const bed = queueTestBed();
 const startWorkerHere = workersHere();
+const serveHere = serversHere();
 const { available, folders } = bed;
 const browserAvailable = requireBrowser('queue-workers.test.ts');
 
-const serve = (db: string, queue: string): Promise<Served> =>
-  spawnServe(db, ['--gpu-delay', '0', '--queue', queue]);
+const serve = (db: string, queue: string): Promise<ServedHere> =>
+  serveHere(db, { gpuDelay: '0', queue });
 
 /** One Chromium for the file (when there is one), a tab per case. */
 let browser: Promise<TestBrowser> | undefined;
@@ -90,7 +92,8 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
       const job = gatedJob(bed.server, 'workers', [['image.png', 'image.gif']]);
       folders.push(job.dir);
       const queue = bed.redis.urlFor(1);
-      const { run: serving, url } = await serve(join(job.dir, 'jobs.db'), queue);
+      const serving = await serve(join(job.dir, 'jobs.db'), queue);
+      const { url } = serving;
       // With the queue on and no worker yet, the panel is there and empty.
       await waitForWorkers(url, (workers) => workers.length === 0, 5_000);
 
@@ -147,7 +150,7 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
         expect(seen.outside).toEqual([]);
         await page.close();
       }
-      await serving.kill('SIGTERM');
+      await serving.close();
     },
   );
 
@@ -157,7 +160,8 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
       const job = gatedJob(bed.server, 'killed', [['image.png']]);
       folders.push(job.dir);
       const queue = bed.redis.urlFor(2);
-      const { run: serving, url } = await serve(join(job.dir, 'jobs.db'), queue);
+      const serving = await serve(join(job.dir, 'jobs.db'), queue);
+      const { url } = serving;
       const id = await submitOk(url, JSON.parse(readFileSync(job.manifest, 'utf8')));
       const shown = await dashboard(url);
       const row = `tr[data-job="${id}"] .waiting-workers`;
@@ -204,7 +208,7 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
         await page.close();
       }
       job.openAll();
-      await serving.kill('SIGTERM');
+      await serving.close();
     },
   );
 
@@ -236,6 +240,6 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
     mine.openAll();
     theirs.openAll();
     await worker.stop();
-    await Promise.all([a.run.kill('SIGTERM'), b.run.kill('SIGTERM')]);
+    await Promise.all([a.close(), b.close()]);
   });
 });
