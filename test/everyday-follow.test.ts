@@ -12,16 +12,14 @@ import { describe, expect, it } from 'vitest';
 
 import { renderProgress } from '../src/cli/progress.js';
 import type { ResultsDocument } from '../src/types.js';
-import { runCli as runCliIn, spawnCli, waitForResults, type CliResult } from './helpers/cli.js';
+import { spawnCli, waitForResults } from './helpers/cli.js';
 import { caseBed } from './helpers/case-bed.js';
+import { withEnv } from './helpers/everyday-main.js';
 import { runJobHere, runMain } from './helpers/main.js';
 
 const STORE_MASTER = new URL('../fixtures/store-master.csv', import.meta.url).pathname;
 
 const bed = caseBed('follow');
-
-const runCli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
-  runCliIn(args, { cwd: bed.dir, env: { CI: '1', ...env } });
 
 type Visit = { store_id: string; image_url: string[] };
 
@@ -189,7 +187,9 @@ describe('the table fits the terminal', () => {
       { store_id: 'S2', image_url: [url('/img/image.png')] },
     ]);
     const out = join(bed.dir, 'm.results.json');
-    const run = await runCli(['run', manifest, ...FAST], { COLUMNS: '80' });
+    // In this process: the output is piped (captured), so COLUMNS sets the width.
+    const columns80 = { COLUMNS: '80', NO_COLOR: '1' };
+    const run = await withEnv(columns80, () => runJobHere(['run', manifest, ...FAST]));
     expect(run.code).toBe(1);
     const table = run.stdout.split('\n').filter((line) => /^[┌│└]/.test(line));
     expect(table.length).toBeGreaterThanOrEqual(4);
@@ -203,7 +203,7 @@ describe('the table fits the terminal', () => {
     expect((JSON.parse(status.stdout) as { error: { error: string }[] }).error[0]?.error).toBe(
       full,
     );
-    const shown = await runCli(['status', out], { COLUMNS: '80' });
+    const shown = await withEnv(columns80, () => runMain(['status', out]));
     for (const line of shown.stdout.split('\n').filter((row) => /^[┌│└]/.test(row)))
       expect(Array.from(line).length, line).toBeLessThanOrEqual(80);
   });

@@ -3,8 +3,9 @@
  * as one screen redrawn in place (on real pseudo-terminals of 80×24 and
  * 40×24), a progress line that fits its terminal, what a resume and a
  * Ctrl-C leave on screen, and the small words (an empty job, a results file
- * given to `run`, `status --help`). Spawned where a terminal, a signal or a
- * second process is the point; the small words run main() in this process.
+ * given to `run`, `status --help`). Spawned where a terminal or a signal is
+ * the point; the jobs a watch follows, the resume and the small words run
+ * main() in this process.
  *
  * @module-tag e2e
  */
@@ -14,9 +15,9 @@ import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
 import { caseBed } from './helpers/case-bed.js';
-import { spawnCli, waitForResults, type CliRun } from './helpers/cli.js';
+import { spawnCli, waitForResults } from './helpers/cli.js';
 import type { Gate } from './helpers/fault-server.js';
-import { runJobHere, runMain } from './helpers/main.js';
+import { runJobHere, runMain, type MainResult } from './helpers/main.js';
 import { ESC, ptyIt, runOnPty } from './helpers/pty.js';
 
 const bed = caseBed('screen');
@@ -32,14 +33,30 @@ function thirtyStores(gate: string): Record<string, string[]> {
   return stores;
 }
 
-/** A run of `thirtyStores`, once all but the last store are done. */
-async function thirtyStoresRunning(key: string): Promise<{ gate: Gate; run: CliRun; out: string }> {
+type RunningJob = {
+  readonly gate: Gate;
+  readonly out: string;
+  /** The job's end. */
+  readonly exited: Promise<MainResult>;
+  /** Whether it has ended. */
+  readonly done: () => boolean;
+};
+
+/**
+ * A run of `thirtyStores`, once all but the last store are done. The job runs
+ * in this process: the watch, the process under test, reads its results file
+ * and sees its writer (this process) alive, as it would a job in another
+ * terminal.
+ */
+async function thirtyStoresRunning(key: string): Promise<RunningJob> {
   const gate = bed.server.gate(key);
   const manifest = bed.writeManifest(thirtyStores(key));
   const out = join(bed.dir, 'm.results.json');
-  const run = spawnCli(['run', manifest, ...FAST, '-o', out], { cwd: bed.dir });
-  await waitForResults(out, (doc) => doc.counts.done === 29 && doc.writer !== undefined, { run });
-  return { gate, run, out };
+  let done = false;
+  const exited = runJobHere(['run', manifest, ...FAST, '-o', out]).finally(() => (done = true));
+  await gate.reached;
+  await waitForResults(out, (doc) => doc.counts.done === 29 && doc.writer !== undefined);
+  return { gate, out, exited, done: () => done };
 }
 
 /** The last frame drawn on the alternate screen, as lines of plain text. */
@@ -59,7 +76,7 @@ describe('status --watch on a terminal', () => {
     ptyIt(
       `redraws one ${cols}×${rows} screen in place: summary first, the stores cut to fit, then the whole view`,
       async () => {
-        const { gate, run, out } = await thirtyStoresRunning('watch');
+        const { gate, exited, out } = await thirtyStoresRunning('watch');
         const watch = runOnPty(bed.dir, ['status', out, '--watch', '--interval', '50'], {
           cols,
           rows,
@@ -68,7 +85,7 @@ describe('status --watch on a terminal', () => {
         });
         await watch.line('SEEN');
         gate.open();
-        expect((await run.exited).code).toBe(0);
+        expect((await exited).code).toBe(0);
         const { code, output, killed } = await watch.result;
         expect(killed).toBe(false);
         expect(code, output).toBe(0);
@@ -96,7 +113,7 @@ describe('status --watch on a terminal', () => {
   ptyIt(
     'goes back to the shell screen and exits 130 on Ctrl-C, leaving the job running',
     async () => {
-      const { gate, run, out } = await thirtyStoresRunning('watch-int');
+      const { gate, exited, done, out } = await thirtyStoresRunning('watch-int');
       const watch = runOnPty(bed.dir, ['status', out, '--watch', '--interval', '50'], {
         cols: 80,
         rows: 24,
@@ -106,9 +123,9 @@ describe('status --watch on a terminal', () => {
       expect(code, output).toBe(130);
       expect(output.indexOf(`${ESC}[?1049l`)).toBeGreaterThan(output.indexOf(`${ESC}[?1049h`));
       expect(output).toContain(`${ESC}[?25h`);
-      expect(run.done).toBe(false);
+      expect(done()).toBe(false);
       gate.open();
-      expect((await run.exited).code).toBe(0);
+      expect((await exited).code).toBe(0);
     },
   );
 });
@@ -159,12 +176,11 @@ describe('after a Ctrl-C and a resume', () => {
     expect(status.stdout.match(/│ S\d +│ 1\/2 +│ interrupted │/g)).toHaveLength(2);
     expect(status.stdout).not.toMatch(/│ ongoing /);
 
-    const resumed = spawnCli(['run', manifest, ...FAST, '-c', '1', '--resume'], { cwd: bed.dir });
-    await resumed.waitForOutput('imgjob: resuming: 2 of 6 images already done', 'stderr');
+    // The resume in this process: what it prints and records is the point, not its process.
+    const resumed = runJobHere(['run', manifest, ...FAST, '-c', '1', '--resume']);
     const running = await waitForResults(
       out,
-      (doc) => doc.writer?.pid === resumed.pid && doc.stores.some((s) => s.status === 'ongoing'),
-      { run: resumed },
+      (doc) => doc.writer?.pid === process.pid && doc.stores.some((s) => s.status === 'ongoing'),
     );
     // -c 1: one store running; the other one cut off waits its turn.
     expect(running.stores.map((store) => store.status).sort()).toEqual([
@@ -173,8 +189,9 @@ describe('after a Ctrl-C and a resume', () => {
       'pending',
     ]);
     gate.open();
-    const { code, stdout } = await resumed.exited;
+    const { code, stdout, stderr } = await resumed;
     expect(code).toBe(0);
+    expect(stderr).toContain('imgjob: resuming: 2 of 6 images already done');
     expect(stdout).toMatch(/in 3 stores \(3 completed\)/);
   });
 });

@@ -3,6 +3,8 @@
  * (what `script`, `docker run -t` or `ssh -tt` from a script give) must not
  * hang it, a terminal that shrinks to 0 columns mid-run must not either, a
  * hang-up saves and exits 129, and colours follow NO_COLOR / FORCE_COLOR.
+ * What the environment or a flag decides once the terminal has shown its
+ * part runs main() in this process.
  *
  * @module-tag e2e
  */
@@ -10,9 +12,11 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
+import { progressWanted } from '../src/cli/progress.js';
 import { loadResults } from '../src/results/reader.js';
-import { runCli, spawnCli } from './helpers/cli.js';
+import { spawnCli } from './helpers/cli.js';
 import { caseBed } from './helpers/case-bed.js';
+import { fakeTerminal, runJobOnTerminal, withEnv } from './helpers/everyday-main.js';
 import { runJobHere } from './helpers/main.js';
 import { ESC, ptyIt, runOnPty as runOnPtyIn, type PtyOptions, type PtyRun } from './helpers/pty.js';
 
@@ -75,24 +79,30 @@ describe('progress on a pseudo-terminal', () => {
     const first = await shown.result;
     expect(first.output).toMatch(/stores 0\/1 \(1 running\) · images 1\/2 · [\d.]+ img\/s/);
     gate.open();
-    const quiet = runOnPty(
-      ['run', manifest, '--gpu-delay', '0', '--no-progress', '-o', join(bed.dir, 'b.json')],
-      { cols: 80, rows: 24 },
+    // The real terminal has shown progress. Now the flag and CI, in this
+    // process, on a stream that says what that terminal said of itself (one
+    // progress would be drawn on), with none of the runner's CI or colour.
+    const terminal = { columns: 80, rows: 24 };
+    expect(progressWanted(fakeTerminal(terminal), { disabled: false, env: {} })).toBe(true);
+    const noEnv = { CI: undefined, NO_COLOR: undefined, FORCE_COLOR: undefined };
+    const second = await withEnv(noEnv, () =>
+      runJobOnTerminal(
+        ['run', manifest, '--gpu-delay', '0', '--no-progress', '-o', join(bed.dir, 'b.json')],
+        terminal,
+      ),
     );
-    const second = await quiet.result;
     expect(second.code, second.output).toBe(0);
     expect(second.output).not.toContain('img/s');
     expect(second.output).not.toContain('reading manifests');
-    const underCi = await runOnPty(
-      ['run', manifest, '--gpu-delay', '0', '-o', join(bed.dir, 'c.json')],
-      {
-        cols: 80,
-        rows: 24,
-        env: { CI: 'true' },
-      },
-    ).result;
+    const underCi = await withEnv({ ...noEnv, CI: 'true' }, () =>
+      runJobOnTerminal(
+        ['run', manifest, '--gpu-delay', '0', '-o', join(bed.dir, 'c.json')],
+        terminal,
+      ),
+    );
     expect(underCi.code, underCi.output).toBe(0);
     expect(underCi.output).not.toContain('img/s');
+    expect(underCi.output).not.toContain('reading manifests');
   });
 });
 
@@ -154,16 +164,17 @@ describe('colours', () => {
 
   it('FORCE_COLOR colours piped output; without it, piped output is plain', async () => {
     const manifest = writeManifest({ S1: ['/img/image.png'], S2: ['/status/404'] });
-    const forced = await runCli(['run', manifest, '--gpu-delay', '0', '--retries', '0'], {
-      cwd: bed.dir,
-      env: { FORCE_COLOR: '1', CI: '1' },
-    });
+    // In this process: its output is captured as a pipe's would be, and the
+    // variables decide. FORCE_COLOR wins over NO_COLOR; with neither, the
+    // pipe alone keeps the output plain.
+    const forced = await withEnv({ FORCE_COLOR: '1', NO_COLOR: '1' }, () =>
+      runJobHere(['run', manifest, '--gpu-delay', '0', '--retries', '0']),
+    );
     expect(forced.code).toBe(1);
     expect(forced.stdout).toContain('\u001b[31mfailed\u001b[39m');
-    const plain = await runCli(['run', manifest, '--gpu-delay', '0', '--force', '--retries', '0'], {
-      cwd: bed.dir,
-      env: { CI: '1' },
-    });
+    const plain = await withEnv({ FORCE_COLOR: undefined, NO_COLOR: undefined }, () =>
+      runJobHere(['run', manifest, '--gpu-delay', '0', '--force', '--retries', '0']),
+    );
     expect(plain.stdout).toContain('failed');
     expect(plain.stdout).not.toContain('\u001b[');
   });

@@ -3,7 +3,9 @@
  * control and bidi characters escaped (issue 19 §3), and a CSV cell that
  * would start a formula gets a `'` (§8). The results file keeps the text as
  * it came. End to end: an image server sends an escape sequence as its
- * reason phrase, and `run`, `status` and the CSV show it escaped.
+ * reason phrase, and `run`, `status` and the CSV show it escaped. The run is
+ * a process (all it writes is what reaches the terminal); `status` and
+ * `report` read its file through main() in this process.
  *
  * @module-tag e2e
  */
@@ -16,7 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { outsideText, quotedOutsideText, safeJson } from '../src/shared/outside-text.js';
 import { runCli } from './helpers/cli.js';
+import { withEnv } from './helpers/everyday-main.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
+import { runMain, type MainResult } from './helpers/main.js';
 
 describe('outsideText', () => {
   it.each([
@@ -48,6 +52,9 @@ describe('a hostile image server and hostile ids, end to end', () => {
   let folder: string;
   let out: string;
   let run: Awaited<ReturnType<typeof runCli>>;
+  /** `imgjob <args>` in this process, uncoloured as the spawned run (colours are controls too). */
+  const imgjob = (args: string[]): Promise<MainResult> =>
+    withEnv({ NO_COLOR: '1' }, () => runMain(args));
 
   beforeAll(async () => {
     server = await startFaultServer();
@@ -78,7 +85,7 @@ describe('a hostile image server and hostile ids, end to end', () => {
   });
 
   it('shows it escaped in run’s table and list of failed stores, and in status', async () => {
-    const status = await runCli(['status', out]);
+    const status = await imgjob(['status', out]);
     expect(status.code).toBe(1);
     for (const output of [run.stdout, run.stderr, status.stdout, status.stderr]) {
       expect(hasRawControl(output), output).toBe(false);
@@ -88,20 +95,20 @@ describe('a hostile image server and hostile ids, end to end', () => {
       const line = output.split('\n').find((text) => text.startsWith('✗ S1: '));
       expect(line?.endsWith(`HTTP 404 ${SHOWN}`), line).toBe(true);
     }
-    const json = await runCli(['status', out, '--json']);
+    const json = await imgjob(['status', out, '--json']);
     expect(hasRawControl(json.stdout), json.stdout).toBe(false);
     expect(JSON.stringify(JSON.parse(json.stdout))).toContain('HTTP 404 \\u001b[2J');
   });
 
   it("writes the CSV with controls escaped and a ' before formulas; --csv-raw as recorded", async () => {
-    const csv = await runCli(['report', out, '--csv', '-']);
+    const csv = await imgjob(['report', out, '--csv', '-']);
     expect(csv.code).toBe(0);
     expect(hasRawControl(csv.stdout), csv.stdout).toBe(false);
     const rows: Record<string, string>[] = parse(csv.stdout, { columns: true });
     expect(rows.map((row) => row.store_id)).toEqual(['S1', `'${FORMULA_STORE}`, "'@SUM(1+1)"]);
     expect(rows[0]?.error).toContain(`HTTP 404 ${SHOWN}`);
 
-    const raw = await runCli(['report', out, '--csv', '-', '--csv-raw']);
+    const raw = await imgjob(['report', out, '--csv', '-', '--csv-raw']);
     const rawRows: Record<string, string>[] = parse(raw.stdout, { columns: true });
     expect(rawRows.map((row) => row.store_id)).toEqual(['S1', FORMULA_STORE, '@SUM(1+1)']);
     expect(rawRows[0]?.error).toContain(`HTTP 404 ${REASON}`);

@@ -1,0 +1,85 @@
+/**
+ * main() in this process for the everyday files, where the environment or
+ * having a terminal decides and the process itself is not the point:
+ * `withEnv` sets variables for one run (the CLI reads `process.env`), and
+ * `runJobOnTerminal` writes to a stream that says it is a terminal.
+ *
+ * ```ts
+ * const plain = await withEnv({ NO_COLOR: '1' }, () => runJobHere(['run', manifest]));
+ * const { code, output } = await runJobOnTerminal(['run', manifest], { columns: 80, rows: 24 });
+ * ```
+ */
+import { clearLine, cursorTo, moveCursor } from 'node:readline';
+import { PassThrough } from 'node:stream';
+
+import { main } from '../../src/cli/main.js';
+
+/**
+ * Runs `body` with `variables` set (`undefined`: unset) and puts them back as
+ * they were after: the files of a vitest worker share its `process.env`.
+ */
+export async function withEnv<T>(
+  variables: Readonly<Record<string, string | undefined>>,
+  body: () => Promise<T>,
+): Promise<T> {
+  const before = Object.fromEntries(
+    Object.keys(variables).map((name) => [name, process.env[name]]),
+  );
+  setEnv(variables);
+  try {
+    return await body();
+  } finally {
+    setEnv(before);
+  }
+}
+
+function setEnv(variables: Readonly<Record<string, string | undefined>>): void {
+  for (const [name, value] of Object.entries(variables)) {
+    if (value === undefined) Reflect.deleteProperty(process.env, name);
+    else process.env[name] = value;
+  }
+}
+
+export type TerminalSize = { readonly columns: number; readonly rows: number };
+
+/**
+ * A stream that says what a terminal of `size` says of itself (`isTTY`, its
+ * size, colours) and moves the cursor as one: what the CLI and its spinner
+ * look at and call. Nothing written to it is interpreted.
+ */
+export function fakeTerminal(size: TerminalSize): NodeJS.WriteStream {
+  const stream = new PassThrough();
+  return Object.assign(stream, {
+    isTTY: true,
+    columns: size.columns,
+    rows: size.rows,
+    hasColors: () => true,
+    getColorDepth: () => 8,
+    // What a spinner moves the cursor with: the same escapes a terminal gets.
+    cursorTo: (x: number, y?: number) => cursorTo(stream, x, y),
+    moveCursor: (dx: number, dy: number) => moveCursor(stream, dx, dy),
+    clearLine: (dir: -1 | 0 | 1) => clearLine(stream, dir),
+  }) as unknown as NodeJS.WriteStream;
+}
+
+/**
+ * `imgjob <args>` (`args` start with `run`) through main(), stdout and
+ * stderr both on one fake terminal, as on a pseudo-terminal; its downloads
+ * on the main thread (`--threads 1`, as `runJobHere`).
+ */
+export async function runJobOnTerminal(
+  args: readonly string[],
+  size: TerminalSize,
+): Promise<{ code: number; output: string }> {
+  const terminal = fakeTerminal(size);
+  let output = '';
+  terminal.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const stdin = new PassThrough();
+  stdin.end();
+  const code = await main(['node', 'imgjob', ...args, '--threads', '1'], {
+    stdout: terminal,
+    stderr: terminal,
+    stdin: stdin as unknown as NodeJS.ReadStream,
+  });
+  return { code, output };
+}
