@@ -14,13 +14,12 @@ import { parseManifest, readManifest } from '../src/input/manifest.js';
 import type { JobInput, ResultsDocument } from '../src/types.js';
 import { ManifestError } from '../src/utils/errors.js';
 import { loadResults } from '../src/results/reader.js';
-import { runCli, stopAll } from './helpers/cli.js';
 import { startFaultServer } from './helpers/fault-server.js';
+import { runJobHere } from './helpers/main.js';
 import { spell, type Visit } from './helpers/manifest-forms.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'imgjob-forms-'));
-afterAll(async () => {
-  await stopAll();
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -211,7 +210,7 @@ describe('run, in each form', { tags: ['e2e'] }, () => {
         const manifest = join(dir, `run.${form === 'rp' ? 'json' : form}`);
         writeFileSync(manifest, text);
         const out = join(dir, `run-${form}.results.json`);
-        const run = await runCli(['run', manifest, '-o', out, '--gpu-delay', '0', '--json']);
+        const run = await runJobHere(['run', manifest, '-o', out, '--gpu-delay', '0', '--json']);
         expect(run.code, run.stderr).toBe(1); // missing.png fails its stores
         documents.push(await loadResults(out));
       }
@@ -219,7 +218,7 @@ describe('run, in each form', { tags: ['e2e'] }, () => {
       for (const document of flat) expect(document).toEqual(rp);
 
       // The CSV job's results file resumed with the JSON manifest: the same job.
-      const resumed = await runCli([
+      const resumed = await runJobHere([
         'run',
         join(dir, 'run.json'),
         '-o',
