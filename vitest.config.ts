@@ -6,9 +6,10 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * Files that hold the issue's own time bounds (an event-loop hold under
  * 100 ms, an answer under 1 s, a live file's news at least every 1.5 s).
  * They measure imgjob, not the machine, only when nothing else competes for
- * the cores: they run after the other files, one at a time, each in a fresh
- * module graph (no garbage of the files before it to collect mid-measure);
- * `npm test` starts them once the other files and the checks have ended.
+ * the cores: they run after the other files (a later group), one at a time,
+ * each in a fresh module graph (no garbage of the files before it to collect
+ * mid-measure); under `npm test` their setup file also waits for the checks
+ * to end (test/helpers/after-checks.ts).
  */
 const ALONE = [
   'test/serve-submit-hold.test.ts',
@@ -72,6 +73,7 @@ export default defineConfig({
         test: {
           name: 'alone',
           include: ALONE,
+          setupFiles: ['test/helpers/after-checks.ts'],
           isolate: true,
           fileParallelism: false,
           sequence: { groupOrder: 1 },

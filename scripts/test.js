@@ -5,8 +5,11 @@
 // start when the build is done (they spawn the built CLI). Most test
 // files wait on a spawned imgjob, Redis or a browser, and the checks use the
 // cores the tests leave idle. The files that hold an issue's own time bound
-// (vitest project `alone`) run last, once everything else has ended, so
-// nothing of npm test competes with what they measure. The checks' output
+// (vitest project `alone`) run last, in the same vitest, once everything
+// else has ended, so nothing of npm test competes with what they measure:
+// vitest starts them after the other files (a later group), and their setup
+// file waits for the checks too, on a local socket this script holds open
+// until the checks end (test/helpers/after-checks.ts). The checks' output
 // is held and printed after the tests', so it does not cut through vitest's.
 // The build is make-style: `tsc -b` skips what its build info
 // (dist/.tsbuildinfo) says is up to date with src/, so right after `npm ci`
@@ -15,8 +18,12 @@
 // cache: a fresh clone checks exactly what a warm one does.
 // Exit: 0 when all passed, else 1.
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
-/** @typedef {'build' | 'typecheck+eslint' | 'prettier' | 'vitest' | 'vitest alone'} Step */
+/** @typedef {'build' | 'typecheck+eslint' | 'prettier' | 'vitest'} Step */
 /** @typedef {{ name: Step, code: number, output: string, ms: number }} StepResult */
 
 /** V8 flags for the checks (see `steps`). */
@@ -38,15 +45,17 @@ const steps = {
   // check.js: 64.2 vs 70.2 s and 65.6 vs 74.9 s of CPU (paired, under load).
   'typecheck+eslint': ['node', [...CHECK_FLAGS, 'scripts/check.js']],
   prettier: ['node', [...CHECK_FLAGS, 'node_modules/prettier/bin/prettier.cjs', '--check', '.']],
-  vitest: ['npx', vitest('shared', 'isolated')],
-  'vitest alone': ['npx', vitest('alone')],
+  vitest: ['npx', ['vitest', 'run', ...process.argv.slice(2)]],
 };
 
-const checks = Promise.all([run('typecheck+eslint'), run('prettier')]);
+const checksRunning = await holdWhileChecking();
+const checks = Promise.all([run('typecheck+eslint'), run('prettier')]).finally(checksRunning.end);
 const build = await run('build');
-const tests = build.code === 0 ? [await run('vitest', true)] : [];
+const tests =
+  build.code === 0
+    ? [await run('vitest', true, { IMGJOB_TEST_CHECKS_SOCKET: checksRunning.path })]
+    : [];
 const checked = await checks;
-if (build.code === 0) tests.push(await run('vitest alone', true));
 const results = [build, ...checked, ...tests];
 for (const result of results) {
   if (result.output !== '') process.stdout.write(`\n── ${result.name}\n${result.output}`);
@@ -60,31 +69,53 @@ if (failed.length > 0) process.stdout.write(`failed: ${failed.join(', ')}\n`);
 process.exitCode = failed.length > 0 ? 1 : 0;
 
 /**
- * `vitest run` of some of vitest.config.ts's projects, with the files or
- * options given to npm test. Given files may all lie in the other projects.
- * @param {string[]} projects
+ * A local socket, listening until `end()`: the time-bound test files wait
+ * for it to close before they start (test/helpers/after-checks.ts).
+ * @returns {Promise<{ path: string, end: () => void }>}
  */
-function vitest(...projects) {
-  const given = process.argv.slice(2);
-  return [
-    'vitest',
-    'run',
-    ...projects.flatMap((project) => ['--project', project]),
-    ...(given.length > 0 ? ['--passWithNoTests'] : []),
-    ...given,
-  ];
+async function holdWhileChecking() {
+  const name = `imgjob-test-checks-${process.pid}`;
+  const path =
+    process.platform === 'win32' ? `\\\\.\\pipe\\${name}` : join(tmpdir(), `${name}.sock`);
+  rmSync(path, { force: true });
+  /** @type {Set<import('node:net').Socket>} */
+  const waiting = new Set();
+  const server = createServer((socket) => {
+    waiting.add(socket);
+    socket.on('close', () => waiting.delete(socket));
+    socket.on('error', () => undefined);
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      resolve(undefined);
+    });
+  });
+  return {
+    path,
+    end() {
+      server.close();
+      for (const socket of waiting) socket.destroy();
+      rmSync(path, { force: true });
+    },
+  };
 }
 
 /**
  * Runs one step; its output is passed through when `live`, else kept for later.
  * @param {Step} name
+ * @param {boolean} [live]
+ * @param {Record<string, string>} [env] added to the step's environment
  * @returns {Promise<StepResult>}
  */
-function run(name, live = false) {
+function run(name, live = false, env = {}) {
   const [command, args] = steps[name];
   const started = performance.now();
   return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: live ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      stdio: live ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let output = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk) => (output += chunk));
     child.stderr?.setEncoding('utf8').on('data', (chunk) => (output += chunk));
