@@ -7,17 +7,15 @@
  *
  * @module-tag e2e
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
-import { createAddressGuard } from '../src/download/address-guard.js';
-import { startServer, type RunningServer } from '../src/serve/server.js';
-import type { ResultsDocument } from '../src/types.js';
-import { guardPage, launchBrowser, requireBrowser, type TestBrowser } from './helpers/browser.js';
+import type { Counts, ResultsDocument } from '../src/types.js';
+import { guardPage, requireBrowser, type TestBrowser } from './helpers/browser.js';
+import { dashboardBed, eventually } from './helpers/dashboard-bed.js';
 import {
   call,
   finished,
@@ -26,51 +24,23 @@ import {
   submitOk,
   waitForJob,
 } from './helpers/serve-client.js';
-import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
-import { serveOptions } from './helpers/serve-options.js';
 
 const run = requireBrowser('dashboard.test.ts');
-export const SCREENSHOTS = join(process.cwd(), 'test-output', 'screenshots');
-const folder = mkdtempSync(join(tmpdir(), 'imgjob-dashboard-'));
-let images: FaultServer;
-let server: RunningServer;
-let browser: TestBrowser;
-let base: string;
+const SCREENSHOTS = join(process.cwd(), 'test-output', 'screenshots');
+beforeAll(() => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+});
+const bed = dashboardBed('dashboard', run, { concurrency: 16, timeoutMs: 20_000 });
 
 const XSS_STORE = '<img src=x onerror="window.__xss=1">';
 const XSS_URL_PATH =
   '/png/</script><script>window.__xss=2</script><img/src=x/onerror=window.__xss=3>.png';
 
-beforeAll(async () => {
-  if (!run) return;
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  [images, server, browser] = await Promise.all([
-    startFaultServer(),
-    startServer({
-      port: 0,
-      dbPath: join(folder, 'dashboard.db'),
-      options: serveOptions({ concurrency: 16, perHost: 32, timeoutMs: 20_000 }),
-      addressGuard: createAddressGuard({ allow: ['127.0.0.1'] }),
-      dashboard: { intervalMs: 25, jobsEveryMs: 100, retryMs: 100 },
-    }),
-    launchBrowser(),
-  ]);
-  base = server.url;
-}, 60_000);
-
-afterAll(async () => {
-  if (!run) return;
-  await browser.close();
-  await server.close();
-  await images.close();
-  rmSync(folder, { recursive: true, force: true });
-});
-
 /** A page that fails the test on any request beyond the server, or any script error. */
 async function open(path: string, options: Parameters<TestBrowser['page']>[0] = {}) {
-  const page = await browser.page(options);
-  const seen = await guardPage(page, base);
-  await page.goto(`${base}${path}`);
+  const page = await bed.browser.page(options);
+  const seen = await guardPage(page, bed.base);
+  await page.goto(`${bed.base}${path}`);
   return { page, seen };
 }
 
@@ -115,15 +85,15 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
       (globalThis as unknown as { __sameDocument: boolean }).__sameDocument = true;
     });
     const id = await submitOk(
-      base,
-      manifestOf((s, i) => images.url(`/gate/live1/png/${s}/${i}.png`), 3, 5),
+      bed.base,
+      manifestOf((s, i) => bed.images.url(`/gate/live1/png/${s}/${i}.png`), 3, 5),
     );
     const row = page.locator(`tr[data-job="${id}"]`);
     await row.locator('.badge.ongoing').waitFor();
-    images.gate('live1').open();
+    bed.images.gate('live1').open();
     await row.locator('.badge.completed').waitFor();
-    const status = await call(base, `/api/status?jobid=${id}`);
-    const document = await results(base, id);
+    const status = await call(bed.base, `/api/status?jobid=${id}`);
+    const document = await results(bed.base, id);
     expect(status.body).toEqual({
       status: 'completed',
       job_id: String(id),
@@ -150,14 +120,14 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
 
   it('shows a failing store first, with its error, its failed and its skipped cells', async () => {
     const id = await submitOk(
-      base,
+      bed.base,
       manifestOf(
-        (s, i) => images.url(s === 2 && i === 2 ? '/missing/x.png' : `/png/f/${s}/${i}.png`),
+        (s, i) => bed.images.url(s === 2 && i === 2 ? '/missing/x.png' : `/png/f/${s}/${i}.png`),
         3,
         4,
       ),
     );
-    const document = await waitForJob(base, id, finished);
+    const document = await waitForJob(bed.base, id, finished);
     const { page, seen } = await open(`/jobs/${id}`);
     await page.waitForSelector('.failed-store');
     const error = document.stores[1]?.error ?? '';
@@ -181,7 +151,7 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
 
   it('renders hostile store ids, URLs and errors as text, and runs no script of theirs', async () => {
     const manifest = manifestOf(
-      (_s, i) => images.url(i === 1 ? XSS_URL_PATH : '/missing/</script>.png'),
+      (_s, i) => bed.images.url(i === 1 ? XSS_URL_PATH : '/missing/</script>.png'),
       1,
       2,
     );
@@ -191,8 +161,8 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
       image_url: manifest.visits[0]?.image_url ?? [],
       visit_time: 'x',
     };
-    const id = await submitOk(base, manifest);
-    const document = await waitForJob(base, id, finished);
+    const id = await submitOk(bed.base, manifest);
+    const document = await waitForJob(bed.base, id, finished);
     const { page, seen } = await open(`/jobs/${id}`);
     await page.waitForSelector('.failed-store');
     expect(await page.locator('.failed-store .store-id').textContent()).toBe(XSS_STORE);
@@ -209,7 +179,7 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
       await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss),
     ).toBeUndefined();
     // In the list too, searched by that store id.
-    await page.goto(`${base}/?q=${encodeURIComponent('<img')}`);
+    await page.goto(`${bed.base}/?q=${encodeURIComponent('<img')}`);
     await page.locator(`tr[data-job="${id}"]`).waitFor();
     expect(
       await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss),
@@ -221,27 +191,30 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
 
   it('keeps one event stream per tab, and a dropped stream resumes without losing an event', async () => {
     const id = await submitOk(
-      base,
-      manifestOf((s, i) => images.url(`/gate/drop-${i}/png/${s}/${i}.png`), 2, 3),
+      bed.base,
+      manifestOf((s, i) => bed.images.url(`/gate/drop-${i}/png/${s}/${i}.png`), 2, 3),
     );
     // The streams of the tabs earlier tests closed are gone first.
-    await expect.poll(() => server.dashboard.streamCount).toBe(0);
+    await expect.poll(() => bed.server.dashboard.streamCount).toBe(0);
     const before = 0;
     const first = await open('/');
     const second = await open(`/jobs/${id}`);
     await first.page.waitForSelector('#conn.live');
     await second.page.waitForSelector('#conn.live');
-    expect(server.dashboard.streamCount).toBe(before + 2);
-    // Moving around inside a tab swaps its stream, never adds one.
+    expect(bed.server.dashboard.streamCount).toBe(before + 2);
+    // Moving around inside a tab swaps its stream, never adds one. The tab is
+    // brought to the front first: a tab behind another gets no animation
+    // frames, and a click waits for two of them (~2 s) to see the link still.
+    await first.page.bringToFront();
     await first.page.locator(`tr[data-job="${id}"] a`).click();
     await first.page.waitForSelector('.summary dl');
     await first.page.locator('.crumbs a').click();
     await first.page.waitForSelector('tr[data-job]');
-    await expect.poll(() => server.dashboard.streamCount).toBe(before + 2);
+    await expect.poll(() => bed.server.dashboard.streamCount).toBe(before + 2);
     await first.page.close();
 
     const { page } = second;
-    images.gate('drop-1').open();
+    bed.images.gate('drop-1').open();
     await expect.poll(() => cellCounts(page)).toMatchObject({ done: 2 });
     const loads: string[] = [];
     const reconnects: string[] = [];
@@ -250,10 +223,10 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
       if (url.pathname.endsWith('/results')) loads.push(url.pathname);
       if (url.pathname === '/api/events') reconnects.push(url.search);
     });
-    server.dashboard.dropStreams();
-    images.gate('drop-2').open();
-    images.gate('drop-3').open();
-    const document = await waitForJob(base, id, finished);
+    bed.server.dashboard.dropStreams();
+    bed.images.gate('drop-2').open();
+    bed.images.gate('drop-3').open();
+    const document = await waitForJob(bed.base, id, finished);
     await expect.poll(() => cellCounts(page)).toEqual({ done: 6 });
     expectNumbers(await jobNumbers(page), document);
     // The browser reconnected by itself (its Last-Event-ID header is added below what
@@ -266,20 +239,20 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
 
   it('stops updating when Paused, and catches up when Live again', async () => {
     const id = await submitOk(
-      base,
-      manifestOf((s, i) => images.url(`/gate/pause-${i}/png/${s}/${i}.png`), 2, 2),
+      bed.base,
+      manifestOf((s, i) => bed.images.url(`/gate/pause-${i}/png/${s}/${i}.png`), 2, 2),
     );
     const { page, seen } = await open(`/jobs/${id}`);
     await page.waitForSelector('#conn.live');
-    images.gate('pause-1').open();
+    bed.images.gate('pause-1').open();
     await expect.poll(() => cellCounts(page)).toMatchObject({ done: 2 });
     await page.locator('#live-toggle').click();
     await page.waitForSelector('#conn.paused');
     expect(await page.locator('#live-toggle').getAttribute('aria-pressed')).toBe('false');
-    const streams = server.dashboard.streamCount;
-    images.gate('pause-2').open();
-    const document = await waitForJob(base, id, finished);
-    server.dashboard.tick();
+    const streams = bed.server.dashboard.streamCount;
+    bed.images.gate('pause-2').open();
+    const document = await waitForJob(bed.base, id, finished);
+    bed.server.dashboard.tick();
     // The job is finished on the server; the paused page still shows it as it was.
     expect(await cellCounts(page)).toMatchObject({ done: 2 });
     expect(await page.locator('h1 .badge').textContent()).toBe('ongoing');
@@ -291,17 +264,17 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     await expect.poll(() => cellCounts(page)).toEqual({ done: 4 });
     await page.locator('h1 .badge.completed').waitFor();
     expectNumbers(await jobNumbers(page), document);
-    expect(server.dashboard.streamCount).toBeGreaterThanOrEqual(streams);
+    expect(bed.server.dashboard.streamCount).toBeGreaterThanOrEqual(streams);
     expect(seen.outside).toEqual([]);
     await page.close();
   });
 
   it('writes screenshots of the jobs list and a job page, light and dark (and a phone)', async () => {
     const mixed = await submitOk(
-      base,
+      bed.base,
       manifestOf(
         (s, i) =>
-          images.url(
+          bed.images.url(
             s === 3 && i === 4
               ? '/missing/shot.png'
               : s >= 5 && i >= 6
@@ -312,33 +285,42 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
         12,
       ),
     );
-    // S3 failed at its 4th image; S5–S8 wait at their 6th.
-    await waitForJob(base, mixed, (doc) => doc.counts.done === 59 && doc.counts.failed === 1);
-    // One tab for the six pictures: each tab costs Chromium ~0.3 s of CPU.
-    const page = await browser.page();
-    const seen = await guardPage(page, base);
+    // S3 failed at its 4th image; S5–S8 wait at their 6th. (The job's
+    // status has its counts: no results document per look.)
+    await eventually(async () => {
+      const { counts } = (await call(bed.base, `/api/status?jobid=${mixed}`)).body as {
+        counts: Counts;
+      };
+      return [counts.done, counts.failed];
+    }).toEqual([59, 1]);
+    // One tab and one load for the six pictures: the colour scheme and the
+    // phone size are set on the tab, and it goes from page to page by their
+    // links. Chromium spends ~0.3 s of CPU on a tab, ~0.6 s on a load, ~0.2 s
+    // on a move inside the app.
+    const page = await bed.browser.page();
+    const seen = await guardPage(page, bed.base);
+    await page.goto(`${bed.base}/jobs/${mixed}`);
+    await page.waitForSelector('.store-table .cell');
+    await page.locator('.store-table tr[data-store="S3"] .cell.failed').hover();
     for (const colorScheme of ['light', 'dark'] as const) {
       await page.emulateMedia({ colorScheme });
-      await page.mouse.move(0, 0); // no hover left from the picture before
-      await page.goto(`${base}/`);
-      await page.waitForSelector('tr[data-job]');
-      await page.screenshot({ path: join(SCREENSHOTS, `jobs-${colorScheme}.png`) });
-      await page.goto(`${base}/jobs/${mixed}`);
-      await page.waitForSelector('.store-table .cell');
-      await page.locator('.store-table tr[data-store="S3"] .cell.failed').hover();
       await page.screenshot({ path: join(SCREENSHOTS, `job-${colorScheme}.png`), fullPage: true });
     }
-    await page.emulateMedia({ colorScheme: 'light' });
-    await page.setViewportSize({ width: 390, height: 844 });
-    await page.mouse.move(0, 0);
-    await page.goto(`${base}/jobs/${mixed}`);
-    await page.waitForSelector('.cell');
-    await page.screenshot({ path: join(SCREENSHOTS, 'job-phone.png'), fullPage: true });
     await page.locator('.crumbs a').click();
     await page.waitForSelector('tr[data-job]');
+    await page.mouse.move(0, 0); // no hover left where the link was
+    for (const colorScheme of ['dark', 'light'] as const) {
+      await page.emulateMedia({ colorScheme });
+      await page.screenshot({ path: join(SCREENSHOTS, `jobs-${colorScheme}.png`) });
+    }
+    await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: join(SCREENSHOTS, 'jobs-phone.png') });
+    await page.locator(`tr[data-job="${mixed}"] a`).click();
+    await page.waitForSelector('.store-table .cell');
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: join(SCREENSHOTS, 'job-phone.png'), fullPage: true });
     expect(seen.outside).toEqual([]);
     await page.close();
-    images.gate('shot').open();
+    bed.images.gate('shot').open();
   });
 });
