@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { loadResults } from '../src/results/reader.js';
-import { journalPathOf } from '../src/results/paths.js';
+import { journalPathOf, oldJournalPathOf } from '../src/results/paths.js';
 import { spawnCli, waitForResults } from './helpers/cli.js';
 import { runJobHere, runMain, type MainResult } from './helpers/main.js';
 import {
@@ -102,7 +102,11 @@ describe('crash windows', () => {
       return { ...rest, status: 'ongoing' };
     });
     writeFileSync(job.out, JSON.stringify({ ...document, status: 'ongoing', stores }));
+    // Both journals go: a run slowed down (a loaded machine) may have been
+    // killed mid-rotation, and a journal.old left behind, replayed, would
+    // give S3 back the status this file leaves out.
     rmSync(journalPathOf(job.out), { force: true });
+    rmSync(oldJournalPathOf(job.out), { force: true });
 
     const mark = jobs.server.requests.length;
     openGates(job);
