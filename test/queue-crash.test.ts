@@ -69,6 +69,7 @@ describe.skipIf(!available)('the queue when parts die', () => {
       const stopped = await first.kill('SIGTERM');
       expect(stopped.code, stopped.stderr).toBe(143);
       expect(stopped.stdout).toMatch(/handed back +store S0/);
+      expect(stopped.stderr).toContain('every store it held is back in the queue');
 
       // Default (25 s) locks: only a hand-back lets the store move on in time.
       const second = await startWorkerHere(url, { slots: 1 });

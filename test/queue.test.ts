@@ -55,13 +55,12 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
       folders.push(local.dir, queued.dir);
       local.openAll();
       queued.openAll();
-      // One a process of its own (its SIGTERM is checked below), two in this process.
-      const [reference, spawned, ...here] = await Promise.all([
+      // In this process: what they run and record is the point (a worker's SIGTERM is
+      // queue-crash.test.ts's).
+      const [reference, ...workers] = await Promise.all([
         runJobHere(['run', local.manifest, ...ARGS]),
-        startWorker(url),
-        ...[1, 2].map(() => startWorkerHere(url)),
+        ...[1, 2, 3].map(() => startWorkerHere(url)),
       ]);
-      const workers = [spawned, ...here];
       expect(reference.code, reference.stderr).toBe(1);
 
       const run = await runJobHere(['run', queued.manifest, ...ARGS, '--queue', url]);
@@ -90,10 +89,7 @@ describe.skipIf(!available)('run --queue with imgjob workers', () => {
       client.disconnect();
       expect(keys.filter((key) => !key.startsWith('imgjob:stores:'))).toEqual([]);
 
-      const stopped = await spawned.kill('SIGTERM');
-      expect(stopped.code, stopped.stderr).toBe(143);
-      expect(stopped.stderr).toContain('every store it held is back in the queue');
-      await Promise.all(here.map((worker) => worker.stop()));
+      await Promise.all(workers.map((worker) => worker.stop()));
     },
   );
 
