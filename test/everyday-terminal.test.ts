@@ -17,8 +17,16 @@ import { loadResults } from '../src/results/reader.js';
 import { spawnCli } from './helpers/cli.js';
 import { caseBed } from './helpers/case-bed.js';
 import { fakeTerminal, runJobOnTerminal, withEnv } from './helpers/everyday-main.js';
+import type { Gate } from './helpers/fault-server.js';
 import { runJobHere } from './helpers/main.js';
-import { ESC, ptyIt, runOnPty as runOnPtyIn, type PtyOptions, type PtyRun } from './helpers/pty.js';
+import {
+  ESC,
+  ptyIt,
+  runOnPty as runOnPtyIn,
+  type PtyOptions,
+  type PtyResult,
+  type PtyRun,
+} from './helpers/pty.js';
 
 const bed = caseBed('terminal');
 
@@ -26,6 +34,39 @@ const runOnPty = (args: readonly string[], options: PtyOptions): PtyRun =>
   runOnPtyIn(bed.dir, args, options);
 
 const writeManifest = (stores: Record<string, string[]>): string => bed.writeManifest(stores);
+
+type HungUpRun = PtyResult & {
+  readonly manifest: string;
+  /** Its results file. */
+  readonly out: string;
+  /** Where its second image waits: never opened while it ran. */
+  readonly gate: Gate;
+};
+
+let hungUp: Promise<HungUpRun> | undefined;
+
+/**
+ * A two-image job on an 80×24 terminal with colours, its second image held
+ * at a gate, and the terminal closed once progress shows the first image
+ * recorded. Three cases read this one run: the progress it drew, the
+ * spinner's colour, and what the hang-up saved. The first case to ask runs
+ * it, in its folder.
+ */
+function runHungUpOnTerminal(): Promise<HungUpRun> {
+  hungUp ??= (async () => {
+    const gate = bed.server.gate('hung-up');
+    const manifest = writeManifest({ S1: ['/img/image.png', '/gate/hung-up/image.gif'] });
+    const out = join(bed.dir, 'a.json');
+    const run = runOnPty(['run', manifest, '--gpu-delay', '0', '-o', out], {
+      cols: 80,
+      rows: 24,
+      // The first frame may be drawn before image 1 is recorded: wait for the one asserted.
+      hangupOn: 'images 1/2',
+    });
+    return { ...(await run.result), manifest, out, gate };
+  })();
+  return hungUp;
+}
 
 const SIX_IMAGES = {
   S1: ['/img/image.png', '/img/image.gif'],
@@ -68,15 +109,8 @@ describe('progress on a pseudo-terminal', () => {
   });
 
   ptyIt('shows progress on a real terminal, and not with --no-progress', async () => {
-    const gate = bed.server.gate('shown');
-    const manifest = writeManifest({ S1: ['/img/image.png', '/gate/shown/image.gif'] });
-    const shown = runOnPty(['run', manifest, '--gpu-delay', '0', '-o', join(bed.dir, 'a.json')], {
-      cols: 80,
-      rows: 24,
-      // The first frame may be drawn before image 1 is recorded: wait for the one asserted.
-      hangupOn: 'images 1/2',
-    });
-    const first = await shown.result;
+    const first = await runHungUpOnTerminal();
+    const { gate, manifest } = first;
     expect(first.output).toMatch(/stores 0\/1 \(1 running\) · images 1\/2 · [\d.]+ img\/s/);
     gate.open();
     // The real terminal has shown progress. Now the flag and CI, in this
@@ -108,15 +142,8 @@ describe('progress on a pseudo-terminal', () => {
 
 describe('a hang-up (SIGHUP)', () => {
   ptyIt('saves the results and exits 129 when the terminal goes away', async () => {
-    bed.server.gate('hup'); // never opened: the job is mid-run when the terminal closes
-    const manifest = writeManifest({ S1: ['/img/image.png', '/gate/hup/image.gif'] });
-    const out = join(bed.dir, 'm.results.json');
-    const run = runOnPty(['run', manifest, '--gpu-delay', '0'], {
-      cols: 80,
-      rows: 24,
-      hangupOn: 'img/s',
-    });
-    const { code, output } = await run.result;
+    // Its gate was never opened while it ran: the job was mid-run when the terminal closed.
+    const { code, output, out } = await runHungUpOnTerminal();
     // Not -6: Node aborts on exit when it cannot restore a hung-up terminal.
     expect(code, output).toBe(129);
     const document = await loadResults(out);
@@ -144,14 +171,10 @@ describe('a hang-up (SIGHUP)', () => {
 
 describe('colours', () => {
   ptyIt('the spinner is cyan on a terminal, and plain with NO_COLOR', async () => {
+    const coloured = await runHungUpOnTerminal();
+    expect(coloured.output).toContain('\u001b[36m');
     bed.server.gate('color');
     const manifest = writeManifest({ S1: ['/img/image.png', '/gate/color/image.gif'] });
-    const coloured = await runOnPty(['run', manifest, '--gpu-delay', '0', '-o', 'a.json'], {
-      cols: 80,
-      rows: 24,
-      hangupOn: 'img/s',
-    }).result;
-    expect(coloured.output).toContain('\u001b[36m');
     const plain = await runOnPty(['run', manifest, '--gpu-delay', '0', '-o', 'b.json'], {
       cols: 80,
       rows: 24,
