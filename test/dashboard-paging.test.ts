@@ -1,7 +1,8 @@
 /**
  * The jobs list over 1,000 jobs in a real headless Chromium: keyset paging
  * newest first, the status filter and its counts, search by store id and by
- * job id. (The rest of the dashboard is in dashboard.test.ts.)
+ * job id. (The rest of the dashboard is in dashboard.test.ts and
+ * dashboard-streams.test.ts.)
  *
  * @module-tag e2e
  */

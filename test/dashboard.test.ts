@@ -1,21 +1,28 @@
 /**
  * The dashboard in a real headless Chromium (playwright-core, Debian's
- * chromium): live updates without reload, failures, hostile text, no request
- * beyond the server, one stream per tab with a lossless reconnect,
- * Paused/Live, screenshots. (Search, filter and paging over 1,000 jobs are
- * in dashboard-paging.test.ts.)
+ * chromium): a job followed to completed without a reload, failures, hostile
+ * text, no request beyond the server, screenshots. (The event stream — one
+ * per tab, a lossless reconnect, Paused/Live — is in
+ * dashboard-streams.test.ts; search, filter and paging over 1,000 jobs in
+ * dashboard-paging.test.ts.)
  *
  * @module-tag e2e
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import type { Counts, ResultsDocument } from '../src/types.js';
-import { guardPage, requireBrowser, type TestBrowser } from './helpers/browser.js';
-import { dashboardBed, eventually } from './helpers/dashboard-bed.js';
+import type { Counts } from '../src/types.js';
+import { guardPage, requireBrowser } from './helpers/browser.js';
+import {
+  cellCounts,
+  dashboardBed,
+  eventually,
+  expectNumbers,
+  jobNumbers,
+  openPage,
+} from './helpers/dashboard-bed.js';
 import {
   call,
   finished,
@@ -36,50 +43,9 @@ const XSS_STORE = '<img src=x onerror="window.__xss=1">';
 const XSS_URL_PATH =
   '/png/</script><script>window.__xss=2</script><img/src=x/onerror=window.__xss=3>.png';
 
-/** A page that fails the test on any request beyond the server, or any script error. */
-async function open(path: string, options: Parameters<TestBrowser['page']>[0] = {}) {
-  const page = await bed.browser.page(options);
-  const seen = await guardPage(page, bed.base);
-  await page.goto(`${bed.base}${path}`);
-  return { page, seen };
-}
-
-async function jobNumbers(page: Page): Promise<Record<string, string>> {
-  return page.$$eval('.summary dl > div', (pairs) =>
-    Object.fromEntries(
-      pairs.map((pair) => [
-        pair.querySelector('dt')?.textContent ?? '',
-        pair.querySelector('dd')?.textContent ?? '',
-      ]),
-    ),
-  );
-}
-
-function expectNumbers(numbers: Record<string, string>, document: ResultsDocument): void {
-  const { counts } = document;
-  expect(numbers).toMatchObject({
-    'Images done': String(counts.done),
-    Failed: String(counts.failed),
-    Skipped: String(counts.skipped),
-    Pending: String(counts.pending),
-    'Total images': String(counts.images),
-  });
-}
-
-async function cellCounts(page: Page, scope = '.store-table'): Promise<Record<string, number>> {
-  return page.$$eval(`${scope} .cell`, (cells) => {
-    const counts: Record<string, number> = {};
-    for (const cell of cells) {
-      const state = [...cell.classList].find((name) => name !== 'cell') ?? '?';
-      counts[state] = (counts[state] ?? 0) + 1;
-    }
-    return counts;
-  });
-}
-
 describe.skipIf(!run)('dashboard in Chromium', () => {
   it('shows a job submitted through the API and follows it to completed without a reload', async () => {
-    const { page, seen } = await open('/');
+    const { page, seen } = await openPage(bed, '/');
     await page.waitForSelector('#conn.live');
     await page.evaluate(() => {
       (globalThis as unknown as { __sameDocument: boolean }).__sameDocument = true;
@@ -128,7 +94,7 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
       ),
     );
     const document = await waitForJob(bed.base, id, finished);
-    const { page, seen } = await open(`/jobs/${id}`);
+    const { page, seen } = await openPage(bed, `/jobs/${id}`);
     await page.waitForSelector('.failed-store');
     const error = document.stores[1]?.error ?? '';
     expect(error).toMatch(/HTTP 404/);
@@ -163,7 +129,7 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     };
     const id = await submitOk(bed.base, manifest);
     const document = await waitForJob(bed.base, id, finished);
-    const { page, seen } = await open(`/jobs/${id}`);
+    const { page, seen } = await openPage(bed, `/jobs/${id}`);
     await page.waitForSelector('.failed-store');
     expect(await page.locator('.failed-store .store-id').textContent()).toBe(XSS_STORE);
     expect(await page.locator('.store-table .store-id').textContent()).toBe(XSS_STORE);
@@ -186,86 +152,6 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     ).toBeUndefined();
     expect(seen.outside).toEqual([]);
     expect(seen.errors).toEqual([]);
-    await page.close();
-  });
-
-  it('keeps one event stream per tab, and a dropped stream resumes without losing an event', async () => {
-    const id = await submitOk(
-      bed.base,
-      manifestOf((s, i) => bed.images.url(`/gate/drop-${i}/png/${s}/${i}.png`), 2, 3),
-    );
-    // The streams of the tabs earlier tests closed are gone first.
-    await expect.poll(() => bed.server.dashboard.streamCount).toBe(0);
-    const before = 0;
-    const first = await open('/');
-    const second = await open(`/jobs/${id}`);
-    await first.page.waitForSelector('#conn.live');
-    await second.page.waitForSelector('#conn.live');
-    expect(bed.server.dashboard.streamCount).toBe(before + 2);
-    // Moving around inside a tab swaps its stream, never adds one. The tab is
-    // brought to the front first: a tab behind another gets no animation
-    // frames, and a click waits for two of them (~2 s) to see the link still.
-    await first.page.bringToFront();
-    await first.page.locator(`tr[data-job="${id}"] a`).click();
-    await first.page.waitForSelector('.summary dl');
-    await first.page.locator('.crumbs a').click();
-    await first.page.waitForSelector('tr[data-job]');
-    await expect.poll(() => bed.server.dashboard.streamCount).toBe(before + 2);
-    await first.page.close();
-
-    const { page } = second;
-    bed.images.gate('drop-1').open();
-    await expect.poll(() => cellCounts(page)).toMatchObject({ done: 2 });
-    const loads: string[] = [];
-    const reconnects: string[] = [];
-    page.on('request', (request) => {
-      const url = new URL(request.url());
-      if (url.pathname.endsWith('/results')) loads.push(url.pathname);
-      if (url.pathname === '/api/events') reconnects.push(url.search);
-    });
-    bed.server.dashboard.dropStreams();
-    bed.images.gate('drop-2').open();
-    bed.images.gate('drop-3').open();
-    const document = await waitForJob(bed.base, id, finished);
-    await expect.poll(() => cellCounts(page)).toEqual({ done: 6 });
-    expectNumbers(await jobNumbers(page), document);
-    // The browser reconnected by itself (its Last-Event-ID header is added below what
-    // playwright sees) and caught up from the replayed events alone: a stream the
-    // server could not resume would have made the page load the results again.
-    expect(reconnects).toEqual([`?job=${id}`]);
-    expect(loads).toEqual([]);
-    await page.close();
-  });
-
-  it('stops updating when Paused, and catches up when Live again', async () => {
-    const id = await submitOk(
-      bed.base,
-      manifestOf((s, i) => bed.images.url(`/gate/pause-${i}/png/${s}/${i}.png`), 2, 2),
-    );
-    const { page, seen } = await open(`/jobs/${id}`);
-    await page.waitForSelector('#conn.live');
-    bed.images.gate('pause-1').open();
-    await expect.poll(() => cellCounts(page)).toMatchObject({ done: 2 });
-    await page.locator('#live-toggle').click();
-    await page.waitForSelector('#conn.paused');
-    expect(await page.locator('#live-toggle').getAttribute('aria-pressed')).toBe('false');
-    const streams = bed.server.dashboard.streamCount;
-    bed.images.gate('pause-2').open();
-    const document = await waitForJob(bed.base, id, finished);
-    bed.server.dashboard.tick();
-    // The job is finished on the server; the paused page still shows it as it was.
-    expect(await cellCounts(page)).toMatchObject({ done: 2 });
-    expect(await page.locator('h1 .badge').textContent()).toBe('ongoing');
-    const resumed = page.waitForRequest((request) =>
-      new URL(request.url()).searchParams.has('last_event_id'),
-    );
-    await page.locator('#live-toggle').click();
-    await resumed;
-    await expect.poll(() => cellCounts(page)).toEqual({ done: 4 });
-    await page.locator('h1 .badge.completed').waitFor();
-    expectNumbers(await jobNumbers(page), document);
-    expect(bed.server.dashboard.streamCount).toBeGreaterThanOrEqual(streams);
-    expect(seen.outside).toEqual([]);
     await page.close();
   });
 

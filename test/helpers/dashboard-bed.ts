@@ -8,11 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect } from 'vitest';
 
 import { createAddressGuard } from '../../src/download/address-guard.js';
 import { startServer, type RunningServer, type ServeConfig } from '../../src/serve/server.js';
-import { launchBrowser, type TestBrowser } from './browser.js';
+import type { ResultsDocument } from '../../src/types.js';
+import { guardPage, launchBrowser, type TestBrowser } from './browser.js';
 import { startFaultServer, type FaultServer } from './fault-server.js';
 import { serveOptions } from './serve-options.js';
 
@@ -68,4 +70,58 @@ export function dashboardBed(
  */
 export function eventually<T>(check: () => Promise<T> | T) {
   return expect.poll(check, { timeout: 10_000 });
+}
+
+/** The little of the DOM the page functions below use (this Node program has no DOM types). */
+type DomNode = {
+  readonly textContent: string | null;
+  readonly classList: Iterable<string>;
+  querySelector(selector: string): DomNode | null;
+};
+
+/** A new tab at `path`, that fails the test on any request beyond the server, or any script error. */
+export async function openPage(bed: DashboardBed, path: string) {
+  const page = await bed.browser.page();
+  const seen = await guardPage(page, bed.base);
+  await page.goto(`${bed.base}${path}`);
+  return { page, seen };
+}
+
+/** The job page's summary numbers, by their labels. */
+export async function jobNumbers(page: Page): Promise<Record<string, string>> {
+  return page.$$eval('.summary dl > div', (pairs) =>
+    Object.fromEntries(
+      (pairs as unknown as DomNode[]).map((pair) => [
+        pair.querySelector('dt')?.textContent ?? '',
+        pair.querySelector('dd')?.textContent ?? '',
+      ]),
+    ),
+  );
+}
+
+/** The summary numbers are the results document's counts. */
+export function expectNumbers(numbers: Record<string, string>, document: ResultsDocument): void {
+  const { counts } = document;
+  expect(numbers).toMatchObject({
+    'Images done': String(counts.done),
+    Failed: String(counts.failed),
+    Skipped: String(counts.skipped),
+    Pending: String(counts.pending),
+    'Total images': String(counts.images),
+  });
+}
+
+/** How many image cells in `scope` are in each state (done, failed, skipped…). */
+export async function cellCounts(
+  page: Page,
+  scope = '.store-table',
+): Promise<Record<string, number>> {
+  return page.$$eval(`${scope} .cell`, (cells) => {
+    const counts: Record<string, number> = {};
+    for (const cell of cells as unknown as DomNode[]) {
+      const state = [...cell.classList].find((name) => name !== 'cell') ?? '?';
+      counts[state] = (counts[state] ?? 0) + 1;
+    }
+    return counts;
+  });
 }
