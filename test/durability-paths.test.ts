@@ -63,10 +63,11 @@ describe('temp files', () => {
       '.job.results.json.4194305.tmp', // an older imgjob's name; above any pid
       '.job.results.json.4194306.0123456789abcdef.tmp',
     ];
-    const live = `.job.results.json.${process.pid}.fedcba9876543210.tmp`;
+    // The run is in this process: the live writer is another one, its parent.
+    const live = `.job.results.json.${process.ppid}.fedcba9876543210.tmp`;
     const unrelated = ['.other.json.4194305.tmp', 'job.results.json.notes.tmp'];
     for (const name of [...dead, live, ...unrelated]) writeFileSync(join(out, '..', name), 'x');
-    const result = await runCli(['run', manifest, '-o', out, ...ARGS]);
+    const result = await runJobHere(['run', manifest, '-o', out, ...ARGS]);
     expect(result.code, result.stderr).toBe(0);
     const left = readdirSync(join(out, '..')).sort();
     expect(left).toEqual([live, ...unrelated, 'job.results.json'].sort());
