@@ -30,7 +30,7 @@ import { lockPathOf, journalPathOf, oldJournalPathOf } from '../src/results/path
 import { loadResults } from '../src/results/reader.js';
 import { ResultsSaveError } from '../src/results/save-error.js';
 import { ResultsWriter } from '../src/results/writer.js';
-import type { ResultsDocument } from '../src/types.js';
+import type { JobInput, ResultsDocument } from '../src/types.js';
 import { runCli, stopAll } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import { doneImage, jobInputOfGrid, resultOptions } from './helpers/job-input.js';
@@ -43,7 +43,12 @@ if (skipReason) console.log(`skipping the full-disk tests: ${skipReason}`);
 
 const OPTIONS = resultOptions({ max_bytes: 10 });
 
-const jobOf = jobInputOfGrid;
+let gridJob: JobInput | undefined;
+/** The writer tests' job of 60 stores of 100 images, built once (a JobState only reads it). */
+function sixtyStores(): JobInput {
+  gridJob ??= jobInputOfGrid(60, 100);
+  return gridJob;
+}
 
 const done = doneImage;
 
@@ -72,7 +77,7 @@ describe.skipIf(skipReason !== undefined)('the results writer on a full tmpfs', 
   it('a journal write that comes up short: whole lines kept, the run told once, the file intact', async () => {
     disk = mountTmpfs('2m');
     const path = join(disk.dir, 'job.results.json');
-    const state = JobState.create(jobOf(60, 100), 'job-j', OPTIONS, new Date(0));
+    const state = JobState.create(sixtyStores(), 'job-j', OPTIONS, new Date(0));
     const failures: unknown[] = [];
     const writer = new ResultsWriter(path, state, {
       intervalMs: 60_000,
@@ -115,7 +120,7 @@ describe.skipIf(skipReason !== undefined)('the results writer on a full tmpfs', 
   it('a snapshot that does not fit: the temp file goes, the last snapshot and both journals stay', async () => {
     disk = mountTmpfs('4m');
     const path = join(disk.dir, 'job.results.json');
-    const state = JobState.create(jobOf(60, 100), 'job-s', OPTIONS, new Date(0));
+    const state = JobState.create(sixtyStores(), 'job-s', OPTIONS, new Date(0));
     const failures: unknown[] = [];
     const writer = new ResultsWriter(path, state, {
       intervalMs: 0,
@@ -149,7 +154,7 @@ describe.skipIf(skipReason !== undefined)('the results writer on a full tmpfs', 
   it('a final save that does not fit: rejected, the file and journal as they were, then resumable', async () => {
     disk = mountTmpfs('4m');
     const path = join(disk.dir, 'job.results.json');
-    const state = JobState.create(jobOf(60, 100), 'job-f', OPTIONS, new Date(0));
+    const state = JobState.create(sixtyStores(), 'job-f', OPTIONS, new Date(0));
     const writer = new ResultsWriter(path, state, { intervalMs: 60_000 });
     await writer.open();
     const first = readFileSync(path, 'utf8');
