@@ -5,17 +5,7 @@
  *
  * @module-tag e2e
  */
-import { execFileSync } from 'node:child_process';
-import {
-  closeSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -33,6 +23,7 @@ import { runMain } from './helpers/main.js';
 import { call, manifestOf, submit, submitOk, waitForJob } from './helpers/serve-client.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import { serveOptions } from './helpers/serve-options.js';
+import { mountTmpfs, tmpfsSkipReason, unmountAll } from './helpers/tmpfs.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgjob-serve-disk-'));
 let images: FaultServer;
@@ -40,70 +31,29 @@ beforeAll(async () => {
   images = await startFaultServer();
 });
 afterAll(async () => {
+  unmountAll();
   await images.close();
   rmSync(folder, { recursive: true, force: true });
 });
 
+/** Why the cases that need a tmpfs skip here (under CI=true they cannot: it throws). */
+const noTmpfs = tmpfsSkipReason();
+
 const OPTIONS = serveOptions();
-
-/** A small tmpfs of its own, or why there cannot be one here. */
-function mountTmpfs(name: string, size: string): { dir: string; unmount: () => void } | string {
-  if (process.getuid?.() !== 0) return 'not root';
-  const dir = join(folder, name);
-  mkdirSync(dir);
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' });
-  } catch (error) {
-    return `mount failed: ${String(error)}`;
-  }
-  return {
-    dir,
-    unmount: () => {
-      execFileSync('umount', ['-l', dir]);
-    },
-  };
-}
-
-/** The tests below need a tmpfs: under CI a missing one fails them, elsewhere they skip. */
-function tmpfsOrSkip(
-  name: string,
-  size: string,
-  skip: (note: string) => void,
-): { dir: string; unmount: () => void } {
-  const mounted = mountTmpfs(name, size);
-  if (typeof mounted === 'string') {
-    if (process.env.CI === 'true') throw new Error(`needs a tmpfs (run as root): ${mounted}`);
-    skip(`needs a tmpfs mounted as root: ${mounted}`);
-    throw new Error('unreachable');
-  }
-  return mounted;
-}
-
-/** Fills the file system of `dir` to the last block; returns the filler's path. */
-function fillDisk(dir: string, name = 'filler'): string {
-  const path = join(dir, name);
-  const fd = openSync(path, 'a');
-  const block = Buffer.alloc(4096, 1);
-  try {
-    for (;;) writeSync(fd, block);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-  } finally {
-    closeSync(fd);
-  }
-  return path;
-}
 
 describe('a full disk', () => {
   it('submit answers 503, /healthz turns unhealthy, one log line per state change, and all recovers', async (context) => {
-    const tmpfs = tmpfsOrSkip('full', '2m', (note) => context.skip(note));
+    if (noTmpfs !== undefined) return context.skip(noTmpfs);
+    const tmpfs = mountTmpfs('2m');
     const log: string[] = [];
     const server = await startServer({
       port: 0,
       dbPath: join(tmpfs.dir, 'jobs.db'),
       options: OPTIONS,
       addressGuard: createAddressGuard({ allow: ['127.0.0.1'] }),
-      writer: { intervalMs: 10 },
+      // While the disk is full the writer retries its whole batch every interval:
+      // every 10 ms that took ~2 s more wall on a loaded machine than every 50 ms.
+      writer: { intervalMs: 50 },
       log: (line) => log.push(line),
     });
     try {
@@ -111,7 +61,7 @@ describe('a full disk', () => {
         server.url,
         manifestOf((s, i) => images.url(`/gate/disk/png/${s}/${i}.png`), 4, 100),
       );
-      const filler = fillDisk(tmpfs.dir);
+      tmpfs.fill();
 
       const big = manifestOf((s, i) => images.url(`/png/big/${s}/${i}.png`), 20, 100);
       const refused = await submit(server.url, big);
@@ -122,7 +72,7 @@ describe('a full disk', () => {
         },
       });
       expect(refused.headers.get('retry-after')).toBe('5');
-      fillDisk(tmpfs.dir, 'filler2'); // whatever the failed write let go of
+      tmpfs.fill(); // whatever the failed write let go of
 
       const unhealthy = await call(server.url, '/healthz');
       expect(unhealthy).toMatchObject({
@@ -138,12 +88,17 @@ describe('a full disk', () => {
         );
       });
       // Answers still come (from memory) while the writes fail.
-      const job = await waitForJob(server.url, running, (document) => document.counts.done === 400);
+      // 400 images with every write failing: slow on a loaded machine (it took over 10 s).
+      const job = await waitForJob(
+        server.url,
+        running,
+        (document) => document.counts.done === 400,
+        45_000,
+      );
       expect(job.status).toBe('completed');
       expect((await call(server.url, '/healthz')).status).toBe(503);
 
-      rmSync(filler);
-      rmSync(join(tmpfs.dir, 'filler2'));
+      rmSync(join(tmpfs.dir, 'filler'));
       await vi.waitFor(async () => {
         expect((await call(server.url, '/healthz')).body).toMatchObject({ status: 'ok' });
       });
@@ -162,6 +117,9 @@ describe('a full disk', () => {
       expect(log.join('\n')).not.toMatch(/^\s+at /m);
       expect(log.join('\n')).not.toContain('internal error');
     } finally {
+      // Space first: close() waits for the writer, which waits for space (a failed case
+      // would otherwise hang there, and time out).
+      rmSync(join(tmpfs.dir, 'filler'), { force: true });
       await server.close();
       tmpfs.unmount();
     }
@@ -207,11 +165,12 @@ describe('a full disk', () => {
 
 describe('the database file', () => {
   it('read-only: the CLI says so and exits 2', async (context) => {
-    const tmpfs = tmpfsOrSkip('ro', '2m', (note) => context.skip(note));
+    if (noTmpfs !== undefined) return context.skip(noTmpfs);
+    const tmpfs = mountTmpfs('2m');
     try {
       const path = join(tmpfs.dir, 'jobs.db');
       openDatabase(path).close();
-      execFileSync('mount', ['-o', 'remount,ro', tmpfs.dir]);
+      tmpfs.remountReadOnly();
       // main() in this process: the refusal comes before any server starts.
       const { code, stderr } = await runMain(['serve', '--db', path, '--port', '0']);
       expect(code).toBe(2);

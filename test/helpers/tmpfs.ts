@@ -17,9 +17,22 @@ export type Tmpfs = {
   fill(leave?: number): void;
   /** Grows (or shrinks) it, keeping its files: "space was freed". */
   resize(size: string): void;
+  /** Remounts it read-only, keeping its files. */
+  remountReadOnly(): void;
   /** Unmounts it and removes the folder. */
   unmount(): void;
 };
+
+/** The tmpfs mounted and not unmounted yet: see `unmountAll`. */
+const mounted = new Set<Tmpfs>();
+
+/**
+ * Unmounts every tmpfs still mounted, for an `afterAll`: a case that timed
+ * out never reached the `finally` that unmounts its own.
+ */
+export function unmountAll(): void {
+  for (const tmpfs of mounted) tmpfs.unmount();
+}
 
 /** Why mounting is impossible here, or undefined when it works. */
 export function tmpfsUnavailable(): string | undefined {
@@ -43,7 +56,7 @@ export function mountTmpfs(size: string, options: { readOnly?: boolean } = {}): 
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
-  return {
+  const tmpfs: Tmpfs = {
     dir,
     free() {
       const stats = statfsSync(dir);
@@ -76,14 +89,21 @@ export function mountTmpfs(size: string, options: { readOnly?: boolean } = {}): 
     resize(newSize) {
       execFileSync('mount', ['-o', `remount,size=${newSize}`, dir], { stdio: 'pipe' });
     },
+    remountReadOnly() {
+      execFileSync('mount', ['-o', 'remount,ro', dir], { stdio: 'pipe' });
+    },
     unmount() {
+      if (!mounted.delete(tmpfs)) return;
       try {
-        execFileSync('umount', [dir], { stdio: 'pipe' });
+        // Lazily (-l): a file a failed case left open does not keep it mounted.
+        execFileSync('umount', ['-l', dir], { stdio: 'pipe' });
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
     },
   };
+  mounted.add(tmpfs);
+  return tmpfs;
 }
 
 /**
