@@ -11,6 +11,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
+import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import type { Counts } from '../src/types.js';
@@ -21,7 +22,6 @@ import {
   eventually,
   expectNumbers,
   jobNumbers,
-  openPage,
 } from './helpers/dashboard-bed.js';
 import {
   call,
@@ -39,13 +39,40 @@ beforeAll(() => {
 });
 const bed = dashboardBed('dashboard', run, { concurrency: 16, timeoutMs: 20_000 });
 
+/** The file's one tab: a tab costs Chromium ~0.3 s of CPU, and a renderer process of its own. */
+let tab: { readonly page: Page; readonly seen: Awaited<ReturnType<typeof guardPage>> } | undefined;
+
+/**
+ * The file's tab at `path`, as a new tab would be (1280×800, light, no
+ * hover), failing the test on any request beyond the server or any script
+ * error: `seen` holds this page's alone. A case leaves it with `leave()`.
+ */
+async function openTab(path: string) {
+  if (tab === undefined) {
+    const page = await bed.browser.page();
+    tab = { page, seen: await guardPage(page, bed.base) };
+  }
+  const { page, seen } = tab;
+  for (const list of [seen.outside, seen.errors, seen.requests]) list.length = 0;
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.mouse.move(0, 0);
+  await page.goto(`${bed.base}${path}`);
+  return tab;
+}
+
+/** Ends a case's page (and its event stream), keeping the tab for the next case. */
+async function leave(page: Page): Promise<void> {
+  await page.goto('about:blank');
+}
+
 const XSS_STORE = '<img src=x onerror="window.__xss=1">';
 const XSS_URL_PATH =
   '/png/</script><script>window.__xss=2</script><img/src=x/onerror=window.__xss=3>.png';
 
 describe.skipIf(!run)('dashboard in Chromium', () => {
   it('shows a job submitted through the API and follows it to completed without a reload', async () => {
-    const { page, seen } = await openPage(bed, '/');
+    const { page, seen } = await openTab('/');
     await page.waitForSelector('#conn.live');
     await page.evaluate(() => {
       (globalThis as unknown as { __sameDocument: boolean }).__sameDocument = true;
@@ -81,7 +108,7 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     ).toBe(true);
     expect(seen.outside).toEqual([]);
     expect(seen.errors).toEqual([]);
-    await page.close();
+    await leave(page);
   });
 
   it('shows a failing store first, with its error, its failed and its skipped cells', async () => {
@@ -94,7 +121,7 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
       ),
     );
     const document = await waitForJob(bed.base, id, finished);
-    const { page, seen } = await openPage(bed, `/jobs/${id}`);
+    const { page, seen } = await openTab(`/jobs/${id}`);
     await page.waitForSelector('.failed-store');
     const error = document.stores[1]?.error ?? '';
     expect(error).toMatch(/HTTP 404/);
@@ -112,7 +139,7 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     );
     expect(await page.locator('#cell-tip .tip-url').textContent()).toBe(failedImage?.url);
     expect(seen.outside).toEqual([]);
-    await page.close();
+    await leave(page);
   });
 
   it('renders hostile store ids, URLs and errors as text, and runs no script of theirs', async () => {
@@ -129,7 +156,7 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     };
     const id = await submitOk(bed.base, manifest);
     const document = await waitForJob(bed.base, id, finished);
-    const { page, seen } = await openPage(bed, `/jobs/${id}`);
+    const { page, seen } = await openTab(`/jobs/${id}`);
     await page.waitForSelector('.failed-store');
     expect(await page.locator('.failed-store .store-id').textContent()).toBe(XSS_STORE);
     expect(await page.locator('.store-table .store-id').textContent()).toBe(XSS_STORE);
@@ -152,7 +179,7 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     ).toBeUndefined();
     expect(seen.outside).toEqual([]);
     expect(seen.errors).toEqual([]);
-    await page.close();
+    await leave(page);
   });
 
   it('writes screenshots of the jobs list and a job page, light and dark (and a phone)', async () => {
@@ -179,13 +206,10 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
       };
       return [counts.done, counts.failed];
     }).toEqual([59, 1]);
-    // One tab and one load for the six pictures: the colour scheme and the
-    // phone size are set on the tab, and it goes from page to page by their
-    // links. Chromium spends ~0.3 s of CPU on a tab, ~0.6 s on a load, ~0.2 s
-    // on a move inside the app.
-    const page = await bed.browser.page();
-    const seen = await guardPage(page, bed.base);
-    await page.goto(`${bed.base}/jobs/${mixed}`);
+    // One load for the six pictures: the colour scheme and the phone size are
+    // set on the tab, and it goes from page to page by their links. Chromium
+    // spends ~0.6 s of CPU on a load, ~0.2 s on a move inside the app.
+    const { page, seen } = await openTab(`/jobs/${mixed}`);
     await page.waitForSelector('.store-table .cell');
     await page.locator('.store-table tr[data-store="S3"] .cell.failed').hover();
     for (const colorScheme of ['light', 'dark'] as const) {
@@ -206,7 +230,7 @@ describe.skipIf(!run)('dashboard in Chromium', () => {
     await page.mouse.move(0, 0);
     await page.screenshot({ path: join(SCREENSHOTS, 'job-phone.png'), fullPage: true });
     expect(seen.outside).toEqual([]);
-    await page.close();
+    await leave(page);
     bed.images.gate('shot').open();
   });
 });
