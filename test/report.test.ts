@@ -17,7 +17,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadResults } from '../src/results/reader.js';
 import type { ResultsDocument } from '../src/types.js';
-import { runCli, spawnCli, stopAll, waitForResults } from './helpers/cli.js';
+import { spawnCli, stopAll, waitForResults } from './helpers/cli.js';
 import { runJobHere, runMain } from './helpers/main.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
 
@@ -176,9 +176,9 @@ describe('imgjob report: exit codes and files', () => {
     ]);
     const results = join(folder, 'ok.results.json');
     expect((await runJobHere(['run', manifest, '-o', results, '--gpu-delay', '0'])).code).toBe(0);
-    // The report, this file's user-facing command, as a process.
+    // Exit code and files, through main() (report-data.test.ts runs `report` on a pty).
     const [html, junit, csv] = ['ok.html', 'ok.xml', 'ok.csv'].map((name) => join(folder, name));
-    const run = await runCli([
+    const run = await runMain([
       'report',
       results,
       '--html',
