@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { runCli } from './helpers/cli.js';
-import { runJobHere, runMain } from './helpers/main.js';
+import { runJobHere, runMain, withEnv } from './helpers/main.js';
 import { startForwardProxy, type ForwardProxy } from './helpers/forward-proxy.js';
 import {
   selfSigned,
@@ -75,20 +75,6 @@ async function runJob(
     document: JSON.parse(readFileSync(out, 'utf8')) as ResultsDocument,
     ports: origin.clientPorts.slice(before),
   };
-}
-
-/** `action()` with `env` set in process.env, which is then as it was. */
-async function withEnv<T>(env: Record<string, string>, action: () => Promise<T>): Promise<T> {
-  const saved = Object.keys(env).map((name) => [name, process.env[name]] as const);
-  Object.assign(process.env, env);
-  try {
-    return await action();
-  } finally {
-    for (const [name, value] of saved) {
-      if (value === undefined) Reflect.deleteProperty(process.env, name);
-      else process.env[name] = value;
-    }
-  }
 }
 
 const PROXY_VARIABLES = [

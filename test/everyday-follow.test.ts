@@ -14,8 +14,7 @@ import { renderProgress } from '../src/cli/progress.js';
 import type { ResultsDocument } from '../src/types.js';
 import { spawnCli, waitForResults } from './helpers/cli.js';
 import { caseBed } from './helpers/case-bed.js';
-import { withEnv } from './helpers/everyday-main.js';
-import { runJobHere, runMain } from './helpers/main.js';
+import { runJobHere, runMain, withEnv } from './helpers/main.js';
 
 const STORE_MASTER = new URL('../fixtures/store-master.csv', import.meta.url).pathname;
 

@@ -16,9 +16,9 @@ import { progressWanted } from '../src/cli/progress.js';
 import { loadResults } from '../src/results/reader.js';
 import { spawnCli } from './helpers/cli.js';
 import { caseBed } from './helpers/case-bed.js';
-import { fakeTerminal, runJobOnTerminal, withEnv } from './helpers/everyday-main.js';
+import { fakeTerminal, runJobOnTerminal } from './helpers/everyday-main.js';
 import type { Gate } from './helpers/fault-server.js';
-import { runJobHere } from './helpers/main.js';
+import { runJobHere, withEnv } from './helpers/main.js';
 import {
   ESC,
   ptyIt,

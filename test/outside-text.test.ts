@@ -18,9 +18,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { outsideText, quotedOutsideText, safeJson } from '../src/shared/outside-text.js';
 import { runCli } from './helpers/cli.js';
-import { withEnv } from './helpers/everyday-main.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
-import { runMain, type MainResult } from './helpers/main.js';
+import { runMain, withEnv, type MainResult } from './helpers/main.js';
 
 describe('outsideText', () => {
   it.each([

@@ -1,11 +1,10 @@
 /**
- * main() in this process for the everyday files, where the environment or
- * having a terminal decides and the process itself is not the point:
- * `withEnv` sets variables for one run (the CLI reads `process.env`), and
- * `runJobOnTerminal` writes to a stream that says it is a terminal.
+ * main() in this process for the everyday files, where having a terminal
+ * decides and the process itself is not the point: `runJobOnTerminal` writes
+ * to a stream that says it is a terminal (`withEnv`, in ./main.js, sets the
+ * variables of one run).
  *
  * ```ts
- * const plain = await withEnv({ NO_COLOR: '1' }, () => runJobHere(['run', manifest]));
  * const { code, output } = await runJobOnTerminal(['run', manifest], { columns: 80, rows: 24 });
  * ```
  */
@@ -13,32 +12,6 @@ import { clearLine, cursorTo, moveCursor } from 'node:readline';
 import { PassThrough } from 'node:stream';
 
 import { main } from '../../src/cli/main.js';
-
-/**
- * Runs `body` with `variables` set (`undefined`: unset) and puts them back as
- * they were after: the files of a vitest worker share its `process.env`.
- */
-export async function withEnv<T>(
-  variables: Readonly<Record<string, string | undefined>>,
-  body: () => Promise<T>,
-): Promise<T> {
-  const before = Object.fromEntries(
-    Object.keys(variables).map((name) => [name, process.env[name]]),
-  );
-  setEnv(variables);
-  try {
-    return await body();
-  } finally {
-    setEnv(before);
-  }
-}
-
-function setEnv(variables: Readonly<Record<string, string | undefined>>): void {
-  for (const [name, value] of Object.entries(variables)) {
-    if (value === undefined) Reflect.deleteProperty(process.env, name);
-    else process.env[name] = value;
-  }
-}
 
 export type TerminalSize = { readonly columns: number; readonly rows: number };
 

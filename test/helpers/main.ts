@@ -8,6 +8,7 @@
  *
  * ```ts
  * const { code, stdout, stderr } = await runMain(['run', manifest, '-c', '0']);
+ * const plain = await withEnv({ NO_COLOR: '1' }, () => runJobHere(['run', manifest]));
  * ```
  */
 import { PassThrough, type Writable } from 'node:stream';
@@ -57,4 +58,30 @@ function capture(): { stream: PassThrough; text: () => string } {
   let text = '';
   stream.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
   return { stream, text: () => text };
+}
+
+/**
+ * Runs `body` with `variables` set (`undefined`: unset) and puts them back as
+ * they were after: the files of a vitest worker share its `process.env`.
+ */
+export async function withEnv<T>(
+  variables: Readonly<Record<string, string | undefined>>,
+  body: () => Promise<T>,
+): Promise<T> {
+  const before = Object.fromEntries(
+    Object.keys(variables).map((name) => [name, process.env[name]]),
+  );
+  setEnv(variables);
+  try {
+    return await body();
+  } finally {
+    setEnv(before);
+  }
+}
+
+function setEnv(variables: Readonly<Record<string, string | undefined>>): void {
+  for (const [name, value] of Object.entries(variables)) {
+    if (value === undefined) Reflect.deleteProperty(process.env, name);
+    else process.env[name] = value;
+  }
 }
