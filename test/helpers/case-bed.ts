@@ -1,9 +1,10 @@
 /**
  * What the everyday CLI test files share: one fault server for the file, a
  * fresh folder per test case, and manifests written there whose image paths
- * are the server's. Spawned CLIs are stopped after the file.
+ * are the server's. Spawned CLIs are stopped and the case folders removed
+ * after the file.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -27,16 +28,19 @@ export function caseBed(name: string): CaseBed {
   let server: FaultServer | undefined;
   let dir: string | undefined;
   let caseNumber = 0;
+  const folders: string[] = [];
   beforeAll(async () => {
     server = await startFaultServer();
   });
   afterAll(async () => {
     await stopAll();
     await server?.close();
+    for (const folder of folders) rmSync(folder, { recursive: true, force: true });
   });
   beforeEach(() => {
     server?.reset();
     dir = mkdtempSync(join(tmpdir(), `imgjob-${name}-${++caseNumber}-`));
+    folders.push(dir);
   });
   const started = <T>(value: T | undefined, what: string): T => {
     if (value === undefined) throw new Error(`no ${what} outside a test`);
