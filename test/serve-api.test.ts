@@ -148,6 +148,26 @@ describe('POST /api/submit/', () => {
     });
   });
 
+  it('takes a body sent in chunks (no Content-Length) as it takes one with a length', async () => {
+    const text = JSON.stringify({
+      count: 2,
+      visits: [
+        { store_id: 'C1', image_url: [images.url('/img/image.png')] },
+        { store_id: 'C2', image_url: [images.url('/img/image.gif')] },
+      ],
+    });
+    const third = Math.floor(text.length / 3);
+    const reply = await rawPost(`${base}/api/submit/`, [
+      text.slice(0, third),
+      text.slice(third, 2 * third),
+      text.slice(2 * third),
+    ]);
+    expect(reply.status, reply.text).toBe(201);
+    const { job_id } = JSON.parse(reply.text) as { job_id: string };
+    const status = await call(base, `/api/status?jobid=${job_id}`);
+    expect(status.body).toMatchObject({ counts: { stores: 2, images: 2 } });
+  });
+
   it('returns at once for a 100k-image job: rows first, processing after', async () => {
     const big = await serve({ options: { ...defaults(), concurrency: 2 } });
     try {

@@ -58,14 +58,14 @@ export function parseManifest(
  * yields to the event loop when its slice of time is used up), so parsing a
  * 16 MB submit never holds other clients for the whole of it. With the
  * job comes its canonical manifest text (`canonicalManifest`), spelt in
- * slices too.
+ * slices too, and kept in pieces.
  * @throws {ManifestError} as `parseManifest` does.
  */
 export async function parseManifestInSlices(
   bytes: Uint8Array,
   source: string,
   turn: () => Promise<void> | undefined,
-): Promise<{ readonly input: JobInput; readonly canonical: string }> {
+): Promise<{ readonly input: JobInput; readonly canonical: readonly string[] }> {
   const parser = new RetailPulseParser(source);
   const decoder = new Utf8Stream();
   try {

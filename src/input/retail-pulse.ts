@@ -57,10 +57,10 @@ export class RetailPulseParser implements ManifestParser {
     return this.#builder.finish(this.#source);
   }
 
-  /** As `end`, awaiting `turn()` now and then; with the canonical manifest text (see JobBuilder). */
+  /** As `end`, awaiting `turn()` now and then; with the canonical manifest text in pieces (see JobBuilder). */
   endInSlices(
     turn: () => Promise<void> | undefined,
-  ): Promise<{ readonly input: JobInput; readonly canonical: string }> {
+  ): Promise<{ readonly input: JobInput; readonly canonical: readonly string[] }> {
     this.#check();
     return this.#builder.finishInSlices(this.#source, turn);
   }

@@ -226,24 +226,32 @@ function requestTarget(raw: string): URL | undefined {
  */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = Number(req.headers['content-length'] ?? 0);
-    let refused = size > limit;
+    const announced = Number(req.headers['content-length'] ?? 0);
+    let refused = announced > limit;
     if (refused) reject(new BodyTooLargeError(limit));
-    size = 0;
+    // Each chunk is copied in as it comes (Node's parser holds the body to
+    // its Content-Length): joined at the end, the largest submit's 16 MB were
+    // one copy that held the event loop ~50 ms.
+    const body = Buffer.allocUnsafe(refused || !Number.isSafeInteger(announced) ? 0 : announced);
+    const chunks: Buffer[] = [];
+    let size = 0;
     req.on('data', (chunk: Buffer) => {
       if (refused) return;
-      size += chunk.length;
-      if (size > limit) {
+      if (size + chunk.length > limit) {
         refused = true;
         chunks.length = 0;
         reject(new BodyTooLargeError(limit));
+      } else if (size + chunk.length <= body.length) {
+        chunk.copy(body, size);
       } else {
+        // No Content-Length (chunked): joined at the end.
+        if (chunks.length === 0 && size > 0) chunks.push(body.subarray(0, size));
         chunks.push(chunk);
       }
+      size += chunk.length;
     });
     req.on('end', () => {
-      if (!refused) resolve(Buffer.concat(chunks));
+      if (!refused) resolve(chunks.length === 0 ? body.subarray(0, size) : Buffer.concat(chunks));
     });
     // An aborted upload or a cut slow body: the client's doing, not an internal error.
     req.on('error', (error) => {

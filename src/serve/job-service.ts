@@ -452,8 +452,11 @@ async function cancelStores(input: JobInput, state: JobState): Promise<void> {
 /** Longest a submit's parse holds the event loop at a time. */
 const SUBMIT_SLICE_MS = 10;
 
-function withCanonical(input: JobInput): { readonly input: JobInput; readonly canonical: string } {
-  return { input, canonical: canonicalManifest(input) };
+function withCanonical(input: JobInput): {
+  readonly input: JobInput;
+  readonly canonical: readonly string[];
+} {
+  return { input, canonical: [canonicalManifest(input)] };
 }
 
 function nextTurn(): Promise<void> {
