@@ -1,4 +1,3 @@
-import { request } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import {
   submit,
   submitOk,
   waitForJob,
+  postPieces,
 } from './helpers/serve-client.js';
 import { PNG_SIZE, startFaultServer, type FaultServer } from './helpers/fault-server.js';
 import { serveOptions } from './helpers/serve-options.js';
@@ -141,7 +141,10 @@ describe('POST /api/submit/', () => {
       status: 413,
       body: { error: 'request body over the limit of 65536 bytes' },
     });
-    const chunked = await rawPost(`${base}/api/submit/`, [big.slice(0, 40_000), big.slice(40_000)]);
+    const chunked = await postPieces(`${base}/api/submit/`, [
+      big.slice(0, 40_000),
+      big.slice(40_000),
+    ]);
     expect(chunked.status).toBe(413);
     expect(JSON.parse(chunked.text)).toEqual({
       error: 'request body over the limit of 65536 bytes',
@@ -157,7 +160,7 @@ describe('POST /api/submit/', () => {
       ],
     });
     const third = Math.floor(text.length / 3);
-    const reply = await rawPost(`${base}/api/submit/`, [
+    const reply = await postPieces(`${base}/api/submit/`, [
       text.slice(0, third),
       text.slice(third, 2 * third),
       text.slice(2 * third),
@@ -461,29 +464,3 @@ const validateResults = (() => {
     JSON.parse(readFileSync('schema/results.schema.json', 'utf8')) as object,
   );
 })();
-
-/** A chunked POST (no Content-Length), sent as the given pieces. */
-function rawPost(
-  url: string,
-  pieces: readonly string[],
-): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        headers: { 'transfer-encoding': 'chunked', 'content-type': 'application/json' },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => {
-          resolve({ status: res.statusCode ?? 0, text });
-        });
-      },
-    );
-    req.on('error', reject);
-    for (const piece of pieces) req.write(piece);
-    req.end();
-  });
-}

@@ -2,6 +2,8 @@
  * A small client of the serve API for tests: JSON in, status + headers +
  * parsed JSON out, and waits on a job's state (polling, never a fixed sleep).
  */
+import { request } from 'node:http';
+
 import type { ResultsDocument } from '../../src/types.js';
 
 export type Reply = {
@@ -19,6 +21,54 @@ export async function call(base: string, path: string, init: RequestInit = {}): 
     headers: res.headers,
     body: text === '' ? undefined : JSON.parse(text),
   };
+}
+
+/**
+ * POSTs JSON as the given pieces, each written when the socket has taken
+ * the one before, and resolves with the answer's status and text. Without
+ * a Content-Length the body goes chunked. Not fetch(), which copies a body
+ * whole before it sends it: a test that also runs the server would count
+ * that copy as the server's.
+ */
+export function postPieces(
+  url: string,
+  pieces: readonly (string | Uint8Array)[],
+  contentLength?: number,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const sending = request(
+      url,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(contentLength === undefined
+            ? { 'transfer-encoding': 'chunked' }
+            : { 'content-length': contentLength }),
+        },
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => {
+          resolve({ status: response.statusCode ?? 0, text });
+        });
+      },
+    );
+    sending.on('error', reject);
+    let next = 0;
+    const more = (): void => {
+      while (next < pieces.length) {
+        const room = sending.write(pieces[next++]);
+        if (!room) {
+          sending.once('drain', more);
+          return;
+        }
+      }
+      sending.end();
+    };
+    more();
+  });
 }
 
 export async function submit(base: string, manifest: unknown): Promise<Reply> {
