@@ -18,12 +18,10 @@ import { PassThrough } from 'node:stream';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { CliIo } from '../src/cli/io.js';
-import { main } from '../src/cli/main.js';
 import { loadResults } from '../src/results/reader.js';
 import { waitForResults } from './helpers/cli.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
-import { runMain, type MainResult } from './helpers/main.js';
+import { runJobHere, runMain, type MainResult } from './helpers/main.js';
 import { expectCountersRose, expectImagesOf, promtoolPath, scrape } from './helpers/metrics.js';
 import { serversHere } from './helpers/queue-serve-here.js';
 import { finished, results, submitOk, waitForJob } from './helpers/serve-client.js';
@@ -223,40 +221,26 @@ describe('docs/grafana-dashboard.json', () => {
   });
 });
 
-/**
- * `imgjob run <args>` through main() here, not awaited, its stderr read as it
- * grows. Its downloads run on this thread (`--threads 1`): the download
- * threads' module is built into dist/ only.
- */
+/** `imgjob run <args>` through main() here, not awaited, its stderr read as it grows. */
 function runHere(args: readonly string[]): {
   waitForStderr(pattern: RegExp): Promise<string>;
   readonly exited: Promise<MainResult>;
 } {
-  let stdout = '';
   let stderr = '';
   let done = false;
   const watchers = new Set<() => void>();
   const grown = (): void => {
     for (const check of watchers) check();
   };
-  const out = new PassThrough().setEncoding('utf8');
   const err = new PassThrough().setEncoding('utf8');
-  out.on('data', (chunk: string) => (stdout += chunk));
   err.on('data', (chunk: string) => {
     stderr += chunk;
     grown();
   });
-  const stdin = new PassThrough();
-  stdin.end();
-  const io: CliIo = {
-    stdout: out as unknown as NodeJS.WriteStream,
-    stderr: err as unknown as NodeJS.WriteStream,
-    stdin: stdin as unknown as NodeJS.ReadStream,
-  };
-  const exited = main(['node', 'imgjob', ...args, '--threads', '1'], io).then((code) => {
+  const exited = runJobHere(args, { stderr: err }).then((result) => {
     done = true;
     grown();
-    return { code, stdout, stderr };
+    return { ...result, stderr };
   });
   return {
     waitForStderr: (pattern) =>

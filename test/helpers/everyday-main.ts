@@ -11,7 +11,7 @@
 import { clearLine, cursorTo, moveCursor } from 'node:readline';
 import { PassThrough } from 'node:stream';
 
-import { main } from '../../src/cli/main.js';
+import { runJobHere, type MainResult } from './main.js';
 
 export type TerminalSize = { readonly columns: number; readonly rows: number };
 
@@ -43,16 +43,10 @@ export function fakeTerminal(size: TerminalSize): NodeJS.WriteStream {
 export async function runJobOnTerminal(
   args: readonly string[],
   size: TerminalSize,
-): Promise<{ code: number; output: string }> {
+): Promise<{ code: MainResult['code']; output: string }> {
   const terminal = fakeTerminal(size);
   let output = '';
   terminal.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const stdin = new PassThrough();
-  stdin.end();
-  const code = await main(['node', 'imgjob', ...args, '--threads', '1'], {
-    stdout: terminal,
-    stderr: terminal,
-    stdin: stdin as unknown as NodeJS.ReadStream,
-  });
+  const { code } = await runJobHere(args, { stdout: terminal, stderr: terminal });
   return { code, output };
 }

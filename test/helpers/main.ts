@@ -24,6 +24,8 @@ export type MainOptions = {
   readonly stdin?: string | Uint8Array;
   /** A stdout of the test's own (a closed pipe, a broken stream) instead of the captured one. */
   readonly stdout?: Writable;
+  /** A stderr of the test's own (read as it grows, a terminal) instead of the captured one. */
+  readonly stderr?: Writable;
 };
 
 /** `imgjob <args>` through `main()`. */
@@ -37,7 +39,7 @@ export async function runMain(
   stdin.end(options.stdin);
   const io: CliIo = {
     stdout: (options.stdout ?? out.stream) as unknown as NodeJS.WriteStream,
-    stderr: err.stream as unknown as NodeJS.WriteStream,
+    stderr: (options.stderr ?? err.stream) as unknown as NodeJS.WriteStream,
     stdin: stdin as unknown as NodeJS.ReadStream,
   };
   const code = await main(['node', 'imgjob', ...args], io);
