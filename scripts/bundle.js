@@ -51,7 +51,11 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
+  // Maps give a bug report's stack (`--debug`, with --enable-source-maps)
+  // its places in src/; the sources themselves, most of them the bundled
+  // packages, stay out: 7.2 MB of the package's 12 MB unpacked, 2.7 → 1.6 MB packed.
   sourcemap: true,
+  sourcesContent: false,
   // Native addons stay where npm put them: SQLite (`serve` only) and
   // msgpackr's optional one, which bullmq's msgpackr finds through require().
   // BullMQ and ioredis are bundled: loaded from node_modules, their ~300
