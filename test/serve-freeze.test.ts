@@ -24,13 +24,16 @@ afterAll(() => {
 const OPTIONS = serveOptions({ concurrency: 64 });
 const STORES = 100_000;
 
-/** A manifest of `stores` one-image stores on a loopback address (refused without --allow-private). */
+/**
+ * A manifest of `stores` one-image stores on a loopback address (refused
+ * without --allow-private). Written as text: for 100k stores, building the
+ * objects and stringifying them cost this process a third more.
+ */
 function refusedManifest(stores: number): string {
-  const visits = Array.from({ length: stores }, (_, store) => ({
-    store_id: `S${store}`,
-    image_url: [`http://127.0.0.1/x/${store}.png`],
-  }));
-  return JSON.stringify({ count: stores, visits });
+  const visits: string[] = [];
+  for (let store = 0; store < stores; store++)
+    visits.push(`{"store_id":"S${store}","image_url":["http://127.0.0.1/x/${store}.png"]}`);
+  return `{"count":${stores},"visits":[${visits.join(',')}]}`;
 }
 
 describe('a job of 100k refused stores', () => {
