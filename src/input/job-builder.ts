@@ -3,14 +3,31 @@
  * the manifest has, and fingerprints the job. What is kept of a visit is a
  * few numbers (`VisitSpan`): its images are in its store's list already.
  * A store's URLs are one compact list (`UrlList`), not an object an image:
- * at a million images that is ~45 bytes an image instead of ~115.
+ * at a million images that is ~45 bytes an image instead of ~115. A store
+ * of one image keeps the one-string array its visit came with: a UrlList
+ * is five objects, and a 100k-store job of one image each spent most of
+ * its building time and garbage collection on them.
  */
 import { createHash, type Hash } from 'node:crypto';
 
 import { UrlList } from '../utils/url-list.js';
 import type { JobInput, StoreTask, Visit, VisitSpan } from '../types.js';
 
-type Building = { storeId: string; index: number; visitTimes: string[]; urls: UrlList };
+/**
+ * A store as its visits come in. `urls` is its first visit's own array
+ * until a second visit comes (then a UrlList); `finishInSlices` makes it a
+ * sealed UrlList unless it holds one URL.
+ */
+type Building = {
+  storeId: string;
+  index: number;
+  /** `NO_TIMES` until the store's first visit time. */
+  visitTimes: string[];
+  urls: readonly string[] | UrlList;
+};
+
+/** The visit times of every store without any, shared: most stores have none. */
+const NO_TIMES = Object.freeze([]) as readonly string[] as string[];
 
 export class JobBuilder {
   readonly #byId = new Map<string, Building>();
@@ -18,20 +35,27 @@ export class JobBuilder {
   readonly #visits: VisitSpan[] = [];
   #images = 0;
 
+  /** Keeps `image_url` itself: the caller hands it over and never changes it. */
   add({ store_id, image_url, visit_time }: Visit): void {
     let store = this.#byId.get(store_id);
     if (store === undefined) {
       store = {
         storeId: store_id,
         index: this.#stores.length,
-        visitTimes: [],
-        urls: new UrlList(),
+        visitTimes: visit_time === undefined ? NO_TIMES : [visit_time],
+        urls: image_url,
       };
       this.#byId.set(store_id, store);
       this.#stores.push(store);
+    } else {
+      if (visit_time !== undefined) {
+        if (store.visitTimes === NO_TIMES) store.visitTimes = [visit_time];
+        else store.visitTimes.push(visit_time);
+      }
+      const urls = store.urls instanceof UrlList ? store.urls : UrlList.of(store.urls);
+      for (const url of image_url) urls.push(url);
+      store.urls = urls;
     }
-    if (visit_time !== undefined) store.visitTimes.push(visit_time);
-    for (const url of image_url) store.urls.push(url);
     this.#images += image_url.length;
     this.#visits.push(
       visit_time === undefined
@@ -72,7 +96,7 @@ export class JobBuilder {
     // Sealed here a store at a time: all at once, 100k stores' lists took
     // ~200 ms in one go (serve's largest submit).
     for (const store of this.#stores) {
-      store.urls.seal();
+      seal(store);
       await turn();
     }
     return { input: this.#input(source, hash.digest('hex')), canonical: batches };
@@ -95,11 +119,18 @@ export class JobBuilder {
   }
 
   #input(source: string, digest: string): JobInput {
-    for (const store of this.#stores) store.urls.seal();
+    for (const store of this.#stores) seal(store);
     const stores: readonly StoreTask[] = this.#stores;
     const visits: readonly VisitSpan[] = this.#visits;
     return { source, stores, visits, digest, imageCount: this.#images };
   }
+}
+
+/** A store's URLs as the job keeps them: one URL as its array, more as a sealed compact list. */
+function seal(store: Building): void {
+  const { urls } = store;
+  if (urls instanceof UrlList) urls.seal();
+  else if (urls.length > 1) store.urls = UrlList.of(urls).seal();
 }
 
 /**
@@ -140,6 +171,7 @@ function* canonicalParts(
 // eslint-disable-next-line no-control-regex -- JSON's rule
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
-function jsonString(value: string): string {
+/** `JSON.stringify(value)`, without its cost for the usual string that needs no escape. */
+export function jsonString(value: string): string {
   return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
 }
