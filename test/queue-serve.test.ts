@@ -1,9 +1,11 @@
 /**
  * `serve --queue`: the API hands the stores of a submitted job to `imgjob
- * worker` processes, and a job survives the server being killed and started
- * again on the same database. Real redis-server, the BUILT CLI. The cancel
- * case's servers and worker run here (no signal reaches them: what they
- * record and say is the point; a spawned serve --queue costs ~0.7 s of CPU).
+ * worker`s, and a job survives the server being killed and started again on
+ * the same database. Real redis-server, the BUILT CLI as the server that is
+ * killed. The workers run here, and so do the server started again and the
+ * cancel case's servers: no signal reaches them, what they record and say is
+ * the point (a spawned worker costs ~0.5 s of CPU, a spawned serve --queue
+ * ~0.7 s).
  *
  * @module-tag e2e
  */
@@ -20,7 +22,6 @@ import {
   gatedJob,
   imageStatuses,
   queueTestBed,
-  startWorker,
   type GatedJob,
 } from './helpers/queue-cluster.js';
 import { serversHere, type ServedHere } from './helpers/queue-serve-here.js';
@@ -49,7 +50,7 @@ describe.skipIf(!available)('serve --queue', () => {
       ]);
       folders.push(job.dir);
       const db = join(job.dir, 'jobs.db');
-      const worker = await startWorker(bed.redis.url, { slots: 2 });
+      const worker = await startWorkerHere(bed.redis.url, { slots: 2 });
       const first = await serve(db);
       job.open(0, 0);
       const id = await submitOk(first.url, JSON.parse(readFileSync(job.manifest, 'utf8')));
@@ -68,7 +69,8 @@ describe.skipIf(!available)('serve --queue', () => {
       // S1 ends while no server runs: its results wait in Redis.
       job.open(1, 0);
       await worker.waitForOutput(/completed +store S1/, 'stdout');
-      const second = await serve(db);
+      // The server started again: what it takes up is the point, not its process.
+      const second = await serveHere(db, { gpuDelay: '0-20', seed: 7, queue: bed.redis.url });
       job.openAll();
       const final = await waitForJob(second.url, id, finished);
       expect(final.status).toBe('completed');
@@ -83,8 +85,8 @@ describe.skipIf(!available)('serve --queue', () => {
         expect(job.requests(store, index), `${job.key(store, index)}\n${worker.stdout}`).toBe(1);
       }
       expect(worker.stdout.match(/start +store/g), worker.stdout).toHaveLength(2);
-      await second.run.kill('SIGTERM');
-      await worker.kill('SIGINT');
+      await second.close();
+      await worker.stop();
     },
   );
 
