@@ -37,24 +37,41 @@ const browserAvailable = requireBrowser('queue-workers.test.ts');
 const serve = (db: string, queue: string): Promise<ServedHere> =>
   serveHere(db, { gpuDelay: '0', queue });
 
-/** One Chromium for the file (when there is one), a tab per case. */
-let browser: Promise<TestBrowser> | undefined;
+/** A context of the worker's Chromium per case that shows the page: each its own clock. */
+const contexts: TestBrowser[] = [];
 afterAll(async () => {
-  await (await browser)?.close();
+  await Promise.all(contexts.map((context) => context.close()));
 });
 
 /**
  * The dashboard of `url` in a new tab, requests outside it refused; undefined
- * without Chromium (outside CI: the page half of a case is skipped).
+ * without Chromium (outside CI: the page half of a case is skipped). Its
+ * clock (Playwright's) runs as the real one until `nextWorkersPoll()` moves it on.
  */
 async function dashboard(
   url: string,
 ): Promise<{ page: Page; seen: Awaited<ReturnType<typeof guardPage>> } | undefined> {
   if (!browserAvailable) return undefined;
-  const page = await (await (browser ??= launchBrowser())).page();
+  const context = await launchBrowser();
+  contexts.push(context);
+  const page = await context.page();
+  await page.clock.install();
   const seen = await guardPage(page, url);
   await page.goto(`${url}/`);
   return { page, seen };
+}
+
+/** How often the Workers panel reads the workers again (WORKERS_POLL_MS of src/web/jobs-view.ts). */
+const WORKERS_POLL_MS = 3_000;
+
+/**
+ * Once `/api/overview` shows a change of the workers: the panel's next read,
+ * now rather than up to 3 s later. It still has to come from the panel's own
+ * timer; a read already under way when the change came is followed by the
+ * next one in real time.
+ */
+async function nextWorkersPoll(page: Page): Promise<void> {
+  await page.clock.fastForward(WORKERS_POLL_MS);
 }
 
 async function overviewText(url: string): Promise<string> {
@@ -143,6 +160,7 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
       await waitForWorkers(url, (workers) => workers.length === 0, 5_000);
       if (shown) {
         const { page, seen } = shown;
+        await nextWorkersPoll(page);
         await page.waitForSelector(item, { state: 'detached', timeout: 15_000 });
         expect(await page.locator('.workers').textContent()).toContain(
           'No worker on this queue: ongoing jobs are waiting for workers',
@@ -177,6 +195,7 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
       const item = `.workers li[data-worker^="${hostname()}:${worker.pid}:"]`;
       if (shown) {
         const { page } = shown;
+        await nextWorkersPoll(page);
         await page.waitForSelector(item, { timeout: 10_000 });
         // A worker on the queue: the job no longer says it waits.
         await page.waitForSelector(`${row}:empty`, { state: 'attached', timeout: 10_000 });
@@ -195,6 +214,7 @@ describe.skipIf(!available)('serve --queue: the Workers panel', () => {
       });
       if (shown) {
         const { page, seen } = shown;
+        await nextWorkersPoll(page);
         const lostItem = `${item}[data-lost]`;
         await page.waitForSelector(lostItem, { timeout: 15_000 });
         expect(await page.locator(lostItem).textContent()).toMatch(
