@@ -2,8 +2,9 @@
  * One coordinator per job, on any machine: a second coordinator of the same
  * job (a copy of its results file, `--resume`) is refused while the first
  * holds the job's lease, and a coordinator whose lease another took stops
- * recording. Real redis-server, the BUILT CLI as the first coordinator;
- * the second and the worker run here (their logic is what counts).
+ * recording. Real redis-server, the BUILT CLI as the coordinator a second
+ * one is refused beside (a process of its own, whose pid is named); the rest
+ * run here (their logic is what counts).
  *
  * @module-tag e2e
  */
@@ -24,6 +25,7 @@ import {
   faultReference,
   queueTestBed,
   startMidRun,
+  startMidRunHere,
 } from './helpers/queue-cluster.js';
 import { workersHere } from './helpers/queue-worker.js';
 
@@ -70,7 +72,7 @@ describe.skipIf(!available)('one coordinator per job', () => {
   it.concurrent(
     'a coordinator whose lease another took stops recording and exits 2, naming the new holder',
     async () => {
-      const midRun = await startMidRun(bed, 'clease', 4, [], startWorkerHere);
+      const midRun = await startMidRunHere(bed, 'clease', 4, startWorkerHere);
       const { job_id: jobId } = await loadResults(midRun.job.out);
       const admin = new Redis(midRun.url);
       const now = String(Date.now());

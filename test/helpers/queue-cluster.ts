@@ -269,12 +269,15 @@ export const FAULT_STORES = [
 /** A fixed small GPU delay and seed: the local run and the queued one agree. */
 export const FAULT_ARGS = ['--gpu-delay', '20', '--seed', '7', '--retries', '0'] as const;
 
-export type MidRun = {
+export type MidRun<Run = CliRun> = {
   readonly url: string;
   readonly job: GatedJob;
   readonly workers: readonly WorkerOutput[];
-  readonly run: CliRun;
+  /** The coordinator: `imgjob run` spawned (startMidRun), or here (startMidRunHere). */
+  readonly run: Run;
 };
+
+type StartWorkerHere = (url: string, options: WorkerHereOptions) => Promise<WorkerHere>;
 
 /**
  * A queued run of `FAULT_STORES` on database `db` of the file's redis-server
@@ -286,14 +289,52 @@ export type MidRun = {
  * prints is seen) unless `here` (a file's workersHere()) is given, for a
  * fault that is the coordinator's alone.
  */
-export async function startMidRun(
+export function startMidRun(
   bed: QueueTestBed,
   prefix: string,
   db: number | RedisServer,
   /** More arguments for the coordinator's `imgjob run`. */
   args: readonly string[] = [],
-  here?: (url: string, options: WorkerHereOptions) => Promise<WorkerHere>,
+  here?: StartWorkerHere,
 ): Promise<MidRun> {
+  return holdMidRun(bed, prefix, db, here, (job, url) => {
+    const run = spawnCli(['run', job.manifest, ...FAULT_ARGS, '--queue', url, ...args]);
+    // Generous: the cases of a file run at once, and a loaded machine starts processes slowly.
+    const twoDone = (): Promise<unknown> =>
+      waitForResults(job.out, (document) => document.counts.done === 2, {
+        run,
+        timeoutMs: 30_000,
+      });
+    return { run, twoDone };
+  });
+}
+
+/**
+ * startMidRun with the coordinator and the worker here: for a case about
+ * what the coordinator decides, records and answers (its exit code, its
+ * lines), where no signal or kill reaches it and Redis stays well.
+ */
+export function startMidRunHere(
+  bed: QueueTestBed,
+  prefix: string,
+  db: number,
+  here: StartWorkerHere,
+): Promise<MidRun<RunHere>> {
+  return holdMidRun(bed, prefix, db, here, (job, url) => {
+    const run = coordinateHere(['run', job.manifest, ...FAULT_ARGS, '--queue', url]);
+    const twoDone = (): Promise<unknown> =>
+      run.results(job.out, (document) => document.counts.done === 2);
+    return { run, twoDone };
+  });
+}
+
+async function holdMidRun<Run>(
+  bed: QueueTestBed,
+  prefix: string,
+  db: number | RedisServer,
+  here: StartWorkerHere | undefined,
+  coordinate: (job: GatedJob, url: string) => { run: Run; twoDone: () => Promise<unknown> },
+): Promise<MidRun<Run>> {
   const url = typeof db === 'number' ? bed.redis.urlFor(db) : db.url;
   const job = gatedJob(bed.server, prefix, FAULT_STORES);
   bed.folders.push(job.dir);
@@ -301,16 +342,12 @@ export async function startMidRun(
   const workers = [await (here ? here(url, { slots }) : startWorker(url, { slots }))];
   job.open(0, 0);
   job.open(1, 0);
-  const run = spawnCli(['run', job.manifest, ...FAULT_ARGS, '--queue', url, ...args]);
+  const { run, twoDone } = coordinate(job, url);
   await Promise.all([
     bed.server.gate(job.key(0, 1)).reached,
     bed.server.gate(job.key(1, 1)).reached,
   ]);
-  // Generous: the cases of a file run at once, and a loaded machine starts processes slowly.
-  await waitForResults(job.out, (document) => document.counts.done === 2, {
-    run,
-    timeoutMs: 30_000,
-  });
+  await twoDone();
   return { url, job, workers, run };
 }
 
