@@ -165,15 +165,14 @@ export class JobRecords {
     this.#db.transaction(() => {
       for (const { state, entries } of changes) {
         const job = state.jobId;
+        // A store that starts and ends within one batch (every refused store
+        // does) is written once, as it ended: one UPDATE of three saved.
+        const lastOfStore = new Map<number, JournalEntry>();
+        for (const entry of entries) if (entry.t === 'store') lastOfStore.set(entry.s, entry);
         for (const entry of entries) {
           if (entry.t === 'image') {
-            const { url: _url, ...rest } = entry.r;
-            const result =
-              entry.r.status === 'done' || entry.r.status === 'failed'
-                ? JSON.stringify(rest)
-                : null;
-            this.#sql.updateImage.run(entry.r.status, result, job, entry.s, entry.i);
-          } else {
+            this.#sql.updateImage.run(entry.r.status, resultJson(entry.r), job, entry.s, entry.i);
+          } else if (lastOfStore.get(entry.s) === entry) {
             this.#sql.updateStore.run(entry.status, entry.error ?? null, job, entry.s);
           }
         }
@@ -319,6 +318,13 @@ async function gzipPieces(pieces: readonly string[]): Promise<Buffer> {
     for await (const chunk of gzipped) packed.push(chunk);
   });
   return Buffer.concat(packed);
+}
+
+/** What the `result` column holds: a done or failed image's result without its URL (the row has it). */
+function resultJson(result: ImageResult): string | null {
+  if (result.status !== 'done' && result.status !== 'failed') return null;
+  const { url: _url, ...rest } = result;
+  return JSON.stringify(rest);
 }
 
 /**
