@@ -9,7 +9,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { guardPage, requireBrowser } from './helpers/browser.js';
-import { dashboardBed } from './helpers/dashboard-bed.js';
+import { dashboardBedWith, type DashboardBed } from './helpers/dashboard-bed.js';
+import type { FaultServer } from './helpers/fault-server.js';
 import { call, manifestOf } from './helpers/serve-client.js';
 
 /** The little of the DOM the page functions below use (this Node program has no DOM types). */
@@ -20,14 +21,13 @@ declare const document: {
 type Row = { getAttribute(name: string): string | null };
 
 const run = requireBrowser('dashboard-paging.test.ts');
-const bed = dashboardBed('dashboard-paging', run, { concurrency: 16, timeoutMs: 20_000 });
 
 const JOBS = 1000;
 
 /** Job `m`: one store `P-0m`, one image; every tenth job's image is missing (the job fails). */
-function jobManifest(m: number) {
+function jobManifest(images: FaultServer, m: number) {
   const manifest = manifestOf(
-    (s, i) => bed.images.url(m % 10 === 0 ? `/missing/${m}.png` : `/png/p/${m}/${s}/${i}.png`),
+    (s, i) => images.url(m % 10 === 0 ? `/missing/${m}.png` : `/png/p/${m}/${s}/${i}.png`),
     1,
     1,
   );
@@ -40,6 +40,27 @@ function jobManifest(m: number) {
   return manifest;
 }
 
+/**
+ * The 1,000 jobs, submitted while Chromium starts; resolves with their ids.
+ * Handed to the server's job service as the submit route hands a request
+ * body: what this file is about is the list, and 1,000 HTTP round trips
+ * cost ~2.5 s of CPU (the route has its tests in serve-api.test.ts).
+ */
+function submitJobs({ server, images }: Omit<DashboardBed, 'browser'>): Promise<number[]> {
+  return Promise.all(
+    Array.from({ length: JOBS }, (_, m) =>
+      server.service.submit(Buffer.from(JSON.stringify(jobManifest(images, m)))),
+    ),
+  );
+}
+
+const bed = dashboardBedWith(
+  'dashboard-paging',
+  run,
+  { concurrency: 16, timeoutMs: 20_000 },
+  submitJobs,
+);
+
 async function totals(): Promise<Record<string, number>> {
   return (
     (await call(bed.base, '/api/overview?limit=1')).body as { totals: Record<string, number> }
@@ -48,14 +69,9 @@ async function totals(): Promise<Record<string, number>> {
 
 describe.skipIf(!run)('the jobs list in Chromium', () => {
   it('searches, filters by status and pages through 1,000 jobs', async () => {
-    // Handed to the server's job service as the submit route hands a request
-    // body: what this case is about is the list, and 1,000 HTTP round trips
-    // cost ~2.5 s of CPU (the route has its tests in serve-api.test.ts).
-    const ids = await Promise.all(
-      Array.from({ length: JOBS }, (_, m) =>
-        bed.server.service.submit(Buffer.from(JSON.stringify(jobManifest(m)))),
-      ),
-    );
+    const ids = bed.prepared;
+    // The tab opens in Chromium's processes while the jobs run.
+    const opening = bed.browser.page();
     // One look at the totals per poll, not a results document per job.
     await expect.poll(async () => (await totals()).ongoing, { timeout: 60_000 }).toBe(0);
     const counts = await totals();
@@ -65,7 +81,7 @@ describe.skipIf(!run)('the jobs list in Chromium', () => {
     const newest = Math.max(...ids);
     expect(newest).toBe(JOBS);
 
-    const page = await bed.browser.page();
+    const page = await opening;
     const seen = await guardPage(page, bed.base);
     await page.goto(`${bed.base}/`);
     const rowIds = (): Promise<number[]> =>

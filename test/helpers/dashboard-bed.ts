@@ -35,12 +35,30 @@ export function dashboardBed(
   run: boolean,
   options: Partial<ServeConfig['options']> = {},
 ): DashboardBed {
+  return dashboardBedWith(name, run, options, () => Promise.resolve());
+}
+
+/**
+ * A bed for a file with a long setup of its own that needs no browser (a
+ * 100,000-store job, 1,000 jobs): `setup` runs as soon as the servers
+ * listen, while Chromium starts, and `prepared` is what it resolved with.
+ */
+export function dashboardBedWith<T>(
+  name: string,
+  run: boolean,
+  options: Partial<ServeConfig['options']>,
+  setup: (bed: Omit<DashboardBed, 'browser'>) => Promise<T>,
+): DashboardBed & { readonly prepared: T } {
   const folder = mkdtempSync(join(tmpdir(), `imgjob-${name}-`));
-  const bed = {} as { -readonly [K in keyof DashboardBed]: DashboardBed[K] };
+  const bed = {} as { -readonly [K in keyof DashboardBed]: DashboardBed[K] } & { prepared: T };
+  let browser: Promise<TestBrowser | undefined> | undefined;
   beforeAll(async () => {
     if (!run) return;
-    // Side by side: Chromium starts (when it is the worker's first) while the servers do.
-    [bed.images, bed.server, bed.browser] = await Promise.all([
+    // Side by side: Chromium starts (when it is the worker's first) while the
+    // servers start and the file's setup runs.
+    const launching = launchBrowser();
+    browser = launching.catch(() => undefined);
+    [bed.images, bed.server] = await Promise.all([
       startFaultServer(),
       startServer({
         port: 0,
@@ -49,13 +67,14 @@ export function dashboardBed(
         addressGuard: createAddressGuard({ allow: ['127.0.0.1'] }),
         dashboard: { intervalMs: 25, jobsEveryMs: 100, retryMs: 100 },
       }),
-      launchBrowser(),
     ]);
     bed.base = bed.server.url;
+    [bed.prepared, bed.browser] = await Promise.all([setup(bed), launching]);
   }, 60_000);
   afterAll(async () => {
     if (!run) return;
-    await bed.browser.close();
+    // The context even when the setup failed after the launch.
+    await (await browser)?.close();
     await bed.server.close();
     await bed.images.close();
     rmSync(folder, { recursive: true, force: true });
@@ -70,6 +89,22 @@ export function dashboardBed(
  */
 export function eventually<T>(check: () => Promise<T> | T) {
   return expect.poll(check, { timeout: 10_000 });
+}
+
+/**
+ * Resolves once `check` holds, looking every 10 ms: for a bed's setup, where
+ * `expect.poll` (tests only) cannot run. Fails after `timeoutMs`, naming `what`.
+ */
+export async function until(
+  check: () => Promise<boolean> | boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /** The little of the DOM the page functions below use (this Node program has no DOM types). */
