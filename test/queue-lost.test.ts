@@ -19,7 +19,8 @@ import {
 
 vi.setConfig({ testTimeout: 60_000 });
 
-const bed = queueTestBed();
+// Each case starts a redis-server of its own: the file shares none.
+const bed = queueTestBed({ sharedRedis: false });
 const { available } = bed;
 
 const local = faultReference(bed, 'llocal');

@@ -27,7 +27,8 @@ vi.setConfig({ testTimeout: 60_000 });
 /** How long each fault lasts: the figure (a failover, a memory spike). */
 const FAULT_MS = 5_000;
 
-const bed = queueTestBed();
+// Each case starts a redis-server of its own: the file shares none.
+const bed = queueTestBed({ sharedRedis: false });
 const { available } = bed;
 
 const local = faultReference(bed, 'wlocal');

@@ -169,6 +169,7 @@ export type QueueTestBed = {
   /** False where redis-server is missing (outside CI: the file skips). */
   readonly available: boolean;
   readonly server: FaultServer;
+  /** The file's redis-server (none with `sharedRedis: false`). */
   readonly redis: RedisServer;
   /**
    * A redis-server of one test's own, stopped after the file: for a test that
@@ -179,7 +180,12 @@ export type QueueTestBed = {
   readonly folders: string[];
 };
 
-export function queueTestBed(): QueueTestBed {
+export function queueTestBed(
+  options: {
+    /** False for a file whose every case starts a server of its own (`ownRedis()`). */
+    readonly sharedRedis?: boolean;
+  } = {},
+): QueueTestBed {
   const available = requireRedis();
   let server: FaultServer | undefined;
   let redis: RedisServer | undefined;
@@ -187,7 +193,10 @@ export function queueTestBed(): QueueTestBed {
   const folders: string[] = [];
   beforeAll(async () => {
     if (!available) return;
-    [server, redis] = await Promise.all([startFaultServer(), startRedis()]);
+    [server, redis] = await Promise.all([
+      startFaultServer(),
+      options.sharedRedis === false ? undefined : startRedis(),
+    ]);
   });
   afterAll(async () => {
     if (!available) return;
@@ -207,7 +216,7 @@ export function queueTestBed(): QueueTestBed {
       return started(server, 'fault server');
     },
     get redis() {
-      return started(redis, 'redis-server');
+      return started(redis, 'shared redis-server');
     },
     ownRedis() {
       const started = startRedis();
