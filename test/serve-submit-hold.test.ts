@@ -32,20 +32,28 @@ afterAll(() => {
  * images in 16.6 MB. The URLs are on 0.0.0.0 (the shortest spelling), which
  * the server refuses without --allow-private and without a DNS lookup. Every
  * store has the same URLs, so the text is spelt directly (JSON.stringify's
- * bytes), not through a million-string object.
+ * bytes), not through a million-string object, and written into one buffer
+ * 64 KiB at a time: 100,000 strings joined, then encoded, took ~0.3 s more.
  */
 function largestManifest(): Buffer {
   const stores = SERVE_DEFAULTS.maxStores;
+  // One byte past the limit: a body that reaches it is too long.
+  const room = Buffer.allocUnsafe(SERVE_DEFAULTS.maxBodyBytes + 1);
   for (let perStore = SERVE_DEFAULTS.maxImages / stores; ; perStore--) {
     const urls = JSON.stringify(
       Array.from({ length: perStore }, (_, image) => `http://0/${image}`),
     );
-    const visits = Array.from(
-      { length: stores },
-      (_, store) => `{"store_id":"S${store}","image_url":${urls}}`,
-    );
-    const body = Buffer.from(`{"count":${stores},"visits":[${visits.join(',')}]}`);
-    if (body.length <= SERVE_DEFAULTS.maxBodyBytes) return body;
+    let at = room.write(`{"count":${stores},"visits":[`);
+    let text = '';
+    for (let store = 0; store < stores && at < room.length; store++) {
+      text += `${store === 0 ? '' : ','}{"store_id":"S${store}","image_url":${urls}}`;
+      if (text.length > 64 * 1024) {
+        at += room.write(text, at);
+        text = '';
+      }
+    }
+    at += room.write(`${text}]}`, at);
+    if (at <= SERVE_DEFAULTS.maxBodyBytes) return room.subarray(0, at);
   }
 }
 
