@@ -45,7 +45,8 @@ const steps = {
   // check.js: 64.2 vs 70.2 s and 65.6 vs 74.9 s of CPU (paired, under load).
   'typecheck+eslint': ['node', [...CHECK_FLAGS, 'scripts/check.js']],
   prettier: ['node', [...CHECK_FLAGS, 'node_modules/prettier/bin/prettier.cjs', '--check', '.']],
-  vitest: ['npx', ['vitest', 'run', ...process.argv.slice(2)]],
+  // Started by node, not npx: npx's own start costs ~0.6 s of CPU (0.7 vs 0.15 s for `--version`).
+  vitest: ['node', ['node_modules/vitest/vitest.mjs', 'run', ...process.argv.slice(2)]],
 };
 
 const checksRunning = await holdWhileChecking();

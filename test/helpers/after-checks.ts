@@ -30,3 +30,7 @@ export function checksEnded(socketPath = process.env.IMGJOB_TEST_CHECKS_SOCKET):
 // At the top level, not in a hook: vitest counts the wait as the file's
 // setup, not in its tests' time, and a hook's timeout does not apply.
 await checksEnded();
+// The files share one worker and module graph: what the file before this
+// one left behind is collected now, not while this one measures
+// (vitest.config.ts gives the worker --expose-gc).
+globalThis.gc?.();
