@@ -10,6 +10,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 
+import { jsonString } from '../utils/json-string.js';
 import { UrlList } from '../utils/url-list.js';
 import type { JobInput, StoreTask, Visit, VisitSpan } from '../types.js';
 
@@ -165,13 +166,4 @@ function* canonicalParts(
     yield text;
   }
   yield ']}';
-}
-
-// What JSON.stringify escapes in a string (lone surrogates too).
-// eslint-disable-next-line no-control-regex -- JSON's rule
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-
-/** `JSON.stringify(value)`, without its cost for the usual string that needs no escape. */
-export function jsonString(value: string): string {
-  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
 }

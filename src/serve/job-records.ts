@@ -12,8 +12,8 @@ import type { Database, Statement } from 'better-sqlite3';
 import { JobState, type JournalEntry } from '../results/job-state.js';
 import { storeErrors, storeErrorText } from '../shared/job-rules.js';
 import { canonicalManifest, parseManifest } from '../input/manifest.js';
-import { jsonString } from '../input/job-builder.js';
 import { createTimeSlice } from '../engine/time-slice.js';
+import { jsonString } from '../utils/json-string.js';
 import type {
   Counts,
   ImageResult,
