@@ -9,8 +9,9 @@ import { describe, expect, it } from 'vitest';
 
 import type { StorePage } from '../src/shared/api-shapes.js';
 import { guardPage, requireBrowser } from './helpers/browser.js';
-import { dashboardBedWith, eventually, until, type DashboardBed } from './helpers/dashboard-bed.js';
+import { dashboardBedWith, eventually, type DashboardBed } from './helpers/dashboard-bed.js';
 import { call } from './helpers/serve-client.js';
+import { until } from './helpers/until.js';
 
 const run = requireBrowser('dashboard-search.test.ts');
 

@@ -91,22 +91,6 @@ export function eventually<T>(check: () => Promise<T> | T) {
   return expect.poll(check, { timeout: 10_000 });
 }
 
-/**
- * Resolves once `check` holds, looking every 10 ms: for a bed's setup, where
- * `expect.poll` (tests only) cannot run. Fails after `timeoutMs`, naming `what`.
- */
-export async function until(
-  check: () => Promise<boolean> | boolean,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** The little of the DOM the page functions below use (this Node program has no DOM types). */
 type DomNode = {
   readonly textContent: string | null;

@@ -5,6 +5,7 @@
 import { request } from 'node:http';
 
 import type { ResultsDocument } from '../../src/types.js';
+import { until } from './until.js';
 
 export type Reply = {
   readonly status: number;
@@ -100,17 +101,13 @@ export async function waitForJob(
   predicate: (document: ResultsDocument) => boolean,
   timeoutMs = 10_000,
 ): Promise<ResultsDocument> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const document = await results(base, id);
-    if (predicate(document)) return document;
-    if (performance.now() > deadline) {
-      throw new Error(
-        `timed out waiting for job ${id}: ${JSON.stringify(document.counts)} ${document.status}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  let document: ResultsDocument | undefined;
+  await until(
+    async () => predicate((document = await results(base, id))),
+    () => `job ${id}: ${JSON.stringify(document?.counts)} ${document?.status ?? ''}`,
+    timeoutMs,
+  );
+  return document as ResultsDocument;
 }
 
 export const finished = (document: ResultsDocument): boolean => document.status !== 'ongoing';
