@@ -5,7 +5,7 @@
  *
  * @module-tag e2e
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   lstatSync,
@@ -23,9 +23,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { lockPathOf } from '../src/results/paths.js';
 import { loadResults } from '../src/results/reader.js';
-import { spawnCli, stopAll, type CliResult } from './helpers/cli.js';
+import { CLI_PATH, spawnCli, stopAll, type CliResult } from './helpers/cli.js';
 import { runJobHere, runMain } from './helpers/main.js';
 import { startFaultServer, type FaultServer } from './helpers/fault-server.js';
+import { until } from './helpers/until.js';
 
 const ARGS = ['--gpu-delay', '0', '--retries', '0'];
 const LOCKED =
@@ -59,6 +60,16 @@ function mkfifo(path: string): void {
 /** A pid that belonged to a process of this host and is free now. */
 function deadPid(): number {
   return spawnSync('true').pid;
+}
+
+/** The state letter /proc gives `pid` (`Z`: a zombie), or undefined once it is gone. */
+function procState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'latin1');
+    return stat.charAt(stat.lastIndexOf(')') + 2);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Races rounds `from` ≤ round < `to`, one after another. */
@@ -129,6 +140,45 @@ describe('a lock left behind', () => {
     const result = await runJobHere(['run', manifest, '-o', out, ...ARGS]);
     expect(result.code, result.stderr).toBe(0);
     expect(existsSync(lockPathOf(out))).toBe(false);
+  });
+
+  it('by a run killed but not yet reaped (a zombie: kill(pid, 0) still answers) is taken over', async () => {
+    const key = 'zombie';
+    const { manifest, out } = gatedJob(key);
+    // The run's parent never waits for it (sh execs sleep), so once killed
+    // it stays a zombie, as under an init or supervisor that reaps late.
+    const parent = spawn(
+      'sh',
+      [
+        '-c',
+        '"$0" "$@" & exec sleep 600',
+        process.execPath,
+        CLI_PATH,
+        'run',
+        manifest,
+        '-o',
+        out,
+        ...ARGS,
+      ],
+      { stdio: 'ignore' },
+    );
+    try {
+      await server.gate(key).reached;
+      const { pid } = JSON.parse(readFileSync(lockPathOf(out), 'utf8')) as { pid: number };
+      process.kill(pid, 'SIGKILL');
+      await until(() => procState(pid) === 'Z', `pid ${String(pid)} to be a zombie`);
+      server.gate(key).open();
+
+      const status = await runMain(['status', out]);
+      expect(status.stdout).toMatch(/not running \(killed\?\)/);
+      const resumed = await runJobHere(['run', manifest, '-o', out, '--resume', ...ARGS]);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(existsSync(lockPathOf(out))).toBe(false);
+      expect((await loadResults(out)).status).toBe('completed');
+      expect(procState(pid)).toBe('Z');
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 
   it('by a live process is respected; one of another host cannot be checked and is respected too', async () => {

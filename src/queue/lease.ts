@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 
 import type { Redis } from 'ioredis';
 
+import { isProcessAlive } from '../utils/process-alive.js';
 import { redisScript, type RedisScript } from './lua-scripts.js';
 import { PREFIX, type ProcessIdentity } from './protocol.js';
 import { abortable, retrying, type RedisWeather } from './weather.js';
@@ -65,7 +66,7 @@ export class JobLease {
       const answer = await retrying(this.#weather, () => this.#claim(), signal);
       if (typeof answer === 'number') return undefined;
       const holder = holderOf(answer);
-      if (holder.host !== hostname() || processAlive(holder.pid)) return holder;
+      if (holder.host !== hostname() || isProcessAlive(holder.pid)) return holder;
       await retrying(this.#weather, () => this.#releaseScript([this.#key], [holder.id]), signal);
     }
   }
@@ -121,16 +122,6 @@ function holderOf(fields: readonly (string | null)[]): LeaseHolder {
     since: Number(since),
     renewed: Number(renewed),
   };
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, under another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** `job 1f2e… is coordinated by host-a (pid 4242) since 10:02:11 UTC, renewed 3 s ago` */

@@ -24,7 +24,8 @@ import {
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 
-import { isProcessAlive, writeAllSync } from '../utils/atomic-file.js';
+import { writeAllSync } from '../utils/atomic-file.js';
+import { isProcessAlive } from '../utils/process-alive.js';
 import { InputError } from '../utils/errors.js';
 import { lockPathOf } from './paths.js';
 

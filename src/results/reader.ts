@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 
 import { ResultsStream } from './results-stream.js';
 import type { ResultsDocument } from '../types.js';
+import { isProcessAlive } from '../utils/process-alive.js';
 
 /**
  * Reads a results file and replays its journal, if a run left one: store by
@@ -64,11 +65,5 @@ export function readResultsHeader(path: string): Partial<ResultsDocument> | unde
 /** Whether the run that wrote this document still runs (same host, live pid). */
 export function isWriterAlive(document: Pick<ResultsDocument, 'writer'>): boolean {
   const { writer } = document;
-  if (!writer || writer.host !== hostname()) return false;
-  try {
-    process.kill(writer.pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return writer !== undefined && writer.host === hostname() && isProcessAlive(writer.pid);
 }

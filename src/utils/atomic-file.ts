@@ -15,6 +15,8 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
+import { isProcessAlive } from './process-alive.js';
+
 const fsyncAsync = promisify(fsync);
 
 /**
@@ -133,17 +135,6 @@ export function removeStaleTemps(path: string): number {
     removed++;
   }
   return removed;
-}
-
-/** Whether a process of this host with `pid` is running. */
-export function isProcessAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** `.<name>.<pid>.<16 random hex digits>.tmp`: not guessable in advance. */
