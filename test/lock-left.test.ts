@@ -22,6 +22,7 @@ import { describe, expect, it } from 'vitest';
 
 import { lockPathOf } from '../src/results/paths.js';
 import { loadResults } from '../src/results/reader.js';
+import { processState } from '../src/utils/process-alive.js';
 import { CLI_PATH, spawnCli, type CliResult } from './helpers/cli.js';
 import { ARGS, LOCKED, useLockBed } from './helpers/lock-bed.js';
 import { runJobHere, runMain } from './helpers/main.js';
@@ -37,16 +38,6 @@ function mkfifo(path: string): void {
 /** A pid that belonged to a process of this host and is free now. */
 function deadPid(): number {
   return spawnSync('true').pid;
-}
-
-/** The state letter /proc gives `pid` (`Z`: a zombie), or undefined once it is gone. */
-function procState(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'latin1');
-    return stat.charAt(stat.lastIndexOf(')') + 2);
-  } catch {
-    return undefined;
-  }
 }
 
 describe('a lock left behind', () => {
@@ -86,7 +77,7 @@ describe('a lock left behind', () => {
       await bed.server.gate(key).reached;
       const { pid } = JSON.parse(readFileSync(lockPathOf(out), 'utf8')) as { pid: number };
       process.kill(pid, 'SIGKILL');
-      await until(() => procState(pid) === 'Z', `pid ${String(pid)} to be a zombie`);
+      await until(() => processState(pid) === 'Z', `pid ${String(pid)} to be a zombie`);
       bed.server.gate(key).open();
 
       const status = await runMain(['status', out]);
@@ -95,7 +86,7 @@ describe('a lock left behind', () => {
       expect(resumed.code, resumed.stderr).toBe(0);
       expect(existsSync(lockPathOf(out))).toBe(false);
       expect((await loadResults(out)).status).toBe('completed');
-      expect(procState(pid)).toBe('Z');
+      expect(processState(pid)).toBe('Z');
     } finally {
       parent.kill('SIGKILL');
     }

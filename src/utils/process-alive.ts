@@ -23,13 +23,21 @@ export function isProcessAlive(pid: number): boolean {
 
 /** Whether /proc shows `pid` as a zombie (`Z`) or dead (`X`); false where there is no /proc. */
 function hasEnded(pid: number): boolean {
+  const state = processState(pid);
+  return state === 'Z' || state === 'X';
+}
+
+/**
+ * The state letter /proc gives `pid` (`R`, `S`, `Z` for a zombie, …), or
+ * undefined where there is no such process or no /proc.
+ */
+export function processState(pid: number): string | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${String(pid)}/stat`, 'latin1');
   } catch {
-    return false;
+    return undefined;
   }
   // `pid (comm) state …`: the name may hold spaces and parentheses, so the state follows the last ')'.
-  const state = stat.charAt(stat.lastIndexOf(')') + 2);
-  return state === 'Z' || state === 'X';
+  return stat.charAt(stat.lastIndexOf(')') + 2);
 }
